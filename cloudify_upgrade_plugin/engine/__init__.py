@@ -1,0 +1,1 @@
+"""The runbook engine: steps, runner, workspace, journal, lock, checks, report."""

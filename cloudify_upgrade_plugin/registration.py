@@ -1,0 +1,24 @@
+"""Attach the plugin's entry-point commands to cfy's root group.
+
+The logic lives in the stdlib-only ``_cloudify_upgrade_hook`` module (it must work even
+when this package is broken or gone); this module is the package-side entry used by the
+fallbacks (``cfy-upgrade``, ``python -m cloudify_upgrade_plugin``) and by tests, which
+may run from an editable install that carries no ``.pth``.
+"""
+import sys
+
+
+def cfy_root():
+    """cfy's root click group, with the plugin commands attached (even if disabled)."""
+    from cloudify_cli.main import _cfy
+    if 'upgrade' not in _cfy.commands:
+        from cloudify_upgrade_plugin.cli import upgrade
+        _cfy.add_command(upgrade, 'upgrade')
+    return _cfy
+
+
+def main(argv=None):
+    """`cfy-upgrade ARGS` behaves exactly like `cfy upgrade ARGS`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    root = cfy_root()
+    return root.main(args=['upgrade'] + argv, prog_name='cfy')

@@ -1,0 +1,1 @@
+"""The steps of prepare / new-host / in-place, one module per concern."""

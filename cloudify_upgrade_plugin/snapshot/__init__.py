@@ -1,0 +1,1 @@
+"""Snapshot archives: streamed, hashed, resumable transfer and zip inspection."""
