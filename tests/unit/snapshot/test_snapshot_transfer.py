@@ -1,0 +1,615 @@
+"""Snapshot download/upload against a small local HTTP server started by each test.
+
+The server generates its body on the fly from a fixed pattern (never holding it whole), and
+has switches for Content-Length, Range support, connection drops after K bytes, wrong
+Content-Range answers, scripted error statuses and an upload endpoint.
+"""
+import errno
+import hashlib
+import json
+import os
+import socket
+import stat
+import threading
+import tracemalloc
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from cloudify_upgrade_plugin.errors import UpgradeError
+from cloudify_upgrade_plugin.snapshot import transfer
+
+PATTERN = hashlib.sha256(b'seed').digest() * 2047 + b'x'   # 65505 bytes, odd period
+
+
+def body_slice(start, end):
+    """Bytes [start, end) of the served body, generated from PATTERN."""
+    out = bytearray()
+    pos = start
+    n = len(PATTERN)
+    while pos < end:
+        i = pos % n
+        take = min(n - i, end - pos)
+        out += PATTERN[i:i + take]
+        pos += take
+    return bytes(out)
+
+
+def body_sha(size, block=1 << 20):
+    digest = hashlib.sha256()
+    for start in range(0, size, block):
+        digest.update(body_slice(start, min(size, start + block)))
+    return digest.hexdigest()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.0'
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        cfg = self.server.cfg
+        self.server.requests.append({'method': 'GET', 'path': self.path,
+                                     'headers': dict(self.headers.items())})
+        if cfg['statuses']:
+            status = cfg['statuses'].pop(0)
+            body = json.dumps({'error_code': 'x_error', 'message': 'scripted'}).encode()
+            self.send_response(status)
+            self.send_header('Content-Type', 'application/json')
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if cfg['chunked']:
+            self.protocol_version = 'HTTP/1.1'
+        size = cfg['size']
+        start = 0
+        range_header = self.headers.get('Range')
+        if range_header and cfg['honour_range']:
+            start = int(range_header.split('=')[1].split('-')[0])
+            if start >= size:
+                self.send_response(416)
+                self.send_header('Content-Range', 'bytes */{0}'.format(size))
+                self.send_header('Content-Length', '0')
+                self.end_headers()
+                return
+            claimed = start + cfg['range_skew']
+            self.send_response(206)
+            self.send_header('Content-Range', 'bytes {0}-{1}/{2}'.format(
+                claimed, size - 1, size))
+            if cfg['content_length']:
+                self.send_header('Content-Length', str(size - start))
+        else:
+            self.send_response(200)
+            if cfg['content_length']:
+                self.send_header('Content-Length', str(size))
+        self.send_header('Content-Type', 'application/octet-stream')
+        if cfg['chunked']:
+            self.send_header('Transfer-Encoding', 'chunked')
+            self.send_header('Connection', 'close')
+        for key, value in cfg['extra_headers'].items():
+            self.send_header(key, value)
+        self.end_headers()
+        drop_after = cfg['drops'].pop(0) if cfg['drops'] else None
+        pos = start
+        sent = 0
+        while pos < size:
+            n = min(1 << 16, size - pos)
+            if drop_after is not None and sent + n > drop_after:
+                n = drop_after - sent
+                if n:
+                    self.send_block(body_slice(pos, pos + n))
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+                return
+            self.send_block(body_slice(pos, pos + n))
+            pos += n
+            sent += n
+        if cfg['chunked']:
+            self.wfile.write(b'0\r\n\r\n')
+
+    def send_block(self, data):
+        if self.server.cfg['chunked']:
+            self.wfile.write('{0:x}\r\n'.format(len(data)).encode() + data + b'\r\n')
+        else:
+            self.wfile.write(data)
+
+    def do_PUT(self):
+        cfg = self.server.cfg
+        length = self.headers.get('Content-Length')
+        digest = hashlib.sha256()
+        received = 0
+        if length is not None:
+            remaining = int(length)
+            while remaining:
+                block = self.rfile.read(min(remaining, 1 << 16))
+                if not block:
+                    break
+                digest.update(block)
+                received += len(block)
+                remaining -= len(block)
+        self.server.requests.append({
+            'method': 'PUT', 'path': self.path, 'headers': dict(self.headers.items()),
+            'sha256': digest.hexdigest(), 'size': received})
+        status = cfg['put_status']
+        if status == 201 and self.headers.get('Transfer-Encoding'):
+            status = 400    # like gunicorn without nginx in front
+        body = json.dumps({'id': 'up1', 'status': 'uploaded'} if status == 201 else
+                          {'error_code': 'conflict_error', 'message': 'already exists'})
+        body = body.encode()
+        self.send_response(status)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A client closing early (a refused size, an X-Accel answer) breaks the pipe.
+        pass
+
+
+class Server(object):
+    def __init__(self, **cfg):
+        self.cfg = {'size': 300000, 'content_length': True, 'honour_range': True,
+                    'drops': [], 'range_skew': 0, 'statuses': [], 'extra_headers': {},
+                    'put_status': 201, 'chunked': False}
+        self.cfg.update(cfg)
+        self.httpd = QuietServer(('127.0.0.1', 0), Handler)
+        self.httpd.cfg = self.cfg
+        self.httpd.requests = []
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       kwargs={'poll_interval': 0.05}, daemon=True)
+        self.thread.start()
+
+    @property
+    def port(self):
+        return self.httpd.server_address[1]
+
+    @property
+    def url(self):
+        return 'http://127.0.0.1:{0}/api/v3.1/snapshots/s1/archive'.format(self.port)
+
+    @property
+    def requests(self):
+        return self.httpd.requests
+
+    def gets(self):
+        return [r for r in self.requests if r['method'] == 'GET']
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(**cfg):
+        server = Server(**cfg)
+        servers.append(server)
+        return server
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def fetch(server, dest, **kwargs):
+    kwargs.setdefault('backoff', 0)
+    kwargs.setdefault('timeout', (5, 10))
+    return transfer.download(requests.Session(), server.url, str(dest), **kwargs)
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def assert_complete(dest, result, size):
+    expected = body_sha(size)
+    assert result['sha256'] == expected
+    assert result['size'] == size
+    assert transfer.sha256_file(str(dest)) == expected
+    with open(str(dest) + '.sha256') as f:
+        assert f.read() == '{0}  {1}\n'.format(expected, os.path.basename(str(dest)))
+    assert mode_of(dest) == 0o600
+    assert mode_of(str(dest) + '.sha256') == 0o600
+    assert not os.path.exists(str(dest) + '.part')
+
+
+# ------------------------------------------------------------------------ downloads
+
+
+def test_download_with_content_length(serve, tmp_path):
+    server = serve()
+    dest = tmp_path / 'snap' / 's1.zip'
+    seen = []
+    result = fetch(server, dest, progress=lambda done, total: seen.append((done, total)))
+    assert_complete(dest, result, 300000)
+    assert result['resumes'] == 0
+    assert seen[-1] == (300000, 300000)
+    assert 'Range' not in server.gets()[0]['headers']
+    assert server.gets()[0]['headers'].get('Accept-Encoding') == 'identity'
+
+
+def test_download_without_content_length(serve, tmp_path):
+    server = serve(content_length=False)
+    dest = tmp_path / 's1.zip'
+    seen = []
+    result = fetch(server, dest, progress=lambda done, total: seen.append((done, total)))
+    assert_complete(dest, result, 300000)
+    assert seen[-1] == (300000, None)
+
+
+def test_drop_is_resumed_with_range(serve, tmp_path):
+    server = serve(drops=[100000])
+    dest = tmp_path / 's1.zip'
+    result = fetch(server, dest)
+    assert_complete(dest, result, 300000)
+    assert result['resumes'] == 1
+    gets = server.gets()
+    assert len(gets) == 2
+    assert gets[1]['headers']['Range'] == 'bytes=100000-'
+
+
+def test_several_drops_are_resumed(serve, tmp_path):
+    server = serve(drops=[50000, 70001, 1, 0])
+    dest = tmp_path / 's1.zip'
+    result = fetch(server, dest, max_resumes=5)
+    assert_complete(dest, result, 300000)
+    assert result['resumes'] == 4
+    ranges = [g['headers'].get('Range') for g in server.gets()]
+    assert ranges == [None, 'bytes=50000-', 'bytes=120001-', 'bytes=120002-',
+                      'bytes=120002-']
+
+
+def test_chunked_body_drop_is_resumed(serve, tmp_path):
+    server = serve(content_length=False, chunked=True, drops=[100000])
+    dest = tmp_path / 's1.zip'
+    result = fetch(server, dest)
+    assert_complete(dest, result, 300000)
+    assert result['resumes'] == 1
+    assert server.gets()[1]['headers']['Range'] == 'bytes=100000-'
+
+
+def test_ignored_range_restarts_from_zero(serve, tmp_path):
+    server = serve(honour_range=False, drops=[123456])
+    dest = tmp_path / 's1.zip'
+    result = fetch(server, dest)
+    assert_complete(dest, result, 300000)
+    assert server.gets()[1]['headers']['Range'] == 'bytes=123456-'
+
+
+def test_wrong_content_range_restarts_without_range(serve, tmp_path):
+    server = serve(drops=[100000], range_skew=5)
+    dest = tmp_path / 's1.zip'
+    result = fetch(server, dest)
+    assert_complete(dest, result, 300000)
+    ranges = [g['headers'].get('Range') for g in server.gets()]
+    assert ranges == [None, 'bytes=100000-', None]
+
+
+def test_drop_without_content_length_needs_expected_size(serve, tmp_path):
+    server = serve(content_length=False, drops=[100000])
+    dest = tmp_path / 's1.zip'
+    result = fetch(server, dest, expected_size=300000)
+    assert_complete(dest, result, 300000)
+    assert server.gets()[1]['headers']['Range'] == 'bytes=100000-'
+
+
+def test_drop_without_any_size_is_accepted_unverified(serve, tmp_path):
+    # Documented limitation: with no Content-Length and no expected size, a close-delimited
+    # body that stops early cannot be told from a complete one.
+    server = serve(content_length=False, honour_range=False, drops=[100000])
+    dest = tmp_path / 's1.zip'
+    result = fetch(server, dest)
+    assert result['size'] == 100000
+    assert result['sha256'] == hashlib.sha256(body_slice(0, 100000)).hexdigest()
+
+
+def test_give_up_leaves_no_final_file_and_a_later_call_resumes(serve, tmp_path):
+    server = serve(drops=[40000, 40000, 40000])
+    dest = tmp_path / 's1.zip'
+    with pytest.raises(UpgradeError) as info:
+        fetch(server, dest, max_resumes=2)
+    assert info.value.error_id == 'download-failed'
+    assert info.value.hints
+    assert not dest.exists()
+    assert not os.path.exists(str(dest) + '.sha256')
+    part = str(dest) + '.part'
+    assert os.path.getsize(part) == 120000
+    assert mode_of(part) == 0o600
+    assert len(server.gets()) == 3
+
+    result = fetch(server, dest)
+    assert_complete(dest, result, 300000)
+    assert server.gets()[-1]['headers']['Range'] == 'bytes=120000-'
+
+
+def test_existing_part_is_discarded_when_range_is_ignored(serve, tmp_path):
+    dest = tmp_path / 's1.zip'
+    (tmp_path / 's1.zip.part').write_bytes(b'garbage that is not the body')
+    server = serve(honour_range=False)
+    result = fetch(server, dest)
+    assert_complete(dest, result, 300000)
+
+
+def test_complete_part_is_finished_on_416(serve, tmp_path):
+    dest = tmp_path / 's1.zip'
+    (tmp_path / 's1.zip.part').write_bytes(body_slice(0, 300000))
+    server = serve()
+    result = fetch(server, dest)
+    assert_complete(dest, result, 300000)
+    assert server.gets()[0]['headers']['Range'] == 'bytes=300000-'
+
+
+def test_part_bigger_than_expected_is_discarded(serve, tmp_path):
+    dest = tmp_path / 's1.zip'
+    (tmp_path / 's1.zip.part').write_bytes(b'z' * 400000)
+    server = serve()
+    result = fetch(server, dest, expected_size=300000)
+    assert_complete(dest, result, 300000)
+    assert 'Range' not in server.gets()[0]['headers']
+
+
+def test_resume_partial_false_starts_over(serve, tmp_path):
+    dest = tmp_path / 's1.zip'
+    (tmp_path / 's1.zip.part').write_bytes(b'zzz')
+    server = serve()
+    result = fetch(server, dest, resume_partial=False)
+    assert_complete(dest, result, 300000)
+    assert 'Range' not in server.gets()[0]['headers']
+
+
+def test_refusal_is_not_retried(serve, tmp_path):
+    server = serve(statuses=[404])
+    dest = tmp_path / 's1.zip'
+    with pytest.raises(UpgradeError) as info:
+        fetch(server, dest)
+    assert info.value.error_id == 'download-failed'
+    assert 'HTTP 404' in info.value.message
+    assert 'scripted' in info.value.message
+    assert len(server.gets()) == 1
+    assert not dest.exists()
+
+
+def test_5xx_is_retried(serve, tmp_path):
+    server = serve(statuses=[503, 502])
+    dest = tmp_path / 's1.zip'
+    slept = []
+    result = fetch(server, dest, backoff=0.5, sleep=slept.append)
+    assert_complete(dest, result, 300000)
+    assert slept == [0.5, 1.0]
+    assert len(server.gets()) == 3
+
+
+def test_announced_size_must_match_expected(serve, tmp_path):
+    server = serve()
+    dest = tmp_path / 's1.zip'
+    with pytest.raises(UpgradeError) as info:
+        fetch(server, dest, expected_size=299999)
+    assert info.value.error_id == 'download-failed'
+    assert not dest.exists()
+
+
+def test_rest_service_without_nginx_is_explained(serve, tmp_path):
+    server = serve(size=0, extra_headers={'X-Accel-Redirect': '/resources-local/s/s1.zip'})
+    with pytest.raises(UpgradeError) as info:
+        fetch(server, tmp_path / 's1.zip')
+    assert 'X-Accel-Redirect' in info.value.message
+
+
+def test_old_pair_is_replaced_consistently(serve, tmp_path):
+    dest = tmp_path / 's1.zip'
+    dest.write_bytes(b'old archive')
+    (tmp_path / 's1.zip.sha256').write_text('0' * 64 + '  s1.zip\n')
+    result = fetch(serve(), dest)
+    assert_complete(dest, result, 300000)
+    assert transfer.verify_file(str(dest)) == {'sha256': result['sha256'], 'size': 300000}
+
+
+def test_disk_full_is_reported_and_part_kept_for_resume(serve, tmp_path, mocker):
+    server = serve()
+    dest = tmp_path / 's1.zip'
+    real_write = os.write
+    calls = []
+
+    def full_after_two(fd, data):
+        calls.append(len(data))
+        if len(calls) > 2:
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        return real_write(fd, data)
+    mocker.patch.object(transfer.os, 'write', side_effect=full_after_two)
+    with pytest.raises(UpgradeError) as info:
+        fetch(server, dest, chunk_size=65536)
+    mocker.stopall()
+    err = info.value
+    assert err.error_id == 'local-disk-full'
+    assert str(tmp_path) in err.message
+    assert err.details['directory'] == str(tmp_path)
+    assert err.details['needed'] == 300000 - os.path.getsize(str(dest) + '.part')
+    assert not dest.exists()
+    assert os.path.getsize(str(dest) + '.part') > 0
+
+    result = fetch(server, dest)
+    assert_complete(dest, result, 300000)
+    assert server.gets()[-1]['headers']['Range'].startswith('bytes=')
+
+
+def test_download_through_a_cloudify_client(serve, tmp_path):
+    from cloudify_rest_client import CloudifyClient
+    server = serve()
+    client = CloudifyClient(host='127.0.0.1', port=server.port, protocol='http',
+                            username='admin', password='s3cret', tenant='t1')
+
+    class FakeManager(object):
+        pass
+    manager = FakeManager()
+    manager.client = client
+    for source in (client, client._client, manager):
+        dest = tmp_path / '{0}.zip'.format(type(source).__name__)
+        result = transfer.download_snapshot(source, 'snap-1', str(dest), backoff=0)
+        assert_complete(dest, result, 300000)
+        sent = server.gets()[-1]
+        assert sent['path'] == '/api/v3.1/snapshots/snap-1/archive'
+        assert sent['headers']['Tenant'] == 't1'
+        assert sent['headers']['Authorization'].startswith('Basic ')
+
+
+def test_download_streams_with_constant_memory(serve, tmp_path):
+    size = 64 * 1024 * 1024
+    server = serve(size=size)
+    dest = tmp_path / 'big.zip'
+    tracemalloc.start()
+    try:
+        result = fetch(server, dest)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result['size'] == size
+    assert result['sha256'] == body_sha(size)
+    assert peak < 20 * 1024 * 1024
+
+
+# ------------------------------------------------------------------------ uploads
+
+
+def make_file(path, size):
+    with open(path, 'wb') as f:
+        for start in range(0, size, 1 << 20):
+            f.write(body_slice(start, min(size, start + (1 << 20))))
+    return str(path)
+
+
+def test_relative_url_needs_a_client(tmp_path):
+    path = make_file(tmp_path / 'up.zip', 10)
+    with pytest.raises(ValueError):
+        transfer.upload_snapshot(requests.Session(), 'up1', path)
+    with pytest.raises(ValueError):
+        transfer.download_snapshot(requests.Session(), 'up1', str(tmp_path / 'd.zip'))
+
+
+def test_upload_headers_body_and_progress(serve, tmp_path):
+    server = serve()
+    path = make_file(tmp_path / 'up.zip', 300000)
+    url = 'http://127.0.0.1:{0}/api/v3.1/snapshots/up1/archive'.format(server.port)
+    seen = []
+    answer = transfer.upload(requests.Session(), url, path, headers={'Tenant': 't1'},
+                             chunk_size=65536,
+                             progress=lambda done, total: seen.append((done, total)))
+    assert answer == {'id': 'up1', 'status': 'uploaded'}
+    put = [r for r in server.requests if r['method'] == 'PUT'][0]
+    assert put['headers']['Content-Length'] == '300000'
+    assert 'Transfer-Encoding' not in put['headers']
+    assert put['headers']['Content-Type'] == 'application/octet-stream'
+    assert put['headers']['Tenant'] == 't1'
+    assert put['sha256'] == body_sha(300000)
+    assert seen[-1] == (300000, 300000)
+    assert all(total == 300000 for _, total in seen)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+def test_upload_through_client_overrides_json_content_type(serve, tmp_path):
+    from cloudify_rest_client import CloudifyClient
+    server = serve()
+    client = CloudifyClient(host='127.0.0.1', port=server.port, protocol='http',
+                            username='admin', password='pw', tenant='default_tenant')
+    path = make_file(tmp_path / 'up.zip', 1000)
+    transfer.upload_snapshot(client, 'up1', path)
+    put = [r for r in server.requests if r['method'] == 'PUT'][0]
+    assert put['path'] == '/api/v3.1/snapshots/up1/archive'
+    content_types = [v for k, v in put['headers'].items() if k.lower() == 'content-type']
+    assert content_types == ['application/octet-stream']
+    assert put['size'] == 1000
+
+
+def test_upload_conflict_has_its_own_id(serve, tmp_path):
+    server = serve(put_status=409)
+    path = make_file(tmp_path / 'up.zip', 1000)
+    url = 'http://127.0.0.1:{0}/api/v3.1/snapshots/up1/archive'.format(server.port)
+    with pytest.raises(UpgradeError) as info:
+        transfer.upload(requests.Session(), url, path)
+    assert info.value.error_id == 'snapshot-already-exists'
+
+
+def test_upload_connection_refused(tmp_path):
+    sock = socket.socket()
+    sock.bind(('127.0.0.1', 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    path = make_file(tmp_path / 'up.zip', 10)
+    with pytest.raises(UpgradeError) as info:
+        transfer.upload(requests.Session(), 'http://127.0.0.1:{0}/x'.format(port), path,
+                        timeout=(2, 2))
+    assert info.value.error_id == 'upload-failed'
+
+
+def test_upload_streams_with_constant_memory(serve, tmp_path):
+    size = 64 * 1024 * 1024
+    server = serve()
+    path = make_file(tmp_path / 'big.zip', size)
+    url = 'http://127.0.0.1:{0}/api/v3.1/snapshots/up1/archive'.format(server.port)
+    tracemalloc.start()
+    try:
+        transfer.upload(requests.Session(), url, path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    put = [r for r in server.requests if r['method'] == 'PUT'][0]
+    assert put['size'] == size
+    assert put['sha256'] == body_sha(size)
+    assert peak < 20 * 1024 * 1024
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def test_verify_file_detects_tampering(tmp_path):
+    path = make_file(tmp_path / 'a.zip', 5000)
+    digest = transfer.sha256_file(path)
+    assert digest == body_sha(5000)
+    with open(path + '.sha256', 'w') as f:
+        f.write('{0}  a.zip\n'.format(digest))
+    assert transfer.verify_file(path)['sha256'] == digest
+    with open(path, 'r+b') as f:
+        f.seek(10)
+        f.write(b'\0')
+    with pytest.raises(UpgradeError) as info:
+        transfer.verify_file(path)
+    assert info.value.error_id == 'snapshot-hash-mismatch'
+    os.unlink(path + '.sha256')
+    with pytest.raises(UpgradeError) as info:
+        transfer.verify_file(path)
+    assert info.value.error_id == 'snapshot-hash-missing'
+
+
+def test_progress_reporter_rate_limits_log_lines(tmp_path, caplog):
+    now = [0.0]
+
+    class NotATty(object):
+        def isatty(self):
+            return False
+    import logging
+    logger = logging.getLogger('test.transfer.progress')
+    progress = transfer.progress_reporter(str(tmp_path / 'x.zip'), 'Downloading',
+                                          stream=NotATty(), interval=5.0,
+                                          clock=lambda: now[0], logger=logger)
+    with caplog.at_level(logging.INFO, logger='test.transfer.progress'):
+        progress(0, 100)
+        now[0] = 1.0
+        progress(10, 100)
+        now[0] = 6.0
+        progress(50, 100)
+        now[0] = 6.5
+        progress(100, 100)
+        progress(5, None)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 3
+    assert messages[1].endswith('(50%)')
+    assert messages[2].endswith('(100%)')
