@@ -12,7 +12,25 @@ LOGGER_NAME = 'cloudify.cli.main.upgrade'
 
 
 def get_logger():
-    return logging.getLogger(LOGGER_NAME)
+    logger = logging.getLogger(LOGGER_NAME)
+    install_redaction(logger)
+    return logger
+
+
+def install_redaction(logger=None):
+    """Mask registered secrets (engine.redact) in every record of the plugin logger.
+
+    The filter goes on the plugin logger and on the handlers of it and of its parents up to
+    ``cloudify.cli.main`` (cfy re-creates those handlers whenever it configures logging, so
+    this is re-applied, idempotently, on every ``get_logger()``).
+    """
+    from cloudify_upgrade_plugin.engine.redact import install_log_filter
+    logger = logger or logging.getLogger(LOGGER_NAME)
+    install_log_filter(logger)
+    parent = logger.parent
+    while parent is not None and parent.name.startswith('cloudify.cli.main'):
+        install_log_filter(parent, handlers_only=True)
+        parent = parent.parent
 
 
 def json_mode():

@@ -1,6 +1,145 @@
-"""`status`: read a workspace's journal and say what is done and what is next (issue 4)."""
-from cloudify_upgrade_plugin.errors import NotImplementedYet
+"""`cfy upgrade status`: where an upgrade stands, read from its workspace only (no REST, no SSH).
+
+``summarize(workspace)`` builds the contract's ``status`` document from workspace.json (the
+steps of every runbook run in it, recorded by the Runner) and the verified journal::
+
+    {"upgrade_id", "mode",
+     "steps": [{"id", "status", "started_at", "ended_at", "runbook", "title"[, "error_id"]}],
+     "next"}
+
+Step status: ``succeeded``, ``skipped``, ``waived``, ``failed``, ``pending`` (never started),
+``running`` (started, and another process holds the workspace lock) or ``interrupted``
+(started, and nobody is running it any more).  ``next`` is the command to run now.
+
+``run(options)`` prints that as a table plus the next command, or with ``--json`` exactly the
+document.
+"""
+from cloudify_upgrade_plugin.engine import journal as jr
+from cloudify_upgrade_plugin.engine.workspace import Workspace
+from cloudify_upgrade_plugin.errors import UpgradeError
+from cloudify_upgrade_plugin import log
+
+PENDING = 'pending'
+RUNNING = 'running'
+INTERRUPTED = 'interrupted'
+FINISHED = (jr.SUCCEEDED, jr.SKIPPED, jr.WAIVED)
+# What comes after a runbook whose steps are all finished.
+FOLLOW_UP = {'prepare': 'cfy upgrade {mode}', 'new-host': 'cfy upgrade verify-heals',
+             'in-place': 'cfy upgrade verify-heals'}
+
+
+def _is_locked(workspace):
+    try:
+        with workspace.lock():
+            return False
+    except UpgradeError as error:
+        if error.error_id == 'workspace-locked':
+            return True
+        raise
+
+
+def step_states(entries):
+    """``{step: {status, started_at, ended_at[, error_id]}}`` in first-seen order."""
+    states = {}
+    for entry in entries:
+        if jr.is_check_waiver(entry):
+            continue
+        state = states.setdefault(entry['step'], {'status': PENDING, 'started_at': None,
+                                                  'ended_at': None})
+        event = entry['event']
+        if event == jr.STARTED:
+            state.update(status=jr.STARTED, started_at=entry['ts'], ended_at=None)
+            state.pop('error_id', None)
+        elif event in FINISHED or event == jr.FAILED:
+            state.update(status=event, ended_at=entry['ts'])
+            if event == jr.FAILED:
+                state['error_id'] = (entry.get('details') or {}).get('error_id')
+            else:
+                state.pop('error_id', None)
+        elif event == jr.INTERRUPTED:
+            state.update(status=INTERRUPTED)
+    return states
+
+
+def summarize(workspace):
+    """The status document of ``workspace`` (verifies the journal)."""
+    meta = workspace.meta
+    entries = workspace.journal.entries()
+    states = step_states(entries)
+    locked = None
+    steps = []
+    listed = set()
+    for runbook in meta.get('runbooks') or []:
+        for step in runbook.get('steps') or []:
+            listed.add(step['id'])
+            steps.append(_row(step['id'], step.get('title'), runbook.get('name'),
+                              states.get(step['id'])))
+    for step_id, state in states.items():
+        if step_id not in listed:
+            steps.append(_row(step_id, None, None, state))
+    for row in steps:
+        if row['status'] == jr.STARTED:
+            if locked is None:
+                locked = _is_locked(workspace)
+            row['status'] = RUNNING if locked else INTERRUPTED
+    return {'upgrade_id': workspace.upgrade_id, 'mode': meta.get('mode'),
+            'created_at': meta.get('created_at'), 'steps': steps,
+            'next': next_command(workspace.upgrade_id, meta, steps)}
+
+
+def _row(step_id, title, runbook, state):
+    state = state or {'status': PENDING, 'started_at': None, 'ended_at': None}
+    row = {'id': step_id, 'title': title, 'runbook': runbook, 'status': state['status'],
+           'started_at': state['started_at'], 'ended_at': state['ended_at']}
+    if state.get('error_id'):
+        row['error_id'] = state['error_id']
+    return row
+
+
+def next_command(upgrade_id, meta, steps):
+    """The command the operator should run now (None when nothing is left)."""
+    suffix = ' --upgrade-id {0}'.format(upgrade_id)
+    runbooks = meta.get('runbooks') or []
+    for runbook in runbooks:
+        rows = [row for row in steps if row['runbook'] == runbook.get('name')]
+        if any(row['status'] == RUNNING for row in rows):
+            return None
+        if any(row['status'] not in FINISHED for row in rows):
+            return (runbook.get('command') or 'cfy upgrade ' + runbook['name']) + suffix
+    if meta.get('next'):
+        return meta['next']
+    if not runbooks:
+        return 'cfy upgrade prepare' + suffix
+    follow = FOLLOW_UP.get(runbooks[-1].get('name'))
+    if follow is None:
+        return None
+    return follow.format(mode=meta.get('mode') or 'new-host') + suffix
 
 
 def run(options):
-    raise NotImplementedYet('status', 4)
+    """``cfy upgrade status [--upgrade-id ID] [--json]``."""
+    workspace = Workspace.open(options.get('upgrade_id'))
+    document = summarize(workspace)
+    if log.json_mode():
+        log.emit_json({key: document[key] for key in ('upgrade_id', 'mode', 'steps', 'next')})
+        return document
+    _print_human(document)
+    return document
+
+
+def _print_human(document):
+    from cloudify_cli.table import print_data
+    logger = log.get_logger()
+    logger.info('Upgrade %s (mode: %s, created %s)', document['upgrade_id'],
+                document.get('mode') or 'unknown', document.get('created_at') or 'unknown')
+    rows = [dict(row, error_id=row.get('error_id') or '', runbook=row['runbook'] or '',
+                 started_at=row['started_at'] or '', ended_at=row['ended_at'] or '')
+            for row in document['steps']]
+    print_data(['runbook', 'id', 'status', 'started_at', 'ended_at', 'error_id'], rows,
+               'Steps:', labels={'id': 'step', 'error_id': 'error'})
+    if document['next']:
+        logger.info('Next: %s', document['next'])
+    elif any(row['status'] == RUNNING for row in document['steps']):
+        logger.info('Next: wait - another `cfy upgrade` process is working on this upgrade.')
+    else:
+        logger.info('Nothing is left to do for this upgrade.')

@@ -1,0 +1,181 @@
+"""Checks with severities, run and reported together, and named waivers.
+
+- ``Check(id, severity, status, message, details=None)``: severity ``block|warn|info``,
+  status ``pass|warn|fail|waived``; ``to_dict()`` is the contract's ``checks[]`` item.
+- ``CheckSet``: runs check functions and collects every result; a function that raises becomes
+  a failed check (never a crash), so the operator sees every problem at once.
+- ``evaluate(checks, waivers, journal=None, known_ids=None)``: applies the waivers (each one
+  names one check id and carries a reason), journals every waiver actually used (``waived``,
+  details ``check``, ``reason``, ``message``), and raises ``BlockedError`` (exit 3) listing
+  every failed blocking check that was not waived; its ``document`` carries ``checks`` for the
+  ``--json`` output.  A waiver for an unknown check id is ``InputError('unknown-waiver')``.
+"""
+from cloudify_upgrade_plugin.errors import BlockedError, InputError, UpgradeError
+from cloudify_upgrade_plugin.log import get_logger
+
+BLOCK, WARN, INFO = 'block', 'warn', 'info'
+SEVERITIES = (BLOCK, WARN, INFO)
+PASS, FAIL, WAIVED = 'pass', 'fail', 'waived'
+STATUSES = (PASS, WARN, FAIL, WAIVED)
+
+
+class Check(object):
+    """The result of one check."""
+
+    def __init__(self, id, severity, status, message, details=None, waiver=None):
+        if severity not in SEVERITIES:
+            raise ValueError('check {0}: severity {1!r} is not one of {2}'.format(
+                id, severity, SEVERITIES))
+        if status not in STATUSES:
+            raise ValueError('check {0}: status {1!r} is not one of {2}'.format(
+                id, status, STATUSES))
+        self.id = id
+        self.severity = severity
+        self.status = status
+        self.message = message
+        self.details = details or {}
+        self.waiver = waiver
+
+    def __repr__(self):
+        return '<Check {0} {1}/{2}: {3}>'.format(self.id, self.severity, self.status,
+                                                 self.message)
+
+    @property
+    def blocking_failure(self):
+        return self.severity == BLOCK and self.status == FAIL
+
+    def to_dict(self):
+        doc = {'id': self.id, 'severity': self.severity, 'status': self.status,
+               'message': self.message}
+        if self.details:
+            doc['details'] = self.details
+        if self.waiver:
+            doc['waiver'] = dict(self.waiver)
+        return doc
+
+    def waived(self, reason):
+        return Check(self.id, self.severity, WAIVED, self.message, self.details,
+                     waiver={'reason': reason})
+
+
+class CheckSet(object):
+    """Collects check results; ``run`` turns a raising check function into a failed check.
+
+    A check function returns a ``Check``, a ``(status, message)`` or
+    ``(status, message, details)`` tuple, or a bool (True = pass).
+    """
+
+    def __init__(self, catalogue=None):
+        self.results = []
+        self.catalogue = set(catalogue or ())
+
+    def __iter__(self):
+        return iter(self.results)
+
+    def __len__(self):
+        return len(self.results)
+
+    @property
+    def known_ids(self):
+        return self.catalogue.union(check.id for check in self.results)
+
+    def add(self, check):
+        self.results.append(check)
+        return check
+
+    def run(self, check_id, severity, func, *args, **kwargs):
+        """Run ``func(*args, **kwargs)`` as check ``check_id``; always returns a Check."""
+        self.catalogue.add(check_id)
+        try:
+            outcome = func(*args, **kwargs)
+        except UpgradeError as error:
+            check = Check(check_id, severity, FAIL, error.message,
+                          {'error_id': error.error_id, 'hints': list(error.hints)})
+        except Exception as error:
+            get_logger().debug('check %s raised', check_id, exc_info=True)
+            check = Check(check_id, severity, FAIL,
+                          'The check could not run: {0}: {1}'.format(
+                              type(error).__name__, error))
+        else:
+            check = _as_check(check_id, severity, outcome)
+        return self.add(check)
+
+    def to_list(self):
+        return [check.to_dict() for check in self.results]
+
+
+def _as_check(check_id, severity, outcome):
+    if isinstance(outcome, Check):
+        return outcome
+    if isinstance(outcome, bool):
+        return Check(check_id, severity, PASS if outcome else FAIL,
+                     'ok' if outcome else 'failed')
+    if isinstance(outcome, tuple) and len(outcome) in (2, 3):
+        status, message = outcome[0], outcome[1]
+        details = outcome[2] if len(outcome) == 3 else None
+        return Check(check_id, severity, status, message, details)
+    raise TypeError('check {0} returned {1!r}; expected a Check, a bool or a (status, '
+                    'message[, details]) tuple'.format(check_id, outcome))
+
+
+def evaluate(checks, waivers=(), journal=None, known_ids=None, step='checks'):
+    """Apply ``waivers`` to ``checks``; return the resulting list of Check.
+
+    ``waivers``: ``[{'check': id, 'reason': text}]`` (cli.py builds them from ``--waive`` and
+    ``--reason``).  ``known_ids`` (default: the ids of ``checks``, plus a CheckSet's
+    catalogue) is every id a waiver may name.  Raises ``InputError('unknown-waiver')`` or
+    ``BlockedError`` (exit 3) as described in the module docstring.
+    """
+    results = list(checks)
+    known = set(known_ids or ())
+    known.update(check.id for check in results)
+    if isinstance(checks, CheckSet):
+        known.update(checks.known_ids)
+    reasons = {}
+    for waiver in waivers or ():
+        check_id, reason = waiver.get('check'), (waiver.get('reason') or '').strip()
+        if check_id not in known:
+            raise InputError(
+                '--waive {0}: there is no check with that id. Known check ids: {1}.'.format(
+                    check_id, ', '.join(sorted(known)) or '(none)'),
+                error_id='unknown-waiver',
+                hints=['Use one of the ids listed (they also appear in the checks of '
+                       '`cfy upgrade plan --json`).'],
+                details={'known_ids': sorted(known)})
+        if not reason:
+            raise InputError('--waive {0} needs --reason TEXT.'.format(check_id),
+                             error_id='waiver-needs-reason',
+                             hints=['Say why it is safe to go on despite the failed check.'])
+        reasons[check_id] = reason
+
+    logger = get_logger()
+    evaluated = []
+    for check in results:
+        if check.id in reasons and check.status == FAIL:
+            check = check.waived(reasons[check.id])
+            if journal is not None:
+                journal.append(step, 'waived', {'check': check.id, 'reason': reasons[check.id],
+                                                'message': check.message,
+                                                'severity': check.severity})
+            logger.warning('Check %s failed and is WAIVED (%s): %s', check.id,
+                           reasons[check.id], check.message)
+        elif check.id in reasons:
+            logger.info('Waiver for check %s not needed: it did not fail.', check.id)
+        evaluated.append(check)
+
+    blocking = [check for check in evaluated if check.blocking_failure]
+    if blocking:
+        lines = ['{0}: {1}'.format(check.id, check.message) for check in blocking]
+        error = BlockedError(
+            '{0} blocking check(s) failed; nothing was changed:\n  - {1}'.format(
+                len(blocking), '\n  - '.join(lines)),
+            checks=[check.to_dict() for check in evaluated],
+            error_id='blocked',
+            hints=['Fix what the failed checks describe and run the command again.',
+                   'If one of them is safe to ignore in your case, waive it by name: '
+                   '--waive {0} --reason TEXT (recorded in the journal).'.format(
+                       blocking[0].id)],
+            details={'failed': [check.id for check in blocking]})
+        error.document = {'checks': [check.to_dict() for check in evaluated]}
+        raise error
+    return evaluated

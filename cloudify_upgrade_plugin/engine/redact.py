@@ -1,0 +1,185 @@
+"""Redaction: the one place that decides what counts as a secret before anything is persisted.
+
+``redact(obj)`` returns a deep copy of ``obj`` in which
+
+- the value of every key that names a secret (password, passwd, token, secret, key, salt,
+  encryption, authorization, private, cookie, credential, the rest-security ``encoding_*``
+  values, a bare ``hash``) is replaced by ``'***'``;
+- every registered secret string (``register_secret``: the manager passwords the plugin read,
+  tokens, rest-security values) is replaced by ``'***'`` wherever it appears inside any string,
+  dict key included.
+
+Secret *names* are not secrets: under a key listed in ``NAME_LIST_KEYS`` (``secrets``,
+``secret_keys``, ``secret_names``, ``keys``) the value is kept, so an inventory can record
+``{"secrets": ["db_pw"]}``; inside such a value a dict keeps its ``key``/``id``/``name`` fields
+and loses its ``value`` field.
+
+``RedactingFilter`` applies the same rules to log records; ``install_log_filter(logger)`` puts it
+on a logger and on that logger's handlers (``cloudify_upgrade_plugin.log.install_redaction``
+does this for the plugin logger).
+"""
+import logging
+import re
+import threading
+
+MASK = '***'
+
+_SENSITIVE_KEY = re.compile(
+    r'passw|passwd|pwd|token|secret|key|salt|encryption|authori[sz]ation|private|cookie|'
+    r'credential|^encoding_(alphabet|block_size|min_length)$|^hash$|_hash$',
+    re.IGNORECASE)
+
+# Keys whose value lists secret *names* (kept), not secret values.
+NAME_LIST_KEYS = frozenset(['secrets', 'secret_keys', 'secret_names', 'keys', 'secrets_keys'])
+# Inside a secret-name list, these fields of a dict are names, not values.
+_NAME_FIELDS = frozenset(['key', 'id', 'name', 'tenant', 'tenant_name', 'visibility',
+                          'created_at', 'updated_at', 'created_by'])
+
+_lock = threading.Lock()
+_registered = set()
+_pattern = None
+
+
+def register_secret(value):
+    """Remember a secret string for the life of the process; it is masked everywhere."""
+    global _pattern
+    if value is None:
+        return
+    if isinstance(value, bytes):
+        value = value.decode('utf-8', 'replace')
+    value = str(value)
+    if not value:
+        return
+    with _lock:
+        if value in _registered:
+            return
+        _registered.add(value)
+        _pattern = _compile(_registered)
+
+
+def registered_secrets():
+    """A copy of the registered secrets (for tests that grep files for them)."""
+    with _lock:
+        return set(_registered)
+
+
+def clear_registered_secrets():
+    """Forget every registered secret (tests only)."""
+    global _pattern
+    with _lock:
+        _registered.clear()
+        _pattern = None
+
+
+def _compile(values):
+    # Longest first, so a secret that contains another one is masked whole.
+    ordered = sorted(values, key=len, reverse=True)
+    return re.compile('|'.join(re.escape(v) for v in ordered))
+
+
+def is_sensitive_key(key):
+    """True when ``key`` names a value that must never be persisted."""
+    if not isinstance(key, str):
+        return False
+    if key.lower() in NAME_LIST_KEYS:
+        return False
+    return bool(_SENSITIVE_KEY.search(key))
+
+
+def redact_text(text, secrets=()):
+    """Mask every registered secret (and every string in ``secrets``) inside ``text``."""
+    if not isinstance(text, str) or not text:
+        return text
+    pattern = _pattern_for(secrets)
+    if pattern is None:
+        return text
+    return pattern.sub(MASK, text)
+
+
+def _pattern_for(secrets):
+    extra = [str(s) for s in (secrets or ()) if s]
+    with _lock:
+        if not extra:
+            return _pattern
+        return _compile(_registered.union(extra))
+
+
+def redact(obj, secrets=()):
+    """A deep copy of ``obj`` with secret values masked (see the module docstring)."""
+    return _redact(obj, _pattern_for(secrets), in_names=False)
+
+
+def _mask_value(value):
+    if value is None or value == '':
+        return value
+    return MASK
+
+
+def _redact(obj, pattern, in_names):
+    if isinstance(obj, dict):
+        result = {}
+        for key, value in obj.items():
+            new_key = _sub(pattern, key) if isinstance(key, str) else key
+            if in_names and key in _NAME_FIELDS:
+                result[new_key] = _redact(value, pattern, in_names=False)
+            elif in_names and key == 'value':
+                result[new_key] = _mask_value(value)
+            elif isinstance(key, str) and key.lower() in NAME_LIST_KEYS:
+                result[new_key] = _redact(value, pattern, in_names=True)
+            elif is_sensitive_key(key):
+                result[new_key] = _mask_value(value)
+            else:
+                result[new_key] = _redact(value, pattern, in_names=False)
+        return result
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items = [_redact(item, pattern, in_names) for item in obj]
+        return tuple(items) if isinstance(obj, tuple) else items
+    if isinstance(obj, str):
+        return _sub(pattern, obj)
+    if isinstance(obj, bytes):
+        return _sub(pattern, obj.decode('utf-8', 'replace'))
+    return obj
+
+
+def _sub(pattern, text):
+    if pattern is None or not text:
+        return text
+    return pattern.sub(MASK, text)
+
+
+class RedactingFilter(logging.Filter):
+    """Masks registered secrets in a log record's message, arguments and traceback text."""
+
+    def filter(self, record):
+        with _lock:
+            pattern = _pattern
+        if pattern is None:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)
+        record.msg = _sub(pattern, message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _sub(pattern, record.exc_text)
+            record.exc_info = None
+        return True
+
+
+_FILTER = RedactingFilter()
+
+
+def install_log_filter(logger, handlers_only=False):
+    """Put the redacting filter on ``logger`` (unless ``handlers_only``) and its handlers.
+
+    Idempotent.  Handler filters also catch records that child loggers propagate.
+    """
+    if not handlers_only and _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+    for handler in logger.handlers:
+        if _FILTER not in handler.filters:
+            handler.addFilter(_FILTER)
+    return _FILTER

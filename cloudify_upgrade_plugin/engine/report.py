@@ -1,0 +1,90 @@
+"""The workspace report: ``report.json`` (the command's JSON document) and ``report.md``.
+
+``write_report(workspace, doc)`` writes both atomically (0600) and redacted.  ``report.md`` is
+the human summary: the steps done / failed / pending (from ``status.summarize``), the checks
+in ``doc['checks']``, the waivers recorded in the journal, and what is left to do (``next``
+plus any ``doc['left_to_do']`` items).  Returns ``(json_path, md_path)``.
+"""
+import json
+
+from cloudify_upgrade_plugin.engine.redact import redact, redact_text
+from cloudify_upgrade_plugin.engine.status import FINISHED, summarize
+
+REPORT_JSON = 'report.json'
+REPORT_MD = 'report.md'
+
+
+def write_report(workspace, doc):
+    doc = redact(doc or {})
+    summary = summarize(workspace)
+    waivers = [entry for entry in workspace.journal.waivers()]
+    json_path = workspace.write_json(REPORT_JSON, doc)
+    text = redact_text(render_markdown(summary, doc, waivers))
+    md_path = workspace.write_bytes(REPORT_MD, text)
+    return json_path, md_path
+
+
+def _cell(value):
+    return str(value if value not in (None, '') else '-').replace('|', '\\|').replace(
+        '\n', ' ')
+
+
+def render_markdown(summary, doc, waivers):
+    lines = ['# Upgrade {0}'.format(summary['upgrade_id']), '',
+             '- mode: {0}'.format(summary.get('mode') or 'unknown'),
+             '- created: {0}'.format(summary.get('created_at') or 'unknown')]
+    for key in ('source', 'target'):
+        if isinstance(doc.get(key), dict) and doc[key]:
+            lines.append('- {0}: {1}'.format(key, ', '.join(
+                '{0} {1}'.format(k, v) for k, v in sorted(doc[key].items()))))
+    error = doc.get('error')
+    if isinstance(error, dict):
+        lines += ['', '## Error', '',
+                  '**{0}**: {1}'.format(error.get('id'), error.get('message'))]
+        for hint in error.get('hints') or []:
+            lines.append('- {0}'.format(hint))
+
+    steps = summary['steps']
+    done = [row for row in steps if row['status'] in FINISHED]
+    failed = [row for row in steps if row['status'] in ('failed', 'interrupted')]
+    pending = [row for row in steps if row not in done and row not in failed]
+    counts = '{0} done, {1} failed, {2} pending.'.format(len(done), len(failed), len(pending))
+    lines += ['', '## Steps', '', counts, '']
+    if steps:
+        lines += ['| runbook | step | status | started | ended | error |',
+                  '|---|---|---|---|---|---|']
+        for row in steps:
+            lines.append('| {0} | {1} | {2} | {3} | {4} | {5} |'.format(*map(_cell, (
+                row.get('runbook'), row['id'], row['status'], row.get('started_at'),
+                row.get('ended_at'), row.get('error_id')))))
+
+    checks = doc.get('checks') or []
+    if checks:
+        lines += ['', '## Checks', '', '| check | severity | status | message |',
+                  '|---|---|---|---|']
+        for check in checks:
+            lines.append('| {0} | {1} | {2} | {3} |'.format(*map(_cell, (
+                check.get('id'), check.get('severity'), check.get('status'),
+                check.get('message')))))
+
+    lines += ['', '## Waivers', '']
+    if waivers:
+        for entry in waivers:
+            details = entry.get('details') or {}
+            lines.append('- {0} ({1}): {2}'.format(
+                details.get('check'), entry['ts'], details.get('reason')))
+    else:
+        lines.append('None.')
+
+    lines += ['', '## Left to do', '']
+    left = list(doc.get('left_to_do') or [])
+    next_command = doc.get('next') or summary.get('next')
+    if next_command:
+        left.insert(0, 'Run `{0}`.'.format(next_command))
+    for row in pending + failed:
+        left.append('Step {0} ({1}): {2}.'.format(row['id'], row.get('runbook') or '-',
+                                                  row['status']))
+    lines += ['- {0}'.format(item) for item in left] if left else ['Nothing.']
+    lines += ['', '## Document', '', '```json',
+              json.dumps(doc, indent=2, sort_keys=True, default=str), '```', '']
+    return '\n'.join(lines)

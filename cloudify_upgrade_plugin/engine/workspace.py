@@ -1,0 +1,368 @@
+"""The upgrade workspace: ``<cfy workdir>/upgrades/<upgrade-id>/``, its files and its lock.
+
+Owns where workspaces live, how they are named, created and found again, how files in them
+are written (atomically, 0600, redacted JSON) and the inter-process lock that lets exactly one
+``cfy upgrade`` process work on a workspace at a time.  Directories are 0700 and files 0600,
+set explicitly so the operator's umask does not matter.
+
+``workspace.json`` (``Workspace.meta``) holds the keys listed in docs/ARCHITECTURE.md
+(``upgrade_id``, ``mode``, ``created_at``, ``fingerprint``, ``source``, ``target``, ...) plus
+``runbooks``: the step ids and titles of every runbook run in it, so ``status`` can list
+pending steps without importing the runbooks.  Never a secret.
+"""
+import contextlib
+import datetime
+import errno
+import json
+import os
+import re
+import secrets as _random
+import tempfile
+import threading
+
+from cloudify_upgrade_plugin.engine.redact import redact
+from cloudify_upgrade_plugin.errors import InputError, UpgradeError
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+UPGRADES = 'upgrades'
+META_FILE = 'workspace.json'
+JOURNAL_FILE = 'journal.jsonl'
+LOCK_FILE = '.lock'
+UPGRADE_ID_RE = re.compile(r'[A-Za-z][A-Za-z0-9._-]*')
+MAX_ID_LENGTH = 100
+
+
+def utcnow():
+    """The current UTC time; tests monkeypatch this module attribute for a fixed clock."""
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def isoformat(moment=None):
+    """UTC ISO 8601 with a ``Z`` suffix and microseconds: ``2026-01-02T03:04:05.000006Z``."""
+    moment = moment or utcnow()
+    moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return moment.isoformat(timespec='microseconds') + 'Z'
+
+
+def cfy_workdir():
+    """cfy's state directory, computed like ``cloudify_cli.env.CLOUDIFY_WORKDIR``.
+
+    ``$CFY_WORKDIR/.cloudify`` or ``~/.cloudify``; read at call time (cloudify_cli.env computes
+    it once at import, tests change ``CFY_WORKDIR`` afterwards).
+    """
+    base = os.environ.get('CFY_WORKDIR') or os.path.expanduser('~')
+    return os.path.join(base, '.cloudify')
+
+
+def upgrades_dir():
+    return os.path.join(cfy_workdir(), UPGRADES)
+
+
+def make_private_dirs(path):
+    """Create ``path`` and missing parents; the directories created get mode 0700."""
+    path = os.path.abspath(path)
+    missing = []
+    current = path
+    while not os.path.isdir(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, DIR_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(directory, DIR_MODE)
+    return path
+
+
+def _fsync_dir(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path, data, mode=FILE_MODE):
+    """Write ``data`` (bytes or str) to ``path`` atomically with ``mode``.
+
+    A temporary file in the same directory is written, fsynced, chmod-ed and renamed over
+    ``path`` with ``os.replace``; then the directory is fsynced.  On any failure the temporary
+    file is removed and ``path`` keeps its previous content (or stays absent).
+    """
+    if isinstance(data, str):
+        data = data.encode('utf-8')
+    directory = os.path.dirname(os.path.abspath(path))
+    make_private_dirs(directory)
+    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.',
+                               suffix='.tmp', dir=directory)
+    try:
+        with os.fdopen(fd, 'wb') as stream:
+            os.fchmod(stream.fileno(), mode)
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(directory)
+    return path
+
+
+def validate_upgrade_id(upgrade_id):
+    if (not isinstance(upgrade_id, str) or len(upgrade_id) > MAX_ID_LENGTH
+            or not UPGRADE_ID_RE.fullmatch(upgrade_id)):
+        raise InputError(
+            'Invalid upgrade id {0!r}: it must start with a letter and contain only letters, '
+            'digits, ".", "_" and "-" (at most {1} characters).'.format(
+                upgrade_id, MAX_ID_LENGTH),
+            error_id='invalid-upgrade-id',
+            hints=['Use an id like upg-20260101-120000-ab12, or leave --upgrade-id out.'])
+    return upgrade_id
+
+
+def new_upgrade_id(moment=None):
+    moment = (moment or utcnow()).astimezone(datetime.timezone.utc)
+    return 'upg-{0}-{1}'.format(moment.strftime('%Y%m%d-%H%M%S'), _random.token_hex(2))
+
+
+def list_upgrade_ids():
+    """Ids of the existing workspaces (directories holding a workspace.json), sorted."""
+    root = upgrades_dir()
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    return sorted(name for name in names
+                  if UPGRADE_ID_RE.fullmatch(name)
+                  and os.path.isfile(os.path.join(root, name, META_FILE)))
+
+
+# Locks held by this process (path -> True): fcntl.lockf locks are per process, so a second
+# lock of the same file in the same process would silently "succeed" (and releasing it would
+# drop the first one).  This registry makes the second attempt fail like another process's.
+_held_locks = set()
+_held_guard = threading.Lock()
+
+
+class Workspace(object):
+    """One upgrade's directory.  Build it with ``create`` or ``open``."""
+
+    def __init__(self, root, upgrade_id):
+        self.root = root
+        self.upgrade_id = upgrade_id
+        self._journal = None
+
+    def __repr__(self):
+        return 'Workspace({0!r})'.format(self.root)
+
+    # -- finding and creating -------------------------------------------------------------
+
+    @classmethod
+    def create(cls, upgrade_id=None, mode=None, exist_ok=False, **meta):
+        """Create ``<upgrades>/<upgrade_id>/`` (a new id when None) with its workspace.json.
+
+        ``meta`` keys go into workspace.json (redacted).  An existing id is an InputError
+        ``workspace-exists`` unless ``exist_ok``, which opens it instead.
+        """
+        now = utcnow()
+        upgrade_id = validate_upgrade_id(upgrade_id or new_upgrade_id(now))
+        root = os.path.join(upgrades_dir(), upgrade_id)
+        if os.path.isfile(os.path.join(root, META_FILE)):
+            if exist_ok:
+                return cls.open(upgrade_id)
+            raise InputError(
+                'An upgrade workspace named {0} already exists ({1}).'.format(upgrade_id, root),
+                error_id='workspace-exists',
+                hints=['Resume it with the command that created it and --upgrade-id {0}, '
+                       'or choose another --upgrade-id.'.format(upgrade_id)])
+        make_private_dirs(upgrades_dir())
+        try:
+            os.mkdir(root, DIR_MODE)
+        except FileExistsError:
+            pass
+        os.chmod(root, DIR_MODE)
+        workspace = cls(root, upgrade_id)
+        document = {'upgrade_id': upgrade_id, 'mode': mode, 'created_at': isoformat(now),
+                    'fingerprint': None, 'runbooks': []}
+        document.update(meta)
+        workspace.write_json(META_FILE, document)
+        return workspace
+
+    @classmethod
+    def open(cls, upgrade_id=None):
+        """The workspace ``upgrade_id``, or the most recently created one when None."""
+        existing = list_upgrade_ids()
+        if upgrade_id is not None:
+            validate_upgrade_id(upgrade_id)
+            if upgrade_id in existing:
+                return cls(os.path.join(upgrades_dir(), upgrade_id), upgrade_id)
+            message = 'No upgrade workspace named {0} in {1}.'.format(
+                upgrade_id, upgrades_dir())
+        elif existing:
+            return cls(*_most_recent(existing))
+        else:
+            message = 'There is no upgrade workspace yet in {0}.'.format(upgrades_dir())
+        if existing:
+            message += ' Existing upgrade ids: {0}.'.format(', '.join(existing))
+            hints = ['Pass one of the existing ids with --upgrade-id.']
+        else:
+            hints = ['Start an upgrade with `cfy upgrade prepare`.']
+        hints.append('Check CFY_WORKDIR: workspaces live in <CFY_WORKDIR or ~>/.cloudify/'
+                     'upgrades/.')
+        raise InputError(message, error_id='workspace-not-found', hints=hints)
+
+    # -- files ----------------------------------------------------------------------------
+
+    def path(self, rel=''):
+        """Absolute path of ``rel`` inside the workspace (never outside it)."""
+        full = os.path.normpath(os.path.join(self.root, rel))
+        root = os.path.normpath(self.root)
+        if full != root and not full.startswith(root + os.sep):
+            raise ValueError('{0!r} is outside the workspace'.format(rel))
+        return full
+
+    def makedirs(self, rel):
+        """Create a 0700 directory (and parents) inside the workspace; return its path."""
+        return make_private_dirs(self.path(rel))
+
+    def write_bytes(self, rel, data):
+        return atomic_write(self.path(rel), data)
+
+    def write_json(self, rel, obj):
+        """Write ``obj`` as JSON to ``rel``, redacted, atomically, 0600."""
+        text = json.dumps(redact(obj), indent=2, sort_keys=True, default=str) + '\n'
+        return atomic_write(self.path(rel), text)
+
+    def read_json(self, rel, default=None):
+        """The JSON in ``rel``; ``default`` when the file does not exist."""
+        try:
+            with open(self.path(rel), 'r', encoding='utf-8') as stream:
+                return json.load(stream)
+        except FileNotFoundError:
+            return default
+        except ValueError as error:
+            raise UpgradeError(
+                '{0} in upgrade {1} is not valid JSON: {2}'.format(rel, self.upgrade_id, error),
+                error_id='workspace-corrupt',
+                hints=['Restore the file from a backup, or start a new upgrade with a new '
+                       '--upgrade-id.'])
+
+    def exists(self, rel):
+        return os.path.exists(self.path(rel))
+
+    # -- meta -----------------------------------------------------------------------------
+
+    @property
+    def meta(self):
+        """workspace.json as a dict (empty when missing)."""
+        return self.read_json(META_FILE, default={}) or {}
+
+    def update_meta(self, **fields):
+        """Merge ``fields`` into workspace.json (atomic, redacted); return the new meta."""
+        document = self.meta
+        document.update(fields)
+        self.write_json(META_FILE, document)
+        return document
+
+    def record_runbook(self, name, steps, command=None):
+        """Remember a runbook's steps (id, title) in workspace.json, in first-run order."""
+        document = self.meta
+        runbooks = [rb for rb in document.get('runbooks') or [] if rb.get('name') != name]
+        entry = {'name': name, 'command': command or 'cfy upgrade {0}'.format(name),
+                 'steps': [{'id': step.id, 'title': step.title} for step in steps]}
+        position = [rb.get('name') for rb in document.get('runbooks') or []]
+        if name in position:
+            runbooks.insert(position.index(name), entry)
+        else:
+            runbooks.append(entry)
+        document['runbooks'] = runbooks
+        self.write_json(META_FILE, document)
+        return entry
+
+    # -- journal --------------------------------------------------------------------------
+
+    @property
+    def journal(self):
+        if self._journal is None:
+            from cloudify_upgrade_plugin.engine.journal import Journal
+            self._journal = Journal(self.path(JOURNAL_FILE))
+        return self._journal
+
+    # -- lock -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the workspace lock; fail fast with ``workspace-locked`` if anyone else has it."""
+        import fasteners
+        lock_path = self.path(LOCK_FILE)
+        key = os.path.realpath(lock_path)
+        with _held_guard:
+            if key in _held_locks:
+                raise self._locked_error()
+            _held_locks.add(key)
+        try:
+            fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+            os.close(fd)
+            os.chmod(lock_path, FILE_MODE)
+            process_lock = fasteners.InterProcessLock(lock_path)
+            if not process_lock.acquire(blocking=False):
+                raise self._locked_error()
+            try:
+                yield self
+            finally:
+                process_lock.release()
+        finally:
+            with _held_guard:
+                _held_locks.discard(key)
+
+    def _locked_error(self):
+        return UpgradeError(
+            'Upgrade {0} is locked: another `cfy upgrade` process is running on it '
+            '({1}).'.format(self.upgrade_id, self.path(LOCK_FILE)),
+            error_id='workspace-locked',
+            hints=['Wait for the other `cfy upgrade` command to finish (or stop it), then '
+                   'run this command again; it resumes from the journal.',
+                   '`cfy upgrade status --upgrade-id {0}` shows where it stands.'.format(
+                       self.upgrade_id)])
+
+
+def _most_recent(ids):
+    """(root, id) of the workspace with the latest created_at (ties: the greatest id)."""
+    best = None
+    for upgrade_id in ids:
+        root = os.path.join(upgrades_dir(), upgrade_id)
+        try:
+            with open(os.path.join(root, META_FILE), encoding='utf-8') as stream:
+                created = json.load(stream).get('created_at') or ''
+        except (OSError, ValueError):
+            created = ''
+        if not created:
+            try:
+                created = isoformat(datetime.datetime.fromtimestamp(
+                    os.stat(root).st_mtime, datetime.timezone.utc))
+            except OSError as error:
+                if error.errno != errno.ENOENT:
+                    raise
+                continue
+        candidate = (created, upgrade_id)
+        if best is None or candidate > best:
+            best = candidate
+    if best is None:
+        raise InputError('There is no upgrade workspace yet in {0}.'.format(upgrades_dir()),
+                         error_id='workspace-not-found',
+                         hints=['Start an upgrade with `cfy upgrade prepare`.'])
+    return os.path.join(upgrades_dir(), best[1]), best[1]
