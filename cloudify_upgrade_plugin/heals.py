@@ -20,6 +20,7 @@ Version rules used here (facts section 4, checked against the manager sources):
 The network is reached through small seams (`source_factory`, `ssh_probe`, `clock`), so
 the analysis is tested with fakes and the real managers are only touched in `run`.
 """
+import contextlib
 import datetime
 import sys
 
@@ -96,11 +97,11 @@ def _version_tuple(version):
     """(major, minor, patch) of a Version object or a version string; None if unknown."""
     if version is None:
         return None
-    for attr in ('base', 'release'):
-        value = getattr(version, attr, None)
-        if isinstance(value, tuple) and value:
-            return tuple(int(part) for part in value[:3]) + (0,) * (3 - len(value[:3]))
-    text = str(getattr(version, 'raw', None) or version)
+    parts = getattr(version, 'parts', None)     # versions.Version (calendar builds mapped)
+    if isinstance(parts, tuple) and parts:
+        parts = tuple(int(part) for part in parts[:3])
+        return parts + (0,) * (3 - len(parts))
+    text = str(version)
     parts = []
     for piece in text.split('-')[0].split('.')[:3]:
         digits = ''.join(ch for ch in piece if ch.isdigit())
@@ -280,8 +281,7 @@ def inspect_manager(label, profile, source_factory, since, until,
         return report
     report['reachable'] = True
     version = getattr(source, 'version', None)
-    report['version'] = str(getattr(version, 'raw', None) or version) \
-        if version is not None else None
+    report['version'] = str(version) if version is not None else None
     scope = listing_scope(version)
     report['scope'] = scope
     fields = include_fields(version)
@@ -456,20 +456,17 @@ class RestSource(object):
 
     def __init__(self, manager):
         self.manager = manager
-        self.version = getattr(manager, 'version', None)
-        profile = getattr(manager, 'profile', None)
-        self.tenant = getattr(profile, 'manager_tenant', None) or DEFAULT_TENANT
+        self.version = manager.version
+        self.tenant = getattr(manager, 'tenant', None) or DEFAULT_TENANT
 
     def list_tenants(self):
         return self.manager.list_tenants()
 
     def list_executions(self, params, tenant):
-        get_page = getattr(self.manager, 'get_page', None)
-        if get_page is not None:
-            return get_page('executions', dict(params), tenant=tenant)
+        """One page of GET <prefix>/executions (retried when transient, errors translated)."""
         headers = {'Tenant': tenant} if tenant else None
-        return self.manager.client._client.get(
-            '/executions', params=dict(params), headers=headers)
+        return self.manager.get('/executions', params=dict(params), headers=headers,
+                                what='listing heal executions')
 
 
 def rest_source(profile):
@@ -714,38 +711,61 @@ def _journal_details(document):
     }
 
 
+def _left_to_do(document):
+    items = []
+    for finding in document['suspected_duplicates']:
+        items.append('verify-heals: heal {0} on the old manager ({1}): check node instance '
+                     '{2} of deployment {3} (tenant {4}) for a duplicate VM'.format(
+                         finding['old_execution_id'], finding['reason'],
+                         finding['node_instance_id'] or '(none given)',
+                         finding['deployment_id'], finding['tenant'] or '-'))
+    if document['healing_active']:
+        items.append('verify-heals: auto-heal is still active on the old manager: stop '
+                     '{0} there or disconnect it'.format(RIEMANN_UNIT))
+    for gap in document['gaps']:
+        items.append('verify-heals: not verified: {0}'.format(gap))
+    return items
+
+
+def _write_report(workspace, document):
+    """Merge the findings into report.json / report.md (keeping the runbooks' document)."""
+    section = {key: document[key] for key in (
+        'since', 'until', 'cutover_at', 'suspected_duplicates', 'healing_active',
+        'gaps', 'complete', 'ok')}
+    section['old_manager'] = {k: v for k, v in document['old_manager'].items()}
+    section['new_manager'] = {k: v for k, v in document['new_manager'].items()}
+    try:
+        from cloudify_upgrade_plugin.engine.report import REPORT_JSON, write_report
+    except ImportError:
+        workspace.write_json('verify-heals.json', section)
+        return
+    report = workspace.read_json(REPORT_JSON, default={}) or {}
+    left = [item for item in report.get('left_to_do') or []
+            if not str(item).startswith('verify-heals: ')]
+    report['left_to_do'] = left + _left_to_do(document)
+    report['verify_heals'] = section
+    write_report(workspace, report)
+
+
 def _record(workspace, document):
     """Journal the run (step verify-heals) and write the findings into the report."""
     if workspace is None:
         return
-    logger = get_logger()
     lock = getattr(workspace, 'lock', None)
     try:
-        context = lock() if callable(lock) else None
-        if context is not None:
-            context.__enter__()
+        with (lock() if callable(lock) else contextlib.nullcontext()):
+            journal = workspace.journal
+            journal.append(STEP_ID, 'started', {'since': document['since'],
+                                                'until': document['until']})
+            _write_report(workspace, document)
+            # The check ran to the end: 'succeeded'; what it found is in the details.
+            journal.append(STEP_ID, 'succeeded', _journal_details(document))
     except UpgradeError as error:
-        logger.warning('Workspace busy (%s): this run is not journaled.', error.message)
-        return
-    try:
-        journal = workspace.journal
-        journal.append(STEP_ID, 'started', {'since': document['since'],
-                                            'until': document['until']})
-        # The check itself ran to the end: 'succeeded'; what it found is in the details.
-        journal.append(STEP_ID, 'succeeded', _journal_details(document))
-        write_report = getattr(workspace, 'write_report', None)
-        section = {key: document[key] for key in (
-            'since', 'until', 'cutover_at', 'suspected_duplicates', 'healing_active',
-            'gaps', 'complete', 'ok')}
-        section['old_heals'] = document['old_manager']['heals']
-        section['new_heals'] = document['new_manager']['heals']
-        if callable(write_report):
-            write_report({'verify_heals': section})
-        else:
-            workspace.write_json('verify-heals.json', section)
-    finally:
-        if context is not None:
-            context.__exit__(None, None, None)
+        if error.error_id != 'workspace-locked':
+            raise
+        get_logger().warning('Upgrade %s is busy (another cfy upgrade runs on it): this '
+                             'verify-heals run is not journaled.',
+                             getattr(workspace, 'upgrade_id', '?'))
 
 
 def run(options, source_factory=rest_source, ssh_probe=ssh_riemann_probe,

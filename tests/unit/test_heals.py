@@ -373,22 +373,9 @@ def test_healing_state_without_ssh_settings_is_unknown_with_reason():
 
 # ------------------------------------------------------------------------ inputs
 
-class FakeJournal(object):
-    def __init__(self):
-        self.events = []
-
-    def append(self, step, event, details=None):
-        self.events.append((step, event, details))
-
-
 class FakeWorkspace(object):
     def __init__(self, meta):
         self.meta = meta
-        self.journal = FakeJournal()
-        self.reports = []
-
-    def write_report(self, section):
-        self.reports.append(section)
 
 
 def opener(workspace):
@@ -511,25 +498,64 @@ def test_verify_in_place_does_not_query_the_old_address():
     assert doc['ok'] is True
 
 
+def _real_workspace(**meta):
+    from cloudify_upgrade_plugin.engine.workspace import Workspace
+    document = _ws_meta(**meta)
+    document.pop('upgrade_id')
+    mode = document.pop('mode')
+    return Workspace.create('up1', mode=mode, **document)
+
+
 def test_run_exits_4_and_journals_into_the_workspace(monkeypatch, capsys):
     old, new = _managers()
-    workspace = FakeWorkspace(_ws_meta())
+    workspace = _real_workspace()
     monkeypatch.setattr(heals, 'json_mode', lambda: True)
     with pytest.raises(SystemExit) as info:
-        heals.run({}, factory(old=old, new=new), probe('inactive'), opener(workspace),
-                  clock=lambda: UNTIL)
+        heals.run({}, factory(old=old, new=new), probe('inactive'), clock=lambda: UNTIL)
     assert info.value.code == EXIT_HEALS_FOUND
     document = json.loads(capsys.readouterr().out)   # exactly one JSON document
     assert {'since', 'until', 'old_manager', 'new_manager', 'suspected_duplicates',
             'ok'} <= set(document)
-    assert document['ok'] is False
+    assert document['ok'] is False and document['upgrade_id'] == 'up1'
     for entry in document['suspected_duplicates']:
         assert {'tenant', 'deployment_id', 'node_instance_id', 'old_execution_id',
                 'new_execution_id'} <= set(entry)
-    assert [e[:2] for e in workspace.journal.events] == [
+    entries = workspace.journal.entries()
+    assert [(e['step'], e['event']) for e in entries] == [
         ('verify-heals', 'started'), ('verify-heals', 'succeeded')]
-    assert workspace.journal.events[1][2]['suspected_duplicates'] == 2
-    assert len(workspace.reports[0]['verify_heals']['suspected_duplicates']) == 2
+    assert entries[1]['details']['suspected_duplicates'] == 2
+    report = workspace.read_json('report.json')
+    assert [f['old_execution_id'] for f in report['verify_heals']['suspected_duplicates']] \
+        == ['heal-t1', 'heal-t2']
+    assert sum(item.startswith('verify-heals: heal ') for item in report['left_to_do']) == 2
+    with open(workspace.path('report.md')) as stream:
+        assert 'heal-t2' in stream.read()
+
+
+def test_run_twice_replaces_its_report_items(monkeypatch, capsys):
+    old, new = _managers()
+    workspace = _real_workspace()
+    monkeypatch.setattr(heals, 'json_mode', lambda: True)
+    for _ in range(2):
+        with pytest.raises(SystemExit):
+            heals.run({'upgrade_id': 'up1'}, factory(old=old, new=new),
+                      probe('inactive'), clock=lambda: UNTIL)
+    report = workspace.read_json('report.json')
+    assert sum(item.startswith('verify-heals: heal ') for item in report['left_to_do']) == 2
+    assert len(workspace.journal.entries()) == 4
+
+
+def test_run_on_a_locked_workspace_still_reports(monkeypatch, capsys):
+    old, new = _managers()
+    workspace = _real_workspace()
+    monkeypatch.setattr(heals, 'json_mode', lambda: True)
+    with workspace.lock():
+        with pytest.raises(SystemExit) as info:
+            heals.run({}, factory(old=old, new=new), probe('inactive'),
+                      clock=lambda: UNTIL)
+    assert info.value.code == EXIT_HEALS_FOUND
+    assert json.loads(capsys.readouterr().out)['ok'] is False
+    assert workspace.journal.entries() == []
 
 
 def test_run_clean_returns_the_document_and_prints_tables(monkeypatch, capsys):
