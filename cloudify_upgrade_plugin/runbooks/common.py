@@ -1,0 +1,349 @@
+"""What the runbooks share: opening managers and hosts, snapshot life cycle, rendering.
+
+Thin glue between the steps and the layers below (manager/, host/, snapshot/, engine/):
+each function does one manager- or host-level action the steps of prepare, new-host and
+in-place need, with the version rules of the facts applied in one place.
+"""
+import os
+
+from cloudify_upgrade_plugin import log, versions
+from cloudify_upgrade_plugin.errors import InputError, UpgradeError
+from cloudify_upgrade_plugin.log import get_logger
+
+ACTIVE_STATES_BASE = ('pending', 'started', 'cancelling', 'force_cancelling')  # facts §4
+
+
+# -- opening things ---------------------------------------------------------------------
+
+def open_manager(profile_name=None, role='source'):
+    """The discovered manager of a cfy profile (the active one when None)."""
+    from cloudify_upgrade_plugin.manager.client import Manager
+    manager = Manager.from_profile(profile_name)
+    get_logger().info('%s manager: %s %s at %s (API %s)', role.capitalize(),
+                      manager.version, manager.edition, manager.address, manager.api_prefix)
+    return manager
+
+
+def parse_target(text):
+    if not text:
+        return None
+    try:
+        return versions.Version.parse(text)
+    except UpgradeError:
+        raise
+    except Exception:
+        raise InputError('--target-version {0!r} is not a Cloudify version.'.format(text),
+                         error_id='bad-target-version',
+                         hints=['Give a version like 4.6, 5.2.7 or 7.0.4.'])
+
+
+def manager_meta(manager):
+    """The non-secret description of a manager kept in workspace.json."""
+    return {'profile': manager.profile_name, 'address': manager.address,
+            'version': str(manager.version), 'edition': manager.edition,
+            'api_prefix': manager.api_prefix}
+
+
+def ssh_configured(manager):
+    profile = manager.profile
+    return bool(profile is not None and getattr(profile, 'ssh_user', None)
+                and getattr(profile, 'ssh_key', None))
+
+
+def open_host(manager):
+    """SSH to the manager's host, from its profile's ssh_user / ssh_key / ssh_port."""
+    from cloudify_upgrade_plugin.host.ssh import Host
+    return Host.from_profile(manager.profile)
+
+
+def ssh_probe(manager):
+    with _closing(open_host(manager)) as host:
+        host.run(['true'])
+
+
+class _closing(object):
+    def __init__(self, host):
+        self.host = host
+
+    def __enter__(self):
+        return self.host
+
+    def __exit__(self, *exc):
+        close = getattr(self.host, 'close', None)
+        if close:
+            close()
+
+
+def existing_parent(path):
+    while path and not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path or '/'
+
+
+# -- reading a manager ------------------------------------------------------------------
+
+def health(manager):
+    """('ok'|'degraded'|'fail', [failing service names])."""
+    status = manager.status()
+    failing = sorted(name for name, state in status['services'].items() if state != 'Active')
+    if status['healthy']:
+        return 'ok', failing
+    if status.get('status') == 'Degraded':
+        return 'degraded', failing
+    return 'fail', failing
+
+
+def active_states(version):
+    """Execution states that mean 'running or about to run' on this version (facts §4).
+
+    Only states the version knows are sent: an unknown enum value is a 500 on 7.0.
+    """
+    states = list(ACTIVE_STATES_BASE)
+    if version >= versions.Version.parse('4.4'):
+        states.append('kill_cancelling')
+    if version >= versions.Version.parse('4.5'):
+        states.append('queued')
+    return states
+
+
+def active_executions(manager):
+    """Every active execution in every tenant, system workflows included."""
+    return list(manager.list_all(
+        'executions', all_tenants=True, status=active_states(manager.version),
+        include=['id', 'workflow_id', 'status', 'deployment_id', 'tenant_name']
+        if manager.has_tenants else ['id', 'workflow_id', 'status', 'deployment_id']))
+
+
+def maintenance_state(manager):
+    try:
+        return (manager.get('/maintenance', what='reading maintenance mode') or {}).get(
+            'status')
+    except UpgradeError as error:
+        if error.error_id in ('not-found', 'manager-bad-answer'):
+            return None
+        raise
+
+
+def usernames(manager):
+    """Usernames on premium 4.0+; None where there is no user list (community, 3.x)."""
+    if not manager.has_tenants or manager.edition == 'community':
+        return None
+    try:
+        return sorted(user['username'] for user in
+                      manager.list_all('users', include=['username']))
+    except UpgradeError as error:
+        if 'premium' in error.message or error.error_id == 'not-found':
+            return None
+        raise
+
+
+def host_patch_marker(manager):
+    """True/False when SSH tells whether update-3 / patch-1 is in the mgmtworker, else None.
+
+    facts §7.3 (way 2, [I]/[U]): the patched snapshot_create.py writes "4.1.0-p3" (4.0.1)
+    or "4.1.0-p1" (4.0.0).
+    """
+    patch = versions.needs_patch(manager.version)
+    if patch is None or not ssh_configured(manager):
+        return None
+    marker = '4.1.0-p3' if patch == 'update-3' else '4.1.0-p1'
+    path = ('/opt/mgmtworker/env/lib/python2.7/site-packages/cloudify_system_workflows/'
+            'snapshots/snapshot_create.py')
+    try:
+        with _closing(open_host(manager)) as host:
+            if not host.file_exists(path):
+                return None
+            rc, _ = host.run(['grep', '-q', marker, path], check=False)
+    except UpgradeError:
+        return None
+    return rc == 0
+
+
+# -- snapshots --------------------------------------------------------------------------
+
+def snapshot_status(manager, snapshot_id):
+    try:
+        return manager.get_snapshot(snapshot_id).get('status')
+    except UpgradeError as error:
+        if error.error_id == 'not-found':
+            return None
+        raise
+
+
+def _snapshot_execution(manager, snapshot_id, workflow='create_snapshot'):
+    """The newest execution of `workflow` for this snapshot id, if the manager lists it."""
+    for execution in manager.list_all('executions', workflow_id=workflow, sort='-created_at',
+                                      include=['id', 'status', 'parameters', 'created_at']):
+        parameters = execution.get('parameters') or {}
+        if parameters.get('snapshot_id') == snapshot_id:
+            return execution
+    return None
+
+
+def create_snapshot(manager, snapshot_id, timeout):
+    """Create the snapshot (or adopt the one a previous run started) and wait for it."""
+    from cloudify_upgrade_plugin.manager.waits import wait_for_execution
+    logger = get_logger()
+    status = snapshot_status(manager, snapshot_id)
+    if status == 'created':
+        logger.info('Snapshot %s already exists on the old manager.', snapshot_id)
+        return None
+    if status == 'failed':
+        raise snapshot_failed(manager, snapshot_id)
+    if status is None:
+        execution_id = manager.create_snapshot(snapshot_id)
+        logger.info('Creating snapshot %s (execution %s)...', snapshot_id, execution_id)
+    else:
+        execution = _snapshot_execution(manager, snapshot_id)
+        if execution is None:
+            raise UpgradeError(
+                'Snapshot {0} is "{1}" on {2} but no create_snapshot execution for it was '
+                'found.'.format(snapshot_id, status, manager.label),
+                error_id='snapshot-orphaned',
+                hints=['Delete the snapshot (`cfy snapshots delete {0}`) and run prepare '
+                       'again, or run prepare with another --snapshot-id.'.format(
+                           snapshot_id)])
+        execution_id = execution['id']
+        logger.info('Waiting for snapshot %s started earlier (execution %s)...',
+                    snapshot_id, execution_id)
+    try:
+        wait_for_execution(manager, execution_id, timeout=timeout or 3600)
+    except UpgradeError as error:
+        if error.error_id == 'execution-failed':
+            raise snapshot_failed(manager, snapshot_id, error)
+        raise
+    require_snapshot_created(manager, snapshot_id)
+    return execution_id
+
+
+def snapshot_failed(manager, snapshot_id, cause=None):
+    try:
+        reason = manager.get_snapshot(snapshot_id).get('error') or ''
+    except UpgradeError:
+        reason = ''
+    reason = reason or (cause.message if cause else 'no reason given')
+    return UpgradeError(
+        'Snapshot {0} failed on {1}: {2}'.format(snapshot_id, manager.label,
+                                                 reason.strip().splitlines()[-1]
+                                                 if reason.strip() else reason),
+        error_id='snapshot-failed',
+        hints=['Read the create_snapshot execution\'s events on the old manager '
+               '(`cfy executions list --include-system-workflows`, then `cfy events list '
+               '<execution id>`).',
+               'Fix the cause, then run prepare again with a new --snapshot-id.'])
+
+
+def require_snapshot_created(manager, snapshot_id):
+    status = snapshot_status(manager, snapshot_id)
+    if status == 'failed':
+        raise snapshot_failed(manager, snapshot_id)
+    if status != 'created':
+        raise UpgradeError('Snapshot {0} is "{1}" on {2}, not "created".'.format(
+            snapshot_id, status, manager.label), error_id='snapshot-not-created',
+            hints=['Run the command again; it waits for the snapshot.'])
+
+
+def snapshot_relpath(snapshot_id):
+    return os.path.join('snapshot', '{0}.zip'.format(snapshot_id))
+
+
+def local_snapshot_intact(workspace, snapshot_id):
+    """True when the downloaded zip exists and matches its recorded .sha256."""
+    from cloudify_upgrade_plugin.snapshot.transfer import verify_file
+    path = workspace.path(snapshot_relpath(snapshot_id))
+    if not os.path.isfile(path) or not os.path.isfile(path + '.sha256'):
+        return False
+    try:
+        verify_file(path)
+    except UpgradeError:
+        return False
+    return True
+
+
+def download_snapshot(manager, workspace, snapshot_id):
+    from cloudify_upgrade_plugin.snapshot import transfer
+    workspace.makedirs('snapshot')
+    dest = workspace.path(snapshot_relpath(snapshot_id))
+    return transfer.download(manager, transfer.snapshot_archive_uri(snapshot_id), dest,
+                             progress=transfer.progress_reporter(dest, 'Downloading'))
+
+
+def inspect_local_snapshot(workspace, snapshot_id):
+    """The contract's `snapshot` document for the local zip (after a zip + CRC check)."""
+    from cloudify_upgrade_plugin.snapshot import archive, transfer
+    rel = snapshot_relpath(snapshot_id)
+    path = workspace.path(rel)
+    sha256 = transfer.verify_file(path)
+    details = archive.inspect(path)
+    return {'id': snapshot_id, 'path': rel, 'sha256': sha256,
+            'size': os.path.getsize(path),
+            'snapshot_version': details['snapshot_version'],
+            'agents_layout': details.get('agents_layout'),
+            'agent_networks': details.get('agent_networks') or [],
+            'has_ssl': details.get('has_ssl'),
+            'has_rest_security': details.get('has_rest_security'),
+            'has_hash_salt': details.get('has_hash_salt')}
+
+
+def all_check_ids():
+    from cloudify_upgrade_plugin.runbooks.source_checks import CHECK_IDS, versions_check_ids
+    return set(CHECK_IDS) | set(versions_check_ids())
+
+
+# -- host files -------------------------------------------------------------------------
+
+HOST_FILES = {
+    'rest-security': ('/opt/manager/rest-security.conf', 'rest-security.conf'),  # §7.2
+    'ssl': ('/etc/cloudify/ssl', 'ssl'),                                           # §7.1
+}
+
+
+def backup_host_files(manager, workspace, needed):
+    """Copy the needed host files into backups/ (0700 dirs, 0600 files)."""
+    backups = []
+    workspace.makedirs('backups')
+    with _closing(open_host(manager)) as host:
+        for kind in needed:
+            remote, local_name = HOST_FILES[kind]
+            local = workspace.path(os.path.join('backups', local_name))
+            if kind == 'ssl':
+                host.get_dir(remote, local, sudo=True)
+            else:
+                host.get(remote, local, mode=0o600, sudo=True)
+            backups.append({'kind': kind, 'path': os.path.join('backups', local_name),
+                            'remote': remote})
+            get_logger().info('Backed up %s:%s', manager.host, remote)
+    return backups
+
+
+def activate_maintenance(manager, timeout):
+    manager.request('post', '/maintenance/activate', data={}, expected=(200, 201, 304),
+                    what='activating maintenance mode')
+
+
+# -- output -----------------------------------------------------------------------------
+
+def check_lines(checks):
+    lines = ['Checks:']
+    for check in checks:
+        lines.append('  [{0:6}] {1}: {2}'.format(check['status'], check['id'],
+                                                 check['message']))
+    return lines
+
+
+def step_states(workspace):
+    from cloudify_upgrade_plugin.engine.status import summarize
+    return summarize(workspace).get('steps', [])
+
+
+def render(document, lines):
+    """The JSON document with --json, otherwise the human lines (through cfy's logger)."""
+    if log.json_mode():
+        log.emit_json(document)
+        return
+    logger = get_logger()
+    for line in lines:
+        logger.info(line)

@@ -1,0 +1,196 @@
+"""The checks run on the old manager by `plan` and `prepare` (all reported together).
+
+Each check has a stable id (the one `--waive` names).  They only read: REST GETs, an SSH
+`test`/`grep`, the local disk.  Version rules come from versions.py and the facts:
+maintenance mode blocks snapshots on 3.4-4.4 (facts §2.5), 4.0.0 needs patch-1 and 4.0.1
+update-3 (§7.3), several users on 4.0/4.1 need the rest-security backup (§7.2), system
+executions count as running work (§4).
+"""
+import shutil
+
+from cloudify_upgrade_plugin import versions
+from cloudify_upgrade_plugin.engine.checks import (
+    BLOCK, FAIL, INFO, PASS, WARN, Check, CheckSet)
+from cloudify_upgrade_plugin.engine.workspace import cfy_workdir
+from cloudify_upgrade_plugin.runbooks import common
+
+# Free space wanted in the cfy workdir before a snapshot is created; the download step
+# checks again against the snapshot's real size.
+MIN_FREE_BYTES = 1 << 30
+V4_0_0 = versions.Version.parse('4.0.0')
+V4_0_1 = versions.Version.parse('4.0.1')
+V4_2 = versions.Version.parse('4.2.0')
+V4_5 = versions.Version.parse('4.5.0')
+V5_0 = versions.Version.parse('5.0.0')
+
+# Every check id prepare may report, for --waive validation before the checks ran.
+CHECK_IDS = ('source-healthy', 'upgrade-path', 'patch-level', 'no-active-executions',
+             'maintenance-mode', 'local-disk', 'users-rest-security', 'ssh-access',
+             'in-place-certificates')
+
+
+def source_checks(manager, mode, target, options):
+    """Run every source check; return the CheckSet (never raises for a failed check)."""
+    checks = CheckSet(catalogue=CHECK_IDS + tuple(versions_check_ids()))
+    checks.run('source-healthy', BLOCK, _healthy, manager)
+    for check in _path_checks(manager.version, target, mode):
+        checks.add(check)
+    checks.run('patch-level', BLOCK, _patch_level, manager)
+    checks.run('no-active-executions', BLOCK, _no_active_executions, manager)
+    checks.run('maintenance-mode', BLOCK, _maintenance, manager)
+    checks.run('local-disk', BLOCK, _local_disk)
+    checks.run('users-rest-security', WARN, _users, manager, mode)
+    checks.run('ssh-access', BLOCK, _ssh_access, manager, mode, options)
+    return checks
+
+
+def versions_check_ids():
+    return ('source-version-unsupported', 'target-version-too-old', 'target-older-than-source',
+            'source-3x-needs-stepping-stone', 'in-place-unsupported', 'patch-1-missing',
+            'update-3-missing')
+
+
+def _healthy(manager):
+    state, failing = common.health(manager)
+    if state == 'ok':
+        return PASS, 'The manager reports its services as running.'
+    if state == 'degraded':
+        return WARN, 'The manager reports degraded services: {0}.'.format(
+            ', '.join(failing) or 'unknown')
+    return FAIL, 'The manager reports failing services: {0}. A snapshot taken now may be ' \
+                 'incomplete.'.format(', '.join(failing) or 'unknown')
+
+
+def _path_checks(source, target, mode):
+    if target is None:
+        problems = versions.upgrade_problems(source, source if source >= V4_2 else V4_2,
+                                             mode)
+        problems = [p for p in problems if p[0] in ('in-place-unsupported',
+                                                    'source-version-unsupported')]
+        checks = [Check(pid, BLOCK, FAIL, message) for pid, message in problems]
+        checks.append(Check('upgrade-path', INFO, PASS,
+                            'No --target-version given: the path to the new manager is '
+                            'checked when {0} runs.'.format(mode)))
+        return checks
+    problems = versions.upgrade_problems(source, target, mode)
+    if not problems:
+        return [Check('upgrade-path', BLOCK, PASS,
+                      '{0} -> {1} ({2}) is a supported path.'.format(source, target, mode))]
+    return [Check(pid, BLOCK, FAIL, message) for pid, message in problems]
+
+
+def _patch_level(manager):
+    """4.0.0 needs patch-1, 4.0.1 update-3: a host marker tells before the snapshot."""
+    patch = versions.needs_patch(manager.version)
+    if patch is None:
+        return PASS, 'No patch is required for {0}.'.format(manager.version)
+    marker = common.host_patch_marker(manager)
+    if marker is True:
+        return PASS, '{0} is applied (found on the host).'.format(patch)
+    if marker is False:
+        return FAIL, '{0} is not applied on this {1} manager (not found on the host); its ' \
+                     'snapshot would restore agents without their tenant. Apply {0} ' \
+                     '(contact Cloudify support) first.'.format(patch, manager.version)
+    return WARN, 'Whether {0} is applied cannot be seen without SSH; prepare reads it from ' \
+                 'the snapshot version and blocks then if it is missing.'.format(patch)
+
+
+def patch_check_from_snapshot(source_version, snapshot_version):
+    """After the snapshot: its metadata's snapshot_version says whether the patch is there."""
+    problem = versions.patch_problem(snapshot_version)
+    if problem is None:
+        return Check('patch-level', BLOCK, PASS,
+                     'Snapshot version {0} is usable.'.format(snapshot_version))
+    return Check('patch-level', BLOCK, FAIL, problem[1],
+                 details={'snapshot_version': snapshot_version, 'error_id': problem[0]})
+
+
+def _no_active_executions(manager):
+    active = common.active_executions(manager)
+    if not active:
+        return PASS, 'No execution is running on any tenant.'
+    listed = ['{0} ({1}, tenant {2}, deployment {3}, {4})'.format(
+        e.get('id'), e.get('workflow_id'), e.get('tenant_name') or '-',
+        e.get('deployment_id') or '-', e.get('status')) for e in active[:20]]
+    more = '' if len(active) <= 20 else ' and {0} more'.format(len(active) - 20)
+    return FAIL, '{0} execution(s) are running: {1}{2}. Wait for them to end (or cancel ' \
+                 'them) before taking the snapshot.'.format(len(active), '; '.join(listed),
+                                                            more), \
+        {'executions': [e.get('id') for e in active]}
+
+
+def _maintenance(manager):
+    state = common.maintenance_state(manager)
+    if state in (None, 'deactivated'):
+        return PASS, 'Maintenance mode is off.'
+    if manager.version < V4_5:
+        return FAIL, 'Maintenance mode is {0}: on {1} it blocks snapshot create and ' \
+                     'download (facts §2.5). Deactivate it first: `cfy maintenance-mode ' \
+                     'deactivate`.'.format(state, manager.version)
+    return WARN, 'Maintenance mode is {0}; {1} still allows snapshots.'.format(
+        state, manager.version)
+
+
+def _local_disk():
+    free = shutil.disk_usage(common.existing_parent(cfy_workdir())).free
+    if free >= MIN_FREE_BYTES:
+        return PASS, '{0:.1f} GiB free in {1}.'.format(free / float(1 << 30), cfy_workdir())
+    return FAIL, 'Only {0:.2f} GiB free in {1}; the snapshot needs room (at least {2:.0f} ' \
+                 'GiB). Free space or set CFY_WORKDIR to a bigger disk.'.format(
+                     free / float(1 << 30), cfy_workdir(), MIN_FREE_BYTES / float(1 << 30))
+
+
+def several_users(manager):
+    """True/False for premium 4.0/4.1 sources with more than the admin; None when unknown."""
+    users = common.usernames(manager)
+    if users is None:
+        return None
+    return len(users) > 1
+
+
+def _users(manager, mode):
+    if not (V4_0_0 <= manager.version < V4_2):
+        return PASS, 'Users travel with the snapshot from {0} (hash salt included from ' \
+                     '4.2).'.format(manager.version) if manager.version >= V4_2 else \
+            'Source {0} has no multi-user database to carry over.'.format(manager.version)
+    many = several_users(manager)
+    if many is None:
+        return PASS, 'No user list on this edition: only the admin account exists.'
+    if not many:
+        return PASS, 'Only the admin user exists.'
+    if common.ssh_configured(manager):
+        return WARN, 'Several users on {0}: their passwords only work on the new manager ' \
+                     'with this rest-security.conf; prepare backs it up over SSH and ' \
+                     '`--users rest-security` puts it back.'.format(manager.version)
+    return FAIL, 'Several users on {0}, and the profile has no SSH settings to back up ' \
+                 '/opt/manager/rest-security.conf: without it every user but the admin ' \
+                 'needs a password reset. Add SSH settings (`cfy profiles set --ssh-user ' \
+                 '--ssh-key --ssh-port`), or waive and plan `--users reset-passwords`.'.format(
+                     manager.version)
+
+
+def host_backups_needed(manager, mode, options):
+    """Which host files prepare copies: a list of 'rest-security' / 'ssl'."""
+    needed = []
+    in_place = mode == versions.MODE_IN_PLACE
+    if manager.version.major < 4:
+        return needed  # 3.x: no rest-security.conf, no /etc/cloudify/ssl (facts §7.1)
+    if in_place or (manager.version < V4_2 and several_users(manager)):
+        needed.append('rest-security')
+    if in_place or manager.version.base == V4_0_0:
+        needed.append('ssl')
+    return needed
+
+
+def _ssh_access(manager, mode, options):
+    needed = host_backups_needed(manager, mode, options)
+    if not needed:
+        return PASS, 'No host file is needed for this upgrade.'
+    if not common.ssh_configured(manager):
+        return FAIL, 'This upgrade needs {0} from the manager host, but the profile has no ' \
+                     'SSH settings. Run `cfy profiles set --ssh-user USER --ssh-key KEY ' \
+                     '--ssh-port PORT` for the old manager\'s profile.'.format(
+                         ' and '.join(needed))
+    common.ssh_probe(manager)
+    return PASS, 'SSH to the manager host works ({0} will be backed up).'.format(
+        ', '.join(needed))
