@@ -1,0 +1,162 @@
+"""Retries and error translation for REST calls to a manager.
+
+Owns: which failures are transient (connection errors, timeouts, HTTP 5xx), the exponential
+backoff used for idempotent calls only (a POST/PUT is never repeated behind the caller's
+back), and the translation of client errors into ``UpgradeError`` with stable ids that name
+the manager: ``manager-auth-failed`` (401), ``manager-forbidden`` (403), ``not-found``
+(404), ``manager-unreachable``, ``manager-tls-failed`` and ``manager-request-failed``.
+"""
+import time
+
+import requests
+from cloudify_rest_client.exceptions import CloudifyClientError
+
+from cloudify_upgrade_plugin.errors import UpgradeError
+from cloudify_upgrade_plugin.log import get_logger
+
+_MAX_MESSAGE = 400
+
+
+class RetryPolicy(object):
+    """How often and how patiently an idempotent call is retried.
+
+    ``delay(n)`` = min(max_delay, base_delay * factor ** n); ``sleep`` is injectable so that
+    tests never wait.
+    """
+
+    def __init__(self, attempts=4, base_delay=0.5, factor=2.0, max_delay=5.0, sleep=None):
+        if attempts < 1:
+            raise ValueError('attempts must be >= 1')
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.factor = factor
+        self.max_delay = max_delay
+        self.sleep = sleep or time.sleep
+
+    def delay(self, attempt):
+        return min(self.max_delay, self.base_delay * (self.factor ** attempt))
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+def status_of(exc):
+    """The HTTP status of a client error, or None (connection errors and the like)."""
+    status = getattr(exc, 'status_code', None)
+    if isinstance(status, int) and status > 0:
+        return status
+    return None
+
+
+def is_transient(exc):
+    """Whether ``exc`` is worth retrying: no connection, a timeout, or an HTTP 5xx.
+
+    TLS failures are not transient (a wrong certificate stays wrong).
+    """
+    if isinstance(exc, requests.exceptions.SSLError):
+        return False
+    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                        requests.exceptions.ChunkedEncodingError)):
+        return True
+    if isinstance(exc, CloudifyClientError):
+        status = status_of(exc)
+        return status is not None and status >= 500
+    return False
+
+
+def call_with_retries(func, idempotent, policy=None, what='request'):
+    """Run ``func()``; retry transient failures with backoff when ``idempotent``.
+
+    Raises the last exception unchanged (translation is the caller's job).
+    """
+    policy = policy or RetryPolicy()
+    attempts = policy.attempts if idempotent else 1
+    attempt = 0
+    while True:
+        try:
+            return func()
+        except Exception as exc:
+            attempt += 1
+            if attempt >= attempts or not is_transient(exc):
+                raise
+            delay = policy.delay(attempt - 1)
+            get_logger().debug('%s failed (%s); retry %d/%d in %.1fs', what,
+                               short_message(exc), attempt, attempts - 1, delay)
+            policy.sleep(delay)
+
+
+def short_message(exc):
+    """The server's message without traceback or HTML noise, bounded in length."""
+    if isinstance(exc, CloudifyClientError):
+        message = getattr(exc, '_message', None) or (exc.args[0] if exc.args else '')
+    else:
+        message = str(exc)
+    if isinstance(message, bytes):
+        message = message.decode('utf-8', 'replace')
+    message = ' '.join(str(message).split())
+    if len(message) > _MAX_MESSAGE:
+        message = message[:_MAX_MESSAGE] + '...'
+    return message
+
+
+def credentials_hints():
+    return [
+        "Check the profile's credentials (`cfy profiles set --manager-username ... "
+        "--manager-password ...`) or the CLOUDIFY_USERNAME / CLOUDIFY_PASSWORD environment "
+        "variables (one or the other, not both).",
+        "After restoring a snapshot from a 4.2+ manager, the admin password is the old "
+        "manager's admin password.",
+    ]
+
+
+def translate(exc, manager_label, what=None):
+    """An ``UpgradeError`` for a failed REST call to ``manager_label``.
+
+    ``details`` carries ``status_code``, ``error_code`` and ``transient`` so that waits can
+    decide whether to keep polling.
+    """
+    if isinstance(exc, UpgradeError):
+        return exc
+    status = status_of(exc)
+    error_code = getattr(exc, 'error_code', None)
+    message = short_message(exc)
+    doing = ' ({0})'.format(what) if what else ''
+    details = {'status_code': status, 'error_code': error_code,
+               'transient': is_transient(exc), 'manager': manager_label}
+    if isinstance(exc, requests.exceptions.SSLError):
+        return UpgradeError(
+            'TLS connection to {0} failed{1}: {2}'.format(manager_label, doing, message),
+            error_id='manager-tls-failed', details=details,
+            hints=["Give the manager's CA certificate to the profile: `cfy profiles set "
+                   "--rest-certificate PATH` (TLS verification stays on).",
+                   'If the manager serves plain HTTP (the 4.x-5.x default), set '
+                   '`cfy profiles set --rest-protocol http --rest-port 80`.'])
+    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                        requests.exceptions.ChunkedEncodingError)):
+        return UpgradeError(
+            'Cannot reach {0}{1}: {2}'.format(manager_label, doing, message),
+            error_id='manager-unreachable', details=details,
+            hints=['Check that the manager is up and that its REST port is reachable from '
+                   'here (`cfy profiles show-current`).'])
+    if status == 401:
+        return UpgradeError(
+            '{0} refused the credentials{1}: {2}'.format(manager_label, doing, message),
+            error_id='manager-auth-failed', details=details, hints=credentials_hints())
+    if status == 403:
+        return UpgradeError(
+            '{0} forbids this{1}: {2}'.format(manager_label, doing, message),
+            error_id='manager-forbidden', details=details,
+            hints=["Check the tenant (`cfy profiles set --manager-tenant`, CLOUDIFY_TENANT) "
+                   "and that the user is an admin; snapshot restores need the manager's "
+                   "bootstrap admin."])
+    if status == 404:
+        return UpgradeError(
+            'Not found on {0}{1}: {2}'.format(manager_label, doing, message),
+            error_id='not-found', details=details,
+            hints=['Check the id and the tenant: snapshots and executions are visible in '
+                   'the tenant they were created in.'])
+    return UpgradeError(
+        '{0} answered {1}{2}: {3}'.format(
+            manager_label, status if status else 'with an error', doing, message),
+        error_id='manager-request-failed', details=details,
+        hints=['Check the manager\'s state (`cfy status`) and retry.'])

@@ -1,0 +1,287 @@
+"""Waiting on a manager: executions to end, the REST service to come back, restores to finish.
+
+Owns: the adaptive poll (fast at first, backing off to a cap so the end of an execution is
+noticed within about ``poll_cap`` seconds), tolerance of the REST outages a restore causes
+(connection refused/reset, 502/503, the errors polled while the DB is swapped, facts §3.8 /
+§9.16), the end states of facts §4, the timeout with a message naming the execution, and
+best-effort printing of the execution's events while waiting.  ``clock`` and ``sleep`` are
+injectable so tests never really wait.
+"""
+import time
+
+import requests
+
+from cloudify_upgrade_plugin.errors import UpgradeError
+from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.manager import discovery
+
+END_STATES = ('terminated', 'failed', 'cancelled')   # facts §4: the same on every version
+POLL_START = 0.25
+POLL_CAP = 2.0
+POLL_FACTOR = 1.5
+# 401/403/404 while a restore swaps the DB and restarts the REST service are tolerated
+# for this long in a row before they count as real (a wrong password must not hang).
+CLIENT_ERROR_GRACE = 60.0
+_MAX_EVENT_PAGES = 10
+_MAX_ERROR_TEXT = 4000
+
+
+class _Poll(object):
+    """Adaptive poll interval and deadline over an injectable clock."""
+
+    def __init__(self, timeout, clock, sleep, start, cap, factor):
+        self.clock = clock or time.monotonic
+        self._sleep = sleep or time.sleep
+        self.started = self.clock()
+        self.deadline = None if timeout is None else self.started + float(timeout)
+        self.interval = start
+        self.cap = cap
+        self.factor = factor
+
+    def elapsed(self):
+        return self.clock() - self.started
+
+    def expired(self):
+        return self.deadline is not None and self.clock() >= self.deadline
+
+    def sleep(self):
+        delay = self.interval
+        if self.deadline is not None:
+            delay = max(0.0, min(delay, self.deadline - self.clock()))
+        self._sleep(delay)
+        self.interval = min(self.cap, self.interval * self.factor)
+
+
+def _is_tolerable(exc):
+    details = getattr(exc, 'details', None) or {}
+    return bool(details.get('transient')) or exc.error_id in (
+        'manager-unreachable', 'manager-bad-answer')
+
+
+def _last_line(text):
+    lines = [line.strip() for line in str(text or '').splitlines() if line.strip()]
+    return lines[-1] if lines else ''
+
+
+def wait_for_execution(manager, execution_id, timeout, on_event=None, clock=None, sleep=None,
+                       poll_start=POLL_START, poll_cap=POLL_CAP, poll_factor=POLL_FACTOR,
+                       tolerate_outage=True, client_error_grace=CLIENT_ERROR_GRACE):
+    """Poll ``execution_id`` on ``manager`` until it ends; return the final execution dict.
+
+    ``timeout`` in seconds (None: no limit).  ``on_event(event_dict)`` gets the execution's
+    events as they appear (4.0+, best effort).  Raises ``UpgradeError`` with ids
+    ``execution-failed``, ``execution-cancelled``, ``execution-timeout``, or the
+    manager's error when it persists (auth, not found) beyond ``client_error_grace``.
+    """
+    logger = get_logger()
+    poll = _Poll(timeout, clock, sleep, poll_start, poll_cap, poll_factor)
+    events = _EventFollower(manager, execution_id, on_event)
+    last_status = None
+    workflow = None
+    outage_since = None
+    client_error_since = None
+    last_error = None
+    while True:
+        try:
+            execution = manager.get_execution(execution_id, retry=False)
+        except UpgradeError as exc:
+            if not tolerate_outage:
+                raise
+            last_error = exc
+            if _is_tolerable(exc):
+                client_error_since = None
+            else:
+                status = (exc.details or {}).get('status_code')
+                if status not in (401, 403, 404):
+                    raise
+                if client_error_since is None:
+                    client_error_since = poll.clock()
+                if poll.clock() - client_error_since >= client_error_grace:
+                    raise
+            if outage_since is None:
+                outage_since = poll.clock()
+                logger.info('%s is not answering (%s); still waiting for execution %s.',
+                            manager.label, exc.message, execution_id)
+        else:
+            if outage_since is not None:
+                logger.info('%s answers again after %.0fs.', manager.label,
+                            poll.clock() - outage_since)
+            outage_since = None
+            client_error_since = None
+            status = execution.get('status')
+            workflow = execution.get('workflow_id') or workflow
+            if status != last_status:
+                logger.info('Execution %s (%s): %s', execution_id, workflow, status)
+                last_status = status
+            events.follow()
+            if status in END_STATES:
+                events.follow(final=True)
+                return _ended(manager, execution, execution_id, workflow)
+        if poll.expired():
+            raise _timeout_error(manager, execution_id, workflow, last_status, timeout,
+                                 last_error if outage_since is not None else None)
+        poll.sleep()
+
+
+def _ended(manager, execution, execution_id, workflow):
+    status = execution.get('status')
+    if status == 'terminated':
+        return execution
+    error_text = str(execution.get('error') or '')
+    details = {'execution_id': execution_id, 'workflow_id': workflow, 'status': status,
+               'manager': manager.label, 'error': error_text[-_MAX_ERROR_TEXT:]}
+    hints = ['See what happened: `cfy executions get {0}` and `cfy events list {0}` on the '
+             'profile of {1}.'.format(execution_id, manager.label)]
+    if status == 'cancelled':
+        raise UpgradeError('Execution {0} ({1}) on {2} was cancelled.'.format(
+            execution_id, workflow, manager.label),
+            error_id='execution-cancelled', hints=hints, details=details)
+    reason = _last_line(error_text) or 'no error text'
+    raise UpgradeError('Execution {0} ({1}) failed on {2}: {3}'.format(
+        execution_id, workflow, manager.label, reason),
+        error_id='execution-failed', hints=hints, details=details)
+
+
+def _timeout_error(manager, execution_id, workflow, status, timeout, outage):
+    message = 'Execution {0} ({1}) on {2} did not end within {3}s (last status: {4}).'.format(
+        execution_id, workflow or 'workflow unknown', manager.label, timeout,
+        status or 'never read')
+    if outage is not None:
+        message += ' The manager was not answering at the end: {0}'.format(outage.message)
+    return UpgradeError(
+        message, error_id='execution-timeout',
+        details={'execution_id': execution_id, 'workflow_id': workflow, 'status': status,
+                 'manager': manager.label},
+        hints=['Check it: `cfy executions get {0}` on the profile of {1}.'.format(
+                   execution_id, manager.label),
+               'Run the same command again (with a larger --timeout if needed) to keep '
+               'waiting: the step is resumed, the execution is not started twice.'])
+
+
+class _EventFollower(object):
+    """Pages through an execution's events with _offset/_size; never fails the wait."""
+
+    def __init__(self, manager, execution_id, on_event):
+        self.manager = manager
+        self.execution_id = execution_id
+        self.on_event = on_event
+        self.offset = 0
+        self.enabled = on_event is not None and manager.version.major >= 4
+
+    def follow(self, final=False):
+        if not self.enabled:
+            return
+        try:
+            for _ in range(_MAX_EVENT_PAGES * (5 if final else 1)):
+                items, total = self.manager.events(self.execution_id, offset=self.offset)
+                for item in items:
+                    self.on_event(item)
+                self.offset += len(items)
+                if not items or total is None or self.offset >= int(total):
+                    break
+        except UpgradeError as exc:
+            get_logger().debug('events of %s unavailable: %s', self.execution_id,
+                               exc.message)
+        except Exception as exc:   # a bad event or callback must not end the wait
+            get_logger().debug('event streaming stopped: %s', exc)
+            self.enabled = False
+
+
+def _verify(manager):
+    if manager.trust_all:
+        return False
+    return manager.cert or True
+
+
+def wait_for_rest(manager, timeout, clock=None, sleep=None, poll_start=POLL_START,
+                  poll_cap=POLL_CAP, poll_factor=POLL_FACTOR, unhealthy_grace=60.0,
+                  session=None):
+    """Wait until the manager's REST service answers again (after a restart or reboot).
+
+    6.0+: unauthenticated ``/api/v3.1/ok`` (facts §2.3) must say "OK" ("FAIL" is accepted
+    with a warning after ``unhealthy_grace`` seconds); then, on every version, an
+    authenticated ``<prefix>/version``.  Connection refused, 5xx and non-JSON answers are
+    waited out.  Returns ``{'up': True, 'auth_ok': bool, 'healthy': bool|None,
+    'waited': seconds}``; ``auth_ok`` False means the credentials were refused (after a
+    restore the admin password is the source's, facts §3.8).
+    """
+    logger = get_logger()
+    poll = _Poll(timeout, clock, sleep, poll_start, poll_cap, poll_factor)
+    session = session or requests.Session()
+    use_ok = manager.version.major >= 6
+    fail_since = None
+    healthy = None
+    last = 'no answer yet'
+    while True:
+        ready = True
+        if use_ok:
+            result = discovery.probe(session, manager.address, '/api/v3.1/ok',
+                                     verify=_verify(manager))
+            if result.is_json and result.body == 'OK':
+                healthy = True
+            elif result.is_json and result.body == 'FAIL':
+                fail_since = fail_since if fail_since is not None else poll.clock()
+                ready = poll.clock() - fail_since >= unhealthy_grace
+                healthy = False
+                last = '/api/v3.1/ok says FAIL'
+                if ready:
+                    logger.warning('%s says FAIL at /api/v3.1/ok for %.0fs; continuing.',
+                                   manager.label, poll.clock() - fail_since)
+            else:
+                ready = False
+                last = str(result.error) if result.error else '{0} {1}'.format(
+                    result.status, 'JSON' if result.is_json else 'not JSON')
+        if ready:
+            try:
+                manager.request('get', '/version', retry=False, what='reading the version')
+                return {'up': True, 'auth_ok': True, 'healthy': healthy,
+                        'waited': poll.elapsed()}
+            except UpgradeError as exc:
+                status = (exc.details or {}).get('status_code')
+                if status == 401:
+                    return {'up': True, 'auth_ok': False, 'healthy': healthy,
+                            'waited': poll.elapsed()}
+                if not _is_tolerable(exc) and status not in (403, 404):
+                    raise
+                last = exc.message
+        if poll.expired():
+            raise UpgradeError(
+                'The REST service of {0} did not come back within {1}s ({2}).'.format(
+                    manager.label, timeout, last),
+                error_id='rest-timeout', details={'manager': manager.label},
+                hints=['Check the manager host: `sudo systemctl status nginx '
+                       'cloudify-restservice` (a reboot after restoring certificates can '
+                       'take several minutes).',
+                       'Run the same command again to keep waiting.'])
+        poll.sleep()
+
+
+def wait_for_restore_flag(manager, timeout, clock=None, sleep=None, poll_start=POLL_START,
+                          poll_cap=POLL_CAP, poll_factor=POLL_FACTOR, session=None):
+    """5.0.5+: wait until ``/api/v3.1/snapshot-status`` says "not-running".
+
+    facts §2.3: the flag is removed by the detached post-restore shell, so this is the
+    "restore fully done" signal on 5.0.5+.  Older managers return at once (False).
+    """
+    if manager.version < '5.0.5':
+        return False
+    poll = _Poll(timeout, clock, sleep, poll_start, poll_cap, poll_factor)
+    session = session or requests.Session()
+    last = 'no answer yet'
+    while True:
+        result = discovery.probe(session, manager.address, '/api/v3.1/snapshot-status',
+                                 verify=_verify(manager))
+        if result.is_json and isinstance(result.body, dict):
+            if result.body.get('status') == 'not-running':
+                return True
+            last = 'status {0}'.format(result.body.get('status'))
+        elif result.error is not None:
+            last = str(result.error)
+        if poll.expired():
+            raise UpgradeError(
+                '{0} still reports a snapshot restore running after {1}s ({2}).'.format(
+                    manager.label, timeout, last),
+                error_id='restore-still-running', details={'manager': manager.label},
+                hints=['Check the restore on the manager host, then run the same command '
+                       'again.'])
+        poll.sleep()
