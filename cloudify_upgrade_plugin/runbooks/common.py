@@ -324,6 +324,23 @@ def activate_maintenance(manager, timeout):
                     what='activating maintenance mode')
 
 
+def evaluate_late(checks, ctx, step, known_ids):
+    """Evaluate checks made after the managers were changed: a failure is exit 1, not 3.
+
+    Exit 3 means "blocked before anything changed"; past the upload/restore that is no
+    longer true, so a failed blocking check becomes an UpgradeError named after it.
+    """
+    from cloudify_upgrade_plugin.engine.checks import evaluate
+    from cloudify_upgrade_plugin.errors import BlockedError
+    try:
+        return evaluate(checks, ctx.options.get('waivers') or (),
+                        journal=ctx.workspace.journal, known_ids=known_ids, step=step)
+    except BlockedError as error:
+        failed = (error.details or {}).get('failed') or ['blocked']
+        raise UpgradeError(error.message.replace('; nothing was changed', ''),
+                           error_id=failed[0], hints=error.possible_solutions)
+
+
 # -- output -----------------------------------------------------------------------------
 
 def check_lines(checks):

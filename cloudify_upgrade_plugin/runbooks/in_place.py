@@ -1,6 +1,10 @@
-"""`in-place`: restore onto the rebuilt manager at the same address (issue 7)."""
-from cloudify_upgrade_plugin.errors import NotImplementedYet
+"""`in-place`: restore onto the rebuilt manager at the same address (issue 7).
+
+The steps are shared with new-host (runbooks/restore.py); this module only names the mode.
+"""
+from cloudify_upgrade_plugin import versions
+from cloudify_upgrade_plugin.runbooks import restore
 
 
 def run(options):
-    raise NotImplementedYet('in-place', 7)
+    return restore.run(options, versions.MODE_IN_PLACE)

@@ -1,49 +1,633 @@
-"""The restore side shared by new-host and in-place (issues 6 and 7).
+"""The restore side shared by new-host and in-place (issues 6 and 7), built once.
 
-For now: ``describe(mode, source, target)``, the steps each mode will run with what they
-change, used by ``plan``.  The steps themselves land with the new-host / in-place issues
-and must keep these ids.
+Steps, in order (ids are stable; ``describe`` lists them for ``plan``):
+check-target, upload-snapshot, start-restore, wait-restore, restore-ssl (in-place from
+4.0.0), follow-credentials (>= 4.2 snapshots) or restore-users (older ones), reconcile,
+cut-over (the point of no return: fence the old manager's auto-heal, record the time),
+install-agents, finish.
+
+Version rules (facts): restore body per target (§3.5, via ``Manager.restore_snapshot``);
+after ``terminated`` the REST service restarts on 4.2-4.5 targets and the admin password
+becomes the source admin's for >= 4.2 snapshots (§3.8); 5.0.5+ report the end of the
+post-restore work at ``snapshot-status`` (§2.3); certificates are restored only in place
+(§3.8); riemann exists on 3.x/4.x sources only (§7.4).
 """
-from cloudify_upgrade_plugin import versions
+import datetime
+import json
+import os
 
+from cloudify_upgrade_plugin import versions
+from cloudify_upgrade_plugin.engine.checks import (
+    BLOCK, FAIL, PASS, WARN, Check, CheckSet, evaluate)
+from cloudify_upgrade_plugin.engine.step import Step
+from cloudify_upgrade_plugin.errors import InputError, UpgradeError
+from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.runbooks import agents, common, credentials, inventory
+
+V4_0_1 = versions.Version.parse('4.0.1')
 V4_2 = versions.Version.parse('4.2.0')
+V4_6 = versions.Version.parse('4.6.0')
+V5_0 = versions.Version.parse('5.0.0')
+V6_3 = versions.Version.parse('6.3.0')
+
+TARGET_CHECK_IDS = ('users-policy', 'target-path', 'target-not-clean', 'not-bootstrap-admin',
+                    'agent-networks', 'snapshot-checksum', 'target-is-source',
+                    'target-licence', 'target-reachable')
+
+
+def utcnow_iso():
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
 
 
 def describe(mode, source, target):
-    """[{'id', 'title', 'changes'}] in order, for this mode and version pair."""
-    source = versions.as_version(source)
+    """[{'id', 'title', 'changes'}] in order, for this mode and version pair (for plan)."""
+    return [{'id': step.id, 'title': step.title, 'changes': step.changes}
+            for step in steps_for(mode, versions.as_version(source), {})]
+
+
+def steps_for(mode, source, options):
+    """The restore-side steps of `mode` for a source of version `source`."""
     in_place = mode == versions.MODE_IN_PLACE
-    steps = []
-    if in_place:
-        steps.append(('check-target', 'Check the rebuilt manager is a fresh install of the '
-                      'target version', 'nothing'))
-    else:
-        steps.append(('check-target', 'Check the new manager (version, clean, bootstrap '
-                      'admin, agent networks, snapshot checksum)', 'nothing'))
-    steps.append(('upload-snapshot', 'Upload the snapshot', 'adds the snapshot to the '
-                  '{0} manager'.format('rebuilt' if in_place else 'new')))
-    steps.append(('restore-snapshot', 'Restore the snapshot{0} and wait for it'.format(
-        ' with its certificates' if in_place else ''), 'replaces the {0} manager\'s data'
-        '{1}'.format('rebuilt' if in_place else 'new', '; the host reboots'
-                     if in_place else '')))
-    if in_place and source.base < versions.Version.parse('4.0.1'):
-        steps.append(('restore-ssl', 'Put /etc/cloudify/ssl back from the backup (4.0.0 '
-                      'snapshots carry no certificates)', 'replaces the certificates on '
-                      'the host'))
+    steps = [CheckTarget(), UploadSnapshot(), StartRestore(), WaitRestore()]
+    if in_place and source.base < V4_0_1:
+        steps.append(RestoreSsl())
     if source.base >= V4_2:
-        steps.append(('follow-credentials', 'Re-authenticate with the old admin password '
-                      'the restore installed', 'updates the profile\'s password'))
+        steps.append(FollowCredentials())
     else:
-        steps.append(('restore-users', 'Restore old users (--users rest-security | '
-                      'reset-passwords | skip)', 'rest-security.conf on the host, or user '
-                      'passwords'))
-    steps.append(('reconcile', 'Compare the restored data with the source inventory',
-                  'writes inventory/target.json'))
-    if not in_place and source.major < 5:
-        steps.append(('fence-healing', 'Stop cloudify-riemann on the old manager (point of '
-                      'no return)', 'stops auto-heal on the old manager'))
-    steps.append(('install-agents', 'Install new agents in every tenant', 'moves every '
-                  'agent to the {0} manager'.format('rebuilt' if in_place else 'new')))
-    steps.append(('finish', 'Make the new manager the active profile and write the report',
-                  'the active cfy profile'))
-    return [{'id': i, 'title': t, 'changes': c} for i, t, c in steps]
+        steps.append(RestoreUsers())
+    steps.extend([Reconcile(), CutOver(), InstallAgents(), Finish()])
+    return steps
+
+
+class RestoreStep(Step):
+    changes = 'nothing'
+
+
+def _snapshot(ctx):
+    snapshot = ctx.workspace.meta.get('snapshot')
+    if not snapshot:
+        raise InputError('Upgrade {0} has no verified snapshot: its prepare did not '
+                         'finish.'.format(ctx.workspace.upgrade_id),
+                         error_id='prepare-not-finished',
+                         hints=['Run `cfy upgrade prepare --upgrade-id {0}` first.'.format(
+                             ctx.workspace.upgrade_id)])
+    return snapshot
+
+
+# -- check-target -----------------------------------------------------------------------
+
+class CheckTarget(RestoreStep):
+    id = 'check-target'
+    title = 'Check the target manager (version, clean, admin, networks, checksum)'
+
+    def run(self, ctx):
+        checks = ctx.data.get('target_checks') or target_checks(ctx)
+        evaluated = evaluate(checks, ctx.options.get('waivers') or (),
+                             journal=ctx.workspace.journal, step=self.id)
+        ctx.workspace.update_meta(target_checks=[c.to_dict() for c in evaluated])
+        return {'checks': {c.id: c.status for c in evaluated}}
+
+
+def target_checks(ctx):
+    """Every check on the target, run and reported together (a CheckSet)."""
+    target = ctx.data['target_manager']
+    snapshot = _snapshot(ctx)
+    source_meta = ctx.workspace.meta.get('source') or {}
+    mode = ctx.data['mode']
+    checks = CheckSet(catalogue=TARGET_CHECK_IDS + tuple(
+        common.all_check_ids()))
+    checks.run('target-path', BLOCK, _path, source_meta, snapshot, target, mode)
+    if mode == versions.MODE_IN_PLACE:
+        checks.run('target-is-source', BLOCK, _not_the_old_manager, source_meta, snapshot,
+                   target)
+    checks.run('target-not-clean', BLOCK, _clean, target)
+    checks.run('not-bootstrap-admin', BLOCK, _bootstrap_admin, target)
+    checks.run('agent-networks', BLOCK, _networks, snapshot, target)
+    checks.run('target-licence', WARN, _licence, target)
+    checks.run('snapshot-checksum', BLOCK, _checksum, ctx.workspace, snapshot)
+    checks.run('users-policy', BLOCK, _users_policy, ctx.workspace, snapshot,
+               ctx.options.get('users'))
+    return checks
+
+
+def _users_policy(workspace, snapshot, policy):
+    """facts §7.2: users of a pre-4.2 snapshot need a decision before anything changes."""
+    if versions.as_version(snapshot['snapshot_version']).base >= V4_2:
+        return PASS, 'Users and their passwords travel with a >= 4.2 snapshot.'
+    users = [u for u in ((workspace.read_json('inventory/source.json') or {}).get('users')
+                         or []) if u != 'admin']
+    if not users or policy:
+        return PASS, 'Old users: {0}.'.format(
+            'none besides the admin' if not users else '--users ' + policy)
+    return FAIL, '{0} user(s) of this pre-4.2 snapshot ({1}) cannot log in after the ' \
+                 'restore until their passwords work again: choose --users rest-security ' \
+                 '(copy the old hash salt and keys), --users reset-passwords, or --users ' \
+                 'skip.'.format(len(users), ', '.join(users[:10]))
+
+
+def _path(source_meta, snapshot, target, mode):
+    source = versions.Version.parse(source_meta.get('version') or snapshot['snapshot_version'])
+    problems = versions.upgrade_problems(source, target.version, mode)
+    if problems:
+        return FAIL, ' '.join(message for _, message in problems), \
+            {'problems': [pid for pid, _ in problems]}
+    return PASS, '{0} -> {1} ({2}) is supported.'.format(source, target.version, mode)
+
+
+def _not_the_old_manager(source_meta, snapshot, target):
+    if str(target.version) == source_meta.get('version'):
+        return FAIL, 'The manager at {0} still runs {1}, the old version: tear it down and ' \
+                     'install the new version first (see the instructions prepare ' \
+                     'printed).'.format(target.address, target.version)
+    return PASS, 'The manager at {0} now runs {1}.'.format(target.address, target.version)
+
+
+def _clean(target):
+    """facts §3.6: a v4+ snapshot needs a manager with no blueprints in any tenant."""
+    found = []
+    for tenant in target.list_tenants() or [None]:
+        names = [b['id'] for b in target.list_all('blueprints', tenant=tenant,
+                                                  include=['id'], page_size=20)]
+        if names:
+            found.append('{0}: {1}'.format(tenant or '-', ', '.join(names[:5])))
+    if found:
+        return FAIL, 'The target manager is not clean (a restore would refuse it, or ' \
+                     'with force delete its data): blueprints in {0}.'.format('; '.join(found))
+    return PASS, 'The target manager holds no blueprint.'
+
+
+def _bootstrap_admin(target):
+    """facts §3.6: only the bootstrap admin (user id 0) may restore a v4+ snapshot."""
+    try:
+        user = target.get('/user', what='reading the current user')
+    except UpgradeError as error:
+        if error.error_id in ('not-found', 'manager-bad-answer'):
+            return WARN, 'This version cannot tell who the current user is.'
+        raise
+    role = user.get('role')
+    if role != 'sys_admin':
+        return FAIL, 'The profile\'s user {0} has role {1}; the restore must run as the ' \
+                     'manager\'s bootstrap admin.'.format(user.get('username'), role)
+    return PASS, 'Connected as {0} (sys_admin); it must be the bootstrap admin account.'.format(
+        user.get('username'))
+
+
+def _networks(snapshot, target):
+    """facts §3.6: from 4.2 every agent network in the snapshot must exist on the target."""
+    wanted = set(snapshot.get('agent_networks') or [])
+    if not wanted:
+        return PASS, 'The snapshot names no agent network beyond the default.'
+    have = set(_target_networks(target))
+    missing = sorted(wanted - have)
+    if missing:
+        return FAIL, 'Agent networks of the snapshot missing on the target: {0} (the ' \
+                     'restore would stop with "Upgrade is not allowed!"). Add them to the ' \
+                     'new manager first.'.format(', '.join(missing))
+    return PASS, 'Every agent network of the snapshot exists on the target.'
+
+
+def _target_networks(target):
+    networks = set()
+    try:
+        for manager in target.list_all('managers'):
+            networks.update((manager.get('networks') or {}).keys())
+    except UpgradeError:
+        pass
+    if networks:
+        return networks
+    try:
+        context = target.get('/provider/context', what='reading the provider context')
+        agent = (((context or {}).get('context') or {}).get('cloudify') or {}).get(
+            'cloudify_agent') or {}
+        networks.update((agent.get('networks') or {}).keys())
+    except UpgradeError:
+        pass
+    return networks or {'default'}
+
+
+def _licence(target):
+    """facts §2.5 [U]: a fresh premium 5.x+ probably needs a licence before restore."""
+    if target.edition != 'premium' or target.version < V5_0:
+        return PASS, 'No licence needed.'
+    try:
+        target.get('/license', what='reading the licence')
+    except UpgradeError as error:
+        return WARN, 'Could not read the licence ({0}); if the restore is refused, upload ' \
+                     'one with `cfy license upload`.'.format(error.message)
+    return PASS, 'Licence readable.'
+
+
+def _checksum(workspace, snapshot):
+    from cloudify_upgrade_plugin.snapshot.transfer import verify_file
+    digest = verify_file(workspace.path(snapshot['path']))
+    if digest != snapshot['sha256']:
+        return FAIL, 'The local snapshot changed since prepare (sha256 {0}, expected ' \
+                     '{1}).'.format(digest, snapshot['sha256'])
+    return PASS, 'The local snapshot still matches its SHA-256.'
+
+
+# -- upload / restore / wait ------------------------------------------------------------
+
+class UploadSnapshot(RestoreStep):
+    id = 'upload-snapshot'
+    title = 'Upload the snapshot'
+    changes = 'adds the snapshot to the target manager'
+
+    def check(self, ctx):
+        status = common.snapshot_status(ctx.data['target_manager'], _snapshot(ctx)['id'])
+        return status in ('uploaded', 'created')
+
+    def run(self, ctx):
+        from cloudify_upgrade_plugin.snapshot import transfer
+        snapshot = _snapshot(ctx)
+        path = ctx.workspace.path(snapshot['path'])
+        params = None
+        target = ctx.data['target_manager']
+        if target.version < V4_2 and target.version.major == 4:
+            params = {'private_resource': 'false'}     # facts §3.4: 4.0-4.2 only
+        try:
+            transfer.upload_snapshot(target, snapshot['id'], path, params=params,
+                                     progress=transfer.progress_reporter(path, 'Uploading'))
+        except UpgradeError as error:
+            if error.error_id != 'snapshot-already-exists':
+                raise
+        return {'snapshot_id': snapshot['id'], 'size': snapshot['size']}
+
+
+class StartRestore(RestoreStep):
+    id = 'start-restore'
+    title = 'Start the restore'
+    changes = 'replaces the target manager\'s data with the snapshot\'s'
+    rerunnable = False   # a second restore is never started behind the operator's back
+
+    def check(self, ctx):
+        return bool(ctx.workspace.meta.get('restore_execution_id'))
+
+    def run(self, ctx):
+        snapshot = _snapshot(ctx)
+        target = ctx.data['target_manager']
+        in_place = ctx.data['mode'] == versions.MODE_IN_PLACE
+        execution_id = target.restore_snapshot(
+            snapshot['id'], restore_certificates=in_place and bool(snapshot.get('has_ssl')),
+            force=False, snapshot_version=snapshot['snapshot_version'])
+        ctx.workspace.update_meta(restore_execution_id=execution_id,
+                                  restore_started_at=utcnow_iso())
+        get_logger().info('Restore started (execution %s).', execution_id)
+        return {'execution_id': execution_id}
+
+
+class WaitRestore(RestoreStep):
+    id = 'wait-restore'
+    title = 'Wait for the restore, the REST restart and any reboot'
+
+    def run(self, ctx):
+        from cloudify_upgrade_plugin.manager import waits
+        meta = ctx.workspace.meta
+        execution_id = meta['restore_execution_id']
+        snapshot = _snapshot(ctx)
+        timeout = ctx.options.get('timeout') or 3600
+        target = ctx.data['target_manager']
+        candidates = credentials.candidates(ctx)
+        target = credentials.working(target, candidates, wait=False) or target
+        waits.wait_for_execution(target, execution_id, timeout=timeout,
+                                 client_error_grace=min(timeout, 120))
+        snapshot_version = versions.as_version(snapshot['snapshot_version'])
+        post = _post_restore_expectations(target.version, snapshot_version, ctx.data['mode'],
+                                          snapshot)
+        if post['flag']:
+            waits.wait_for_restore_flag(target, timeout)
+        if post['credentials_change']:
+            target = credentials.wait_for_switch(target, candidates, timeout)
+        elif post['restart']:
+            waits.wait_for_rest(target, timeout)
+        ctx.data['target_manager'] = target
+        return {'execution_id': execution_id, 'post_restore': post}
+
+
+def _post_restore_expectations(target, snapshot, mode, snapshot_doc):
+    """What happens after the restore execution ends, per target version (facts §3.8)."""
+    certificates = mode == versions.MODE_IN_PLACE and bool(snapshot_doc.get('has_ssl'))
+    return {'credentials_change': snapshot.base >= V4_2,
+            'restart': snapshot.base >= V4_2 or certificates,
+            'reboot': certificates,
+            'flag': target >= versions.Version.parse('5.0.5')}
+
+
+class RestoreSsl(RestoreStep):
+    id = 'restore-ssl'
+    title = 'Put /etc/cloudify/ssl back from the backup (4.0.0 snapshots have none)'
+    changes = 'replaces the certificates on the manager host and restarts its services'
+
+    def run(self, ctx):
+        target = ctx.data['target_manager']
+        local = ctx.workspace.path(os.path.join('backups', 'ssl'))
+        if not os.path.isdir(local):
+            raise UpgradeError('No ssl backup in upgrade {0}.'.format(
+                ctx.workspace.upgrade_id), error_id='ssl-backup-missing',
+                hints=['Re-run prepare with SSH settings on the old profile (before the '
+                       'teardown), or restore /etc/cloudify/ssl by hand.'])
+        with common._closing(common.open_host(target)) as host:
+            host.put_dir(local, '/etc/cloudify/ssl', sudo=True)
+            for unit in ('nginx', 'cloudify-rabbitmq', 'cloudify-restservice'):
+                host.systemctl('restart', unit)
+        from cloudify_upgrade_plugin.manager import waits
+        waits.wait_for_rest(target, ctx.options.get('timeout') or 3600)
+        return {'restored': '/etc/cloudify/ssl'}
+
+
+class FollowCredentials(RestoreStep):
+    id = 'follow-credentials'
+    title = 'Follow the admin credential change (the source admin\'s password now works)'
+    changes = 'updates the target profile\'s password'
+
+    def run(self, ctx):
+        target, changed = credentials.follow(ctx)
+        ctx.data['target_manager'] = target
+        return {'profile_updated': changed}
+
+
+class RestoreUsers(RestoreStep):
+    id = 'restore-users'
+    title = 'Restore old users (rest-security, reset-passwords or skip)'
+    changes = 'rest-security.conf on the target host, or user passwords'
+
+    def run(self, ctx):
+        return credentials.restore_users(ctx)
+
+
+# -- reconcile / cut-over / agents / finish ---------------------------------------------
+
+class Reconcile(RestoreStep):
+    id = 'reconcile'
+    title = 'Compare the restored data with the source inventory'
+    changes = 'writes inventory/target.json'
+
+    def run(self, ctx):
+        source = ctx.workspace.read_json('inventory/source.json')
+        if source is None:
+            raise InputError('inventory/source.json is missing from upgrade {0}.'.format(
+                ctx.workspace.upgrade_id), error_id='prepare-not-finished',
+                hints=['Run prepare again for this upgrade id.'])
+        target = inventory.collect(ctx.data['target_manager'])
+        ctx.workspace.makedirs('inventory')
+        ctx.workspace.write_json('inventory/target.json', target)
+        diffs = inventory.differences(source, target)
+        ctx.workspace.update_meta(reconciliation={'ok': not diffs, 'differences': diffs})
+        if diffs:
+            check = Check('reconcile-differences', BLOCK, FAIL,
+                          '{0} difference(s) between the source and the restored target: '
+                          '{1}'.format(len(diffs), json.dumps(diffs)[:2000]))
+        else:
+            check = Check('reconcile-differences', BLOCK, PASS, 'The target holds every '
+                          'item of the source inventory.')
+        common.evaluate_late([check], ctx, self.id, ['reconcile-differences'])
+        return {'differences': len(diffs)}
+
+
+class CutOver(RestoreStep):
+    id = 'cut-over'
+    title = 'Point of no return: fence the old manager\'s auto-heal, record the cut-over'
+    changes = 'stops cloudify-riemann on the old manager (3.x/4.x new-host); from here ' \
+              'agents move'
+    point_of_no_return = True
+
+    def run(self, ctx):
+        meta = ctx.workspace.meta
+        fenced = False
+        source = versions.Version.parse((meta.get('source') or {}).get('version'))
+        mode = ctx.data['mode']
+        if mode == versions.MODE_NEW_HOST and source.major < 5:
+            if ctx.options.get('no_stop_old_healing'):
+                ctx.workspace.journal.append(self.id, 'waived', {
+                    'check': 'fence-healing', 'reason': '--no-stop-old-healing'})
+                get_logger().warning('Auto-heal on the old manager is NOT stopped '
+                                     '(--no-stop-old-healing): heals there may duplicate '
+                                     'VMs until it is shut down.')
+            else:
+                fenced = _stop_riemann(ctx.data['source_manager_profile'])
+        cutover_at = utcnow_iso()
+        ctx.workspace.update_meta(cutover_at=cutover_at, healing_fenced=fenced)
+        return {'cutover_at': cutover_at, 'healing_fenced': fenced}
+
+
+def _stop_riemann(source_profile_name):
+    """facts §7.4: `systemctl stop` + `disable` cloudify-riemann on the old 3.x/4.x host."""
+    manager = common.open_manager(source_profile_name, role='old')
+    if not common.ssh_configured(manager):
+        raise UpgradeError(
+            'Cannot stop cloudify-riemann on the old manager: its profile has no SSH '
+            'settings, and its auto-heal could duplicate VMs once the agents move.',
+            error_id='ssh-not-configured',
+            hints=['`cfy profiles set --ssh-user USER --ssh-key KEY --ssh-port PORT` on the '
+                   'old manager\'s profile, then re-run.',
+                   'Or stop it yourself and re-run with --no-stop-old-healing.'])
+    with common._closing(common.open_host(manager)) as host:
+        host.systemctl('stop', 'cloudify-riemann')
+        host.systemctl('disable', 'cloudify-riemann')
+        if host.is_active('cloudify-riemann'):
+            raise UpgradeError('cloudify-riemann is still active on the old manager.',
+                               error_id='healing-not-fenced',
+                               hints=['Stop it on the host: `sudo systemctl stop '
+                                      'cloudify-riemann`, then re-run.'])
+    get_logger().info('Auto-heal fenced: cloudify-riemann stopped on the old manager.')
+    return True
+
+
+class InstallAgents(RestoreStep):
+    id = 'install-agents'
+    title = 'Install new agents in every tenant'
+    changes = 'moves every agent to the target manager'
+
+    def run(self, ctx):
+        summary = agents.install_all(ctx)
+        return {'deployments': summary['deployments'], 'succeeded': summary['succeeded'],
+                'failed': len(summary['failed'])}
+
+
+class Finish(RestoreStep):
+    id = 'finish'
+    title = 'Make the target the active profile'
+    changes = 'the active cfy profile'
+
+    def run(self, ctx):
+        from cloudify_cli import env
+        name = ctx.data['target_profile']
+        env.set_active_profile(name)
+        return {'active_profile': name}
+
+
+# -- the command ------------------------------------------------------------------------
+
+def run(options, mode):
+    """new-host / in-place: open the workspace and the target, check, then run the steps."""
+    from cloudify_upgrade_plugin.engine.report import write_report
+    from cloudify_upgrade_plugin.engine.runner import Runner
+    from cloudify_upgrade_plugin.engine.step import Context, Runbook
+    from cloudify_upgrade_plugin.engine.workspace import Workspace
+    workspace = Workspace.open(options.get('upgrade_id'))
+    meta = workspace.meta
+    _require_prepared(workspace, meta, mode)
+    source_profile = (meta.get('source') or {}).get('profile')
+    target_profile = _target_profile(options, meta, mode, source_profile)
+    target = _open_target(target_profile, source_profile)
+    ctx = Context(workspace, options=options, confirm=_confirm_with_summary(workspace))
+    ctx.data.update(mode=mode, target_manager=target, target_profile=target_profile,
+                    source_manager_profile=source_profile)
+    workspace.update_meta(target=common.manager_meta(target))
+    if workspace.journal.state().get('check-target') != 'succeeded':
+        # blocked before anything is uploaded: exit 3 and nothing changed
+        ctx.data['target_checks'] = checks = target_checks(ctx)
+        evaluate(checks, options.get('waivers') or ())
+    source = versions.Version.parse(meta['source']['version'])
+    runbook = Runbook(mode, steps_for(mode, source, options),
+                      command='cfy upgrade {0} --upgrade-id {1}'.format(
+                          mode, workspace.upgrade_id))
+    fingerprint = {'target': {'address': target.address}, 'restore_mode': mode}
+    try:
+        Runner(workspace, runbook, fingerprint).run(ctx)
+    except UpgradeError as error:
+        document = result_document(workspace)
+        document['error'] = error.to_dict()
+        error.document = dict(document, **(getattr(error, 'document', None) or {}))
+        write_report(workspace, document)
+        raise
+    document = result_document(workspace)
+    write_report(workspace, document)
+    common.render(document, result_lines(document))
+    return document
+
+
+def _require_prepared(workspace, meta, mode):
+    if workspace.journal.state().get('write-prepare-report') != 'succeeded' or \
+            not meta.get('snapshot'):
+        raise InputError(
+            'Upgrade {0} is not prepared: its prepare did not finish.'.format(
+                workspace.upgrade_id), error_id='prepare-not-finished',
+            hints=['Run `cfy upgrade prepare --upgrade-id {0}` first.'.format(
+                workspace.upgrade_id)])
+    if meta.get('mode') != mode:
+        raise InputError(
+            'Upgrade {0} was prepared for a {1} upgrade, not {2}.'.format(
+                workspace.upgrade_id, meta.get('mode'), mode), error_id='wrong-mode',
+            hints=['Run `cfy upgrade {0} --upgrade-id {1}`, or prepare a new upgrade with '
+                   '--mode {2}.'.format(meta.get('mode'), workspace.upgrade_id, mode)])
+
+
+def _target_profile(options, meta, mode, source_profile):
+    if mode == versions.MODE_IN_PLACE:
+        return source_profile
+    name = options.get('to_profile')
+    if options.get('manager_ip'):
+        name = _create_profile(options)
+    name = name or (meta.get('target') or {}).get('profile')
+    if not name:
+        raise InputError('Which manager is the new one? Give --to-profile NAME or '
+                         '--manager-ip IP (with the `cfy profiles use` options).',
+                         error_id='target-profile-missing',
+                         hints=['`cfy upgrade new-host --to-profile NEW` after `cfy profiles '
+                                'use NEW_IP --profile-name NEW ...`.'])
+    if name == source_profile:
+        raise InputError('--to-profile {0} is the old manager\'s profile; a new-host '
+                         'upgrade restores on another manager.'.format(name),
+                         error_id='target-is-source-profile',
+                         hints=['Use `cfy upgrade in-place` for the same address.'])
+    return name
+
+
+def _create_profile(options):
+    """A cfy profile for the new manager from `cfy profiles use`-like options."""
+    from cloudify_cli import env
+    name = options.get('profile_name') or options['manager_ip']
+    if env.is_profile_exists(name):
+        return name
+    ssl = bool(options.get('ssl') or options.get('rest_certificate'))
+    profile = env.ProfileContext(profile_name=name)
+    profile.manager_ip = options['manager_ip']
+    profile.rest_protocol = 'https' if ssl else 'http'
+    profile.rest_port = options.get('rest_port') or (443 if ssl else 80)
+    profile.rest_certificate = options.get('rest_certificate')
+    profile.manager_username = options.get('manager_username')
+    profile.manager_password = options.get('manager_password')
+    profile.manager_tenant = options.get('manager_tenant') or 'default_tenant'
+    profile.ssh_user = options.get('ssh_user')
+    profile.ssh_key = options.get('ssh_key')
+    profile.ssh_port = options.get('ssh_port') or 22
+    profile.save()
+    get_logger().info('Created cfy profile %s for the new manager.', name)
+    return name
+
+
+def _open_target(target_profile, source_profile):
+    """The target manager; after a >= 4.2 restore its profile password may be stale."""
+    try:
+        return common.open_manager(target_profile, role='target')
+    except UpgradeError as error:
+        if error.error_id != 'manager-auth-failed' or not source_profile:
+            raise
+    from cloudify_cli import env
+    from cloudify_upgrade_plugin.manager.client import Manager
+    profile = env.get_profile_context(target_profile)
+    source = env.get_profile_context(source_profile)
+    get_logger().info('The target refuses its profile\'s credentials; trying the old '
+                      'admin\'s (a restore installs them).')
+    return Manager.connect(profile.manager_ip, profile.rest_port, profile.rest_protocol,
+                           cert=profile.rest_certificate, username=env.get_username(source),
+                           password=env.get_password(source),
+                           tenant=env.get_tenant_name(profile), profile=profile,
+                           profile_name=target_profile)
+
+
+def _confirm_with_summary(workspace):
+    from cloudify_upgrade_plugin.engine.step import default_confirm
+
+    def confirm(step):
+        meta = workspace.meta
+        logger = get_logger()
+        logger.info('Verified so far: snapshot %s restored on %s (%s); reconciliation %s.',
+                    (meta.get('snapshot') or {}).get('id'),
+                    (meta.get('target') or {}).get('address'),
+                    (meta.get('target') or {}).get('version'),
+                    'clean' if (meta.get('reconciliation') or {}).get('ok') else 'waived')
+        logger.info('What happens now: auto-heal on the old manager is stopped (3.x/4.x), '
+                    'then every deployment\'s agents are reinstalled to talk to the new '
+                    'manager. Keep the old manager and its RabbitMQ up until this ends.')
+        return default_confirm(step)
+    return confirm
+
+
+def result_document(workspace):
+    meta = workspace.meta
+    target = meta.get('target') or {}
+    agents_summary = meta.get('agents') or {}
+    mode = meta.get('mode')
+    return {'upgrade_id': workspace.upgrade_id, 'mode': mode,
+            'target': {'version': target.get('version'), 'edition': target.get('edition'),
+                       'address': target.get('address'), 'profile': target.get('profile')},
+            'restore_execution_id': meta.get('restore_execution_id'),
+            'reconciliation': meta.get('reconciliation') or {'ok': None, 'differences': []},
+            'agents': {'deployments': agents_summary.get('deployments'),
+                       'succeeded': agents_summary.get('succeeded'),
+                       'failed': agents_summary.get('failed') or [],
+                       'not_eligible': agents_summary.get('not_eligible') or []},
+            'cutover_at': meta.get('cutover_at'),
+            'healing_fenced': meta.get('healing_fenced'),
+            'steps': common.step_states(workspace),
+            'next': 'cfy upgrade verify-heals --upgrade-id {0}'.format(workspace.upgrade_id),
+            'left_to_do': [
+                'Keep the old manager until `cfy upgrade verify-heals` is clean, then shut '
+                'it down (or disconnect it from every network it heals on).']
+            if mode == versions.MODE_NEW_HOST else []}
+
+
+def result_lines(document):
+    agents_doc = document['agents']
+    lines = ['Upgrade {0}: restored on {1} {2}.'.format(
+        document['upgrade_id'], document['target']['version'], document['target']['edition']),
+        'Reconciliation: {0}.'.format('no difference' if document['reconciliation']['ok']
+                                      else document['reconciliation']['differences']),
+        'Agents: {0} of {1} deployment(s) moved.'.format(agents_doc['succeeded'],
+                                                         agents_doc['deployments']),
+        'Cut-over at {0}.'.format(document['cutover_at'])]
+    lines.extend(document.get('left_to_do') or [])
+    lines.append('Next: {0}'.format(document['next']))
+    return lines

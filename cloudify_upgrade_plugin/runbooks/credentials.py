@@ -1,0 +1,236 @@
+"""Credentials around a restore: the admin password switch, and old users (issues 6, 7).
+
+facts §3.8: after restoring a >= 4.2 snapshot the target's admin logs in with the SOURCE
+admin's password (the REST service restarts to apply it: after ``terminated`` on 4.2-4.5,
+inside the workflow on 4.6+); tokens die with the secret key, so Basic auth is used.
+facts §7.2: 4.0/4.1 snapshots carry no hash salt: other users can only log in once the
+source's hash_salt / secret_key / encoding_* are put into the target's
+/opt/manager/rest-security.conf and the REST service restarted; or their passwords reset.
+
+Passwords are read from the cfy profiles (or CLOUDIFY_* variables) and never printed,
+journaled or written, except generated reset passwords, written once to a 0600 file.
+"""
+import json
+import os
+import secrets
+import time
+
+from cloudify_upgrade_plugin.errors import InputError, UpgradeError
+from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.runbooks import common
+
+SECURITY_KEYS = ('hash_salt', 'secret_key', 'encoding_alphabet', 'encoding_block_size',
+                 'encoding_min_length')
+REST_SECURITY = '/opt/manager/rest-security.conf'
+
+
+def _profile_credentials(profile_name):
+    from cloudify_cli import env
+    profile = env.get_profile_context(profile_name)
+    return env.get_username(profile), env.get_password(profile)
+
+
+def candidates(ctx):
+    """[(label, username, password)]: the target profile's, then the source admin's."""
+    found = []
+    target_user, target_password = _profile_credentials(ctx.data['target_profile'])
+    found.append(('target', target_user, target_password))
+    source_profile = ctx.data.get('source_manager_profile')
+    if source_profile:
+        try:
+            source_user, source_password = _profile_credentials(source_profile)
+        except Exception:
+            source_user = source_password = None
+        if source_user and source_password and \
+                (source_user, source_password) != (target_user, target_password):
+            found.append(('source', source_user, source_password))
+    return found
+
+
+def _works(manager):
+    try:
+        manager.request('get', '/version', retry=False, what='checking credentials')
+        return True
+    except UpgradeError as error:
+        if (error.details or {}).get('status_code') == 401 or \
+                error.error_id == 'manager-auth-failed':
+            return False
+        raise
+
+
+def working(manager, found, wait=False):
+    """The manager with the first candidate credentials it accepts, or None."""
+    for label, username, password in found:
+        if not (username and password):
+            continue
+        candidate = manager.with_credentials(username, password)
+        try:
+            if _works(candidate):
+                candidate.credentials_label = label
+                return candidate
+        except UpgradeError:
+            if not wait:
+                raise
+    return None
+
+
+def wait_for_switch(target, found, timeout, sleep=time.sleep, clock=time.monotonic):
+    """Wait until the source admin's credentials work (>= 4.2 snapshot restored).
+
+    With identical passwords on both managers the switch is invisible; then the REST
+    service coming back with them is enough.
+    """
+    from cloudify_upgrade_plugin.manager import waits
+    wanted = [c for c in found if c[0] == 'source'] or found
+    deadline = clock() + (timeout or 3600)
+    delay = 0.25
+    last = 'no answer'
+    while True:
+        try:
+            manager = working(target, wanted, wait=True)
+            if manager is not None:
+                get_logger().info('The target accepts the %s admin credentials.',
+                                  manager.credentials_label)
+                return manager
+            last = 'credentials refused'
+        except UpgradeError as error:
+            last = error.message
+        if clock() >= deadline:
+            raise UpgradeError(
+                'The target manager did not accept the source admin\'s credentials within '
+                '{0}s after the restore ({1}).'.format(timeout, last),
+                error_id='credentials-not-switched',
+                hints=['Check the manager host (`sudo systemctl status cloudify-restservice`), '
+                       'then run the same command again to keep waiting.'])
+        sleep(delay)
+        delay = min(delay * 1.5, waits.POLL_CAP)
+
+
+def follow(ctx):
+    """After a >= 4.2 restore: find the working credentials and update the target profile."""
+    from cloudify_cli import env
+    target = ctx.data['target_manager']
+    found = candidates(ctx)
+    manager = working(target, found)
+    if manager is None:
+        raise UpgradeError(
+            'Neither the target profile\'s nor the source admin\'s credentials work on {0} '
+            'after the restore.'.format(target.label), error_id='credentials-lost',
+            hints=['Log in with the old manager\'s admin password and run `cfy profiles set '
+                   '--manager-password ...` on the target profile, then re-run.'])
+    if manager.credentials_label == 'target':
+        return manager, False
+    profile = env.get_profile_context(ctx.data['target_profile'])
+    if os.environ.get('CLOUDIFY_PASSWORD') or os.environ.get('CLOUDIFY_USERNAME'):
+        get_logger().warning('The target now takes the old admin\'s password; the '
+                             'CLOUDIFY_USERNAME/CLOUDIFY_PASSWORD variables you set must '
+                             'be changed to it.')
+        return manager, False
+    profile.manager_username = manager.username
+    profile.manager_password = manager._password
+    profile.save()
+    get_logger().info('The restore installed the old admin\'s password on the target; '
+                      'profile %s now uses it.', ctx.data['target_profile'])
+    return manager, True
+
+
+# -- old users (pre-4.2 snapshots) ------------------------------------------------------
+
+def restore_users(ctx):
+    source = ctx.workspace.read_json('inventory/source.json') or {}
+    users = [u for u in (source.get('users') or []) if u != 'admin']
+    if not users:
+        return {'users': 'none besides the admin'}
+    policy = ctx.options.get('users')
+    if policy is None:   # check-target blocked already unless the check was waived
+        policy = 'skip'
+    if policy == 'skip':
+        ctx.workspace.journal.append('restore-users', 'waived', {
+            'check': 'users-policy', 'reason': '--users skip', 'users': users})
+        get_logger().warning('Old users were not restored (--users skip): %d user(s) need '
+                             'a password reset.', len(users))
+        return {'users': 'skipped', 'count': len(users)}
+    if policy == 'rest-security':
+        return put_rest_security(ctx)
+    return reset_passwords(ctx, users)
+
+
+def put_rest_security(ctx):
+    """Merge the source's salt and keys into the target's rest-security.conf; restart."""
+    from cloudify_upgrade_plugin.manager import waits
+    backup = ctx.workspace.path(os.path.join('backups', 'rest-security.conf'))
+    if not os.path.isfile(backup):
+        raise UpgradeError('No rest-security.conf backup in upgrade {0}.'.format(
+            ctx.workspace.upgrade_id), error_id='rest-security-backup-missing',
+            hints=['It is taken by prepare over SSH; without it use --users '
+                   'reset-passwords.'])
+    with open(backup, 'rb') as stream:
+        source_conf = json.loads(stream.read().decode('utf-8'))
+    target = ctx.data['target_manager']
+    with common._closing(common.open_host(target)) as host:
+        current = json.loads(host.read_file(REST_SECURITY, sudo=True).decode('utf-8'))
+        merged = dict(current)
+        merged.update({key: source_conf[key] for key in SECURITY_KEYS if key in source_conf})
+        if merged != current:
+            host.write_file(REST_SECURITY, json.dumps(merged, indent=4).encode('utf-8'),
+                            mode=0o600, sudo=True, owner='cfyuser')
+            host.systemctl('restart', 'cloudify-restservice')
+    waits.wait_for_rest(target, ctx.options.get('timeout') or 3600)
+    manager = working(target, candidates(ctx))
+    if manager is None:
+        raise UpgradeError(
+            'After the old hash salt was installed, no known admin password works on {0}.'
+            .format(target.label), error_id='admin-locked-out',
+            hints=['Log in with the old manager\'s admin password if you know it and set it '
+                   'on the profile (`cfy profiles set --manager-password`), then re-run.'])
+    ctx.data['target_manager'] = manager
+    if manager.credentials_label == 'source':
+        follow(ctx)
+    return {'users': 'rest-security', 'keys': [k for k in SECURITY_KEYS if k in source_conf]}
+
+
+def _read_passwords_file(path):
+    passwords = {}
+    try:
+        with open(path) as stream:
+            for number, line in enumerate(stream, 1):
+                line = line.strip()
+                if not line or line.startswith('#'):
+                    continue
+                if ':' not in line:
+                    raise InputError('{0}:{1}: expected "user: password".'.format(
+                        path, number), error_id='bad-passwords-file',
+                        hints=['One "user: password" per line.'])
+                user, password = line.split(':', 1)
+                passwords[user.strip()] = password.strip()
+    except OSError as error:
+        raise InputError('Cannot read --passwords-file {0}: {1}'.format(path, error.strerror),
+                         error_id='bad-passwords-file', hints=['Check the path.'])
+    return passwords
+
+
+def reset_passwords(ctx, users):
+    """Set new passwords through the REST API (given, or generated into a 0600 file)."""
+    from cloudify_upgrade_plugin.engine.redact import register_secret
+    from cloudify_upgrade_plugin.engine.workspace import atomic_write
+    target = ctx.data['target_manager']
+    path = ctx.options.get('passwords_file')
+    passwords = _read_passwords_file(path) if path else {}
+    generated = {}
+    for user in users:
+        if user not in passwords:
+            generated[user] = passwords[user] = secrets.token_urlsafe(16)
+    for password in passwords.values():
+        register_secret(password)
+    written = None
+    if generated:
+        written = ctx.workspace.path('new-user-passwords.txt')
+        atomic_write(written, ''.join('{0}: {1}\n'.format(u, p)
+                                      for u, p in sorted(generated.items())))
+    for user in users:
+        target.request('post', '/users/{0}'.format(user), data={'password': passwords[user]},
+                       expected=(200, 201), what='setting the password of {0}'.format(user))
+    get_logger().info('New passwords set for %d user(s)%s.', len(users),
+                      '; generated ones are in {0} (0600)'.format(written) if written else '')
+    return {'users': 'reset-passwords', 'count': len(users),
+            'generated_file': 'new-user-passwords.txt' if written else None}
