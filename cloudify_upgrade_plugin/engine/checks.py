@@ -87,7 +87,7 @@ class CheckSet(object):
         """Run ``func(*args, **kwargs)`` as check ``check_id``; always returns a Check."""
         self.catalogue.add(check_id)
         try:
-            outcome = func(*args, **kwargs)
+            check = _as_check(check_id, severity, func(*args, **kwargs))
         except UpgradeError as error:
             check = Check(check_id, severity, FAIL, error.message,
                           {'error_id': error.error_id, 'hints': list(error.hints)})
@@ -96,8 +96,6 @@ class CheckSet(object):
             check = Check(check_id, severity, FAIL,
                           'The check could not run: {0}: {1}'.format(
                               type(error).__name__, error))
-        else:
-            check = _as_check(check_id, severity, outcome)
         return self.add(check)
 
     def to_list(self):

@@ -64,16 +64,17 @@ class Journal(object):
 
     def entries(self):
         """Every entry, verified (``journal-tampered`` on any break); [] when absent."""
+        return list(self._load()[1])
+
+    def _load(self):
         try:
             with open(self.path, 'rb') as stream:
                 raw = stream.read()
         except FileNotFoundError:
             raw = b''
-        if self._cache is not None and self._cache[0] == raw:
-            return list(self._cache[1])
-        entries = self._verify(raw)
-        self._cache = (raw, entries)
-        return list(entries)
+        if self._cache is None or self._cache[0] != raw:
+            self._cache = (raw, self._verify(raw))
+        return self._cache
 
     def _verify(self, raw):
         entries = []
@@ -139,7 +140,8 @@ class Journal(object):
         """Append one verified-chain entry; return it."""
         if event not in EVENTS:
             raise ValueError('unknown journal event {0!r}'.format(event))
-        entries = self.entries()
+        raw, entries = self._load()
+        entries = list(entries)
         entry = {'ts': _ws.isoformat(), 'step': step, 'event': event,
                  'details': redact(details or {}),
                  'prev': entries[-1]['hash'] if entries else GENESIS}
@@ -156,6 +158,7 @@ class Journal(object):
         finally:
             os.close(fd)
         entries.append(entry)
+        self._cache = (raw + line, entries)
         _ws.atomic_write(self.head_path, canonical(
             {'count': len(entries), 'hash': entry['hash']}) + '\n')
         return entry

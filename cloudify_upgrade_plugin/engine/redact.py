@@ -4,7 +4,8 @@
 
 - the value of every key that names a secret (password, passwd, token, secret, key, salt,
   encryption, authorization, private, cookie, credential, the rest-security ``encoding_*``
-  values, a bare ``hash``) is replaced by ``'***'``;
+  values, a bare ``hash``) is replaced by ``'***'`` (keys that count things, like
+  ``secrets_count`` or ``num_tokens``, are kept);
 - every registered secret string (``register_secret``: the manager passwords the plugin read,
   tokens, rest-security values) is replaced by ``'***'`` wherever it appears inside any string,
   dict key included.
@@ -28,6 +29,9 @@ _SENSITIVE_KEY = re.compile(
     r'passw|passwd|pwd|token|secret|key|salt|encryption|authori[sz]ation|private|cookie|'
     r'credential|^encoding_(alphabet|block_size|min_length)$|^hash$|_hash$',
     re.IGNORECASE)
+
+# Keys that hold a number of things, never a secret ("secrets_count", "num_tokens").
+_COUNT_KEY = re.compile(r'(^|_)(count|counts|total)$|^(num|count)_', re.IGNORECASE)
 
 # Keys whose value lists secret *names* (kept), not secret values.
 NAME_LIST_KEYS = frozenset(['secrets', 'secret_keys', 'secret_names', 'keys', 'secrets_keys'])
@@ -81,7 +85,7 @@ def is_sensitive_key(key):
     """True when ``key`` names a value that must never be persisted."""
     if not isinstance(key, str):
         return False
-    if key.lower() in NAME_LIST_KEYS:
+    if key.lower() in NAME_LIST_KEYS or _COUNT_KEY.search(key):
         return False
     return bool(_SENSITIVE_KEY.search(key))
 
@@ -129,7 +133,8 @@ def _redact(obj, pattern, in_names):
             elif is_sensitive_key(key):
                 result[new_key] = _mask_value(value)
             else:
-                result[new_key] = _redact(value, pattern, in_names=False)
+                # Below a secret-name list (e.g. per tenant) "value" stays a secret value.
+                result[new_key] = _redact(value, pattern, in_names=in_names)
         return result
     if isinstance(obj, (list, tuple, set, frozenset)):
         items = [_redact(item, pattern, in_names) for item in obj]

@@ -179,7 +179,8 @@ class Workspace(object):
         ``workspace-exists`` unless ``exist_ok``, which opens it instead.
         """
         now = utcnow()
-        upgrade_id = validate_upgrade_id(upgrade_id or new_upgrade_id(now))
+        upgrade_id = validate_upgrade_id(new_upgrade_id(now) if upgrade_id is None
+                                         else upgrade_id)
         root = os.path.join(upgrades_dir(), upgrade_id)
         if os.path.isfile(os.path.join(root, META_FILE)):
             if exist_ok:

@@ -1,0 +1,175 @@
+"""Redaction: secret keys, registered secrets, and no secret in any workspace file or log."""
+import logging
+import os
+
+import pytest
+
+from cloudify_upgrade_plugin import log
+from cloudify_upgrade_plugin.engine.checks import Check, evaluate
+from cloudify_upgrade_plugin.engine.redact import (
+    MASK, redact, redact_text, register_secret, registered_secrets)
+from cloudify_upgrade_plugin.engine.report import write_report
+from cloudify_upgrade_plugin.engine.runner import Runner
+from cloudify_upgrade_plugin.engine.step import Context, FunctionStep, Runbook
+from cloudify_upgrade_plugin.errors import StepFailed, UpgradeError
+
+PASSWORD = 'Adm1n-S3cret-pw!'
+TOKEN = 'CTK-1234567890abcdef'
+
+
+@pytest.mark.parametrize('key', [
+    'password', 'admin_password', 'PASSWORD', 'passwd', 'api_token', 'token',
+    'secret_key', 'secret', 'key', 'hash_salt', 'salt', 'encryption_key', 'Authorization',
+    'private_key', 'encoding_alphabet', 'encoding_block_size', 'encoding_min_length',
+    'password_hash', 'hash', 'Cookie', 'credentials'])
+def test_sensitive_keys_are_masked(key):
+    assert redact({key: 'value', 'nested': [{key: 'value'}]}) == {
+        key: MASK, 'nested': [{key: MASK}]}
+
+
+@pytest.mark.parametrize('key', ['version', 'tenant', 'sha256', 'size', 'encoding',
+                                 'snapshot_id', 'message', 'secrets_count', 'num_tokens',
+                                 'secrets', 'keys'])
+def test_ordinary_keys_are_kept(key):
+    assert redact({key: 'value'}) == {key: 'value'}
+
+
+def test_secret_names_are_kept_but_values_are_not():
+    inventory = {
+        'tenants': {
+            'default_tenant': {
+                'secrets': ['db_pw', 'aws_key'],
+                'secret_keys': ['token_x'],
+                'secret_details': [{'key': 'db_pw', 'value': 'plain!'}],
+            },
+            'other': {'secrets': [{'key': 'db_pw', 'value': 'plain!',
+                                   'visibility': 'tenant'}]},
+        },
+    }
+    inventory['by_tenant'] = {'secrets': {'t1': [{'key': 'k1', 'value': 'plain!'}]}}
+    inventory['tenants']['third'] = {'secrets': {'count': 2, 'names': ['a_key', 'b']}}
+    result = redact(inventory)
+    assert result['tenants']['third'] == inventory['tenants']['third']
+    assert result['tenants']['default_tenant']['secrets'] == ['db_pw', 'aws_key']
+    assert result['tenants']['default_tenant']['secret_keys'] == ['token_x']
+    assert result['tenants']['default_tenant']['secret_details'] == MASK
+    assert result['tenants']['other']['secrets'] == [
+        {'key': 'db_pw', 'value': MASK, 'visibility': 'tenant'}]
+    assert result['by_tenant'] == {'secrets': {'t1': [{'key': 'k1', 'value': MASK}]}}
+    assert 'plain!' not in repr(result)
+
+
+def test_registered_secrets_are_masked_inside_strings():
+    register_secret(PASSWORD)
+    register_secret(TOKEN)
+    register_secret('')          # ignored
+    register_secret(None)        # ignored
+    assert registered_secrets() == {PASSWORD, TOKEN}
+    doc = {'message': 'login as admin:{0} failed'.format(PASSWORD),
+           'list': ['Bearer ' + TOKEN, 3, None, True],
+           'as_key_{0}'.format(TOKEN): 1, 'raw': (PASSWORD + TOKEN).encode()}
+    result = redact(doc)
+    text = repr(result)
+    assert PASSWORD not in text and TOKEN not in text
+    assert result['message'] == 'login as admin:*** failed'
+    assert result['list'] == ['Bearer ***', 3, None, True]
+    assert doc['message'].endswith('failed') and PASSWORD in doc['message']  # not mutated
+    assert redact_text('x{0}y'.format(PASSWORD)) == 'x***y'
+    assert redact({'m': 'only-here-xyz'}, secrets=['only-here']) == {'m': '***-xyz'}
+
+
+def test_longer_secret_containing_another_is_masked_whole():
+    register_secret('abc')
+    register_secret('xxabcxx')
+    assert redact_text('-xxabcxx-abc-') == '-***-***-'
+
+
+def test_log_records_are_redacted(caplog):
+    register_secret(PASSWORD)
+    logger = log.get_logger()
+    with caplog.at_level(logging.DEBUG, logger=log.LOGGER_NAME):
+        logger.info('connecting with %s', PASSWORD)
+        logger.warning('token=' + PASSWORD)
+        try:
+            raise ValueError('bad password ' + PASSWORD)
+        except ValueError:
+            logger.debug('failed', exc_info=True)
+    assert len(caplog.records) == 3
+    assert PASSWORD not in caplog.text
+    assert 'connecting with ***' in caplog.text
+
+
+def test_handlers_of_cfy_logger_get_the_filter(tmp_path):
+    register_secret(PASSWORD)
+    path = tmp_path / 'cli.log'
+    handler = logging.FileHandler(str(path))
+    parent = logging.getLogger('cloudify.cli.main')
+    parent.addHandler(handler)
+    try:
+        child = log.get_logger().getChild('manager')
+        child.setLevel(logging.INFO)
+        child.info('child says %s', PASSWORD)
+        handler.flush()
+    finally:
+        parent.removeHandler(handler)
+        handler.close()
+    content = path.read_text()
+    assert 'child says ***' in content
+    assert PASSWORD not in content
+
+
+def _all_files(root):
+    for directory, _, filenames in os.walk(root):
+        for name in filenames:
+            yield os.path.join(directory, name)
+
+
+def test_no_registered_secret_reaches_any_workspace_file_or_log(ws, caplog):
+    register_secret(PASSWORD)
+    register_secret(TOKEN)
+
+    def leaky(ctx):
+        ctx.logger.info('using password %s and token %s', PASSWORD, TOKEN)
+        ctx.workspace.write_json('inventory/source.json', {
+            'admin': {'username': 'admin', 'password': PASSWORD},
+            'note': 'token is ' + TOKEN})
+        return {'admin_password': PASSWORD, 'message': 'ok with ' + PASSWORD,
+                'headers': {'Authorization': 'Basic ' + TOKEN}}
+
+    def failing(ctx):
+        raise UpgradeError('login failed for admin/{0}'.format(PASSWORD),
+                           error_id='login-failed', hints=['password was ' + PASSWORD])
+
+    def also_failing(ctx):
+        raise RuntimeError('unexpected ' + TOKEN)
+
+    checks = [Check('admin-login', 'block', 'fail', 'cannot log in with ' + PASSWORD)]
+    with caplog.at_level(logging.DEBUG, logger=log.LOGGER_NAME):
+        evaluate(checks, [{'check': 'admin-login', 'reason': 'pw is ' + PASSWORD}],
+                 journal=ws.journal)
+        runbook = Runbook('prepare', [FunctionStep('leaky', run=leaky),
+                                      FunctionStep('failing', run=failing)])
+        with pytest.raises(StepFailed):
+            Runner(ws, runbook, {'password': PASSWORD, 'source': TOKEN}).run(
+                Context(ws, yes=True))
+        with pytest.raises(StepFailed):
+            Runner(ws, Runbook('new-host', [FunctionStep('also-failing', run=also_failing)]),
+                   {'password': PASSWORD, 'source': TOKEN}).run(Context(ws, yes=True))
+        write_report(ws, {'upgrade_id': ws.upgrade_id, 'password': PASSWORD,
+                          'next': 'cfy upgrade new-host', 'note': TOKEN,
+                          'error': {'id': 'x', 'message': 'bad ' + PASSWORD}})
+
+    files = list(_all_files(ws.root))
+    assert {'journal.jsonl', 'report.json', 'report.md', 'workspace.json'} <= {
+        os.path.basename(f) for f in files}
+    for path in files:
+        with open(path, 'rb') as stream:
+            content = stream.read()
+        assert PASSWORD.encode() not in content, path
+        assert TOKEN.encode() not in content, path
+    assert PASSWORD not in caplog.text and TOKEN not in caplog.text
+    # The journal still says what happened, without the secrets.
+    leaky_entry = ws.journal.last_entry('leaky')
+    assert leaky_entry['details']['message'] == 'ok with ***'
+    assert leaky_entry['details']['admin_password'] == MASK
+    assert ws.journal.last_entry('failing')['details']['message'] == 'login failed for admin/***'

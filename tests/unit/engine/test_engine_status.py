@@ -1,0 +1,194 @@
+"""`cfy upgrade status` through cfy's real root group, the report files, transfer progress."""
+import json
+import logging
+
+import pytest
+from click.testing import CliRunner
+
+from cloudify_upgrade_plugin.engine import status as status_module
+from cloudify_upgrade_plugin.engine.output import (
+    RateLimitedProgress, human_size, progress_reporter)
+from cloudify_upgrade_plugin.engine.report import write_report
+from cloudify_upgrade_plugin.engine.runner import Runner
+from cloudify_upgrade_plugin.engine.step import Context, FunctionStep, Runbook
+from cloudify_upgrade_plugin.engine.workspace import Workspace
+from cloudify_upgrade_plugin.errors import StepFailed, UpgradeError
+from cloudify_upgrade_plugin.registration import cfy_root
+
+FP = {'source': {'address': '10.0.0.1'}}
+
+
+def _fail(ctx):
+    raise UpgradeError('snapshot failed on the manager', error_id='snapshot-failed')
+
+
+def _prepare_like(ws):
+    runbook = Runbook('prepare', [
+        FunctionStep('check-source', title='Check the old manager', run=lambda ctx: None),
+        FunctionStep('freeze', run=lambda ctx: None, check=lambda ctx: True),
+        FunctionStep('create-snapshot', title='Create a snapshot', run=_fail),
+        FunctionStep('download-snapshot', run=lambda ctx: None),
+    ])
+    with pytest.raises(StepFailed):
+        Runner(ws, runbook, FP).run(Context(ws, yes=True))
+    return runbook
+
+
+def _invoke(*args):
+    return CliRunner().invoke(cfy_root(), ['upgrade', 'status'] + list(args))
+
+
+def test_status_json_document(ws):
+    _prepare_like(ws)
+    result = _invoke('--json')
+    assert result.exit_code == 0, (result.output, result.exception)
+    document = json.loads(result.stdout)
+    assert set(document) == {'upgrade_id', 'mode', 'steps', 'next'}
+    assert document['upgrade_id'] == 'upg-test'
+    assert document['mode'] == 'new-host'
+    assert document['next'] == 'cfy upgrade prepare --upgrade-id upg-test'
+    steps = document['steps']
+    assert [(s['id'], s['status']) for s in steps] == [
+        ('check-source', 'succeeded'), ('freeze', 'skipped'), ('create-snapshot', 'failed'),
+        ('download-snapshot', 'pending')]
+    for step in steps:
+        assert {'id', 'status', 'started_at', 'ended_at'} <= set(step)
+    assert steps[0]['started_at'].endswith('Z') and steps[0]['ended_at'].endswith('Z')
+    assert steps[0]['started_at'] <= steps[0]['ended_at']
+    assert steps[1]['started_at'] is None and steps[1]['ended_at'].endswith('Z')
+    assert steps[2]['error_id'] == 'snapshot-failed'
+    assert steps[3]['started_at'] is None and steps[3]['ended_at'] is None
+    assert steps[0]['title'] == 'Check the old manager'
+    assert steps[0]['runbook'] == 'prepare'
+
+
+def test_status_human_output(ws):
+    _prepare_like(ws)
+    result = _invoke('--upgrade-id', 'upg-test')
+    assert result.exit_code == 0, (result.output, result.exception)
+    out = result.stdout
+    for text in ('check-source', 'succeeded', 'create-snapshot', 'failed', 'snapshot-failed',
+                 'download-snapshot', 'pending',
+                 'Next: cfy upgrade prepare --upgrade-id upg-test'):
+        assert text in out, out
+
+
+def test_status_picks_the_most_recent_and_follows_up(workdir):
+    older = Workspace.create('upg-older', mode='new-host')
+    Runner(older, Runbook('prepare', [FunctionStep('one', run=lambda c: None)]), FP).run(
+        Context(older, yes=True))
+    newer = Workspace.create('upg-newer', mode='in-place')
+    Runner(newer, Runbook('prepare', [FunctionStep('one', run=lambda c: None)]), FP).run(
+        Context(newer, yes=True))
+    document = json.loads(_invoke('--json').stdout)
+    assert document['upgrade_id'] == 'upg-newer'
+    assert document['next'] == 'cfy upgrade in-place --upgrade-id upg-newer'
+    Runner(newer, Runbook('in-place', [FunctionStep('two', run=lambda c: None)]), FP).run(
+        Context(newer, yes=True))
+    document = json.loads(_invoke('--json').stdout)
+    assert [s['id'] for s in document['steps']] == ['one', 'two']
+    assert document['next'] == 'cfy upgrade verify-heals --upgrade-id upg-newer'
+    older_doc = json.loads(_invoke('--json', '--upgrade-id', 'upg-older').stdout)
+    assert older_doc['next'] == 'cfy upgrade new-host --upgrade-id upg-older'
+
+
+def test_status_interrupted_and_running(ws):
+    Runner(ws, Runbook('prepare', [FunctionStep('one', run=lambda c: None)]), FP).run(
+        Context(ws, yes=True))
+    ws.record_runbook('new-host', [FunctionStep('upload', run=print)])
+    ws.journal.append('upload', 'started')
+    assert status_module.summarize(ws)['steps'][1]['status'] == 'interrupted'
+    with ws.lock():
+        document = status_module.summarize(ws)
+    assert document['steps'][1]['status'] == 'running'
+    assert document['next'] is None
+
+
+def test_status_without_workspace_exit_2(workdir):
+    result = _invoke('--json')
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)['error']['id'] == 'workspace-not-found'
+
+
+def test_status_of_tampered_journal_exit_1(ws):
+    _prepare_like(ws)
+    with open(ws.journal.path, 'rb') as stream:
+        lines = stream.read().splitlines(keepends=True)
+    with open(ws.journal.path, 'wb') as stream:
+        stream.write(b''.join(lines[1:]))
+    result = _invoke('--json')
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)['error']['id'] == 'journal-tampered'
+
+
+def test_report_files(ws):
+    _prepare_like(ws)
+    from cloudify_upgrade_plugin.engine.checks import Check, evaluate
+    evaluate([Check('running-executions', 'block', 'fail', '1 running')],
+             [{'check': 'running-executions', 'reason': 'it is a cron job'}],
+             journal=ws.journal)
+    doc = {'upgrade_id': ws.upgrade_id, 'mode': 'new-host',
+           'checks': [{'id': 'running-executions', 'severity': 'block', 'status': 'waived',
+                       'message': '1 running'}],
+           'left_to_do': ['Tear down the old manager after verify-heals.']}
+    json_path, md_path = write_report(ws, doc)
+    with open(json_path) as stream:
+        assert json.load(stream) == doc
+    with open(md_path) as stream:
+        md = stream.read()
+    assert '2 done, 1 failed, 1 pending.' in md
+    assert '| prepare | create-snapshot | failed |' in md
+    assert 'running-executions (' in md and 'it is a cron job' in md
+    assert 'Run `cfy upgrade prepare --upgrade-id upg-test`.' in md
+    assert 'Tear down the old manager after verify-heals.' in md
+    assert 'Step download-snapshot (prepare): pending.' in md
+
+
+def test_rate_limited_progress(caplog):
+    now = [0.0]
+    progress = RateLimitedProgress('snap.zip', 'Downloading', interval=10.0, percent_step=25,
+                                   clock=lambda: now[0])
+    total = 1000
+    with caplog.at_level(logging.INFO, logger='cloudify.cli.main.upgrade'):
+        for done in range(0, total + 1, 10):
+            progress(done, total)          # no time passes: only percent steps log
+        progress(total, total)             # already finished: silent
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ['Downloading snap.zip: 25% (250 B of 1000 B)',
+                     'Downloading snap.zip: 50% (500 B of 1000 B)',
+                     'Downloading snap.zip: 75% (750 B of 1000 B)',
+                     'Downloading snap.zip: 100% (1000 B of 1000 B)']
+
+
+def test_rate_limited_progress_by_time_and_unknown_total(caplog):
+    now = [0.0]
+    progress = RateLimitedProgress('snap.zip', 'Uploading', interval=5.0, clock=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger='cloudify.cli.main.upgrade'):
+        for step in range(20):
+            now[0] = step * 1.0
+            progress(step * 2048, 0)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ['Uploading snap.zip: 0 B so far', 'Uploading snap.zip: 10.0 KiB so far',
+                     'Uploading snap.zip: 20.0 KiB so far',
+                     'Uploading snap.zip: 30.0 KiB so far']
+
+
+def test_progress_reporter_on_a_tty_draws_a_bar(capsys):
+    report = progress_reporter('snap.zip', 'Downloading', tty=True)
+    report(50, 100)
+    report(100, 100)
+    out = capsys.readouterr().out
+    assert 'Downloading snap.zip |' in out and '100.0%' in out
+
+
+def test_progress_reporter_json_mode_logs_instead(monkeypatch):
+    from cloudify_cli import logger as cli_logger
+    monkeypatch.setattr(cli_logger, 'json_output', True)
+    assert isinstance(progress_reporter('x', tty=True), RateLimitedProgress)
+    assert isinstance(progress_reporter('x', tty=False), RateLimitedProgress)
+
+
+def test_human_size():
+    assert human_size(0) == '0 B'
+    assert human_size(1536) == '1.5 KiB'
+    assert human_size(5 * 1024 ** 3) == '5.0 GiB'

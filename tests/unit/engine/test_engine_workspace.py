@@ -1,0 +1,164 @@
+"""The workspace: location, ids, modes 0700/0600 whatever the umask, atomic writes."""
+import datetime
+import os
+import stat
+
+import pytest
+
+from cloudify_upgrade_plugin.engine import workspace as ws_module
+from cloudify_upgrade_plugin.engine.report import write_report
+from cloudify_upgrade_plugin.engine.runner import Runner
+from cloudify_upgrade_plugin.engine.step import Context, FunctionStep, Runbook
+from cloudify_upgrade_plugin.engine.workspace import Workspace, atomic_write
+from cloudify_upgrade_plugin.errors import InputError
+
+
+@pytest.fixture
+def loose_umask():
+    old = os.umask(0)
+    yield
+    os.umask(old)
+
+
+def test_location_follows_cfy_workdir_at_call_time(workdir, tmp_path, monkeypatch):
+    assert ws_module.cfy_workdir() == os.path.join(str(workdir), '.cloudify')
+    workspace = Workspace.create()
+    assert workspace.root == os.path.join(str(workdir), '.cloudify', 'upgrades',
+                                          workspace.upgrade_id)
+    other = tmp_path / 'elsewhere'
+    monkeypatch.setenv('CFY_WORKDIR', str(other))
+    assert ws_module.upgrades_dir() == os.path.join(str(other), '.cloudify', 'upgrades')
+
+
+def test_generated_id_and_meta(workdir, monkeypatch):
+    fixed = datetime.datetime(2026, 3, 4, 5, 6, 7, tzinfo=datetime.timezone.utc)
+    monkeypatch.setattr(ws_module, 'utcnow', lambda: fixed)
+    workspace = Workspace.create(mode='in-place', source={'version': '4.6'})
+    assert ws_module.UPGRADE_ID_RE.fullmatch(workspace.upgrade_id)
+    assert workspace.upgrade_id.startswith('upg-20260304-050607-')
+    assert len(workspace.upgrade_id) == len('upg-20260304-050607-') + 4
+    meta = workspace.meta
+    assert meta['upgrade_id'] == workspace.upgrade_id
+    assert meta['mode'] == 'in-place'
+    assert meta['created_at'] == '2026-03-04T05:06:07.000000Z'
+    assert meta['source'] == {'version': '4.6'}
+
+
+@pytest.mark.parametrize('bad', ['1abc', '-x', 'a b', 'a/b', '../up', '', 'x' * 101, 'é'])
+def test_invalid_ids_are_refused(workdir, bad):
+    with pytest.raises(InputError) as info:
+        Workspace.create(bad)
+    assert info.value.error_id == 'invalid-upgrade-id'
+    assert not os.path.exists(ws_module.upgrades_dir()) or os.listdir(
+        ws_module.upgrades_dir()) == []
+
+
+def test_open_most_recent_and_by_id(workdir, monkeypatch):
+    times = iter([datetime.datetime(2026, 1, day, tzinfo=datetime.timezone.utc)
+                  for day in (5, 9, 7)])
+    monkeypatch.setattr(ws_module, 'utcnow', lambda: next(times))
+    Workspace.create('zulu')     # oldest, greatest name
+    Workspace.create('alpha')    # newest
+    Workspace.create('mike')
+    assert Workspace.open().upgrade_id == 'alpha'
+    assert Workspace.open('zulu').upgrade_id == 'zulu'
+
+
+def test_open_unknown_lists_existing_ids(workdir):
+    with pytest.raises(InputError) as info:
+        Workspace.open()
+    assert info.value.error_id == 'workspace-not-found'
+    assert info.value.exit_code == 2
+    Workspace.create('upg-one')
+    Workspace.create('upg-two')
+    with pytest.raises(InputError) as info:
+        Workspace.open('upg-three')
+    assert info.value.error_id == 'workspace-not-found'
+    assert 'upg-one' in info.value.message and 'upg-two' in info.value.message
+
+
+def test_create_existing(workdir):
+    first = Workspace.create('upg-same')
+    with pytest.raises(InputError) as info:
+        Workspace.create('upg-same')
+    assert info.value.error_id == 'workspace-exists'
+    assert Workspace.create('upg-same', exist_ok=True).root == first.root
+
+
+def test_paths_stay_inside(ws):
+    assert ws.path('inventory/source.json') == os.path.join(ws.root, 'inventory',
+                                                            'source.json')
+    with pytest.raises(ValueError):
+        ws.path('../other/journal.jsonl')
+
+
+def _modes(root):
+    found = {}
+    for directory, dirnames, filenames in os.walk(root):
+        found[directory] = stat.S_IMODE(os.stat(directory).st_mode)
+        for name in filenames:
+            path = os.path.join(directory, name)
+            found[path] = stat.S_IMODE(os.stat(path).st_mode)
+    return found
+
+
+def test_modes_on_everything_created(workdir, loose_umask):
+    workspace = Workspace.create('upg-modes')
+    runbook = Runbook('prepare', [FunctionStep(
+        'write-things', run=lambda ctx: ctx.workspace.write_json(
+            'inventory/source.json', {'tenants': {}}))])
+    Runner(workspace, runbook, {'source': 'a'}).run(Context(workspace, yes=True))
+    workspace.makedirs('backups/ssl')
+    workspace.write_bytes('backups/ssl/ca.crt', b'cert')
+    write_report(workspace, {'upgrade_id': workspace.upgrade_id})
+    upgrades = ws_module.upgrades_dir()
+    modes = _modes(upgrades)
+    names = {os.path.relpath(path, workspace.root) for path in modes}
+    assert {'journal.jsonl', 'journal.jsonl.head', 'workspace.json', '.lock', 'report.json',
+            'report.md', 'inventory', 'inventory/source.json', 'backups/ssl/ca.crt'} <= names
+    for path, mode in modes.items():
+        expected = 0o700 if os.path.isdir(path) else 0o600
+        assert mode == expected, (path, oct(mode))
+
+
+def test_atomic_write_leaves_no_temp_file(tmp_path, loose_umask):
+    target = tmp_path / 'sub' / 'file.json'
+    atomic_write(str(target), '{"a": 1}')
+    atomic_write(str(target), b'{"a": 2}')
+    assert target.read_bytes() == b'{"a": 2}'
+    assert os.listdir(str(tmp_path / 'sub')) == ['file.json']
+    assert stat.S_IMODE(os.stat(str(target)).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(str(tmp_path / 'sub')).st_mode) == 0o700
+
+
+def test_atomic_write_crash_keeps_old_content(tmp_path, mocker):
+    target = tmp_path / 'file.json'
+    atomic_write(str(target), 'old')
+    mocker.patch('os.replace', side_effect=OSError('disk on fire'))
+    with pytest.raises(OSError):
+        atomic_write(str(target), 'new content that must not appear')
+    assert target.read_text() == 'old'
+    assert os.listdir(str(tmp_path)) == ['file.json']
+
+
+def test_atomic_write_crash_on_first_write_leaves_nothing(tmp_path, mocker):
+    mocker.patch('os.replace', side_effect=OSError('disk on fire'))
+    with pytest.raises(OSError):
+        atomic_write(str(tmp_path / 'file.json'), 'new')
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_write_json_round_trip_and_redaction(ws):
+    ws.write_json('inventory/source.json', {'tenants': {'t1': {'secrets': ['db_pw']}},
+                                            'admin_password': 'hunter2'})
+    assert ws.read_json('inventory/source.json') == {
+        'tenants': {'t1': {'secrets': ['db_pw']}}, 'admin_password': '***'}
+    assert ws.read_json('missing.json', default={}) == {}
+
+
+def test_update_meta_merges(ws):
+    ws.update_meta(cutover_at='2026-01-01T00:00:00Z', healing_fenced=True)
+    meta = ws.meta
+    assert meta['cutover_at'] == '2026-01-01T00:00:00Z'
+    assert meta['healing_fenced'] is True
+    assert meta['mode'] == 'new-host'
