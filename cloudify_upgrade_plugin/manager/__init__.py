@@ -2,8 +2,8 @@
 
 Owns nothing itself; it re-exports the layer's entry points lazily (so that importing a
 submodule stays cheap): ``Manager`` (client.py), ``ManagerInfo`` and ``discover``
-(discovery.py), ``wait_for_execution``, ``wait_for_rest`` and ``wait_for_restore_flag``
-(waits.py), ``RetryPolicy`` (retry.py).
+(discovery.py), ``wait_for_execution``, ``wait_for_rest`` and ``wait_for_restore_flag``,
+``log_event`` (waits.py), ``RetryPolicy`` (retry.py).
 """
 import importlib
 
@@ -15,6 +15,7 @@ _EXPORTS = {
     'wait_for_execution': 'waits',
     'wait_for_rest': 'waits',
     'wait_for_restore_flag': 'waits',
+    'log_event': 'waits',
     'RetryPolicy': 'retry',
 }
 

@@ -141,12 +141,12 @@ class Manager(object):
             'timeout': self.request_timeout,
             'session': self.session,
         }
-        if self._token:
-            kwargs['token'] = self._token
-        elif self.username and self._password:
+        if self.username and self._password:
             # Basic auth around a restore: tokens die with the secret_key (facts §2.4)
             kwargs['username'] = self.username
             kwargs['password'] = self._password
+        elif self._token:
+            kwargs['token'] = self._token
         return CloudifyClient(**kwargs)
 
     @classmethod
@@ -289,9 +289,10 @@ class Manager(object):
         what = what or '{0} {1}'.format(method.upper(), uri)
         try:
             return call_with_retries(lambda: func(uri, **kwargs), idempotent, policy, what)
-        except (CloudifyClientError, requests.exceptions.RequestException) as exc:
-            raise translate(exc, self.label, what) from exc
-        except ValueError as exc:   # a 2xx answer that was not JSON: not the REST API
+        except (CloudifyClientError, requests.exceptions.RequestException, ValueError) as exc:
+            if not isinstance(exc, ValueError):   # requests' JSONDecodeError is both
+                raise translate(exc, self.label, what) from exc
+            # a 2xx answer that was not JSON: the web UI, not the REST API (facts §2.1)
             raise UpgradeError(
                 '{0} did not answer {1} with JSON; is {2} the right API prefix?'.format(
                     self.label, what, self.api_prefix),

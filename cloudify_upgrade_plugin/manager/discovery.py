@@ -126,10 +126,10 @@ class _Failure(Exception):
 
 
 def _auth_headers(username, password, token):
-    if token:
-        return {'Authentication-Token': token}
     if username and password:
         return {'Authorization': basic_auth_header(username, password)}
+    if token:
+        return {'Authentication-Token': token}
     return {}
 
 

@@ -187,6 +187,18 @@ class _EventFollower(object):
             self.enabled = False
 
 
+def log_event(event):
+    """An ``on_event`` callback that logs one manager event like ``cfy events list``."""
+    if not isinstance(event, dict):
+        return
+    message = event.get('message')
+    if isinstance(message, dict):     # 3.x/4.0 shape: {"text": ...}
+        message = message.get('text')
+    where = event.get('node_instance_id') or event.get('operation') or ''
+    get_logger().info('  %s %s%s', event.get('reported_timestamp') or event.get('timestamp')
+                      or '', '[{0}] '.format(where) if where else '', message or '')
+
+
 def _verify(manager):
     if manager.trust_all:
         return False

@@ -31,7 +31,10 @@ class FakeResponse(object):
         self.content = self.text.encode('utf-8')
 
     def json(self):
-        return json.loads(self.text)
+        try:
+            return json.loads(self.text)
+        except ValueError as exc:   # what requests raises (a RequestException and ValueError)
+            raise requests.exceptions.JSONDecodeError(str(exc), self.text, 0)
 
 
 def html(status=404):

@@ -208,3 +208,32 @@ def test_wait_for_restore_flag(make_manager, fakes, clock):
     assert wait_for_restore_flag(old, 60, clock=clock, sleep=clock.sleep,
                                  session=old_session) is False
     assert old_session.calls == []
+
+
+def test_log_event_formats_both_message_shapes():
+    import logging
+    from cloudify_upgrade_plugin.log import get_logger
+    from cloudify_upgrade_plugin.manager.waits import log_event
+
+    class Collect(logging.Handler):
+        def __init__(self):
+            super(Collect, self).__init__(logging.INFO)
+            self.lines = []
+
+        def emit(self, record):
+            self.lines.append(record.getMessage())
+    logger = get_logger()
+    handler, level, disabled = Collect(), logger.level, logger.disabled
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.disabled = False
+    try:
+        log_event({'reported_timestamp': 't1', 'node_instance_id': 'vm_1',
+                   'message': 'Restoring snapshot'})
+        log_event({'timestamp': 't2', 'message': {'text': 'old shape'}})
+        log_event('not an event')
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.disabled = disabled
+    assert handler.lines == ['  t1 [vm_1] Restoring snapshot', '  t2 old shape']
