@@ -1,0 +1,679 @@
+"""SSH access to a manager host, driven by the cfy profile (``ssh_user``/``ssh_key``/``ssh_port``).
+
+This module owns every command and file transfer the plugin does on a manager host:
+
+- ``Host.from_profile(profile)`` builds a ``Host`` from a cfy profile (a name, None for the
+  active one, or a ``ProfileContext``): ``manager_ip``, ``ssh_user``, ``ssh_key`` and
+  ``ssh_port``.  Unlike cfy 7.0.5's own fabric use (facts §6.3) the port is honoured,
+  including a legacy YAML profile's ``_ssh_port``.  A missing user/key/IP or an unreadable key
+  file raises ``HostUnavailable(error_id='ssh-not-configured')`` with the
+  ``cfy profiles set --ssh-user ... --ssh-key ... --ssh-port ...`` hint.
+- The connection is a ``fabric.Connection`` built with ``fabric.Config(lazy=True)`` (no
+  ``~/.ssh/config`` rewriting the profile's host, user or port), the profile's key only
+  (no agent, no ``~/.ssh/id_*``), opened lazily and kept for the life of the ``Host``.
+  Connection and authentication failures raise ``HostUnavailable`` (``ssh-failed``) naming
+  ``user@host:port`` and the key *path* (never its contents).
+- Commands: ``run(argv, sudo=False, check=True)`` quotes every argument with
+  ``shlex.quote`` and prefixes ``sudo -n`` (never prompts) when asked.  Commands run over a
+  paramiko exec channel of that connection so that output is streamed as bytes (file reads,
+  tar streams) with constant memory; stderr is kept (capped) for error messages.  A non-zero
+  exit with ``check=True`` raises ``RemoteCommandFailed`` (``ssh-command-failed``;
+  ``remote-file-missing`` when the remote said "No such file or directory";
+  ``ssh-sudo-failed`` when sudo wants a password).  Arguments are logged at debug level:
+  never pass a secret in ``argv`` (send it with ``put`` or ``stdin``).
+- Files: ``read_file``, ``get`` (``cat`` streamed into a temp file next to the destination,
+  then ``os.replace``; mode 0600 by default), ``put`` (SFTP; with ``sudo`` the file is staged
+  in ``/tmp`` over SFTP, copied next to the destination with ``sudo cp``, chmod/chown'ed,
+  then ``sudo mv -f`` into place so the destination changes atomically), ``file_exists``,
+  ``dir_exists``.
+- Directories: ``get_dir(remote_dir, local_dir)`` runs ``tar czf - -C <parent> <name>`` (with
+  sudo by default: ``/etc/cloudify/ssl`` keys are not world-readable) and streams the archive
+  over the exec channel into a local temp file, then extracts it safely (``tarfile`` 'data'
+  filter) into a private temp directory and swaps it into ``local_dir``.  Local modes are
+  0700 for directories and 0600 for files; the remote names, types, modes and owners are
+  kept in ``<local_dir>.manifest.json`` (0600) so ``put_dir`` can restore them.  tar over
+  exec was chosen over SFTP recursion because SFTP cannot use sudo and needs one round trip
+  per file.  ``put_dir(local_dir, remote_dir)`` sends the reverse tar on stdin to
+  ``tar xzf - -C <parent>`` (files present remotely but absent locally are left alone).
+- Services: ``systemctl(action, unit) -> rc`` (sudo for state changes), ``is_active(unit)``.
+
+Host key policy (trust on first use, pinned): known keys live in a plugin-owned known_hosts
+file, ``<cfy workdir>/.cloudify/upgrade_known_hosts`` (0600) by default, not in ``~/.ssh``.
+An unknown host key is accepted, written there and logged as a warning with its SHA-256
+fingerprint; a key that differs from the pinned one is refused
+(``HostUnavailable(error_id='ssh-host-key-changed')``, with a hint to remove the stale line
+when the host was legitimately reinstalled).  ``strict_host_keys=True`` refuses unknown keys
+too (for operators who pre-populate the file, e.g. with ``ssh-keyscan``).
+"""
+import base64
+import hashlib
+import io
+import json
+import os
+import posixpath
+import shlex
+import shutil
+import socket
+import tarfile
+import tempfile
+import time
+import uuid
+
+import paramiko
+
+from cloudify_upgrade_plugin.errors import UpgradeError
+from cloudify_upgrade_plugin.log import get_logger
+
+READ_ONLY_SYSTEMCTL = ('is-active', 'is-enabled', 'status', 'show', 'cat')
+KNOWN_HOSTS_NAME = 'upgrade_known_hosts'
+_STDERR_CAP = 64 * 1024
+_BLOCK = 64 * 1024
+_POLL = 0.2
+_SET_SSH = ('cfy profiles set --ssh-user USER --ssh-key /path/to/private_key '
+            '--ssh-port PORT (for a profile that is not active: add '
+            '--profile-name NAME to cfy profiles use/set)')
+
+
+class HostUnavailable(UpgradeError):
+    """The manager host cannot be reached or logged into over SSH."""
+    default_id = 'ssh-failed'
+
+
+class RemoteCommandFailed(UpgradeError):
+    """A command on the manager host exited non-zero."""
+    default_id = 'ssh-command-failed'
+
+    def __init__(self, message, rc=None, stderr='', **kwargs):
+        super(RemoteCommandFailed, self).__init__(message, **kwargs)
+        self.rc = rc
+        self.stderr = stderr
+
+
+def default_known_hosts_path():
+    """``<cfy workdir>/.cloudify/upgrade_known_hosts`` (read through cloudify_cli.env)."""
+    from cloudify_cli import env
+    return os.path.join(env.CLOUDIFY_WORKDIR, KNOWN_HOSTS_NAME)
+
+
+def quote_argv(argv, sudo=False):
+    """The command line for ``argv``: every argument shell-quoted, ``sudo -n`` if asked."""
+    if not argv:
+        raise ValueError('empty command')
+    words = []
+    for arg in argv:
+        if arg is None:
+            raise ValueError('None in command {0!r}'.format(argv))
+        words.append(shlex.quote(str(arg)))
+    line = ' '.join(words)
+    return 'sudo -n ' + line if sudo else line
+
+
+def fingerprint(key):
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return 'SHA256:' + base64.b64encode(digest).decode().rstrip('=')
+
+
+class _PinningPolicy(paramiko.MissingHostKeyPolicy):
+    """Trust on first use: record unknown keys in our known_hosts file (or refuse)."""
+
+    def __init__(self, path, strict):
+        self.path = path
+        self.strict = strict
+
+    def missing_host_key(self, client, hostname, key):
+        if self.strict or not self.path:
+            raise paramiko.SSHException(
+                'host key for {0} ({1} {2}) is not in {3}'.format(
+                    hostname, key.get_name(), fingerprint(key), self.path))
+        get_logger().warning(
+            'Accepting the unknown SSH host key of %s (%s %s) and pinning it in %s',
+            hostname, key.get_name(), fingerprint(key), self.path)
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        line = '{0} {1} {2}\n'.format(hostname, key.get_name(), key.get_base64())
+        existing = b''
+        if os.path.exists(self.path):
+            with open(self.path, 'rb') as f:
+                existing = f.read()
+            if existing and not existing.endswith(b'\n'):
+                existing += b'\n'
+        _atomic_write_bytes(self.path, existing + line.encode())
+
+
+def _atomic_write_bytes(path, data, mode=0o600):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', dir=directory)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            os.fchmod(f.fileno(), mode)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quiet(tmp)
+        raise
+
+
+def _unlink_quiet(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _profile_value(profile, name, default=None):
+    if isinstance(profile, dict):
+        return profile.get(name, default)
+    context = getattr(profile, '_context', None)
+    if isinstance(context, dict):
+        return context.get(name, default)
+    return getattr(profile, name, default)
+
+
+def _profile_port(profile):
+    port = _profile_value(profile, 'ssh_port')
+    legacy = _profile_value(profile, '_ssh_port')
+    if legacy not in (None, '') and port in (None, '', 22, '22'):
+        port = legacy      # a 4.x-era YAML profile: cfy 7.0.5 does not map `_ssh_port`
+    if port in (None, ''):
+        return 22
+    try:
+        port = int(port)
+    except (TypeError, ValueError):
+        port = -1
+    if not 0 < port < 65536:
+        raise HostUnavailable(
+            'The profile\'s ssh_port {0!r} is not a port number.'.format(
+                _profile_value(profile, 'ssh_port')),
+            error_id='ssh-not-configured', hints=[_SET_SSH])
+    return port
+
+
+class Host(object):
+    """One manager host over SSH (see the module docstring)."""
+
+    def __init__(self, hostname, user, key_filename, port=22, known_hosts_path=None,
+                 strict_host_keys=False, connect_timeout=15, label=None):
+        self.hostname = hostname
+        self.user = user
+        self.key_filename = key_filename
+        self.port = int(port)
+        self.known_hosts_path = known_hosts_path
+        self.strict_host_keys = strict_host_keys
+        self.connect_timeout = connect_timeout
+        self.label = label or hostname
+        self._conn = None
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def from_profile(cls, profile=None, known_hosts_path=None, strict_host_keys=False,
+                     connect_timeout=15):
+        """A Host from a cfy profile: a name, None (the active profile) or a ProfileContext."""
+        if profile is None or isinstance(profile, str):
+            from cloudify_cli import env
+            profile = env.get_profile_context(profile)
+        name = _profile_value(profile, 'name') or _profile_value(profile, 'manager_ip')
+        ip = _profile_value(profile, 'manager_ip')
+        user = _profile_value(profile, 'ssh_user')
+        key = _profile_value(profile, 'ssh_key')
+        missing = [label for label, value in (('manager IP', ip), ('ssh_user', user),
+                                              ('ssh_key', key)) if not value]
+        if missing:
+            raise HostUnavailable(
+                'The profile {0} has no {1}: SSH to the manager host is not '
+                'configured.'.format(name, ' and no '.join(missing)),
+                error_id='ssh-not-configured', hints=[_SET_SSH])
+        key = os.path.expanduser(key)
+        if not os.path.isfile(key) or not os.access(key, os.R_OK):
+            raise HostUnavailable(
+                'The SSH key of profile {0} ({1}) does not exist or is not readable.'.format(
+                    name, key),
+                error_id='ssh-not-configured', hints=[_SET_SSH])
+        port = _profile_port(profile)
+        if known_hosts_path is None:
+            known_hosts_path = default_known_hosts_path()
+        return cls(ip, user, key, port=port, known_hosts_path=known_hosts_path,
+                   strict_host_keys=strict_host_keys, connect_timeout=connect_timeout,
+                   label=name)
+
+    @property
+    def address(self):
+        return '{0}@{1}:{2}'.format(self.user, self.hostname, self.port)
+
+    def __repr__(self):
+        return '<Host {0}>'.format(self.address)
+
+    # ---------------------------------------------------------------- connection
+
+    def _unavailable(self, why, error_id='ssh-failed', hints=None):
+        return HostUnavailable(
+            'Cannot use SSH to {0} (key {1}): {2}'.format(self.address, self.key_filename, why),
+            error_id=error_id,
+            hints=hints or [
+                'Check that the host is up and that {0} accepts SSH on port {1} '
+                '(ssh -i {2} -p {1} {3}@{0}).'.format(self.hostname, self.port,
+                                                      self.key_filename, self.user),
+                'Fix the profile\'s SSH settings with: ' + _SET_SSH])
+
+    @property
+    def connection(self):
+        """The open ``fabric.Connection`` (opened on first use)."""
+        if self._conn is not None and self._conn.is_connected:
+            return self._conn
+        import fabric
+        conn = fabric.Connection(
+            self.hostname, user=self.user, port=self.port,
+            config=fabric.Config(lazy=True), connect_timeout=self.connect_timeout,
+            connect_kwargs={'key_filename': self.key_filename, 'look_for_keys': False,
+                            'allow_agent': False, 'banner_timeout': self.connect_timeout,
+                            'auth_timeout': self.connect_timeout})
+        client = conn.client
+        if self.known_hosts_path and os.path.exists(self.known_hosts_path):
+            try:
+                client.load_host_keys(self.known_hosts_path)
+            except (OSError, paramiko.SSHException) as exc:
+                raise self._unavailable('cannot read known hosts file {0}: {1}'.format(
+                    self.known_hosts_path, exc))
+        client.set_missing_host_key_policy(
+            _PinningPolicy(self.known_hosts_path, self.strict_host_keys))
+        try:
+            conn.open()
+        except paramiko.BadHostKeyException as exc:
+            conn.close()
+            raise self._unavailable(
+                'the host key changed ({0} {1}, pinned {2})'.format(
+                    exc.key.get_name(), fingerprint(exc.key), fingerprint(exc.expected_key)),
+                error_id='ssh-host-key-changed',
+                hints=['If {0} was reinstalled, remove its line from {1} and rerun; '
+                       'otherwise someone may be intercepting the connection.'.format(
+                           self.hostname, self.known_hosts_path)])
+        except paramiko.PasswordRequiredException:
+            conn.close()
+            raise self._unavailable('the key is protected by a passphrase',
+                                    hints=['Use an unencrypted key for the profile: '
+                                           + _SET_SSH])
+        except paramiko.AuthenticationException as exc:
+            conn.close()
+            raise self._unavailable('authentication failed ({0})'.format(exc))
+        except (paramiko.SSHException, socket.error, EOFError, ValueError) as exc:
+            conn.close()
+            raise self._unavailable(str(exc) or type(exc).__name__)
+        transport = conn.client.get_transport()
+        if transport is not None:
+            transport.set_keepalive(30)
+        self._conn = conn
+        return conn
+
+    def close(self):
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:
+                pass
+            self._conn = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ------------------------------------------------------------------ commands
+
+    def _exec(self, argv, sudo=False, sink=None, stdin=None, timeout=None):
+        """Run ``argv``; stream stdout to ``sink(bytes)``; return (rc, stderr text)."""
+        line = quote_argv(argv, sudo)
+        get_logger().debug('ssh %s: %s', self.address, line)
+        conn = self.connection
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            chan = conn.client.get_transport().open_session(timeout=self.connect_timeout)
+        except (paramiko.SSHException, socket.error, EOFError, AttributeError) as exc:
+            self.close()
+            raise self._unavailable('cannot open a session: {0}'.format(exc))
+        stderr = bytearray()
+
+        def drain_stderr():
+            while chan.recv_stderr_ready():
+                data = chan.recv_stderr(_BLOCK)
+                if len(stderr) < _STDERR_CAP:
+                    stderr.extend(data[:_STDERR_CAP - len(stderr)])
+
+        try:
+            chan.exec_command(line)
+            if stdin is not None:
+                if isinstance(stdin, bytes):
+                    stdin = io.BytesIO(stdin)
+                while True:
+                    block = stdin.read(_BLOCK)
+                    if not block:
+                        break
+                    chan.sendall(block)
+            chan.shutdown_write()
+            chan.settimeout(_POLL)
+            while True:
+                try:
+                    data = chan.recv(_BLOCK)
+                except socket.timeout:
+                    drain_stderr()
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise RemoteCommandFailed(
+                            'Timed out after {0}s running on {1}: {2}'.format(
+                                timeout, self.label, line),
+                            error_id='ssh-command-timeout',
+                            hints=['Check the host\'s load; rerun the command.'])
+                    continue
+                if not data:
+                    break
+                if sink is not None:
+                    sink(data)
+                drain_stderr()
+            while True:     # stdout is at EOF; collect the rest of stderr
+                try:
+                    data = chan.recv_stderr(_BLOCK)
+                except socket.timeout:
+                    if deadline is not None and time.monotonic() > deadline:
+                        break
+                    continue
+                if not data:
+                    break
+                stderr.extend(data[:max(_STDERR_CAP - len(stderr), 0)])
+            chan.settimeout(None)
+            rc = chan.recv_exit_status()
+        except (paramiko.SSHException, socket.error, EOFError) as exc:
+            self.close()
+            raise self._unavailable('the connection broke while running {0}: {1}'.format(
+                argv[0], exc))
+        finally:
+            chan.close()
+        if rc == -1:
+            self.close()
+            raise self._unavailable('the connection closed while running {0}'.format(argv[0]))
+        return rc, stderr.decode('utf-8', 'replace')
+
+    def _failed(self, argv, sudo, rc, err):
+        line = quote_argv(argv, sudo)
+        text = err.strip()
+        if sudo and 'password is required' in text:
+            return RemoteCommandFailed(
+                'sudo on {0} needs a password for {1}: {2}'.format(self.label, self.user, text),
+                rc=rc, stderr=err, error_id='ssh-sudo-failed',
+                hints=['Give {0} passwordless sudo on the manager host (as for '
+                       'cfy_manager), then rerun.'.format(self.user)])
+        error_id = 'remote-file-missing' if 'No such file or directory' in text else None
+        return RemoteCommandFailed(
+            'Command failed on {0} (exit {1}): {2}{3}'.format(
+                self.label, rc, line, ': ' + text if text else ''),
+            rc=rc, stderr=err, error_id=error_id,
+            hints=['Run the command by hand on the manager host to see what is wrong.'])
+
+    def run(self, argv, sudo=False, check=True, stdin=None, timeout=None):
+        """Run ``argv`` (a list; every item shell-quoted) -> ``(rc, stdout text)``."""
+        out = bytearray()
+        rc, err = self._exec(argv, sudo=sudo, sink=out.extend, stdin=stdin, timeout=timeout)
+        if check and rc != 0:
+            raise self._failed(argv, sudo, rc, err)
+        return rc, out.decode('utf-8', 'replace')
+
+    # --------------------------------------------------------------------- files
+
+    def read_file(self, remote, sudo=False):
+        """The bytes of a remote file (``cat``; for small files)."""
+        out = bytearray()
+        rc, err = self._exec(['cat', remote], sudo=sudo, sink=out.extend)
+        if rc != 0:
+            raise self._failed(['cat', remote], sudo, rc, err)
+        return bytes(out)
+
+    def get(self, remote, local, mode=0o600, sudo=False):
+        """Copy a remote file to ``local`` atomically -> ``{'path', 'size', 'sha256'}``."""
+        local = os.path.abspath(local)
+        directory = os.path.dirname(local)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(local) + '.', dir=directory)
+        digest = hashlib.sha256()
+        size = [0]
+        try:
+            with os.fdopen(fd, 'wb') as f:
+                os.fchmod(f.fileno(), mode)
+
+                def sink(data):
+                    f.write(data)
+                    digest.update(data)
+                    size[0] += len(data)
+                rc, err = self._exec(['cat', remote], sudo=sudo, sink=sink)
+                if rc != 0:
+                    raise self._failed(['cat', remote], sudo, rc, err)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, local)
+        except BaseException:
+            _unlink_quiet(tmp)
+            raise
+        return {'path': local, 'size': size[0], 'sha256': digest.hexdigest()}
+
+    def _sftp(self):
+        try:
+            return self.connection.sftp()
+        except (paramiko.SSHException, socket.error, EOFError) as exc:
+            self.close()
+            raise self._unavailable('cannot open SFTP: {0}'.format(exc))
+
+    def put(self, local, remote, mode=0o600, sudo=False, owner=None):
+        """Copy ``local`` to ``remote`` with ``mode`` (and ``owner`` 'user[:group]', sudo).
+
+        Without sudo: SFTP to a temp name in the remote directory, chmod, rename.  With sudo:
+        SFTP to /tmp, ``sudo cp`` next to the destination, chmod/chown, ``sudo mv -f``.
+        """
+        sftp = self._sftp()
+        token = uuid.uuid4().hex[:12]
+        remote_dir = posixpath.dirname(remote) or '.'
+        sibling = posixpath.join(remote_dir, '.{0}.upgrade-{1}'.format(
+            posixpath.basename(remote), token))
+        try:
+            if not sudo:
+                try:
+                    sftp.put(local, sibling)
+                    sftp.chmod(sibling, mode)
+                    sftp.posix_rename(sibling, remote)
+                except (IOError, OSError) as exc:
+                    self._remove_quiet(sftp, sibling)
+                    raise RemoteCommandFailed(
+                        'Cannot write {0} on {1}: {2}'.format(remote, self.label, exc),
+                        hints=['Write with sudo, or check the remote directory.'])
+                if owner:
+                    self.run(['chown', owner, remote])
+                return
+            staged = '/tmp/.cfy-upgrade-{0}'.format(token)
+            try:
+                sftp.put(local, staged)
+                sftp.chmod(staged, 0o600)
+            except (IOError, OSError) as exc:
+                self._remove_quiet(sftp, staged)
+                raise RemoteCommandFailed(
+                    'Cannot stage {0} in /tmp on {1}: {2}'.format(local, self.label, exc),
+                    hints=['Check the free space of /tmp on the manager host.'])
+            try:
+                self.run(['cp', staged, sibling], sudo=True)
+                self.run(['chmod', '{0:o}'.format(mode), sibling], sudo=True)
+                if owner:
+                    self.run(['chown', owner, sibling], sudo=True)
+                self.run(['mv', '-f', sibling, remote], sudo=True)
+            except BaseException:
+                try:
+                    self.run(['rm', '-f', sibling], sudo=True, check=False)
+                except UpgradeError:
+                    pass
+                raise
+            finally:
+                self._remove_quiet(sftp, staged)
+        except (paramiko.SSHException, socket.error, EOFError) as exc:
+            self.close()
+            raise self._unavailable('the connection broke while writing {0}: {1}'.format(
+                remote, exc))
+
+    @staticmethod
+    def _remove_quiet(sftp, path):
+        try:
+            sftp.remove(path)
+        except (IOError, OSError, paramiko.SSHException):
+            pass
+
+    def _test(self, flag, path, sudo):
+        rc, err = self._exec(['test', flag, path], sudo=sudo)
+        if rc in (0, 1):
+            return rc == 0
+        raise self._failed(['test', flag, path], sudo, rc, err)
+
+    def file_exists(self, path, sudo=False):
+        """Is ``path`` a regular file on the host (``test -f``)?"""
+        return self._test('-f', path, sudo)
+
+    def dir_exists(self, path, sudo=False):
+        """Is ``path`` a directory on the host (``test -d``)?"""
+        return self._test('-d', path, sudo)
+
+    # --------------------------------------------------------------- directories
+
+    def get_dir(self, remote_dir, local_dir, sudo=True):
+        """Copy a remote directory to ``local_dir`` (0700 dirs, 0600 files) -> manifest.
+
+        The manifest ``{'remote', 'entries': [{'name', 'type', 'mode', 'uname', 'gname',
+        'size', 'sha256'}]}`` is also written to ``<local_dir>.manifest.json``.
+        """
+        remote_dir = remote_dir.rstrip('/') or '/'
+        parent, name = posixpath.split(remote_dir)
+        if not name:
+            raise ValueError('cannot copy the remote root directory')
+        local_dir = os.path.abspath(local_dir)
+        base = os.path.dirname(local_dir)
+        os.makedirs(base, mode=0o700, exist_ok=True)
+        work = tempfile.mkdtemp(prefix='.' + os.path.basename(local_dir) + '.', dir=base)
+        try:
+            os.chmod(work, 0o700)
+            archive = os.path.join(work, 'stream.tar.gz')
+            with open(archive, 'wb') as f:
+                os.fchmod(f.fileno(), 0o600)
+                argv = ['tar', 'czf', '-', '-C', parent or '/', name]
+                rc, err = self._exec(argv, sudo=sudo, sink=f.write)
+            if rc != 0:
+                raise self._failed(argv, sudo, rc, err)
+            extracted = os.path.join(work, 'x')
+            os.mkdir(extracted, 0o700)
+            try:
+                entries = self._extract(archive, extracted, name)
+            except tarfile.TarError as exc:
+                raise RemoteCommandFailed(
+                    'The copy of {0} from {1} is not a readable archive: {2}'.format(
+                        remote_dir, self.label, exc),
+                    hints=['Rerun the command; check tar on the manager host.'])
+            staged = os.path.join(extracted, name)
+            if not os.path.isdir(staged):
+                raise RemoteCommandFailed(
+                    '{0} on {1} is not a directory'.format(remote_dir, self.label))
+            old = None
+            if os.path.lexists(local_dir):
+                old = os.path.join(work, 'old')
+                os.rename(local_dir, old)
+            os.rename(staged, local_dir)
+            manifest = {'remote': remote_dir, 'entries': entries}
+            _atomic_write_bytes(local_dir + '.manifest.json',
+                                json.dumps(manifest, indent=2, sort_keys=True).encode())
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        get_logger().info('Copied %s:%s to %s (%d entries)', self.label, remote_dir,
+                          local_dir, len(entries))
+        return manifest
+
+    @staticmethod
+    def _extract(archive, dest, name):
+        entries = []
+        with tarfile.open(archive, 'r:gz') as tar:
+            members = []
+            for member in tar.getmembers():
+                parts = member.name.split('/')
+                if parts[0] != name or '..' in parts or member.name.startswith('/'):
+                    raise RemoteCommandFailed(
+                        'Unexpected member {0!r} in the copy of {1}'.format(member.name, name))
+                if not (member.isfile() or member.isdir() or member.issym()):
+                    continue
+                members.append(member)
+                entries.append({
+                    'name': posixpath.relpath(member.name, name),
+                    'type': 'dir' if member.isdir() else 'link' if member.issym() else 'file',
+                    'mode': '{0:04o}'.format(member.mode & 0o7777),
+                    'uname': member.uname, 'gname': member.gname,
+                    'size': member.size if member.isfile() else 0,
+                    'target': member.linkname if member.issym() else None})
+            try:
+                tar.extractall(dest, members=members, filter='data')
+            except (tarfile.TarError, OSError) as exc:
+                raise RemoteCommandFailed(
+                    'Cannot unpack the copy of {0}: {1}'.format(name, exc),
+                    hints=['Check the directory on the manager host (links leaving it are '
+                           'refused) and the local free space.'])
+        for entry in entries:
+            local = os.path.join(dest, name, entry['name'])
+            if entry['type'] == 'link':
+                continue
+            os.chmod(local, 0o700 if entry['type'] == 'dir' else 0o600)
+            if entry['type'] == 'file':
+                digest = hashlib.sha256()
+                with open(local, 'rb') as f:
+                    for block in iter(lambda: f.read(_BLOCK), b''):
+                        digest.update(block)
+                entry['sha256'] = digest.hexdigest()
+        return entries
+
+    def put_dir(self, local_dir, remote_dir, sudo=True):
+        """Copy ``local_dir`` to ``remote_dir`` (tar on stdin), restoring manifest modes.
+
+        Modes and owner names come from ``<local_dir>.manifest.json`` when present (as made
+        by ``get_dir``); otherwise the local modes are used and owners are left to tar.
+        """
+        remote_dir = remote_dir.rstrip('/')
+        parent, name = posixpath.split(remote_dir)
+        if not name:
+            raise ValueError('cannot write the remote root directory')
+        local_dir = os.path.abspath(local_dir)
+        manifest = {}
+        manifest_path = local_dir + '.manifest.json'
+        if os.path.exists(manifest_path):
+            with open(manifest_path) as f:
+                manifest = {e['name']: e for e in json.load(f).get('entries', [])}
+
+        def restore(info):
+            rel = posixpath.relpath(info.name, name)
+            entry = manifest.get(rel)
+            if entry:
+                info.mode = int(entry['mode'], 8)
+                info.uname = entry.get('uname') or ''
+                info.gname = entry.get('gname') or ''
+            else:
+                info.uname = info.gname = ''
+            info.uid = info.gid = 0
+            return info
+
+        with tempfile.TemporaryFile() as buf:
+            with tarfile.open(fileobj=buf, mode='w:gz') as tar:
+                tar.add(local_dir, arcname=name, filter=restore)
+            buf.seek(0)
+            if parent:
+                self.run(['mkdir', '-p', parent], sudo=sudo)
+            argv = ['tar', 'xzf', '-', '-C', parent or '/']
+            rc, err = self._exec(argv, sudo=sudo, stdin=buf)
+        if rc != 0:
+            raise self._failed(argv, sudo, rc, err)
+
+    # ------------------------------------------------------------------ services
+
+    def systemctl(self, action, unit, check=False):
+        """``systemctl ACTION UNIT`` (sudo unless read-only) -> exit code."""
+        sudo = action not in READ_ONLY_SYSTEMCTL
+        rc, _ = self.run(['systemctl', action, unit], sudo=sudo, check=check)
+        return rc
+
+    def is_active(self, unit):
+        return self.systemctl('is-active', unit) == 0
