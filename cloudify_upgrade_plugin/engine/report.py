@@ -81,9 +81,11 @@ def render_markdown(summary, doc, waivers):
     next_command = doc.get('next') or summary.get('next')
     if next_command:
         left.insert(0, 'Run `{0}`.'.format(next_command))
-    for row in pending + failed:
-        left.append('Step {0} ({1}): {2}.'.format(row['id'], row.get('runbook') or '-',
-                                                  row['status']))
+    for row in steps:
+        if row['status'] not in FINISHED:
+            left.append('Step {0} ({1}): {2}{3}.'.format(
+                row['id'], row.get('runbook') or '-', row['status'],
+                ' [{0}]'.format(row['error_id']) if row.get('error_id') else ''))
     lines += ['- {0}'.format(item) for item in left] if left else ['Nothing.']
     lines += ['', '## Document', '', '```json',
               json.dumps(doc, indent=2, sort_keys=True, default=str), '```', '']

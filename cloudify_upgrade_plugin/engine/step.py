@@ -140,7 +140,7 @@ def default_confirm(step):
         return False
     import click
     return click.confirm('{0}: {1}. This is the point of no return. Go on?'.format(
-        step.id, step.title), default=False)
+        step.id, step.title), default=False, err=True)
 
 
 class NotConfirmed(UpgradeError):

@@ -1,4 +1,5 @@
 """Fixtures for the engine tests: a private cfy workdir, a fresh workspace, clean globals."""
+import logging
 import os
 import subprocess
 import sys
@@ -25,6 +26,34 @@ def _clean_globals(monkeypatch):
         monkeypatch.setattr(cli_logger, 'verbosity_level', cli_logger.NO_VERBOSE)
     yield
     redact_module.clear_registered_secrets()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """Undo what cfy's logging.config.dictConfig does when a test invokes a cfy command.
+
+    It disables every other existing logger and leaves handlers bound to CliRunner's
+    closed streams; later tests (ours or other packages') must not inherit that.
+    """
+    manager = logging.root.manager
+    disabled = {name: lg.disabled for name, lg in manager.loggerDict.items()
+                if isinstance(lg, logging.Logger)}
+    kept = {}
+    for name in ('cloudify.cli.main', 'logfile'):
+        lg = logging.getLogger(name)
+        kept[name] = (list(lg.handlers), lg.level, lg.propagate)
+    yield
+    for name, (handlers, level, propagate) in kept.items():
+        lg = logging.getLogger(name)
+        for handler in lg.handlers:
+            if handler not in handlers:
+                handler.close()
+        lg.handlers[:] = handlers
+        lg.setLevel(level)
+        lg.propagate = propagate
+    for name, lg in list(manager.loggerDict.items()):
+        if isinstance(lg, logging.Logger):
+            lg.disabled = disabled.get(name, False)
 
 
 @pytest.fixture
