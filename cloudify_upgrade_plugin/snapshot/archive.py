@@ -20,7 +20,8 @@ This module owns reading a downloaded snapshot archive without extracting it:
   the file holds no agent, it follows the rule the managers apply: snapshot versions from
   4.1.0 on (including ``4.1.0-p3-4.0.1``, the patched 4.0.1) are per tenant.  7.0's
   entity-by-entity format keeps agents under ``tenants/<name>/agents/`` (per tenant).
-  ``None`` means the archive has no agent data at all.
+  ``None`` means the archive has no agent data at all.  ``agent_networks`` comes from
+  ``networks.json`` (4.2+), else from ``network`` keys of the agent records, else None.
   ``has_hash_salt`` is decided from member names only: the secrets in
   ``rest-security.conf`` are never read by this module.
 - ``read_member(path, name)`` returns one small member parsed as JSON (``agents.json``,
@@ -142,29 +143,37 @@ def _agent_depth(obj, depth=0):
     return None
 
 
-def _count_agents(obj, depth, target):
+def _agent_records(obj, depth, target):
     if not isinstance(obj, dict):
-        return 0
+        return
     if depth == target:
-        return 1
-    return sum(_count_agents(value, depth + 1, target) for value in obj.values())
+        yield obj
+        return
+    for value in obj.values():
+        yield from _agent_records(value, depth + 1, target)
 
 
 def _agents_summary(agents, snapshot_version):
-    """(layout, tenants, count) from a parsed agents.json."""
+    """(layout, tenants, count, networks) from a parsed agents.json.
+
+    Managers write tenant/deployment/node/instance (depth 4) or deployment/node/instance
+    (depth 3).  Depth 4 can only be per tenant and depth 2 (no node level) only flat; depth 3
+    or no agent at all is decided by the snapshot version, as the restoring manager does.
+    """
     if not isinstance(agents, dict):
-        return None, None, None
+        return None, None, None, []
     depth = _agent_depth(agents)
     if depth == 4:
         layout = 'per-tenant'
-    elif depth == 3:
+    elif depth is not None and depth <= 2:
         layout = 'flat'
     else:
         version = _numeric_version(snapshot_version)
         layout = 'per-tenant' if version and version >= (4, 1, 0) else 'flat'
-    if layout == 'per-tenant':
-        return layout, sorted(agents), _count_agents(agents, 0, 4)
-    return layout, None, _count_agents(agents, 0, 3)
+    records = list(_agent_records(agents, 0, depth)) if depth else []
+    networks = sorted({r['network'] for r in records if isinstance(r.get('network'), str)})
+    tenants = sorted(agents) if layout == 'per-tenant' else None
+    return layout, tenants, len(records), networks
 
 
 def _networks(data):
@@ -213,10 +222,11 @@ def inspect(path):
 
     entity_format = any(name.startswith(('mgmt/', 'tenants/')) for name in members)
     layout = tenants = count = None
+    record_networks = []
     if agents_raw is not None:
         try:
-            layout, tenants, count = _agents_summary(_parse_json(agents_raw),
-                                                     snapshot_version)
+            layout, tenants, count, record_networks = _agents_summary(
+                _parse_json(agents_raw), snapshot_version)
         except ValueError:
             log.warning('agents.json in %s is not valid JSON; agent layout unknown', path)
     elif entity_format:
@@ -224,7 +234,7 @@ def inspect(path):
                                 if re.match(r'tenants/[^/]+/agents/.', name)})
         if agent_tenants:
             layout, tenants = 'per-tenant', agent_tenants
-    agent_networks = None
+    agent_networks = record_networks or None
     if networks_raw is not None:
         try:
             agent_networks = _networks(_parse_json(networks_raw))

@@ -105,7 +105,7 @@ def read_sha256_file(path):
 
 
 def verify_file(path, chunk_size=DEFAULT_CHUNK):
-    """Rehash ``path`` and compare with ``path.sha256``; return ``{'sha256', 'size'}``.
+    """Rehash ``path`` and compare with ``path.sha256``; return the hex SHA-256.
 
     Raises ``UpgradeError('snapshot-hash-mismatch')`` when the digests differ and
     ``UpgradeError('snapshot-hash-missing')`` when the archive or its ``.sha256`` is absent.
@@ -118,8 +118,7 @@ def verify_file(path, chunk_size=DEFAULT_CHUNK):
             error_id='snapshot-hash-missing',
             hints=['Download the snapshot again (rerun the command: the step is redone).'])
     recorded = read_sha256_file(sha_path)
-    digest, size = _hash_file(path, chunk_size)
-    actual = digest.hexdigest()
+    actual = _hash_file(path, chunk_size)[0].hexdigest()
     if actual != recorded:
         raise UpgradeError(
             'The archive {0} does not match its recorded SHA-256 (recorded {1}, now {2}).'
@@ -127,7 +126,7 @@ def verify_file(path, chunk_size=DEFAULT_CHUNK):
             error_id='snapshot-hash-mismatch',
             hints=['The file changed or was corrupted after it was downloaded; '
                    'delete it and download the snapshot again.'])
-    return {'sha256': actual, 'size': size}
+    return actual
 
 
 def _fsync_dir(directory):

@@ -91,6 +91,33 @@ def test_empty_agents_layout_follows_the_version(tmp_path, version, layout):
     assert archive.inspect(path)['agents_layout'] == layout
 
 
+@pytest.mark.parametrize('version,agents,layout', [
+    # without the node level (deployment/instance, tenant/deployment/instance)
+    ('4.0.1', {'dep1': {'vm_1': AGENT}}, 'flat'),
+    ('4.4.0', {'dep1': {'vm_1': AGENT}}, 'flat'),
+    ('4.4.0', {'default_tenant': {'dep1': {'vm_1': AGENT}}}, 'per-tenant'),
+    # depth 3 is ambiguous: the version decides, as on the restoring manager
+    ('4.0.1', {'t': {'dep1': {'vm_1': AGENT}}}, 'flat'),
+    # depth 4 can only be per tenant
+    ('4.0.1', {'t': {'dep1': {'vm': {'vm_1': AGENT}}}}, 'per-tenant'),
+])
+def test_agents_layout_by_depth_and_version(tmp_path, version, agents, layout):
+    path = make_zip(tmp_path / 's.zip', {'metadata.json': {'snapshot_version': version},
+                                         'agents.json': agents})
+    info = archive.inspect(path)
+    assert info['agents_layout'] == layout
+    assert info['agents_count'] == 1
+
+
+def test_agent_networks_from_records_when_no_networks_json(tmp_path):
+    agent = dict(AGENT, network='default')
+    other = dict(AGENT, network='external')
+    path = make_zip(tmp_path / 's.zip', {
+        'metadata.json': {'snapshot_version': '4.5.5'},
+        'agents.json': {'t': {'d': {'n': {'a': agent, 'b': other, 'c': agent}}}}})
+    assert archive.inspect(path)['agent_networks'] == ['default', 'external']
+
+
 def test_old_style_agent_records_are_recognised(tmp_path):
     old = {'broker_user': 'u', 'broker_pass': 'p', 'broker_ip': '1.2.3.4',
            'broker_ssl_enabled': False, 'broker_ssl_cert': ''}
