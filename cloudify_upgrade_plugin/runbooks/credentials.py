@@ -172,8 +172,7 @@ def put_rest_security(ctx):
         merged = dict(current)
         merged.update({key: source_conf[key] for key in SECURITY_KEYS if key in source_conf})
         if merged != current:
-            host.write_file(REST_SECURITY, json.dumps(merged, indent=4).encode('utf-8'),
-                            mode=0o600, sudo=True, owner='cfyuser')
+            _put_bytes(host, json.dumps(merged, indent=4).encode('utf-8'), REST_SECURITY)
             host.systemctl('restart', 'cloudify-restservice')
     waits.wait_for_rest(target, ctx.options.get('timeout') or 3600)
     manager = working(target, candidates(ctx))
@@ -187,6 +186,18 @@ def put_rest_security(ctx):
     if manager.credentials_label == 'source':
         follow(ctx)
     return {'users': 'rest-security', 'keys': [k for k in SECURITY_KEYS if k in source_conf]}
+
+
+def _put_bytes(host, data, remote):
+    """Write `data` to `remote` as root (0600, cfyuser) through a private temp file."""
+    import tempfile
+    fd, local = tempfile.mkstemp(prefix='cfy-upgrade-')
+    try:
+        with os.fdopen(fd, 'wb') as stream:
+            stream.write(data)
+        host.put(local, remote, mode=0o600, sudo=True, owner='cfyuser')
+    finally:
+        os.unlink(local)
 
 
 def _read_passwords_file(path):

@@ -79,12 +79,8 @@ def collect(manager):
 
 def _users(manager):
     """Usernames (premium 4.0+ only; community answers missing_premium_package_error)."""
-    try:
-        return sorted(user['username'] for user in manager.list_users())
-    except Exception as error:
-        if _is_unsupported(error) or 'premium' in str(error):
-            return None
-        raise
+    from cloudify_upgrade_plugin.runbooks.common import usernames
+    return usernames(manager)
 
 
 def summary(inventory):
