@@ -71,3 +71,27 @@ def run_cfy(cfy_workdir):
                               cwd=str(cfy_workdir))
         return CfyResult(argv, proc)
     return run
+
+
+@pytest.fixture
+def make_profile(run_cfy):
+    """make_profile(name, sim, ssh=True, password=None) creates (and activates) a cfy profile.
+
+    Uses the stock `cfy profiles use` with --skip-credentials-validation: the 7.0.5 CLI
+    cannot validate managers older than 5.0.5 (facts §6.1, §11), which is also what an
+    operator must do.
+    """
+
+    def make(name, sim, ssh=True, password=None, username=None):
+        args = ['profiles', 'use', '127.0.0.1', '--profile-name', name,
+                '--rest-port', sim.rest_port,
+                '-u', username or sim.admin_username,
+                '-p', password or sim.admin_password,
+                '-t', 'default_tenant', '--skip-credentials-validation']
+        if ssh and getattr(sim, 'ssh_port', None):
+            args += ['--ssh-user', sim.ssh_user, '--ssh-key', sim.ssh_key,
+                     '--ssh-port', sim.ssh_port]
+        result = run_cfy(*args)
+        assert result.returncode == 0, result
+        return name
+    return make
