@@ -1,0 +1,79 @@
+"""`python -m tests.simulator`: run one simulated manager (and its SSH host) until SIGTERM or
+SIGINT.  Prints exactly one JSON line with rest_port, ssh_port, ssh_user, ssh_key,
+admin_username and admin_password (ssh fields null when no host is available).
+"""
+import argparse
+import json
+import signal
+import sys
+import threading
+
+from tests.simulator.data import DATA_SETS
+from tests.simulator.manager import start
+from tests.simulator.rules import VERSIONS
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog='python -m tests.simulator',
+                                     description='Run a simulated Cloudify Manager.')
+    parser.add_argument('--manager-version', required=True,
+                        help='one of {0} (4.0.1+update3, 4.0.0+patch1 accepted)'.format(
+                            ', '.join(VERSIONS)))
+    parser.add_argument('--edition', choices=('premium', 'community'), default='premium')
+    parser.add_argument('--port', type=int, default=0, help='REST port (0 = ephemeral)')
+    parser.add_argument('--ssh-port', type=int, default=0, help='SSH port (0 = ephemeral)')
+    parser.add_argument('--no-ssh', action='store_true', help='no simulated SSH host')
+    parser.add_argument('--data', choices=DATA_SETS, default='empty')
+    parser.add_argument('--state-dir', default=None,
+                        help='keep the host directory here (in-place upgrades)')
+    parser.add_argument('--time-scale', type=float, default=1.0,
+                        help='multiplier of every simulated duration (default 1.0)')
+    parser.add_argument('--update-3', action='store_true', help='4.0.1 with update-3')
+    parser.add_argument('--admin-password', default=None)
+    parser.add_argument('--security', action='store_true',
+                        help='3.4.2: enable security (off by default, facts §2.4)')
+    parser.add_argument('--teardown-on-exit', action='store_true',
+                        help='delete opt/manager and etc/cloudify of the host dir on exit')
+    parser.add_argument('--auto-heal-after', type=float, default=None,
+                        help='old managers: start heals for every auto-heal deployment '
+                             'after N seconds while cloudify-riemann runs')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    stop = threading.Event()
+
+    def _stop(signum, frame):
+        stop.set()
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    kwargs = {}
+    if args.admin_password:
+        kwargs['admin_password'] = args.admin_password
+    if args.security:
+        kwargs['security_enabled'] = True
+    try:
+        mgr = start(args.manager_version, edition=args.edition, data=args.data,
+                    state_dir=args.state_dir, ssh=not args.no_ssh, port=args.port,
+                    ssh_port=args.ssh_port, time_scale=args.time_scale,
+                    update_3=args.update_3, **kwargs)
+    except (ValueError, OSError) as e:
+        sys.stderr.write('simulator: {0}\n'.format(e))
+        return 2
+    try:
+        if args.auto_heal_after is not None:
+            mgr.auto_heal.schedule_all(args.auto_heal_after)
+        sys.stdout.write(json.dumps(mgr.info()) + '\n')
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        if args.teardown_on_exit:
+            mgr.teardown()
+        mgr.stop()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

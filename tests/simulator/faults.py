@@ -1,0 +1,143 @@
+"""Fault injection for the simulated managers (issue 3 item 8): 5xx bursts, dropped
+downloads, slow responses, failing or hanging executions, REST outages, downloads without
+Content-Length, and the auto-heal hazard of an old manager (riemann heals, facts §7.4).
+
+Every switch is thread-safe and can be set from tests through ``manager.faults``.
+Explicit fault durations are real seconds (not scaled by the manager's time scale).
+"""
+import re
+import threading
+
+
+class _Rule(object):
+    def __init__(self, pattern, method, count, **kwargs):
+        self.regex = re.compile(pattern) if pattern else None
+        self.method = method.upper() if method else None
+        self.remaining = count          # None = forever
+        self.__dict__.update(kwargs)
+
+    def matches(self, method, path):
+        if self.method and self.method != method:
+            return False
+        if self.regex is not None and not self.regex.search(path):
+            return False
+        return self.remaining is None or self.remaining > 0
+
+    def consume(self):
+        if self.remaining is not None:
+            self.remaining -= 1
+
+
+class Faults(object):
+    """The fault switches of one simulated manager.
+
+    - ``fail_requests(pattern, count=1, status=503, method=None)``: the next `count` requests
+      whose path matches the regex get `status` (502/503/504: nginx HTML page; 500: JSON
+      internal_server_error).
+    - ``drop_download(after_bytes, times=1, pattern=None)``: archive downloads close the
+      connection after `after_bytes` body bytes, `times` times (None = always).
+    - ``delay(pattern, seconds, count=None, method=None)``: sleep before answering.
+    - ``fail_execution(workflow_id=None, deployment_id=None, node_instance_ids=None,
+      error='...', times=None)``: matching executions end `failed` (install_new_agents: only
+      the listed node instances fail, the others move).
+    - ``hang_execution(workflow_id=None, deployment_id=None, times=None)``: matching
+      executions stay `started` until cancelled.
+    - ``rest_outage(seconds, mode='refuse')`` (on the manager): connections refused (mode
+      'refuse') or nginx 502 pages (mode '502') for `seconds`.
+    - ``no_content_length = True``: downloads are sent chunked without Content-Length.
+    - ``clear()``: remove every fault.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._fail = []
+        self._drops = []
+        self._delays = []
+        self._exec_fail = []
+        self._exec_hang = []
+        self.no_content_length = False
+
+    def clear(self):
+        with self._lock:
+            self._fail, self._drops, self._delays = [], [], []
+            self._exec_fail, self._exec_hang = [], []
+            self.no_content_length = False
+
+    # -- HTTP level ----------------------------------------------------------------------
+    def fail_requests(self, pattern, count=1, status=503, method=None):
+        if not 500 <= int(status) <= 599:
+            raise ValueError('status must be a 5xx code')
+        with self._lock:
+            self._fail.append(_Rule(pattern, method, count, status=int(status)))
+
+    def drop_download(self, after_bytes, times=1, pattern=None):
+        with self._lock:
+            self._drops.append(_Rule(pattern, 'GET', times, after_bytes=int(after_bytes)))
+
+    def delay(self, pattern, seconds, count=None, method=None):
+        with self._lock:
+            self._delays.append(_Rule(pattern, method, count, seconds=float(seconds)))
+
+    def take_failure(self, method, path):
+        """The 5xx status to answer with, or None."""
+        with self._lock:
+            for rule in self._fail:
+                if rule.matches(method, path):
+                    rule.consume()
+                    return rule.status
+        return None
+
+    def take_delay(self, method, path):
+        with self._lock:
+            for rule in self._delays:
+                if rule.matches(method, path):
+                    rule.consume()
+                    return rule.seconds
+        return 0.0
+
+    def take_drop(self, path):
+        """Bytes after which this download must be cut, or None."""
+        with self._lock:
+            for rule in self._drops:
+                if rule.matches('GET', path):
+                    rule.consume()
+                    return rule.after_bytes
+        return None
+
+    # -- executions ------------------------------------------------------------------------
+    def fail_execution(self, workflow_id=None, deployment_id=None, node_instance_ids=None,
+                       error='Simulated workflow failure', times=None, tenant=None):
+        with self._lock:
+            self._exec_fail.append(_Rule(None, None, times, workflow_id=workflow_id,
+                                         deployment_id=deployment_id, tenant=tenant,
+                                         node_instance_ids=node_instance_ids, error=error))
+
+    def hang_execution(self, workflow_id=None, deployment_id=None, times=None, tenant=None):
+        with self._lock:
+            self._exec_hang.append(_Rule(None, None, times, workflow_id=workflow_id,
+                                         deployment_id=deployment_id, tenant=tenant))
+
+    @staticmethod
+    def _exec_match(rule, execution):
+        if rule.remaining is not None and rule.remaining <= 0:
+            return False
+        for name in ('workflow_id', 'deployment_id'):
+            wanted = getattr(rule, name)
+            if wanted is not None and execution.get(name) != wanted:
+                return False
+        if rule.tenant is not None and execution.get('tenant_name') != rule.tenant:
+            return False
+        return True
+
+    def take_execution_fault(self, execution):
+        """('hang', None) / ('fail', rule) / (None, None) for a starting execution."""
+        with self._lock:
+            for rule in self._exec_hang:
+                if self._exec_match(rule, execution):
+                    rule.consume()
+                    return 'hang', rule
+            for rule in self._exec_fail:
+                if self._exec_match(rule, execution):
+                    rule.consume()
+                    return 'fail', rule
+        return None, None

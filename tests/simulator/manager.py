@@ -1,0 +1,689 @@
+"""SimulatedManager: one simulated Cloudify Manager of a given version (REST on 127.0.0.1)
+installed on a simulated machine (a host directory + optional real SSH server from
+tests/simulator/host.py), with its systemd units, rest-security.conf, certificates,
+snapshot files, auto-heal hazard, fault switches and request log.
+
+Public entry point: :func:`start` (re-exported by ``tests.simulator``).
+"""
+import base64
+import json
+import os
+import secrets
+import shutil
+import socket
+import string
+import tempfile
+import threading
+import time
+
+from tests.simulator import api as apimod
+from tests.simulator import data as datamod
+from tests.simulator import workflows
+from tests.simulator.faults import Faults
+from tests.simulator.rules import Rules
+from tests.simulator.transport import Listener
+
+DEFAULT_TIME_SCALE = 1.0
+
+# managers alive in this process, by REST port (the "broker address" of their agents)
+_REGISTRY = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+class RequestLog(object):
+    """Thread-safe list of the requests a manager received: dicts with method, path, query
+    (name -> value, or list when repeated), status, tenant.  No credential header is kept."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._items = []
+
+    def append(self, entry):
+        with self._lock:
+            self._items.append(entry)
+
+    def __iter__(self):
+        with self._lock:
+            return iter(list(self._items))
+
+    def __len__(self):
+        with self._lock:
+            return len(self._items)
+
+    def __getitem__(self, index):
+        with self._lock:
+            return self._items[index]
+
+    def clear(self):
+        with self._lock:
+            self._items = []
+
+    def matching(self, method=None, path_contains=None):
+        with self._lock:
+            return [e for e in self._items
+                    if (method is None or e['method'] == method)
+                    and (path_contains is None or path_contains in e['path'])]
+
+
+class AutoHeal(object):
+    """The auto-heal hazard of an old 3.x/4.x manager (facts §7.4): while its
+    cloudify-riemann unit runs, host_failure policies start `heal` executions.
+    `schedule(deployment_id, node_instance_id=None, after=0.0, tenant='default_tenant')`
+    and `schedule_all(after=0.0)` (every Compute instance of deployments with a
+    host_failure policy); `after` is in real seconds.  `fired` lists the heal executions
+    started, `suppressed` the triggers riemann did not act on."""
+
+    def __init__(self, mgr):
+        self.mgr = mgr
+        self.fired = []
+        self.suppressed = []
+
+    def schedule(self, deployment_id, node_instance_id=None, after=0.0,
+                 tenant='default_tenant'):
+        self.mgr.engine.sched.call_later(float(after), self._fire, tenant, deployment_id,
+                                         node_instance_id)
+
+    def schedule_all(self, after=0.0):
+        count = 0
+        with self.mgr.store.lock:
+            for dep in self.mgr.store.all('deployments'):
+                if not any('host_failure' in (g.get('policies') or {})
+                           for g in (dep.get('groups') or {}).values()):
+                    continue
+                for ni in self.mgr.store.all('node_instances'):
+                    if ni['deployment_id'] == dep['id'] and ni['id'] == ni['host_id'] and \
+                            ni['tenant_name'] == dep['tenant_name']:
+                        self.schedule(dep['id'], ni['id'], after, dep['tenant_name'])
+                        count += 1
+        return count
+
+    def _fire(self, tenant, deployment_id, node_instance_id):
+        mgr = self.mgr
+        trigger = {'tenant': tenant, 'deployment_id': deployment_id,
+                   'node_instance_id': node_instance_id}
+        if mgr.stopped or mgr.torn_down or not mgr.rules.has_riemann or \
+                not mgr.unit_active('cloudify-riemann'):
+            self.suppressed.append(trigger)
+            return
+        with mgr.store.lock:
+            deps = mgr.store.find('deployments', deployment_id, [tenant])
+            if not deps:
+                self.suppressed.append(trigger)
+                return
+            dep = deps[0]
+            ex = datamod.new_execution(
+                'heal-' + secrets.token_hex(8), 'heal', tenant, dep.get('created_by', 'admin'),
+                deployment_id, dep['blueprint_id'],
+                {'node_instance_id': node_instance_id, 'diagnose_value': 'Not provided',
+                 'ignore_failure': True}, is_system=False)
+            mgr.store.put('executions', ex)
+        self.fired.append(ex['id'])
+        mgr.run_execution(ex)
+
+
+class Machine(object):
+    """The host a manager is installed on: its file tree, its SSH server, its REST port."""
+
+    def __init__(self, state_dir=None, ssh=True, ssh_port=0, ssh_user='centos'):
+        if state_dir:
+            self.root = os.path.join(os.path.abspath(state_dir), 'host')
+            os.makedirs(self.root, exist_ok=True)
+            self._own_dir = None
+        else:
+            self._own_dir = tempfile.mkdtemp(prefix='cfy-sim-')
+            self.root = os.path.join(self._own_dir, 'host')
+            os.makedirs(self.root)
+        self.current = None
+        self.host = None
+        if ssh:
+            try:
+                from tests.simulator.host import SimulatedHost
+            except ImportError:
+                SimulatedHost = None
+            if SimulatedHost is not None:
+                self.host = SimulatedHost(self.root, self._on_systemctl, port=ssh_port,
+                                          user=ssh_user)
+                self.host.start()
+
+    def _on_systemctl(self, action, unit):
+        mgr = self.current
+        if mgr is None or mgr.torn_down:
+            return _unit_missing(action, unit)
+        return mgr.systemctl(action, unit)
+
+    @property
+    def ssh_port(self):
+        return self.host.port if self.host else None
+
+    def stop(self):
+        if self.host is not None:
+            try:
+                self.host.stop()
+            finally:
+                self.host = None
+        if self._own_dir:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
+            self._own_dir = None
+
+
+def _unit_missing(action, unit):
+    unit = unit[:-8] if unit.endswith('.service') else unit
+    if action == 'is-active':
+        return 3, 'inactive\n'
+    return 5, 'Failed to {0} {1}.service: Unit {1}.service not found.\n'.format(action, unit)
+
+
+class SimulatedManager(object):
+    """One simulated manager.  Attributes for tests: rest_port, url, ssh_port, ssh_user,
+    ssh_key, admin_username, admin_password, rules, requests, faults, state (the Store),
+    auto_heal, root (host dir), user_passwords (seeded users)."""
+
+    def __init__(self, version, edition='premium', data='empty', machine=None, port=0,
+                 time_scale=DEFAULT_TIME_SCALE, admin_password=None, networks=None,
+                 security_enabled=None, update_3=False, patch_1=False, hostname=None):
+        self.rules = Rules(version, edition, update_3=update_3, patch_1=patch_1,
+                           security_enabled=security_enabled)
+        self.machine = machine or Machine(ssh=False)
+        self.root = self.machine.root
+        self.time_scale = float(time_scale)
+        self.hostname = hostname or 'manager-{0}'.format(self.rules.key.replace('.', '-'))
+        self.networks = dict(networks or {'default': '127.0.0.1'})
+        self.stopped = False
+        self.torn_down = False
+        self.faults = Faults()
+        self.requests = RequestLog()
+        self.store = datamod.Store()
+        self.state = self.store
+        self.units = {u: True for u in self.rules.units}
+        self._unit_lock = threading.Lock()
+        self._maintenance = {'status': 'deactivated', 'activated_at': '',
+                             'activation_requested_at': '', 'remaining_executions': None,
+                             'requested_by': ''}
+        self._outage_until = 0.0
+        self._outage_lock = threading.Lock()
+        if self.rules.is_3x and not self.rules.security_enabled:
+            default_pw = 'admin'           # facts §2.4: admin/admin when security enabled
+        else:
+            default_pw = 'admin' if self.rules.is_3x else secrets.token_urlsafe(12)
+        self.admin_username = 'admin'
+        self.admin_password = admin_password or default_pw
+        self.user_passwords = {'admin': self.admin_password}
+        self._install_host_files()
+        self.rest_security = self.rest_security_file() or {}
+        self.listener = Listener(self, port=port)
+        self.listener.start()
+        self.rest_port = self.listener.port
+        self.url = 'http://127.0.0.1:{0}'.format(self.rest_port)
+        self.broker = {'ip': '127.0.0.1', 'port': self.rest_port,
+                       'manager_version': self.rules.reported_version}
+        datamod.seed(self.store, self.rules, data, self.admin_password, self.broker,
+                     self.rest_security.get('hash_salt', ''))
+        if data == 'demo' and self.rules.edition == 'premium' and self.rules.has_tenants:
+            self.user_passwords.update({u: p[0] for u, p in datamod.DEMO_USERS.items()})
+        self.engine = workflows.Engine(self)
+        self.auto_heal = AutoHeal(self)
+        self.api = apimod.RestApi(self)
+        self.machine.current = self
+        with _REGISTRY_LOCK:
+            _REGISTRY[self.rest_port] = self
+
+    # -- handle surface ---------------------------------------------------------------------
+    @property
+    def ssh_port(self):
+        return self.machine.ssh_port
+
+    @property
+    def ssh_user(self):
+        return self.machine.host.user if self.machine.host else None
+
+    @property
+    def ssh_key(self):
+        return self.machine.host.key_path if self.machine.host else None
+
+    @property
+    def version(self):
+        return self.rules.reported_version
+
+    def info(self):
+        """The JSON line of `python -m tests.simulator`."""
+        return {'rest_port': self.rest_port, 'ssh_port': self.ssh_port,
+                'ssh_user': self.ssh_user, 'ssh_key': self.ssh_key,
+                'admin_username': self.admin_username, 'admin_password': self.admin_password}
+
+    def client(self, api_version=None, tenant='default_tenant', username=None, password=None,
+               **kwargs):
+        """An official CloudifyClient for this manager (prefix per facts §1 item 2)."""
+        from cloudify_rest_client import CloudifyClient
+        prefix = api_version or self.rules.api_prefix.rsplit('/', 1)[1]
+        return CloudifyClient(host='127.0.0.1', port=self.rest_port, api_version=prefix,
+                              username=username or self.admin_username,
+                              password=password or self.admin_password, tenant=tenant,
+                              **kwargs)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def __repr__(self):
+        return '<SimulatedManager {0} on {1}>'.format(self.rules.describe(), self.url)
+
+    # -- called by the HTTP layer -----------------------------------------------------------
+    def handle(self, request):
+        return self.api.handle(request)
+
+    def record_request(self, request):
+        query = {k: (v[0] if len(v) == 1 else list(v)) for k, v in request.query.items()}
+        entry = {'method': request.method, 'path': request.path, 'query': query,
+                 'status': None, 'tenant': request.header('Tenant'), 'time': time.time()}
+        self.requests.append(entry)
+        return entry
+
+    @staticmethod
+    def sleep_real(seconds):
+        time.sleep(seconds)
+
+    def rest_outage_502(self):
+        if time.monotonic() < self._outage_until:
+            return True
+        return not self.unit_active('cloudify-restservice')
+
+    # -- units (systemctl callback of the host, issue 3 item 7) -------------------------------
+    def unit_active(self, unit):
+        with self._unit_lock:
+            if unit in self.units:
+                return self.units[unit]
+            return True
+
+    def _set_unit(self, unit, active):
+        with self._unit_lock:
+            self.units[unit] = active
+
+    def systemctl(self, action, unit):
+        """`on_systemctl(action, unit) -> (exit_code, output)` for tests/simulator/host.py."""
+        name = unit[:-8] if unit.endswith('.service') else unit
+        if self.torn_down or name not in self.units:
+            return _unit_missing(action, name)
+        if action == 'is-active':
+            active = self.unit_active(name)
+            return (0, 'active\n') if active else (3, 'inactive\n')
+        if action in ('enable', 'disable'):
+            return 0, ''
+        if action == 'status':
+            active = self.unit_active(name)
+            return (0 if active else 3), '● {0}.service\n   Active: {1}\n'.format(
+                name, 'active (running)' if active else 'inactive (dead)')
+        if action not in ('start', 'stop', 'restart'):
+            return 1, 'Unknown operation {0}.\n'.format(action)
+        if action == 'stop':
+            self._stop_unit(name)
+        elif action == 'start':
+            self._start_unit(name)
+        else:
+            if name == 'cloudify-restservice':
+                self.restart_restservice(workflows.REST_RESTART_OUTAGE)
+            else:
+                self._stop_unit(name)
+                self._start_unit(name)
+        return 0, ''
+
+    def _stop_unit(self, name):
+        self._set_unit(name, False)
+        if name == 'nginx':
+            self.listener.pause()
+
+    def _start_unit(self, name):
+        if name == 'cloudify-restservice' and not self.unit_active(name):
+            self.reload_rest_security()
+        self._set_unit(name, True)
+        if name == 'nginx' and not self.stopped:
+            self.listener.resume()
+
+    def restart_restservice(self, outage):
+        """Restart: a brief outage (nginx answers 502), then rest-security.conf is re-read
+        (facts §3.8; issue 3 item 7)."""
+        self._set_unit('cloudify-restservice', False)
+        self.engine.later(outage, self._start_unit, 'cloudify-restservice')
+
+    def reboot(self, seconds):
+        """`shutdown -r now` after a certificate restore: connections refused for the
+        reboot, then the same port listens again (facts §3.8)."""
+        for unit in self.units:
+            self._set_unit(unit, False)
+        self.listener.pause()
+        self.engine.later(seconds, self._boot)
+
+    def _boot(self):
+        if self.stopped or self.torn_down:
+            return
+        self.reload_rest_security()
+        for unit in self.units:
+            self._set_unit(unit, True)
+        self.listener.resume()
+
+    def rest_outage(self, seconds, mode='refuse'):
+        """Fault: a REST outage of `seconds` real seconds, refusing connections (mode
+        'refuse') or answering nginx 502 pages (mode '502')."""
+        if mode == '502':
+            with self._outage_lock:
+                self._outage_until = time.monotonic() + float(seconds)
+            return
+        self.listener.pause()
+        self.engine.sched.call_later(float(seconds), self._end_outage)
+
+    def _end_outage(self):
+        if not self.stopped and not self.torn_down and self.unit_active('nginx'):
+            self.listener.resume()
+
+    # -- host files (facts §7.1 - §7.3) -------------------------------------------------------
+    def host_path(self, rel):
+        return os.path.join(self.root, rel.lstrip('/'))
+
+    def read_host_file(self, rel):
+        try:
+            with open(self.host_path(rel), 'rb') as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def _write_host_file(self, rel, content, mode=0o640):
+        path = self.host_path(rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + '.tmp'
+        with open(tmp, 'wb') as f:
+            f.write(content if isinstance(content, bytes) else content.encode('utf-8'))
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+
+    def _install_host_files(self):
+        rules = self.rules
+        os.makedirs(self.host_path('opt/manager/resources/snapshots'), exist_ok=True)
+        if rules.has_rest_security_conf:
+            conf = _generate_rest_security(rules)
+            conf.update(self._configured_flask_security())
+            self._write_host_file('opt/manager/rest-security.conf',
+                                  json.dumps(conf, indent=2) + '\n', 0o440)
+        serial = secrets.token_hex(8)
+        for name in rules.ssl_files:
+            rel = 'etc/cloudify/ssl/' + name
+            if name == 'certificate_metadata':
+                content = json.dumps({'internal_rest_host': '127.0.0.1',
+                                      'networks': sorted(set(self.networks.values()))})
+            elif name.endswith('.p12'):
+                content = b'\x30\x82' + secrets.token_bytes(64)
+            else:
+                kind = 'PRIVATE KEY' if 'key' in name else 'CERTIFICATE'
+                body = base64.b64encode('{0} {1} {2}'.format(
+                    self.hostname, name, serial).encode('utf-8')).decode('ascii')
+                content = '-----BEGIN {0}-----\n{1}\n-----END {0}-----\n'.format(kind, body)
+            self._write_host_file(rel, content, 0o600 if 'key' in name else 0o644)
+        if (4, 0, 0) <= rules.v < (4, 1, 0):
+            # facts §7.3 'Ways to detect it' item 2: the patched snapshot_create.py
+            marker = ("    snapshot_version = '{0}'\n".format(rules.snapshot_version)
+                      if (rules.update_3 or rules.patch_1) else
+                      '    snapshot_version = get_manager_version()\n')
+            self._write_host_file(
+                'opt/mgmtworker/env/lib/python2.7/site-packages/cloudify_system_workflows/'
+                'snapshots/snapshot_create.py',
+                '# simulated mgmtworker snapshot_create.py\ndef create():\n' + marker, 0o644)
+
+    def _configured_flask_security(self):
+        """5.0.5+: values under flask_security in /etc/cloudify/config.yaml override the
+        generated ones at install (facts §7.2 'At install (5.0.5+)')."""
+        if self.rules.v < (5, 0, 5):
+            return {}
+        raw = self.read_host_file('etc/cloudify/config.yaml')
+        if not raw:
+            return {}
+        try:
+            import yaml
+            conf = yaml.safe_load(raw) or {}
+        except Exception:
+            return {}
+        return dict(conf.get('flask_security') or {})
+
+    def rest_security_file(self):
+        raw = self.read_host_file('opt/manager/rest-security.conf')
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw.decode('utf-8'))
+        except ValueError:
+            return None
+
+    def reload_rest_security(self):
+        """cloudify-restservice (re)start: re-read hash_salt / secret_key (facts §7.2)."""
+        conf = self.rest_security_file()
+        if conf is not None:
+            self.rest_security = conf
+
+    def merge_rest_security(self, values):
+        """The restore merges the snapshot's rest-security values over the target's file
+        (facts §7.2 'Why passwords break', MGR@4.4 _restore_security_file)."""
+        conf = self.rest_security_file() or {}
+        conf.update(values)
+        self._write_host_file('opt/manager/rest-security.conf',
+                              json.dumps(conf, indent=2) + '\n', 0o440)
+
+    def replace_certificates(self, ssl_files):
+        """facts §3.8 'restore_certificates': 4.2+ move the internal CA/cert/key/p12; 7.0
+        moves every file of the snapshot's ssl/."""
+        internal = ('cloudify_internal_ca_cert.pem', 'cloudify_internal_ca_key.pem',
+                    'cloudify_internal_cert.pem', 'cloudify_internal_key.pem',
+                    'cloudify_internal.p12')
+        for name, content in ssl_files.items():
+            if self.rules.v < (7, 0, 0) and name not in internal:
+                continue
+            self._write_host_file('etc/cloudify/ssl/' + name, content,
+                                  0o600 if 'key' in name else 0o644)
+
+    def ca_cert(self):
+        raw = self.read_host_file('etc/cloudify/ssl/cloudify_internal_ca_cert.pem')
+        return raw.decode('utf-8') if raw else None
+
+    # -- snapshots on disk -----------------------------------------------------------------------
+    def snapshot_path(self, sid):
+        # file_server_root/snapshots/<id>/<id>.zip (obs70 §3.1; facts §3.3)
+        return self.host_path('opt/manager/resources/snapshots/{0}/{0}.zip'.format(sid))
+
+    def snapshot_record(self, sid, tenant):
+        with self.store.lock:
+            found = self.store.find('snapshots', sid, [tenant])
+            return found[0] if found else None
+
+    def receive_snapshot_file(self, sid, chunks):
+        path = self.snapshot_path(sid)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = '{0}.upload-{1}'.format(path, secrets.token_hex(4))
+        try:
+            with open(tmp, 'wb') as f:
+                for chunk in chunks:
+                    f.write(chunk)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def remove_snapshot_file(self, sid):
+        shutil.rmtree(os.path.dirname(self.snapshot_path(sid)), ignore_errors=True)
+
+    def _flag_path(self):
+        # facts §2.3: /opt/manager/snapshot_status/snapshot_restoring (5.0.5) or
+        # /tmp/cloudify/snapshot_restoring (7.0.4)
+        if self.rules.v >= (7, 0, 0):
+            return self.host_path('tmp/cloudify/snapshot_restoring')
+        return self.host_path('opt/manager/snapshot_status/snapshot_restoring')
+
+    def snapshot_flag(self):
+        return self.rules.snapshot_status_flag and os.path.exists(self._flag_path())
+
+    def set_snapshot_flag(self, on):
+        if not self.rules.snapshot_status_flag:
+            return
+        path = self._flag_path()
+        if on:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            open(path, 'w').close()
+        elif os.path.exists(path):
+            os.unlink(path)
+
+    # -- auth ---------------------------------------------------------------------------------
+    def check_password(self, username, password):
+        with self.store.lock:
+            user = self.store.users.get(username)
+            if user is None or not user.get('active', True):
+                return None
+            if user['password_hash'] != datamod.hash_password(
+                    self.rest_security.get('hash_salt', ''), password):
+                return None
+            user['last_login_at'] = datamod.ts()
+            if not user.get('first_login_at'):
+                user['first_login_at'] = user['last_login_at']
+            return user
+
+    def user_for_token(self, token):
+        return apimod.check_token(self, token)
+
+    def set_user_password(self, username, password):
+        """Test helper (like `cfy users set-password`): hash with the current salt."""
+        with self.store.lock:
+            self.store.users[username]['password_hash'] = datamod.hash_password(
+                self.rest_security.get('hash_salt', ''), password)
+        self.user_passwords[username] = password
+
+    # -- maintenance (facts §2.5) ------------------------------------------------------------------
+    def _running_executions(self):
+        with self.store.lock:
+            return [{'id': e['id'], 'status': e['status'],
+                     'deployment_id': e['deployment_id'], 'workflow_id': e['workflow_id']}
+                    for e in self.store.all('executions')
+                    if e['status'] not in datamod.END_STATES]
+
+    def maintenance_state(self):
+        with self.store.lock:
+            state = self._maintenance
+            if state['status'] == 'activating':
+                running = self._running_executions()
+                if running:
+                    state['remaining_executions'] = running
+                else:
+                    state.update(status='activated', activated_at=datamod.ts(),
+                                 remaining_executions=[])
+            return dict(state)
+
+    def set_maintenance(self, activate, username):
+        with self.store.lock:
+            if not activate:
+                self._maintenance = {'status': 'deactivated', 'activated_at': '',
+                                     'activation_requested_at': '',
+                                     'remaining_executions': None, 'requested_by': ''}
+                return dict(self._maintenance)
+            if self._maintenance['status'] == 'deactivated':
+                self._maintenance = {'status': 'activating', 'activated_at': '',
+                                     'activation_requested_at': datamod.ts(),
+                                     'remaining_executions': [], 'requested_by': username}
+        return self.maintenance_state()
+
+    # -- executions -----------------------------------------------------------------------------
+    def run_execution(self, ex):
+        work = {'create_snapshot': self.engine.create_snapshot_work,
+                'restore_snapshot': self.engine.restore_work,
+                'install_new_agents': self.engine.install_agents_work,
+                'heal': self.engine.heal_work}.get(ex['workflow_id'])
+        self.engine.start_execution(ex, work)
+
+    def on_execution_end(self, ex):
+        pass
+
+    def broker_alive(self, broker):
+        """Can the new manager reach the old agent's broker (facts §7.6)?  A manager of this
+        process answers by its cloudify-rabbitmq unit; otherwise a TCP connect decides."""
+        port = broker.get('port')
+        with _REGISTRY_LOCK:
+            other = _REGISTRY.get(port)
+        if other is not None:
+            return (not other.stopped and not other.torn_down and
+                    other.unit_active('cloudify-rabbitmq'))
+        try:
+            with socket.create_connection((broker.get('ip') or '127.0.0.1', int(port)), 1):
+                return True
+        except (OSError, TypeError, ValueError):
+            return False
+
+    def agents(self, tenant=None):
+        """Test helper: the agent records (with 'broker', 'version', 'installs')."""
+        with self.store.lock:
+            return [dict(a) for a in self.store.all('agents')
+                    if tenant is None or a['tenant_name'] == tenant]
+
+    def agent_installs(self):
+        """Test helper: {(tenant, deployment_id): number of install_new_agents runs}."""
+        with self.store.lock:
+            return dict(self.store.agent_installs)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def teardown(self):
+        """Tear the manager down on its host (facts §7.5 4.0.x row): stop serving, delete
+        /opt/manager and /etc/cloudify.  The host (SSH) stays up."""
+        if self.torn_down:
+            return
+        self.torn_down = True
+        self.listener.stop()
+        self.engine.stop()
+        with _REGISTRY_LOCK:
+            if _REGISTRY.get(self.rest_port) is self:
+                del _REGISTRY[self.rest_port]
+        for rel in ('opt/manager', 'etc/cloudify', 'tmp/cloudify', 'opt/mgmtworker'):
+            shutil.rmtree(self.host_path(rel), ignore_errors=True)
+
+    def reinstall(self, version, edition=None, data='empty', **kwargs):
+        """Install a fresh manager of `version` on the same host and REST port (in-place
+        upgrades).  Tears this one down first if needed."""
+        self.teardown()
+        kwargs.setdefault('time_scale', self.time_scale)
+        new = SimulatedManager(version, edition or self.rules.edition, data,
+                               machine=self.machine, port=self.rest_port, **kwargs)
+        return new
+
+    def stop(self):
+        if self.stopped:
+            return
+        self.stopped = True
+        if not self.torn_down:
+            self.listener.stop()
+            self.engine.stop()
+            with _REGISTRY_LOCK:
+                if _REGISTRY.get(self.rest_port) is self:
+                    del _REGISTRY[self.rest_port]
+        if self.machine.current is self:
+            self.machine.stop()
+
+
+def _generate_rest_security(rules):
+    """facts §7.2 table: keys per version."""
+    alphabet = list(string.ascii_letters + string.digits)
+    secrets.SystemRandom().shuffle(alphabet)
+    conf = {'hash_salt': base64.b64encode(secrets.token_bytes(32)).decode('ascii'),
+            'secret_key': base64.b64encode(secrets.token_bytes(32)).decode('ascii'),
+            'encoding_alphabet': ''.join(alphabet[:31]),
+            'encoding_block_size': 24, 'encoding_min_length': 5}
+    if rules.rest_security_encryption_key_bytes:
+        conf['encryption_key'] = base64.urlsafe_b64encode(
+            secrets.token_bytes(rules.rest_security_encryption_key_bytes)).decode('ascii')
+    return conf
+
+
+def start(version, edition='premium', data='empty', state_dir=None, ssh=True, port=0,
+          time_scale=DEFAULT_TIME_SCALE, ssh_port=0, **kwargs):
+    """Start a simulated manager (and its SSH host when available).
+
+    kwargs: admin_password, networks ({name: ip}), security_enabled (3.4.2), update_3,
+    patch_1 (or version strings '4.0.1+update3' / '4.0.0+patch1'), hostname."""
+    machine = Machine(state_dir=state_dir, ssh=ssh, ssh_port=ssh_port)
+    try:
+        return SimulatedManager(version, edition, data, machine=machine, port=port,
+                                time_scale=time_scale, **kwargs)
+    except Exception:
+        machine.stop()
+        raise
