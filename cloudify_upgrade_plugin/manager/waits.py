@@ -207,7 +207,7 @@ def _verify(manager):
 
 def wait_for_rest(manager, timeout, clock=None, sleep=None, poll_start=POLL_START,
                   poll_cap=POLL_CAP, poll_factor=POLL_FACTOR, unhealthy_grace=60.0,
-                  session=None):
+                  session=None, settle=0.0):
     """Wait until the manager's REST service answers again (after a restart or reboot).
 
     6.0+: unauthenticated ``/api/v3.1/ok`` (facts §2.3) must say "OK" ("FAIL" is accepted
@@ -215,10 +215,14 @@ def wait_for_rest(manager, timeout, clock=None, sleep=None, poll_start=POLL_STAR
     authenticated ``<prefix>/version``.  Connection refused, 5xx and non-JSON answers are
     waited out.  Returns ``{'up': True, 'auth_ok': bool, 'healthy': bool|None,
     'waited': seconds}``; ``auth_ok`` False means the credentials were refused (after a
-    restore the admin password is the source's, facts §3.8).
+    restore the admin password is the source's, facts §3.8).  ``settle`` seconds are slept
+    first: on 4.2-4.5 targets the REST service restarts a few seconds *after* the restore
+    execution ended (facts §3.8: "wait at least 10 seconds").
     """
     logger = get_logger()
     poll = _Poll(timeout, clock, sleep, poll_start, poll_cap, poll_factor)
+    if settle:
+        poll._sleep(float(settle))
     session = session or requests.Session()
     use_ok = manager.version.major >= 6
     fail_since = None

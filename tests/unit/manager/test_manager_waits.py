@@ -237,3 +237,11 @@ def test_log_event_formats_both_message_shapes():
         logger.setLevel(level)
         logger.disabled = disabled
     assert handler.lines == ['  t1 [vm_1] Restoring snapshot', '  t2 old shape']
+
+
+def test_wait_for_rest_settles_first(make_manager, fakes, clock):
+    manager, session = make_manager('4.2', lambda call: fakes.Response(200, {'v': 1}))
+    result = wait_for_rest(manager, timeout=60, clock=clock, sleep=clock.sleep, settle=10)
+    assert clock.sleeps == [10.0]
+    assert result['waited'] == pytest.approx(10.0)
+    assert len(session.calls) == 1
