@@ -225,9 +225,10 @@ def _tenant_names(raw):
 
 
 def _describe_error(error):
-    text = getattr(error, 'message', None) or str(error) or type(error).__name__
-    text = ' '.join(str(text).split())
-    return '{0}: {1}'.format(type(error).__name__, text[:300])
+    text = ' '.join(str(getattr(error, 'message', None) or error or '').split())[:400]
+    if isinstance(error, UpgradeError):
+        return '[{0}] {1}'.format(error.error_id, text)
+    return '{0}: {1}'.format(type(error).__name__, text or 'no message')
 
 
 def _is_unreachable(error):
@@ -436,8 +437,6 @@ def healing_state(profile, version, healing_fenced, ssh_probe):
         word = word[-1].strip() if word else ''
     except Exception as error:   # any SSH failure only makes the answer unknown
         reason = getattr(error, 'message', None) or str(error) or type(error).__name__
-        if getattr(error, 'error_id', None) == 'ssh-not-configured':
-            reason = 'the old profile has no SSH settings (ssh_user / ssh_key)'
         return {'state': 'unknown', 'active': None,
                 'reason': 'could not check {0} over SSH: {1}{2}'.format(
                     RIEMANN_UNIT, ' '.join(str(reason).split())[:300], fenced)}
@@ -475,17 +474,12 @@ def rest_source(profile):
 
 
 def ssh_riemann_probe(profile):
-    """`systemctl is-active cloudify-riemann` on the old manager's host."""
+    """`systemctl is-active cloudify-riemann` on the old manager's host -> its word."""
     from cloudify_upgrade_plugin.host.ssh import Host
-    host = Host.from_profile(profile)
-    is_active = getattr(host, 'is_active', None)
-    if is_active is not None:
-        state = is_active(RIEMANN_UNIT)
-        if isinstance(state, bool):
-            return 'active' if state else 'inactive'
-        return state
-    _, out = host.run(['systemctl', 'is-active', RIEMANN_UNIT])
-    return out
+    with Host.from_profile(profile, connect_timeout=10) as host:
+        rc, out = host.run(['systemctl', 'is-active', RIEMANN_UNIT], check=False,
+                           timeout=30)
+    return out.strip() or ('active' if rc == 0 else 'inactive')
 
 
 # ----------------------------------------------------------------------- inputs

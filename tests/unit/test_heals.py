@@ -364,10 +364,11 @@ def test_healing_state_over_ssh(word, state, active):
 
 
 def test_healing_state_without_ssh_settings_is_unknown_with_reason():
-    error = UpgradeError('no ssh', error_id='ssh-not-configured')
+    error = UpgradeError('The profile old has no ssh_user and no ssh_key',
+                         error_id='ssh-not-configured')
     result = heals.healing_state('old', '4.1.0', True, probe(error))
     assert result['state'] == 'unknown' and result['active'] is None
-    assert 'no SSH settings' in result['reason']
+    assert 'has no ssh_user and no ssh_key' in result['reason']
     assert 'healing_fenced' in result['reason']
 
 
