@@ -65,44 +65,64 @@ def _last_line(text):
 
 def wait_for_execution(manager, execution_id, timeout, on_event=None, clock=None, sleep=None,
                        poll_start=POLL_START, poll_cap=POLL_CAP, poll_factor=POLL_FACTOR,
-                       tolerate_outage=True, client_error_grace=CLIENT_ERROR_GRACE):
+                       tolerate_outage=True, client_error_grace=CLIENT_ERROR_GRACE,
+                       alternatives=(), on_switch=None):
     """Poll ``execution_id`` on ``manager`` until it ends; return the final execution dict.
 
     ``timeout`` in seconds (None: no limit).  ``on_event(event_dict)`` gets the execution's
-    events as they appear (4.0+, best effort).  Raises ``UpgradeError`` with ids
+    events as they appear (4.0+, best effort).  ``alternatives``: the same manager with
+    other credentials (``Manager.with_credentials``), tried when ``manager``'s are refused:
+    a restore of a 4.2+ snapshot makes the *source* admin's password the target's, inside
+    the workflow on 4.6+ targets (facts §3.8).  The first one that works is used from then
+    on and passed to ``on_switch(manager)``.  Raises ``UpgradeError`` with ids
     ``execution-failed``, ``execution-cancelled``, ``execution-timeout``, or the
     manager's error when it persists (auth, not found) beyond ``client_error_grace``.
     """
     logger = get_logger()
     poll = _Poll(timeout, clock, sleep, poll_start, poll_cap, poll_factor)
     events = _EventFollower(manager, execution_id, on_event)
+    others = [m for m in alternatives or () if m is not None and m is not manager]
     last_status = None
     workflow = None
     outage_since = None
     client_error_since = None
     last_error = None
     while True:
+        execution = None
         try:
             execution = manager.get_execution(execution_id, retry=False)
         except UpgradeError as exc:
             if not tolerate_outage:
                 raise
-            last_error = exc
-            if _is_tolerable(exc):
-                client_error_since = None
-            else:
-                status = (exc.details or {}).get('status_code')
-                if status not in (401, 403, 404):
-                    raise
-                if client_error_since is None:
-                    client_error_since = poll.clock()
-                if poll.clock() - client_error_since >= client_error_grace:
-                    raise
-            if outage_since is None:
-                outage_since = poll.clock()
-                logger.info('%s is not answering (%s); still waiting for execution %s.',
-                            manager.label, exc.message, execution_id)
-        else:
+            status = (exc.details or {}).get('status_code')
+            if status == 401 and others:
+                switched, execution = _try_others(others, execution_id)
+                if switched is not None:
+                    logger.info('%s refused the credentials in use; continuing with other '
+                                'credentials (after a restore the admin password is the old '
+                                "manager's).", manager.label)
+                    others.remove(switched)
+                    others.insert(0, manager)
+                    manager = switched
+                    events.manager = switched
+                    if on_switch is not None:
+                        on_switch(switched)
+            if execution is None:
+                last_error = exc
+                if _is_tolerable(exc):
+                    client_error_since = None
+                else:
+                    if status not in (401, 403, 404):
+                        raise
+                    if client_error_since is None:
+                        client_error_since = poll.clock()
+                    if poll.clock() - client_error_since >= client_error_grace:
+                        raise
+                if outage_since is None:
+                    outage_since = poll.clock()
+                    logger.info('%s: %s; still waiting for execution %s.', manager.label,
+                                exc.message, execution_id)
+        if execution is not None:
             if outage_since is not None:
                 logger.info('%s answers again after %.0fs.', manager.label,
                             poll.clock() - outage_since)
@@ -121,6 +141,17 @@ def wait_for_execution(manager, execution_id, timeout, on_event=None, clock=None
             raise _timeout_error(manager, execution_id, workflow, last_status, timeout,
                                  last_error if outage_since is not None else None)
         poll.sleep()
+
+
+def _try_others(others, execution_id):
+    """(manager, execution) for the first alternative whose credentials work, else (None,
+    None)."""
+    for other in others:
+        try:
+            return other, other.get_execution(execution_id, retry=False)
+        except UpgradeError:
+            continue
+    return None, None
 
 
 def _ended(manager, execution, execution_id, workflow):
@@ -207,15 +238,17 @@ def _verify(manager):
 
 def wait_for_rest(manager, timeout, clock=None, sleep=None, poll_start=POLL_START,
                   poll_cap=POLL_CAP, poll_factor=POLL_FACTOR, unhealthy_grace=60.0,
-                  session=None, settle=0.0):
+                  session=None, settle=0.0, alternatives=()):
     """Wait until the manager's REST service answers again (after a restart or reboot).
 
     6.0+: unauthenticated ``/api/v3.1/ok`` (facts §2.3) must say "OK" ("FAIL" is accepted
     with a warning after ``unhealthy_grace`` seconds); then, on every version, an
     authenticated ``<prefix>/version``.  Connection refused, 5xx and non-JSON answers are
     waited out.  Returns ``{'up': True, 'auth_ok': bool, 'healthy': bool|None,
-    'waited': seconds}``; ``auth_ok`` False means the credentials were refused (after a
-    restore the admin password is the source's, facts §3.8).  ``settle`` seconds are slept
+    'waited': seconds, 'manager': Manager|None}``: ``manager`` is the one whose credentials
+    work (``manager`` itself, or the first of ``alternatives`` that does); ``auth_ok`` False
+    means every one was refused (after a restore the admin password is the source's, facts
+    §3.8).  ``settle`` seconds are slept
     first: on 4.2-4.5 targets the REST service restarts a few seconds *after* the restore
     execution ended (facts §3.8: "wait at least 10 seconds").
     """
@@ -251,12 +284,13 @@ def wait_for_rest(manager, timeout, clock=None, sleep=None, poll_start=POLL_STAR
             try:
                 manager.request('get', '/version', retry=False, what='reading the version')
                 return {'up': True, 'auth_ok': True, 'healthy': healthy,
-                        'waited': poll.elapsed()}
+                        'waited': poll.elapsed(), 'manager': manager}
             except UpgradeError as exc:
                 status = (exc.details or {}).get('status_code')
                 if status == 401:
-                    return {'up': True, 'auth_ok': False, 'healthy': healthy,
-                            'waited': poll.elapsed()}
+                    working = _first_accepted(alternatives, manager)
+                    return {'up': True, 'auth_ok': working is not None, 'healthy': healthy,
+                            'waited': poll.elapsed(), 'manager': working}
                 if not _is_tolerable(exc) and status not in (403, 404):
                     raise
                 last = exc.message
@@ -270,6 +304,18 @@ def wait_for_rest(manager, timeout, clock=None, sleep=None, poll_start=POLL_STAR
                        'take several minutes).',
                        'Run the same command again to keep waiting.'])
         poll.sleep()
+
+
+def _first_accepted(alternatives, manager):
+    for other in alternatives or ():
+        if other is None or other is manager:
+            continue
+        try:
+            other.request('get', '/version', retry=False, what='reading the version')
+        except UpgradeError:
+            continue
+        return other
+    return None
 
 
 def wait_for_restore_flag(manager, timeout, clock=None, sleep=None, poll_start=POLL_START,

@@ -11,6 +11,7 @@ import pytest
 from cloudify_rest_client.exceptions import CloudifyClientError
 
 from cloudify_upgrade_plugin.errors import UpgradeError
+from cloudify_upgrade_plugin.versions import Version
 from cloudify_upgrade_plugin.manager import (
     Manager, RetryPolicy, wait_for_execution, wait_for_rest)
 from tests.simulator import VERSIONS
@@ -199,3 +200,36 @@ def test_wait_across_a_rest_outage(simulated_manager, mode, seconds):  # noqa: F
     if mode == '502':
         statuses = [e['status'] for e in sim.requests.matching('GET', '/executions/')]
         assert 502 in statuses and statuses[-1] == 200
+
+
+@pytest.mark.parametrize('source_version, target_version', [
+    ('4.2', '4.3'), ('4.2', '4.6'), ('5.0.5', '7.0')])
+def test_restore_follows_the_admin_password(simulated_manager, tmp_path,  # noqa: F811
+                                            source_version, target_version):
+    """facts §3.8: after restoring a 4.2+ snapshot the target's admin has the source's
+    password - after the execution on 4.2-4.5 targets, inside it on 4.6+."""
+    source = simulated_manager(source_version, data='demo')
+    target = simulated_manager(target_version)
+    assert source.admin_password != target.admin_password
+    old = connect(source)
+    wait_for_execution(old, old.create_snapshot('upg_snap'), 60, **QUICK)
+    archive = str(tmp_path / 'upg_snap.zip')
+    source.client().snapshots.download('upg_snap', archive)
+    target.client().snapshots.upload(archive, 'upg_snap')
+
+    new = connect(target)
+    source_admin = new.with_credentials(source.admin_username, source.admin_password)
+    switched = []
+    execution_id = new.restore_snapshot('upg_snap')
+    result = wait_for_execution(new, execution_id, 60, alternatives=[source_admin],
+                                on_switch=switched.append, **QUICK)
+    assert result['status'] == 'terminated'
+    if Version.parse(target_version) >= '4.6':
+        # the password changed inside the workflow: the final polls needed the old admin's
+        assert switched == [source_admin]
+    back = wait_for_rest(new, 60, settle=1.0, alternatives=[source_admin], **QUICK)
+    assert back['auth_ok'] is True and back['manager'] is source_admin
+    assert [d['id'] for d in back['manager'].list_all('deployments', include=['id'])]
+    with pytest.raises(UpgradeError) as info:
+        new.version_data()
+    assert info.value.error_id == 'manager-auth-failed'

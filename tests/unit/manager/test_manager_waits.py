@@ -168,7 +168,45 @@ def test_wait_for_rest_on_old_managers_uses_the_version_call(make_manager, fakes
 def test_wait_for_rest_reports_changed_credentials(make_manager, fakes, clock):
     manager, _ = make_manager('4.4', lambda call: fakes.error(401, 'unauthorized_error'))
     result = wait_for_rest(manager, timeout=60, clock=clock, sleep=clock.sleep)
-    assert result == {'up': True, 'auth_ok': False, 'healthy': None, 'waited': 0.0}
+    assert result == {'up': True, 'auth_ok': False, 'healthy': None, 'waited': 0.0,
+                      'manager': None}
+
+
+def test_wait_for_rest_finds_the_credentials_that_work(make_manager, fakes, clock):
+    def handler(call):
+        if call.headers.get('Authorization') == old_auth:
+            return fakes.Response(200, {'version': '4.6.0'})
+        return fakes.error(401, 'unauthorized_error')
+    manager, session = make_manager('4.6', handler, password='target-pw')
+    source_admin = manager.with_credentials('admin', 'source-pw')
+    old_auth = source_admin.client._client.headers['Authorization']
+    result = wait_for_rest(manager, timeout=60, clock=clock, sleep=clock.sleep,
+                           alternatives=[source_admin])
+    assert result['auth_ok'] is True and result['manager'] is source_admin
+
+
+def test_wait_for_execution_switches_to_credentials_that_work(make_manager, fakes, clock):
+    state = {'changed': False}
+
+    def handler(call):
+        if clock.now - 1000.0 >= 2:
+            state['changed'] = True     # the restore put the source admin's password in
+        wanted = old_auth if state['changed'] else new_auth
+        if call.headers.get('Authorization') != wanted:
+            return fakes.error(401, 'unauthorized_error')
+        status = 'terminated' if clock.now - 1000.0 >= 5 else 'started'
+        return execution(fakes, status)
+    manager, session = make_manager('4.6', handler, password='target-pw')
+    source_admin = manager.with_credentials('admin', 'source-pw')
+    new_auth = manager.client._client.headers['Authorization']
+    old_auth = source_admin.client._client.headers['Authorization']
+    switched = []
+    result = wait_for_execution(manager, 'ex1', timeout=60, clock=clock, sleep=clock.sleep,
+                                alternatives=[source_admin], on_switch=switched.append,
+                                client_error_grace=1)
+    assert result['status'] == 'terminated'
+    assert switched == [source_admin]
+    assert session.calls[-1].headers['Authorization'] == old_auth
 
 
 def test_wait_for_rest_on_6x_waits_for_ok(make_manager, fakes, clock):
