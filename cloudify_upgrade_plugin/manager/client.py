@@ -18,7 +18,7 @@ from cloudify_rest_client.exceptions import CloudifyClientError
 from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
-from cloudify_upgrade_plugin.manager.discovery import ManagerInfo, discover
+from cloudify_upgrade_plugin.manager.discovery import ManagerInfo, basic_auth_header, discover
 from cloudify_upgrade_plugin.manager.retry import (
     RetryPolicy, NO_RETRY, call_with_retries, translate)
 
@@ -123,6 +123,9 @@ class Manager(object):
         self.session = session
         register_secret(password)
         register_secret(token)
+        if username and password:
+            # the stock client logs request headers at DEBUG: hide the Basic value too
+            register_secret(basic_auth_header(username, password).split(' ', 1)[1])
         self.client = self._build_client()
 
     # -- construction -----------------------------------------------------------------
@@ -355,6 +358,16 @@ class Manager(object):
             quote(snapshot_id, safe='')), data=body, expected=(200, 201),
             what='restoring snapshot {0}'.format(snapshot_id))
         return answer['id']
+
+    def wait_for_execution(self, execution_id, timeout, **kwargs):
+        """``waits.wait_for_execution(self, ...)``."""
+        from cloudify_upgrade_plugin.manager import waits
+        return waits.wait_for_execution(self, execution_id, timeout, **kwargs)
+
+    def wait_for_rest(self, timeout, **kwargs):
+        """``waits.wait_for_rest(self, ...)``."""
+        from cloudify_upgrade_plugin.manager import waits
+        return waits.wait_for_rest(self, timeout, **kwargs)
 
     def list_tenants(self):
         """Tenant names: none on 3.x (facts §2.4), only default_tenant on community (§5.1)."""

@@ -317,6 +317,8 @@ def test_password_is_registered_and_never_shown(make_manager, fakes):
                               password='pw-to-hide-123')
     try:
         assert 'pw-to-hide-123' in redact.registered_secrets()
+        encoded = base64.b64encode(b'admin:pw-to-hide-123').decode()
+        assert encoded in redact.registered_secrets()
     finally:
         redact.clear_registered_secrets()
     shown = repr(manager) + json.dumps(manager.describe()) + manager.label

@@ -283,3 +283,11 @@ def test_wait_for_rest_settles_first(make_manager, fakes, clock):
     assert clock.sleeps == [10.0]
     assert result['waited'] == pytest.approx(10.0)
     assert len(session.calls) == 1
+
+
+def test_manager_methods_delegate_to_the_waits(make_manager, fakes, clock):
+    manager, _ = make_manager('4.2', scripted(fakes, clock, [
+        (1, execution(fakes, 'started')), (1e9, execution(fakes, 'terminated'))]))
+    result = manager.wait_for_execution('ex1', 60, clock=clock, sleep=clock.sleep)
+    assert result['status'] == 'terminated'
+    assert manager.wait_for_rest(60, clock=clock, sleep=clock.sleep)['manager'] is manager
