@@ -201,6 +201,7 @@ class SimulatedManager(object):
                              'requested_by': ''}
         self._outage_until = 0.0
         self._outage_lock = threading.Lock()
+        self.timeline = []     # (monotonic time, event): restarts, reboots, restore steps
         if self.rules.is_3x and not self.rules.security_enabled:
             default_pw = 'admin'           # facts §2.4: admin/admin when security enabled
         else:
@@ -298,7 +299,17 @@ class SimulatedManager(object):
 
     def _set_unit(self, unit, active):
         with self._unit_lock:
+            changed = self.units.get(unit) != active
             self.units[unit] = active
+        if changed:
+            self.mark('{0} {1}'.format(unit, 'started' if active else 'stopped'))
+
+    def mark(self, event):
+        """Append to `timeline` (tests assert the order of events, never durations)."""
+        self.timeline.append((time.monotonic(), event))
+
+    def events(self, prefix=''):
+        return [e for _, e in list(self.timeline) if e.startswith(prefix)]
 
     def systemctl(self, action, unit):
         """`on_systemctl(action, unit) -> (exit_code, output)` for tests/simulator/host.py."""
@@ -349,6 +360,7 @@ class SimulatedManager(object):
     def reboot(self, seconds):
         """`shutdown -r now` after a certificate restore: connections refused for the
         reboot, then the same port listens again (facts §3.8)."""
+        self.mark('reboot')
         for unit in self.units:
             self._set_unit(unit, False)
         self.listener.pause()
@@ -361,6 +373,7 @@ class SimulatedManager(object):
         for unit in self.units:
             self._set_unit(unit, True)
         self.listener.resume()
+        self.mark('booted')
 
     def rest_outage(self, seconds, mode='refuse'):
         """Fault: a REST outage of `seconds` real seconds, refusing connections (mode
@@ -461,6 +474,7 @@ class SimulatedManager(object):
     def merge_rest_security(self, values):
         """The restore merges the snapshot's rest-security values over the target's file
         (facts §7.2 'Why passwords break', MGR@4.4 _restore_security_file)."""
+        self.mark('rest-security merged')
         conf = self.rest_security_file() or {}
         conf.update(values)
         self._write_host_file('opt/manager/rest-security.conf',
@@ -472,6 +486,7 @@ class SimulatedManager(object):
         internal = ('cloudify_internal_ca_cert.pem', 'cloudify_internal_ca_key.pem',
                     'cloudify_internal_cert.pem', 'cloudify_internal_key.pem',
                     'cloudify_internal.p12')
+        self.mark('certificates replaced')
         for name, content in ssl_files.items():
             if self.rules.v < (7, 0, 0) and name not in internal:
                 continue
@@ -527,6 +542,7 @@ class SimulatedManager(object):
             open(path, 'w').close()
         elif os.path.exists(path):
             os.unlink(path)
+        self.mark('snapshot-status {0}'.format('running' if on else 'not-running'))
 
     # -- auth ---------------------------------------------------------------------------------
     def check_password(self, username, password):
@@ -594,7 +610,7 @@ class SimulatedManager(object):
         self.engine.start_execution(ex, work)
 
     def on_execution_end(self, ex):
-        pass
+        self.mark('execution {0} {1} {2}'.format(ex['workflow_id'], ex['status'], ex['id']))
 
     def broker_alive(self, broker):
         """Can the new manager reach the old agent's broker (facts §7.6)?  A manager of this

@@ -263,9 +263,12 @@ class Engine(object):
             meta = arc['metadata']
             snap_version = str(meta.get('snapshot_version', '0'))
             sv = version_tuple(snap_version)
-            new_format = rules.new_format_restore and not (
+            # facts §3.7: 7.0 treats a snapshot as legacy when it has the three schema
+            # revisions; facts §3.6 items 3/5: only the 7.0.4 format skips the validator
+            # (README: older zips always take the legacy path here)
+            new_format = rules.new_format_restore and sv >= (7, 0, 0) and not (
                 'schema_revision' in meta and 'composer_schema_revision' in meta
-                and 'stage_schema_revision' in meta)           # facts §3.7 legacy rule
+                and 'stage_schema_revision' in meta)
             if arc['data'] is None:
                 raise WorkflowFailed('The snapshot holds no manager data')
             caller = params.get('_caller_id')
@@ -278,6 +281,7 @@ class Engine(object):
             yield WORK_STEP
             self._check_cancel(ex)
             # the DB step: the manager's data becomes the snapshot's (facts §3.8)
+            mgr.mark('db restored')
             with mgr.store.lock:
                 target_admin = dict(mgr.store.admin())
                 keep = [e for e in mgr.store.all('executions') if e is ex]
@@ -400,6 +404,7 @@ class Engine(object):
                              password_hash=source_admin['password_hash'],
                              api_token_key=source_admin.get('api_token_key'))
                 mgr.store.users[admin['username']] = admin
+            mgr.mark('admin updated')
         delay = 0.0
         if security is not None:
             mgr.merge_rest_security(security)

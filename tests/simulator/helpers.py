@@ -1,0 +1,74 @@
+"""Helpers for tests that talk to simulated managers: raw HTTP calls (requests), waiting for
+executions through the official client, and polling a condition."""
+import base64
+import time
+
+import requests
+
+from cloudify_rest_client.exceptions import CloudifyClientError
+
+
+def auth_header(username, password):
+    token = base64.b64encode('{0}:{1}'.format(username, password).encode('utf-8'))
+    return 'Basic ' + token.decode('ascii')
+
+
+def raw(mgr, method, path, auth=True, tenant='default_tenant', json_body=None, data=None,
+        headers=None, username=None, password=None, timeout=10, **kwargs):
+    """One HTTP request to `mgr` (path includes the /api/... prefix)."""
+    hdrs = {}
+    if auth:
+        hdrs['Authorization'] = auth_header(username or mgr.admin_username,
+                                            password or mgr.admin_password)
+    if tenant:
+        hdrs['Tenant'] = tenant
+    if json_body is not None:
+        hdrs['Content-Type'] = 'application/json'
+        data = __import__('json').dumps(json_body)
+    hdrs.update(headers or {})
+    return requests.request(method, mgr.url + path, headers=hdrs, data=data,
+                            timeout=timeout, **kwargs)
+
+
+def wait_until(predicate, timeout=10.0, interval=0.02, what='condition'):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError('timed out waiting for {0}'.format(what))
+        time.sleep(interval)
+
+
+def wait_execution(client, execution_id, timeout=15.0, tolerate_errors=True):
+    """Poll executions.get until an end state; errors during outages are retried."""
+    def done():
+        try:
+            ex = client.executions.get(execution_id)
+        except (CloudifyClientError, requests.exceptions.ConnectionError):
+            if not tolerate_errors:
+                raise
+            return None
+        return ex if ex.status in ('terminated', 'failed', 'cancelled') else None
+    return wait_until(done, timeout, what='execution {0}'.format(execution_id))
+
+
+def is_json(response):
+    return response.headers.get('Content-Type', '').startswith('application/json')
+
+
+def wait_execution_any(mgr, execution_id, passwords, timeout=15.0):
+    """Like wait_execution, trying each admin password in turn: around a restore the admin
+    password changes from the target's to the source's (facts §3.8)."""
+    clients = [mgr.client(password=p) for p in passwords]
+
+    def done():
+        for client in clients:
+            try:
+                ex = client.executions.get(execution_id)
+            except (CloudifyClientError, requests.exceptions.ConnectionError):
+                continue
+            return ex if ex.status in ('terminated', 'failed', 'cancelled') else None
+        return None
+    return wait_until(done, timeout, what='execution {0}'.format(execution_id))
