@@ -74,6 +74,13 @@ def working(manager, found, wait=False):
     return None
 
 
+def alternatives(manager, found):
+    """The same manager with each other candidate's credentials (for the waits)."""
+    current = (manager.username, getattr(manager, '_password', None))
+    return [manager.with_credentials(user, password) for _, user, password in found
+            if user and password and (user, password) != current]
+
+
 def wait_for_switch(target, found, timeout, sleep=time.sleep, clock=time.monotonic):
     """Wait until the source admin's credentials work (>= 4.2 snapshot restored).
 
@@ -156,7 +163,15 @@ def restore_users(ctx):
 
 
 def put_rest_security(ctx):
-    """Merge the source's salt and keys into the target's rest-security.conf; restart."""
+    """Put the source's salt and keys into the target's rest-security.conf, keeping the admin.
+
+    A pre-4.2 restore keeps the target's admin row, whose password hash was made with the
+    target's salt (facts §3.8, §7.2): swapping the salt alone would lock the admin out.  So:
+    (1) take an API token (signed with the *current* secret_key, or a 7.0 DB token, neither
+    depends on the salt), (2) install the source hash_salt and restart, (3) with the token,
+    set the admin's password again so it is hashed with the new salt, (4) install the
+    source secret_key and encoding_* and restart, (5) check the admin logs in.
+    """
     from cloudify_upgrade_plugin.manager import waits
     backup = ctx.workspace.path(os.path.join('backups', 'rest-security.conf'))
     if not os.path.isfile(backup):
@@ -166,26 +181,63 @@ def put_rest_security(ctx):
                    'reset-passwords.'])
     with open(backup, 'rb') as stream:
         source_conf = json.loads(stream.read().decode('utf-8'))
-    target = ctx.data['target_manager']
+    timeout = ctx.options.get('timeout') or 3600
+    target = working(ctx.data['target_manager'], candidates(ctx))
+    if target is None:
+        raise UpgradeError(
+            'No known admin password works on {0}; the old users cannot be restored '
+            'safely.'.format(ctx.data['target_manager'].label), error_id='admin-locked-out',
+            hints=['Set the admin password on the target profile (`cfy profiles set '
+                   '--manager-password`), then re-run.'])
     with common._closing(common.open_host(target)) as host:
         current = json.loads(host.read_file(REST_SECURITY, sudo=True).decode('utf-8'))
-        merged = dict(current)
-        merged.update({key: source_conf[key] for key in SECURITY_KEYS if key in source_conf})
-        if merged != current:
-            _put_bytes(host, json.dumps(merged, indent=4).encode('utf-8'), REST_SECURITY)
-            host.systemctl('restart', 'cloudify-restservice')
-    waits.wait_for_rest(target, ctx.options.get('timeout') or 3600)
-    manager = working(target, candidates(ctx))
-    if manager is None:
+        if current.get('hash_salt') != source_conf.get('hash_salt'):
+            token_manager = _token_manager(target)
+            _install(host, current, {'hash_salt': source_conf['hash_salt']})
+            waits.wait_for_rest(token_manager, timeout)
+            token_manager.request(
+                'post', '/users/{0}'.format(target.username),
+                data={'password': target._password}, expected=(200, 201),
+                what='re-hashing the admin password with the old salt')
+            get_logger().info('Old hash salt installed; the admin password was re-hashed '
+                              'with it.')
+            current = json.loads(host.read_file(REST_SECURITY, sudo=True).decode('utf-8'))
+        keys = {key: source_conf[key] for key in SECURITY_KEYS[1:] if key in source_conf}
+        if any(current.get(key) != value for key, value in keys.items()):
+            _install(host, current, keys)
+    result = waits.wait_for_rest(target, timeout)
+    if not result.get('auth_ok'):
         raise UpgradeError(
-            'After the old hash salt was installed, no known admin password works on {0}.'
-            .format(target.label), error_id='admin-locked-out',
-            hints=['Log in with the old manager\'s admin password if you know it and set it '
-                   'on the profile (`cfy profiles set --manager-password`), then re-run.'])
-    ctx.data['target_manager'] = manager
-    if manager.credentials_label == 'source':
-        follow(ctx)
+            'After the old rest-security values were installed the admin cannot log in on '
+            '{0}.'.format(target.label), error_id='admin-locked-out',
+            hints=['Reset the admin password on the manager host, set it on the profile '
+                   '(`cfy profiles set --manager-password`), then re-run.'])
+    ctx.data['target_manager'] = target
     return {'users': 'rest-security', 'keys': [k for k in SECURITY_KEYS if k in source_conf]}
+
+
+def _install(host, current, values):
+    merged = dict(current)
+    merged.update(values)
+    _put_bytes(host, json.dumps(merged, indent=4).encode('utf-8'), REST_SECURITY)
+    host.systemctl('restart', 'cloudify-restservice', check=True)
+
+
+def _token_manager(manager):
+    """The manager authenticated by a fresh API token instead of the password.
+
+    4.x-6.x: ``GET /tokens`` (signed with secret_key, facts §2.4); 7.0: ``POST /tokens``
+    (obs70: ``ctok-…`` kept in the DB).
+    """
+    from cloudify_upgrade_plugin.engine.redact import register_secret
+    if manager.version.major >= 7:
+        answer = manager.request('post', '/tokens', data={'description': 'cfy upgrade'},
+                                 expected=(200, 201), what='creating an API token')
+    else:
+        answer = manager.get('/tokens', what='getting an API token')
+    token = answer['value']
+    register_secret(token)
+    return manager._copy(token=token, username=None, password=None)
 
 
 def _put_bytes(host, data, remote):

@@ -61,7 +61,8 @@ def collect(manager):
                              'edition': manager.edition},
                  'users': _users(manager),
                  'tenants': {}}
-    for tenant in manager.list_tenants():
+    # 3.x has no tenants: its data lands in the restore request's tenant (facts §3.6)
+    for tenant in manager.list_tenants() or [None]:
         logger.debug('Inventory of tenant %s', tenant)
         entry = {}
         for resource in TENANT_RESOURCES:
@@ -73,7 +74,7 @@ def collect(manager):
             entry['node_instances'] = {'count': sum(states.values()),
                                        'by_state': states}
             entry['agents'] = {'count': hosts}
-        inventory['tenants'][tenant] = entry
+        inventory['tenants'][tenant or 'default_tenant'] = entry
     return inventory
 
 

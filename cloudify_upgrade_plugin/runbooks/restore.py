@@ -288,18 +288,27 @@ class WaitRestore(RestoreStep):
         timeout = ctx.options.get('timeout') or 3600
         target = ctx.data['target_manager']
         candidates = credentials.candidates(ctx)
-        target = credentials.working(target, candidates, wait=False) or target
+        target = credentials.working(target, candidates, wait=True) or target
+        alternatives = credentials.alternatives(target, candidates)
+        current = {'manager': target}
+        # 4.6+ switch the admin password inside the workflow (facts §3.8)
         waits.wait_for_execution(target, execution_id, timeout=timeout,
-                                 client_error_grace=min(timeout, 120))
+                                 alternatives=alternatives,
+                                 on_switch=lambda m: current.update(manager=m))
+        target = current['manager']
         snapshot_version = versions.as_version(snapshot['snapshot_version'])
         post = _post_restore_expectations(target.version, snapshot_version, ctx.data['mode'],
                                           snapshot)
         if post['flag']:
             waits.wait_for_restore_flag(target, timeout)
-        if post['credentials_change']:
+        if post['credentials_change'] and len(candidates) > 1:
             target = credentials.wait_for_switch(target, candidates, timeout)
         elif post['restart']:
-            waits.wait_for_rest(target, timeout)
+            # same password on both managers, or certificates: the restart is only
+            # visible as an outage; 4.2-4.5 start it seconds after `terminated` (§3.8)
+            settle = 10 if target.version < V4_6 else 0
+            target = waits.wait_for_rest(target, timeout, settle=settle,
+                                         alternatives=alternatives)['manager']
         ctx.data['target_manager'] = target
         return {'execution_id': execution_id, 'post_restore': post}
 
