@@ -129,7 +129,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             request.drain()
         except (ConnectionError, ValueError):
             self.close_connection = True
-        self._write(request, response)
+        try:
+            self._write(request, response)
+        except OSError:                # the client went away (timeouts, drops)
+            self.close_connection = True
 
     def _write(self, request, response):
         self.send_response(response.status, response.reason)
@@ -229,6 +232,12 @@ class _Server(http.server.ThreadingHTTPServer):
         self.app = app
         self.track = tracker
         super().__init__(address, _Handler)
+
+    def handle_error(self, request, client_address):
+        import sys
+        if isinstance(sys.exc_info()[1], OSError):
+            return                     # a peer that closed its socket is not an error
+        super().handle_error(request, client_address)
 
 
 class Listener(object):

@@ -183,10 +183,15 @@ class Engine(object):
             if snap is not None:
                 self._set(snap, status='failed', error=fail_rule.error)
             raise WorkflowFailed(fail_rule.error)
+        legacy = params.get('legacy', not mgr.rules.new_format_restore)
         with mgr.store.lock:
             dump = mgr.store.dump()
             agents = [dict(a) for a in mgr.store.all('agents') if a.get('state') == 'started']
-        legacy = params.get('legacy', not mgr.rules.new_format_restore)
+        if legacy or not mgr.rules.new_format_restore:
+            # MGR@4.2..7.0.4 postgres.py _append_delete_current_execution: the dump deletes
+            # the running create_snapshot execution
+            dump['resources']['executions'] = [
+                e for e in dump['resources']['executions'] if e['id'] != ex['id']]
         archive.build(mgr.snapshot_path(sid), mgr.rules, dump, mgr.root,
                       mgr.rest_security_file(), ex['id'], legacy,
                       include_credentials=params.get('include_credentials', True),
@@ -287,6 +292,12 @@ class Engine(object):
                 keep = [e for e in mgr.store.all('executions') if e is ex]
                 mgr.store.load(arc['data'], keep_admin=target_admin,
                                into_tenant=into_tenant, keep=keep)
+                if new_format:
+                    # MGR@7.0.4 _new_restore_update_execution_status: the snapshot's own
+                    # create execution is marked terminated
+                    for rec in mgr.store.find('executions', meta.get('execution_id')):
+                        rec.update(status='terminated', ended_at=rec.get('ended_at') or
+                                   datamod.ts(), error='')
                 if into_tenant is None and sv < (4, 2, 0) and rules.roles_42:
                     _map_old_roles(mgr.store)                    # facts §9 item 7
                 if rules.delete_snapshot_after_restore:
