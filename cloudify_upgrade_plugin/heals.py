@@ -266,7 +266,9 @@ def inspect_manager(label, profile, source_factory, since, until,
 
     `source_factory(profile)` returns an object with `.version`, `list_tenants()` and
     `list_executions(params, tenant)` (one page, the REST list body). Returns
-    {profile, reachable, error, version, scope, tenants, requests, heals, gaps}.
+    {profile, reachable, error, version, scope, tenants, requests, heals, gaps}; `tenants`
+    lists the tenants listed one by one (4.0 / 4.1) and is None when one listing covered
+    every tenant (`scope` all-tenants) or there are none (3.x, `scope` single).
     """
     report = {'profile': profile, 'reachable': None, 'error': None,
               'version': None, 'scope': None, 'tenants': None, 'requests': 0,
@@ -314,13 +316,19 @@ def inspect_manager(label, profile, source_factory, since, until,
                     '{2} was checked'.format(label, _describe_error(error), fallback))
             report['tenants'] = tenants
             for tenant in tenants:
-                items, _ = collect_heals(pager(tenant, False), since, until, page_size)
+                try:
+                    items, _ = collect_heals(pager(tenant, False), since, until, page_size)
+                except errors as error:
+                    if _is_unreachable(error):
+                        raise
+                    report['gaps'].append('{0} manager: tenant {1} could not be listed: '
+                                          '{2}'.format(label, tenant, _describe_error(error)))
+                    continue
                 heals.extend(normalise_heal(item, tenant) for item in items)
         elif scope == 'all-tenants':
             items, _ = collect_heals(pager(getattr(source, 'tenant', None), True),
                                      since, until, page_size)
             heals.extend(normalise_heal(item) for item in items)
-            report['tenants'] = sorted({h['tenant'] for h in heals if h['tenant']})
         else:
             items, _ = collect_heals(pager(None, False), since, until, page_size)
             heals.extend(normalise_heal(item) for item in items)
@@ -741,6 +749,21 @@ def _write_report(workspace, document):
     write_report(workspace, report)
 
 
+def _record_failure(workspace, error):
+    """Journal a run that could not check anything (both managers out of reach)."""
+    if workspace is None:
+        return
+    lock = getattr(workspace, 'lock', None)
+    try:
+        with (lock() if callable(lock) else contextlib.nullcontext()):
+            workspace.journal.append(STEP_ID, 'started', {})
+            workspace.journal.append(STEP_ID, 'failed', {'error_id': error.error_id,
+                                                         'message': error.message})
+    except UpgradeError as busy:
+        if busy.error_id != 'workspace-locked':
+            raise
+
+
 def _record(workspace, document):
     """Journal the run (step verify-heals) and write the findings into the report."""
     if workspace is None:
@@ -770,7 +793,11 @@ def run(options, source_factory=rest_source, ssh_probe=ssh_riemann_probe,
     one, and exits 4 when a suspicious heal was found. Returns the document when clean.
     """
     inputs = resolve_inputs(options, workspace_opener, clock)
-    document = verify(inputs, source_factory, ssh_probe, page_size)
+    try:
+        document = verify(inputs, source_factory, ssh_probe, page_size)
+    except UpgradeError as error:
+        _record_failure(inputs['workspace'], error)
+        raise
     _record(inputs['workspace'], document)
     if json_mode():
         emit_json(document)

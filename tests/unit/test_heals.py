@@ -249,11 +249,29 @@ def test_inspect_manager_41_lists_every_tenant_separately():
         assert 'ended_at' not in params['_include']
 
 
+def test_inspect_manager_41_one_tenant_refused_is_a_gap_not_a_failure():
+    tenants = ['default_tenant', 't1', 't3']
+    manager = _busy_manager('4.1.0', tenants)
+    listing = manager.list_executions
+
+    def refuse_t1(params, tenant):
+        if tenant == 't1':
+            raise UpgradeError('forbidden', error_id='manager-forbidden')
+        return listing(params, tenant)
+    manager.list_executions = refuse_t1
+    report = heals.inspect_manager('old', 'old', factory(old=manager), CUTOVER, UNTIL)
+    assert report['error'] is None
+    assert [h['id'] for h in report['heals']] == ['heal-t1', 'heal-t2']
+    assert report['gaps'] == [
+        'old manager: tenant t1 could not be listed: [manager-forbidden] forbidden']
+
+
 def test_inspect_manager_42_uses_one_all_tenants_listing():
     tenants = ['default_tenant', 't1', 't2']
     manager = _busy_manager('4.2.0', tenants)
     report = heals.inspect_manager('new', 'new', factory(new=manager), CUTOVER, UNTIL)
     assert report['scope'] == 'all-tenants'
+    assert report['tenants'] is None
     assert [h['id'] for h in report['heals']] == ['heal-t1', 'heal-t2']
     assert len(manager.calls) == 1
     assert manager.calls[0][0]['_all_tenants'] == 'true'
@@ -571,3 +589,40 @@ def test_run_clean_returns_the_document_and_prints_tables(monkeypatch, capsys):
     assert document['suspected_duplicates'] == []
     out = capsys.readouterr().out
     assert 'Old manager (old, 4.1.0): 0 heal(s)' in out
+
+
+def _profile(name, ip, port):
+    from cloudify_cli import env
+    env.ProfileContext({'manager_ip': ip, 'rest_port': port}, profile_name=name).save()
+
+
+def test_same_address_profiles_are_not_queried_as_two_managers():
+    _profile('before', '10.0.0.5', 80)
+    _profile('after', '10.0.0.5', 80)
+    _profile('elsewhere', '10.0.0.6', 80)
+    _, new = _managers()
+    asked = []
+
+    def make(profile):
+        asked.append(profile)
+        return new
+    doc = heals.verify(inputs(old_profile='before', new_profile='after'), make, probe('x'))
+    assert asked == ['after']
+    assert 'same address' in doc['old_manager']['error']
+    assert doc['suspected_duplicates'] == []
+    asked.clear()
+    old, _ = _managers()
+    heals.verify(inputs(old_profile='elsewhere', new_profile='after'),
+                 lambda p: asked.append(p) or (old if p == 'elsewhere' else new),
+                 probe('inactive'))
+    assert asked == ['elsewhere', 'after']
+
+
+def test_run_journals_a_run_that_could_check_nothing():
+    workspace = _real_workspace()
+    error = requests.exceptions.ConnectionError('refused')
+    with pytest.raises(UpgradeError) as info:
+        heals.run({}, factory(old=error, new=error), probe(error), clock=lambda: UNTIL)
+    assert info.value.error_id == 'heals-not-verifiable'
+    assert [(e['event'], e['details'].get('error_id')) for e in workspace.journal.entries()] \
+        == [('started', None), ('failed', 'heals-not-verifiable')]
