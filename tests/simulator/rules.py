@@ -120,9 +120,11 @@ class Rules(object):
         # facts §2.1: 4.1-5.x proxy a fixed list of resource names; 5.0.5 adds
         # snapshot-status, managers, agents; 6.0+ proxies everything under /api/.
         self.nginx_proxies_everything = v >= (6, 0, 0)
-        # The UI answers unproxied paths (facts §2.1 [I]: HTML or UI 404); 6.0+ reaches
+        # The UI answers unproxied paths with HTML (facts §2.1 [I]: "HTML or a UI 404");
+        # we answer the UI's 404 page, which cfy 7.0.5 expects from managers older than
+        # 5.0.5 (facts §6.1 'On 404 it logs ... falls back to GET /cluster'); 6.0+ reaches
         # Flask whose unknown routes are Werkzeug HTML 404s (obs70 'GET /api/v9/version').
-        self.ui_status_for_unproxied = 200 if v < (6, 0, 0) else 404
+        self.ui_status_for_unproxied = 404
 
         # --- endpoints present ------------------------------------------------------------
         self.has_tenants = v >= (4, 0, 0)
