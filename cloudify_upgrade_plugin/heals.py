@@ -160,7 +160,8 @@ def collect_heals(fetch_page, since, until, page_size=MAX_PAGE_SIZE):
     (`{"items": [...], "metadata": {"pagination": {"total": N}}}`). Paging stops at
     the first page whose oldest `created_at` is before `since`, at a short page, or at
     `total`. If a page is not newest-first (a server that ignored `_sort`), paging
-    goes on to the end so nothing is missed. Returns (items in window, pages fetched).
+    goes on to the end so nothing is missed. `until` None means no upper bound. Returns
+    (items in window, pages fetched).
     """
     size = max(1, min(int(page_size), MAX_PAGE_SIZE))
     kept, offset, pages, ordered = [], 0, 0, True
@@ -180,7 +181,7 @@ def collect_heals(fetch_page, since, until, page_size=MAX_PAGE_SIZE):
                 ordered = False
             previous = created
             oldest = created if oldest is None else min(oldest, created)
-            if since <= created <= until:
+            if since <= created and (until is None or created <= until):
                 kept.append(item)
         offset += len(items)
         if len(items) < size or not items:
@@ -567,6 +568,9 @@ def resolve_inputs(options, workspace_opener=_open_workspace, clock=_now):
             upgrade_id if workspace else None),
         'mode': mode, 'old_profile': old_profile, 'new_profile': new_profile,
         'since': since, 'until': until, 'cutover': cutover or since,
+        # Without --until nothing is cut at the top: a manager clock ahead of this
+        # machine's must not hide a heal it just started.
+        'until_bound': until if until_text else None,
         'cutover_recorded': cutover is not None,
         'healing_fenced': bool(meta.get('healing_fenced')),
         'source_version': (meta.get('source') or {}).get('version'),
@@ -595,6 +599,7 @@ def verify(inputs, source_factory=rest_source, ssh_probe=ssh_riemann_probe,
            page_size=MAX_PAGE_SIZE):
     """Collect both managers' heals and analyse them -> the JSON document."""
     since, until = inputs['since'], inputs['until']
+    bound = inputs.get('until_bound', until)
     old_profile, new_profile = inputs['old_profile'], inputs['new_profile']
     gaps = []
     if inputs.get('mode') == 'in-place' or _same_manager(old_profile, new_profile):
@@ -607,14 +612,14 @@ def verify(inputs, source_factory=rest_source, ssh_probe=ssh_riemann_probe,
         old['healing'] = {'state': 'not-applicable', 'active': False,
                           'reason': 'the old manager no longer exists (in-place upgrade)'}
     else:
-        old = inspect_manager('old', old_profile, source_factory, since, until, page_size)
+        old = inspect_manager('old', old_profile, source_factory, since, bound, page_size)
         gaps.extend(old.pop('gaps'))
         old['healing'] = healing_state(
             old_profile, old['version'] or inputs.get('source_version'),
             inputs.get('healing_fenced'), ssh_probe)
         old['healing']['fenced_by_upgrade'] = bool(inputs.get('healing_fenced'))
     old.pop('gaps', None)
-    new = inspect_manager('new', new_profile, source_factory, since, until, page_size)
+    new = inspect_manager('new', new_profile, source_factory, since, bound, page_size)
     gaps.extend(new.pop('gaps'))
 
     old_checked = old['error'] is None

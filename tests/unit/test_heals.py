@@ -200,6 +200,22 @@ def test_collect_heals_drops_heals_after_until():
     assert [k['id'] for k in kept] == ['in']
 
 
+def test_collect_heals_without_until_keeps_heals_from_a_clock_ahead():
+    items = [{'id': 'ahead', 'created_at': at(3000)}, {'id': 'in', 'created_at': at(5)}]
+    fetch, _ = _pages(items, 10)
+    kept, _ = heals.collect_heals(fetch, CUTOVER, None)
+    assert [k['id'] for k in kept] == ['ahead', 'in']
+
+
+def test_resolve_inputs_default_until_does_not_bound_the_listing():
+    now = datetime.datetime(2024, 5, 3, tzinfo=UTC)
+    result = heals.resolve_inputs({}, opener(FakeWorkspace(_ws_meta())), lambda: now)
+    assert result['until'] == now and result['until_bound'] is None
+    explicit = heals.resolve_inputs({'until': '2024-05-02T12:00:00Z'},
+                                    opener(FakeWorkspace(_ws_meta())), lambda: now)
+    assert explicit['until_bound'] == UNTIL
+
+
 def test_collect_heals_pages_to_the_end_when_the_server_did_not_sort():
     items = [{'id': 'old', 'created_at': at(-100)}, {'id': 'a', 'created_at': at(5)},
              {'id': 'b', 'created_at': at(-50)}, {'id': 'c', 'created_at': at(7)},
