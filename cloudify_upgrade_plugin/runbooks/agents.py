@@ -18,6 +18,8 @@ from cloudify_upgrade_plugin.runbooks import common
 
 STATE_FILE = 'agents/state.json'
 SUCCEEDED, FAILED, STARTED = 'succeeded', 'failed', 'started'
+# Host states with no agent running: never installed, or uninstalled.
+NO_AGENT_STATES = ('uninitialized', 'deleted')
 
 
 class AgentState(object):
@@ -58,6 +60,8 @@ def plan(manager):
             instances = hosts.get(deployment['id'])
             if not instances:
                 continue  # no host, no agent
+            if all(i.get('state') in NO_AGENT_STATES for i in instances):
+                continue  # never installed (or torn down): there is no agent to move
             bad = sorted(i['id'] for i in instances if i.get('state') != 'started')
             if bad:
                 not_eligible.append({'tenant': tenant, 'deployment_id': deployment['id'],

@@ -94,9 +94,7 @@ def prepare(options):
                     checks=precomputed)
     workspace.update_meta(mode=mode, source=common.manager_meta(manager),
                           target_version=str(target) if target else None)
-    runbook = Runbook('prepare', prepare_steps(manager, mode, options),
-                      command='cfy upgrade prepare --upgrade-id {0}'.format(
-                          workspace.upgrade_id))
+    runbook = Runbook('prepare', prepare_steps(manager, mode, options))
     get_logger().info('Upgrade %s: preparing %s %s for a %s upgrade',
                       workspace.upgrade_id, manager.version, manager.edition, mode)
     try:

@@ -488,9 +488,7 @@ def run(options, mode):
         ctx.data['target_checks'] = checks = target_checks(ctx)
         evaluate(checks, options.get('waivers') or ())
     source = versions.Version.parse(meta['source']['version'])
-    runbook = Runbook(mode, steps_for(mode, source, options),
-                      command='cfy upgrade {0} --upgrade-id {1}'.format(
-                          mode, workspace.upgrade_id))
+    runbook = Runbook(mode, steps_for(mode, source, options))
     fingerprint = {'target': {'address': target.address}, 'restore_mode': mode}
     try:
         Runner(workspace, runbook, fingerprint).run(ctx)

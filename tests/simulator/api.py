@@ -772,6 +772,27 @@ def list_users(api, ctx):
     return api.list_records(ctx, 'users', users, fields, presenter=present)
 
 
+@route('POST', r'/users/(?P<username>[^/]+)', scoped=False, since=(4, 0, 0), write=True)
+def set_user_password(api, ctx, username):
+    """`cfy users set-password` (rc705 users.py `set_password`: POST /users/<name>
+    {"password"}): premium, sys_admin; the new hash uses the salt the REST service runs
+    with (facts §7.2: SECURITY_PASSWORD_SALT = hash_salt)."""
+    if api.rules.edition != 'premium':
+        raise ApiError(404, 'missing_premium_package_error',
+                       'This feature exists only in the premium edition of Cloudify.\nPlease '
+                       'contact sales for additional info.')
+    if not ctx.is_admin:
+        raise ApiError(403, 'forbidden_error', 'User `{0}` is not permitted to perform the '
+                       'action user_set_password'.format(ctx.user['username']))
+    body = api.json_body(ctx, required=('password',))
+    with api.store.lock:
+        if username not in api.store.users:
+            raise not_found('User', username)
+    api.mgr.set_user_password(username, body['password'])
+    with api.store.lock:
+        return 200, _user_out(api, api.store.users[username])
+
+
 @route('GET', r'/tenants', scoped=False, since=(4, 0, 0))
 def list_tenants(api, ctx):
     """obs70 'GET /tenants' shape; community lists only default_tenant (facts §5.1)."""
@@ -1218,7 +1239,8 @@ def download_snapshot(api, ctx, sid):
     headers = [('Content-Disposition', filename), ('Cache-Control', 'no-cache'),
                ('Accept-Ranges', 'bytes')]
     drop = mgr.faults.take_drop(ctx.request.path)
-    chunked = bool(mgr.faults.no_content_length)
+    chunked = bool(mgr.faults.no_content_length) or (
+        mgr.download_headers == 'rest' and not rules.rest_sends_content_length)
     rng = _parse_range(ctx.request.header('Range'), size)
     if rng == 'unsatisfiable':
         return Response(416, b'', headers=[('Content-Range', 'bytes */{0}'.format(size))],
