@@ -37,7 +37,42 @@ def parse_args(argv=None):
     parser.add_argument('--auto-heal-after', type=float, default=None,
                         help='old managers: start heals for every auto-heal deployment '
                              'after N seconds while cloudify-riemann runs')
+    faults = parser.add_argument_group('fault injection (see tests/simulator/faults.py)')
+    faults.add_argument('--fail-requests', action='append', default=[],
+                        metavar='REGEX:COUNT[:STATUS]', help='COUNT 5xx answers (503)')
+    faults.add_argument('--drop-download', action='append', default=[],
+                        metavar='BYTES[:TIMES]', help='cut archive downloads after BYTES')
+    faults.add_argument('--delay', action='append', default=[], metavar='REGEX:SECONDS',
+                        help='slow responses')
+    faults.add_argument('--fail-execution', action='append', default=[],
+                        metavar='WORKFLOW[:DEPLOYMENT]', help='such executions fail')
+    faults.add_argument('--hang-execution', action='append', default=[],
+                        metavar='WORKFLOW[:DEPLOYMENT]', help='such executions hang')
+    faults.add_argument('--no-content-length', action='store_true',
+                        help='downloads are chunked, without Content-Length')
+    faults.add_argument('--download-headers', choices=('nginx', 'rest'), default='nginx',
+                        help="'rest': no Content-Length from 5.1 (facts §3.3, README)")
     return parser.parse_args(argv)
+
+
+def apply_faults(mgr, args):
+    for spec in args.fail_requests:
+        parts = spec.rsplit(':', 2) if spec.count(':') >= 2 else spec.rsplit(':', 1)
+        status = int(parts[2]) if len(parts) == 3 else 503
+        mgr.faults.fail_requests(parts[0], count=int(parts[1]), status=status)
+    for spec in args.drop_download:
+        size, _, times = spec.partition(':')
+        mgr.faults.drop_download(int(size), times=int(times) if times else 1)
+    for spec in args.delay:
+        pattern, _, seconds = spec.rpartition(':')
+        mgr.faults.delay(pattern, float(seconds))
+    for spec in args.fail_execution:
+        workflow, _, deployment = spec.partition(':')
+        mgr.faults.fail_execution(workflow_id=workflow, deployment_id=deployment or None)
+    for spec in args.hang_execution:
+        workflow, _, deployment = spec.partition(':')
+        mgr.faults.hang_execution(workflow_id=workflow, deployment_id=deployment or None)
+    mgr.faults.no_content_length = args.no_content_length
 
 
 def main(argv=None):
@@ -57,11 +92,17 @@ def main(argv=None):
         mgr = start(args.manager_version, edition=args.edition, data=args.data,
                     state_dir=args.state_dir, ssh=not args.no_ssh, port=args.port,
                     ssh_port=args.ssh_port, time_scale=args.time_scale,
-                    update_3=args.update_3, **kwargs)
+                    update_3=args.update_3, download_headers=args.download_headers,
+                    **kwargs)
     except (ValueError, OSError) as e:
         sys.stderr.write('simulator: {0}\n'.format(e))
         return 2
     try:
+        try:
+            apply_faults(mgr, args)
+        except (ValueError, IndexError) as e:
+            sys.stderr.write('simulator: bad fault option: {0}\n'.format(e))
+            return 2
         if args.auto_heal_after is not None:
             mgr.auto_heal.schedule_all(args.auto_heal_after)
         sys.stdout.write(json.dumps(mgr.info()) + '\n')

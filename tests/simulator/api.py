@@ -410,11 +410,14 @@ class RestApi(object):
             raise not_found(kind, rid)
         return found[0]
 
-    def query_bool(self, ctx, name, default=False):
+    def query_bool(self, ctx, name, default=False, label=None):
+        """MGR@4.2 rest_decorators: 'all_tenants must be <true/false>' (no underscore);
+        obs70: '_include_system_workflows must be <true/false>, got yes'."""
         value = ctx.request.arg(name)
         if value is None:
             return default
-        label = name if self.rules.v >= (7, 0, 0) else name.lstrip('_')
+        if label is None:
+            label = name if self.rules.v >= (7, 0, 0) else name.lstrip('_')
         return _bool(label, value)
 
     def list_records(self, ctx, kind, records, fields, filter_map=None, get_all=False,
@@ -971,7 +974,8 @@ def agents(api, ctx):
 def executions(api, ctx):
     """facts §4: system workflows hidden unless _include_system_workflows=true; 404 for an
     unknown deployment_id filter (MGR@4.2 resources_v2/executions.py)."""
-    include_system = api.query_bool(ctx, '_include_system_workflows')
+    include_system = api.query_bool(ctx, '_include_system_workflows',
+                                    label='_include_system_workflows')
     did = ctx.request.arg('deployment_id')
     if did:
         all_tenants = api.rules.all_tenants_param and api.query_bool(ctx, '_all_tenants')

@@ -180,7 +180,8 @@ class SimulatedManager(object):
 
     def __init__(self, version, edition='premium', data='empty', machine=None, port=0,
                  time_scale=DEFAULT_TIME_SCALE, admin_password=None, networks=None,
-                 security_enabled=None, update_3=False, patch_1=False, hostname=None):
+                 security_enabled=None, update_3=False, patch_1=False, hostname=None,
+                 download_headers='nginx'):
         self.rules = Rules(version, edition, update_3=update_3, patch_1=patch_1,
                            security_enabled=security_enabled)
         self.machine = machine or Machine(ssh=False)
@@ -188,6 +189,11 @@ class SimulatedManager(object):
         self.time_scale = float(time_scale)
         self.hostname = hostname or 'manager-{0}'.format(self.rules.key.replace('.', '-'))
         self.networks = dict(networks or {'default': '127.0.0.1'})
+        if download_headers not in ('nginx', 'rest'):
+            raise ValueError("download_headers must be 'nginx' or 'rest'")
+        # README 'Content-Length': 'nginx' = what a client meets (nginx serves the file);
+        # 'rest' = the REST service's own header rule (none from 5.1, facts §3.3)
+        self.download_headers = download_headers
         self.stopped = False
         self.torn_down = False
         self.faults = Faults()

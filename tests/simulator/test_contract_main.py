@@ -81,3 +81,22 @@ def test_bad_arguments(args):
     proc = launch(*args)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and out == ''
+
+
+def test_fault_flags():
+    proc = launch('--manager-version', '7.0', '--no-ssh', '--fail-requests',
+                  '/blueprints$:1:503')
+    try:
+        info = json.loads(proc.stdout.readline())
+        url = 'http://127.0.0.1:{0}/api/v3.1/blueprints'.format(info['rest_port'])
+        auth = (info['admin_username'], info['admin_password'])
+        headers = {'Tenant': 'default_tenant'}
+        codes = [requests.get(url, auth=auth, headers=headers).status_code for _ in range(2)]
+        assert codes == [503, 200]
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

@@ -5,6 +5,7 @@ References: facts = cloudify-manager-facts.md, obs70 = manager-7.0-observed.md.
 """
 import pytest
 
+from cloudify_rest_client import CloudifyClient
 from cloudify_rest_client.exceptions import CloudifyClientError
 
 from tests.simulator.helpers import is_json, raw
@@ -318,3 +319,23 @@ def test_maintenance_activating_while_executions_run(simulated_manager):
     client.executions.cancel(ex.id, force=True)
     from tests.simulator.helpers import wait_until
     wait_until(lambda: client.maintenance_mode.status().status == 'activated', 10)
+
+
+@pytest.mark.parametrize('version,api_version', [('3.4.2', 'v2.1'), ('4.0.1', 'v3'),
+                                                 ('4.1', 'v3.1')])
+def test_official_client_with_version_prefix(simulated_manager, version, api_version):
+    """facts §2.1 'Default client API version' / §1 item 2: the official client works when
+    built with the version's prefix (3.4.2 has no /api/version, facts §11)."""
+    mgr = simulated_manager(version, data='demo')
+    client = CloudifyClient(host='127.0.0.1', port=mgr.rest_port, api_version=api_version,
+                            username=mgr.admin_username, password=mgr.admin_password,
+                            tenant='default_tenant')
+    assert {d.id for d in client.deployments.list()} >= {'hw-1', 'web-1'}
+    execution = client.snapshots.create('snap1', True)
+    assert execution.workflow_id == 'create_snapshot'
+    if version == '3.4.2':
+        with pytest.raises(CloudifyClientError) as err:
+            client.manager.get_version()
+        assert err.value.status_code == 404
+    else:
+        assert client.manager.get_version()['version'] == mgr.version
