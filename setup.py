@@ -12,11 +12,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PTH = 'cloudify_upgrade_plugin-hook.pth'
 
 
+def read(*parts):
+    with open(os.path.join(HERE, *parts)) as f:
+        return f.read()
+
+
 def read_version():
     scope = {}
-    with open(os.path.join(HERE, 'cloudify_upgrade_plugin',
-                           '__version__.py')) as f:
-        exec(f.read(), scope)
+    exec(read('cloudify_upgrade_plugin', '__version__.py'), scope)
     return scope['__version__']
 
 
@@ -34,7 +37,7 @@ setup(
     name='cloudify-upgrade-plugin',
     version=read_version(),
     description='`cfy upgrade`: upgrade a Cloudify Manager through a snapshot',
-    long_description=open(os.path.join(HERE, 'README.md')).read(),
+    long_description=read('README.md'),
     long_description_content_type='text/markdown',
     license='Apache License 2.0',
     packages=find_packages(include=['cloudify_upgrade_plugin',

@@ -4,6 +4,7 @@ and plugin code is only imported when the `upgrade` command (or the command list
 """
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,13 @@ def test_plugin_code_loads_only_when_needed(plugin_venv, argv, imported):
     result = plugin_venv.run('python', '-c', PROBE, *argv)
     assert result.rc == 0, str(result)
     assert 'PLUGIN-IMPORTED={0}'.format(imported) in result.err, str(result)
+
+
+def test_installed_version_is_the_source_version(plugin_venv):
+    scope = {}
+    source = Path(__file__).resolve().parents[2] / 'cloudify_upgrade_plugin' / '__version__.py'
+    exec(source.read_text(), scope)
+    code = ('import importlib.metadata as m, cloudify_upgrade_plugin as p; '
+            'print(m.version("cloudify-upgrade-plugin"), p.__version__)')
+    result = plugin_venv.run('python', '-c', code, check=True)
+    assert result.out.split() == [scope['__version__']] * 2, str(result)
