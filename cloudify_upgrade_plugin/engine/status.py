@@ -84,7 +84,7 @@ def summarize(workspace):
             row['status'] = RUNNING if locked else INTERRUPTED
     return {'upgrade_id': workspace.upgrade_id, 'mode': meta.get('mode'),
             'created_at': meta.get('created_at'), 'steps': steps,
-            'next': next_command(workspace.upgrade_id, meta, steps)}
+            'next': next_command(workspace.upgrade_id, meta, steps, entries)}
 
 
 def _row(step_id, title, runbook, state):
@@ -96,7 +96,7 @@ def _row(step_id, title, runbook, state):
     return row
 
 
-def next_command(upgrade_id, meta, steps):
+def next_command(upgrade_id, meta, steps, entries=None):
     """The command the operator should run now (None when nothing is left)."""
     suffix = ' --upgrade-id {0}'.format(upgrade_id)
     runbooks = meta.get('runbooks') or []
@@ -113,7 +113,17 @@ def next_command(upgrade_id, meta, steps):
     follow = FOLLOW_UP.get(runbooks[-1].get('name'))
     if follow is None:
         return None
+    if follow == 'cfy upgrade verify-heals' and _heals_clean(entries):
+        return None     # done: what is left (shutting the old manager down) is by hand
     return follow.format(mode=meta.get('mode') or 'new-host') + suffix
+
+
+def _heals_clean(entries):
+    """True when the last verify-heals run was complete, clean and healing is off."""
+    runs = [e for e in entries or () if e['step'] == 'verify-heals' and
+            e['event'] == jr.SUCCEEDED]
+    last = (runs[-1].get('details') or {}) if runs else {}
+    return bool(last.get('ok') and last.get('complete') and not last.get('healing_active'))
 
 
 def run(options):
@@ -141,5 +151,8 @@ def _print_human(document):
         logger.info('Next: %s', document['next'])
     elif any(row['status'] == RUNNING for row in document['steps']):
         logger.info('Next: wait - another `cfy upgrade` process is working on this upgrade.')
+    elif document.get('mode') == 'new-host':
+        logger.info('Nothing is left to run: verify-heals is clean. Shut the old manager '
+                    'down (or disconnect it from every network it heals on).')
     else:
         logger.info('Nothing is left to do for this upgrade.')
