@@ -98,8 +98,8 @@ def test_no_console_script_named_cfy_comes_from_the_plugin(plugin_venv):
 def test_commands_fail_cleanly_without_a_manager(plugin_venv, command):
     """In an empty cfy workdir no command can succeed; each fails with an id, never a trace.
 
-    Stubs (`not-implemented-yet`) must exit 1 and say so; implemented commands must fail with
-    a contract exit code and a kebab-case error id in their single JSON document.
+    Implemented commands fail with a contract exit code and a kebab-case error id in their
+    single JSON document (or a click usage error); a stub must exit 1 and say so.
     """
     result = plugin_venv.run('cfy', 'upgrade', command, '--json')
     assert result.rc in (1, 2, 3), str(result)
@@ -116,6 +116,38 @@ def test_commands_fail_cleanly_without_a_manager(plugin_venv, command):
         assert result.rc == 1, str(result)
         assert 'not implemented yet' in error['message'], str(result)
         assert 'not implemented yet' in result.err, str(result)
+
+
+# A command whose behaviour is not delivered yet, declared the way cli.py declares them.
+STUB_PROBE = '''
+import sys
+from cloudify_upgrade_plugin import cli, errors
+from cloudify_upgrade_plugin.registration import cfy_root
+
+
+@cli.upgrade.command(name='stub-probe')
+@cli.cfy.options.common_options
+@cli.boundary
+def stub_probe(**_):
+    raise errors.NotImplementedYet('stub-probe', 99)
+
+
+cfy_root().main(args=['upgrade', 'stub-probe'] + sys.argv[1:], prog_name='cfy')
+'''
+
+
+def test_a_stub_command_exits_1_saying_not_implemented_yet(plugin_venv):
+    human = plugin_venv.run('python', '-c', STUB_PROBE)
+    assert human.rc == 1, str(human)
+    # Without --json cfy logs to stdout.
+    assert 'Error [not-implemented-yet]: `cfy upgrade stub-probe` is not implemented yet ' \
+        '(tracked in issue 99)' in human.out, str(human)
+    assert 'Traceback' not in human.out + human.err, str(human)
+    as_json = plugin_venv.run('python', '-c', STUB_PROBE, '--json')
+    assert as_json.rc == 1, str(as_json)
+    error = json.loads(as_json.out)['error']
+    assert (error['id'], error['exit_code']) == ('not-implemented-yet', 1), str(as_json)
+    assert 'not implemented yet' in as_json.err, str(as_json)
 
 
 def test_kill_switch_hides_upgrade_and_changes_nothing_else(plugin_venv, help_commands):
