@@ -141,9 +141,14 @@ class Machine(object):
             except ImportError:
                 SimulatedHost = None
             if SimulatedHost is not None:
-                self.host = SimulatedHost(self.root, self._on_systemctl, port=ssh_port,
-                                          user=ssh_user)
-                self.host.start()
+                host = SimulatedHost(self.root, self._on_systemctl, port=ssh_port,
+                                     user=ssh_user)
+                try:
+                    host.start()
+                except BaseException:
+                    self.stop()
+                    raise
+                self.host = host
 
     def _on_systemctl(self, action, unit):
         mgr = self.current
