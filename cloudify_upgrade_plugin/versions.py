@@ -267,6 +267,7 @@ def api_prefix(version):
 MIN_TARGET = Version((4, 2, 0))
 MIN_SOURCE = Version((3, 4, 0))
 MIN_IN_PLACE_SOURCE = Version((4, 0, 1))
+MIN_IN_PLACE_WITH_SSL_BACKUP = Version((4, 0, 0))
 FIRST_TARGET_REFUSING_3X = Version((5, 0, 0))
 
 
@@ -308,12 +309,17 @@ def upgrade_problems(source, target, mode=None):
             'A {0} snapshot can only be restored on a 4.2-4.6 manager; {1} refuses snapshots '
             'older than 4.0.0. Upgrade to a 4.x (4.2-4.6) manager first, then from that '
             'manager to {1}.'.format(source, target)))
-    # seed "In-place upgrade": "only supported in 4.0.1+"
-    if mode == MODE_IN_PLACE and source.base < MIN_IN_PLACE_SOURCE:
+    # seed "In-place upgrade": "only supported in 4.0.1+"; but the seed's Preparation step 2
+    # covers a 4.0.0 in-place upgrade whose certificates (not in 4.0.0 snapshots, facts
+    # §7.1) are copied off the host by hand ("contact support"), which this tool automates:
+    # 4.0.0 is allowed; patch-1 is enforced by the patch-level checks and the ssl backup by
+    # prepare / the host-backups check of in-place.  Only 3.x stays refused.
+    if mode == MODE_IN_PLACE and source.base < MIN_IN_PLACE_WITH_SSL_BACKUP:
         problems.append((
             'in-place-unsupported',
-            'An in-place upgrade is only supported from 4.0.1 on; the source is {0}. '
-            'Use a new-host upgrade.'.format(source)))
+            'An in-place upgrade is only supported from 4.0.1 on (4.0.0 with patch-1 and a '
+            'backup of /etc/cloudify/ssl); the source is {0}. Use a new-host '
+            'upgrade.'.format(source)))
     return problems
 
 

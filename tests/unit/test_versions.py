@@ -119,8 +119,12 @@ def _ids(problems):
     ('3.4.2', '4.6', 'new-host', []),
     ('3.4.2', '4.6.0', 'new-host', []),
     ('3.4.2', '4.2', 'in-place', ['in-place-unsupported']),
-    ('4.0', '4.3', 'in-place', ['in-place-unsupported']),
-    ('17.3.31', '4.3', 'in-place', ['in-place-unsupported']),
+    # 4.0.0 in place: allowed (seed Preparation step 2; patch-1 and the ssl backup are
+    # checked by patch-level and host-backups)
+    ('4.0', '4.3', 'in-place', []),
+    ('4.1.0-p1-4.0.0', '4.2', 'in-place', []),
+    ('17.3.31', '4.3', 'in-place', []),
+    ('3.4.2', '4.6', 'in-place', ['in-place-unsupported']),
     ('3.4.2', '5.0.0', 'new-host', ['source-3x-needs-stepping-stone']),
     ('3.4.2', '7.0.4', 'in-place', ['in-place-unsupported', 'source-3x-needs-stepping-stone']),
     ('4.0.1', '4.1', 'new-host', ['target-version-too-old']),
