@@ -32,7 +32,7 @@ V6_3 = versions.Version.parse('6.3.0')
 
 TARGET_CHECK_IDS = ('users-policy', 'target-path', 'target-not-clean', 'not-bootstrap-admin',
                     'agent-networks', 'snapshot-checksum', 'target-is-source',
-                    'target-licence', 'target-reachable')
+                    'target-licence', 'target-reachable', 'host-backups', 'target-ssh')
 
 
 def utcnow_iso():
@@ -100,6 +100,9 @@ def target_checks(ctx):
     if mode == versions.MODE_IN_PLACE:
         checks.run('target-is-source', BLOCK, _not_the_old_manager, source_meta, snapshot,
                    target)
+    checks.run('host-backups', BLOCK, _host_backups, ctx.workspace, snapshot, mode,
+               ctx.options.get('users'))
+    checks.run('target-ssh', BLOCK, _target_ssh, target, _host_steps(ctx, snapshot))
     checks.run('target-not-clean', BLOCK, _clean, target)
     checks.run('not-bootstrap-admin', BLOCK, _bootstrap_admin, target)
     checks.run('agent-networks', BLOCK, _networks, snapshot, target)
@@ -135,11 +138,56 @@ def _path(source_meta, snapshot, target, mode):
 
 
 def _not_the_old_manager(source_meta, snapshot, target):
+    """In place: the manager at the address must be the new install, not the old one."""
     if str(target.version) == source_meta.get('version'):
         return FAIL, 'The manager at {0} still runs {1}, the old version: tear it down and ' \
                      'install the new version first (see the instructions prepare ' \
                      'printed).'.format(target.address, target.version)
+    if common.snapshot_status(target, snapshot['id']) == 'created':
+        # a fresh install holds no snapshot; the old manager holds the one prepare made
+        return FAIL, 'The manager at {0} holds snapshot {1} created by prepare: it is the ' \
+                     'old manager, not a fresh install. Tear it down and install the new ' \
+                     'version first.'.format(target.address, snapshot['id'])
     return PASS, 'The manager at {0} now runs {1}.'.format(target.address, target.version)
+
+
+def _host_steps(ctx, snapshot):
+    """What this run will do on the target host over SSH (for the target-ssh check)."""
+    needs = []
+    source = versions.as_version(snapshot['snapshot_version'])
+    if ctx.options.get('users') == 'rest-security' and source.base < V4_2:
+        needs.append('install the old rest-security values')
+    if ctx.data['mode'] == versions.MODE_IN_PLACE and not snapshot.get('has_ssl'):
+        needs.append('put back /etc/cloudify/ssl')
+    return needs
+
+
+def _host_backups(workspace, snapshot, mode, policy):
+    """The backups prepare took that this run needs (facts §7.1, §7.2)."""
+    missing = []
+    source = versions.as_version(snapshot['snapshot_version'])
+    if policy == 'rest-security' and source.base < V4_2 and \
+            not workspace.exists(os.path.join('backups', 'rest-security.conf')):
+        missing.append('backups/rest-security.conf (for --users rest-security)')
+    if mode == versions.MODE_IN_PLACE and not snapshot.get('has_ssl') and \
+            not os.path.isdir(workspace.path(os.path.join('backups', 'ssl'))):
+        missing.append('backups/ssl (the {0} snapshot has no certificates)'.format(source))
+    if missing:
+        return FAIL, 'Host backups this upgrade needs are missing from the workspace: {0}. ' \
+                     'They can only be taken from the old manager host.'.format(
+                         '; '.join(missing))
+    return PASS, 'Every host backup this upgrade needs is in the workspace.'
+
+
+def _target_ssh(target, needs):
+    if not needs:
+        return PASS, 'No step needs SSH to the target host.'
+    if not common.ssh_configured(target):
+        return FAIL, 'SSH to the target host is needed to {0}, but its profile has no SSH ' \
+                     'settings: `cfy profiles set --ssh-user USER --ssh-key KEY --ssh-port ' \
+                     'PORT`.'.format(' and '.join(needs))
+    common.ssh_probe(target)
+    return PASS, 'SSH to the target host works (to {0}).'.format(' and '.join(needs))
 
 
 def _clean(target):
@@ -261,19 +309,110 @@ class StartRestore(RestoreStep):
     rerunnable = False   # a second restore is never started behind the operator's back
 
     def check(self, ctx):
-        return bool(ctx.workspace.meta.get('restore_execution_id'))
+        """Done when a restore of this upgrade runs or ran, and it did not fail.
+
+        A restore that failed (wait-restore reopens this step) is not done: the next run
+        starts another one once the target is found unchanged.  A process killed between
+        the POST and recording its answer left a restore execution on the target: it is
+        adopted, never started twice.
+        """
+        meta = ctx.workspace.meta
+        failed = set(meta.get('failed_restore_execution_ids') or [])
+        recorded = meta.get('restore_execution_id')
+        if recorded and recorded not in failed:
+            return True
+        execution = common._snapshot_execution(ctx.data['target_manager'], _snapshot(ctx)['id'],
+                                               workflow='restore_snapshot')
+        if execution is not None and execution['id'] not in failed and \
+                execution.get('status') not in ('failed', 'cancelled'):
+            ctx.workspace.update_meta(restore_execution_id=execution['id'])
+            get_logger().info('Restore execution %s found on the target: adopted.',
+                              execution['id'])
+            return True
+        return False
 
     def run(self, ctx):
         snapshot = _snapshot(ctx)
         target = ctx.data['target_manager']
+        failed = ctx.workspace.meta.get('failed_restore_execution_ids') or []
+        if failed:
+            _ready_for_another_restore(ctx, target, snapshot, failed)
         in_place = ctx.data['mode'] == versions.MODE_IN_PLACE
         execution_id = target.restore_snapshot(
-            snapshot['id'], restore_certificates=in_place and bool(snapshot.get('has_ssl')),
+            snapshot['id'], restore_certificates=_restores_certificates(ctx),
             force=False, snapshot_version=snapshot['snapshot_version'])
         ctx.workspace.update_meta(restore_execution_id=execution_id,
-                                  restore_started_at=utcnow_iso())
-        get_logger().info('Restore started (execution %s).', execution_id)
-        return {'execution_id': execution_id}
+                                  restore_started_at=utcnow_iso(), restore_outage_seen=None)
+        get_logger().info('Restore started (execution %s%s).', execution_id,
+                          ', with certificates' if in_place and _restores_certificates(ctx)
+                          else '')
+        return {'execution_id': execution_id, 'attempt': len(failed) + 1,
+                'previous_failed': list(failed)}
+
+
+def _restores_certificates(ctx):
+    """In place only, and only when the snapshot carries ssl/ (not 4.0.0, facts §7.1)."""
+    return ctx.data['mode'] == versions.MODE_IN_PLACE and \
+        bool(_snapshot(ctx).get('has_ssl'))
+
+
+def _ready_for_another_restore(ctx, target, snapshot, failed):
+    """After a failed restore: refuse a new one unless the target is as it was before."""
+    logger = get_logger()
+    logger.info('Restore execution(s) %s failed earlier; checking the target before '
+                'starting another one.', ', '.join(failed))
+    running = [e for e in target.list_all(
+        'executions', workflow_id='restore_snapshot', include=['id', 'status'],
+        status=common.active_states(target.version)) if e['id'] not in failed]
+    if running:
+        raise UpgradeError(
+            'A restore is already running on {0} ({1}).'.format(
+                target.label, ', '.join(e['id'] for e in running)),
+            error_id='restore-running',
+            hints=['Wait for it to end, then run the same command again.'])
+    status, message = _clean(target)[:2]
+    if status == FAIL:
+        raise UpgradeError(
+            'The failed restore changed the target: {0} Another restore would be refused, '
+            'or with force wipe what is there.'.format(message),
+            error_id='target-changed-by-failed-restore',
+            hints=['Reinstall the new manager (it holds nothing of value yet), then run the '
+                   'same command again: the snapshot is uploaded and restored anew.',
+                   'Or start a new upgrade (`cfy upgrade prepare`) onto another manager.'])
+    if common.snapshot_status(target, snapshot['id']) is None:
+        logger.info('The snapshot is no longer on the target; uploading it again.')
+        UploadSnapshot().run(ctx)
+
+
+def _restore_failed(ctx, execution_id, error):
+    """The restore execution failed: record it, reopen start-restore, explain what next."""
+    workspace = ctx.workspace
+    failed = list(workspace.meta.get('failed_restore_execution_ids') or [])
+    if execution_id not in failed:
+        failed.append(execution_id)
+    workspace.update_meta(failed_restore_execution_ids=failed)
+    reason = (error.details or {}).get('error') or error.message
+    workspace.journal.append(StartRestore.id, 'failed', {
+        'error_id': 'restore-failed', 'execution_id': execution_id,
+        'message': 'Restore execution {0} {1}; the next run starts another restore once the '
+                   'target is found unchanged.'.format(
+                       execution_id, (error.details or {}).get('status') or 'failed'),
+        'reopened_by': WaitRestore.id})
+    return UpgradeError(
+        '{0} No agent was touched and the old manager is unchanged.'.format(error.message),
+        error_id='restore-failed',
+        details={'execution_id': execution_id, 'error': str(reason)[-2000:]},
+        hints=list(error.possible_solutions) + [
+            'Fix the cause on the new manager (the restore\'s events say what it was), then '
+            'run the same command again: it checks that the new manager is still clean and '
+            'starts a new restore (the failed one is recorded in the journal).',
+            'If the failed restore left data on the new manager, reinstall it first.'])
+
+
+# How long after a restore ends an announced REST outage (the 4.2-4.5 restart, the reboot
+# after restoring certificates: facts §3.8 "a few seconds", docs "at least 10 seconds") may
+# take to begin before it is considered missed.
+OUTAGE_GRACE = 60.0
 
 
 class WaitRestore(RestoreStep):
@@ -292,25 +431,37 @@ class WaitRestore(RestoreStep):
         alternatives = credentials.alternatives(target, candidates)
         current = {'manager': target}
         # 4.6+ switch the admin password inside the workflow (facts §3.8)
-        waits.wait_for_execution(target, execution_id, timeout=timeout,
-                                 alternatives=alternatives,
-                                 on_switch=lambda m: current.update(manager=m))
+        try:
+            waits.wait_for_execution(target, execution_id, timeout=timeout,
+                                     alternatives=alternatives,
+                                     on_switch=lambda m: current.update(manager=m))
+        except UpgradeError as error:
+            if error.error_id in ('execution-failed', 'execution-cancelled'):
+                raise _restore_failed(ctx, execution_id, error)
+            raise
         target = current['manager']
         snapshot_version = versions.as_version(snapshot['snapshot_version'])
         post = _post_restore_expectations(target.version, snapshot_version, ctx.data['mode'],
                                           snapshot)
+        outage = _outage_after_terminated(target.version, post)
+        if outage and not meta.get('restore_outage_seen'):
+            # never a fixed sleep: see the outage begin, then wait for its end below
+            seen = _wait_for_outage(target, min(float(timeout), OUTAGE_GRACE))
+            ctx.workspace.update_meta(restore_outage_seen=seen)
         if post['flag']:
             waits.wait_for_restore_flag(target, timeout)
+        alternatives = credentials.alternatives(target, candidates)
+        if outage or post['restart']:
+            answer = waits.wait_for_rest(target, timeout, alternatives=alternatives)
+            target = answer.get('manager') or target
         if post['credentials_change'] and len(candidates) > 1:
             target = credentials.wait_for_switch(target, candidates, timeout)
-        elif post['restart']:
-            # same password on both managers, or certificates: the restart is only
-            # visible as an outage; 4.2-4.5 start it seconds after `terminated` (§3.8)
-            settle = 10 if target.version < V4_6 else 0
-            target = waits.wait_for_rest(target, timeout, settle=settle,
-                                         alternatives=alternatives)['manager']
         ctx.data['target_manager'] = target
-        return {'execution_id': execution_id, 'post_restore': post}
+        details = {'execution_id': execution_id, 'post_restore': post,
+                   'outage': outage and ctx.workspace.meta.get('restore_outage_seen')}
+        if post['reboot']:
+            details['certificates'] = _confirm_certificates(ctx, target)
+        return details
 
 
 def _post_restore_expectations(target, snapshot, mode, snapshot_doc):
@@ -322,26 +473,150 @@ def _post_restore_expectations(target, snapshot, mode, snapshot_doc):
             'flag': target >= versions.Version.parse('5.0.5')}
 
 
+def _outage_after_terminated(target, post):
+    """facts §3.8: the reboot after moving certificates; the REST restart of the detached
+    post-restore shell on 4.2-4.5 targets (4.6+ restart inside the workflow)."""
+    return bool(post['reboot'] or (post['credentials_change'] and target < V4_6))
+
+
+def _wait_for_outage(target, grace, sleep=None, clock=None):
+    """Poll the REST port until it stops answering (True), or `grace` seconds pass (False).
+
+    Unauthenticated ``<prefix>/version`` answers JSON (200 or 401) while the service is up;
+    refused connections, 5xx pages and non-JSON answers mean it went down.
+    """
+    import time
+
+    import requests
+
+    from cloudify_upgrade_plugin.manager import discovery
+    sleep = sleep or time.sleep
+    clock = clock or time.monotonic
+    session = requests.Session()
+    verify = False if target.trust_all else (target.cert or True)
+    deadline = clock() + grace
+    interval = 0.05
+    while True:
+        result = discovery.probe(session, target.address, target.api_prefix + '/version',
+                                 verify=verify, timeout=5)
+        if not result.is_json or (result.status or 0) >= 500:
+            get_logger().info('%s stopped answering (%s); waiting for it to come back.',
+                              target.label, result.error or result.status)
+            return True
+        if clock() >= deadline:
+            get_logger().warning('No restart or reboot of %s was seen within %.0fs after the '
+                                 'restore ended; going on.', target.label, grace)
+            return False
+        sleep(interval)
+        interval = min(interval * 1.5, 0.5)
+
+
+CERTIFICATES_CHECKED = ('cloudify_internal_ca_cert.pem', 'cloudify_internal_cert.pem')
+
+
+def _confirm_certificates(ctx, target):
+    """After an in-place restore with certificates: the host holds the snapshot's.
+
+    Compares the public internal certificates (never the keys) of the snapshot's ssl/
+    with /etc/cloudify/ssl on the host over SSH; without SSH settings it is only logged.
+    """
+    import zipfile
+    path = ctx.workspace.path(_snapshot(ctx)['path'])
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        wanted = {name: archive.read('ssl/' + name) for name in CERTIFICATES_CHECKED
+                  if 'ssl/' + name in names}
+    if not wanted:
+        return 'none in the snapshot'
+    if not common.ssh_configured(target):
+        get_logger().warning('Cannot confirm over SSH that the certificates were restored '
+                             '(the profile has no SSH settings).')
+        return 'not checked (no SSH)'
+    differ = []
+    with common._closing(common.open_host(target)) as host:
+        for name, content in sorted(wanted.items()):
+            try:
+                remote = host.read_file('/etc/cloudify/ssl/' + name, sudo=True)
+            except UpgradeError:
+                remote = None
+            if remote != content:
+                differ.append(name)
+    if differ:
+        raise UpgradeError(
+            'The restore ended but {0} on {1} are not the snapshot\'s: the certificates were '
+            'not restored, and the agents would not trust this manager.'.format(
+                ', '.join(differ), target.label), error_id='certificates-not-restored',
+            hints=['Put the ssl directory of the workspace backup (backups/ssl) into '
+                   '/etc/cloudify/ssl on the host, reboot it, then run the same command again.'])
+    get_logger().info('The restored certificates are in place on %s.', target.label)
+    return 'restored'
+
+
 class RestoreSsl(RestoreStep):
     id = 'restore-ssl'
     title = 'Put /etc/cloudify/ssl back from the backup (4.0.0 snapshots have none)'
     changes = 'replaces the certificates on the manager host and restarts its services'
 
+    def check(self, ctx):
+        return not _ssl_differences(ctx, ctx.data['target_manager'])
+
     def run(self, ctx):
         target = ctx.data['target_manager']
-        local = ctx.workspace.path(os.path.join('backups', 'ssl'))
-        if not os.path.isdir(local):
-            raise UpgradeError('No ssl backup in upgrade {0}.'.format(
-                ctx.workspace.upgrade_id), error_id='ssl-backup-missing',
-                hints=['Re-run prepare with SSH settings on the old profile (before the '
-                       'teardown), or restore /etc/cloudify/ssl by hand.'])
+        local = _ssl_backup(ctx)
         with common._closing(common.open_host(target)) as host:
-            host.put_dir(local, '/etc/cloudify/ssl', sudo=True)
+            host.put_dir(local, SSL_DIR, sudo=True)
             for unit in ('nginx', 'cloudify-rabbitmq', 'cloudify-restservice'):
                 host.systemctl('restart', unit)
         from cloudify_upgrade_plugin.manager import waits
-        waits.wait_for_rest(target, ctx.options.get('timeout') or 3600)
-        return {'restored': '/etc/cloudify/ssl'}
+        answer = waits.wait_for_rest(target, ctx.options.get('timeout') or 3600)
+        ctx.data['target_manager'] = answer.get('manager') or target
+        return {'restored': SSL_DIR}
+
+    def verify(self, ctx):
+        differ = _ssl_differences(ctx, ctx.data['target_manager'])
+        if differ:
+            raise UpgradeError('After copying the ssl backup, {0} on the host still differ '
+                               'from it.'.format(', '.join(differ)),
+                               error_id='ssl-not-restored',
+                               hints=['Copy backups/ssl to /etc/cloudify/ssl on the host by '
+                                      'hand, then run the same command again.'])
+
+
+SSL_DIR = '/etc/cloudify/ssl'
+
+
+def _ssl_backup(ctx):
+    local = ctx.workspace.path(os.path.join('backups', 'ssl'))
+    if not os.path.isdir(local):
+        raise UpgradeError('No ssl backup in upgrade {0}.'.format(
+            ctx.workspace.upgrade_id), error_id='ssl-backup-missing',
+            hints=['Re-run prepare with SSH settings on the old profile (before the '
+                   'teardown), or restore /etc/cloudify/ssl by hand.'])
+    return local
+
+
+def _ssl_differences(ctx, target):
+    """Files of backups/ssl whose SHA-256 on the host differs (or that are missing)."""
+    import hashlib
+    local = _ssl_backup(ctx)
+    wanted = {}
+    for base, _, names in os.walk(local):
+        for name in names:
+            full = os.path.join(base, name)
+            rel = os.path.relpath(full, local).replace(os.sep, '/')
+            with open(full, 'rb') as stream:
+                wanted[rel] = hashlib.sha256(stream.read()).hexdigest()
+    if not wanted:
+        return []
+    with common._closing(common.open_host(target)) as host:
+        _, out = host.run(['sha256sum'] + ['{0}/{1}'.format(SSL_DIR, rel)
+                                           for rel in sorted(wanted)], sudo=True, check=False)
+    remote = {}
+    for line in out.splitlines():
+        digest, _, name = line.strip().partition('  ')
+        if name.startswith(SSL_DIR + '/'):
+            remote[name[len(SSL_DIR) + 1:]] = digest
+    return sorted(rel for rel, digest in wanted.items() if remote.get(rel) != digest)
 
 
 class FollowCredentials(RestoreStep):

@@ -1,0 +1,205 @@
+"""`cfy upgrade new-host` through the real `cfy` against simulated managers (issue 6).
+
+Old and new managers are in-process simulators (tests/simulator); the plugin runs as the
+real `cfy` in a subprocess.  Asserted: exit codes, the --json document (cli-contract.md),
+what each simulator received (request log, executions, agent records, units), the cfy
+profiles and every file of the workspace.
+"""
+import pytest
+
+from tests.integration import flows
+from tests.simulator import data as simdata
+from tests.simulator.fixtures import simulated_manager  # noqa: F401  (pytest fixture)
+
+CONTRACT_KEYS = {'upgrade_id', 'target', 'restore_execution_id', 'reconciliation', 'agents',
+                 'cutover_at', 'next'}
+DEMO_AGENT_DEPLOYMENTS = {('default_tenant', 'hw-1'), ('default_tenant', 'web-1'),
+                          ('t_prod', 'prod-web'), ('t_prod', 'prod-db')}
+
+
+@pytest.fixture
+def flow(run_cfy, cfy_workdir):
+    return flows.Flow(run_cfy, cfy_workdir)
+
+
+@pytest.fixture
+def pair(flow, simulated_manager, make_profile):  # noqa: F811
+    """pair(old_version, new_version, **new_kwargs): prepared old + clean new manager."""
+
+    def make(old_version, new_version, old_data='demo', new_data='empty', **new_kwargs):
+        old = simulated_manager(old_version, data=old_data, ssh=True)
+        new_kwargs.setdefault('ssh', True)
+        new = simulated_manager(new_version, data=new_data, **new_kwargs)
+        make_profile('new', new, ssh=new_kwargs['ssh'])
+        make_profile('old', old)          # the active profile, as an operator would have
+        flow.prepare('old')
+        return old, new
+    return make
+
+
+def _assert_agents_moved(old, new, deployments=DEMO_AGENT_DEPLOYMENTS):
+    installs = new.agent_installs()
+    assert {key: installs.get(key) for key in deployments} == {key: 1 for key in deployments}
+    brokers = flows.agents_by_broker(new)
+    for key in deployments:
+        assert brokers[key] == {new.rest_port}, key
+
+
+def test_41_premium_to_42_users_keep_their_passwords(flow, pair):
+    old, new = pair('4.1', '4.2')
+    assert old.unit_active('cloudify-riemann')
+    result = flow.upgrade('new-host', '--to-profile', 'new', '--users', 'rest-security',
+                          '--yes')
+    assert result.returncode == 0, result
+    doc = result.json
+    assert CONTRACT_KEYS <= set(doc)
+    assert doc['upgrade_id'] == flow.upgrade_id
+    assert doc['target']['version'] == '4.2.0' and doc['target']['edition'] == 'premium'
+    assert doc['reconciliation'] == {'ok': True, 'differences': []}
+    assert doc['agents']['deployments'] == 4 and doc['agents']['succeeded'] == 4
+    assert doc['agents']['failed'] == []
+    assert doc['cutover_at'] and doc['next'].startswith('cfy upgrade verify-heals')
+    # the restore body carried recreate_deployments_envs (4.2 answers 400 without it)
+    restores = flows.restore_requests(new)
+    assert len(restores) == 1 and restores[0]['status'] == 200
+    executions = flows.restore_executions(new)
+    assert [e['id'] for e in executions] == [doc['restore_execution_id']]
+    assert executions[0]['parameters']['recreate_deployments_envs'] is True
+    assert executions[0]['parameters']['restore_certificates'] is False
+    # the data of both tenants is there
+    with new.state.lock:
+        blueprints = {(b['tenant_name'], b['id']) for b in new.state.all('blueprints')}
+    assert {('default_tenant', 'hello-world'), ('default_tenant', 'web-app'),
+            ('t_prod', 'web-app')} <= blueprints
+    # the old users log in with their old passwords; the admin keeps the new one
+    for user, (password, _, tenants) in simdata.DEMO_USERS.items():
+        assert flows.can_login(new, user, password, tenant=sorted(tenants)[0]), user
+    assert flows.can_login(new, 'admin', new.admin_password)
+    _assert_agents_moved(old, new)
+    assert not old.unit_active('cloudify-riemann')
+    assert flow.active_profile() == 'new'
+    assert flow.meta()['healing_fenced'] is True
+
+
+@pytest.mark.parametrize('old_version,new_version', [('4.4', '6.4'), ('5.2.7', '7.0')])
+def test_admin_password_change_is_followed(flow, pair, old_version, new_version):
+    old, new = pair(old_version, new_version)
+    assert old.admin_password != new.admin_password
+    result = flow.upgrade('new-host', '--to-profile', 'new', '--yes')
+    assert result.returncode == 0, result
+    doc = result.json
+    assert doc['target']['version'] == new.version
+    assert doc['reconciliation']['ok'] is True
+    # facts §3.8: the new manager's admin now has the OLD admin's password...
+    assert flows.can_login(new, 'admin', old.admin_password)
+    assert not flows.can_login(new, 'admin', new.admin_password)
+    # ... and the new profile follows it (the plugin never printed it)
+    assert flow.profile('new')['manager_password'] == old.admin_password
+    assert old.admin_password not in result.stdout + result.stderr
+    followed = flow.last_entry('follow-credentials', 'succeeded')
+    assert followed['details']['profile_updated'] is True
+    # >= 4.4 snapshots carry rest-security.conf: the other users keep their passwords too
+    for user, (password, _, tenants) in simdata.DEMO_USERS.items():
+        assert flows.can_login(new, user, password, tenant=sorted(tenants)[0]), user
+    restores = flows.restore_executions(new)
+    assert len(restores) == 1
+    assert ('recreate_deployments_envs' in restores[0]['parameters']) is \
+        (new.rules.v < (6, 0, 0))
+    _assert_agents_moved(old, new)
+    # riemann exists on 4.x only (facts §7.4)
+    assert flow.meta()['healing_fenced'] is (old.rules.v < (5, 0, 0))
+    # no password of either manager in any file of the workspace
+    assert flow.files()
+    assert flow.files_containing(old.admin_password, new.admin_password) == []
+
+
+def test_dirty_target_is_refused_before_anything_is_uploaded(flow, pair):
+    old, new = pair('4.1', '4.2', new_data='demo')
+    result = flow.upgrade('new-host', '--to-profile', 'new', '--users', 'rest-security',
+                          '--yes')
+    assert result.returncode == 3, result
+    assert result.json['error']['id'] == 'blocked'
+    assert 'target-not-clean' in result.json['error']['message']
+    assert flows.upload_requests(new) == []
+    assert new.requests.matching('POST', '/restore') == []
+    assert old.unit_active('cloudify-riemann')
+    assert new.agent_installs() == {}
+    assert flow.active_profile() == 'old'
+
+
+def test_failed_restore_touches_no_agent_and_a_rerun_restores_again(flow, pair):
+    old, new = pair('4.1', '4.2')
+    new.faults.fail_execution('restore_snapshot', times=1,
+                              error='NonRecoverableError: simulated disk full')
+    first = flow.upgrade('new-host', '--to-profile', 'new', '--users', 'rest-security',
+                         '--yes')
+    assert first.returncode == 1, first
+    error = first.json['error']
+    assert error['id'] == 'restore-failed' and error['step'] == 'wait-restore'
+    assert 'simulated disk full' in error['message']
+    failed_id = first.json['restore_execution_id']
+    assert [e['status'] for e in flows.restore_executions(new)] == ['failed']
+    # nothing after the restore ran: no agent touched, the old manager still heals
+    assert new.agent_installs() == {} and old.agent_installs() == {}
+    assert old.unit_active('cloudify-riemann')
+    assert flow.events('cut-over') == []
+    assert flow.events('start-restore')[-1] == 'failed'
+    # the operator fixed the cause; the re-run checks the target and restores again
+    second = flow.upgrade('new-host', '--to-profile', 'new', '--users', 'rest-security',
+                          '--yes')
+    assert second.returncode == 0, second
+    assert len(flows.restore_requests(new)) == 2
+    # (the second restore replaced the DB, the failed execution's row with it)
+    assert second.json['restore_execution_id'] != failed_id
+    statuses = {e['id']: e['status'] for e in flows.restore_executions(new)}
+    assert statuses[second.json['restore_execution_id']] == 'terminated'
+    assert flow.meta()['failed_restore_execution_ids'] == [failed_id]
+    assert flows.upload_requests(new) and len(flows.upload_requests(new)) == 1
+    _assert_agents_moved(old, new)
+
+
+def test_failed_restore_that_changed_the_target_is_not_restored_over(flow, pair):
+    old, new = pair('4.1', '4.2')
+    new.faults.fail_execution('restore_snapshot', times=1)
+    first = flow.upgrade('new-host', '--to-profile', 'new', '--users', 'rest-security',
+                         '--yes')
+    assert first.returncode == 1, first
+    # a half-done restore left data behind (a blueprint in a tenant)
+    with new.state.lock:
+        new.state.put('blueprints', {'id': 'leftover', 'tenant_name': 'default_tenant',
+                                     'created_by': 'admin', 'visibility': 'tenant',
+                                     'created_at': simdata.ts(), 'updated_at': simdata.ts(),
+                                     'description': '', 'plan': {}, 'main_file_name': 'b.yaml'})
+    second = flow.upgrade('new-host', '--to-profile', 'new', '--users', 'rest-security',
+                          '--yes')
+    assert second.returncode == 1, second
+    assert second.json['error']['id'] == 'target-changed-by-failed-restore'
+    assert len(flows.restore_requests(new)) == 1
+    assert new.agent_installs() == {}
+
+
+def test_failed_agent_install_is_reported_and_only_it_is_retried(flow, pair):
+    old, new = pair('4.1', '4.2')
+    new.faults.fail_execution('install_new_agents', deployment_id='web-1', times=1,
+                              error='validate_amqp failed: simulated')
+    first = flow.upgrade('new-host', '--to-profile', 'new', '--users', 'rest-security',
+                         '--yes')
+    assert first.returncode == 1, first
+    doc = first.json
+    assert doc['error']['id'] == 'agents-failed' and doc['error']['step'] == 'install-agents'
+    assert doc['agents']['deployments'] == 4 and doc['agents']['succeeded'] == 3
+    [failed] = doc['agents']['failed']
+    assert (failed['tenant'], failed['deployment_id']) == ('default_tenant', 'web-1')
+    assert 'simulated' in failed['error'] and failed['execution_id']
+    others = DEMO_AGENT_DEPLOYMENTS - {('default_tenant', 'web-1')}
+    assert new.agent_installs() == {key: 1 for key in DEMO_AGENT_DEPLOYMENTS}
+    assert flows.agents_by_broker(new)[('default_tenant', 'web-1')] == {old.rest_port}
+    second = flow.upgrade('new-host', '--to-profile', 'new', '--users', 'rest-security',
+                          '--yes')
+    assert second.returncode == 0, second
+    assert second.json['agents']['succeeded'] == 4 and second.json['agents']['failed'] == []
+    # only web-1 ran again
+    assert new.agent_installs() == {**{key: 1 for key in others},
+                                    ('default_tenant', 'web-1'): 2}
+    assert flows.agents_by_broker(new)[('default_tenant', 'web-1')] == {new.rest_port}
+    assert len(flows.restore_requests(new)) == 1
