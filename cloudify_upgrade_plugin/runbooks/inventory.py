@@ -37,21 +37,27 @@ def _is_unsupported(error):
 
 
 def _node_instances(manager, tenant):
+    """(counts by state, names of the hosts that carry an agent) or (None, None).
+
+    A host instance (``host_id`` is itself) carries an agent once it is ``started``; one
+    that was never installed has none (facts §5: only started hosts get new agents).
+    """
     states = {}
-    hosts = 0
+    agents = []
     try:
         items = manager.list_all(
             'node-instances', tenant=tenant,
             include=['id', 'state', 'host_id', 'deployment_id'])
         for item in items:
             states[item['state']] = states.get(item['state'], 0) + 1
-            if item.get('host_id') and item.get('host_id') == item['id']:
-                hosts += 1
+            if item.get('host_id') and item.get('host_id') == item['id'] and \
+                    item['state'] == 'started':
+                agents.append(item['id'])
     except Exception as error:
         if _is_unsupported(error):
             return None, None
         raise
-    return dict(sorted(states.items())), hosts
+    return dict(sorted(states.items())), sorted(agents)
 
 
 def collect(manager):
@@ -69,11 +75,11 @@ def collect(manager):
             names = _names(manager, resource, tenant)
             if names is not None:
                 entry[resource] = {'count': len(names), 'names': names}
-        states, hosts = _node_instances(manager, tenant)
+        states, agents = _node_instances(manager, tenant)
         if states is not None:
             entry['node_instances'] = {'count': sum(states.values()),
                                        'by_state': states}
-            entry['agents'] = {'count': hosts}
+            entry['agents'] = {'count': len(agents), 'names': agents}
         inventory['tenants'][tenant or 'default_tenant'] = entry
     return inventory
 

@@ -23,8 +23,10 @@ V4_2 = versions.Version.parse('4.2.0')
 V4_5 = versions.Version.parse('4.5.0')
 V5_0 = versions.Version.parse('5.0.0')
 
+PATCH_CHECK = 'patch-level'
+
 # Every check id prepare may report, for --waive validation before the checks ran.
-CHECK_IDS = ('source-healthy', 'upgrade-path', 'patch-level', 'no-active-executions',
+CHECK_IDS = ('source-healthy', 'upgrade-path', PATCH_CHECK, 'no-active-executions',
              'maintenance-mode', 'local-disk', 'users-rest-security', 'ssh-access',
              'in-place-certificates')
 
@@ -35,9 +37,15 @@ def source_checks(manager, mode, target, options):
     checks.run('source-healthy', BLOCK, _healthy, manager)
     for check in _path_checks(manager.version, target, mode):
         checks.add(check)
-    checks.run('patch-level', BLOCK, _patch_level, manager)
-    checks.run('no-active-executions', BLOCK, _no_active_executions, manager)
-    checks.run('maintenance-mode', BLOCK, _maintenance, manager)
+    checks.run(PATCH_CHECK, BLOCK, _patch_level, manager)
+    maintenance = checks.run('maintenance-mode', BLOCK, _maintenance, manager)
+    if maintenance.status == PASS:
+        checks.run('no-active-executions', BLOCK, _no_active_executions, manager)
+    else:
+        # the executions list answers 503 in maintenance mode (facts §2.5)
+        checks.add(Check('no-active-executions', BLOCK, WARN,
+                         'Not checked: the manager is in maintenance mode (see '
+                         'maintenance-mode).'))
     checks.run('local-disk', BLOCK, _local_disk)
     checks.run('users-rest-security', WARN, _users, manager, mode)
     checks.run('ssh-access', BLOCK, _ssh_access, manager, mode, options)
@@ -80,29 +88,50 @@ def _path_checks(source, target, mode):
 
 
 def _patch_level(manager):
-    """4.0.0 needs patch-1, 4.0.1 update-3: a host marker tells before the snapshot."""
+    """4.0.0 needs patch-1, 4.0.1 update-3: a host marker tells before the snapshot.
+
+    Like the path checks, a missing patch is reported under its problem id
+    (``update-3-missing`` / ``patch-1-missing``, the id ``--waive`` names); otherwise the
+    check is ``patch-level``.
+    """
     patch = versions.needs_patch(manager.version)
     if patch is None:
-        return PASS, 'No patch is required for {0}.'.format(manager.version)
+        return Check(PATCH_CHECK, BLOCK, PASS,
+                     'No patch is required for {0}.'.format(manager.version))
     marker = common.host_patch_marker(manager)
     if marker is True:
-        return PASS, '{0} is applied (found on the host).'.format(patch)
+        return Check(PATCH_CHECK, BLOCK, PASS,
+                     '{0} is applied (found on the host).'.format(patch),
+                     details={'patch': patch, 'source': 'host'})
     if marker is False:
-        return FAIL, '{0} is not applied on this {1} manager (not found on the host); its ' \
-                     'snapshot would restore agents without their tenant. Apply {0} ' \
-                     '(contact Cloudify support) first.'.format(patch, manager.version)
-    return WARN, 'Whether {0} is applied cannot be seen without SSH; prepare reads it from ' \
-                 'the snapshot version and blocks then if it is missing.'.format(patch)
+        problem_id = versions.patch_problem(manager.version)[0]
+        return Check(problem_id, BLOCK, FAIL,
+                     '{0} is not applied on this {1} manager (not found in its management '
+                     'worker on the host); its snapshot would restore agents without their '
+                     'tenant. Apply {0} (contact Cloudify support) first, then run this '
+                     'command again.'.format(patch, manager.version),
+                     details={'patch': patch, 'source': 'host'})
+    return Check(PATCH_CHECK, BLOCK, WARN,
+                 'Whether {0} is applied cannot be seen without SSH access to the host; '
+                 'prepare reads it from the snapshot version (4.1.0-p{1}-{2} when patched) '
+                 'and blocks then if it is missing.'.format(
+                     patch, 1 if patch == 'patch-1' else 3, manager.version.base),
+                 details={'patch': patch, 'source': 'unknown'})
 
 
 def patch_check_from_snapshot(source_version, snapshot_version):
     """After the snapshot: its metadata's snapshot_version says whether the patch is there."""
     problem = versions.patch_problem(snapshot_version)
     if problem is None:
-        return Check('patch-level', BLOCK, PASS,
-                     'Snapshot version {0} is usable.'.format(snapshot_version))
-    return Check('patch-level', BLOCK, FAIL, problem[1],
-                 details={'snapshot_version': snapshot_version, 'error_id': problem[0]})
+        patch = versions.needs_patch(versions.as_version(source_version).base)
+        return Check(PATCH_CHECK, BLOCK, PASS,
+                     'Snapshot version {0}: {1}.'.format(
+                         snapshot_version, '{0} is applied'.format(patch) if patch
+                         else 'no patch is required'),
+                     details={'snapshot_version': snapshot_version, 'source': 'snapshot'})
+    return Check(problem[0], BLOCK, FAIL,
+                 'Snapshot version {0}: {1}'.format(snapshot_version, problem[1]),
+                 details={'snapshot_version': snapshot_version, 'source': 'snapshot'})
 
 
 def _no_active_executions(manager):
@@ -120,15 +149,24 @@ def _no_active_executions(manager):
 
 
 def _maintenance(manager):
+    """facts §2.5: maintenance mode answers 503 to everything but an allow-list.
+
+    3.4-4.4 allow only maintenance, status and version (no snapshot create or download);
+    4.5+ add snapshots, but no version allows the lists prepare reads (executions for the
+    idle check, blueprints, deployments... for the inventory), so it blocks everywhere.
+    """
     state = common.maintenance_state(manager)
     if state in (None, 'deactivated'):
         return PASS, 'Maintenance mode is off.'
     if manager.version < V4_5:
-        return FAIL, 'Maintenance mode is {0}: on {1} it blocks snapshot create and ' \
-                     'download (facts §2.5). Deactivate it first: `cfy maintenance-mode ' \
-                     'deactivate`.'.format(state, manager.version)
-    return WARN, 'Maintenance mode is {0}; {1} still allows snapshots.'.format(
-        state, manager.version)
+        blocked = 'snapshot create and download and every list prepare reads'
+    else:
+        blocked = 'the executions and inventory lists prepare reads (snapshots stay ' \
+                  'allowed)'
+    return FAIL, 'Maintenance mode is {0}: on {1} it blocks {2} (facts §2.5). Deactivate ' \
+                 'it first (`cfy maintenance-mode deactivate`); `prepare --freeze` ' \
+                 'activates it again once the snapshot is safe.'.format(
+                     state, manager.version, blocked)
 
 
 def _local_disk():

@@ -1,0 +1,143 @@
+"""`cfy upgrade plan` through the real `cfy` against simulated managers (issue 5).
+
+plan runs the checks prepare runs before its snapshot and prints the ordered steps of the
+chosen mode; it must change nothing: the simulated manager receives only GETs, the
+simulated host only read commands over SSH, and no upgrade workspace is created.
+Asserted: exit codes, the JSON document (cli-contract.md), the request log and the SSH
+command log of the simulators, the cfy workdir.
+"""
+import os
+import shlex
+
+import pytest
+
+from tests.simulator import data as simdata
+from tests.simulator.fixtures import simulated_manager  # noqa: F401  (pytest fixture)
+
+# What a read-only plan may run on the manager host (host_patch_marker, ssh_probe).
+READ_COMMANDS = ('true', 'test', 'grep', 'cat', 'ls', 'whoami', 'echo')
+
+
+def _upgrades_dir(cfy_workdir):
+    return os.path.join(str(cfy_workdir), '.cloudify', 'upgrades')
+
+
+def _assert_read_only(sim):
+    methods = {entry['method'] for entry in sim.requests}
+    assert methods == {'GET'}, [(e['method'], e['path']) for e in sim.requests
+                                if e['method'] != 'GET']
+    if sim.machine.host is not None:
+        for line in sim.machine.host.commands:
+            argv = shlex.split(line)
+            while argv and argv[0] in ('sudo', '-n', '--'):
+                argv = argv[1:]
+            assert argv and argv[0] in READ_COMMANDS, line
+
+
+def _by_id(document):
+    return {check['id']: check for check in document['checks']}
+
+
+def test_plan_41_in_place_is_read_only_and_lists_the_steps(
+        simulated_manager, make_profile, run_cfy, cfy_workdir):  # noqa: F811
+    sim = simulated_manager('4.1', data='demo', ssh=True)
+    make_profile('old', sim, ssh=True)
+    sim.requests.clear()
+
+    result = run_cfy('upgrade', 'plan', '--mode', 'in-place', '--target-version', '4.2',
+                     '--json')
+
+    assert result.returncode == 0, result
+    document = result.json
+    assert document['upgrade_id'] is None
+    assert document['mode'] == 'in-place'
+    assert document['source'] == {'version': '4.1.0', 'edition': 'premium',
+                                  'api_prefix': '/api/v3.1',
+                                  'address': 'http://127.0.0.1:{0}'.format(sim.rest_port)}
+    checks = _by_id(document)
+    for check in document['checks']:
+        assert set(check) >= {'id', 'status', 'message'}
+    assert checks['upgrade-path']['status'] == 'pass'
+    assert checks['users-rest-security']['status'] == 'warn'
+    assert checks['ssh-access']['status'] == 'pass'
+    assert 'snapshot' not in document and 'backups' not in document
+    steps = [(step['command'], step['id']) for step in document['steps']]
+    # prepare first, then the manual teardown/reinstall, then the in-place runbook
+    assert steps[0] == ('prepare', 'check-source')
+    assert ('prepare', 'backup-host-files') in steps
+    manual = steps.index(('manual', 'teardown-and-reinstall'))
+    assert all(command == 'prepare' for command, _ in steps[:manual])
+    assert all(command == 'in-place' for command, _ in steps[manual + 1:])
+    assert steps[-1][0] == 'in-place' and len(steps) > manual + 3
+    backup = [step for step in document['steps'] if step['id'] == 'backup-host-files'][0]
+    assert '/opt/manager/rest-security.conf' in backup['changes']
+    assert '/etc/cloudify/ssl' in backup['changes']
+    assert document['next'] == 'cfy upgrade prepare --mode in-place --target-version 4.2.0'
+
+    _assert_read_only(sim)
+    assert sim.state.all('snapshots') == []
+    assert sim.maintenance_state()['status'] == 'deactivated'
+    assert not os.path.exists(_upgrades_dir(cfy_workdir))
+
+
+def test_plan_human_output_and_from_profile(
+        simulated_manager, make_profile, run_cfy, cfy_workdir):  # noqa: F811
+    sim = simulated_manager('5.2.7', data='demo')
+    make_profile('old', sim, ssh=False)
+    run_cfy('profiles', 'use', 'local')
+    sim.requests.clear()
+
+    result = run_cfy('upgrade', 'plan', '--from-profile', 'old', '--target-version', '7.0.4')
+
+    assert result.returncode == 0, result
+    out = result.stdout + result.stderr
+    assert '[pass  ] upgrade-path: 5.2.7 -> 7.0.4 (new-host)' in out
+    assert '[new-host] upload-snapshot' in out
+    assert 'backup-host-files' in out and 'nothing (no host file is needed' in out
+    assert ('Next: cfy upgrade prepare --mode new-host --target-version 7.0.4 '
+            '--from-profile old') in out
+    _assert_read_only(sim)
+    assert not os.path.exists(_upgrades_dir(cfy_workdir))
+
+
+def test_plan_blocks_on_a_running_execution_without_changing_anything(
+        simulated_manager, make_profile, run_cfy, cfy_workdir):  # noqa: F811
+    sim = simulated_manager('4.2', data='demo', ssh=True)
+    running = simdata.new_execution('exec-running-1', 'install', 't_prod', 'admin',
+                                    'prod-db', 'web-app', {}, is_system=False)
+    running['status'] = 'started'
+    sim.state.put('executions', running)
+    make_profile('old', sim, ssh=True)
+    sim.requests.clear()
+
+    result = run_cfy('upgrade', 'plan', '--target-version', '4.6', '--json')
+
+    assert result.returncode == 3, result
+    document = result.json
+    check = _by_id(document)['no-active-executions']
+    assert check['status'] == 'fail'
+    assert 'exec-running-1' in check['message'] and 't_prod' in check['message']
+    assert document['error']['exit_code'] == 3
+    assert document['steps'], 'a blocked plan still lists the steps'
+    _assert_read_only(sim)
+    assert not os.path.exists(_upgrades_dir(cfy_workdir))
+
+
+@pytest.mark.parametrize('version,target,mode,problem', [
+    ('3.4.2', '5.2', 'new-host', 'source-3x-needs-stepping-stone'),
+    ('4.1', '4.0.1', 'new-host', 'target-version-too-old'),
+    ('3.4.2', '4.2', 'in-place', 'in-place-unsupported'),
+])
+def test_plan_refuses_impossible_paths(
+        simulated_manager, make_profile, run_cfy, version, target, mode, problem):  # noqa: F811
+    sim = simulated_manager(version, data='empty')
+    make_profile('old', sim, ssh=False)
+    sim.requests.clear()
+
+    result = run_cfy('upgrade', 'plan', '--mode', mode, '--target-version', target, '--json')
+
+    assert result.returncode == 3, result
+    checks = _by_id(result.json)
+    assert checks[problem]['status'] == 'fail'
+    assert problem in result.stderr       # the reason, named, for humans too
+    _assert_read_only(sim)
