@@ -258,10 +258,10 @@ def _document(workspace, manager, mode, options):
     document['backups'] = meta.get('backups') or []
     document['inventory'] = 'inventory/source.json' if workspace.exists(
         'inventory/source.json') else None
-    document['frozen'] = bool(meta.get('frozen'))
+    document['frozen'] = workspace.journal.last_event(Freeze.id) in ('succeeded', 'skipped')
     document['next'] = next_command(workspace.upgrade_id, mode, manager.version)
     instructions = []
-    if meta.get('frozen'):
+    if document['frozen']:
         instructions.append(
             'The old manager is in maintenance mode (--freeze). Deactivate it (`cfy '
             'maintenance-mode deactivate`) if the upgrade is abandoned{0}.'.format(
@@ -490,7 +490,6 @@ class Freeze(PrepareStep):
         common.activate_maintenance(manager, timeout=ctx.options.get('timeout'))
         state = _wait_for_maintenance(manager, ctx.options.get('timeout') or 3600,
                                       ctx.logger)
-        ctx.workspace.update_meta(frozen=True)
         return {'maintenance': state}
 
 

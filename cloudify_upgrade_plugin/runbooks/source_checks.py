@@ -49,7 +49,22 @@ def source_checks(manager, mode, target, options):
     checks.run('local-disk', BLOCK, _local_disk)
     checks.run('users-rest-security', WARN, _users, manager, mode)
     checks.run('ssh-access', BLOCK, _ssh_access, manager, mode, options)
+    if mode == versions.MODE_IN_PLACE and manager.version.major >= 4 and \
+            manager.version.base < V4_0_1:
+        checks.run('in-place-certificates', BLOCK, _in_place_certificates, manager)
     return checks
+
+
+def _in_place_certificates(manager):
+    """facts §7.1: a 4.0.0 snapshot has no ssl/; in place, the host copy is the only one."""
+    if common.ssh_configured(manager):
+        return PASS, 'A {0} snapshot carries no certificates (no ssl/): prepare copies ' \
+                     '/etc/cloudify/ssl over SSH and in-place puts it back, so the agents ' \
+                     'keep trusting the manager.'.format(manager.version)
+    return FAIL, 'A {0} snapshot carries no certificates and the teardown deletes ' \
+                 '/etc/cloudify/ssl: an in-place upgrade needs it backed up over SSH, and ' \
+                 'the profile has no SSH settings (`cfy profiles set --ssh-user USER ' \
+                 '--ssh-key KEY --ssh-port PORT`).'.format(manager.version)
 
 
 def versions_check_ids():

@@ -127,6 +127,7 @@ def test_plan_blocks_on_a_running_execution_without_changing_anything(
     ('3.4.2', '5.2', 'new-host', 'source-3x-needs-stepping-stone'),
     ('4.1', '4.0.1', 'new-host', 'target-version-too-old'),
     ('3.4.2', '4.2', 'in-place', 'in-place-unsupported'),
+    ('4.0.0+patch1', '4.2', 'in-place', 'in-place-certificates'),   # no SSH in the profile
 ])
 def test_plan_refuses_impossible_paths(
         simulated_manager, make_profile, run_cfy, version, target, mode, problem):  # noqa: F811

@@ -242,8 +242,10 @@ def test_prepare_400_in_place_backs_up_ssl(
 
     assert result.returncode == 0, result
     document = result.json
-    check = _by_id(document['checks'])['patch-level']
-    assert check['status'] == 'pass' and 'patch-1' in check['message']
+    checks = _by_id(document['checks'])
+    assert checks['patch-level']['status'] == 'pass'
+    assert 'patch-1 is applied' in checks['patch-level']['message']
+    assert checks['in-place-certificates']['status'] == 'pass'
     assert document['snapshot']['snapshot_version'] == '4.1.0-p1-4.0.0'
     kinds = {backup['kind']: backup['path'] for backup in document['backups']}
     assert kinds == {'rest-security': 'backups/rest-security.conf', 'ssl': 'backups/ssl'}
