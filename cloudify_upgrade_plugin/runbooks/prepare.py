@@ -142,8 +142,11 @@ def prepare(options):
                                      source=common.manager_meta(manager),
                                      target_version=str(target) if target else None)
     snapshot_id = _snapshot_id(workspace, options)
+    if precomputed is not None:
+        workspace.update_meta(snapshot_id=snapshot_id)
+    # not the snapshot id: a new --snapshot-id is how a failed snapshot is retried
     fingerprint = {'source': {'address': manager.address, 'version': str(manager.version)},
-                   'mode': mode, 'snapshot_id': snapshot_id}
+                   'mode': mode}
     ctx = Context(workspace, options=options)
     ctx.data.update(manager=manager, target=target, mode=mode, snapshot_id=snapshot_id,
                     checks=precomputed)
@@ -185,10 +188,27 @@ def _require_valid_snapshot_id(snapshot_id):
 
 
 def _snapshot_id(workspace, options):
-    """--snapshot-id, else the id this upgrade already uses, else one from the upgrade id."""
+    """--snapshot-id, else the id this upgrade already uses, else one from the upgrade id.
+
+    Another --snapshot-id than the recorded one is accepted until the snapshot exists
+    (after a failed snapshot: "run prepare again with a new --snapshot-id").
+    """
     meta = workspace.meta
-    snapshot_id = options.get('snapshot_id') or (meta.get('snapshot') or {}).get('id') or \
-        (meta.get('fingerprint') or {}).get('snapshot_id') or default_snapshot_id(workspace)
+    recorded = meta.get('snapshot_id') or (meta.get('snapshot') or {}).get('id') or \
+        (meta.get('fingerprint') or {}).get('snapshot_id')
+    wanted = options.get('snapshot_id')
+    if wanted and recorded and wanted != recorded:
+        if workspace.journal.last_event(CreateSnapshot.id) in ('succeeded', 'skipped'):
+            raise InputError(
+                'Upgrade {0} already has its snapshot {1}; --snapshot-id {2} cannot replace '
+                'it.'.format(workspace.upgrade_id, recorded, wanted),
+                error_id='snapshot-id-changed',
+                hints=['Leave --snapshot-id out to go on with {0}.'.format(recorded),
+                       'Or start a new upgrade: `cfy upgrade prepare --upgrade-id NEW_ID '
+                       '--snapshot-id {0}`.'.format(wanted)])
+        get_logger().info('Upgrade %s: snapshot id %s replaces %s (no snapshot was made '
+                          'with it).', workspace.upgrade_id, wanted, recorded)
+    snapshot_id = wanted or recorded or default_snapshot_id(workspace)
     _require_valid_snapshot_id(snapshot_id)
     return snapshot_id
 
@@ -366,6 +386,7 @@ class CreateSnapshot(PrepareStep):
 
     def run(self, ctx):
         snapshot_id = ctx.data['snapshot_id']
+        ctx.workspace.update_meta(snapshot_id=snapshot_id)     # before the PUT: a rerun
         execution_id = common.create_snapshot(
             ctx.data['manager'], snapshot_id, timeout=ctx.options.get('timeout'))
         return {'snapshot_id': snapshot_id, 'execution_id': execution_id}

@@ -215,11 +215,11 @@ def _users(manager, mode):
         return WARN, 'Several users on {0}: their passwords only work on the new manager ' \
                      'with this rest-security.conf; prepare backs it up over SSH and ' \
                      '`--users rest-security` puts it back.'.format(manager.version)
-    return FAIL, 'Several users on {0}, and the profile has no SSH settings to back up ' \
+    return WARN, 'Several users on {0}, and the profile has no SSH settings to back up ' \
                  '/opt/manager/rest-security.conf: without it every user but the admin ' \
                  'needs a password reset. Add SSH settings (`cfy profiles set --ssh-user ' \
-                 '--ssh-key --ssh-port`), or waive and plan `--users reset-passwords`.'.format(
-                     manager.version)
+                 '--ssh-key --ssh-port`), or waive ssh-access and plan `--users ' \
+                 'reset-passwords`.'.format(manager.version)
 
 
 def host_backups_needed(manager, mode, options):

@@ -327,6 +327,33 @@ def test_prepare_resumes_a_dropped_download(
     assert done['details']['sha256'] == document['snapshot']['sha256']
 
 
+def test_prepare_reports_a_failed_snapshot_and_retries_it_under_a_new_id(
+        simulated_manager, make_profile, run_cfy, cfy_workdir):  # noqa: F811
+    sim = simulated_manager('5.2.7', data='empty')
+    make_profile('old', sim, ssh=False)
+    sim.faults.fail_execution(workflow_id='create_snapshot', times=1,
+                              error='No space left on device: /opt/manager/snapshots')
+
+    failed = run_cfy('upgrade', 'prepare', '--snapshot-id', 'first-try', '--json')
+
+    assert failed.returncode == 1, failed
+    error = failed.json['error']
+    assert error['id'] == 'snapshot-failed' and error['step'] == 'create-snapshot'
+    assert 'No space left on device' in error['message']
+    upgrade_id = failed.json['upgrade_id']
+    assert sim.state.find('snapshots', 'first-try')[0]['status'] == 'failed'
+
+    again = run_cfy('upgrade', 'prepare', '--snapshot-id', 'second-try', '--json')
+
+    assert again.returncode == 0, again
+    assert again.json['upgrade_id'] == upgrade_id       # the same upgrade, resumed
+    assert again.json['snapshot']['id'] == 'second-try'
+    _assert_snapshot_matches_server(cfy_workdir, again.json, sim)
+    refused = run_cfy('upgrade', 'prepare', '--upgrade-id', upgrade_id, '--snapshot-id',
+                      'third-try', '--json')
+    assert refused.returncode == 2 and refused.json['error']['id'] == 'snapshot-id-changed'
+
+
 def test_prepare_blocks_on_a_running_execution(
         simulated_manager, make_profile, run_cfy, cfy_workdir):  # noqa: F811
     sim = simulated_manager('4.1', data='demo', ssh=True)
@@ -351,8 +378,8 @@ def test_prepare_resumes_after_sigkill_and_freezes_only_once_the_snapshot_is_loc
     sim = simulated_manager('4.1', data='demo')
     make_profile('old', sim, ssh=False)
     sim.faults.delay(r'/archive$', 30, count=1)
-    argv = [CFY, 'upgrade', 'prepare', '--freeze', '--waive', 'users-rest-security',
-            '--waive', 'ssh-access', '--reason', 'test: no SSH to this host']
+    argv = [CFY, 'upgrade', 'prepare', '--freeze', '--waive', 'ssh-access', '--reason',
+            'test: no SSH to this host']
     env = dict(os.environ, CFY_WORKDIR=str(cfy_workdir), PYTHONWARNINGS='ignore')
     proc = subprocess.Popen(argv, env=env, cwd=str(cfy_workdir), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -387,6 +414,12 @@ def test_prepare_resumes_after_sigkill_and_freezes_only_once_the_snapshot_is_loc
     assert order[-1] == ('POST', '/api/v3.1/maintenance/activate')
     assert ('POST', '/api/v3.1/maintenance/activate') not in order[:-1]
     assert any('maintenance-mode deactivate' in line for line in document['instructions'])
+    # no SSH (waived): the rest-security backup is recorded as not taken
+    assert _by_id(document['checks'])['ssh-access']['status'] == 'waived'
+    assert document['backups'] == []
+    (backup,) = [e for e in _journal(cfy_workdir, upgrade_id)
+                 if e['step'] == 'backup-host-files' and e['event'] == 'succeeded']
+    assert backup['details']['not_backed_up'] == ['rest-security']
 
 
 def test_prepare_help_explains_freeze(run_cfy):
