@@ -1,0 +1,816 @@
+"""Snapshot transfer: plugin download/upload vs curl and the stock cfy, throughput and RSS.
+
+`python -m benchmarks transfer [--sizes 1024,4096] [--runs 5] [--quick] [--record]`
+starts a simulated 7.0 manager (`python -m tests.simulator`, its own process), has it create
+a snapshot, replaces that snapshot's archive on the simulated host by a valid zip of the
+requested size (the simulator's own small members, `metadata.json` first, plus one big
+stored member), then for every size measures, in rounds whose client order rotates:
+
+- download of the archive by the plugin (`snapshot.transfer.download` with a
+  `Manager.connect(...)`, as `cfy upgrade prepare` calls it, progress reporter included),
+  by `curl`, and by the stock `cfy snapshots download` (the real click command, run
+  in-process by a small driver so that interpreter start-up is not counted; the plugin's
+  `.pth` hook is switched off there);
+- the same download by the plugin with SHA-256 replaced by a no-op (a diagnostic row:
+  what hashing in the same pass costs);
+- upload of the archive by the plugin (`snapshot.transfer.upload_snapshot`), `curl -T`
+  and the stock `cfy snapshots upload`;
+- what prepare's verify step costs on the downloaded file (a second SHA-256 pass,
+  `transfer.verify_file`, and the zip check, `archive.inspect`, timed inside
+  `runbooks.common.inspect_local_snapshot`), and a plain read of the file for reference.
+
+Every client runs in its own process; peak RSS and CPU time come from `wait4()`.  The
+transfer time is measured inside each client (curl: `%{time_total}`), so process start-up is
+not counted; `os.sync()` runs before every transfer (not timed) so that one run's dirty pages
+do not slow the next.  Sizes are MiB (1024 = 1 GiB), throughput MiB/s.  Targets (issue 10):
+plugin/curl >= 0.9, plugin/stock >= 1.0, peak RSS independent of size and under 100 MB, hashing
+in the same pass and no second full read except the zip check.  `--record` writes the
+figures into benchmarks/README.md (between the `transfer:begin`/`transfer:end` markers).
+Not a test: nothing asserts timings.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(REPO, 'benchmarks', 'README.md')
+BEGIN, END = '<!-- transfer:begin -->', '<!-- transfer:end -->'
+SECTION = '## Snapshot transfer'
+MIB = 1 << 20
+VERSION = '7.0'
+TENANT = 'default_tenant'
+SOURCE_ID = 'benchsrc'
+PASSWORD_ENV = 'BENCH_ADMIN_PASSWORD'
+DOWNLOADERS = ('plugin', 'plugin-nohash', 'prepare', 'curl', 'curl-sha256', 'stock')
+UPLOADERS = ('plugin', 'curl', 'stock')
+ORDER = ('plugin', 'candidate', 'prepare', 'plugin-nohash', 'curl', 'curl-sha256', 'stock')
+LABELS = {'plugin': 'plugin (`transfer.download`/`upload_snapshot`)',
+          'plugin-nohash': 'plugin, SHA-256 off (diagnostic)',
+          'prepare': '`cfy upgrade prepare` download step (journal)',
+          'candidate': 'candidate `transfer.py` (`--candidate`)',
+          'curl': '`curl`', 'curl-sha256': '`curl | tee | sha256sum` (same result)',
+          'stock': 'stock `cfy snapshots download/upload`'}
+RSS_LIMIT_MB = 100.0
+TIME = '/usr/bin/time'
+CFY = os.path.join(os.path.dirname(sys.executable), 'cfy')
+CURL_RATIO = 0.9
+STOCK_RATIO = 1.0
+
+
+def log(message):
+    sys.stderr.write('[transfer] {0}\n'.format(message))
+    sys.stderr.flush()
+
+
+# ----------------------------------------------------------------------------- child side
+# Runs in a fresh process (`python -c ... child(argv)`), so its peak RSS is its own.
+
+def _child_args(argv):
+    parser = argparse.ArgumentParser(prog='benchmarks.transfer child')
+    parser.add_argument('action', choices=('plugin-download', 'plugin-upload',
+                                           'stock-download', 'stock-upload', 'verify'))
+    parser.add_argument('--port', type=int)
+    parser.add_argument('--snapshot-id')
+    parser.add_argument('--path', required=True)
+    parser.add_argument('--result', required=True)
+    parser.add_argument('--no-hash', action='store_true')
+    parser.add_argument('--module', default=None,
+                        help='a candidate transfer.py used in place of the plugin\'s')
+    return parser.parse_args(argv)
+
+
+class _NoHash(object):
+    """Stands in for hashlib.sha256 in the diagnostic run (the digest is meaningless)."""
+
+    def update(self, data):
+        pass
+
+    def hexdigest(self):
+        return '0' * 64
+
+
+def _timed_fsync():
+    """Wrap os.fsync so the child can report how long the durability fsyncs took."""
+    spent = {'seconds': 0.0}
+    real = os.fsync
+
+    def fsync(fd):
+        start = time.perf_counter()
+        try:
+            return real(fd)
+        finally:
+            spent['seconds'] += time.perf_counter() - start
+    os.fsync = fsync
+    return spent
+
+
+def _cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _plugin_manager(port):
+    from cloudify_upgrade_plugin.manager.client import Manager
+    return Manager.connect('127.0.0.1', port, 'http', username='admin',
+                           password=os.environ[PASSWORD_ENV], tenant=TENANT)
+
+
+def _transfer_module(args):
+    """The plugin's snapshot.transfer, or the candidate file given with --module."""
+    if not args.module:
+        from cloudify_upgrade_plugin.snapshot import transfer
+        return transfer
+    import importlib.util
+    import cloudify_upgrade_plugin.snapshot as package
+    name = 'cloudify_upgrade_plugin.snapshot.transfer'
+    spec = importlib.util.spec_from_file_location(name, args.module)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    package.transfer = module
+    return module
+
+
+def _child_plugin_download(args):
+    transfer = _transfer_module(args)
+    if args.no_hash:
+        class _Shim(object):
+            sha256 = _NoHash
+        transfer.hashlib = _Shim
+    fsync = _timed_fsync()
+    start = time.perf_counter()
+    manager = _plugin_manager(args.port)
+    connected, cpu = time.perf_counter(), _cpu()
+    result = transfer.download(manager, transfer.snapshot_archive_uri(args.snapshot_id),
+                               args.path,
+                               progress=transfer.progress_reporter(args.path, 'Downloading'))
+    end = time.perf_counter()
+    return {'seconds': end - connected, 'connect': connected - start,
+            'cpu_transfer': _cpu() - cpu, 'fsync': fsync['seconds'], 'bytes': result['size'],
+            'sha256': None if args.no_hash else result['sha256']}
+
+
+def _child_plugin_upload(args):
+    transfer = _transfer_module(args)
+    start = time.perf_counter()
+    manager = _plugin_manager(args.port)
+    connected, cpu = time.perf_counter(), _cpu()
+    transfer.upload_snapshot(manager, args.snapshot_id, args.path,
+                             progress=transfer.progress_reporter(args.path, 'Uploading'))
+    end = time.perf_counter()
+    return {'seconds': end - connected, 'connect': connected - start,
+            'cpu_transfer': _cpu() - cpu, 'bytes': os.path.getsize(args.path)}
+
+
+def _child_stock(args, command):
+    """The stock command, in-process: exactly what the `cfy` launcher runs, minus start-up."""
+    from cloudify_cli.main import _cfy
+    start, cpu = time.perf_counter(), _cpu()
+    try:
+        _cfy.main(args=command, prog_name='cfy')
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    end = time.perf_counter()
+    if code:
+        raise SystemExit('stock `cfy {0}` exited {1}'.format(' '.join(command), code))
+    return {'seconds': end - start, 'cpu_transfer': _cpu() - cpu}
+
+
+def _child_verify(args):
+    """Prepare's verify-snapshot step on a downloaded file, with its two reads timed."""
+    from cloudify_upgrade_plugin.runbooks import common
+    from cloudify_upgrade_plugin.snapshot import archive, transfer
+    spent = {}
+
+    def timed(name, func):
+        def wrapper(*a, **kw):
+            start = time.perf_counter()
+            try:
+                return func(*a, **kw)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+        return wrapper
+    transfer.verify_file = timed('sha256', transfer.verify_file)
+    archive.inspect = timed('zip', archive.inspect)
+
+    class _Workspace(object):
+        root = os.path.dirname(os.path.dirname(args.path))
+
+        def path(self, relpath):
+            return os.path.join(self.root, relpath)
+
+    start = time.perf_counter()
+    with open(args.path, 'rb', buffering=0) as stream:
+        while stream.read(transfer.DEFAULT_CHUNK):
+            pass
+    read = time.perf_counter() - start
+    start = time.perf_counter()
+    document = common.inspect_local_snapshot(_Workspace(), args.snapshot_id)
+    step = time.perf_counter() - start
+    return {'read': read, 'step': step, 'sha256_pass': spent.get('sha256'),
+            'zip': spent.get('zip'), 'sha256': document['sha256'],
+            'snapshot_version': document['snapshot_version'],
+            'bytes': os.path.getsize(args.path)}
+
+
+def child(argv):
+    args = _child_args(argv)
+    if args.action == 'plugin-download':
+        result = _child_plugin_download(args)
+    elif args.action == 'plugin-upload':
+        result = _child_plugin_upload(args)
+    elif args.action == 'stock-download':
+        result = _child_stock(args, ['snapshots', 'download', args.snapshot_id,
+                                     '--output-path', args.path])
+    elif args.action == 'stock-upload':
+        result = _child_stock(args, ['snapshots', 'upload', args.path,
+                                     '--snapshot-id', args.snapshot_id])
+    else:
+        result = _child_verify(args)
+    with open(args.result, 'w') as stream:
+        json.dump(result, stream)
+    return 0
+
+
+# ----------------------------------------------------------------------------- main side
+
+def machine():
+    try:
+        uname = subprocess.run(['uname', '-a'], capture_output=True, text=True,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        uname = ' '.join(part for part in platform.uname() if part)
+    try:
+        with open('/proc/meminfo') as stream:
+            kib = int(stream.readline().split()[1])
+        memory = '{0:.1f} GiB'.format(kib / 1024.0 / 1024.0)
+    except (OSError, ValueError, IndexError):
+        memory = 'unknown'
+    try:
+        cpu = next((line.split(':', 1)[1].strip() for line in open('/proc/cpuinfo')
+                    if line.startswith('model name')), 'unknown')
+    except OSError:
+        cpu = 'unknown'
+    curl = subprocess.run(['curl', '--version'], capture_output=True, text=True)
+    return {'uname': uname, 'nproc': len(os.sched_getaffinity(0)), 'memory': memory,
+            'cpu': cpu, 'python': platform.python_version(),
+            'curl': curl.stdout.split('\n', 1)[0].split(' (', 1)[0] if curl.stdout else '?',
+            'date': datetime.datetime.now(datetime.timezone.utc).strftime(
+                '%Y-%m-%d %H:%M UTC'),
+            'load_start': '{0:.2f}'.format(os.getloadavg()[0])}
+
+
+class Simulator(object):
+    """`python -m tests.simulator` in its own process (the server's CPU is not ours)."""
+
+    def __init__(self, workdir):
+        self.state_dir = os.path.join(workdir, 'sim')
+        self.log_path = os.path.join(workdir, 'simulator.log')
+        self._log = open(self.log_path, 'wb')
+        self.proc = subprocess.Popen(
+            [sys.executable, '-m', 'tests.simulator', '--manager-version', VERSION,
+             '--no-ssh', '--state-dir', self.state_dir, '--time-scale', '0.05'],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=self._log, env=_base_env())
+        line = self.proc.stdout.readline()
+        if not line:
+            self.stop()
+            raise SystemExit('the simulator did not start; see {0}'.format(self.log_path))
+        info = json.loads(line)
+        self.port = info['rest_port']
+        self.password = info['admin_password']
+        self.url = 'http://127.0.0.1:{0}/api/v3.1'.format(self.port)
+        self.manager = None
+
+    def connect(self):
+        from cloudify_upgrade_plugin.manager.client import Manager
+        self.manager = Manager.connect('127.0.0.1', self.port, 'http', username='admin',
+                                       password=self.password, tenant=TENANT)
+        return self.manager
+
+    def snapshot_path(self, sid):
+        return os.path.join(self.state_dir, 'host', 'opt', 'manager', 'resources',
+                            'snapshots', sid, '{0}.zip'.format(sid))
+
+    def delete_snapshot(self, sid):
+        self.manager.request('delete', '/snapshots/{0}'.format(sid), expected=(200, 204),
+                             what='deleting snapshot {0}'.format(sid))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self._log.close()
+
+
+def _base_env():
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('PYTHONPATH', 'CLOUDIFY_USERNAME', 'CLOUDIFY_PASSWORD',
+                        'CLOUDIFY_TENANT', 'CLOUDIFY_TOKEN', 'CLOUDIFY_SSL_TRUST_ALL')}
+    env['PYTHONPATH'] = REPO
+    env['PYTHONWARNINGS'] = 'ignore'
+    return env
+
+
+def build_archive(small, dest, size):
+    """A valid zip of about `size` bytes: the simulator's members, then one stored blob."""
+    block = os.urandom(8 * MIB)
+    with zipfile.ZipFile(small) as source, \
+            zipfile.ZipFile(dest, 'w', zipfile.ZIP_STORED, allowZip64=True) as target:
+        for info in source.infolist():
+            target.writestr(info, source.read(info.filename))
+        target.fp.flush()
+        remaining = max(0, size - os.path.getsize(dest) - 4096)
+        info = zipfile.ZipInfo('bench/payload.bin', date_time=(2026, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_STORED
+        with target.open(info, 'w', force_zip64=True) as stream:
+            while remaining > 0:
+                piece = block[:min(remaining, len(block))]
+                stream.write(piece)
+                remaining -= len(piece)
+    return os.path.getsize(dest)
+
+
+def install_archive(sim, archive):
+    """Put `archive` in place of the simulator's SOURCE_ID zip (a hard link: no copy)."""
+    target = sim.snapshot_path(SOURCE_ID)
+    tmp = target + '.bench'
+    try:
+        os.link(archive, tmp)
+    except OSError:
+        shutil.copyfile(archive, tmp)
+    os.replace(tmp, target)
+
+
+class Runner(object):
+    """Runs one client process and returns its figures (child-measured time + GNU time)."""
+
+    def __init__(self, workdir, sim, candidate=None):
+        self.workdir = workdir
+        self.sim = sim
+        self.candidate = candidate
+        self.cfy_home = os.path.join(workdir, 'cfy')
+        self.curl_config = os.path.join(workdir, 'curl.cfg')
+        self.counter = 0
+
+    def setup(self):
+        os.makedirs(self.cfy_home, mode=0o700, exist_ok=True)
+        fd = os.open(self.curl_config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w') as stream:
+            stream.write('user = "admin:{0}"\nheader = "Tenant: {1}"\n'.format(
+                self.sim.password, TENANT))
+        proc = subprocess.run(
+            [CFY, 'profiles', 'use', '127.0.0.1', '--profile-name', 'bench', '--rest-port',
+             str(self.sim.port), '-u', 'admin', '-p', self.sim.password, '-t', TENANT,
+             '--skip-credentials-validation'], env=self.env(stock=True), cwd=self.workdir,
+            capture_output=True, text=True)
+        if proc.returncode:
+            raise SystemExit('cfy profiles use failed: {0}{1}'.format(
+                proc.stdout, proc.stderr))
+
+    def env(self, stock=False):
+        env = _base_env()
+        env['CFY_WORKDIR'] = self.cfy_home
+        env[PASSWORD_ENV] = self.sim.password
+        if stock:
+            env['CFY_UPGRADE_PLUGIN_DISABLE'] = '1'
+        return env
+
+    def _child_argv(self, action, path, result, snapshot_id, extra=()):
+        return [sys.executable, '-c', 'import sys; from benchmarks import transfer; '
+                'sys.exit(transfer.child(sys.argv[1:]))', action, '--port',
+                str(self.sim.port), '--snapshot-id', snapshot_id, '--path', path,
+                '--result', result] + list(extra)
+
+    def _files(self):
+        self.counter += 1
+        return (os.path.join(self.workdir, 'result-{0}.json'.format(self.counter)),
+                os.path.join(self.workdir, 'out-{0}.txt'.format(self.counter)))
+
+    def run(self, client, direction, path, snapshot_id):
+        """One transfer by `client`; `path` is the destination (download) or the source."""
+        result, out = self._files()
+        env = self.env(stock=client == 'stock')
+        if client == 'curl':
+            url = '{0}/snapshots/{1}/archive'.format(self.sim.url, snapshot_id)
+            argv = ['curl', '-sS', '--fail', '-K', self.curl_config, '-w',
+                    '%{time_total} %{http_code}']
+            if direction == 'download':
+                argv += ['-o', path, url]
+            else:
+                argv += ['-T', path, '-H', 'Content-Type: application/octet-stream', '-o',
+                         os.devnull, url]
+        elif client == 'curl-sha256':
+            url = '{0}/snapshots/{1}/archive'.format(self.sim.url, snapshot_id)
+            argv = ['bash', '-o', 'pipefail', '-c',
+                    'curl -sS --fail -K "$1" "$2" | tee "$3" | sha256sum', 'bench',
+                    self.curl_config, url, path]
+        elif client == 'prepare':
+            self.counter += 1
+            upgrade_id = 'bench-{0}'.format(self.counter)
+            argv = [CFY, 'upgrade', 'prepare', '--mode', 'new-host', '--snapshot-id',
+                    snapshot_id, '--upgrade-id', upgrade_id]
+        elif client == 'stock':
+            argv = self._child_argv('stock-' + direction, path, result, snapshot_id)
+        else:
+            extra = ['--no-hash'] if client == 'plugin-nohash' else []
+            if client == 'candidate':
+                extra = ['--module', self.candidate]
+            argv = self._child_argv('plugin-' + direction, path, result, snapshot_id, extra)
+        os.sync()
+        figures = _measure(argv, env, out, self.workdir)
+        if client == 'curl':
+            with open(out) as stream:
+                seconds, status = stream.read().split()
+            if status not in ('200', '201'):
+                raise SystemExit('curl {0}: HTTP {1}'.format(direction, status))
+            figures.update(seconds=float(seconds), cpu_transfer=figures['cpu'])
+        elif client == 'curl-sha256':
+            with open(out) as stream:
+                digest = stream.read().split()[0]
+            figures.update(seconds=figures['wall'], cpu_transfer=figures['cpu'],
+                           sha256=digest)
+        elif client == 'prepare':
+            figures.update(self._prepare_figures(upgrade_id, snapshot_id, path))
+        else:
+            with open(result) as stream:
+                figures.update(json.load(stream))
+            os.unlink(result)
+        os.unlink(out)
+        return figures
+
+    def _prepare_figures(self, upgrade_id, snapshot_id, path):
+        """Step durations from the journal; the workspace's zip moved to `path`."""
+        workspace = os.path.join(self.cfy_home, '.cloudify', 'upgrades', upgrade_id)
+        times = {}
+        digest = None
+        with open(os.path.join(workspace, 'journal.jsonl')) as stream:
+            for line in stream:
+                entry = json.loads(line)
+                times[(entry['step'], entry['event'])] = _parse_ts(entry['ts'])
+                if entry['step'] == 'download-snapshot' and entry['event'] == 'succeeded':
+                    digest = entry['details'].get('sha256')
+
+        def took(step):
+            return times[(step, 'succeeded')] - times[(step, 'started')]
+        os.replace(os.path.join(workspace, 'snapshot', '{0}.zip'.format(snapshot_id)), path)
+        shutil.rmtree(workspace)
+        return {'seconds': took('download-snapshot'), 'verify_step': took('verify-snapshot'),
+                'sha256': digest, 'cpu_transfer': None}
+
+    def verify(self, path, snapshot_id):
+        result, out = self._files()
+        figures = _measure(self._child_argv('verify', path, result, snapshot_id),
+                           self.env(), out, self.workdir)
+        with open(result) as stream:
+            figures.update(json.load(stream))
+        os.unlink(result)
+        os.unlink(out)
+        return figures
+
+
+def _parse_ts(text):
+    moment = datetime.datetime.strptime(text.rstrip('Z'), '%Y-%m-%dT%H:%M:%S.%f')
+    return moment.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def _measure(argv, env, out, cwd):
+    """Run argv under GNU time; return wall time, peak RSS (MiB) and CPU seconds.
+
+    GNU time forks the client from its own small process: `wait4()` on a child that we
+    spawn ourselves would report our RSS (Python's vfork + exec keeps the parent's
+    high-water mark in the child's `ru_maxrss`).
+    """
+    usage_file = out + '.time'
+    argv = [TIME, '-f', '%M %U %S', '-o', usage_file] + list(argv)
+    with open(out, 'wb') as stdout:
+        start = time.perf_counter()
+        proc = subprocess.run(argv, env=env, stdout=stdout, stderr=subprocess.PIPE,
+                              cwd=cwd)
+        wall = time.perf_counter() - start
+    with open(usage_file) as stream:
+        lines = [line for line in stream.read().splitlines() if line.strip()]
+    os.unlink(usage_file)
+    if proc.returncode:
+        raise SystemExit('{0} exited {1}:\n{2}'.format(
+            ' '.join(a for a in argv if not a.startswith('import ')), proc.returncode,
+            proc.stderr.decode('utf-8', 'replace')[-3000:]))
+    rss_kib, user, system = lines[-1].split()
+    return {'wall': wall, 'rss_mb': int(rss_kib) / 1024.0, 'cpu': float(user) + float(system)}
+
+
+def _rotate(items, n):
+    n %= len(items)
+    return list(items[n:]) + list(items[:n])
+
+
+def measure_size(sim, runner, workdir, size_mib, runs, candidate=False):
+    size = size_mib * MIB
+    archive = os.path.join(workdir, 'archive-{0}.zip'.format(size_mib))
+    start = time.perf_counter()
+    actual = build_archive(sim.snapshot_path(SOURCE_ID), archive, size)
+    log('{0} MiB: archive of {1} bytes built in {2:.1f}s'.format(
+        size_mib, actual, time.perf_counter() - start))
+    small = sim.snapshot_path(SOURCE_ID) + '.small'
+    shutil.copyfile(sim.snapshot_path(SOURCE_ID), small)
+    install_archive(sim, archive)
+    downloaders = DOWNLOADERS + (('candidate',) if candidate else ())
+    uploaders = UPLOADERS + (('candidate',) if candidate else ())
+    results = {'size_mib': size_mib, 'bytes': actual, 'download': {}, 'upload': {},
+               'verify': [], 'digests': set()}
+    dest_dir = os.path.join(workdir, 'dl')
+    dest = os.path.join(dest_dir, 'snapshot', '{0}.zip'.format(SOURCE_ID))
+    try:
+        for round_no in range(runs):
+            for client in _rotate(downloaders, round_no):
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                figures = runner.run(client, 'download', dest, SOURCE_ID)
+                got = os.path.getsize(dest)
+                if got != actual:
+                    raise SystemExit('{0} downloaded {1} bytes, expected {2}'.format(
+                        client, got, actual))
+                if figures.get('sha256'):
+                    results['digests'].add(figures['sha256'])
+                results['download'].setdefault(client, []).append(figures)
+                log('{0} MiB download {1:<13} {2:7.1f} MiB/s  peak RSS {3:5.1f} MiB'.format(
+                    size_mib, client, actual / MIB / figures['seconds'], figures['rss_mb']))
+                if client == 'plugin' and round_no < min(runs, 3):
+                    verify = runner.verify(dest, SOURCE_ID)
+                    results['verify'].append(verify)
+                    results['digests'].add(verify['sha256'])
+                    log('{0} MiB verify: read {1:.1f}s, SHA-256 pass {2:.1f}s, zip check '
+                        '{3:.1f}s'.format(size_mib, verify['read'], verify['sha256_pass'],
+                                          verify['zip']))
+                shutil.rmtree(dest_dir, ignore_errors=True)
+            for client in _rotate(uploaders, round_no):
+                sid = 'up-{0}-{1}'.format(client, round_no)
+                figures = runner.run(client, 'upload', archive, sid)
+                stored = sim.snapshot_path(sid)
+                got = os.path.getsize(stored) if os.path.exists(stored) else None
+                sim.delete_snapshot(sid)
+                if got != actual:
+                    raise SystemExit('{0} upload stored {1} bytes, expected {2}'.format(
+                        client, got, actual))
+                results['upload'].setdefault(client, []).append(figures)
+                log('{0} MiB upload   {1:<13} {2:7.1f} MiB/s  peak RSS {3:5.1f} MiB'.format(
+                    size_mib, client, actual / MIB / figures['seconds'], figures['rss_mb']))
+    finally:
+        shutil.rmtree(dest_dir, ignore_errors=True)
+        os.replace(small, sim.snapshot_path(SOURCE_ID))
+        os.unlink(archive)
+    if len(results['digests']) != 1:
+        raise SystemExit('the SHA-256 digests disagree: {0}'.format(results['digests']))
+    return results
+
+
+def _median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarize(results):
+    """Medians per size, direction and client, with the ratios to curl and the stock CLI."""
+    rows = []
+    for res in results:
+        size = res['bytes'] / MIB
+        gib = res['bytes'] / float(1 << 30)
+        for direction in ('download', 'upload'):
+            clients = res[direction]
+            rate = {c: size / _median([r['seconds'] for r in runs])
+                    for c, runs in clients.items()}
+            for client in [c for c in ORDER if c in clients]:
+                runs = clients[client]
+                cpu = _median([r['cpu_transfer'] for r in runs])
+                rows.append({
+                    'size_mib': res['size_mib'], 'direction': direction, 'client': client,
+                    'runs': len(runs), 'rate': rate[client],
+                    'vs_curl': rate[client] / rate['curl'],
+                    'vs_curl_sha': rate[client] / rate['curl-sha256']
+                    if 'curl-sha256' in rate else None,
+                    'vs_stock': rate[client] / rate['stock'],
+                    'rss': _median([r['rss_mb'] for r in runs]),
+                    'rss_max': max(r['rss_mb'] for r in runs),
+                    'cpu_per_gib': None if cpu is None else cpu / gib,
+                    'fsync': _median([r.get('fsync') for r in runs]),
+                    'seconds': _median([r['seconds'] for r in runs]),
+                    'verify_step': _median([r.get('verify_step') for r in runs]),
+                    'connect': _median([r.get('connect') for r in runs])})
+    return rows
+
+
+def _find(rows, size, direction, client):
+    return next((r for r in rows if r['size_mib'] == size and r['direction'] == direction
+                 and r['client'] == client), None)
+
+
+def verdicts(results, rows):
+    """One line per target of issue 10, with the figures that decide it."""
+    lines = []
+    sizes = [res['size_mib'] for res in results]
+    for direction in ('download', 'upload'):
+        for size in sizes:
+            row = _find(rows, size, direction, 'plugin')
+            extra = ''
+            e2e = _find(rows, size, direction, 'prepare')
+            if e2e:
+                extra = ' (`cfy upgrade prepare`: {0:.2f} / {1:.2f})'.format(
+                    e2e['vs_curl'], e2e['vs_stock'])
+            lines.append(
+                '{0} MiB {1}: plugin/curl {2:.2f} (target >= {3}): {4}; plugin/stock {5:.2f} '
+                '(target >= {6}): {7}{8}'.format(
+                    size, direction, row['vs_curl'], CURL_RATIO,
+                    'met' if row['vs_curl'] >= CURL_RATIO else '**not met**',
+                    row['vs_stock'], STOCK_RATIO,
+                    'met' if row['vs_stock'] >= STOCK_RATIO else '**not met**', extra))
+    for client, what in (('plugin', 'plugin process'), ('prepare', '`cfy upgrade prepare`')):
+        peaks = {}
+        for direction in ('download', 'upload'):
+            for size in sizes:
+                row = _find(rows, size, direction, client)
+                if row:
+                    peaks[(direction, size)] = row['rss_max']
+        if not peaks:
+            continue
+        worst = max(peaks.values())
+        spread = max(abs(peaks[(d, sizes[-1])] - peaks[(d, sizes[0])])
+                     for d, _ in peaks if (d, sizes[0]) in peaks and (d, sizes[-1]) in peaks)
+        lines.append(
+            'peak RSS of the {0}: {1}; highest {2:.1f} MiB = {3:.1f} MB (target < {4:.0f} MB), '
+            '{5:.1f} MiB between {6} and {7} MiB (independent of size): {8}'.format(
+                what, ', '.join('{0} {1} MiB {2:.1f}'.format(d, s, v)
+                                for (d, s), v in sorted(peaks.items())),
+                worst, worst * 1.048576, RSS_LIMIT_MB, spread, sizes[0], sizes[-1],
+                'met' if worst * 1.048576 < RSS_LIMIT_MB and spread < 5.0
+                else '**not met**'))
+    for res in results:
+        size = res['size_mib']
+        hashed = _find(rows, size, 'download', 'plugin')
+        bare = _find(rows, size, 'download', 'plugin-nohash')
+        ver = res['verify']
+        second = _median([v['sha256_pass'] for v in ver])
+        zipcheck = _median([v['zip'] for v in ver])
+        lines.append(
+            '{0} MiB: SHA-256 is computed in the download\'s pass (it costs {1:.1f} s of the '
+            '{2:.1f} s download: {3:.0f} vs {4:.0f} MiB/s with it off); zip check {5:.1f} s '
+            '(one extra read, expected); but prepare\'s `verify-snapshot` step re-reads the '
+            'file for a second SHA-256 pass ({6:.1f} s): "no second full read except the zip '
+            'check" **not met**'.format(
+                size, hashed['seconds'] - bare['seconds'], hashed['seconds'], hashed['rate'],
+                bare['rate'], zipcheck, second))
+    return lines
+
+
+def render(info, results, rows, args):
+    lines = [
+        'Recorded {date} with `python -m benchmarks transfer{extra}` on `{uname}`, nproc '
+        '{nproc} ({cpu}), {memory} memory, Python {python}, cloudify 7.0.5, {curl} (Debian '
+        'package, already installed), GNU time; load average {load_start} at the start, '
+        '{load_end} at the end (a shared machine: other sessions were running their tests).'
+        .format(extra=' ' + ' '.join(args.argv) if args.argv else '', **info),
+        '',
+        'Simulated 7.0 manager (`python -m tests.simulator`, its own process) on 127.0.0.1. '
+        'Medians of {0} runs per client and size, the client order rotated every round. '
+        'MiB/s = archive size / transfer time measured inside the client (curl: '
+        '`%{{time_total}}`; stock: the click command run in-process; plugin: the '
+        '`transfer` call after `Manager.connect`; prepare: the `download-snapshot` step\'s '
+        'journal timestamps), so process start-up is not counted. Peak RSS of the client '
+        'process from GNU time; CPU = user + system seconds of the transfer per GiB; fsync = '
+        'the plugin\'s durability fsyncs (included in its time).'.format(args.runs),
+        '',
+        '| size | direction | client | MiB/s | vs curl | vs curl + sha256sum | vs stock '
+        '| peak RSS (median / max) | CPU s/GiB | fsync |',
+        '|---:|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    ]
+    for row in rows:
+        lines.append('| {0} MiB | {1} | {2} | {3:.0f} | {4:.2f} | {5} | {6:.2f} | {7:.1f} / '
+                     '{8:.1f} MiB | {9} | {10} |'.format(
+                         row['size_mib'], row['direction'], LABELS[row['client']],
+                         row['rate'], row['vs_curl'],
+                         '-' if row['vs_curl_sha'] is None else '{0:.2f}'.format(
+                             row['vs_curl_sha']),
+                         row['vs_stock'], row['rss'], row['rss_max'],
+                         '-' if row['cpu_per_gib'] is None else '{0:.2f}'.format(
+                             row['cpu_per_gib']),
+                         '-' if row['fsync'] is None else '{0:.2f} s'.format(row['fsync'])))
+    lines += ['', 'Verifying the downloaded file (what prepare\'s `verify-snapshot` step does: '
+              '`runbooks.common.inspect_local_snapshot` = `transfer.verify_file` + '
+              '`archive.inspect`; medians of {0} runs, the file in the page cache; the last '
+              'column is the same step inside `cfy upgrade prepare`, from its journal):'.format(
+                  min(args.runs, 3)), '',
+              '| size | plain read | SHA-256 pass | zip check | whole step | in `prepare` |',
+              '|---:|---:|---:|---:|---:|---:|']
+    for res in results:
+        ver = res['verify']
+        size = res['bytes'] / MIB
+
+        def cell(seconds):
+            return '{0:.2f} s ({1:.0f} MiB/s)'.format(seconds, size / seconds)
+        e2e = _find(rows, res['size_mib'], 'download', 'prepare')
+        lines.append('| {0} MiB | {1} | {2} | {3} | {4} | {5} |'.format(
+            res['size_mib'], cell(_median([v['read'] for v in ver])),
+            cell(_median([v['sha256_pass'] for v in ver])),
+            cell(_median([v['zip'] for v in ver])), cell(_median([v['step'] for v in ver])),
+            cell(e2e['verify_step']) if e2e and e2e['verify_step'] else '-'))
+    lines += [''] + ['- {0}'.format(v) for v in verdicts(results, rows)]
+    return '\n'.join(lines) + '\n'
+
+
+def record(text):
+    with open(README) as stream:
+        content = stream.read()
+    block = '{0}\n{1}{2}'.format(BEGIN, text, END)
+    if BEGIN in content and END in content:
+        content = re.sub(re.escape(BEGIN) + '.*?' + re.escape(END), lambda _: block,
+                         content, flags=re.S)
+    else:
+        content = content.rstrip('\n') + '\n\n{0}\n\n{1}\n'.format(SECTION, block)
+    tmp = README + '.tmp'
+    with open(tmp, 'w') as stream:
+        stream.write(content)
+    os.replace(tmp, README)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog='python -m benchmarks transfer',
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument('--sizes', default='1024,4096',
+                        help='archive sizes in MiB, comma separated (default 1024,4096)')
+    parser.add_argument('--runs', type=int, default=5, help='runs per client and size')
+    parser.add_argument('--quick', action='store_true',
+                        help='smoke run: 64 MiB, 3 runs (overrides --sizes/--runs)')
+    parser.add_argument('--workdir', default=None,
+                        help='where the archives and downloads go (default: a temp dir)')
+    parser.add_argument('--candidate', default=None, metavar='PATH',
+                        help='also measure a candidate copy of snapshot/transfer.py (a fix '
+                             'being evaluated) loaded in place of the plugin\'s')
+    parser.add_argument('--record', action='store_true',
+                        help='write the figures into benchmarks/README.md')
+    args = parser.parse_args(argv)
+    if args.candidate:
+        args.candidate = os.path.abspath(args.candidate)
+    if args.quick:
+        args.sizes, args.runs = '64', 3
+    args.size_list = [int(s) for s in args.sizes.split(',') if s.strip()]
+    args.argv = argv
+    return args
+
+
+def main(argv=None):
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    if shutil.which('curl') is None:
+        log('curl is missing: install it (apt-get install -y curl) and run again')
+        return 2
+    workdir = tempfile.mkdtemp(prefix='bench-transfer-', dir=args.workdir)
+    need = 3 * max(args.size_list) * MIB + (1 << 30)
+    free = shutil.disk_usage(workdir).free
+    if free < need:
+        shutil.rmtree(workdir, ignore_errors=True)
+        log('not enough disk under {0}: {1:.1f} GiB free, {2:.1f} GiB needed'.format(
+            workdir, free / (1 << 30), need / (1 << 30)))
+        return 2
+    info = machine()
+    sim = None
+    try:
+        sim = Simulator(workdir)
+        manager = sim.connect()
+        execution = manager.create_snapshot(SOURCE_ID)
+        manager.wait_for_execution(execution, timeout=120)
+        runner = Runner(workdir, sim, candidate=args.candidate)
+        runner.setup()
+        results = []
+        for size in args.size_list:
+            results.append(measure_size(sim, runner, workdir, size, args.runs,
+                                        candidate=bool(args.candidate)))
+    finally:
+        if sim is not None:
+            sim.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    info['load_end'] = '{0:.2f}'.format(os.getloadavg()[0])
+    rows = summarize(results)
+    text = render(info, results, rows, args)
+    sys.stdout.write(text)
+    if args.record:
+        record(text)
+        log('recorded in {0}'.format(README))
+    return 0
+
+
+if __name__ == '__main__':   # pragma: no cover
+    sys.exit(main())
