@@ -342,7 +342,8 @@ class StartRestore(RestoreStep):
             snapshot['id'], restore_certificates=_restores_certificates(ctx),
             force=False, snapshot_version=snapshot['snapshot_version'])
         ctx.workspace.update_meta(restore_execution_id=execution_id,
-                                  restore_started_at=utcnow_iso(), restore_outage_seen=None)
+                                  restore_started_at=utcnow_iso(), restore_outage_seen=None,
+                                  restore_ended_seen_at=None)
         get_logger().info('Restore started (execution %s%s).', execution_id,
                           ', with certificates' if in_place and _restores_certificates(ctx)
                           else '')
@@ -438,15 +439,22 @@ class WaitRestore(RestoreStep):
         except UpgradeError as error:
             if error.error_id in ('execution-failed', 'execution-cancelled'):
                 raise _restore_failed(ctx, execution_id, error)
+            if error.error_id == 'execution-timeout' and not _answers(target)[0]:
+                raise _not_back(target, timeout, execution_id, error, snapshot, ctx)
             raise
         target = current['manager']
         snapshot_version = versions.as_version(snapshot['snapshot_version'])
         post = _post_restore_expectations(target.version, snapshot_version, ctx.data['mode'],
                                           snapshot)
         outage = _outage_after_terminated(target.version, post)
-        if outage and not meta.get('restore_outage_seen'):
-            # never a fixed sleep: see the outage begin, then wait for its end below
-            seen = _wait_for_outage(target, min(float(timeout), OUTAGE_GRACE))
+        ended_seen = meta.get('restore_ended_seen_at') or utcnow_iso()
+        if not meta.get('restore_ended_seen_at'):
+            ctx.workspace.update_meta(restore_ended_seen_at=ended_seen)
+        if outage and meta.get('restore_outage_seen') is None:
+            # never a fixed sleep: see the outage begin, then wait for its end below; a
+            # resumed run only waits what is left of the grace since the end was first seen
+            grace = min(float(timeout), OUTAGE_GRACE) - _seconds_since(ended_seen)
+            seen = _wait_for_outage(target, grace) if grace > 0 else False
             ctx.workspace.update_meta(restore_outage_seen=seen)
         if post['flag']:
             waits.wait_for_restore_flag(target, timeout)
@@ -479,6 +487,41 @@ def _outage_after_terminated(target, post):
     return bool(post['reboot'] or (post['credentials_change'] and target < V4_6))
 
 
+def _answers(target, session=None):
+    """True when the REST service answers JSON (200 or 401) to an unauthenticated
+    ``<prefix>/version``; False for refused connections, 5xx pages and non-JSON answers."""
+    import requests
+
+    from cloudify_upgrade_plugin.manager import discovery
+    verify = False if target.trust_all else (target.cert or True)
+    result = discovery.probe(session or requests.Session(), target.address,
+                             target.api_prefix + '/version', verify=verify, timeout=5)
+    return bool(result.is_json and (result.status or 0) < 500), result
+
+
+def _seconds_since(iso):
+    then = datetime.datetime.strptime(iso, '%Y-%m-%dT%H:%M:%S.%fZ').replace(
+        tzinfo=datetime.timezone.utc)
+    return (datetime.datetime.now(datetime.timezone.utc) - then).total_seconds()
+
+
+def _not_back(target, timeout, execution_id, error, snapshot, ctx):
+    """The manager went away while the restore ran and did not come back in time."""
+    reboot = _restores_certificates(ctx)
+    ctx.workspace.update_meta(restore_outage_seen=True)
+    return UpgradeError(
+        '{0} stopped answering while restore execution {1} ran (the restore restarts its '
+        'REST service{2}) and did not come back within {3}s; the end of the restore was not '
+        'seen.'.format(target.label, execution_id,
+                       ' and reboots the host after restoring the certificates'
+                       if reboot else '', timeout),
+        error_id='rest-timeout', details=error.details,
+        hints=['Check the manager host (is it up? `sudo systemctl status nginx '
+               'cloudify-restservice`); a reboot can take several minutes.',
+               'Then run the same command again to keep waiting: the restore is not started '
+               'again (its execution id is in the workspace).'])
+
+
 def _wait_for_outage(target, grace, sleep=None, clock=None):
     """Poll the REST port until it stops answering (True), or `grace` seconds pass (False).
 
@@ -488,18 +531,14 @@ def _wait_for_outage(target, grace, sleep=None, clock=None):
     import time
 
     import requests
-
-    from cloudify_upgrade_plugin.manager import discovery
     sleep = sleep or time.sleep
     clock = clock or time.monotonic
     session = requests.Session()
-    verify = False if target.trust_all else (target.cert or True)
     deadline = clock() + grace
     interval = 0.05
     while True:
-        result = discovery.probe(session, target.address, target.api_prefix + '/version',
-                                 verify=verify, timeout=5)
-        if not result.is_json or (result.status or 0) >= 500:
+        up, result = _answers(target, session)
+        if not up:
             get_logger().info('%s stopped answering (%s); waiting for it to come back.',
                               target.label, result.error or result.status)
             return True

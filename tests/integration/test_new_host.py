@@ -203,3 +203,67 @@ def test_failed_agent_install_is_reported_and_only_it_is_retried(flow, pair):
                                     ('default_tenant', 'web-1'): 2}
     assert flows.agents_by_broker(new)[('default_tenant', 'web-1')] == {new.rest_port}
     assert len(flows.restore_requests(new)) == 1
+
+
+def _install_executions(sim):
+    with sim.state.lock:
+        return [dict(e) for e in sim.state.all('executions')
+                if e['workflow_id'] == 'install_new_agents']
+
+
+def _slow_upload(new):
+    # the answer to the archive PUT comes late: the process dies with the upload in flight
+    new.faults.delay(r'/snapshots/[^/]+/archive$', 1.0, method='PUT', count=1)
+    return lambda: flows.upload_requests(new)
+
+
+def _slow_restore_wait(new):
+    # every poll of an execution is slow: the process dies while waiting for the restore
+    new.faults.delay(r'/executions/[^/]+$', 0.3, method='GET')
+    return lambda: new.requests.matching('GET', '/executions/')
+
+
+def _slow_agents(new):
+    # one deployment at a time, slow polls: the process dies with agents half moved
+    new.faults.delay(r'/executions/[^/]+$', 0.3, method='GET')
+    return lambda: _install_executions(new)
+
+
+@pytest.mark.parametrize('step,slow_down', [
+    ('upload-snapshot', _slow_upload),
+    ('wait-restore', _slow_restore_wait),
+    ('install-agents', _slow_agents),
+])
+def test_killed_then_rerun_completes_without_a_second_restore_or_install(
+        flow, pair, step, slow_down):
+    old, new = pair('4.1', '4.2')
+    inside = slow_down(new)
+    args = ('--to-profile', 'new', '--users', 'rest-security', '--yes',
+            '--agents-concurrency', '1')
+    proc = flow.spawn('new-host', *args)
+    flow.kill_when(proc, step, 'started', extra=inside)
+    assert proc.returncode == -9
+    events = flow.events(step)
+    assert events[-1] == 'started', events          # killed inside the step
+    if step == 'upload-snapshot':
+        # the simulator finishes the dead process's upload (its body was sent) before the
+        # re-run, so that the two never race on the same snapshot file
+        flows.wait_for(lambda: flows.upload_requests(new)[0]['status'], 'the first upload')
+    new.faults.clear()
+    installs_before = {(e['tenant_name'], e['deployment_id']) for e in _install_executions(new)}
+    result = flow.upgrade('new-host', *args)
+    assert result.returncode == 0, result
+    assert 'interrupted' in flow.events(step)
+    # one restore, ever
+    assert len(flows.restore_requests(new)) == 1
+    assert len(flows.restore_executions(new)) == 1
+    # one install_new_agents per deployment, ever (an execution started before the kill was
+    # waited for, not started again)
+    per_deployment = {}
+    for execution in _install_executions(new):
+        key = (execution['tenant_name'], execution['deployment_id'])
+        per_deployment[key] = per_deployment.get(key, 0) + 1
+    assert per_deployment == {key: 1 for key in DEMO_AGENT_DEPLOYMENTS}
+    _assert_agents_moved(old, new)
+    if step == 'install-agents':
+        assert installs_before and installs_before < DEMO_AGENT_DEPLOYMENTS
