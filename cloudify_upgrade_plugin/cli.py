@@ -157,6 +157,14 @@ def prepare(mode, target_version, from_profile, upgrade_id, snapshot_id,
           waivers=_waivers(waive, reason), timeout=timeout)
 
 
+def agents_options(f):
+    f = click.option('--agent-timeout', type=click.IntRange(1), default=900,
+                     show_default=True, metavar='SECONDS',
+                     help='Timeout of one deployment\'s agent install.')(f)
+    return click.option('--agents-concurrency', type=click.IntRange(1, 50), default=5,
+                        show_default=True, help='Agent installs run at once.')(f)
+
+
 def users_option(f):
     return click.option(
         '--users', type=click.Choice(USERS_POLICIES), default=None,
@@ -191,11 +199,7 @@ def users_option(f):
 @click.option('--no-stop-old-healing', is_flag=True, default=False,
               help='Do not stop cloudify-riemann on the old manager before '
                    'the agents move (recorded as a waiver).')
-@click.option('--agents-concurrency', type=click.IntRange(1, 50), default=5,
-              show_default=True, help='Agent installs run at once.')
-@click.option('--agent-timeout', type=click.IntRange(1), default=900,
-              show_default=True, metavar='SECONDS',
-              help='Timeout of one deployment\'s agent install.')
+@agents_options
 @yes_option
 @waive_options
 @timeout_option
@@ -219,11 +223,7 @@ def new_host(waive, reason, **options):
 @upgrade.command(name='in-place')
 @upgrade_id_option
 @users_option
-@click.option('--agents-concurrency', type=click.IntRange(1, 50), default=5,
-              show_default=True, help='Agent installs run at once.')
-@click.option('--agent-timeout', type=click.IntRange(1), default=900,
-              show_default=True, metavar='SECONDS',
-              help='Timeout of one deployment\'s agent install.')
+@agents_options
 @yes_option
 @waive_options
 @timeout_option

@@ -79,7 +79,8 @@ def make_private_dirs(path):
     return path
 
 
-def _fsync_dir(directory):
+def fsync_dir(directory):
+    """fsync a directory so a rename in it survives a crash (best effort)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -118,7 +119,7 @@ def atomic_write(path, data, mode=FILE_MODE):
         except OSError:
             pass
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return path
 
 

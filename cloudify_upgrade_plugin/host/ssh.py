@@ -61,6 +61,7 @@ import uuid
 
 import paramiko
 
+from cloudify_upgrade_plugin.engine.workspace import atomic_write
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 
@@ -136,23 +137,7 @@ class _PinningPolicy(paramiko.MissingHostKeyPolicy):
                 existing = f.read()
             if existing and not existing.endswith(b'\n'):
                 existing += b'\n'
-        _atomic_write_bytes(self.path, existing + line.encode())
-
-
-def _atomic_write_bytes(path, data, mode=0o600):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', dir=directory)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quiet(tmp)
-        raise
+        atomic_write(self.path, existing + line.encode())
 
 
 def _unlink_quiet(path):
@@ -579,8 +564,8 @@ class Host(object):
                 os.rename(local_dir, old)
             os.rename(staged, local_dir)
             manifest = {'remote': remote_dir, 'entries': entries}
-            _atomic_write_bytes(local_dir + '.manifest.json',
-                                json.dumps(manifest, indent=2, sort_keys=True).encode())
+            atomic_write(local_dir + '.manifest.json',
+                         json.dumps(manifest, indent=2, sort_keys=True).encode())
         finally:
             shutil.rmtree(work, ignore_errors=True)
         get_logger().info('Copied %s:%s to %s (%d entries)', self.label, remote_dir,

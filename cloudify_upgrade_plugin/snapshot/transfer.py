@@ -45,7 +45,6 @@ import hashlib
 import os
 import shutil
 import sys
-import tempfile
 import time
 from urllib.parse import quote
 
@@ -53,6 +52,7 @@ import requests
 import urllib3
 from requests.structures import CaseInsensitiveDict
 
+from cloudify_upgrade_plugin.engine.workspace import atomic_write, fsync_dir
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 
@@ -127,38 +127,6 @@ def verify_file(path, chunk_size=DEFAULT_CHUNK):
             hints=['The file changed or was corrupted after it was downloaded; '
                    'delete it and download the snapshot again.'])
     return actual
-
-
-def _fsync_dir(directory):
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write_text(path, text, mode=0o600):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', dir=directory)
-    try:
-        os.fchmod(fd, mode)
-        data = text.encode('utf-8')
-        _write_all(fd, data)
-        os.fsync(fd)
-        os.close(fd)
-        fd = None
-        os.replace(tmp, path)
-    except BaseException:
-        if fd is not None:
-            os.close(fd)
-        _unlink_quiet(tmp)
-        raise
-    _fsync_dir(directory)
 
 
 def _unlink_quiet(path):
@@ -454,10 +422,9 @@ class _PartState(object):
             # Never let a file under the final name disagree with the hash next to it.
             _unlink_quiet(dest)
             _unlink_quiet(sha_path)
-            _atomic_write_text(sha_path, '{0}  {1}\n'.format(
-                hexdigest, os.path.basename(dest)))
+            atomic_write(sha_path, '{0}  {1}\n'.format(hexdigest, os.path.basename(dest)))
             os.replace(self.path, dest)
-            _fsync_dir(directory)
+            fsync_dir(directory)
         except OSError as exc:
             raise _LocalWriteError(exc)
         return {'sha256': hexdigest, 'size': self.offset, 'path': dest}
