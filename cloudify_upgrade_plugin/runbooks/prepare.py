@@ -418,6 +418,7 @@ class VerifySnapshot(PrepareStep):
     def run(self, ctx):
         manager = ctx.data['manager']
         snapshot = common.inspect_local_snapshot(ctx.workspace, ctx.data['snapshot_id'])
+        _require_source_version(manager, snapshot)
         check = patch_check_from_snapshot(manager.version, snapshot['snapshot_version'])
         try:
             evaluated = evaluate([check], ctx.options.get('waivers') or (),
@@ -430,6 +431,20 @@ class VerifySnapshot(PrepareStep):
         ctx.workspace.update_meta(snapshot=snapshot)
         return {'snapshot_version': snapshot['snapshot_version'],
                 'sha256': snapshot['sha256']}
+
+
+def _require_source_version(manager, snapshot):
+    """The zip's metadata.json must name the manager it came from (a patched 4.0.x writes
+    "4.1.0-p3-4.0.1", whose base is the manager's 4.0.1; facts §3.7, §7.3)."""
+    found = versions.Version.parse(snapshot['snapshot_version'])
+    if found.base != manager.version.base:
+        raise UpgradeError(
+            'Snapshot {0} says it was made by a {1} manager, but {2} is {3}.'.format(
+                snapshot['id'], snapshot['snapshot_version'], manager.label,
+                manager.version),
+            error_id='snapshot-version-mismatch',
+            hints=['Check that the profile points at the manager you mean to upgrade, '
+                   'then run prepare again with a new --upgrade-id.'])
 
 
 def _patch_blocked(ctx, manager, check, checks):
