@@ -793,7 +793,8 @@ def run(options, mode):
     source_profile = (meta.get('source') or {}).get('profile')
     target_profile = _target_profile(options, meta, mode, source_profile)
     target = _open_target(target_profile, source_profile)
-    ctx = Context(workspace, options=options, confirm=_confirm_with_summary(workspace))
+    ctx = Context(workspace, options=options)
+    ctx.confirm = _confirm_with_summary(ctx)
     ctx.data.update(mode=mode, target_manager=target, target_profile=target_profile,
                     source_manager_profile=source_profile)
     workspace.update_meta(target=common.manager_meta(target))
@@ -898,20 +899,47 @@ def _open_target(target_profile, source_profile):
                            profile_name=target_profile)
 
 
-def _confirm_with_summary(workspace):
+def _confirm_with_summary(ctx):
+    """The point of no return: say what was verified and what happens next, then ask."""
     from cloudify_upgrade_plugin.engine.step import default_confirm
 
     def confirm(step):
-        meta = workspace.meta
+        meta = ctx.workspace.meta
         logger = get_logger()
-        logger.info('Verified so far: snapshot %s restored on %s (%s); reconciliation %s.',
+        target = meta.get('target') or {}
+        reconciliation = meta.get('reconciliation') or {}
+        waived = [e['details'].get('check') for e in ctx.workspace.journal.waivers()]
+        logger.info('Verified so far: snapshot %s (version %s, sha256 checked) restored on %s '
+                    '(%s %s); reconciliation %s%s.',
                     (meta.get('snapshot') or {}).get('id'),
-                    (meta.get('target') or {}).get('address'),
-                    (meta.get('target') or {}).get('version'),
-                    'clean' if (meta.get('reconciliation') or {}).get('ok') else 'waived')
-        logger.info('What happens now: auto-heal on the old manager is stopped (3.x/4.x), '
-                    'then every deployment\'s agents are reinstalled to talk to the new '
-                    'manager. Keep the old manager and its RabbitMQ up until this ends.')
+                    (meta.get('snapshot') or {}).get('snapshot_version'),
+                    target.get('address'), target.get('version'), target.get('edition'),
+                    'clean' if reconciliation.get('ok') else '{0} difference(s), '
+                    'waived'.format(len(reconciliation.get('differences') or [])),
+                    '; waived checks: {0}'.format(', '.join(sorted(set(waived))))
+                    if waived else '')
+        try:
+            eligible, not_eligible = agents.plan(ctx.data['target_manager'])
+            moving = '{0} deployment(s) in {1} tenant(s){2}'.format(
+                len(eligible), len({t for t, _ in eligible}),
+                ' ({0} not eligible: hosts not started)'.format(len(not_eligible))
+                if not_eligible else '')
+        except UpgradeError:
+            moving = 'every eligible deployment'
+        source = versions.Version.parse((meta.get('source') or {}).get('version'))
+        if ctx.data['mode'] == versions.MODE_IN_PLACE:
+            fence = 'the old manager is gone (in place): nothing to fence'
+        elif source.major >= 5:
+            fence = 'the old {0} manager has no riemann: its auto-heal cannot be ' \
+                    'stopped here'.format(source)
+        elif ctx.options.get('no_stop_old_healing'):
+            fence = 'auto-heal on the old manager is NOT stopped (--no-stop-old-healing)'
+        else:
+            fence = 'cloudify-riemann is stopped on the old manager ({0}) over SSH'.format(
+                (meta.get('source') or {}).get('address'))
+        logger.info('What happens now: %s; the cut-over time is recorded; then the agents of '
+                    '%s are reinstalled to talk to the new manager. Keep the old manager '
+                    'and its RabbitMQ up until this ends.', fence, moving)
         return default_confirm(step)
     return confirm
 

@@ -26,11 +26,13 @@ def flow(run_cfy, cfy_workdir):
 def pair(flow, simulated_manager, make_profile):  # noqa: F811
     """pair(old_version, new_version, **new_kwargs): prepared old + clean new manager."""
 
-    def make(old_version, new_version, old_data='demo', new_data='empty', **new_kwargs):
+    def make(old_version, new_version, old_data='demo', new_data='empty', new_profile=True,
+             **new_kwargs):
         old = simulated_manager(old_version, data=old_data, ssh=True)
         new_kwargs.setdefault('ssh', True)
         new = simulated_manager(new_version, data=new_data, **new_kwargs)
-        make_profile('new', new, ssh=new_kwargs['ssh'])
+        if new_profile:
+            make_profile('new', new, ssh=new_kwargs['ssh'])
         make_profile('old', old)          # the active profile, as an operator would have
         flow.prepare('old')
         return old, new
@@ -48,8 +50,14 @@ def _assert_agents_moved(old, new, deployments=DEMO_AGENT_DEPLOYMENTS):
 def test_41_premium_to_42_users_keep_their_passwords(flow, pair):
     old, new = pair('4.1', '4.2')
     assert old.unit_active('cloudify-riemann')
-    result = flow.upgrade('new-host', '--to-profile', 'new', '--users', 'rest-security',
-                          '--yes')
+    args = ('--to-profile', 'new', '--users', 'rest-security')
+    # without --yes (and no terminal to answer on) it stops at the point of no return
+    unconfirmed = flow.upgrade('new-host', *args)
+    assert unconfirmed.returncode == 1, unconfirmed
+    assert unconfirmed.json['error']['id'] == 'not-confirmed'
+    assert flow.events('reconcile')[-1] == 'succeeded' and flow.events('cut-over') == []
+    assert old.unit_active('cloudify-riemann') and new.agent_installs() == {}
+    result = flow.upgrade('new-host', *args + ('--yes',))
     assert result.returncode == 0, result
     doc = result.json
     assert CONTRACT_KEYS <= set(doc)
@@ -81,11 +89,21 @@ def test_41_premium_to_42_users_keep_their_passwords(flow, pair):
     assert flow.meta()['healing_fenced'] is True
 
 
-@pytest.mark.parametrize('old_version,new_version', [('4.4', '6.4'), ('5.2.7', '7.0')])
-def test_admin_password_change_is_followed(flow, pair, old_version, new_version):
-    old, new = pair(old_version, new_version)
+def _new_profile_options(new):
+    """The `cfy profiles use`-like options that make new-host create the profile."""
+    return ('--manager-ip', '127.0.0.1', '--rest-port', new.rest_port, '--profile-name', 'new',
+            '--manager-username', 'admin', '--manager-password', new.admin_password,
+            '--ssh-user', new.ssh_user, '--ssh-key', new.ssh_key, '--ssh-port', new.ssh_port)
+
+
+@pytest.mark.parametrize('old_version,new_version,existing_profile', [
+    ('4.4', '6.4', True), ('5.2.7', '7.0', False)])
+def test_admin_password_change_is_followed(flow, pair, old_version, new_version,
+                                           existing_profile):
+    old, new = pair(old_version, new_version, new_profile=existing_profile)
     assert old.admin_password != new.admin_password
-    result = flow.upgrade('new-host', '--to-profile', 'new', '--yes')
+    target = ('--to-profile', 'new') if existing_profile else _new_profile_options(new)
+    result = flow.upgrade('new-host', '--yes', *target)
     assert result.returncode == 0, result
     doc = result.json
     assert doc['target']['version'] == new.version
@@ -217,6 +235,13 @@ def _slow_upload(new):
     return lambda: flows.upload_requests(new)
 
 
+def _slow_restore_start(new):
+    # the answer to the restore POST comes late: the process dies before it knows the
+    # execution id (the manager starts the restore all the same)
+    new.faults.delay(r'/snapshots/[^/]+/restore$', 1.0, method='POST', count=1)
+    return lambda: new.requests.matching('POST', '/restore')
+
+
 def _slow_restore_wait(new):
     # every poll of an execution is slow: the process dies while waiting for the restore
     new.faults.delay(r'/executions/[^/]+$', 0.3, method='GET')
@@ -229,41 +254,50 @@ def _slow_agents(new):
     return lambda: _install_executions(new)
 
 
-@pytest.mark.parametrize('step,slow_down', [
-    ('upload-snapshot', _slow_upload),
-    ('wait-restore', _slow_restore_wait),
-    ('install-agents', _slow_agents),
-])
-def test_killed_then_rerun_completes_without_a_second_restore_or_install(
-        flow, pair, step, slow_down):
+KILL_POINTS = [('upload-snapshot', _slow_upload), ('start-restore', _slow_restore_start),
+               ('wait-restore', _slow_restore_wait), ('install-agents', _slow_agents)]
+
+
+def test_killed_at_each_step_then_rerun_completes_with_one_restore_and_one_install(
+        flow, pair):
+    """SIGKILL inside upload, start-restore, the restore wait and the agents step, one after
+    the other (each run resumes the previous one), then a last run completes."""
     old, new = pair('4.1', '4.2')
-    inside = slow_down(new)
     args = ('--to-profile', 'new', '--users', 'rest-security', '--yes',
             '--agents-concurrency', '1')
-    proc = flow.spawn('new-host', *args)
-    flow.kill_when(proc, step, 'started', extra=inside)
-    assert proc.returncode == -9
-    events = flow.events(step)
-    assert events[-1] == 'started', events          # killed inside the step
-    if step == 'upload-snapshot':
-        # the simulator finishes the dead process's upload (its body was sent) before the
-        # re-run, so that the two never race on the same snapshot file
-        flows.wait_for(lambda: flows.upload_requests(new)[0]['status'], 'the first upload')
-    new.faults.clear()
-    installs_before = {(e['tenant_name'], e['deployment_id']) for e in _install_executions(new)}
+    installs_at_kill = None
+    for step, slow_down in KILL_POINTS:
+        inside = slow_down(new)
+        proc = flow.spawn('new-host', *args)
+        flow.kill_when(proc, step, 'started', extra=inside)
+        assert proc.returncode == -9
+        assert flow.events(step)[-1] == 'started', step     # killed inside the step
+        if step in ('upload-snapshot', 'start-restore'):
+            # the simulator finishes answering the dead process's request (its body was
+            # sent) before the next run, as a real manager would
+            flows.wait_for(lambda: inside()[0]['status'], 'the answer to the dead process')
+        new.faults.clear()
+        if step == 'install-agents':
+            installs_at_kill = {(e['tenant_name'], e['deployment_id'])
+                                for e in _install_executions(new)}
     result = flow.upgrade('new-host', *args)
     assert result.returncode == 0, result
-    assert 'interrupted' in flow.events(step)
+    for step, _ in KILL_POINTS:
+        assert 'interrupted' in flow.events(step), step
+        assert flow.events(step)[-1] == 'succeeded', step
+    # the upload and the restore the dead processes started were found, not redone
+    assert flow.last_entry('upload-snapshot', 'succeeded')['details']['recovered'] is True
+    assert flow.last_entry('start-restore', 'succeeded')['details']['recovered'] is True
+    assert len(flows.upload_requests(new)) == 1
     # one restore, ever
     assert len(flows.restore_requests(new)) == 1
     assert len(flows.restore_executions(new)) == 1
-    # one install_new_agents per deployment, ever (an execution started before the kill was
-    # waited for, not started again)
+    # the agents step died with some deployments started: those were waited for, the
+    # others started; one install_new_agents per deployment, ever
+    assert installs_at_kill and installs_at_kill < DEMO_AGENT_DEPLOYMENTS
     per_deployment = {}
     for execution in _install_executions(new):
         key = (execution['tenant_name'], execution['deployment_id'])
         per_deployment[key] = per_deployment.get(key, 0) + 1
     assert per_deployment == {key: 1 for key in DEMO_AGENT_DEPLOYMENTS}
     _assert_agents_moved(old, new)
-    if step == 'install-agents':
-        assert installs_before and installs_before < DEMO_AGENT_DEPLOYMENTS
