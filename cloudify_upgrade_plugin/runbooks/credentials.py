@@ -143,12 +143,22 @@ def follow(ctx):
 
 # -- old users (pre-4.2 snapshots) ------------------------------------------------------
 
+def users_policy(ctx):
+    """--users, or for in-place (prepare always backs rest-security.conf up there, and the
+    seed's in-place step 4 puts it back) 'rest-security' by default; None = not chosen."""
+    from cloudify_upgrade_plugin import versions
+    policy = ctx.options.get('users')
+    if policy is None and ctx.data.get('mode') == versions.MODE_IN_PLACE:
+        return 'rest-security'
+    return policy
+
+
 def restore_users(ctx):
     source = ctx.workspace.read_json('inventory/source.json') or {}
     users = [u for u in (source.get('users') or []) if u != 'admin']
     if not users:
         return {'users': 'none besides the admin'}
-    policy = ctx.options.get('users')
+    policy = users_policy(ctx)
     if policy is None:   # check-target blocked already unless the check was waived
         policy = 'skip'
     if policy == 'skip':

@@ -101,7 +101,7 @@ def target_checks(ctx):
         checks.run('target-is-source', BLOCK, _not_the_old_manager, source_meta, snapshot,
                    target)
     checks.run('host-backups', BLOCK, _host_backups, ctx.workspace, snapshot, mode,
-               ctx.options.get('users'))
+               credentials.users_policy(ctx))
     checks.run('target-ssh', BLOCK, _target_ssh, target, _host_steps(ctx, snapshot))
     checks.run('target-not-clean', BLOCK, _clean, target)
     checks.run('not-bootstrap-admin', BLOCK, _bootstrap_admin, target)
@@ -109,7 +109,7 @@ def target_checks(ctx):
     checks.run('target-licence', WARN, _licence, target)
     checks.run('snapshot-checksum', BLOCK, _checksum, ctx.workspace, snapshot)
     checks.run('users-policy', BLOCK, _users_policy, ctx.workspace, snapshot,
-               ctx.options.get('users'))
+               credentials.users_policy(ctx))
     return checks
 
 
@@ -155,7 +155,7 @@ def _host_steps(ctx, snapshot):
     """What this run will do on the target host over SSH (for the target-ssh check)."""
     needs = []
     source = versions.as_version(snapshot['snapshot_version'])
-    if ctx.options.get('users') == 'rest-security' and source.base < V4_2:
+    if credentials.users_policy(ctx) == 'rest-security' and source.base < V4_2:
         needs.append('install the old rest-security values')
     if ctx.data['mode'] == versions.MODE_IN_PLACE and not snapshot.get('has_ssl'):
         needs.append('put back /etc/cloudify/ssl')
@@ -465,11 +465,40 @@ class WaitRestore(RestoreStep):
         if post['credentials_change'] and len(candidates) > 1:
             target = credentials.wait_for_switch(target, candidates, timeout)
         ctx.data['target_manager'] = target
-        details = {'execution_id': execution_id, 'post_restore': post,
+        health = _confirm_healthy(target, min(float(timeout), HEALTH_GRACE))
+        ctx.workspace.update_meta(target_health=health)
+        details = {'execution_id': execution_id, 'post_restore': post, 'health': health,
                    'outage': outage and ctx.workspace.meta.get('restore_outage_seen')}
         if post['reboot']:
             details['certificates'] = _confirm_certificates(ctx, target)
         return details
+
+
+# How long the services of a restored manager may take to all report active.
+HEALTH_GRACE = 60.0
+
+
+def _confirm_healthy(target, grace, sleep=None, clock=None):
+    """'ok', or 'degraded: <services>' (a warning) when they are not all active in time."""
+    import time
+    sleep = sleep or time.sleep
+    clock = clock or time.monotonic
+    deadline = clock() + grace
+    interval = 0.1
+    while True:
+        try:
+            state, failing = common.health(target)
+        except UpgradeError as error:
+            state, failing = 'fail', [error.message]
+        if state == 'ok':
+            return 'ok'
+        if clock() >= deadline:
+            get_logger().warning('%s reports services that are not running after the '
+                                 'restore: %s. Check them before the agents move.',
+                                 target.label, ', '.join(failing) or state)
+            return '{0}: {1}'.format(state, ', '.join(failing))
+        sleep(interval)
+        interval = min(interval * 1.5, 2.0)
 
 
 def _post_restore_expectations(target, snapshot, mode, snapshot_doc):
@@ -910,10 +939,11 @@ def _confirm_with_summary(ctx):
         reconciliation = meta.get('reconciliation') or {}
         waived = [e['details'].get('check') for e in ctx.workspace.journal.waivers()]
         logger.info('Verified so far: snapshot %s (version %s, sha256 checked) restored on %s '
-                    '(%s %s); reconciliation %s%s.',
+                    '(%s %s, services %s); reconciliation %s%s.',
                     (meta.get('snapshot') or {}).get('id'),
                     (meta.get('snapshot') or {}).get('snapshot_version'),
                     target.get('address'), target.get('version'), target.get('edition'),
+                    meta.get('target_health') or 'not checked',
                     'clean' if reconciliation.get('ok') else '{0} difference(s), '
                     'waived'.format(len(reconciliation.get('differences') or [])),
                     '; waived checks: {0}'.format(', '.join(sorted(set(waived))))

@@ -73,7 +73,8 @@ def test_41_to_42_with_two_users_and_a_20s_reboot(flow, machine, monkeypatch):
     new = reinstall('4.2', time_scale=0.1)
     fresh_cert = new.read_host_file(CERT)
     assert fresh_cert != old_ssl['cloudify_internal_cert.pem']
-    result = flow.upgrade('in-place', '--users', 'rest-security', '--yes')
+    # no --users: in place, the backed-up rest-security values are put back by default
+    result = flow.upgrade('in-place', '--yes')
     assert result.returncode == 0, result
     doc = result.json
     assert CONTRACT_KEYS <= set(doc)
@@ -91,8 +92,10 @@ def test_41_to_42_with_two_users_and_a_20s_reboot(flow, machine, monkeypatch):
     assert timeline.index('certificates replaced') < timeline.index('reboot') < \
         timeline.index('booted')
     assert flow.meta()['restore_outage_seen'] is True
-    assert flow.last_entry('wait-restore', 'succeeded')['details']['certificates'] == \
-        'restored'
+    waited = flow.last_entry('wait-restore', 'succeeded')['details']
+    assert waited['certificates'] == 'restored' and waited['health'] == 'ok'
+    assert flow.last_entry('restore-users', 'succeeded')['details']['users'] == \
+        'rest-security'
     # the old users log in with their old passwords (old rest-security values put back)
     for user, (password, _, tenants) in simdata.DEMO_USERS.items():
         assert flows.can_login(new, user, password, tenant=sorted(tenants)[0]), user
