@@ -414,6 +414,8 @@ def _restore_failed(ctx, execution_id, error):
 # after restoring certificates: facts §3.8 "a few seconds", docs "at least 10 seconds") may
 # take to begin before it is considered missed.
 OUTAGE_GRACE = 60.0
+# ... and once the restored certificates are seen on the host (the reboot follows them).
+REBOOT_SOON = 10.0
 
 
 class WaitRestore(RestoreStep):
@@ -433,14 +435,17 @@ class WaitRestore(RestoreStep):
         current = {'manager': target}
         # 4.6+ switch the admin password inside the workflow (facts §3.8)
         try:
-            waits.wait_for_execution(target, execution_id, timeout=timeout,
-                                     alternatives=alternatives,
-                                     on_switch=lambda m: current.update(manager=m))
+            execution = waits.wait_for_execution(
+                target, execution_id, timeout=timeout, alternatives=alternatives,
+                on_switch=lambda m: current.update(manager=m))
         except UpgradeError as error:
             if error.error_id in ('execution-failed', 'execution-cancelled'):
                 raise _restore_failed(ctx, execution_id, error)
             if error.error_id == 'execution-timeout' and not _answers(target)[0]:
                 raise _not_back(target, timeout, execution_id, error, snapshot, ctx)
+            if credentials.working(target, candidates, wait=True) is None and \
+                    _answers(target)[0]:
+                raise _credentials_refused(ctx, target, execution_id, error)
             raise
         target = current['manager']
         snapshot_version = versions.as_version(snapshot['snapshot_version'])
@@ -451,9 +456,17 @@ class WaitRestore(RestoreStep):
         if not meta.get('restore_ended_seen_at'):
             ctx.workspace.update_meta(restore_ended_seen_at=ended_seen)
         if outage and meta.get('restore_outage_seen') is None:
-            # never a fixed sleep: see the outage begin, then wait for its end below; a
-            # resumed run only waits what is left of the grace since the end was first seen
-            grace = min(float(timeout), OUTAGE_GRACE) - _seconds_since(ended_seen)
+            # never a fixed sleep: see the outage begin, then wait for its end below.  Only
+            # what is left of the grace since the restore ended is waited (a resumed run may
+            # come long after the outage, while no process was watching)
+            ago = _ended_ago(target, execution)
+            grace = min(float(timeout), OUTAGE_GRACE) - (
+                ago if ago is not None else _seconds_since(ended_seen))
+            if post['reboot'] and grace > REBOOT_SOON and \
+                    _certificate_differences(ctx, target) == []:
+                # the certificates are already moved: `shutdown -r now` comes right after
+                # them in the post-restore shell (facts §3.8), or came already
+                grace = REBOOT_SOON
             seen = _wait_for_outage(target, grace) if grace > 0 else False
             ctx.workspace.update_meta(restore_outage_seen=seen)
         if post['flag']:
@@ -528,6 +541,54 @@ def _answers(target, session=None):
     return bool(result.is_json and (result.status or 0) < 500), result
 
 
+def _ended_ago(target, execution):
+    """Seconds since the execution ended, by the manager's own clock: its ``ended_at``
+    (4.4+) against the ``Date`` header of an answer now.  None when either is unknown."""
+    import email.utils
+
+    import requests
+    ended = _parse_manager_time((execution or {}).get('ended_at'))
+    if ended is None:
+        return None
+    verify = False if target.trust_all else (target.cert or True)
+    try:
+        answer = requests.get(target.address + target.api_prefix + '/version', timeout=5,
+                              verify=verify, allow_redirects=False)
+        now = email.utils.parsedate_to_datetime(answer.headers['Date'])
+    except (requests.exceptions.RequestException, KeyError, TypeError, ValueError):
+        return None
+    return max(0.0, (now - ended).total_seconds())
+
+
+def _parse_manager_time(text):
+    """'2017-11-01T10:00:00.123Z' / '2017-11-01 10:00:00.123456' as an aware UTC time."""
+    if not text:
+        return None
+    text = str(text).strip().replace(' ', 'T').rstrip('Z')
+    for fmt in ('%Y-%m-%dT%H:%M:%S.%f', '%Y-%m-%dT%H:%M:%S'):
+        try:
+            return datetime.datetime.strptime(text, fmt).replace(
+                tzinfo=datetime.timezone.utc)
+        except ValueError:
+            continue
+    return None
+
+
+def _credentials_refused(ctx, target, execution_id, error):
+    """Every known password is refused while the restore runs: after a >= 4.2 snapshot the
+    admin password is the old manager's (facts §3.8), which an in-place profile may not hold
+    any more (the operator set the fresh install's)."""
+    return UpgradeError(
+        '{0} refuses the credentials of profile {1} while restore execution {2} runs: a '
+        'restore of a {3} snapshot gives the admin the OLD manager\'s password.'.format(
+            target.label, ctx.data['target_profile'], execution_id,
+            _snapshot(ctx)['snapshot_version']),
+        error_id='credentials-changed-by-restore', details=error.details,
+        hints=['Set the old manager\'s admin password on the profile: `cfy profiles set '
+               '--manager-password <old admin password> --skip-credentials-validation`, '
+               'then run the same command again (the restore is not started again).'])
+
+
 def _seconds_since(iso):
     then = datetime.datetime.strptime(iso, '%Y-%m-%dT%H:%M:%S.%fZ').replace(
         tzinfo=datetime.timezone.utc)
@@ -582,24 +643,17 @@ def _wait_for_outage(target, grace, sleep=None, clock=None):
 CERTIFICATES_CHECKED = ('cloudify_internal_ca_cert.pem', 'cloudify_internal_cert.pem')
 
 
-def _confirm_certificates(ctx, target):
-    """After an in-place restore with certificates: the host holds the snapshot's.
-
-    Compares the public internal certificates (never the keys) of the snapshot's ssl/
-    with /etc/cloudify/ssl on the host over SSH; without SSH settings it is only logged.
-    """
+def _certificate_differences(ctx, target):
+    """Public internal certificates (never the keys) of the snapshot's ssl/ that differ on
+    the host over SSH: a list; None when there is nothing to compare or no SSH."""
     import zipfile
     path = ctx.workspace.path(_snapshot(ctx)['path'])
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
         wanted = {name: archive.read('ssl/' + name) for name in CERTIFICATES_CHECKED
                   if 'ssl/' + name in names}
-    if not wanted:
-        return 'none in the snapshot'
-    if not common.ssh_configured(target):
-        get_logger().warning('Cannot confirm over SSH that the certificates were restored '
-                             '(the profile has no SSH settings).')
-        return 'not checked (no SSH)'
+    if not wanted or not common.ssh_configured(target):
+        return None
     differ = []
     with common._closing(common.open_host(target)) as host:
         for name, content in sorted(wanted.items()):
@@ -609,6 +663,17 @@ def _confirm_certificates(ctx, target):
                 remote = None
             if remote != content:
                 differ.append(name)
+    return differ
+
+
+def _confirm_certificates(ctx, target):
+    """After an in-place restore with certificates: the host holds the snapshot's
+    (without SSH settings it is only logged)."""
+    differ = _certificate_differences(ctx, target)
+    if differ is None:
+        get_logger().warning('Cannot confirm over SSH that the certificates were restored '
+                             '(no SSH settings, or none in the snapshot).')
+        return 'not checked'
     if differ:
         raise UpgradeError(
             'The restore ended but {0} on {1} are not the snapshot\'s: the certificates were '

@@ -161,3 +161,31 @@ def test_manager_that_never_comes_back_times_out_and_resumes_later(
     assert again.returncode == 0, again
     assert len(flows.restore_requests(new)) == 1
     _assert_agents_moved(new)
+
+
+def test_44_to_64_restore_brings_back_the_old_admin_password(flow, machine, run_cfy):
+    """facts §3.8: after a >= 4.2 snapshot the admin logs in with the OLD password; the
+    profile holds the fresh install's, so the command stops and says what to do; after the
+    operator sets the old password on the profile, the same command resumes."""
+    old, reinstall = machine('4.4')
+    old_cert = old.read_host_file(CERT)
+    new = reinstall('6.4')
+    first = flow.upgrade('in-place', '--yes', '--timeout', '5')
+    assert first.returncode == 1, first
+    error = first.json['error']
+    assert error['id'] == 'credentials-changed-by-restore', error
+    assert error['step'] == 'wait-restore'
+    assert any('cfy profiles set --manager-password' in hint for hint in error['hints'])
+    assert old.admin_password not in first.stdout + first.stderr
+    assert flows.can_login(new, 'admin', old.admin_password)
+    result = run_cfy('profiles', 'set', '-p', old.admin_password,
+                     '--skip-credentials-validation')
+    assert result.returncode == 0, result
+    again = flow.upgrade('in-place', '--yes')
+    assert again.returncode == 0, again
+    assert len(flows.restore_requests(new)) == 1
+    assert new.read_host_file(CERT) == old_cert
+    for user, (password, _, tenants) in simdata.DEMO_USERS.items():
+        assert flows.can_login(new, user, password, tenant=sorted(tenants)[0]), user
+    _assert_agents_moved(new)
+    assert flow.files_containing(old.admin_password, new.admin_password) == []
