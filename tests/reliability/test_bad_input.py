@@ -1,0 +1,389 @@
+"""Bad input (issue 9 item 3): every option given a wrong value, broken snapshots, broken or
+foreign workspaces.  Each case must end with a clear message and exit 2 (bad input) or 3
+(blocked before anything changed), and no manager may receive a mutating request during
+that command (``no_change``).
+"""
+import io
+import json
+import os
+import re
+import shutil
+import zipfile
+
+import pytest
+
+from tests.reliability import flows, harness
+
+
+class no_change(object):
+    """Context manager: the managers receive no POST/PUT/PATCH/DELETE inside the block."""
+
+    def __init__(self, *sims):
+        self.sims = sims
+
+    def __enter__(self):
+        self.marks = [len(sim.requests) for sim in self.sims]
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is None:
+            for sim, mark in zip(self.sims, self.marks):
+                assert harness.mutations(sim, mark) == [], sim
+
+
+def assert_refused(result, codes=(2, 3), words=(), error_id=None):
+    """Exit 2 or 3, an error line (plugin: ``Error [id]: ...`` with possible solutions;
+    click: ``Error: ...``), and the words that explain it."""
+    text = result.stdout + result.stderr
+    assert result.returncode in codes, harness.show(result)
+    plugin = re.search(r'Error \[([a-z0-9-]+)\]: (.+)', text)
+    usage = re.search(r'Error: (.+)', text)
+    assert plugin or usage, harness.show(result)
+    if plugin:
+        assert 'Possible solutions:' in text, harness.show(result)
+        if error_id is not None:
+            assert plugin.group(1) == error_id, harness.show(result)
+    assert 'Traceback' not in text, harness.show(result)
+    for word in words:
+        assert word.lower() in text.lower(), (word, harness.show(result))
+    return plugin.group(1) if plugin else None
+
+
+@pytest.fixture
+def prepared(managers):
+    flows.prepare(managers)
+    return managers
+
+
+# -- profiles and options -------------------------------------------------------------------
+
+def test_b01_unknown_from_profile(managers):
+    sc = managers
+    with no_change(sc.old, sc.new):
+        result = sc.run(*flows.PREPARE, '--from-profile', 'no-such-profile')
+    assert_refused(result, words=['no-such-profile'])
+    assert sc.upgrade_ids() == []
+
+
+def test_b02_unknown_profile_for_plan(managers):
+    sc = managers
+    with no_change(sc.old, sc.new):
+        result = sc.run('upgrade', 'plan', '--from-profile', 'nope-profile')
+    assert_refused(result, words=['nope-profile'])
+
+
+def test_b03_unknown_to_profile(prepared):
+    sc = prepared
+    with no_change(sc.old, sc.new):
+        result = sc.run('upgrade', 'new-host', '--to-profile', 'ghost-profile', '--yes')
+    assert_refused(result, words=['ghost-profile'])
+
+
+def test_b04_to_profile_is_the_source(prepared):
+    sc = prepared
+    with no_change(sc.old, sc.new):
+        result = sc.run('upgrade', 'new-host', '--to-profile', 'old', '--yes')
+    assert_refused(result, error_id='target-is-source-profile')
+
+
+@pytest.mark.parametrize('snapshot_id', ['9starts-with-digit', 'has/slash', 'space in id',
+                                         'semi;colon', 'x' * 300])
+def test_b05_bad_snapshot_id(managers, snapshot_id):
+    sc = managers
+    with no_change(sc.old, sc.new):
+        result = sc.run(*flows.PREPARE, '--snapshot-id', snapshot_id)
+    assert_refused(result, codes=(2,), words=['snapshot'])
+    assert harness.executions(sc.old, 'create_snapshot') == []
+
+
+def test_b06_bad_target_version(managers):
+    sc = managers
+    with no_change(sc.old, sc.new):
+        result = sc.run('upgrade', 'prepare', '--target-version', 'seven-point-oh')
+    assert_refused(result, codes=(2,), words=['seven-point-oh'])
+    assert sc.upgrade_ids() == []
+
+
+@pytest.mark.parametrize('args', [
+    ('upgrade', 'prepare', '--mode', 'sideways'),
+    ('upgrade', 'prepare', '--timeout', '0'),
+    ('upgrade', 'prepare', '--timeout', 'soon'),
+    ('upgrade', 'new-host', '--agents-concurrency', '0'),
+    ('upgrade', 'new-host', '--users', 'everyone'),
+    ('upgrade', 'prepare', '--waive', 'local-disk'),
+], ids=['mode', 'timeout-zero', 'timeout-text', 'concurrency-zero', 'users-policy',
+        'waive-without-reason'])
+def test_b07_option_values(managers, args):
+    """click refuses the value (exit 2, `Error: ...`) before the plugin runs."""
+    sc = managers
+    with no_change(sc.old, sc.new):
+        result = sc.run(*args)
+    assert_refused(result, codes=(2,))
+    assert sc.upgrade_ids() == []
+
+
+def test_b08_waiver_for_unknown_check(managers):
+    sc = managers
+    with no_change(sc.old, sc.new):
+        result = sc.run(*flows.PREPARE, '--waive', 'no-such-check', '--reason', 'because')
+    assert_refused(result, codes=(2,), words=['no-such-check'])
+    assert sc.upgrade_ids() == []
+
+
+# -- snapshots -------------------------------------------------------------------------------
+
+def _truncated_zip_bytes():
+    """A real snapshot-like zip (metadata.json first, 8 KiB of data), cut in half."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, 'w', zipfile.ZIP_STORED) as zf:
+        zf.writestr('metadata.json', json.dumps({'snapshot_version': '4.1.0'}))
+        zf.writestr('simulator-data.json', os.urandom(8192).hex())
+    whole = buffer.getvalue()
+    return whole[:len(whole) // 2]
+
+
+def _no_metadata_zip_bytes():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, 'w', zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr('pg_data', 'x' * 1000)
+        zf.writestr('agents.json', '{}')
+    return buffer.getvalue()
+
+
+BROKEN_SNAPSHOTS = {
+    'corrupt': lambda: os.urandom(4096),
+    'truncated': _truncated_zip_bytes,
+    'no-metadata': _no_metadata_zip_bytes,
+}
+
+
+def _put_snapshot(sim, sid, content):
+    """The old manager already holds snapshot ``sid`` (status created) with ``content``."""
+    path = sim.snapshot_path(sid)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'wb') as stream:
+        stream.write(content)
+    with sim.state.lock:
+        sim.state.put('snapshots', {'id': sid, 'created_at': '2024-01-01T00:00:00.000Z',
+                                    'status': 'created', 'error': '',
+                                    'tenant_name': 'default_tenant', 'created_by': 'admin',
+                                    'visibility': 'tenant'})
+
+
+@pytest.mark.parametrize('kind', sorted(BROKEN_SNAPSHOTS))
+def test_b09_broken_snapshot_archive(managers, kind):
+    """prepare --snapshot-id names an existing snapshot whose archive is broken: refused with
+    a message about the archive; the local copy equals the server's or is absent."""
+    sc = managers
+    sid = 'broken-' + kind
+    _put_snapshot(sc.old, sid, BROKEN_SNAPSHOTS[kind]())
+    with no_change(sc.old, sc.new):
+        result = sc.run(*flows.PREPARE, '--snapshot-id', sid)
+    assert_refused(result, words=['zip' if kind != 'no-metadata' else 'metadata.json'])
+    problems = harness.snapshot_files_problems(
+        sc.workspace(), {sid: harness.server_archive_sha256(sc.old, sid)})
+    assert problems == []
+    assert 'snapshot' not in sc.meta()
+
+
+def test_b10_local_zip_truncated_before_new_host(prepared):
+    """The downloaded zip was truncated after prepare: new-host refuses (checksum) before
+    uploading anything."""
+    sc = prepared
+    path = os.path.join(sc.workspace(), 'snapshot', sc.snapshot_id + '.zip')
+    with open(path, 'r+b') as stream:
+        stream.truncate(os.path.getsize(path) // 2)
+    with no_change(sc.old, sc.new):
+        result = sc.run(*flows.NEW_HOST)
+    assert_refused(result, words=['snapshot-checksum'])
+
+
+def test_b11_snapshot_newer_than_target(managers, simulated_manager):  # noqa: F811
+    """A 5.0.5 source prepared, then new-host onto a 4.6 manager: refused (exit 3)."""
+    sc = managers
+    source = simulated_manager('5.0.5', data='demo', ssh=True)
+    older = simulated_manager('4.6', data='empty', ssh=True)
+    sc.profile('src505', source)
+    sc.profile('tgt46', older, activate=False)
+    result = sc.run('upgrade', 'prepare')
+    assert result.returncode == 0, harness.show(result)
+    with no_change(source, older):
+        result = sc.run('upgrade', 'new-host', '--to-profile', 'tgt46', '--yes')
+    assert_refused(result, codes=(3,), words=['target-path'])
+
+
+def test_b12_target_version_older_than_source(managers):
+    sc = managers
+    with no_change(sc.old):
+        result = sc.run('upgrade', 'prepare', '--target-version', '4.0.1')
+    assert_refused(result, codes=(3,))
+    assert harness.executions(sc.old, 'create_snapshot') == []
+
+
+def test_b13_3x_snapshot_for_5x_target(scenario, simulated_manager):  # noqa: F811
+    """A 3.4.2 manager cannot go to 5.x: prepare --target-version 5.1 is refused (exit 3)."""
+    sc = scenario
+    old = simulated_manager('3.4.2', data='demo', ssh=True)
+    sc.profile('old342', old)
+    with no_change(old):
+        result = sc.run('upgrade', 'prepare', '--target-version', '5.1')
+    assert_refused(result, codes=(3,))
+    assert harness.executions(old, 'create_snapshot') == []
+
+
+def test_b14_3x_workspace_onto_5x_target(scenario, simulated_manager):  # noqa: F811
+    """A 3.4.2 snapshot prepared for 4.6, then new-host onto a 5.1 manager: refused."""
+    sc = scenario
+    old = simulated_manager('3.4.2', data='demo', ssh=True)
+    target = simulated_manager('5.1', data='empty', ssh=True)
+    sc.profile('old342', old)
+    sc.profile('new51', target, activate=False)
+    result = sc.run('upgrade', 'prepare', '--target-version', '4.6')
+    assert result.returncode == 0, harness.show(result)
+    with no_change(old, target):
+        result = sc.run('upgrade', 'new-host', '--to-profile', 'new51', '--yes')
+    assert_refused(result, codes=(3,), words=['target-path'])
+
+
+def test_b15_target_not_clean(prepared, simulated_manager):  # noqa: F811
+    sc = prepared
+    busy = simulated_manager('7.0', data='demo', ssh=True)
+    sc.profile('busy', busy, activate=False)
+    with no_change(sc.old, busy):
+        result = sc.run('upgrade', 'new-host', '--to-profile', 'busy', '--yes', '--users',
+                        'rest-security')
+    assert_refused(result, codes=(3,), words=['target-not-clean'])
+
+
+def test_b16_missing_passwords_file(prepared):
+    """--users reset-passwords with an unreadable --passwords-file: refused before any
+    upload or restore."""
+    sc = prepared
+    with no_change(sc.old, sc.new):
+        result = sc.run('upgrade', 'new-host', '--to-profile', 'new', '--yes', '--users',
+                        'reset-passwords', '--passwords-file', '/nonexistent/passwords.txt')
+    assert_refused(result, words=['passwords'])
+
+
+# -- workspaces and journals -----------------------------------------------------------------
+
+def _tamper(path, how):
+    with open(path, encoding='utf-8') as stream:
+        lines = stream.readlines()
+    if how == 'edited':
+        entry = json.loads(lines[2])
+        entry['event'] = 'skipped'
+        lines[2] = json.dumps(entry, sort_keys=True, separators=(',', ':')) + '\n'
+    elif how == 'truncated':
+        lines = lines[:-1]
+    elif how == 'reordered':
+        lines[1], lines[2] = lines[2], lines[1]
+    with open(path, 'w', encoding='utf-8') as stream:
+        stream.writelines(lines)
+
+
+@pytest.mark.parametrize('how', ['edited', 'truncated', 'reordered'])
+def test_b17_tampered_journal(prepared, how):
+    sc = prepared
+    _tamper(os.path.join(sc.workspace(), 'journal.jsonl'), how)
+    with no_change(sc.old, sc.new):
+        result = sc.run(*flows.NEW_HOST)
+    assert_refused(result, error_id='journal-tampered')
+
+
+def test_b18_unknown_upgrade_id(prepared):
+    sc = prepared
+    with no_change(sc.old, sc.new):
+        result = sc.run(*flows.NEW_HOST, '--upgrade-id', 'upg-does-not-exist')
+    assert_refused(result, codes=(2,), error_id='workspace-not-found')
+
+
+@pytest.mark.parametrize('upgrade_id', ['../../etc', '-rf', 'a b'])
+def test_b19_invalid_upgrade_id(prepared, upgrade_id):
+    sc = prepared
+    with no_change(sc.old, sc.new):
+        result = sc.run('upgrade', 'status', '--upgrade-id', upgrade_id)
+    assert_refused(result, codes=(2,))
+
+
+def test_b20_workspace_of_another_upgrade(prepared, simulated_manager):  # noqa: F811
+    """prepare --upgrade-id of a workspace made for another old manager: refused."""
+    sc = prepared
+    other = simulated_manager('4.1', data='demo', ssh=True)
+    sc.profile('other41', other)
+    upgrade_id = os.path.basename(sc.workspace())
+    with no_change(sc.old, sc.new, other):
+        result = sc.run(*flows.PREPARE, '--upgrade-id', upgrade_id)
+    assert_refused(result, codes=(2,))
+    assert harness.executions(other, 'create_snapshot') == []
+
+
+def test_b21_workspace_copied_from_another_upgrade(prepared, simulated_manager):  # noqa: F811
+    """A workspace that another new-host run already bound to a different target: refused
+    (fingerprint) before anything reaches either target."""
+    sc = prepared
+    result = sc.run(*flows.NEW_HOST)
+    assert result.returncode == 0, harness.show(result)
+    second = simulated_manager('7.0', data='empty', ssh=True)
+    sc.profile('second', second, activate=False)
+    sc.activate('old')
+    with no_change(sc.old, sc.new, second):
+        result = sc.run('upgrade', 'new-host', '--to-profile', 'second', '--yes',
+                        '--upgrade-id', os.path.basename(sc.workspace()))
+    assert_refused(result, codes=(2,))
+
+
+def test_b22_wrong_mode(prepared):
+    sc = prepared
+    with no_change(sc.old, sc.new):
+        result = sc.run(*flows.IN_PLACE)
+    assert_refused(result, codes=(2,), error_id='wrong-mode')
+
+
+def test_b23_prepare_not_finished(managers):
+    """new-host on an upgrade whose prepare was stopped early: refused."""
+    sc = managers
+    sc.crash(*flows.prepare_args(), pause=('download-snapshot', 'started', 'after'))
+    with no_change(sc.old, sc.new):
+        result = sc.run(*flows.NEW_HOST)
+    assert_refused(result, codes=(2,), error_id='prepare-not-finished')
+
+
+def test_b24_status_of_unknown_upgrade(managers):
+    sc = managers
+    result = sc.run('upgrade', 'status', '--upgrade-id', 'upg-nothing-here')
+    assert_refused(result, codes=(2,), error_id='workspace-not-found')
+
+
+@pytest.mark.parametrize('args', [
+    ('--since', 'yesterday'),
+    ('--since', '2026-13-45T99:00:00Z'),
+    ('--since', '2026-01-02T00:00:00Z', '--until', '2026-01-01T00:00:00Z'),
+    ('--until', 'later'),
+], ids=['since-word', 'since-impossible-date', 'since-after-until', 'until-word'])
+def test_b25_bad_heals_window(prepared, args):
+    sc = prepared
+    with no_change(sc.old, sc.new):
+        result = sc.run('upgrade', 'verify-heals', '--old-profile', 'old', '--new-profile',
+                        'new', *args)
+    assert_refused(result, codes=(2,))
+
+
+def test_b26_workspace_json_corrupt(prepared):
+    """workspace.json is not JSON any more: a clear refusal, nothing sent to the target."""
+    sc = prepared
+    with open(os.path.join(sc.workspace(), 'workspace.json'), 'w') as stream:
+        stream.write('{"upgrade_id": ')
+    with no_change(sc.old, sc.new):
+        result = sc.run(*flows.NEW_HOST)
+    assert_refused(result)
+
+
+def test_b27_snapshot_deleted_from_workspace(prepared):
+    """The local snapshot zip was removed after prepare: refused before any upload."""
+    sc = prepared
+    shutil.move(os.path.join(sc.workspace(), 'snapshot'),
+                os.path.join(sc.logs_dir, 'moved-away'))
+    with no_change(sc.old, sc.new):
+        result = sc.run(*flows.NEW_HOST)
+    assert_refused(result, words=['snapshot'])

@@ -1,0 +1,228 @@
+"""Crash matrix (issue 9 item 1): SIGKILL `cfy` inside every step of prepare, new-host and
+in-place, run the same command again, and check the whole upgrade.
+
+Kill moments per step:
+- ``start``: just after the step's ``started`` line is journaled (nothing done yet);
+- ``effect``: after the step did its work, just before its ``succeeded`` line is journaled
+  (the interesting one: the effect is in place, the journal does not know it);
+- request-level moments, where the step talks to a manager: a request held *before* the
+  manager acts on it, or *after* it acted with the answer never delivered (``answer-lost``),
+  a download cut half-way then held on its resume (``mid-transfer``), waits in progress,
+  `systemctl` calls over SSH held before/after they act.
+
+After the kill, the same command is run again and must finish; then the rest of the upgrade
+runs and ``flows.assert_upgraded`` checks the end state (snapshot created once, restored
+once, agents installed once per deployment, the target's data equal to the source's, the
+local zip equal to the server archive, the journal showing the interruption and the resume).
+
+The default run keeps one representative point per kind; the rest is ``@pytest.mark.slow``.
+"""
+import os
+
+import pytest
+
+from tests.reliability import flows, harness
+
+PREPARE_STEPS = ('check-source', 'create-snapshot', 'download-snapshot', 'verify-snapshot',
+                 'backup-host-files', 'source-inventory', 'write-prepare-report')
+# 4.1 source (< 4.2): restore-users, not follow-credentials; no restore-ssl (>= 4.0.1)
+RESTORE_STEPS = ('check-target', 'upload-snapshot', 'start-restore', 'wait-restore',
+                 'restore-users', 'reconcile', 'cut-over', 'install-agents', 'finish')
+
+
+class Point(object):
+    """One crash point: the command killed, the step it is killed in, and how."""
+
+    def __init__(self, command, step, moment, pause=None, gate=None, extra=(), fast=False,
+                 check=None, until=None, after_kill=None):
+        self.command = command
+        self.step = step
+        self.moment = moment
+        self.pause = pause
+        self.gate = gate
+        self.extra = tuple(extra)
+        self.fast = fast
+        self.check = check     # called with the scenario right after the kill
+        self.until = until     # kill when until(scenario) is true (instead of pause/gate)
+        self.after_kill = after_kill   # called after the kill, before the re-run
+
+    @property
+    def id(self):
+        return '{0}:{1}:{2}'.format(self.command, self.step, self.moment)
+
+    @property
+    def mode(self):
+        return 'in-place' if self.command == 'in-place' else 'new-host'
+
+
+# -- request-level kill moments -------------------------------------------------------------
+
+def old_gate(method, pattern, phase='before', skip=0, when=None):
+    return lambda sc: sc.gate(sc.old, method, pattern, phase=phase, skip=skip, when=when)
+
+
+def new_gate(method, pattern, phase='before', skip=0, when=None):
+    return lambda sc: sc.gate(sc.new, method, pattern, phase=phase, skip=skip, when=when)
+
+
+def new_ssh_gate(action, unit, phase='before'):
+    return lambda sc: sc.ssh_gate(sc.new, action, unit, phase=phase)
+
+
+def old_ssh_gate(action, unit, phase='before'):
+    return lambda sc: sc.ssh_gate(sc.old, action, unit, phase=phase)
+
+
+def download_cut_then_held(sc):
+    """The first download breaks after 2,000 bytes; its resume (a Range request) is held."""
+    sc.old.faults.drop_download(2000, times=1)
+    return sc.gate(sc.old, 'GET', flows.SNAPSHOT_ARCHIVE, skip=1)
+
+
+def partial_download_left(sc):
+    part = [name for name in os.listdir(os.path.join(sc.workspace(), 'snapshot'))
+            if name.endswith('.part')]
+    assert part, 'no .part file at the kill'
+    zips = [name for name in os.listdir(os.path.join(sc.workspace(), 'snapshot'))
+            if name.endswith('.zip')]
+    assert zips == [], 'a zip under its final name before the download ended'
+
+
+EXECUTION = r'/executions/[^/]+$'
+
+
+def rebooting(sc):
+    """The in-place target reboots after restoring the certificates (facts §3.8)."""
+    events = sc.new.events()
+    return 'reboot' in events and 'booted' not in events
+
+
+def wait_booted(sc):
+    harness.wait_for(lambda: 'booted' in sc.new.events(), 'the end of the reboot')
+
+
+def long_reboot(sc):
+    """The reboot outlasts the operator's reaction: the re-run starts while the target
+    still refuses connections, and it comes back 3 s later."""
+    wait_booted(sc)
+    sc.new.rest_outage(3, mode='refuse')
+
+
+def _boundary_points(command, steps, fast, extra=()):
+    points = []
+    for step in steps:
+        points.append(Point(command, step, 'start', pause=(step, 'started', 'after'),
+                            extra=extra))
+        points.append(Point(command, step, 'effect', pause=(step, 'succeeded', 'before'),
+                            fast=step in fast, extra=extra))
+    return points
+
+
+POINTS = (
+    _boundary_points('prepare', PREPARE_STEPS, fast=('download-snapshot',
+                                                     'source-inventory'))
+    + [
+        Point('prepare', 'create-snapshot', 'request-held',
+              gate=old_gate('PUT', flows.SNAPSHOT_CREATE)),
+        Point('prepare', 'create-snapshot', 'answer-lost',
+              gate=old_gate('PUT', flows.SNAPSHOT_CREATE, phase='after'), fast=True),
+        Point('prepare', 'create-snapshot', 'waiting',
+              gate=old_gate('GET', EXECUTION, skip=1)),
+        Point('prepare', 'download-snapshot', 'mid-transfer', gate=download_cut_then_held,
+              fast=True, check=partial_download_left),
+        Point('prepare', 'source-inventory', 'listing',
+              gate=old_gate('GET', r'/node-instances$', skip=1)),
+        Point('prepare', 'freeze-source', 'start', pause=('freeze-source', 'started', 'after'),
+              extra=('--freeze',)),
+        Point('prepare', 'freeze-source', 'answer-lost', extra=('--freeze',),
+              gate=old_gate('POST', r'/maintenance/activate$', phase='after')),
+        Point('prepare', 'freeze-source', 'effect', extra=('--freeze',),
+              pause=('freeze-source', 'succeeded', 'before')),
+    ]
+    + _boundary_points('new-host', RESTORE_STEPS,
+                       fast=('upload-snapshot', 'start-restore', 'cut-over'))
+    + [
+        Point('new-host', 'upload-snapshot', 'mid-transfer',
+              gate=new_gate('PUT', flows.SNAPSHOT_ARCHIVE)),
+        Point('new-host', 'upload-snapshot', 'answer-lost',
+              gate=new_gate('PUT', flows.SNAPSHOT_ARCHIVE, phase='after')),
+        Point('new-host', 'start-restore', 'request-held',
+              gate=new_gate('POST', flows.SNAPSHOT_RESTORE)),
+        Point('new-host', 'start-restore', 'answer-lost', fast=True,
+              gate=new_gate('POST', flows.SNAPSHOT_RESTORE, phase='after')),
+        Point('new-host', 'wait-restore', 'waiting', fast=True,
+              gate=new_gate('GET', EXECUTION, skip=1)),
+        Point('new-host', 'restore-users', 'salt-written',
+              gate=new_ssh_gate('restart', 'cloudify-restservice')),
+        Point('new-host', 'restore-users', 'admin-rehash-held', fast=True,
+              gate=new_gate('POST', r'/users/admin$')),
+        Point('new-host', 'reconcile', 'listing',
+              gate=new_gate('GET', r'/node-instances$', skip=1)),
+        Point('new-host', 'cut-over', 'riemann-stopped',
+              gate=old_ssh_gate('disable', 'cloudify-riemann')),
+        Point('new-host', 'install-agents', 'answer-lost', fast=True,
+              gate=new_gate('POST', r'/executions$', phase='after', skip=1)),
+        Point('new-host', 'install-agents', 'waiting',
+              gate=new_gate('GET', EXECUTION, skip=3)),
+    ]
+    + _boundary_points('in-place', RESTORE_STEPS, fast=('wait-restore',))
+    + [
+        Point('in-place', 'start-restore', 'answer-lost',
+              gate=new_gate('POST', flows.SNAPSHOT_RESTORE, phase='after')),
+        Point('in-place', 'wait-restore', 'waiting', fast=True,
+              gate=new_gate('GET', EXECUTION, skip=1), after_kill=wait_booted),
+        Point('in-place', 'wait-restore', 'rebooting', until=rebooting,
+              after_kill=wait_booted),
+        Point('in-place', 'wait-restore', 'target-down-at-rerun', fast=True,
+              gate=new_gate('GET', EXECUTION, skip=1), after_kill=long_reboot),
+        Point('in-place', 'install-agents', 'answer-lost',
+              gate=new_gate('POST', r'/executions$', phase='after')),
+    ]
+)
+
+
+def _param(point):
+    marks = () if point.fast else (pytest.mark.slow,)
+    return pytest.param(point, id=point.id, marks=marks)
+
+
+def test_matrix_size():
+    """Issue 9 acceptance: at least 40 crash points, every step of every command covered."""
+    assert len(POINTS) >= 40
+    assert len({p.id for p in POINTS}) == len(POINTS)
+    for command, steps in (('prepare', PREPARE_STEPS), ('new-host', RESTORE_STEPS),
+                           ('in-place', RESTORE_STEPS)):
+        covered = {p.step for p in POINTS if p.command == command}
+        assert set(steps) <= covered, (command, set(steps) - covered)
+
+
+@pytest.mark.parametrize('point', [_param(p) for p in POINTS])
+def test_crash_point(managers, point):
+    sc = managers
+    mode = point.mode
+    if point.command == 'prepare':
+        args = flows.prepare_args(mode, point.extra)
+    else:
+        flows.prepare(sc, mode)
+        if mode == 'in-place':
+            flows.reinstall(sc)
+        args = flows.command_args(mode)
+    gate = point.gate(sc) if point.gate else None
+    sc.crash(*args, pause=point.pause, gate=gate, until=point.until and (
+        lambda: point.until(sc)), inside=point.step)
+    if point.check:
+        point.check(sc)
+    if point.after_kill:
+        point.after_kill(sc)
+    elif mode == 'in-place' and harness.requests_matching(
+            sc.new, 'POST', flows.SNAPSHOT_RESTORE, status=200):
+        wait_booted(sc)      # re-run once the target is back (target-down-at-rerun: not)
+    sc.old.faults.clear()
+    resumed = sc.run(*args)
+    assert resumed.returncode == 0, resumed
+    flows.assert_resumed(sc, point.step)
+    if point.command == 'prepare':
+        flows.record_server_snapshot(sc)
+        finished = sc.run(*flows.command_args(mode))
+        assert finished.returncode == 0, finished
+    flows.assert_upgraded(sc, mode)
