@@ -47,8 +47,8 @@ def scenario(cfy_workdir, tmp_path):
     sc.release_gates()
     if os.environ.get('CFY_REL_TIMING'):
         for result in sc.captures:
-            print('  {0:6.1f}s rc={1} cfy {2}'.format(result.duration, result.returncode,
-                                                   ' '.join(result.argv)))
+            print('  {0:6.1f}s rc={1} cfy {2}'.format(
+                result.duration, result.returncode, ' '.join(result.argv)))
 
 
 @pytest.fixture

@@ -151,8 +151,8 @@ def test_f06_download_always_reset(managers):
     sc = managers
     sc.old.faults.drop_download(0, times=None)
     result = sc.run(*flows.prepare_args())
-    assert_clear_error(result, 'download-snapshot', ['download', 'connection', 'broken',
-                                                      'incomplete'])
+    assert_clear_error(result, 'download-snapshot',
+                       ['download', 'connection', 'broken', 'incomplete'])
     assert no_zip(sc)
     assert_nothing_lost(sc)
     finish_prepare(sc)
@@ -191,8 +191,8 @@ def test_f09_outage_longer_than_timeout(managers):
     sc.old.rest_outage(6)
     gate.release()
     result = sc.finish(proc)
-    assert_clear_error(result, 'create-snapshot', ['unreachable', 'timed out', 'timeout',
-                                                    'did not answer', 'connect'])
+    assert_clear_error(result, 'create-snapshot',
+                       ['unreachable', 'timed out', 'timeout', 'did not answer', 'connect'])
     assert no_zip(sc)
     harness.wait_for(lambda: sc.old.listener.listening, 'the end of the outage')
     finish_prepare(sc)
@@ -205,8 +205,8 @@ def test_f10_create_execution_fails(managers):
     sc = managers
     sc.old.faults.fail_execution('create_snapshot', error='No space left on /opt/manager')
     result = sc.run(*flows.prepare_args())
-    assert_clear_error(result, 'create-snapshot', ['No space left', 'failed'],
-                       error_ids=('snapshot-failed',))
+    assert_clear_error(result, 'create-snapshot',
+                       ['No space left', 'failed'], error_ids=('snapshot-failed',))
     assert no_zip(sc)
     assert_nothing_lost(sc)
 
@@ -216,8 +216,8 @@ def test_f11_create_execution_hangs(managers):
     sc = managers
     sc.old.faults.hang_execution('create_snapshot')
     result = sc.run(*flows.prepare_args(extra=('--timeout', '2')))
-    assert_clear_error(result, 'create-snapshot', ['timeout', 'timed out', '2s', '2 s',
-                                                    'still'])
+    assert_clear_error(result, 'create-snapshot',
+                       ['timeout', 'timed out', '2s', '2 s', 'still'])
     assert no_zip(sc)
     assert_nothing_lost(sc)
 
@@ -266,8 +266,8 @@ def test_f13_disk_full_rlimit_during_download(managers):
     result = sc.run(*flows.prepare_args(), preexec_fn=small_files)
     assert no_zip(sc)
     assert_nothing_lost(sc)
-    assert_clear_error(result, 'download-snapshot', ['File too large', 'space', 'disk',
-                                                      'EFBIG', 'Errno 27'])
+    assert_clear_error(result, 'download-snapshot',
+                       ['File too large', 'space', 'disk', 'EFBIG', 'Errno 27'])
     finish_prepare(sc)
     flows.assert_snapshot_intact(sc)
 
@@ -317,8 +317,8 @@ def test_f14_disk_full_tmpfs_during_download(managers, small_disk):
         pytest.fail('blocked before the download even with the waiver: ' + text[-800:])
     assert no_zip(sc)
     assert_nothing_lost(sc)
-    assert_clear_error(result, 'download-snapshot', ['No space left', 'space', 'disk',
-                                                      'Errno 28'])
+    assert_clear_error(result, 'download-snapshot',
+                       ['No space left', 'space', 'disk', 'Errno 28'])
     # the operator moves CFY_WORKDIR to a bigger disk: the same command finishes
     bigger = os.path.join(os.path.dirname(str(small_disk)), 'bigger-disk')
     shutil.copytree(sc.workdir, bigger)
@@ -399,8 +399,8 @@ def test_t03_connection_reset_during_upload(prepared):
     drop_upload(sc.new)
     result = sc.run(*flows.NEW_HOST)
     if result.returncode != 0:
-        assert_clear_error(result, 'upload-snapshot', ['connection', 'reset', 'aborted',
-                                                        'upload'])
+        assert_clear_error(result, 'upload-snapshot',
+                           ['connection', 'reset', 'aborted', 'upload'])
         assert restores(sc) == []
         assert_nothing_lost(sc)
         finish_new_host(sc)
@@ -430,8 +430,8 @@ def test_t05_restore_execution_hangs(prepared):
     sc = prepared
     sc.new.faults.hang_execution('restore_snapshot')
     result = sc.run(*flows.NEW_HOST, '--timeout', '3')
-    assert_clear_error(result, 'wait-restore', ['timeout', 'timed out', '3s', '3 s',
-                                                 'still'])
+    assert_clear_error(result, 'wait-restore',
+                       ['timeout', 'timed out', '3s', '3 s', 'still'])
     assert len(restores(sc)) == 1
     assert sc.new.agent_installs() == {}
     assert sc.old.unit_active('cloudify-riemann')
@@ -448,8 +448,8 @@ def test_t06_target_outage_longer_than_timeout(prepared):
     sc.new.rest_outage(6)
     gate.release()
     result = sc.finish(proc)
-    assert_clear_error(result, 'wait-restore', ['unreachable', 'timed out', 'timeout',
-                                                 'did not answer', 'connect'])
+    assert_clear_error(result, 'wait-restore',
+                       ['unreachable', 'timed out', 'timeout', 'did not answer', 'connect'])
     assert_nothing_lost(sc)
     harness.wait_for(lambda: sc.new.listener.listening, 'the end of the outage')
     finish_new_host(sc)
