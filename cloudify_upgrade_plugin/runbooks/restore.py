@@ -410,12 +410,14 @@ def _restore_failed(ctx, execution_id, error):
             'If the failed restore left data on the new manager, reinstall it first.'])
 
 
+RESTORE_POLL_CAP = 1.0
 # How long after a restore ends an announced REST outage (the 4.2-4.5 restart, the reboot
 # after restoring certificates: facts §3.8 "a few seconds", docs "at least 10 seconds") may
 # take to begin before it is considered missed.
 OUTAGE_GRACE = 60.0
 # ... and once the restored certificates are seen on the host (the reboot follows them).
 REBOOT_SOON = 10.0
+POST_RESTORE_SLEEP = 3.0   # facts §3.8: the detached post-restore shell's `sleep 3`
 
 
 class WaitRestore(RestoreStep):
@@ -435,9 +437,11 @@ class WaitRestore(RestoreStep):
         current = {'manager': target}
         # 4.6+ switch the admin password inside the workflow (facts §3.8)
         try:
+            # poll at least every second: the end must be seen before the post-restore
+            # shell's `sleep 3` is over and it restarts / reboots the manager (facts §3.8)
             execution = waits.wait_for_execution(
                 target, execution_id, timeout=timeout, alternatives=alternatives,
-                on_switch=lambda m: current.update(manager=m))
+                on_switch=lambda m: current.update(manager=m), poll_cap=RESTORE_POLL_CAP)
         except UpgradeError as error:
             if error.error_id in ('execution-failed', 'execution-cancelled'):
                 raise _restore_failed(ctx, execution_id, error)
@@ -462,11 +466,12 @@ class WaitRestore(RestoreStep):
             ago = _ended_ago(target, execution)
             grace = min(float(timeout), OUTAGE_GRACE) - (
                 ago if ago is not None else _seconds_since(ended_seen))
-            if post['reboot'] and grace > REBOOT_SOON and \
-                    _certificate_differences(ctx, target) == []:
+            if post['reboot'] and grace > 0 and _certificate_differences(ctx, target) == []:
                 # the certificates are already moved: `shutdown -r now` comes right after
-                # them in the post-restore shell (facts §3.8), or came already
-                grace = REBOOT_SOON
+                # them in the post-restore shell (`sleep 3` after the end, facts §3.8), or
+                # came already
+                grace = min(grace, REBOOT_SOON if ago is None else
+                            POST_RESTORE_SLEEP + REBOOT_SOON - ago)
             seen = _wait_for_outage(target, grace) if grace > 0 else False
             ctx.workspace.update_meta(restore_outage_seen=seen)
         if post['flag']:
@@ -822,7 +827,9 @@ class CutOver(RestoreStep):
                                      'VMs until it is shut down.')
             else:
                 fenced = _stop_riemann(ctx.data['source_manager_profile'])
-        cutover_at = utcnow_iso()
+        # a run killed inside this step already recorded one: keep the earliest (the
+        # widest window for verify-heals)
+        cutover_at = meta.get('cutover_at') or utcnow_iso()
         ctx.workspace.update_meta(cutover_at=cutover_at, healing_fenced=fenced)
         return {'cutover_at': cutover_at, 'healing_fenced': fenced}
 

@@ -12,6 +12,7 @@ import pytest
 from tests.integration import flows
 from tests.simulator import data as simdata
 from tests.simulator import workflows
+from tests.simulator.fixtures import TEST_TIME_SCALE as TIME_SCALE
 from tests.simulator.fixtures import simulated_manager  # noqa: F401  (pytest fixture)
 
 CONTRACT_KEYS = {'upgrade_id', 'target', 'restore_execution_id', 'reconciliation', 'agents',
@@ -64,13 +65,16 @@ def _assert_agents_moved(new):
 
 
 def test_41_to_42_with_two_users_and_a_20s_reboot(flow, machine, monkeypatch):
-    # the reboot after the certificate restore lasts 20 manager-seconds (scaled: 2 s)
+    # the reboot after the certificate restore lasts 20 manager-seconds (1 s at the
+    # tests' time scale), connections refused meanwhile; the post-restore shell's `sleep 3`
+    # (facts §3.8) keeps its real length, as the plugin's polls are in real seconds
     monkeypatch.setattr(workflows, 'REBOOT_OUTAGE', 20.0)
+    monkeypatch.setattr(workflows, 'POST_RESTORE_DELAY', 3.0 / TIME_SCALE)
     old, reinstall = machine('4.1')
     assert flow.meta()['mode'] == 'in-place'
     assert {b['kind'] for b in flow.meta()['backups']} == {'ssl', 'rest-security'}
     old_ssl = _host_ssl(old)
-    new = reinstall('4.2', time_scale=0.1)
+    new = reinstall('4.2')
     fresh_cert = new.read_host_file(CERT)
     assert fresh_cert != old_ssl['cloudify_internal_cert.pem']
     # no --users: in place, the backed-up rest-security values are put back by default
