@@ -59,10 +59,12 @@ def wait_for(predicate, what, timeout=KILL_TIMEOUT, interval=0.02, proc=None):
 class Gate(object):
     """Hold the matching request of a simulated manager until ``release()``.
 
-    ``phase='before'``: the request waits before the manager acts on it (nothing done);
-    ``phase='after'``: the manager acts, then its answer is held (effect done, answer lost
-    when the client dies).  ``when()`` (optional) must be true for a request to be held;
-    ``skip`` matching requests pass first.  Only one request is held.
+    ``phase='before'``: the request waits before the manager acts on it; ``release()`` lets
+    the manager act on it, ``release(drop=True)`` (what ``Scenario.crash`` does once the
+    client is dead) closes the connection without acting: the request never reached the
+    REST service.  ``phase='after'``: the manager acts, then its answer is held (effect
+    done, answer lost when the client dies).  ``when()`` (optional) must be true for a
+    request to be held; ``skip`` matching requests pass first.  Only one request is held.
     """
 
     def __init__(self, mgr, method, pattern, phase='before', when=None, skip=0,
@@ -76,6 +78,7 @@ class Gate(object):
         self.max_hold = max_hold
         self.hit = threading.Event()
         self._release = threading.Event()
+        self._drop = False
         self._lock = threading.Lock()
         self._done = False
         self._original = mgr.api.handle
@@ -100,6 +103,9 @@ class Gate(object):
         if held and self.phase == 'before':
             self.hit.set()
             self._release.wait(self.max_hold)
+            if self._drop:
+                self.mgr.record_request(request)['status'] = 'dropped'
+                raise ConnectionError('the client died while its request was held')
         response = self._original(request)
         if held and self.phase == 'after':
             self.hit.set()
@@ -109,17 +115,20 @@ class Gate(object):
     def reached(self):
         return self.hit.is_set()
 
-    def release(self):
+    def release(self, drop=False):
+        self._drop = drop
         self._release.set()
 
 
 class SshGate(object):
-    """Hold one ``systemctl ACTION UNIT`` that reaches a simulated manager over SSH."""
+    """Hold one ``systemctl ACTION UNIT`` that reaches a simulated manager over SSH
+    (``phase`` and ``release(drop=...)`` as for ``Gate``: a dropped command never runs)."""
 
     def __init__(self, mgr, action, unit, phase='before', max_hold=120):
         self.mgr = mgr
         self.hit = threading.Event()
         self._release = threading.Event()
+        self._drop = False
         self._done = False
         original = mgr.systemctl
 
@@ -130,6 +139,8 @@ class SshGate(object):
             if held and phase == 'before':
                 self.hit.set()
                 self._release.wait(max_hold)
+                if self._drop:
+                    return 255, 'the SSH client went away\n'
             result = original(act, name)
             if held and phase == 'after':
                 self.hit.set()
@@ -141,7 +152,8 @@ class SshGate(object):
     def reached(self):
         return self.hit.is_set()
 
-    def release(self):
+    def release(self, drop=False):
+        self._drop = drop
         self._release.set()
 
 
@@ -280,7 +292,7 @@ class Scenario(object):
                 os.kill(proc.pid, signal.SIGKILL)
             proc.wait(30)
             if gate is not None:
-                gate.release()
+                gate.release(drop=True)
         result = self.finish(proc)
         assert result.returncode == -signal.SIGKILL, result
         if inside is not None:

@@ -49,10 +49,40 @@ def assert_refused(result, codes=(2, 3), words=(), error_id=None):
     return plugin.group(1) if plugin else None
 
 
+@pytest.fixture(scope='module')
+def prepared_template(tmp_path_factory):
+    """One prepared upgrade per module: old 4.1 + new 7.0 simulators that live for the whole
+    module (bad input must not change them) and a cfy workdir after a successful prepare."""
+    from tests.simulator.manager import start
+    from tests.simulator.fixtures import TEST_TIME_SCALE
+    base = tmp_path_factory.mktemp('prepared-template')
+    old = start('4.1', data='demo', ssh=True, time_scale=TEST_TIME_SCALE,
+                admin_password=harness.OLD_ADMIN_PASSWORD)
+    new = start('7.0', data='empty', ssh=True, time_scale=TEST_TIME_SCALE,
+                admin_password=harness.NEW_ADMIN_PASSWORD)
+    try:
+        workdir = base / 'cfyhome'
+        workdir.mkdir(mode=0o700)
+        sc = harness.Scenario(workdir, base / 'logs')
+        sc.profile('new', new, activate=False)
+        sc.profile('old', old)
+        sc.old, sc.new = old, new
+        flows.prepare(sc)
+        yield sc
+    finally:
+        new.stop()
+        old.stop()
+
+
 @pytest.fixture
-def prepared(managers):
-    flows.prepare(managers)
-    return managers
+def prepared(prepared_template, scenario):
+    """A private copy of the prepared workdir, on the module's (shared) simulators."""
+    template = prepared_template
+    shutil.copytree(template.dot, scenario.dot, dirs_exist_ok=True)
+    for name in ('old', 'new', 'snapshot_id', 'server_sha'):
+        setattr(scenario, name, getattr(template, name))
+    scenario.old_requests_after_prepare = len(template.old.requests)
+    return scenario
 
 
 # -- profiles and options -------------------------------------------------------------------
@@ -255,10 +285,11 @@ def test_b15_target_not_clean(prepared, simulated_manager):  # noqa: F811
     assert_refused(result, codes=(3,), words=['target-not-clean'])
 
 
-def test_b16_missing_passwords_file(prepared):
+def test_b16_missing_passwords_file(managers):
     """--users reset-passwords with an unreadable --passwords-file: refused before any
-    upload or restore."""
-    sc = prepared
+    upload or restore.  (Own managers: a failure here changes the target.)"""
+    sc = managers
+    flows.prepare(sc)
     with no_change(sc.old, sc.new):
         result = sc.run('upgrade', 'new-host', '--to-profile', 'new', '--yes', '--users',
                         'reset-passwords', '--passwords-file', '/nonexistent/passwords.txt')
@@ -318,10 +349,11 @@ def test_b20_workspace_of_another_upgrade(prepared, simulated_manager):  # noqa:
     assert harness.executions(other, 'create_snapshot') == []
 
 
-def test_b21_workspace_copied_from_another_upgrade(prepared, simulated_manager):  # noqa: F811
+def test_b21_workspace_copied_from_another_upgrade(managers, simulated_manager):  # noqa: F811
     """A workspace that another new-host run already bound to a different target: refused
     (fingerprint) before anything reaches either target."""
-    sc = prepared
+    sc = managers
+    flows.prepare(sc)
     result = sc.run(*flows.NEW_HOST)
     assert result.returncode == 0, harness.show(result)
     second = simulated_manager('7.0', data='empty', ssh=True)

@@ -5,6 +5,8 @@ the workspace lock while the second run starts; the second must fail fast with
 ``workspace-locked`` (it ends while the first is still held: no timing involved), change
 nothing, and the first must then finish the upgrade normally.
 """
+import pytest
+
 from tests.reliability import flows, harness
 
 
@@ -34,6 +36,7 @@ def test_c01_two_new_host_runs(managers):
     flows.assert_upgraded(sc)
 
 
+@pytest.mark.slow
 def test_c02_status_while_new_host_runs(managers):
     """`status` reads the workspace without taking the lock: it works during a run."""
     sc = managers
@@ -71,6 +74,7 @@ def test_c03_two_prepare_runs_same_upgrade_id(managers):
     flows.assert_snapshot_intact(sc)
 
 
+@pytest.mark.slow
 def test_c04_in_place_against_running_new_host(managers):
     """An in-place run on a workspace a new-host run holds: refused (locked or wrong mode),
     nothing changed."""

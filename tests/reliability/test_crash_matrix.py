@@ -119,8 +119,7 @@ def _boundary_points(command, steps, fast, extra=()):
 
 
 POINTS = (
-    _boundary_points('prepare', PREPARE_STEPS, fast=('download-snapshot',
-                                                     'source-inventory'))
+    _boundary_points('prepare', PREPARE_STEPS, fast=())
     + [
         Point('prepare', 'create-snapshot', 'request-held',
               gate=old_gate('PUT', flows.SNAPSHOT_CREATE)),
@@ -139,8 +138,7 @@ POINTS = (
         Point('prepare', 'freeze-source', 'effect', extra=('--freeze',),
               pause=('freeze-source', 'succeeded', 'before')),
     ]
-    + _boundary_points('new-host', RESTORE_STEPS,
-                       fast=('upload-snapshot', 'start-restore', 'cut-over'))
+    + _boundary_points('new-host', RESTORE_STEPS, fast=('cut-over',))
     + [
         Point('new-host', 'upload-snapshot', 'mid-transfer',
               gate=new_gate('PUT', flows.SNAPSHOT_ARCHIVE)),
@@ -150,7 +148,7 @@ POINTS = (
               gate=new_gate('POST', flows.SNAPSHOT_RESTORE)),
         Point('new-host', 'start-restore', 'answer-lost', fast=True,
               gate=new_gate('POST', flows.SNAPSHOT_RESTORE, phase='after')),
-        Point('new-host', 'wait-restore', 'waiting', fast=True,
+        Point('new-host', 'wait-restore', 'waiting',
               gate=new_gate('GET', EXECUTION, skip=1)),
         Point('new-host', 'restore-users', 'salt-written',
               gate=new_ssh_gate('restart', 'cloudify-restservice')),
@@ -165,17 +163,17 @@ POINTS = (
         Point('new-host', 'install-agents', 'waiting',
               gate=new_gate('GET', EXECUTION, skip=3)),
     ]
-    + _boundary_points('in-place', RESTORE_STEPS, fast=('wait-restore',))
+    + _boundary_points('in-place', RESTORE_STEPS, fast=())
     + [
         Point('in-place', 'start-restore', 'answer-lost',
               gate=new_gate('POST', flows.SNAPSHOT_RESTORE, phase='after')),
-        Point('in-place', 'wait-restore', 'waiting', fast=True,
+        Point('in-place', 'wait-restore', 'waiting',
               gate=new_gate('GET', EXECUTION, skip=1), after_kill=wait_booted),
         Point('in-place', 'wait-restore', 'rebooting', until=rebooting,
               after_kill=wait_booted),
         Point('in-place', 'wait-restore', 'target-down-at-rerun', fast=True,
               gate=new_gate('GET', EXECUTION, skip=1), after_kill=long_reboot),
-        Point('in-place', 'install-agents', 'answer-lost',
+        Point('in-place', 'install-agents', 'answer-lost', fast=True,
               gate=new_gate('POST', r'/executions$', phase='after')),
     ]
 )
@@ -219,10 +217,10 @@ def test_crash_point(managers, point):
         wait_booted(sc)      # re-run once the target is back (target-down-at-rerun: not)
     sc.old.faults.clear()
     resumed = sc.run(*args)
-    assert resumed.returncode == 0, resumed
+    assert resumed.returncode == 0, harness.show(resumed)
     flows.assert_resumed(sc, point.step)
     if point.command == 'prepare':
         flows.record_server_snapshot(sc)
         finished = sc.run(*flows.command_args(mode))
-        assert finished.returncode == 0, finished
+        assert finished.returncode == 0, harness.show(finished)
     flows.assert_upgraded(sc, mode)

@@ -99,6 +99,7 @@ def test_f01_5xx_burst_on_execution_polls(managers):
     flows.assert_snapshot_intact(sc)
 
 
+@pytest.mark.slow
 def test_f02_5xx_burst_on_lists_and_json_500(managers):
     """502 pages on node-instance lists and JSON 500s on the snapshot reads: retried."""
     sc = managers
@@ -134,6 +135,7 @@ def test_f04_download_reset_twice_resumes(managers):
     flows.assert_no_partial_files(sc)
 
 
+@pytest.mark.slow
 def test_f05_download_reset_without_content_length(managers):
     """Chunked download (no Content-Length) cut once: resumed or restarted, verified."""
     sc = managers
@@ -159,6 +161,7 @@ def test_f06_download_always_reset(managers):
     flows.assert_snapshot_intact(sc)
 
 
+@pytest.mark.slow
 def test_f07_slow_manager(managers):
     """Every answer of the old manager takes 0.15 s more: prepare still works."""
     sc = managers
@@ -167,6 +170,7 @@ def test_f07_slow_manager(managers):
     assert_nothing_lost(sc)
 
 
+@pytest.mark.slow
 def test_f08_short_outage_during_create(managers):
     """The REST port refuses connections for 2 s while the snapshot is created: waited out."""
     sc = managers
@@ -370,6 +374,7 @@ def restores(sc, status=200):
     return harness.requests_matching(sc.new, 'POST', flows.SNAPSHOT_RESTORE, status=status)
 
 
+@pytest.mark.slow
 def test_t01_5xx_burst_while_waiting_for_restore(prepared):
     """503 pages on three polls of the restore execution: retried, new-host works."""
     sc = prepared
@@ -438,6 +443,7 @@ def test_t05_restore_execution_hangs(prepared):
     assert_nothing_lost(sc)
 
 
+@pytest.mark.slow
 def test_t06_target_outage_longer_than_timeout(prepared):
     """The target refuses connections for longer than --timeout while restoring: a clear
     error naming wait-restore; after the outage the re-run finishes, restored once."""
@@ -472,6 +478,7 @@ def test_t07_agents_fail_on_one_deployment(prepared):
     assert {a.get('installs') for a in sc.new.agents() if a.get('state') == 'started'} == {1}
 
 
+@pytest.mark.slow
 def test_t08_agents_hang(prepared):
     """install_new_agents hangs on prod-db: --agent-timeout 2 ends it with a clear error."""
     sc = prepared
@@ -481,6 +488,7 @@ def test_t08_agents_hang(prepared):
     assert_nothing_lost(sc)
 
 
+@pytest.mark.slow
 def test_t09_ssh_key_refused_by_target(prepared, tmp_path):
     """The target host refuses the profile's SSH key while old users need rest-security.conf
     put back: blocked before anything changes, or a clear error naming the step."""
@@ -509,6 +517,7 @@ def test_t10_ssh_key_refused_by_old_host_at_cut_over(prepared, tmp_path):
     assert_nothing_lost(sc)
 
 
+@pytest.mark.slow
 def test_t11_slow_target(prepared):
     """Every answer of the target takes 0.1 s more: new-host still works."""
     sc = prepared
@@ -518,6 +527,7 @@ def test_t11_slow_target(prepared):
     flows.assert_upgraded(sc)
 
 
+@pytest.mark.slow
 def test_t12_target_down(prepared):
     """The target does not answer at all: a clear error before anything changes."""
     sc = prepared
@@ -544,6 +554,7 @@ def test_t13_5xx_on_restore_request(prepared):
     flows.assert_upgraded(sc)
 
 
+@pytest.mark.slow
 def test_t14_5xx_on_agent_install_request(prepared):
     """503 on one install_new_agents request: a clear error (or a safe retry); then every
     deployment's agents are installed exactly once."""

@@ -26,6 +26,8 @@ import os
 import secrets
 import stat
 
+import pytest
+
 from tests.reliability import flows, harness
 
 EXCLUDED = (os.path.join('backups', 'rest-security.conf'),)
@@ -159,6 +161,7 @@ def test_s01_no_secret_anywhere(scenario, simulated_manager, tmp_path):  # noqa:
         assert stat.S_IMODE(os.stat(known_hosts).st_mode) == 0o600
 
 
+@pytest.mark.slow
 def test_s02_reset_passwords_file_is_private(managers):
     """--users reset-passwords writes generated passwords once, to a 0600 file; they appear
     nowhere else (output, journal, report, CLI log)."""
