@@ -54,14 +54,5 @@ def scenario(cfy_workdir, tmp_path):
 @pytest.fixture
 def managers(scenario, simulated_manager):  # noqa: F811
     """Old 4.1 premium demo and new 7.0 empty managers, both with SSH hosts; profiles."""
-    old = simulated_manager('4.1', data='demo', ssh=True,
-                            admin_password=harness.OLD_ADMIN_PASSWORD)
-    new = simulated_manager('7.0', data='empty', ssh=True,
-                            admin_password=harness.NEW_ADMIN_PASSWORD)
-    scenario.profile('new', new, activate=False)
-    scenario.profile('old', old)
-    scenario.old, scenario.new = old, new
-    scenario.source_view = harness.data_view(old)
-    scenario.source_agents = sorted({(a['tenant_name'], a['deployment'])
-                                     for a in old.agents() if a.get('state') == 'started'})
-    return scenario
+    from tests.reliability import flows
+    return flows.setup(scenario, simulated_manager)

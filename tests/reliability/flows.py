@@ -28,6 +28,25 @@ SNAPSHOT_RESTORE = r'/snapshots/[^/]+/restore$'
 SNAPSHOT_ARCHIVE = r'/snapshots/[^/]+/archive$'
 
 
+def setup(sc, simulated_manager, source='4.1', target=True):
+    """The old manager (``source``, premium, ``demo`` data, SSH host, known admin password)
+    as profile ``old`` (active), and with ``target`` a new 7.0 ``empty`` manager as profile
+    ``new``; remembers the source's data and agents for ``assert_upgraded``."""
+    old = simulated_manager(source, data='demo', ssh=True,
+                            admin_password=harness.OLD_ADMIN_PASSWORD)
+    sc.new = None
+    if target:
+        sc.new = simulated_manager(TARGET_VERSION, data='empty', ssh=True,
+                                   admin_password=harness.NEW_ADMIN_PASSWORD)
+        sc.profile('new', sc.new, activate=False)
+    sc.profile('old', old)
+    sc.old = old
+    sc.source_view = harness.data_view(old)
+    sc.source_agents = sorted({(a['tenant_name'], a['deployment'])
+                               for a in old.agents() if a.get('state') == 'started'})
+    return sc
+
+
 def prepare_args(mode='new-host', extra=()):
     return PREPARE + ('--mode', mode) + tuple(extra)
 

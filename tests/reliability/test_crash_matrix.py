@@ -34,7 +34,8 @@ class Point(object):
     """One crash point: the command killed, the step it is killed in, and how."""
 
     def __init__(self, command, step, moment, pause=None, gate=None, extra=(), fast=False,
-                 check=None, until=None, after_kill=None):
+                 check=None, until=None, after_kill=None, source='4.1'):
+        self.source = source   # version of the old manager
         self.command = command
         self.step = step
         self.moment = moment
@@ -48,7 +49,8 @@ class Point(object):
 
     @property
     def id(self):
-        return '{0}:{1}:{2}'.format(self.command, self.step, self.moment)
+        suffix = '' if self.source == '4.1' else '@' + self.source
+        return '{0}:{1}:{2}{3}'.format(self.command, self.step, self.moment, suffix)
 
     @property
     def mode(self):
@@ -97,24 +99,33 @@ def rebooting(sc):
     return 'reboot' in events and 'booted' not in events
 
 
-def wait_booted(sc):
-    harness.wait_for(lambda: 'booted' in sc.new.events(), 'the end of the reboot')
+def settled(sc):
+    """The 7.0 target finished its restore and post-restore work (the snapshot-status flag
+    is off again, facts §2.3) and any reboot after the certificates ended."""
+    events = sc.new.events()
+    flags = [e for e in events if e.startswith('snapshot-status')]
+    rebooted = 'reboot' not in events or 'booted' in events
+    return bool(flags) and flags[-1] == 'snapshot-status not-running' and rebooted
+
+
+def wait_settled(sc):
+    harness.wait_for(lambda: settled(sc), 'the end of the restore on the target')
 
 
 def long_reboot(sc):
-    """The reboot outlasts the operator's reaction: the re-run starts while the target
-    still refuses connections, and it comes back 3 s later."""
-    wait_booted(sc)
-    sc.new.rest_outage(3, mode='refuse')
+    """The reboot outlasts the operator's reaction (and a few client retries): the re-run
+    starts while the target still refuses connections, and it comes back 8 s later."""
+    wait_settled(sc)
+    sc.new.rest_outage(8, mode='refuse')
 
 
-def _boundary_points(command, steps, fast, extra=()):
+def _boundary_points(command, steps, fast, extra=(), source='4.1'):
     points = []
     for step in steps:
         points.append(Point(command, step, 'start', pause=(step, 'started', 'after'),
-                            extra=extra))
+                            extra=extra, source=source))
         points.append(Point(command, step, 'effect', pause=(step, 'succeeded', 'before'),
-                            fast=step in fast, extra=extra))
+                            fast=step in fast, extra=extra, source=source))
     return points
 
 
@@ -168,13 +179,27 @@ POINTS = (
         Point('in-place', 'start-restore', 'answer-lost',
               gate=new_gate('POST', flows.SNAPSHOT_RESTORE, phase='after')),
         Point('in-place', 'wait-restore', 'waiting',
-              gate=new_gate('GET', EXECUTION, skip=1), after_kill=wait_booted),
+              gate=new_gate('GET', EXECUTION, skip=1), after_kill=wait_settled),
         Point('in-place', 'wait-restore', 'rebooting', until=rebooting,
-              after_kill=wait_booted),
+              after_kill=wait_settled),
         Point('in-place', 'wait-restore', 'target-down-at-rerun', fast=True,
               gate=new_gate('GET', EXECUTION, skip=1), after_kill=long_reboot),
         Point('in-place', 'install-agents', 'answer-lost', fast=True,
               gate=new_gate('POST', r'/executions$', phase='after')),
+    ]
+    # a >= 4.2 source: follow-credentials instead of restore-users (the admin password of
+    # the target becomes the old one inside the 4.6+ restore workflow, facts §3.8)
+    + _boundary_points('new-host', ('follow-credentials',), fast=(), source='4.6')
+    + [
+        Point('new-host', 'wait-restore', 'password-switching', source='4.6',
+              gate=new_gate('GET', EXECUTION, skip=1)),
+    ]
+    # in place from 4.0.0 (+patch-1): the snapshot has no certificates, restore-ssl puts
+    # the backed-up /etc/cloudify/ssl back over SSH
+    + _boundary_points('in-place', ('restore-ssl',), fast=(), source='4.0.0+patch1')
+    + [
+        Point('in-place', 'restore-ssl', 'services-restarting', source='4.0.0+patch1',
+              gate=new_ssh_gate('restart', 'cloudify-restservice')),
     ]
 )
 
@@ -188,15 +213,17 @@ def test_matrix_size():
     """Issue 9 acceptance: at least 40 crash points, every step of every command covered."""
     assert len(POINTS) >= 40
     assert len({p.id for p in POINTS}) == len(POINTS)
-    for command, steps in (('prepare', PREPARE_STEPS), ('new-host', RESTORE_STEPS),
-                           ('in-place', RESTORE_STEPS)):
+    for command, steps in (('prepare', PREPARE_STEPS + ('freeze-source',)),
+                           ('new-host', RESTORE_STEPS + ('follow-credentials',)),
+                           ('in-place', RESTORE_STEPS + ('restore-ssl',))):
         covered = {p.step for p in POINTS if p.command == command}
         assert set(steps) <= covered, (command, set(steps) - covered)
 
 
 @pytest.mark.parametrize('point', [_param(p) for p in POINTS])
-def test_crash_point(managers, point):
-    sc = managers
+def test_crash_point(scenario, simulated_manager, point):  # noqa: F811
+    sc = flows.setup(scenario, simulated_manager, point.source,
+                     target=point.mode == 'new-host')
     mode = point.mode
     if point.command == 'prepare':
         args = flows.prepare_args(mode, point.extra)
@@ -214,7 +241,7 @@ def test_crash_point(managers, point):
         point.after_kill(sc)
     elif mode == 'in-place' and harness.requests_matching(
             sc.new, 'POST', flows.SNAPSHOT_RESTORE, status=200):
-        wait_booted(sc)      # re-run once the target is back (target-down-at-rerun: not)
+        wait_settled(sc)     # re-run once the target is back (target-down-at-rerun: not)
     sc.old.faults.clear()
     resumed = sc.run(*args)
     assert resumed.returncode == 0, harness.show(resumed)
