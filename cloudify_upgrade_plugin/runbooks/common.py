@@ -276,12 +276,27 @@ def download_snapshot(manager, workspace, snapshot_id):
                              progress=transfer.progress_reporter(dest, 'Downloading'))
 
 
-def inspect_local_snapshot(workspace, snapshot_id):
-    """The contract's `snapshot` document for the local zip (after a zip + CRC check)."""
+def file_identity(path):
+    """What tells that a file was not touched: size, mtime (ns) and inode."""
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def inspect_local_snapshot(workspace, snapshot_id, downloaded=None):
+    """The contract's `snapshot` document for the local zip (after a zip + CRC check).
+
+    ``downloaded``: ``{'sha256', 'identity'}`` from a download made by this same process;
+    when the file is untouched since, its SHA-256 (computed while streaming) is trusted
+    instead of re-reading the file: the zip's CRC check stays the only second read.
+    """
     from cloudify_upgrade_plugin.snapshot import archive, transfer
     rel = snapshot_relpath(snapshot_id)
     path = workspace.path(rel)
-    sha256 = transfer.verify_file(path)
+    if downloaded and downloaded.get('identity') == file_identity(path) and \
+            transfer.read_sha256_file(path + '.sha256') == downloaded.get('sha256'):
+        sha256 = downloaded['sha256']
+    else:
+        sha256 = transfer.verify_file(path)
     details = archive.inspect(path)
     return {'id': snapshot_id, 'path': rel, 'sha256': sha256,
             'size': os.path.getsize(path),

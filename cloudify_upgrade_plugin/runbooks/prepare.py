@@ -406,6 +406,8 @@ class DownloadSnapshot(PrepareStep):
     def run(self, ctx):
         result = common.download_snapshot(ctx.data['manager'], ctx.workspace,
                                           ctx.data['snapshot_id'])
+        ctx.data['downloaded'] = {'sha256': result['sha256'],
+                                  'identity': common.file_identity(result['path'])}
         return {'sha256': result['sha256'], 'size': result['size'],
                 'resumes': result.get('resumes', 0)}
 
@@ -417,7 +419,8 @@ class VerifySnapshot(PrepareStep):
 
     def run(self, ctx):
         manager = ctx.data['manager']
-        snapshot = common.inspect_local_snapshot(ctx.workspace, ctx.data['snapshot_id'])
+        snapshot = common.inspect_local_snapshot(ctx.workspace, ctx.data['snapshot_id'],
+                                                 ctx.data.get('downloaded'))
         _require_source_version(manager, snapshot)
         check = patch_check_from_snapshot(manager.version, snapshot['snapshot_version'])
         try:

@@ -124,3 +124,37 @@ def test_default_snapshot_id_is_valid():
     ('4.4', 'cfy_manager remove -f'), ('6.4', '-c <config.yaml>')])
 def test_teardown_instructions_per_version(version, needle):
     assert any(needle in line for line in teardown_instructions(version))
+
+
+def _zip_snapshot(path, version='4.1.0'):
+    import json
+    import zipfile
+    with zipfile.ZipFile(str(path), 'w') as zf:
+        zf.writestr('metadata.json', json.dumps({'snapshot_version': version}))
+        zf.writestr('data.bin', b'x' * 4096)
+
+
+def test_verify_trusts_the_streamed_hash_only_for_an_untouched_file(tmp_path, mocker):
+    """Issue 10: no second full SHA-256 read after a download (the zip CRC check stays)."""
+    import hashlib
+    from cloudify_upgrade_plugin.runbooks import common
+    from cloudify_upgrade_plugin.snapshot import transfer
+
+    class W(object):
+        def path(self, rel):
+            return str(tmp_path / rel)
+    (tmp_path / 'snapshot').mkdir()
+    zpath = tmp_path / 'snapshot' / 's1.zip'
+    _zip_snapshot(zpath)
+    digest = hashlib.sha256(zpath.read_bytes()).hexdigest()
+    (tmp_path / 'snapshot' / 's1.zip.sha256').write_text(digest + '  s1.zip\n')
+    spy = mocker.spy(transfer, 'verify_file')
+    downloaded = {'sha256': digest, 'identity': common.file_identity(str(zpath))}
+    doc = common.inspect_local_snapshot(W(), 's1', downloaded)
+    assert doc['sha256'] == digest and spy.call_count == 0
+    # touched since the download (content changed): the hash is recomputed and refused
+    zpath.write_bytes(zpath.read_bytes() + b'junk')
+    with pytest.raises(Exception) as raised:
+        common.inspect_local_snapshot(W(), 's1', downloaded)
+    assert spy.call_count == 1
+    assert getattr(raised.value, 'error_id', None) == 'snapshot-hash-mismatch'
