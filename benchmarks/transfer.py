@@ -1,32 +1,34 @@
 """Snapshot transfer: plugin download/upload vs curl and the stock cfy, throughput and RSS.
 
-`python -m benchmarks transfer [--sizes 1024,4096] [--runs 5] [--quick] [--record]`
-starts a simulated 7.0 manager (`python -m tests.simulator`, its own process), has it create
-a snapshot, replaces that snapshot's archive on the simulated host by a valid zip of the
-requested size (the simulator's own small members, `metadata.json` first, plus one big
-stored member), then for every size measures, in rounds whose client order rotates:
+`python -m benchmarks transfer [--sizes 1024,4096] [--runs 5] [--quick] [--candidate PATH]
+[--workdir DIR] [--save PATH | --load PATH] [--record]` starts a simulated 7.0 manager
+(`python -m tests.simulator`, its own process), has it create a snapshot, replaces that
+snapshot's archive on the simulated host by a valid zip of the requested size (the
+simulator's own members, `metadata.json` first, plus one big stored member), then for every
+size measures, in rounds whose client order rotates:
 
-- download of the archive by the plugin (`snapshot.transfer.download` with a
-  `Manager.connect(...)`, as `cfy upgrade prepare` calls it, progress reporter included),
-  by `curl`, and by the stock `cfy snapshots download` (the real click command, run
-  in-process by a small driver so that interpreter start-up is not counted; the plugin's
-  `.pth` hook is switched off there);
-- the same download by the plugin with SHA-256 replaced by a no-op (a diagnostic row:
-  what hashing in the same pass costs);
-- upload of the archive by the plugin (`snapshot.transfer.upload_snapshot`), `curl -T`
-  and the stock `cfy snapshots upload`;
+- download by the plugin (`snapshot.transfer.download` with a `Manager.connect(...)`, as the
+  runbooks call it, progress reporter included), by the whole `cfy upgrade prepare
+  --snapshot-id` (its `download-snapshot` / `verify-snapshot` steps timed from the journal),
+  by the plugin with SHA-256 replaced by a no-op (diagnostic: what hashing in the pass
+  costs), by `curl`, by `curl | tee | sha256sum` (the same verified result with standard
+  tools) and by the stock `cfy snapshots download` (the real click command run in-process
+  by a small driver, so that interpreter start-up is not counted; the plugin's `.pth` hook
+  is switched off there);
+- upload by the plugin (`snapshot.transfer.upload_snapshot`), `curl -T` and the stock
+  `cfy snapshots upload`;
 - what prepare's verify step costs on the downloaded file (a second SHA-256 pass,
   `transfer.verify_file`, and the zip check, `archive.inspect`, timed inside
   `runbooks.common.inspect_local_snapshot`), and a plain read of the file for reference.
 
-Every client runs in its own process; peak RSS and CPU time come from `wait4()`.  The
-transfer time is measured inside each client (curl: `%{time_total}`), so process start-up is
-not counted; `os.sync()` runs before every transfer (not timed) so that one run's dirty pages
-do not slow the next.  Sizes are MiB (1024 = 1 GiB), throughput MiB/s.  Targets (issue 10):
-plugin/curl >= 0.9, plugin/stock >= 1.0, peak RSS independent of size and under 100 MB, hashing
-in the same pass and no second full read except the zip check.  `--record` writes the
-figures into benchmarks/README.md (between the `transfer:begin`/`transfer:end` markers).
-Not a test: nothing asserts timings.
+Every client runs in its own process under GNU time (peak RSS, CPU); the transfer time is
+measured inside the client (curl: `%{time_total}`).  `os.sync()` runs (untimed) before every
+transfer.  `--candidate PATH` adds rows for a modified copy of `snapshot/transfer.py` loaded
+in place of the plugin's (to evaluate a fix).  Sizes are MiB (1024 = 1 GiB), rates MiB/s.
+Targets (issue 10): plugin/curl >= 0.9, plugin/stock >= 1.0, peak RSS independent of size
+and under 100 MB, hashing in the same pass and no second full read except the zip check.
+`--record` writes the figures into benchmarks/README.md (between the `transfer:begin` /
+`transfer:end` markers).  Not a test: nothing asserts timings.
 """
 import argparse
 import datetime
@@ -59,7 +61,7 @@ LABELS = {'plugin': 'plugin (`transfer.download`/`upload_snapshot`)',
           'plugin-nohash': 'plugin, SHA-256 off (diagnostic)',
           'prepare': '`cfy upgrade prepare` download step (journal)',
           'candidate': 'candidate `transfer.py` (`--candidate`)',
-          'curl': '`curl`', 'curl-sha256': '`curl | tee | sha256sum` (same result)',
+          'curl': '`curl`', 'curl-sha256': '`curl \\| tee \\| sha256sum` (same result)',
           'stock': 'stock `cfy snapshots download/upload`'}
 RSS_LIMIT_MB = 100.0
 TIME = '/usr/bin/time'
@@ -639,26 +641,7 @@ def verdicts(results, rows):
                     'met' if row['vs_curl'] >= CURL_RATIO else '**not met**',
                     row['vs_stock'], STOCK_RATIO,
                     'met' if row['vs_stock'] >= STOCK_RATIO else '**not met**', extra))
-    for client, what in (('plugin', 'plugin process'), ('prepare', '`cfy upgrade prepare`')):
-        peaks = {}
-        for direction in ('download', 'upload'):
-            for size in sizes:
-                row = _find(rows, size, direction, client)
-                if row:
-                    peaks[(direction, size)] = row['rss_max']
-        if not peaks:
-            continue
-        worst = max(peaks.values())
-        spread = max(abs(peaks[(d, sizes[-1])] - peaks[(d, sizes[0])])
-                     for d, _ in peaks if (d, sizes[0]) in peaks and (d, sizes[-1]) in peaks)
-        lines.append(
-            'peak RSS of the {0}: {1}; highest {2:.1f} MiB = {3:.1f} MB (target < {4:.0f} MB), '
-            '{5:.1f} MiB between {6} and {7} MiB (independent of size): {8}'.format(
-                what, ', '.join('{0} {1} MiB {2:.1f}'.format(d, s, v)
-                                for (d, s), v in sorted(peaks.items())),
-                worst, worst * 1.048576, RSS_LIMIT_MB, spread, sizes[0], sizes[-1],
-                'met' if worst * 1.048576 < RSS_LIMIT_MB and spread < 5.0
-                else '**not met**'))
+    lines.extend(rss_verdicts(sizes, rows))
     for res in results:
         size = res['size_mib']
         hashed = _find(rows, size, 'download', 'plugin')
@@ -674,6 +657,35 @@ def verdicts(results, rows):
             'check" **not met**'.format(
                 size, hashed['seconds'] - bare['seconds'], hashed['seconds'], hashed['rate'],
                 bare['rate'], zipcheck, second))
+    return lines
+
+
+def rss_verdicts(sizes, rows):
+    """Peak RSS: the highest run against the limit, the medians against each other."""
+    lines = []
+    for client, what in (('plugin', 'plugin process'), ('prepare', '`cfy upgrade prepare`')):
+        peaks, medians = {}, {}
+        for direction in ('download', 'upload'):
+            for size in sizes:
+                row = _find(rows, size, direction, client)
+                if row:
+                    peaks[(direction, size)] = row['rss_max']
+                    medians[(direction, size)] = row['rss']
+        if not peaks:
+            continue
+        worst = max(peaks.values())
+        spread = max(abs(medians[(d, sizes[-1])] - medians[(d, sizes[0])])
+                     for d, _ in medians
+                     if (d, sizes[0]) in medians and (d, sizes[-1]) in medians)
+        lines.append(
+            'peak RSS of the {0} (median / max per run): {1}; highest {2:.1f} MiB = {3:.1f} MB '
+            '(target < {4:.0f} MB); medians {5:.1f} MiB apart between {6} and {7} MiB '
+            '(independent of size): {8}'.format(
+                what, ', '.join('{0} {1} MiB {2:.1f} / {3:.1f}'.format(
+                    d, s, medians[(d, s)], v) for (d, s), v in sorted(peaks.items())),
+                worst, worst * 1.048576, RSS_LIMIT_MB, spread, sizes[0], sizes[-1],
+                'met' if worst * 1.048576 < RSS_LIMIT_MB and spread < 5.0
+                else '**not met**'))
     return lines
 
 
@@ -760,6 +772,10 @@ def parse_args(argv):
     parser.add_argument('--candidate', default=None, metavar='PATH',
                         help='also measure a candidate copy of snapshot/transfer.py (a fix '
                              'being evaluated) loaded in place of the plugin\'s')
+    parser.add_argument('--save', default=None, metavar='PATH',
+                        help='also write every run\'s raw figures to PATH (JSON)')
+    parser.add_argument('--load', default=None, metavar='PATH',
+                        help='measure nothing: render (and --record) figures saved by --save')
     parser.add_argument('--record', action='store_true',
                         help='write the figures into benchmarks/README.md')
     args = parser.parse_args(argv)
@@ -774,9 +790,35 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
-    if shutil.which('curl') is None:
-        log('curl is missing: install it (apt-get install -y curl) and run again')
-        return 2
+    if args.load:
+        with open(args.load) as stream:
+            saved = json.load(stream)
+        info, results = saved['info'], saved['results']
+        args.runs, args.argv = saved['runs'], saved['argv']
+    else:
+        info, results = measure(args)
+        if results is None:
+            return 2
+    if args.save:
+        with open(args.save, 'w') as stream:
+            json.dump({'info': info, 'results': results, 'runs': args.runs,
+                       'argv': args.argv}, stream, indent=1, default=sorted)
+    rows = summarize(results)
+    text = render(info, results, rows, args)
+    sys.stdout.write(text)
+    if args.record:
+        record(text)
+        log('recorded in {0}'.format(README))
+    return 0
+
+
+def measure(args):
+    """Start the simulator, measure every size; -> (machine info, results) or (None, None)."""
+    for tool in ('curl', TIME, 'bash', 'sha256sum', 'tee'):
+        if shutil.which(tool) is None:
+            log('{0} is missing: install it (apt-get install -y curl time coreutils) and run '
+                'again'.format(tool))
+            return None, None
     workdir = tempfile.mkdtemp(prefix='bench-transfer-', dir=args.workdir)
     need = 3 * max(args.size_list) * MIB + (1 << 30)
     free = shutil.disk_usage(workdir).free
@@ -784,7 +826,7 @@ def main(argv=None):
         shutil.rmtree(workdir, ignore_errors=True)
         log('not enough disk under {0}: {1:.1f} GiB free, {2:.1f} GiB needed'.format(
             workdir, free / (1 << 30), need / (1 << 30)))
-        return 2
+        return None, None
     info = machine()
     sim = None
     try:
@@ -803,13 +845,7 @@ def main(argv=None):
             sim.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     info['load_end'] = '{0:.2f}'.format(os.getloadavg()[0])
-    rows = summarize(results)
-    text = render(info, results, rows, args)
-    sys.stdout.write(text)
-    if args.record:
-        record(text)
-        log('recorded in {0}'.format(README))
-    return 0
+    return info, results
 
 
 if __name__ == '__main__':   # pragma: no cover

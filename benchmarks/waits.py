@@ -11,7 +11,7 @@ snapshot creation, restore and agent installs - with its default adaptive poll:
   once, one thread each; this process ends them through the REST API (the admin
   `PATCH /executions/<id>` `{"status": "cancelled"}` that finalises a stuck execution,
   obs70; the simulator stamps `ended_at`; a hung simulated execution can only end
-  cancelled, and the wait notices every end state the same way) at offsets spread evenly
+  cancelled, and the wait notices every end state the same way) at random (seeded) offsets
   over `--spread` seconds after the waits began, so every phase of the poll's back-off is
   sampled.  Latency = the moment the wait returned (wall clock in
   the waiting process) - the execution's `ended_at` in the simulator's answer.
@@ -32,6 +32,7 @@ import json
 import math
 import os
 import platform
+import random
 import re
 import statistics
 import subprocess
@@ -140,8 +141,8 @@ def measure_notice(sim, manager, args):
     """Run the waiting process, end the executions on schedule, pair the timestamps."""
     ids = start_executions(manager, args.executions)
     long_id = start_executions(manager, 1)[0]
-    offsets = [0.5 + (args.spread - 0.5) * (i + 0.5) / args.executions
-               for i in range(args.executions)]
+    rng = random.Random(10)        # seeded: evenly spaced ends would alias with the poll
+    offsets = [rng.uniform(0.5, args.spread) for _ in range(args.executions)]
     env = dict(os.environ, PYTHONPATH=REPO, PYTHONWARNINGS='ignore')
     env[PASSWORD_ENV] = sim.admin_password
     argv = [sys.executable, '-c', 'import sys; from benchmarks import waits; '
