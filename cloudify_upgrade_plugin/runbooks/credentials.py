@@ -22,6 +22,8 @@ from cloudify_upgrade_plugin.runbooks import common
 SECURITY_KEYS = ('hash_salt', 'secret_key', 'encoding_alphabet', 'encoding_block_size',
                  'encoding_min_length')
 REST_SECURITY = '/opt/manager/rest-security.conf'
+# The target's own rest-security.conf, kept on its host while the old values go in.
+ORIGINAL = REST_SECURITY + '.cfy-upgrade-orig'
 
 
 def _profile_credentials(profile_name):
@@ -177,10 +179,14 @@ def put_rest_security(ctx):
 
     A pre-4.2 restore keeps the target's admin row, whose password hash was made with the
     target's salt (facts §3.8, §7.2): swapping the salt alone would lock the admin out.  So:
-    (1) take an API token (signed with the *current* secret_key, or a 7.0 DB token, neither
-    depends on the salt), (2) install the source hash_salt and restart, (3) with the token,
-    set the admin's password again so it is hashed with the new salt, (4) install the
-    source secret_key and encoding_* and restart, (5) check the admin logs in.
+    (0) keep the target's own file next to it on the host (ORIGINAL; no secret leaves the
+    host), (1) take an API token (signed with the *current* secret_key, or a 7.0 DB token,
+    neither depends on the salt), (2) install the source hash_salt and restart, (3) with the
+    token, set the admin's password again so it is hashed with the new salt, (4) install the
+    source secret_key and encoding_* and restart, (5) check the admin logs in, (6) remove
+    ORIGINAL.  A run killed between (2) and (3) leaves the admin locked out (the token died
+    with it): the next run puts ORIGINAL back and does it again (``recover_lockout``, and
+    here when the REST service had not loaded the new salt yet).
     """
     from cloudify_upgrade_plugin.manager import waits
     backup = ctx.workspace.path(os.path.join('backups', 'rest-security.conf'))
@@ -192,38 +198,95 @@ def put_rest_security(ctx):
     with open(backup, 'rb') as stream:
         source_conf = json.loads(stream.read().decode('utf-8'))
     timeout = ctx.options.get('timeout') or 3600
-    target = working(ctx.data['target_manager'], candidates(ctx))
-    if target is None:
-        raise UpgradeError(
-            'No known admin password works on {0}; the old users cannot be restored '
-            'safely.'.format(ctx.data['target_manager'].label), error_id='admin-locked-out',
-            hints=['Set the admin password on the target profile (`cfy profiles set '
-                   '--manager-password`), then re-run.'])
+    target = ctx.data['target_manager']
+    found = candidates(ctx)
+    logger = get_logger()
     with common._closing(common.open_host(target)) as host:
-        current = json.loads(host.read_file(REST_SECURITY, sudo=True).decode('utf-8'))
+        current = _read_conf(host, REST_SECURITY)
+        if current.get('hash_salt') == source_conf.get('hash_salt') and \
+                host.file_exists(ORIGINAL, sudo=True):
+            # an earlier run swapped the salt and stopped: make the file's values the running
+            # ones, then see whether it re-hashed the admin password too
+            host.systemctl('restart', 'cloudify-restservice', check=True)
+            waits.wait_for_rest(target, timeout)
+            if working(target, found, wait=True) is None:
+                logger.warning('An interrupted run installed the old hash salt but did not '
+                               're-hash the admin password; putting the original values '
+                               'back and doing it again.')
+                _put_bytes(host, host.read_file(ORIGINAL, sudo=True), REST_SECURITY)
+                host.systemctl('restart', 'cloudify-restservice', check=True)
+                waits.wait_for_rest(target, timeout)
+                current = _read_conf(host, REST_SECURITY)
+        manager = working(target, found, wait=True)
+        if manager is None:
+            raise UpgradeError(
+                'No known admin password works on {0}; the old users cannot be restored '
+                'safely.'.format(target.label), error_id='admin-locked-out',
+                hints=['Set the admin password on the target profile (`cfy profiles set '
+                       '--manager-password`), then re-run.'])
         if current.get('hash_salt') != source_conf.get('hash_salt'):
-            token_manager = _token_manager(target)
+            if not host.file_exists(ORIGINAL, sudo=True):
+                host.run(['cp', '-p', REST_SECURITY, ORIGINAL], sudo=True)
+            token_manager = _token_manager(manager)
             _install(host, current, {'hash_salt': source_conf['hash_salt']})
             waits.wait_for_rest(token_manager, timeout)
             token_manager.request(
-                'post', '/users/{0}'.format(target.username),
-                data={'password': target._password}, expected=(200, 201),
+                'post', '/users/{0}'.format(manager.username),
+                data={'password': manager._password}, expected=(200, 201),
                 what='re-hashing the admin password with the old salt')
-            get_logger().info('Old hash salt installed; the admin password was re-hashed '
-                              'with it.')
-            current = json.loads(host.read_file(REST_SECURITY, sudo=True).decode('utf-8'))
+            logger.info('Old hash salt installed; the admin password was re-hashed with it.')
+            current = _read_conf(host, REST_SECURITY)
         keys = {key: source_conf[key] for key in SECURITY_KEYS[1:] if key in source_conf}
         if any(current.get(key) != value for key, value in keys.items()):
             _install(host, current, keys)
-    result = waits.wait_for_rest(target, timeout)
-    if not result.get('auth_ok'):
-        raise UpgradeError(
-            'After the old rest-security values were installed the admin cannot log in on '
-            '{0}.'.format(target.label), error_id='admin-locked-out',
-            hints=['Reset the admin password on the manager host, set it on the profile '
-                   '(`cfy profiles set --manager-password`), then re-run.'])
-    ctx.data['target_manager'] = target
+        result = waits.wait_for_rest(manager, timeout)
+        if not result.get('auth_ok'):
+            raise UpgradeError(
+                'After the old rest-security values were installed the admin cannot log in '
+                'on {0}.'.format(manager.label), error_id='admin-locked-out',
+                hints=['The manager\'s own values are kept on its host in {0}: put that '
+                       'file back as {1}, restart cloudify-restservice, then re-run.'.format(
+                           ORIGINAL, REST_SECURITY)])
+        host.run(['rm', '-f', ORIGINAL], sudo=True)
+    ctx.data['target_manager'] = manager
     return {'users': 'rest-security', 'keys': [k for k in SECURITY_KEYS if k in source_conf]}
+
+
+def recover_lockout(workspace, profile_name):
+    """Undo a salt swap a killed run left half done (admin locked out); True if it did.
+
+    Only while restore-users has started and not finished, and only when the target host
+    still holds its original rest-security.conf (ORIGINAL) with another salt: that file is
+    put back and the REST service restarted; restore-users then does the swap again.
+    """
+    from cloudify_cli import env
+    from cloudify_upgrade_plugin.host.ssh import Host
+    from cloudify_upgrade_plugin.engine.journal import LIFECYCLE_EVENTS
+    events = [e['event'] for e in workspace.journal.step_entries('restore-users')
+              if e['event'] in LIFECYCLE_EVENTS]
+    if not events or events[-1] not in ('started', 'failed'):
+        return False
+    profile = env.get_profile_context(profile_name)
+    if not (getattr(profile, 'ssh_user', None) and getattr(profile, 'ssh_key', None)):
+        return False
+    with common._closing(Host.from_profile(profile)) as host:
+        if not host.file_exists(ORIGINAL, sudo=True):
+            return False
+        original = host.read_file(ORIGINAL, sudo=True)
+        current = _read_conf(host, REST_SECURITY)
+        if json.loads(original.decode('utf-8')).get('hash_salt') == current.get('hash_salt'):
+            return False
+        _put_bytes(host, original, REST_SECURITY)
+        host.systemctl('restart', 'cloudify-restservice', check=True)
+    get_logger().warning('The target refused every known admin password: a run killed while '
+                         'restoring the old users had installed the old hash salt only. The '
+                         'manager\'s original rest-security values are back; that step is '
+                         'done again.')
+    return True
+
+
+def _read_conf(host, path):
+    return json.loads(host.read_file(path, sudo=True).decode('utf-8'))
 
 
 def _install(host, current, values):
@@ -260,6 +323,18 @@ def _put_bytes(host, data, remote):
         host.put(local, remote, mode=0o600, sudo=True, owner='cfyuser')
     finally:
         os.unlink(local)
+
+
+def validate_options(options):
+    """Refuse unusable --users / --passwords-file input before anything is changed."""
+    path = options.get('passwords_file')
+    if not path:
+        return
+    if options.get('users') != 'reset-passwords':
+        raise InputError('--passwords-file is only read with --users reset-passwords.',
+                         error_id='passwords-file-unused',
+                         hints=['Add --users reset-passwords, or drop --passwords-file.'])
+    _read_passwords_file(path)
 
 
 def _read_passwords_file(path):

@@ -306,7 +306,9 @@ class StartRestore(RestoreStep):
     id = 'start-restore'
     title = 'Start the restore'
     changes = 'replaces the target manager\'s data with the snapshot\'s'
-    rerunnable = False   # a second restore is never started behind the operator's back
+    # Re-run after an interruption only once `check` found no restore of this snapshot on
+    # the target and `run` found the target unchanged: a second restore is never started.
+    rerunnable = True
 
     def check(self, ctx):
         """Done when a restore of this upgrade runs or ran, and it did not fail.
@@ -314,17 +316,21 @@ class StartRestore(RestoreStep):
         A restore that failed (wait-restore reopens this step) is not done: the next run
         starts another one once the target is found unchanged.  A process killed between
         the POST and recording its answer left a restore execution on the target: it is
-        adopted, never started twice.
+        adopted, never started twice (if it failed, wait-restore reports it as any failed
+        restore).
         """
         meta = ctx.workspace.meta
         failed = set(meta.get('failed_restore_execution_ids') or [])
         recorded = meta.get('restore_execution_id')
         if recorded and recorded not in failed:
             return True
+        if _last_lifecycle_event(ctx.workspace, self.id) != 'started':
+            # only a run that died inside this step can have left a restore unrecorded (a
+            # refused POST may leave a row that never runs, obs70 §3.2: never adopt that)
+            return False
         execution = common._snapshot_execution(ctx.data['target_manager'], _snapshot(ctx)['id'],
                                                workflow='restore_snapshot')
-        if execution is not None and execution['id'] not in failed and \
-                execution.get('status') not in ('failed', 'cancelled'):
+        if execution is not None and execution['id'] not in failed:
             ctx.workspace.update_meta(restore_execution_id=execution['id'])
             get_logger().info('Restore execution %s found on the target: adopted.',
                               execution['id'])
@@ -335,7 +341,10 @@ class StartRestore(RestoreStep):
         snapshot = _snapshot(ctx)
         target = ctx.data['target_manager']
         failed = ctx.workspace.meta.get('failed_restore_execution_ids') or []
-        if failed:
+        attempts = [e for e in ctx.workspace.journal.step_entries(self.id)
+                    if e['event'] == 'started']
+        if failed or len(attempts) > 1:
+            # a failed restore, or a run that died in here without a trace on the target
             _ready_for_another_restore(ctx, target, snapshot, failed)
         in_place = ctx.data['mode'] == versions.MODE_IN_PLACE
         execution_id = target.restore_snapshot(
@@ -351,6 +360,13 @@ class StartRestore(RestoreStep):
                 'previous_failed': list(failed)}
 
 
+def _last_lifecycle_event(workspace, step_id):
+    from cloudify_upgrade_plugin.engine.journal import LIFECYCLE_EVENTS
+    events = [e['event'] for e in workspace.journal.step_entries(step_id)
+              if e['event'] in LIFECYCLE_EVENTS]
+    return events[-1] if events else None
+
+
 def _restores_certificates(ctx):
     """In place only, and only when the snapshot carries ssl/ (not 4.0.0, facts §7.1)."""
     return ctx.data['mode'] == versions.MODE_IN_PLACE and \
@@ -360,8 +376,9 @@ def _restores_certificates(ctx):
 def _ready_for_another_restore(ctx, target, snapshot, failed):
     """After a failed restore: refuse a new one unless the target is as it was before."""
     logger = get_logger()
-    logger.info('Restore execution(s) %s failed earlier; checking the target before '
-                'starting another one.', ', '.join(failed))
+    logger.info('%s; checking that the target is unchanged before starting the restore.',
+                'Restore execution(s) {0} failed earlier'.format(', '.join(failed)) if failed
+                else 'An earlier run stopped while starting the restore')
     running = [e for e in target.list_all(
         'executions', workflow_id='restore_snapshot', include=['id', 'status'],
         status=common.active_states(target.version)) if e['id'] not in failed]
@@ -374,9 +391,10 @@ def _ready_for_another_restore(ctx, target, snapshot, failed):
     status, message = _clean(target)[:2]
     if status == FAIL:
         raise UpgradeError(
-            'The failed restore changed the target: {0} Another restore would be refused, '
-            'or with force wipe what is there.'.format(message),
-            error_id='target-changed-by-failed-restore',
+            'The target changed since the restore was first started: {0} Another restore '
+            'would be refused, or with force wipe what is there.'.format(message),
+            error_id='target-changed-by-failed-restore' if failed else
+            'target-changed-since-restore-started',
             hints=['Reinstall the new manager (it holds nothing of value yet), then run the '
                    'same command again: the snapshot is uploaded and restored anew.',
                    'Or start a new upgrade (`cfy upgrade prepare`) onto another manager.'])
@@ -888,12 +906,13 @@ def run(options, mode):
     from cloudify_upgrade_plugin.engine.runner import Runner
     from cloudify_upgrade_plugin.engine.step import Context, Runbook
     from cloudify_upgrade_plugin.engine.workspace import Workspace
+    credentials.validate_options(options)
     workspace = Workspace.open(options.get('upgrade_id'))
     meta = workspace.meta
     _require_prepared(workspace, meta, mode)
     source_profile = (meta.get('source') or {}).get('profile')
     target_profile = _target_profile(options, meta, mode, source_profile)
-    target = _open_target(target_profile, source_profile)
+    target = _open_target(target_profile, source_profile, workspace, options.get('timeout'))
     ctx = Context(workspace, options=options)
     ctx.confirm = _confirm_with_summary(ctx)
     ctx.data.update(mode=mode, target_manager=target, target_profile=target_profile,
@@ -980,24 +999,72 @@ def _create_profile(options):
     return name
 
 
-def _open_target(target_profile, source_profile):
+def _open_target(target_profile, source_profile, workspace, timeout):
+    """The target manager, waited for while a restore this upgrade started restarts or
+    reboots it (in place: the reboot after restoring the certificates; issue 7 "a reboot in
+    the middle of a step is expected, not an error")."""
+    import time
+    restoring = bool(workspace.meta.get('restore_execution_id'))
+    deadline = time.monotonic() + float(timeout or 3600)
+    delay = 0.25
+    waiting = False
+    while True:
+        try:
+            return _connect_target(target_profile, source_profile, workspace)
+        except _Retry:
+            pass
+        except UpgradeError as error:
+            if not restoring or error.error_id not in ('manager-unreachable',
+                                                       'manager-not-detected'):
+                raise
+            if time.monotonic() >= deadline:
+                raise UpgradeError(
+                    'The target manager did not come back within {0}s: {1}'.format(
+                        timeout, error.message), error_id='rest-timeout',
+                    details=error.details,
+                    hints=['Check the manager host (a reboot after restoring certificates can '
+                           'take several minutes), then run the same command again.'])
+            if not waiting:
+                get_logger().info('The target manager does not answer (a restore restarts '
+                                  'its REST service, or reboots it); waiting up to %ss.',
+                                  timeout)
+                waiting = True
+        time.sleep(delay)
+        delay = min(delay * 1.5, 5.0)
+
+
+class _Retry(Exception):
+    """Something was repaired on the target; connect again."""
+
+
+def _connect_target(target_profile, source_profile, workspace):
     """The target manager; after a >= 4.2 restore its profile password may be stale."""
     try:
         return common.open_manager(target_profile, role='target')
     except UpgradeError as error:
-        if error.error_id != 'manager-auth-failed' or not source_profile:
+        if error.error_id != 'manager-auth-failed':
             raise
+        refused = error
     from cloudify_cli import env
     from cloudify_upgrade_plugin.manager.client import Manager
-    profile = env.get_profile_context(target_profile)
-    source = env.get_profile_context(source_profile)
-    get_logger().info('The target refuses its profile\'s credentials; trying the old '
-                      'admin\'s (a restore installs them).')
-    return Manager.connect(profile.manager_ip, profile.rest_port, profile.rest_protocol,
-                           cert=profile.rest_certificate, username=env.get_username(source),
-                           password=env.get_password(source),
-                           tenant=env.get_tenant_name(profile), profile=profile,
-                           profile_name=target_profile)
+    if source_profile and source_profile != target_profile:
+        profile = env.get_profile_context(target_profile)
+        source = env.get_profile_context(source_profile)
+        get_logger().info('The target refuses its profile\'s credentials; trying the old '
+                          'admin\'s (a restore installs them).')
+        try:
+            return Manager.connect(profile.manager_ip, profile.rest_port,
+                                   profile.rest_protocol, cert=profile.rest_certificate,
+                                   username=env.get_username(source),
+                                   password=env.get_password(source),
+                                   tenant=env.get_tenant_name(profile), profile=profile,
+                                   profile_name=target_profile)
+        except UpgradeError as error:
+            if error.error_id != 'manager-auth-failed':
+                raise
+    if credentials.recover_lockout(workspace, target_profile):
+        raise _Retry()
+    raise refused
 
 
 def _confirm_with_summary(ctx):
