@@ -95,6 +95,7 @@ def _install_one(manager, state, tenant, deployment_id, timeout, since):
         existing = _existing_execution(manager, tenant, deployment_id, since)
         if existing is not None and existing.get('status') not in ('failed', 'cancelled'):
             execution_id = existing['id']
+            state.update(tenant, deployment_id, status=STARTED, execution_id=execution_id)
             logger.info('Agents of %s/%s: adopting execution %s started earlier.',
                         tenant, deployment_id, execution_id)
     if execution_id is None:

@@ -11,6 +11,15 @@ after ``terminated`` the REST service restarts on 4.2-4.5 targets and the admin 
 becomes the source admin's for >= 4.2 snapshots (§3.8); 5.0.5+ report the end of the
 post-restore work at ``snapshot-status`` (§2.3); certificates are restored only in place
 (§3.8); riemann exists on 3.x/4.x sources only (§7.4).
+
+Failures and resumes: a restore execution that fails is recorded
+(``failed_restore_execution_ids``) and reopens start-restore in the journal, so the next
+run starts a new restore - only after checking that the target is still clean and runs no
+restore.  A run that died inside start-restore adopts the restore it left on the target
+(never a second one).  After ``terminated`` an announced outage (the 4.2-4.5 restart, the
+reboot after restoring certificates) is watched for, never slept through: it must begin
+within a grace (counted by the manager's clock from the execution's end) and end within
+``--timeout``; a resumed run waits for a target that is still restarting.
 """
 import datetime
 import json
