@@ -223,6 +223,30 @@ def test_failed_agent_install_is_reported_and_only_it_is_retried(flow, pair):
     assert len(flows.restore_requests(new)) == 1
 
 
+def test_user_restore_stopped_half_way_does_not_lock_the_admin_out(flow, pair):
+    """The old hash salt is in, the admin's re-hash is lost (facts §7.2: the admin row was
+    hashed with the new manager's salt): every password is refused.  The re-run puts the
+    manager's own rest-security values back (kept on its host) and does the swap again."""
+    old, new = pair('4.1', '4.2')
+    new.faults.fail_requests(r'/users/admin$', count=1, status=503, method='POST')
+    args = ('--to-profile', 'new', '--users', 'rest-security', '--yes')
+    first = flow.upgrade('new-host', *args)
+    assert first.returncode == 1, first
+    assert first.json['error']['step'] == 'restore-users'
+    assert new.rest_security['hash_salt'] == old.rest_security['hash_salt']
+    assert not flows.can_login(new, 'admin', new.admin_password)        # locked out
+    assert new.read_host_file('opt/manager/rest-security.conf.cfy-upgrade-orig')
+    second = flow.upgrade('new-host', *args)
+    assert second.returncode == 0, second
+    assert flows.can_login(new, 'admin', new.admin_password)
+    for user, (password, _, tenants) in simdata.DEMO_USERS.items():
+        assert flows.can_login(new, user, password, tenant=sorted(tenants)[0]), user
+    assert new.rest_security['secret_key'] == old.rest_security['secret_key']
+    assert new.read_host_file('opt/manager/rest-security.conf.cfy-upgrade-orig') is None
+    assert len(flows.restore_requests(new)) == 1
+    _assert_agents_moved(old, new)
+
+
 def _install_executions(sim):
     with sim.state.lock:
         return [dict(e) for e in sim.state.all('executions')
