@@ -88,6 +88,7 @@ def prepared(prepared_template, scenario):
 # -- profiles and options -------------------------------------------------------------------
 
 def test_b01_unknown_from_profile(managers):
+    """prepare --from-profile naming no profile: exit 2/3 naming it; no workspace."""
     sc = managers
     with no_change(sc.old, sc.new):
         result = sc.run(*flows.PREPARE, '--from-profile', 'no-such-profile')
@@ -96,6 +97,7 @@ def test_b01_unknown_from_profile(managers):
 
 
 def test_b02_unknown_profile_for_plan(managers):
+    """plan --from-profile naming no profile: exit 2/3 naming it."""
     sc = managers
     with no_change(sc.old, sc.new):
         result = sc.run('upgrade', 'plan', '--from-profile', 'nope-profile')
@@ -103,6 +105,7 @@ def test_b02_unknown_profile_for_plan(managers):
 
 
 def test_b03_unknown_to_profile(prepared):
+    """new-host --to-profile naming no profile: exit 2/3 naming it; nothing uploaded."""
     sc = prepared
     with no_change(sc.old, sc.new):
         result = sc.run('upgrade', 'new-host', '--to-profile', 'ghost-profile', '--yes')
@@ -110,6 +113,7 @@ def test_b03_unknown_to_profile(prepared):
 
 
 def test_b04_to_profile_is_the_source(prepared):
+    """new-host --to-profile old (the source itself): exit 2 target-is-source-profile."""
     sc = prepared
     with no_change(sc.old, sc.new):
         result = sc.run('upgrade', 'new-host', '--to-profile', 'old', '--yes')
@@ -119,6 +123,8 @@ def test_b04_to_profile_is_the_source(prepared):
 @pytest.mark.parametrize('snapshot_id', ['9starts-with-digit', 'has/slash', 'space in id',
                                          'semi;colon', 'x' * 300])
 def test_b05_bad_snapshot_id(managers, snapshot_id):
+    """--snapshot-id with a digit first, "/", a space, ";", 300 characters: exit 2, no
+    snapshot created."""
     sc = managers
     with no_change(sc.old, sc.new):
         result = sc.run(*flows.PREPARE, '--snapshot-id', snapshot_id)
@@ -127,6 +133,7 @@ def test_b05_bad_snapshot_id(managers, snapshot_id):
 
 
 def test_b06_bad_target_version(managers):
+    """--target-version seven-point-oh: exit 2 naming the value; no workspace."""
     sc = managers
     with no_change(sc.old, sc.new):
         result = sc.run('upgrade', 'prepare', '--target-version', 'seven-point-oh')
@@ -153,6 +160,7 @@ def test_b07_option_values(managers, args):
 
 
 def test_b08_waiver_for_unknown_check(managers):
+    """--waive no-such-check --reason ...: exit 2 naming the check; no workspace."""
     sc = managers
     with no_change(sc.old, sc.new):
         result = sc.run(*flows.PREPARE, '--waive', 'no-such-check', '--reason', 'because')
@@ -243,6 +251,8 @@ def test_b11_snapshot_newer_than_target(managers, simulated_manager):  # noqa: F
 
 
 def test_b12_target_version_older_than_source(managers):
+    """prepare --target-version 4.0.1 on a 4.1 manager: exit 3 (upgrade path), nothing
+    created."""
     sc = managers
     with no_change(sc.old):
         result = sc.run('upgrade', 'prepare', '--target-version', '4.0.1')
@@ -276,6 +286,7 @@ def test_b14_3x_workspace_onto_5x_target(scenario, simulated_manager):  # noqa: 
 
 
 def test_b15_target_not_clean(prepared, simulated_manager):  # noqa: F811
+    """new-host onto a 7.0 that already holds blueprints: exit 3 target-not-clean."""
     sc = prepared
     busy = simulated_manager('7.0', data='demo', ssh=True)
     sc.profile('busy', busy, activate=False)
@@ -315,6 +326,8 @@ def _tamper(path, how):
 
 @pytest.mark.parametrize('how', ['edited', 'truncated', 'reordered'])
 def test_b17_tampered_journal(prepared, how):
+    """journal.jsonl with a line edited, its last line removed, or two lines swapped:
+    exit 2/3 journal-tampered, nothing sent to either manager."""
     sc = prepared
     _tamper(os.path.join(sc.workspace(), 'journal.jsonl'), how)
     with no_change(sc.old, sc.new):
@@ -323,6 +336,7 @@ def test_b17_tampered_journal(prepared, how):
 
 
 def test_b18_unknown_upgrade_id(prepared):
+    """new-host --upgrade-id of no workspace: exit 2 workspace-not-found."""
     sc = prepared
     with no_change(sc.old, sc.new):
         result = sc.run(*flows.NEW_HOST, '--upgrade-id', 'upg-does-not-exist')
@@ -331,6 +345,7 @@ def test_b18_unknown_upgrade_id(prepared):
 
 @pytest.mark.parametrize('upgrade_id', ['../../etc', '-rf', 'a b'])
 def test_b19_invalid_upgrade_id(prepared, upgrade_id):
+    """--upgrade-id "../../etc", "-rf", "a b": exit 2 (never a path outside upgrades/)."""
     sc = prepared
     with no_change(sc.old, sc.new):
         result = sc.run('upgrade', 'status', '--upgrade-id', upgrade_id)
@@ -366,6 +381,7 @@ def test_b21_workspace_copied_from_another_upgrade(managers, simulated_manager):
 
 
 def test_b22_wrong_mode(prepared):
+    """in-place on a workspace prepared for new-host: exit 2 wrong-mode."""
     sc = prepared
     with no_change(sc.old, sc.new):
         result = sc.run(*flows.IN_PLACE)
@@ -382,6 +398,7 @@ def test_b23_prepare_not_finished(managers):
 
 
 def test_b24_status_of_unknown_upgrade(managers):
+    """status --upgrade-id of no workspace: exit 2 workspace-not-found."""
     sc = managers
     result = sc.run('upgrade', 'status', '--upgrade-id', 'upg-nothing-here')
     assert_refused(result, codes=(2,), error_id='workspace-not-found')
@@ -394,6 +411,7 @@ def test_b24_status_of_unknown_upgrade(managers):
     ('--until', 'later'),
 ], ids=['since-word', 'since-impossible-date', 'since-after-until', 'until-word'])
 def test_b25_bad_heals_window(prepared, args):
+    """verify-heals --since/--until not ISO 8601, impossible, or reversed: exit 2."""
     sc = prepared
     with no_change(sc.old, sc.new):
         result = sc.run('upgrade', 'verify-heals', '--old-profile', 'old', '--new-profile',

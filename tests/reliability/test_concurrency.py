@@ -17,6 +17,8 @@ def _locked(result):
 
 
 def test_c01_two_new_host_runs(managers):
+    """Two new-host runs on one workspace: the second fails fast with workspace-locked and
+    changes nothing (no request, no journal line); the first finishes the upgrade."""
     sc = managers
     flows.prepare(sc)
     gate = sc.gate(sc.new, 'PUT', flows.SNAPSHOT_ARCHIVE)

@@ -204,6 +204,19 @@ POINTS = (
 )
 
 
+def zips_after_kill(sc):
+    """Right after a kill: any zip under its final name holds the server archive's bytes."""
+    if not sc.upgrade_ids():
+        return []
+    server = getattr(sc, 'server_sha', None)
+    if server is None:
+        directory = os.path.join(sc.workspace(), 'snapshot')
+        names = os.listdir(directory) if os.path.isdir(directory) else []
+        server = {name[:-4]: harness.server_archive_sha256(sc.old, name[:-4])
+                  for name in names if name.endswith('.zip')}
+    return harness.snapshot_files_problems(sc.workspace(), server, require_sha_file=False)
+
+
 def _param(point):
     marks = () if point.fast else (pytest.mark.slow,)
     return pytest.param(point, id=point.id, marks=marks)
@@ -235,6 +248,7 @@ def test_crash_point(scenario, simulated_manager, point):  # noqa: F811
     gate = point.gate(sc) if point.gate else None
     sc.crash(*args, pause=point.pause, gate=gate, until=point.until and (
         lambda: point.until(sc)), inside=point.step)
+    assert zips_after_kill(sc) == []
     if point.check:
         point.check(sc)
     if point.after_kill:

@@ -146,6 +146,7 @@ def test_f05_download_reset_without_content_length(managers):
     flows.assert_snapshot_intact(sc)
 
 
+@pytest.mark.slow
 def test_f06_download_always_reset(managers):
     """Every download attempt breaks before its first byte: a clear error naming
     download-snapshot, no zip under its final name; once the network is fixed the same
@@ -216,12 +217,15 @@ def test_f10_create_execution_fails(managers):
 
 
 def test_f11_create_execution_hangs(managers):
-    """create_snapshot never ends: --timeout 2 stops the wait with a clear error."""
+    """create_snapshot never ends: --timeout 2 stops the wait with a clear error (also in
+    the --json document: id, step, hints)."""
     sc = managers
     sc.old.faults.hang_execution('create_snapshot')
-    result = sc.run(*flows.prepare_args(extra=('--timeout', '2')))
+    result = sc.run(*flows.prepare_args(extra=('--timeout', '2', '--json')))
     assert_clear_error(result, 'create-snapshot',
                        ['timeout', 'timed out', '2s', '2 s', 'still'])
+    error = result.json['error']          # --json: one document on stdout, names the step
+    assert error['step'] == 'create-snapshot' and error['hints'] and error['exit_code'] == 1
     assert no_zip(sc)
     assert_nothing_lost(sc)
 

@@ -64,6 +64,9 @@ def _files(root, skip_dirs=()):
 
 
 def test_s01_no_secret_anywhere(scenario, simulated_manager, tmp_path):  # noqa: F811
+    """plan, prepare, new-host, verify-heals, status with known secrets: none of them in any
+    file (profiles and backups/rest-security.conf excluded), TMPDIR or output; modes
+    0700/0600."""
     sc = scenario
     old = simulated_manager('4.1', data='demo', ssh=True,
                             admin_password=harness.OLD_ADMIN_PASSWORD)
