@@ -9,7 +9,8 @@ A sidecar ``journal.jsonl.head`` (``{"count", "hash"}``, written atomically afte
 makes the removal of lines at the end detectable too; the journal may be ahead of it (a crash
 between the two writes), never behind, and its line ``count`` must carry the head's hash.
 
-Every load verifies the whole chain; any break is ``UpgradeError('journal-tampered')``.
+Every load verifies the whole chain; any break is ``InputError('journal-tampered')`` (exit 2:
+the workspace given is not one the plugin can trust).
 
 Events: ``started``, ``succeeded``, ``failed``, ``skipped``, ``waived`` (the contract's
 vocabulary), plus the notes ``interrupted`` (the previous process died inside the step) and
@@ -21,7 +22,7 @@ import os
 
 from cloudify_upgrade_plugin.engine import workspace as _ws
 from cloudify_upgrade_plugin.engine.redact import redact
-from cloudify_upgrade_plugin.errors import UpgradeError
+from cloudify_upgrade_plugin.errors import InputError
 
 STARTED = 'started'
 SUCCEEDED = 'succeeded'
@@ -124,7 +125,7 @@ class Journal(object):
 
     def _tampered(self, line_no, reason):
         where = 'line {0}'.format(line_no) if line_no else 'the journal'
-        return UpgradeError(
+        return InputError(
             'The upgrade journal {0} was modified: {1} is refused because {2}. The plugin '
             'cannot tell which steps really ran, so it stops here.'.format(
                 self.path, where, reason),

@@ -257,7 +257,7 @@ class Workspace(object):
         except FileNotFoundError:
             return default
         except ValueError as error:
-            raise UpgradeError(
+            raise InputError(
                 '{0} in upgrade {1} is not valid JSON: {2}'.format(rel, self.upgrade_id, error),
                 error_id='workspace-corrupt',
                 hints=['Restore the file from a backup, or start a new upgrade with a new '

@@ -110,14 +110,14 @@ def test_status_without_workspace_exit_2(workdir):
     assert json.loads(result.stdout)['error']['id'] == 'workspace-not-found'
 
 
-def test_status_of_tampered_journal_exit_1(ws):
+def test_status_of_tampered_journal_exit_2(ws):
     _prepare_like(ws)
     with open(ws.journal.path, 'rb') as stream:
         lines = stream.read().splitlines(keepends=True)
     with open(ws.journal.path, 'wb') as stream:
         stream.write(b''.join(lines[1:]))
     result = _invoke('--json')
-    assert result.exit_code == 1
+    assert result.exit_code == 2   # bad input: a workspace it cannot trust
     assert json.loads(result.stdout)['error']['id'] == 'journal-tampered'
 
 
