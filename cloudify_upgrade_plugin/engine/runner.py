@@ -18,7 +18,8 @@
    ``started`` -> ``run`` -> ``verify`` -> ``succeeded``.
 
 Failures are journaled (``failed`` with the error id, message and hints) and raised as
-``StepFailed`` carrying ``step`` (a ``BlockedError`` is re-raised as it is: exit 3).  Any other
+``StepFailed`` carrying ``step`` (a ``BlockedError`` is re-raised as it is: exit 3; an
+``InputError`` keeps its exit 2).  Any other
 exception becomes ``unexpected-error`` (its traceback only in the debug log, ``-vvv``).
 One progress line per transition: ``[3/9] upload-snapshot: started``.
 """
@@ -154,7 +155,10 @@ class Runner(object):
             if isinstance(error, BlockedError):
                 error.step = error.step or step.id
                 raise error
-            raise _step_failed(step, error, self.runbook, self.workspace) from error
+            failed = _step_failed(step, error, self.runbook, self.workspace)
+            if isinstance(error, InputError):
+                failed.exit_code = error.exit_code    # bad input stays exit 2
+            raise failed from error
         self.logger.debug('%s: unexpected error', prefix, exc_info=True)
         wrapped = UpgradeError(
             '{0}: {1}'.format(type(error).__name__, error), error_id=UNEXPECTED,
