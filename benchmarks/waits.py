@@ -4,7 +4,8 @@
 [--scaled-wait 3600] [--quick] [--record]` starts a simulated 7.0 manager in this process
 (`tests.simulator.start`, `demo` data; executions of `execute_operation` hang until ended) and
 measures the plugin's `manager.waits.wait_for_execution` - the wait every step uses for
-snapshot creation, restore and agent installs - with its default adaptive poll:
+snapshot creation, restore and agent installs - twice: with its default adaptive poll, and
+with the cap the restore wait passes (`runbooks.restore.RESTORE_POLL_CAP`):
 
 - notice latency: a separate process (so the waits do not share this process's GIL with the
   simulator) connects with `Manager.connect(...)` and waits on `--executions` executions at
@@ -77,6 +78,7 @@ def child(argv):
     parser.add_argument('--timeout', type=float, required=True)
     parser.add_argument('--long-id', default=None)
     parser.add_argument('--long-timeout', type=float, default=None)
+    parser.add_argument('--poll-cap', type=float, default=None)
     args = parser.parse_args(argv)
     from cloudify_upgrade_plugin.errors import UpgradeError
     from cloudify_upgrade_plugin.manager import waits
@@ -85,6 +87,7 @@ def child(argv):
     if args.long_id:
         jobs.append((args.long_id, args.long_timeout))
     managers = [_manager(args.port, password) for _ in jobs]
+    options = {} if args.poll_cap is None else {'poll_cap': args.poll_cap}
     barrier = threading.Barrier(len(jobs) + 1)
     results = [None] * len(jobs)
 
@@ -92,7 +95,8 @@ def child(argv):
         manager = managers[index]
         barrier.wait()
         try:
-            execution = waits.wait_for_execution(manager, execution_id, timeout=timeout)
+            execution = waits.wait_for_execution(manager, execution_id, timeout=timeout,
+                                                 **options)
             outcome = execution.get('status')
         except UpgradeError as error:
             outcome = error.error_id
@@ -137,7 +141,7 @@ def percentile(values, fraction):
     return ordered[index]
 
 
-def measure_notice(sim, manager, args):
+def measure_notice(sim, manager, args, cap):
     """Run the waiting process, end the executions on schedule, pair the timestamps."""
     ids = start_executions(manager, args.executions)
     long_id = start_executions(manager, 1)[0]
@@ -148,7 +152,8 @@ def measure_notice(sim, manager, args):
     argv = [sys.executable, '-c', 'import sys; from benchmarks import waits; '
             'sys.exit(waits.child(sys.argv[1:]))', '--port', str(sim.rest_port),
             '--ids', ','.join(ids), '--timeout', str(args.spread + 120),
-            '--long-id', long_id, '--long-timeout', str(args.long_wait)]
+            '--long-id', long_id, '--long-timeout', str(args.long_wait),
+            '--poll-cap', repr(cap)]
     sim.requests.clear()
     proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
@@ -189,7 +194,7 @@ def measure_notice(sim, manager, args):
     return samples, long_wait
 
 
-def measure_scaled(sim, manager, seconds):
+def measure_scaled(sim, manager, seconds, cap):
     """A `seconds`-long wait on a virtual clock; real HTTP polls counted per minute."""
     from cloudify_upgrade_plugin.errors import UpgradeError
     from cloudify_upgrade_plugin.manager import waits
@@ -209,7 +214,7 @@ def measure_scaled(sim, manager, seconds):
     started = time.perf_counter()
     try:
         waits.wait_for_execution(manager, eid, timeout=seconds, clock=lambda: now[0],
-                                 sleep=sleep)
+                                 sleep=sleep, poll_cap=cap)
         outcome = 'ended'
     except UpgradeError as error:
         outcome = error.error_id
@@ -253,66 +258,95 @@ def _cap_reached(poll):
     return elapsed
 
 
-def render(info, samples, long_wait, scaled, args, poll):
-    latencies = [s['latency'] for s in samples]
-    worst = max(samples, key=lambda s: s['latency'])
+def _summary(config):
+    """The figures of one poll configuration."""
+    samples, long_wait, scaled = config['samples'], config['long_wait'], config['scaled']
+    latencies = [sample['latency'] for sample in samples]
+    poll = (config['start'], config['factor'], config['cap'])
+    capped_after = _cap_reached(poll)
+    capped = [sample['latency'] for sample in samples if sample['offset'] > capped_after]
     outcomes = {}
     for sample in samples:
         outcomes[sample['outcome']] = outcomes.get(sample['outcome'], 0) + 1
-    long_rate = long_wait['polls'] / long_wait['seconds'] * 60.0
-    capped_after = _cap_reached(poll)
-    capped = [s['latency'] for s in samples if s['offset'] > capped_after]
-    capped_text = '{0:.2f} s / {1:.2f} s ({2} ends)'.format(
-        statistics.median(capped), max(capped), len(capped)) if capped else '-'
+    worst = max(samples, key=lambda sample: sample['latency'])
+    return {
+        'ended': '{0} ({1})'.format(len(samples), ', '.join(
+            '{0} {1}'.format(v, k) for k, v in sorted(outcomes.items()))),
+        'median': statistics.median(latencies), 'p90': percentile(latencies, 0.9),
+        'max': worst['latency'], 'max_offset': worst['offset'], 'min': min(latencies),
+        'capped_after': capped_after,
+        'capped': '{0:.2f} s / {1:.2f} s ({2} ends)'.format(
+            statistics.median(capped), max(capped), len(capped)) if capped else '-',
+        'long_rate': long_wait['polls'] / long_wait['seconds'] * 60.0,
+        'long': long_wait, 'scaled': scaled, 'poll': poll}
+
+
+def render(info, configs, args):
+    sums = [_summary(config) for config in configs]
+    heads = ' | '.join(config['label'] for config in configs)
+
+    def row(label, cells):
+        return '| {0} | {1} |'.format(label, ' | '.join(cells))
     lines = [
         'Recorded {date} with `python -m benchmarks waits{extra}` on `{uname}`, nproc '
         '{nproc}, Python {python}, cloudify 7.0.5; load average {load_start} at the start, '
         '{load_end} at the end (a shared machine).'.format(
             extra=' ' + ' '.join(args.argv) if args.argv else '', **info),
         '',
+        '`manager.waits.wait_for_execution` against a simulated 7.0 manager on 127.0.0.1, '
+        'with the poll of every wait (first poll after {0:g} s, x{1:g} per poll, capped at '
+        '{2:g} s) and with the cap the restore wait passes (`poll_cap={3:g}`, '
+        '`runbooks.restore.RESTORE_POLL_CAP`).'.format(
+            sums[0]['poll'][0], sums[0]['poll'][1], sums[0]['poll'][2], sums[-1]['poll'][2])
+        if len(sums) > 1 else
         '`manager.waits.wait_for_execution` with its defaults (poll every {0:g} s at first, '
         'x{1:g} per poll, capped at {2:g} s), against a simulated 7.0 manager on 127.0.0.1.'
-        .format(*poll),
+        .format(*sums[0]['poll']),
         '',
-        '| measure | value |',
-        '|---|---|',
-        '| executions ended while waited on (ends spread over {0:g} s) | {1} ({2}) |'.format(
-            args.spread, len(samples),
-            ', '.join('{0} {1}'.format(v, k) for k, v in sorted(outcomes.items()))),
-        '| notice latency: median | {0:.2f} s |'.format(statistics.median(latencies)),
-        '| notice latency: 90th percentile | {0:.2f} s |'.format(percentile(latencies, 0.9)),
-        '| notice latency: maximum | {0:.2f} s (execution ended {1:.1f} s into the wait) |'
-        .format(worst['latency'], worst['offset']),
-        '| notice latency: minimum | {0:.2f} s |'.format(min(latencies)),
-        '| notice latency once the poll is at its cap (ends > {0:.1f} s into the wait): '
-        'median / maximum | {1} |'.format(capped_after, capped_text),
-        '| long wait, real time: `GET /executions/<id>` in {0:.0f} s | {1} ({2:.1f} per '
-        'minute; it ended with `{3}`) |'.format(
-            long_wait['seconds'], long_wait['polls'], long_rate, long_wait['outcome']),
-        '| long wait, virtual clock: {0:.0f} min, polls (served by the simulator) | {1} '
-        '({2}); {3:.1f} s of real time, {4:.0f} ms per poll |'.format(
-            scaled['seconds'] / 60.0, scaled['polls'], scaled['served'], scaled['real'],
-            1000.0 * scaled['real'] / max(1, scaled['polls'])),
-        '| virtual clock: polls in the first minute / per later minute (median, min-max) '
-        '| {0} / {1:g} ({2}-{3}) |'.format(
-            scaled['first_minute'], scaled['steady'], scaled['min_minute'],
-            scaled['max_minute']),
+        '| measure | {0} |'.format(heads),
+        '|---|{0}'.format('---|' * len(configs)),
+        row('executions ended while waited on (ends spread over {0:g} s)'.format(args.spread),
+            [x['ended'] for x in sums]),
+        row('notice latency: median', ['{0:.2f} s'.format(x['median']) for x in sums]),
+        row('notice latency: 90th percentile', ['{0:.2f} s'.format(x['p90']) for x in sums]),
+        row('notice latency: maximum', ['{0:.2f} s (ended {1:.1f} s into the wait)'.format(
+            x['max'], x['max_offset']) for x in sums]),
+        row('notice latency: minimum', ['{0:.2f} s'.format(x['min']) for x in sums]),
+        row('notice latency once the poll is at its cap: median / maximum',
+            ['{0} (ends > {1:.1f} s into the wait)'.format(x['capped'], x['capped_after'])
+             for x in sums]),
+        row('long wait, real time: `GET /executions/<id>` per minute',
+            ['{0:.1f} ({1} in {2:.0f} s; ended with `{3}`)'.format(
+                x['long_rate'], x['long']['polls'], x['long']['seconds'],
+                x['long']['outcome']) for x in sums]),
+        row('long wait, virtual clock: polls (served by the simulator)',
+            ['{0} ({1}) in {2:.0f} min; {3:.1f} s real, {4:.0f} ms per poll'.format(
+                x['scaled']['polls'], x['scaled']['served'], x['scaled']['seconds'] / 60.0,
+                x['scaled']['real'], 1000.0 * x['scaled']['real'] /
+                max(1, x['scaled']['polls'])) for x in sums]),
+        row('virtual clock: polls in the first minute / per later minute (median, min-max)',
+            ['{0} / {1:g} ({2}-{3})'.format(
+                x['scaled']['first_minute'], x['scaled']['steady'],
+                x['scaled']['min_minute'], x['scaled']['max_minute']) for x in sums]),
         '',
     ]
-    noticed_max = max(latencies)
-    lines.append('- notice latency: median {0:.2f} s, maximum {1:.2f} s (target under {2:g} s): '
-                 '{3}'.format(statistics.median(latencies), noticed_max, NOTICE_TARGET,
-                              'met' if noticed_max < NOTICE_TARGET else
-                              '**not met** for the worst case (the poll cap is {0:g} s, so '
-                              'an end just after a poll waits a whole interval plus the '
-                              'request)'.format(poll[2])))
-    bound = 60.0 / poll[2]
-    lines.append('- requests per minute during a long wait: {0:.1f} (real {1:.0f} s), {2:g} '
-                 'per minute after the first over {3:.0f} virtual minutes, at most {4} in any '
-                 'minute (bound 60 / {5:g} s = {6:g} plus the faster first polls): {7}'.format(
-                     long_rate, long_wait['seconds'], scaled['steady'],
-                     scaled['seconds'] / 60.0, scaled['max_minute'], poll[2], bound,
-                     'bounded' if scaled['max_minute'] <= bound + 6 else '**not bounded**'))
+    for config, x in zip(configs, sums):
+        cap = x['poll'][2]
+        lines.append(
+            '- {0}: notice latency median {1:.2f} s, maximum {2:.2f} s (target under {3:g} s): '
+            '{4}'.format(config['label'], x['median'], x['max'], NOTICE_TARGET,
+                         'met' if x['max'] < NOTICE_TARGET else
+                         '**not met** for the worst case (the poll cap is {0:g} s, so an end '
+                         'just after a poll waits a whole interval plus the request)'.format(
+                             cap)))
+        bound = 60.0 / cap
+        lines.append(
+            '- {0}: requests per minute during a long wait {1:.1f} (real {2:.0f} s), {3:g} '
+            'per minute after the first over {4:.0f} virtual minutes, at most {5} in any minute '
+            '(60 / {6:g} s = {7:g}, plus the faster first polls): {8}'.format(
+                config['label'], x['long_rate'], x['long']['seconds'], x['scaled']['steady'],
+                x['scaled']['seconds'] / 60.0, x['scaled']['max_minute'], cap, bound,
+                'bounded' if x['scaled']['max_minute'] <= bound + 6 else '**not bounded**'))
     return '\n'.join(lines) + '\n'
 
 
@@ -360,21 +394,31 @@ def main(argv=None):
         sys.path.insert(0, REPO)
     from cloudify_upgrade_plugin.manager import waits
     from tests.simulator import start
+    configs = [{'label': 'every wait (defaults)', 'cap': waits.POLL_CAP}]
+    try:
+        from cloudify_upgrade_plugin.runbooks.restore import RESTORE_POLL_CAP
+        configs.append({'label': 'restore wait', 'cap': RESTORE_POLL_CAP})
+    except ImportError:
+        pass
     info = machine()
     sim = start(VERSION, data='demo', ssh=False, time_scale=0.05)
     try:
         sim.faults.hang_execution(workflow_id=WORKFLOW)
         manager = _manager(sim.rest_port, sim.admin_password)
-        log('waiting on {0} executions ending over {1:g} s, and one for {2:g} s...'.format(
-            args.executions, args.spread, args.long_wait))
-        samples, long_wait = measure_notice(sim, manager, args)
-        log('a {0:g} s wait on a virtual clock...'.format(args.scaled_wait))
-        scaled = measure_scaled(sim, manager, args.scaled_wait)
+        for config in configs:
+            config.update(start=waits.POLL_START, factor=waits.POLL_FACTOR)
+            log('{0} (cap {1:g} s): waiting on {2} executions ending over {3:g} s, and one '
+                'for {4:g} s...'.format(config['label'], config['cap'], args.executions,
+                                        args.spread, args.long_wait))
+            config['samples'], config['long_wait'] = measure_notice(sim, manager, args,
+                                                                    config['cap'])
+            log('{0}: a {1:g} s wait on a virtual clock...'.format(
+                config['label'], args.scaled_wait))
+            config['scaled'] = measure_scaled(sim, manager, args.scaled_wait, config['cap'])
     finally:
         sim.stop()
     info['load_end'] = '{0:.2f}'.format(os.getloadavg()[0])
-    text = render(info, samples, long_wait, scaled, args,
-                  (waits.POLL_START, waits.POLL_FACTOR, waits.POLL_CAP))
+    text = render(info, configs, args)
     sys.stdout.write(text)
     if args.record:
         record(text)
