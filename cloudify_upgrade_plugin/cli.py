@@ -5,6 +5,7 @@ Commands are thin: parse options, build an options dict, call one engine entry p
 lives here.  Errors become exit codes per cli-contract.md: 1 failed, 2 usage, 3 blocked
 before any change, 4 suspicious heals found.
 """
+import errno
 import functools
 import importlib
 import sys
@@ -37,7 +38,24 @@ def boundary(func):
                 document.update(getattr(error, 'document', None) or {})
                 log.emit_json(document)
             sys.exit(error.exit_code)
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise
+            return _disk_full(error)
     return wrapper
+
+
+def _disk_full(error):
+    """Last resort for a full local disk met outside a step (journal, workspace files)."""
+    full = UpgradeError(
+        'The local disk is full: {0}'.format(error), error_id='local-disk-full',
+        hints=['Free space where the cfy workdir is (or set CFY_WORKDIR to a bigger disk), '
+               'then run the same command again: finished steps are not redone.'])
+    return boundary(_raise)(full)
+
+
+def _raise(error):
+    raise error
 
 
 def _call(target, **options):

@@ -15,6 +15,16 @@ REPORT_MD = 'report.md'
 
 
 def write_report(workspace, doc):
+    try:
+        return _write_report(workspace, doc)
+    except OSError as exc:   # a full disk must not hide the command's own result
+        from cloudify_upgrade_plugin.log import get_logger
+        get_logger().error('The report of upgrade %s could not be written: %s',
+                           workspace.upgrade_id, exc)
+        return None
+
+
+def _write_report(workspace, doc):
     doc = redact(doc or {})
     summary = summarize(workspace)
     waivers = [entry for entry in workspace.journal.waivers()]

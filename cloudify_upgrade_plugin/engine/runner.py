@@ -146,7 +146,11 @@ class Runner(object):
                    'hints': list(error.possible_solutions)}
         if interrupted:
             details['interrupted'] = True
-        self._journal(journal, step, prefix, jr.FAILED, details)
+        try:
+            self._journal(journal, step, prefix, jr.FAILED, details)
+        except OSError as exc:   # e.g. the disk filled up: the step's error matters more
+            self.logger.error('%s: the failure could not be journaled (%s); the journal '
+                              'still shows the step as started.', prefix, exc)
 
     def _handle(self, journal, step, prefix, error, interrupted):
         """Journal ``error`` as the step's failure and raise what the operator should see."""
