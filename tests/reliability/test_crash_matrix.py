@@ -182,7 +182,7 @@ POINTS = (
               gate=new_gate('GET', EXECUTION, skip=1), after_kill=wait_settled),
         Point('in-place', 'wait-restore', 'rebooting', until=rebooting,
               after_kill=wait_settled),
-        Point('in-place', 'wait-restore', 'target-down-at-rerun', fast=True,
+        Point('in-place', 'wait-restore', 'target-down-at-rerun',
               gate=new_gate('GET', EXECUTION, skip=1), after_kill=long_reboot),
         Point('in-place', 'install-agents', 'answer-lost', fast=True,
               gate=new_gate('POST', r'/executions$', phase='after')),
