@@ -1,6 +1,6 @@
 """Fixtures of the reliability suite and its ``slow`` marker.
 
-``@pytest.mark.slow`` scenarios (the long crash-matrix variants) are skipped unless the run
+``@pytest.mark.slow`` scenarios (the long crash-matrix variants) are deselected unless the run
 selects them with ``-m slow`` (or any ``-m`` expression naming ``slow``) or sets
 ``CFY_UPGRADE_SLOW=1``; see tests/reliability/README.md for the commands.
 
