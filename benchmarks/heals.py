@@ -18,11 +18,11 @@ benchmarks/README.md, section "verify-heals at scale"). The targets (issue 8): r
 proportional to tenants and heals, not to executions; at least 10x faster than the stock
 paging. Timings are indicative only (shared machine); nothing here is a test.
 """
+from benchmarks import record_section
 import argparse
 import datetime
 import os
 import random
-import re
 import sys
 import time
 
@@ -186,18 +186,7 @@ def render(results, args):
 
 
 def record(text):
-    with open(README) as stream:
-        content = stream.read()
-    block = '{0}\n{1}\n{2}'.format(BEGIN, text, END)
-    if BEGIN in content and END in content:
-        content = re.sub(re.escape(BEGIN) + '.*?' + re.escape(END), lambda _: block,
-                         content, flags=re.S)
-    else:
-        content = content.rstrip('\n') + '\n\n{0}\n\n{1}\n'.format(SECTION, block)
-    tmp = README + '.tmp'
-    with open(tmp, 'w') as stream:
-        stream.write(content)
-    os.replace(tmp, README)
+    record_section('heals', SECTION, text)
 
 
 def main(argv):

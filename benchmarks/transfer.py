@@ -30,12 +30,12 @@ and under 100 MB, hashing in the same pass and no second full read except the zi
 `--record` writes the figures into benchmarks/README.md (between the `transfer:begin` /
 `transfer:end` markers).  Not a test: nothing asserts timings.
 """
+from benchmarks import record_section
 import argparse
 import datetime
 import json
 import os
 import platform
-import re
 import resource
 import shutil
 import statistics
@@ -777,18 +777,7 @@ def render(info, results, rows, args):
 
 
 def record(text):
-    with open(README) as stream:
-        content = stream.read()
-    block = '{0}\n{1}{2}'.format(BEGIN, text, END)
-    if BEGIN in content and END in content:
-        content = re.sub(re.escape(BEGIN) + '.*?' + re.escape(END), lambda _: block,
-                         content, flags=re.S)
-    else:
-        content = content.rstrip('\n') + '\n\n{0}\n\n{1}\n'.format(SECTION, block)
-    tmp = README + '.tmp'
-    with open(tmp, 'w') as stream:
-        stream.write(content)
-    os.replace(tmp, README)
+    record_section('transfer', SECTION, text)
 
 
 def parse_args(argv):

@@ -27,6 +27,7 @@ Targets (issue 10): the end is noticed in under 2 s; the request rate of a long 
 bounded.  `--record` writes the figures into benchmarks/README.md (between the
 `waits:begin`/`waits:end` markers).  Not a test: nothing asserts timings.
 """
+from benchmarks import record_section
 import argparse
 import datetime
 import json
@@ -34,7 +35,6 @@ import math
 import os
 import platform
 import random
-import re
 import statistics
 import subprocess
 import sys
@@ -351,18 +351,7 @@ def render(info, configs, args):
 
 
 def record(text):
-    with open(README) as stream:
-        content = stream.read()
-    block = '{0}\n{1}{2}'.format(BEGIN, text, END)
-    if BEGIN in content and END in content:
-        content = re.sub(re.escape(BEGIN) + '.*?' + re.escape(END), lambda _: block,
-                         content, flags=re.S)
-    else:
-        content = content.rstrip('\n') + '\n\n{0}\n\n{1}\n'.format(SECTION, block)
-    tmp = README + '.tmp'
-    with open(tmp, 'w') as stream:
-        stream.write(content)
-    os.replace(tmp, README)
+    record_section('waits', SECTION, text)
 
 
 def parse_args(argv):
