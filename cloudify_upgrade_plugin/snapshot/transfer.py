@@ -9,6 +9,13 @@ This module owns moving snapshot archives over HTTP(S):
   range, a 206 at another offset) restarts from zero and rehashes.  The size is checked
   against ``Content-Length`` (or the total of ``Content-Range`` on a resumed request)
   when the server sends one, and against ``expected_size`` when the caller knows it.
+  SHA-256 runs in a worker thread fed through a bounded queue (at most
+  ``HASH_QUEUE_DEPTH`` blocks in flight, constant memory), so hashing overlaps the socket
+  reads and the disk writes of the calling thread (hashlib releases the GIL on big
+  buffers).  The writes stay in the calling thread, so the ``.part`` size is always the
+  resume offset and local write errors are mapped where they happen; the worker is
+  drained and joined before a request's outcome is decided (the digest then covers exactly
+  the ``.part``), and an error in it is raised again in the calling thread.
   Managers from 5.1 on send no ``Content-Length`` from the REST layer (facts §3.3), but
   nginx serving the X-Accel target normally does; when neither is known a clean end of
   stream is accepted and logged as unverified.
@@ -23,9 +30,12 @@ This module owns moving snapshot archives over HTTP(S):
   persisted), then the download continues from its size.  ``resume_partial=False``
   discards it instead.
 - ``upload()`` sends a file as the raw request body with a ``Content-Length`` (a
-  file-like body, never ``Transfer-Encoding: chunked``: a 7.0 REST service reached
+  sized body, never ``Transfer-Encoding: chunked``: a 7.0 REST service reached
   without nginx refuses chunked bodies, manager-7.0-observed §3.1), constant memory,
-  ``Content-Type: application/octet-stream``, expecting 201.
+  ``Content-Type: application/octet-stream``, expecting 201.  The body is an iterable of
+  ``chunk_size`` (1 MiB) blocks with a length, not a file object: urllib3 reads a file
+  object ``blocksize`` (16 KiB) at a time and sends each read separately, while it sends
+  each block of an iterable with one ``sendall``, whatever session the caller passes.
 - ``sha256_file()``, ``verify_file()`` and ``progress_reporter()`` (a cfy-style progress
   bar on a TTY, a rate-limited log line otherwise).
 
@@ -40,11 +50,14 @@ verification is only off when asked for (``verify=False`` or the client's trust_
 ``CLOUDIFY_SSL_TRUST_ALL``), and that is logged as a warning.  Kerberos auth is not
 supported here (the stock client buffers whole files for it).
 """
+import contextlib
 import errno
 import hashlib
 import os
+import queue
 import shutil
 import sys
+import threading
 import time
 from urllib.parse import quote
 
@@ -57,6 +70,7 @@ from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 
 DEFAULT_CHUNK = 1 << 20
+HASH_QUEUE_DEPTH = 4        # blocks (of at most chunk_size) waiting for the hash worker
 DEFAULT_TIMEOUT = (10, 120)
 RETRYABLE_STATUS = frozenset([408, 429, 500, 502, 503, 504])
 _DISK_FULL_ERRNOS = frozenset([errno.ENOSPC, errno.EDQUOT])
@@ -361,6 +375,50 @@ def _local_error(error, directory, state, expected_size):
             directory)])
 
 
+class _Hasher(object):
+    """Feeds ``digest`` from a worker thread through a bounded queue.
+
+    ``update()`` queues a block (blocking while ``depth`` blocks wait: constant memory) and
+    raises, in the caller's thread, an error the worker met.  ``close()`` waits until
+    every queued block is hashed and the worker has ended, then raises its error if any;
+    the digest is complete once ``close()`` returns.
+    """
+
+    def __init__(self, digest, depth=None):
+        self.digest = digest
+        self.error = None
+        self._queue = queue.Queue(max(HASH_QUEUE_DEPTH if depth is None else depth, 1))
+        self._thread = threading.Thread(target=self._run, name='snapshot-sha256',
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            block = self._queue.get()
+            if block is None:
+                return
+            if self.error is None:
+                try:
+                    self.digest.update(block)
+                except BaseException as exc:    # raised again in the caller's thread
+                    self.error = exc
+
+    def update(self, block):
+        if self.error is not None:
+            raise self.error
+        self._queue.put(block)
+
+    def close(self):
+        # The worker keeps taking blocks, so this put waits at most for depth blocks.
+        self._queue.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def alive(self):
+        return self._thread.is_alive()
+
+
 class _PartState(object):
     """The ``.part`` file, its offset and the running SHA-256 of what it holds."""
 
@@ -371,6 +429,29 @@ class _PartState(object):
         self.offset = 0
         self.total = None
         self.fd = None
+        self._hasher = None
+
+    @contextlib.contextmanager
+    def hashing(self):
+        """Hash what ``write()`` writes in a worker thread while the block is active.
+
+        On leaving, the worker is drained and joined whatever happens (the digest then
+        covers the whole ``.part``); a worker error is raised unless another exception is
+        already on its way out.
+        """
+        hasher = _Hasher(self.digest)
+        self._hasher = hasher
+        try:
+            yield
+        except BaseException:
+            self._hasher = None
+            try:
+                hasher.close()
+            except BaseException:
+                pass
+            raise
+        self._hasher = None
+        hasher.close()
 
     def load_existing(self):
         self.digest, self.offset = _hash_file(self.path, self.chunk_size)
@@ -385,6 +466,8 @@ class _PartState(object):
             raise _LocalWriteError(exc)
 
     def restart(self):
+        if self._hasher is not None:
+            raise RuntimeError('restart() while hashing in a worker')
         self.digest = hashlib.sha256()
         self.offset = 0
         try:
@@ -398,7 +481,10 @@ class _PartState(object):
             _write_all(self.fd, block)
         except OSError as exc:
             raise _LocalWriteError(exc)
-        self.digest.update(block)
+        if self._hasher is not None:
+            self._hasher.update(block)
+        else:
+            self.digest.update(block)
         self.offset += len(block)
 
     def close(self):
@@ -532,19 +618,20 @@ def _attempt(session, url, headers, verify, timeout, state, expected_size, progr
         state.total = total
         _report(progress, state.offset, total)
         try:
-            for block in _blocks(response, chunk_size):
-                if not block:
-                    continue
-                if total is not None and state.offset + len(block) > total:
-                    raise UpgradeError(
-                        'The server sent more than the {0} bytes announced or expected for '
-                        '{1}.'.format(total, url),
-                        error_id='download-failed',
-                        hints=['Check the snapshot id and --expected-size; the .part file '
-                               'is kept.'],
-                        details={'url': url, 'announced': total})
-                state.write(block)
-                _report(progress, state.offset, total)
+            with state.hashing():
+                for block in _blocks(response, chunk_size):
+                    if not block:
+                        continue
+                    if total is not None and state.offset + len(block) > total:
+                        raise UpgradeError(
+                            'The server sent more than the {0} bytes announced or expected '
+                            'for {1}.'.format(total, url),
+                            error_id='download-failed',
+                            hints=['Check the snapshot id and --expected-size; the .part '
+                                   'file is kept.'],
+                            details={'url': url, 'announced': total})
+                    state.write(block)
+                    _report(progress, state.offset, total)
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
                 OSError) as exc:
             # OSError here is a socket error: local write errors are _LocalWriteError.
@@ -602,40 +689,51 @@ def _refusal_hints(status):
 # --------------------------------------------------------------------------- upload
 
 
-class _ProgressFile(object):
-    """A file-like body with a known length, reporting progress as it is read."""
+class _UploadBody(object):
+    """The request body of an upload: the file in ``block``-sized pieces, with a length.
 
-    def __init__(self, f, size, progress, every):
+    requests sends ``Content-Length: len(body)`` (never chunked) and urllib3 hands each
+    piece the iterator yields to one ``sendall``.  There is deliberately no ``read()``:
+    urllib3 would then read ``blocksize`` (16 KiB) at a time and send every read on its
+    own, which costs measurably more CPU per GiB than 1 MiB sends (benchmarks/README.md).
+    ``progress(done, total)`` is called about every ``every`` bytes and at the end.  One
+    pass only: the file is read as it is sent (constant memory).
+    """
+
+    def __init__(self, f, size, progress, every, block=DEFAULT_CHUNK):
         self._f = f
         self._size = size
         self._progress = progress
         self._every = max(every, 1)
+        self._block = max(block, 1)
         self._done = 0
         self._reported = 0
 
     def __len__(self):
         return self._size
 
-    def read(self, n=-1):
-        if n is None or n < 0:
-            n = self._every
-        block = self._f.read(n)
-        self._done += len(block)
-        if self._progress is not None and (
-                self._done - self._reported >= self._every or
-                (self._done >= self._size and self._reported < self._size)):
-            self._reported = self._done
-            self._progress(self._done, self._size)
-        return block
+    def __iter__(self):
+        while self._done < self._size:
+            data = self._f.read(min(self._block, self._size - self._done))
+            if not data:
+                return      # the file shrank while sent: a short body, the request fails
+            self._done += len(data)
+            if self._progress is not None and (
+                    self._done - self._reported >= self._every or
+                    (self._done >= self._size and self._reported < self._size)):
+                self._reported = self._done
+                self._progress(self._done, self._size)
+            yield data
 
 
 def upload(source, url, path, headers=None, verify=None, progress=None,
            chunk_size=DEFAULT_CHUNK, timeout=(10, 600), params=None, expected_status=201):
     """PUT the file at ``path`` as the raw body of ``url``; return the parsed JSON answer.
 
-    The body is a file-like object with a length, so requests sends ``Content-Length`` and
-    streams it in blocks (constant memory), never chunked.  ``progress(done, total)`` is
-    called about every ``chunk_size`` bytes and at the end.  ``params``: query parameters
+    The body is an iterable of ``chunk_size`` blocks with a length (``_UploadBody``), so
+    requests sends ``Content-Length`` and streams it one ``sendall`` per block (constant
+    memory), never chunked.  ``progress(done, total)`` is called about every
+    ``chunk_size`` bytes and at the end.  ``params``: query parameters
     (e.g. ``private_resource`` on 4.0-4.2).
 
     Errors: ``UpgradeError('snapshot-already-exists')`` on 409,
@@ -647,7 +745,7 @@ def upload(source, url, path, headers=None, verify=None, progress=None,
     headers['Content-Type'] = 'application/octet-stream'
     size = os.path.getsize(path)
     with open(path, 'rb') as f:
-        body = _ProgressFile(f, size, progress, chunk_size)
+        body = _UploadBody(f, size, progress, chunk_size, chunk_size)
         try:
             response = session.put(url, data=body if size else b'', headers=headers,
                                    params=params, verify=verify, timeout=timeout)

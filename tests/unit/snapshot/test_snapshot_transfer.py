@@ -613,3 +613,180 @@ def test_progress_reporter_rate_limits_log_lines(tmp_path, caplog):
     assert len(messages) == 3
     assert messages[1].endswith('(50%)')
     assert messages[2].endswith('(100%)')
+
+
+# ------------------------------------------------------------------------ hash worker
+
+
+def hash_threads():
+    return [t for t in threading.enumerate() if t.name == 'snapshot-sha256']
+
+
+class RecordingSha256(object):
+    """hashlib.sha256 stand-in: the real digest, plus which thread fed it and how much."""
+
+    real = staticmethod(hashlib.sha256)
+
+    def __init__(self, log, delay=0.0, fail_after=None):
+        self._digest = self.real()
+        self._log = log
+        self._delay = delay
+        self._fail_after = fail_after
+
+    def update(self, data):
+        if self._fail_after is not None and len(self._log) >= self._fail_after:
+            raise RuntimeError('hash worker failed')
+        if self._delay:
+            import time
+            time.sleep(self._delay)
+        self._log.append((threading.current_thread().name, len(data)))
+        self._digest.update(data)
+
+    def hexdigest(self):
+        return self._digest.hexdigest()
+
+
+def test_download_hashes_in_a_worker_thread_and_joins_it(serve, tmp_path, mocker):
+    log = []
+    mocker.patch.object(transfer.hashlib, 'sha256', side_effect=lambda: RecordingSha256(log))
+    server = serve(size=3 * 65536 + 17, drops=[100000])
+    dest = tmp_path / 's1.zip'
+    result = fetch(server, dest, chunk_size=65536)
+    mocker.stopall()
+    assert_complete(dest, result, 3 * 65536 + 17)
+    assert result['resumes'] == 1
+    assert {name for name, _ in log} == {'snapshot-sha256'}
+    assert sum(n for _, n in log) == 3 * 65536 + 17
+    assert hash_threads() == []
+
+
+def test_hash_queue_is_bounded(serve, tmp_path, mocker):
+    """A slow hash holds the reads back: at most HASH_QUEUE_DEPTH blocks wait for it."""
+    size = 40 * 4096
+    log = []
+    mocker.patch.object(transfer, 'HASH_QUEUE_DEPTH', 2)
+    mocker.patch.object(transfer.hashlib, 'sha256',
+                        side_effect=lambda: RecordingSha256(log, delay=0.01))
+    real_write = os.write
+    written = [0]
+    ahead = []      # bytes written to the .part but not hashed yet, after every write
+
+    def write(fd, data):
+        n = real_write(fd, data)
+        written[0] += n
+        ahead.append(written[0] - sum(size for _, size in log))
+        return n
+    mocker.patch.object(transfer.os, 'write', side_effect=write)
+    result = fetch(serve(size=size), tmp_path / 's1.zip', chunk_size=4096)
+    mocker.stopall()
+    assert result['sha256'] == body_sha(size)
+    # queued (2) + the one being hashed + the one just written
+    assert max(ahead) <= 4 * 4096
+    assert hash_threads() == []
+
+
+def test_hash_worker_error_is_raised_in_the_caller(serve, tmp_path, mocker):
+    log = []
+    mocker.patch.object(transfer.hashlib, 'sha256',
+                        side_effect=lambda: RecordingSha256(log, fail_after=2))
+    dest = tmp_path / 's1.zip'
+    with pytest.raises(RuntimeError, match='hash worker failed'):
+        fetch(serve(), dest, chunk_size=65536)
+    mocker.stopall()
+    assert hash_threads() == []
+    assert not dest.exists()
+    assert not os.path.exists(str(dest) + '.sha256')
+
+
+def test_disk_full_with_the_worker_running_is_mapped_and_joined(serve, tmp_path, mocker):
+    """ENOSPC while the worker hashes: today's local-disk-full error, digest still right."""
+    size = 1 << 20
+    server = serve(size=size)
+    dest = tmp_path / 's1.zip'
+    log = []
+    mocker.patch.object(transfer.hashlib, 'sha256',
+                        side_effect=lambda: RecordingSha256(log, delay=0.005))
+    real_write = os.write
+    calls = []
+
+    def full_after_five(fd, data):
+        calls.append(len(data))
+        if len(calls) > 5:
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        return real_write(fd, data)
+    mocker.patch.object(transfer.os, 'write', side_effect=full_after_five)
+    with pytest.raises(UpgradeError) as info:
+        fetch(server, dest, chunk_size=8192)
+    mocker.stopall()
+    assert info.value.error_id == 'local-disk-full'
+    part = str(dest) + '.part'
+    assert info.value.details['needed'] == size - os.path.getsize(part)
+    assert hash_threads() == []
+    assert not dest.exists()
+    result = fetch(server, dest)
+    assert_complete(dest, result, size)
+
+
+def test_interrupt_during_download_leaves_no_worker(serve, tmp_path):
+    dest = tmp_path / 's1.zip'
+    seen = []
+
+    def progress(done, total):
+        seen.append(done)
+        if done >= 131072:
+            raise KeyboardInterrupt()
+    with pytest.raises(KeyboardInterrupt):
+        fetch(serve(), dest, chunk_size=65536, progress=progress)
+    assert hash_threads() == []
+    assert not dest.exists()
+    result = fetch(serve(), dest)
+    assert_complete(dest, result, 300000)
+
+
+def test_too_much_data_in_the_stream_leaves_no_worker(serve, tmp_path):
+    dest = tmp_path / 's1.zip'
+    with pytest.raises(UpgradeError) as info:
+        fetch(serve(content_length=False), dest, expected_size=1000)
+    assert info.value.error_id == 'download-failed'
+    assert 'more than' in info.value.message
+    assert hash_threads() == []
+    assert not dest.exists()
+
+
+# ------------------------------------------------------------------------ upload blocks
+
+
+def test_upload_sends_the_body_in_chunk_size_blocks(serve, tmp_path, mocker):
+    """One sendall per 1 MiB block (urllib3 would send a file object 16 KiB at a time)."""
+    size = 3 * (1 << 20) + 12345
+    server = serve()
+    path = make_file(tmp_path / 'up.zip', size)
+    url = 'http://127.0.0.1:{0}/api/v3.1/snapshots/up1/archive'.format(server.port)
+    sent = []
+    real_sendall = socket.socket.sendall
+
+    def sendall(sock, data, *args):
+        sent.append(len(data))
+        return real_sendall(sock, data, *args)
+    mocker.patch.object(socket.socket, 'sendall', sendall)
+    seen = []
+    transfer.upload(requests.Session(), url, path,
+                    progress=lambda done, total: seen.append(done))
+    mocker.stopall()
+    body = [n for n in sent if n > 4096]
+    assert body == [1 << 20] * 3 + [12345]
+    put = [r for r in server.requests if r['method'] == 'PUT'][0]
+    assert put['headers']['Content-Length'] == str(size)
+    assert 'Transfer-Encoding' not in put['headers']
+    assert put['sha256'] == body_sha(size)
+    assert seen == [1 << 20, 2 << 20, 3 << 20, size]
+
+
+def test_upload_of_an_empty_file(serve, tmp_path):
+    server = serve()
+    path = make_file(tmp_path / 'empty.zip', 0)
+    url = 'http://127.0.0.1:{0}/api/v3.1/snapshots/up1/archive'.format(server.port)
+    transfer.upload(requests.Session(), url, path)
+    put = [r for r in server.requests if r['method'] == 'PUT'][0]
+    assert put['headers']['Content-Length'] == '0'
+    assert put['size'] == 0
