@@ -17,6 +17,17 @@ def get_logger():
     return logger
 
 
+def warn_always(message, *args):
+    """A warning the operator must see even with ``--json`` (cfy raises its logger to ERROR
+    there): logged as usual, and written to stderr when the logger would drop it."""
+    logger = get_logger()
+    logger.warning(message, *args)
+    if json_mode() and not logger.isEnabledFor(logging.WARNING):
+        from cloudify_upgrade_plugin.engine.redact import redact_text
+        sys.stderr.write('Warning: ' + redact_text(message % args) + '\n')
+        sys.stderr.flush()
+
+
 def install_redaction(logger=None):
     """Mask registered secrets (engine.redact) in every record of the plugin logger.
 

@@ -17,7 +17,7 @@ from cloudify_rest_client.exceptions import CloudifyClientError
 
 from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
-from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.log import get_logger, warn_always
 from cloudify_upgrade_plugin.manager.discovery import ManagerInfo, basic_auth_header, discover
 from cloudify_upgrade_plugin.manager.retry import (
     RetryPolicy, NO_RETRY, call_with_retries, translate)
@@ -197,7 +197,7 @@ class Manager(object):
             token = env.get_token(profile)
             kerberos = env.get_kerberos_env(profile)
             tenant = env.get_tenant_name(profile)
-            cert = _profile_cert(env, constants, profile, name)
+            cert = profile_cert(env, constants, profile, name)
             trust_all = env.get_ssl_trust_all()
         except CloudifyCliError as exc:
             raise InputError(str(exc), error_id='profile-settings-conflict',
@@ -212,8 +212,8 @@ class Manager(object):
                              error_id='unknown-profile',
                              hints=['`cfy profiles set --manager-ip IP`'])
         if trust_all:
-            get_logger().warning('CLOUDIFY_SSL_TRUST_ALL is set: the certificate of %s is '
-                                 'not verified.', profile.manager_ip)
+            warn_always('CLOUDIFY_SSL_TRUST_ALL is set: the certificate of %s is not '
+                        'verified.', profile.manager_ip)
         manager = cls.connect(
             profile.manager_ip, profile.rest_port, profile.rest_protocol, cert=cert,
             username=username, password=password, tenant=tenant, trust_all=trust_all,
@@ -454,7 +454,7 @@ def _profile_names(env):
         return []
 
 
-def _profile_cert(env, constants, profile, name):
+def profile_cert(env, constants, profile, name):
     """The REST certificate for profile ``name`` as ``env.get_ssl_cert`` finds it.
 
     ``env.get_ssl_cert`` looks for the default certificate in the *active* profile's

@@ -247,11 +247,14 @@ def discover(host, port=None, protocol='http', cert=None, username=None, passwor
     except _Failure as failure:
         first = failure
 
-    if protocol == 'http' and (first.kind == 'https-required' or (
-            first.kind == 'unreachable' and port == 80)):
-        # facts §2.1 / §2.6: 6.0+ defaults to https:443 and answers 400 SSL_REQUIRED on 80.
+    if protocol == 'http' and _bare_400(first):
+        first = _Failure('https-required', first.probe)
+    if protocol == 'http' and port == 80 and first.kind in ('https-required', 'unreachable'):
+        # facts §2.1 / §2.6: SSL-enabled managers (the 6.0+ default) serve https:443 and
+        # answer 400 on port 80 (SSL_REQUIRED on 6.0+, nginx's bare 400 on 4.2-5.x).
         # Moving up to HTTPS keeps TLS verification on (profile certificate or system CAs).
-        https_port = 443 if port == 80 else port
+        # Another port is not guessed: nginx's HTTPS port is a different server.
+        https_port = 443
         https_address = 'https://{0}:{1}'.format(_url_host(host), https_port)
         logger.warning('%s %s; trying %s (TLS verification on).', address,
                        'requires HTTPS' if first.kind == 'https-required'
@@ -266,10 +269,19 @@ def discover(host, port=None, protocol='http', cert=None, username=None, passwor
                 raise _error(second, https_address, cert)
             raise _error(first, address, cert, also=https_address)
         logger.warning(
-            'Using %s for the manager; update its profile: `cfy profiles set --rest-protocol '
-            'https --rest-port %d --rest-certificate CA_CERT`.', https_address, https_port)
+            'Using %s for the manager; update its profile: `cfy profiles set --ssl on '
+            '--rest-certificate CA_CERT` (port %d).', https_address, https_port)
         return info
     raise _error(first, address, cert)
+
+
+def _bare_400(failure):
+    """Every probe answered nginx's bare 400 page: what the plain HTTP port of an
+    SSL-enabled 4.2-5.x manager sends (MB@4.2 https-external-rest-server.cloudify,
+    `return 400`; facts §2.1)."""
+    result = failure.probe
+    return failure.kind == 'not-cloudify' and result is not None and \
+        result.status == 400 and not result.is_json
 
 
 def _error(failure, address, cert, also=None):
@@ -278,7 +290,7 @@ def _error(failure, address, cert, also=None):
         hints = ['Check that the manager is up and its REST port is reachable from here.']
         if address.startswith('https://'):
             hints.append('If the manager serves plain HTTP (the 4.x-5.x default), set '
-                         '`cfy profiles set --rest-protocol http --rest-port 80`; the plugin '
+                         '`cfy profiles set --ssl off` (port 80); the plugin '
                          'never falls back from HTTPS to HTTP by itself.')
         return UpgradeError('Cannot connect to the manager at {0}: {1}'.format(
             tried, failure.message), error_id='manager-unreachable', hints=hints,
@@ -291,13 +303,15 @@ def _error(failure, address, cert, also=None):
                    "--rest-certificate PATH` (currently: {0}); verification stays on.".format(
                        cert or 'system CAs'),
                    'If the manager serves plain HTTP (the 4.x-5.x default), set '
-                   '`cfy profiles set --rest-protocol http --rest-port 80`.'])
+                   '`cfy profiles set --ssl off` (port 80).'])
     if failure.kind == 'https-required':
         return UpgradeError(
-            'The manager at {0} only accepts HTTPS.'.format(address),
+            'The manager at {0} answers 400 to plain HTTP: it only accepts HTTPS.'.format(
+                address),
             error_id='manager-requires-https', details={'manager': address},
-            hints=['`cfy profiles set --rest-protocol https --rest-port 443 '
-                   '--rest-certificate CA_CERT`.'])
+            hints=["Point the profile at the manager's HTTPS port with its CA certificate: "
+                   '`cfy profiles set --ssl on --rest-port PORT --rest-certificate CA_CERT` '
+                   '(port 443 by default; verification stays on).'])
     probe_result = failure.probe
     seen = ''
     if probe_result is not None:

@@ -130,7 +130,7 @@ def translate(exc, manager_label, what=None):
             hints=["Give the manager's CA certificate to the profile: `cfy profiles set "
                    "--rest-certificate PATH` (TLS verification stays on).",
                    'If the manager serves plain HTTP (the 4.x-5.x default), set '
-                   '`cfy profiles set --rest-protocol http --rest-port 80`.'])
+                   '`cfy profiles set --ssl off` (port 80).'])
     if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                         requests.exceptions.ChunkedEncodingError)):
         return UpgradeError(

@@ -1054,8 +1054,8 @@ def _connect_target(target_profile, source_profile, workspace):
         if error.error_id != 'manager-auth-failed':
             raise
         refused = error
-    from cloudify_cli import env
-    from cloudify_upgrade_plugin.manager.client import Manager
+    from cloudify_cli import constants, env
+    from cloudify_upgrade_plugin.manager.client import Manager, profile_cert
     if source_profile and source_profile != target_profile:
         profile = env.get_profile_context(target_profile)
         source = env.get_profile_context(source_profile)
@@ -1063,7 +1063,9 @@ def _connect_target(target_profile, source_profile, workspace):
                           'admin\'s (a restore installs them).')
         try:
             return Manager.connect(profile.manager_ip, profile.rest_port,
-                                   profile.rest_protocol, cert=profile.rest_certificate,
+                                   profile.rest_protocol,
+                                   cert=profile_cert(env, constants, profile, target_profile),
+                                   trust_all=env.get_ssl_trust_all(),
                                    username=env.get_username(source),
                                    password=env.get_password(source),
                                    tenant=env.get_tenant_name(profile), profile=profile,

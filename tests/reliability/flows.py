@@ -28,18 +28,20 @@ SNAPSHOT_RESTORE = r'/snapshots/[^/]+/restore$'
 SNAPSHOT_ARCHIVE = r'/snapshots/[^/]+/archive$'
 
 
-def setup(sc, simulated_manager, source='4.1', target=True):
+def setup(sc, simulated_manager, source='4.1', target=True, ssl=False):
     """The old manager (``source``, premium, ``demo`` data, SSH host, known admin password)
     as profile ``old`` (active), and with ``target`` a new 7.0 ``empty`` manager as profile
-    ``new``; remembers the source's data and agents for ``assert_upgraded``."""
+    ``new``; remembers the source's data and agents for ``assert_upgraded``.  ``ssl``: both
+    serve https and the profiles carry each manager's CA as ``rest_certificate``."""
     old = simulated_manager(source, data='demo', ssh=True,
-                            admin_password=harness.OLD_ADMIN_PASSWORD)
+                            admin_password=harness.OLD_ADMIN_PASSWORD, ssl=ssl)
     sc.new = None
     if target:
         sc.new = simulated_manager(TARGET_VERSION, data='empty', ssh=True,
-                                   admin_password=harness.NEW_ADMIN_PASSWORD)
-        sc.profile('new', sc.new, activate=False)
-    sc.profile('old', old)
+                                   admin_password=harness.NEW_ADMIN_PASSWORD, ssl=ssl)
+        sc.profile('new', sc.new, activate=False, protocol=sc.new.protocol,
+                   certificate=sc.new.ca_path)
+    sc.profile('old', old, protocol=old.protocol, certificate=old.ca_path)
     sc.old = old
     sc.source_view = harness.data_view(old)
     sc.source_agents = sorted({(a['tenant_name'], a['deployment'])

@@ -30,6 +30,8 @@ def parse_args(argv=None):
                         help='multiplier of every simulated duration (default 1.0)')
     parser.add_argument('--update-3', action='store_true', help='4.0.1 with update-3')
     parser.add_argument('--admin-password', default=None)
+    parser.add_argument('--ssl', action='store_true',
+                        help='serve the REST API over https (CA file in the JSON line)')
     parser.add_argument('--security', action='store_true',
                         help='3.4.2: enable security (off by default, facts §2.4)')
     parser.add_argument('--teardown-on-exit', action='store_true',
@@ -93,7 +95,7 @@ def main(argv=None):
                     state_dir=args.state_dir, ssh=not args.no_ssh, port=args.port,
                     ssh_port=args.ssh_port, time_scale=args.time_scale,
                     update_3=args.update_3, download_headers=args.download_headers,
-                    **kwargs)
+                    ssl=args.ssl, **kwargs)
     except (ValueError, OSError) as e:
         sys.stderr.write('simulator: {0}\n'.format(e))
         return 2

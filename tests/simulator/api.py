@@ -65,8 +65,8 @@ def html_page(status, title, text=''):
 
 
 def nginx_page(status):
-    titles = {404: 'Not Found', 500: 'Internal Server Error', 502: 'Bad Gateway',
-              503: 'Service Temporarily Unavailable', 504: 'Gateway Time-out',
+    titles = {400: 'Bad Request', 404: 'Not Found', 500: 'Internal Server Error',
+              502: 'Bad Gateway', 503: 'Service Temporarily Unavailable', 504: 'Gateway Time-out',
               413: 'Request Entity Too Large'}
     title = titles.get(status, 'Error')
     body = ('<html>\r\n<head><title>{0} {1}</title></head>\r\n<body>\r\n<center><h1>{0} {1}'

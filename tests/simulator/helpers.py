@@ -26,6 +26,8 @@ def raw(mgr, method, path, auth=True, tenant='default_tenant', json_body=None, d
         hdrs['Content-Type'] = 'application/json'
         data = __import__('json').dumps(json_body)
     hdrs.update(headers or {})
+    if getattr(mgr, 'ssl', False):
+        kwargs.setdefault('verify', mgr.ca_path)
     return requests.request(method, mgr.url + path, headers=hdrs, data=data,
                             timeout=timeout, **kwargs)
 

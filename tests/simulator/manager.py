@@ -18,10 +18,11 @@ import time
 
 from tests.simulator import api as apimod
 from tests.simulator import data as datamod
+from tests.simulator import tls as tlsmod
 from tests.simulator import workflows
 from tests.simulator.faults import Faults
 from tests.simulator.rules import Rules
-from tests.simulator.transport import Listener
+from tests.simulator.transport import Listener, Response
 
 DEFAULT_TIME_SCALE = 1.0
 
@@ -186,7 +187,7 @@ class SimulatedManager(object):
     def __init__(self, version, edition='premium', data='empty', machine=None, port=0,
                  time_scale=DEFAULT_TIME_SCALE, admin_password=None, networks=None,
                  security_enabled=None, update_3=False, patch_1=False, hostname=None,
-                 download_headers='nginx'):
+                 download_headers='nginx', ssl=False):
         self.rules = Rules(version, edition, update_3=update_3, patch_1=patch_1,
                            security_enabled=security_enabled)
         self.machine = machine or Machine(ssh=False)
@@ -222,10 +223,18 @@ class SimulatedManager(object):
         self.user_passwords = {'admin': self.admin_password}
         self._install_host_files()
         self.rest_security = self.rest_security_file() or {}
-        self.listener = Listener(self, port=port)
+        self.ssl = bool(ssl)
+        self.ca_path = None
+        self.http_listener = None
+        self.listener = Listener(self, port=port, ssl_context=self._install_tls())
         self.listener.start()
         self.rest_port = self.listener.port
-        self.url = 'http://127.0.0.1:{0}'.format(self.rest_port)
+        self.protocol = 'https' if self.ssl else 'http'
+        self.url = '{0}://127.0.0.1:{1}'.format(self.protocol, self.rest_port)
+        if self.ssl and self.rules.v >= (4, 2, 0):
+            # facts §2.1: an SSL-enabled 4.2+ manager answers 400 on its plain HTTP port
+            self.http_listener = Listener(_SslRequired(self.rules))
+            self.http_listener.start()
         self.broker = {'ip': '127.0.0.1', 'port': self.rest_port,
                        'manager_version': self.rules.reported_version}
         datamod.seed(self.store, self.rules, data, self.admin_password, self.broker,
@@ -238,6 +247,30 @@ class SimulatedManager(object):
         self.machine.current = self
         with _REGISTRY_LOCK:
             _REGISTRY[self.rest_port] = self
+
+    def _install_tls(self):
+        """ssl=True: nginx serves https with the external certificate (facts §2.1, §7.1;
+        3.4.2: /root/cloudify/server.crt); the CA goes to ``ca_path``, outside the host,
+        for the operator's profile (facts §6.1 'Certificate')."""
+        if not self.ssl:
+            return None
+        ca, cert, key = tlsmod.make_certificates()
+        if self.rules.v >= (4, 0, 0):
+            cert_rel = 'etc/cloudify/ssl/cloudify_external_cert.pem'
+            key_rel = 'etc/cloudify/ssl/cloudify_external_key.pem'
+        else:
+            cert_rel, key_rel = 'root/cloudify/server.crt', 'root/cloudify/server.key'
+        self._write_host_file(cert_rel, cert, 0o644)
+        self._write_host_file(key_rel, key, 0o600)
+        self.ca_path = os.path.join(os.path.dirname(self.root), 'rest-ca.pem')
+        with open(self.ca_path, 'wb') as f:
+            f.write(ca)
+        return tlsmod.server_context(self.host_path(cert_rel), self.host_path(key_rel))
+
+    @property
+    def http_port(self):
+        """The plain HTTP port of an SSL-enabled 4.2+ manager (400 only), else None."""
+        return self.http_listener.port if self.http_listener else None
 
     # -- handle surface ---------------------------------------------------------------------
     @property
@@ -260,13 +293,18 @@ class SimulatedManager(object):
         """The JSON line of `python -m tests.simulator`."""
         return {'rest_port': self.rest_port, 'ssh_port': self.ssh_port,
                 'ssh_user': self.ssh_user, 'ssh_key': self.ssh_key,
-                'admin_username': self.admin_username, 'admin_password': self.admin_password}
+                'admin_username': self.admin_username, 'admin_password': self.admin_password,
+                'rest_protocol': self.protocol, 'rest_certificate': self.ca_path,
+                'http_port': self.http_port}
 
     def client(self, api_version=None, tenant='default_tenant', username=None, password=None,
                **kwargs):
         """An official CloudifyClient for this manager (prefix per facts §1 item 2)."""
         from cloudify_rest_client import CloudifyClient
         prefix = api_version or self.rules.api_prefix.rsplit('/', 1)[1]
+        if self.ssl:
+            kwargs.setdefault('protocol', 'https')
+            kwargs.setdefault('cert', self.ca_path)
         return CloudifyClient(host='127.0.0.1', port=self.rest_port, api_version=prefix,
                               username=username or self.admin_username,
                               password=password or self.admin_password, tenant=tenant,
@@ -657,6 +695,8 @@ class SimulatedManager(object):
             return
         self.torn_down = True
         self.listener.stop()
+        if self.http_listener is not None:
+            self.http_listener.stop()
         self.engine.stop()
         with _REGISTRY_LOCK:
             if _REGISTRY.get(self.rest_port) is self:
@@ -679,12 +719,32 @@ class SimulatedManager(object):
         self.stopped = True
         if not self.torn_down:
             self.listener.stop()
+            if self.http_listener is not None:
+                self.http_listener.stop()
             self.engine.stop()
             with _REGISTRY_LOCK:
                 if _REGISTRY.get(self.rest_port) is self:
                     del _REGISTRY[self.rest_port]
         if self.machine.current is self:
             self.machine.stop()
+
+
+class _SslRequired(object):
+    """The plain HTTP server of an SSL-enabled 4.2+ manager: `return 400` for everything
+    (MB@4.2 https-external-rest-server.cloudify, nginx's own error page); 6.0+ answers
+    ^/api/ with a JSON `SSL_REQUIRED` error (facts §2.1, MI@6.0.0 manager.upstream).  The
+    agent-package location of that server is not simulated."""
+
+    def __init__(self, rules):
+        self.rules = rules
+
+    def handle(self, request):
+        from tests.simulator.api import nginx_page
+        if self.rules.v >= (6, 0, 0) and request.path.startswith('/api/'):
+            body = {'message': 'SSL is required: use https', 'error_code': 'SSL_REQUIRED'}
+            return Response(400, json.dumps(body).encode('utf-8'),
+                            content_type='application/json')
+        return nginx_page(400)
 
 
 def _generate_rest_security(rules):

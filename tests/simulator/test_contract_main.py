@@ -11,7 +11,8 @@ import pytest
 import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-KEYS = {'rest_port', 'ssh_port', 'ssh_user', 'ssh_key', 'admin_username', 'admin_password'}
+KEYS = {'rest_port', 'ssh_port', 'ssh_user', 'ssh_key', 'admin_username', 'admin_password',
+        'rest_protocol', 'rest_certificate', 'http_port'}
 
 
 def launch(*args):

@@ -1,7 +1,8 @@
-"""HTTP plumbing of the simulated manager: a stdlib ThreadingHTTPServer on 127.0.0.1 that can
-stop listening and listen again on the same port (reboots, outages), de-chunks request bodies
-the way nginx does (facts §3.4; obs70 §3.2 'nginx normally de-chunks'), and streams response
-bodies with Content-Length or chunked, with byte ranges and mid-body drops.
+"""HTTP plumbing of the simulated manager: a stdlib ThreadingHTTPServer on 127.0.0.1 (plain
+HTTP, or HTTPS with a context from tls.py) that can stop listening and listen again on the
+same port (reboots, outages), de-chunks request bodies the way nginx does (facts §3.4; obs70
+§3.2 'nginx normally de-chunks'), and streams response bodies with Content-Length or
+chunked, with byte ranges and mid-body drops.
 """
 import http.server
 import os
@@ -101,6 +102,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     server_version = 'nginx'
     sys_version = ''
+    # nginx's default `tcp_nodelay on`: small answers leave at once instead of waiting
+    # for the client's delayed ACK (about 40 ms per request otherwise)
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):       # quiet: tests read manager.requests instead
         pass
@@ -228,10 +232,27 @@ class _Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, address, app, tracker):
+    def __init__(self, address, app, tracker, ssl_context=None):
         self.app = app
         self.track = tracker
+        self.ssl_context = ssl_context
         super().__init__(address, _Handler)
+
+    def finish_request(self, request, client_address):
+        """With TLS, the handshake runs here, in the connection's own thread (a client
+        that rejects the certificate only ends its own connection)."""
+        if self.ssl_context is None:
+            return super().finish_request(request, client_address)
+        request.settimeout(30)
+        try:
+            tls = self.ssl_context.wrap_socket(request, server_side=True)
+        except (OSError, ValueError):
+            return None                # handshake refused or the peer went away
+        try:
+            tls.settimeout(None)
+            return super().finish_request(tls, client_address)
+        finally:
+            tls.close()
 
     def handle_error(self, request, client_address):
         import sys
@@ -244,10 +265,11 @@ class Listener(object):
     """Owns the listening socket; `pause()` refuses connections (closes the socket and every
     open connection), `resume()` listens again on the same port."""
 
-    def __init__(self, app, host='127.0.0.1', port=0):
+    def __init__(self, app, host='127.0.0.1', port=0, ssl_context=None):
         self.app = app
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context
         self._server = None
         self._thread = None
         self._lock = threading.RLock()
@@ -269,7 +291,8 @@ class Listener(object):
         with self._lock:
             if self._server is not None:
                 return
-            self._server = _Server((self.host, self.port), self.app, self._track)
+            self._server = _Server((self.host, self.port), self.app, self._track,
+                                   self.ssl_context)
             self.port = self._server.server_address[1]
             self._thread = threading.Thread(target=self._server.serve_forever,
                                             kwargs={'poll_interval': 0.05},

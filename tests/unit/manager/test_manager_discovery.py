@@ -159,7 +159,7 @@ def test_https_profile_is_never_downgraded(fakes):
         discover('10.0.0.5', 443, 'https', username='admin', password='pw', session=session)
     assert info.value.error_id == 'manager-unreachable'
     assert all(c.scheme == 'https' for c in session.calls)
-    assert any('--rest-protocol http' in hint for hint in info.value.hints)
+    assert any('--ssl off' in hint for hint in info.value.hints)
 
 
 def test_tls_failure_is_reported_with_the_certificate_hint(fakes):
@@ -200,3 +200,37 @@ def test_ipv6_hosts_are_bracketed(fakes):
     info = discover('fd00::5', 80, 'http', username='admin', password='pw', session=session)
     assert session.calls[0].url.startswith('http://[fd00::5]:80/')
     assert info.address == 'http://[fd00::5]:80'
+
+
+def test_https_only_on_a_custom_port_is_named_not_guessed(fakes):
+    """SSL_REQUIRED on http:8080: nginx's HTTPS server is another port; say so, try none."""
+    session = fakes.Session(fake_manager(fakes, '7.0.4', https_only=True))
+    with pytest.raises(UpgradeError) as info:
+        discover('10.0.0.5', 8080, 'http', username='admin', password='pw', session=session)
+    assert info.value.error_id == 'manager-requires-https'
+    assert {c.scheme for c in session.calls} == {'http'}
+    assert any('--ssl on' in hint and '--rest-certificate' in hint
+               for hint in info.value.hints)
+
+
+@pytest.mark.parametrize('port, moved', [(80, True), (8080, False)])
+def test_bare_400_of_an_ssl_enabled_4x_manager(fakes, port, moved):
+    """4.2-5.x with SSL: port 80 is nginx's `return 400` (facts §2.1): from 80 the plugin
+    moves up to https:443 (verification on); from another port it names the cause."""
+    def handler(call):
+        if call.scheme == 'http':
+            return fakes.Response(400, text='<html>400 Bad Request</html>',
+                                  content_type='text/html')
+        return fake_manager(fakes, '5.0.5')(call)
+    session = fakes.Session(handler)
+    if moved:
+        info = discover('10.0.0.5', port, 'http', username='admin', password='pw',
+                        session=session)
+        assert (info.protocol, info.port, str(info.version)) == ('https', 443, '5.0.5')
+        assert all(c.verify is True for c in session.calls if c.scheme == 'https')
+    else:
+        with pytest.raises(UpgradeError) as raised:
+            discover('10.0.0.5', port, 'http', username='admin', password='pw',
+                     session=session)
+        assert raised.value.error_id == 'manager-requires-https'
+        assert {c.scheme for c in session.calls} == {'http'}
