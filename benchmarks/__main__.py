@@ -4,7 +4,8 @@ With no argument every benchmark runs with its defaults (what `make bench` does)
 NAME only that one runs and ARGS go to its `main(argv)` (`python -m benchmarks startup
 --help`).  A benchmark is any module `benchmarks/<name>.py` (name without a leading `_`)
 defining `main(argv) -> int`; the first line of its docstring is its description.  Names
-may be written with dashes (`verify-heals` runs `benchmarks/verify_heals.py`).
+may be written with dashes (`verify-heals` runs `benchmarks/verify_heals.py`).  Modules
+without `main` are helpers of the others (`link`: the emulated network link).
 """
 import importlib
 import pkgutil
@@ -20,9 +21,12 @@ Results are recorded in benchmarks/README.md.
 
 
 def names():
-    """Module names of the benchmarks, sorted (helpers start with `_`)."""
-    return sorted(m.name for m in pkgutil.iter_modules(benchmarks.__path__)
-                  if not m.name.startswith('_') and not m.ispkg)
+    """Module names of the benchmarks, sorted: the modules that define `main(argv)`
+    (helpers start with `_` or have no `main`, like `link`)."""
+    found = (m.name for m in pkgutil.iter_modules(benchmarks.__path__)
+             if not m.name.startswith('_') and not m.ispkg)
+    return sorted(name for name in found if callable(getattr(
+        importlib.import_module('benchmarks.' + name), 'main', None)))
 
 
 def load(name):

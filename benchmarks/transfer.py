@@ -1,8 +1,9 @@
 """Snapshot transfer: plugin download/upload vs curl and the stock cfy, throughput and RSS.
 
 `python -m benchmarks transfer [--sizes 1024,4096] [--runs 5] [--quick] [--candidate PATH]
-[--workdir DIR] [--save PATH | --load PATH] [--record]` starts a simulated 7.0 manager
-(`python -m tests.simulator`, its own process), has it create a snapshot, replaces that
+[--link RATE[:SIZE]]... [--link-runs N] [--workdir DIR] [--save PATH | --load PATH]
+[--record]` starts a simulated 7.0 manager (`python -m tests.simulator`, its own
+process), has it create a snapshot, replaces that
 snapshot's archive on the simulated host by a valid zip of the requested size (the
 simulator's own members, `metadata.json` first, plus one big stored member), then for every
 size measures, in rounds whose client order rotates:
@@ -27,10 +28,19 @@ transfer.  `--candidate PATH` adds rows for a modified copy of `snapshot/transfe
 in place of the plugin's (to evaluate a fix).  Sizes are MiB (1024 = 1 GiB), rates MiB/s.
 Targets (issue 10): plugin/curl >= 0.9, plugin/stock >= 1.0, peak RSS independent of size
 and under 100 MB, hashing in the same pass and no second full read except the zip check.
+
+`--link RATE[:SIZE]` (repeatable) then measures the plugin, curl, `curl | tee | sha256sum` and
+the stock CLI again, downloads and uploads of a SIZE MiB archive (default: the smallest size),
+through an emulated link of RATE MiB/s each way (`benchmarks/link.py`, a rate-limited TCP
+proxy in its own process): loopback shows what each client costs in CPU, the link whether
+the plugin keeps up with a realistic link (100 MiB/s ~ a fast 1 Gbit/s LAN, 12 MiB/s ~ a
+100 Mbit/s VPN).  `--link-runs` rounds each (3; `--quick`: 2).
+
 `--record` writes the figures into benchmarks/README.md (between the `transfer:begin` /
 `transfer:end` markers).  Not a test: nothing asserts timings.
 """
 from benchmarks import record_section
+from benchmarks.link import LinkProcess
 import argparse
 import datetime
 import json
@@ -56,6 +66,9 @@ SOURCE_ID = 'benchsrc'
 PASSWORD_ENV = 'BENCH_ADMIN_PASSWORD'
 DOWNLOADERS = ('plugin', 'plugin-nohash', 'prepare', 'curl', 'curl-sha256', 'stock')
 UPLOADERS = ('plugin', 'curl', 'stock')
+LINK_DOWNLOADERS = ('plugin', 'curl', 'curl-sha256', 'stock')
+LINK_UPLOADERS = UPLOADERS
+QUICK_LINK_RUNS = 2
 ORDER = ('plugin', 'candidate', 'prepare', 'plugin-nohash', 'curl', 'curl-sha256', 'stock')
 LABELS = {'plugin': 'plugin (`transfer.download`/`upload_snapshot`)',
           'plugin-nohash': 'plugin, SHA-256 off (diagnostic)',
@@ -381,11 +394,14 @@ def install_archive(sim, archive):
 class Runner(object):
     """Runs one client process and returns its figures (child-measured time + GNU time)."""
 
-    def __init__(self, workdir, sim, candidate=None):
+    def __init__(self, workdir, sim, candidate=None, port=None, name='cfy'):
         self.workdir = workdir
         self.sim = sim
         self.candidate = candidate
-        self.cfy_home = os.path.join(workdir, 'cfy')
+        # Where every client connects: the simulator, or an emulated link in front of it.
+        self.port = sim.port if port is None else port
+        self.url = 'http://127.0.0.1:{0}/api/v3.1'.format(self.port)
+        self.cfy_home = os.path.join(workdir, name)
         self.curl_config = os.path.join(workdir, 'curl.cfg')
         self.counter = 0
 
@@ -397,7 +413,7 @@ class Runner(object):
                 self.sim.password, TENANT))
         proc = subprocess.run(
             [CFY, 'profiles', 'use', '127.0.0.1', '--profile-name', 'bench', '--rest-port',
-             str(self.sim.port), '-u', 'admin', '-p', self.sim.password, '-t', TENANT,
+             str(self.port), '-u', 'admin', '-p', self.sim.password, '-t', TENANT,
              '--skip-credentials-validation'], env=self.env(stock=True), cwd=self.workdir,
             capture_output=True, text=True)
         if proc.returncode:
@@ -415,7 +431,7 @@ class Runner(object):
     def _child_argv(self, action, path, result, snapshot_id, extra=()):
         return [sys.executable, '-c', 'import sys; from benchmarks import transfer; '
                 'sys.exit(transfer.child(sys.argv[1:]))', action, '--port',
-                str(self.sim.port), '--snapshot-id', snapshot_id, '--path', path,
+                str(self.port), '--snapshot-id', snapshot_id, '--path', path,
                 '--result', result] + list(extra)
 
     def _files(self):
@@ -428,7 +444,7 @@ class Runner(object):
         result, out = self._files()
         env = self.env(stock=client == 'stock')
         if client == 'curl':
-            url = '{0}/snapshots/{1}/archive'.format(self.sim.url, snapshot_id)
+            url = '{0}/snapshots/{1}/archive'.format(self.url, snapshot_id)
             argv = ['curl', '-sS', '--fail', '-K', self.curl_config, '-w',
                     '%{time_total} %{http_code}']
             if direction == 'download':
@@ -437,7 +453,7 @@ class Runner(object):
                 argv += ['-T', path, '-H', 'Content-Type: application/octet-stream', '-o',
                          os.devnull, url]
         elif client == 'curl-sha256':
-            url = '{0}/snapshots/{1}/archive'.format(self.sim.url, snapshot_id)
+            url = '{0}/snapshots/{1}/archive'.format(self.url, snapshot_id)
             argv = ['bash', '-o', 'pipefail', '-c',
                     'curl -sS --fail -K "$1" "$2" | tee "$3" | sha256sum', 'bench',
                     self.curl_config, url, path]
@@ -541,7 +557,9 @@ def _rotate(items, n):
     return list(items[n:]) + list(items[:n])
 
 
-def measure_size(sim, runner, workdir, size_mib, runs, candidate=False):
+def measure_size(sim, runner, workdir, size_mib, runs, candidate=False,
+                 downloaders=DOWNLOADERS, uploaders=UPLOADERS, verify=True, where=''):
+    """Every client's downloads and uploads of one archive size, `runs` rotated rounds."""
     size = size_mib * MIB
     archive = os.path.join(workdir, 'archive-{0}.zip'.format(size_mib))
     start = time.perf_counter()
@@ -551,8 +569,8 @@ def measure_size(sim, runner, workdir, size_mib, runs, candidate=False):
     small = sim.snapshot_path(SOURCE_ID) + '.small'
     shutil.copyfile(sim.snapshot_path(SOURCE_ID), small)
     install_archive(sim, archive)
-    downloaders = DOWNLOADERS + (('candidate',) if candidate else ())
-    uploaders = UPLOADERS + (('candidate',) if candidate else ())
+    downloaders = tuple(downloaders) + (('candidate',) if candidate else ())
+    uploaders = tuple(uploaders) + (('candidate',) if candidate else ())
     results = {'size_mib': size_mib, 'bytes': actual, 'download': {}, 'upload': {},
                'verify': [], 'digests': set()}
     dest_dir = os.path.join(workdir, 'dl')
@@ -569,15 +587,15 @@ def measure_size(sim, runner, workdir, size_mib, runs, candidate=False):
                 if figures.get('sha256'):
                     results['digests'].add(figures['sha256'])
                 results['download'].setdefault(client, []).append(figures)
-                log('{0} MiB download {1:<13} {2:7.1f} MiB/s  peak RSS {3:5.1f} MiB'.format(
-                    size_mib, client, actual / MIB / figures['seconds'], figures['rss_mb']))
-                if client == 'plugin' and round_no < min(runs, 3):
-                    verify = runner.verify(dest, SOURCE_ID, figures['sha256'])
-                    results['verify'].append(verify)
-                    results['digests'].add(verify['sha256'])
+                log('{0}{1} MiB download {2:<13} {3:7.1f} MiB/s  peak RSS {4:5.1f} MiB'.format(
+                    where, size_mib, client, actual / MIB / figures['seconds'], figures['rss_mb']))
+                if verify and client == 'plugin' and round_no < min(runs, 3):
+                    checked = runner.verify(dest, SOURCE_ID, figures['sha256'])
+                    results['verify'].append(checked)
+                    results['digests'].add(checked['sha256'])
                     log('{0} MiB verify: read {1:.1f}s, SHA-256 pass {2:.1f}s, zip check '
-                        '{3:.1f}s'.format(size_mib, verify['read'], verify['sha256_pass'],
-                                          verify['zip']))
+                        '{3:.1f}s'.format(size_mib, checked['read'], checked['sha256_pass'],
+                                          checked['zip']))
                 shutil.rmtree(dest_dir, ignore_errors=True)
             for client in _rotate(uploaders, round_no):
                 sid = 'up-{0}-{1}'.format(client, round_no)
@@ -589,8 +607,8 @@ def measure_size(sim, runner, workdir, size_mib, runs, candidate=False):
                     raise SystemExit('{0} upload stored {1} bytes, expected {2}'.format(
                         client, got, actual))
                 results['upload'].setdefault(client, []).append(figures)
-                log('{0} MiB upload   {1:<13} {2:7.1f} MiB/s  peak RSS {3:5.1f} MiB'.format(
-                    size_mib, client, actual / MIB / figures['seconds'], figures['rss_mb']))
+                log('{0}{1} MiB upload   {2:<13} {3:7.1f} MiB/s  peak RSS {4:5.1f} MiB'.format(
+                    where, size_mib, client, actual / MIB / figures['seconds'], figures['rss_mb']))
     finally:
         shutil.rmtree(dest_dir, ignore_errors=True)
         os.replace(small, sim.snapshot_path(SOURCE_ID))
@@ -619,6 +637,7 @@ def summarize(results):
                 runs = clients[client]
                 cpu = _median([r['cpu_transfer'] for r in runs])
                 rows.append({
+                    'link': res.get('link'),
                     'size_mib': res['size_mib'], 'direction': direction, 'client': client,
                     'runs': len(runs), 'rate': rate[client],
                     'vs_curl': rate[client] / rate['curl'],
@@ -719,7 +738,7 @@ def rss_verdicts(sizes, rows):
     return lines
 
 
-def render(info, results, rows, args):
+def render(info, results, rows, args, links=(), link_rows=()):
     lines = [
         'Recorded {date} with `python -m benchmarks transfer{extra}` on `{uname}`, nproc '
         '{nproc} ({cpu}), {memory} memory, Python {python}, cloudify 7.0.5, {curl} (Debian '
@@ -772,8 +791,59 @@ def render(info, results, rows, args):
             cell(_median([v['sha256_pass'] for v in ver])),
             cell(_median([v['zip'] for v in ver])), cell(_median([v['step'] for v in ver])),
             cell(e2e['verify_step']) if e2e and e2e['verify_step'] else '-'))
+    lines += render_links(links, link_rows, args.link_runs)
     lines += [''] + ['- {0}'.format(v) for v in verdicts(results, rows)]
+    lines += ['- {0}'.format(v) for v in link_verdicts(links, link_rows)]
     return '\n'.join(lines) + '\n'
+
+
+def render_links(links, rows, runs):
+    """The table of the transfers through emulated links (none: no lines)."""
+    if not links:
+        return []
+    sizes = sorted({(res['link'], res['size_mib']) for res in links}, reverse=True)
+    lines = [
+        '', 'Through an emulated link: `benchmarks/link.py`, a TCP proxy on 127.0.0.1 in its '
+        'own process between every client and the simulator, with a token-bucket rate limit '
+        'in each direction (no added latency or loss); {0}. Medians of {1} runs per client, '
+        'the order rotated every round; the archive is smaller on a slow link to keep the '
+        'runs short. "of the link" = MiB/s / the link\'s rate:'.format(
+            ', '.join('{0:g} MiB/s with {1} MiB'.format(rate, size) for rate, size in sizes),
+            runs), '',
+        '| link | size | direction | client | MiB/s | of the link | vs curl '
+        '| vs curl + sha256sum | vs stock | peak RSS (median / max) | CPU s/GiB |',
+        '|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|']
+    for row in rows:
+        lines.append(
+            '| {0:g} MiB/s | {1} MiB | {2} | {3} | {4:.1f} | {5:.2f} | {6:.2f} | {7} | {8:.2f} '
+            '| {9:.1f} / {10:.1f} MiB | {11} |'.format(
+                row['link'], row['size_mib'], row['direction'], LABELS[row['client']],
+                row['rate'], row['rate'] / row['link'], row['vs_curl'],
+                '-' if row['vs_curl_sha'] is None else '{0:.2f}'.format(row['vs_curl_sha']),
+                row['vs_stock'], row['rss'], row['rss_max'],
+                '-' if row['cpu_per_gib'] is None else '{0:.2f}'.format(
+                    row['cpu_per_gib'])))
+    return lines
+
+
+def link_verdicts(links, rows):
+    """The issue's ratios through each emulated link."""
+    lines = []
+    for res in links:
+        for direction in ('download', 'upload'):
+            row = next(r for r in rows if r['link'] == res['link'] and
+                       r['size_mib'] == res['size_mib'] and r['direction'] == direction and
+                       r['client'] == 'plugin')
+            lines.append(
+                'link {0:g} MiB/s, {1} MiB {2}: plugin/curl {3:.2f} (target >= {4}): {5}; '
+                'plugin/stock {6:.2f} (target >= {7}): {8}; the plugin moves {9:.0%} of the '
+                'link\'s rate'.format(
+                    res['link'], res['size_mib'], direction, row['vs_curl'], CURL_RATIO,
+                    'met' if row['vs_curl'] >= CURL_RATIO else '**not met**',
+                    row['vs_stock'], STOCK_RATIO,
+                    'met' if row['vs_stock'] >= STOCK_RATIO else '**not met**',
+                    row['rate'] / res['link']))
+    return lines
 
 
 def record(text):
@@ -797,6 +867,13 @@ def parse_args(argv):
                         help='also write every run\'s raw figures to PATH (JSON)')
     parser.add_argument('--load', default=None, metavar='PATH',
                         help='measure nothing: render (and --record) figures saved by --save')
+    parser.add_argument('--link', action='append', default=[], metavar='RATE[:SIZE]',
+                        help='also measure plugin, curl, curl | sha256sum and the stock CLI '
+                             'through an emulated link of RATE MiB/s each way '
+                             '(benchmarks/link.py) with an archive of SIZE MiB (default: the '
+                             'smallest of --sizes); repeatable: --link 100:1024 --link 12:256')
+    parser.add_argument('--link-runs', type=int, default=None,
+                        help='runs per client through each link (default 3, --quick 2)')
     parser.add_argument('--record', action='store_true',
                         help='write the figures into benchmarks/README.md')
     args = parser.parse_args(argv)
@@ -805,6 +882,17 @@ def parse_args(argv):
     if args.quick:
         args.sizes, args.runs = '64', 3
     args.size_list = [int(s) for s in args.sizes.split(',') if s.strip()]
+    if args.link_runs is None:
+        args.link_runs = QUICK_LINK_RUNS if args.quick else 3
+    args.links = []
+    for spec in args.link:
+        rate, _, size = spec.partition(':')
+        try:
+            args.links.append((float(rate), int(size) if size else min(args.size_list)))
+        except ValueError:
+            parser.error('--link {0}: expected RATE[:SIZE], MiB/s and MiB'.format(spec))
+        if args.links[-1][0] <= 0 or args.links[-1][1] <= 0:
+            parser.error('--link {0}: the rate and the size must be positive'.format(spec))
     args.argv = argv
     return args
 
@@ -815,17 +903,20 @@ def main(argv=None):
         with open(args.load) as stream:
             saved = json.load(stream)
         info, results = saved['info'], saved['results']
+        links = saved.get('links', [])
         args.runs, args.argv = saved['runs'], saved['argv']
+        args.link_runs = saved.get('link_runs', args.link_runs)
     else:
-        info, results = measure(args)
+        info, results, links = measure(args)
         if results is None:
             return 2
     if args.save:
         with open(args.save, 'w') as stream:
             json.dump({'info': info, 'results': results, 'runs': args.runs,
+                       'links': links, 'link_runs': args.link_runs,
                        'argv': args.argv}, stream, indent=1, default=sorted)
     rows = summarize(results)
-    text = render(info, results, rows, args)
+    text = render(info, results, rows, args, links, summarize(links))
     sys.stdout.write(text)
     if args.record:
         record(text)
@@ -834,20 +925,22 @@ def main(argv=None):
 
 
 def measure(args):
-    """Start the simulator, measure every size; -> (machine info, results) or (None, None)."""
+    """Start the simulator, measure every size, then every link.
+
+    -> (machine info, results, link results) or (None, None, None)."""
     for tool in ('curl', TIME, 'bash', 'sha256sum', 'tee'):
         if shutil.which(tool) is None:
             log('{0} is missing: install it (apt-get install -y curl time coreutils) and run '
                 'again'.format(tool))
-            return None, None
+            return None, None, None
     workdir = tempfile.mkdtemp(prefix='bench-transfer-', dir=args.workdir)
-    need = 3 * max(args.size_list) * MIB + (1 << 30)
+    need = 3 * max(args.size_list + [size for _, size in args.links]) * MIB + (1 << 30)
     free = shutil.disk_usage(workdir).free
     if free < need:
         shutil.rmtree(workdir, ignore_errors=True)
         log('not enough disk under {0}: {1:.1f} GiB free, {2:.1f} GiB needed'.format(
             workdir, free / (1 << 30), need / (1 << 30)))
-        return None, None
+        return None, None, None
     info = machine()
     sim = None
     try:
@@ -861,12 +954,30 @@ def measure(args):
         for size in args.size_list:
             results.append(measure_size(sim, runner, workdir, size, args.runs,
                                         candidate=bool(args.candidate)))
+        links = [measure_link(sim, workdir, rate, size, args) for rate, size in args.links]
     finally:
         if sim is not None:
             sim.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     info['load_end'] = '{0:.2f}'.format(os.getloadavg()[0])
-    return info, results
+    return info, results, links
+
+
+def measure_link(sim, workdir, rate, size, args):
+    """The clients of LINK_DOWNLOADERS/LINK_UPLOADERS through an emulated link."""
+    link = LinkProcess(sim.port, rate, cwd=REPO, env=_base_env())
+    try:
+        runner = Runner(workdir, sim, candidate=args.candidate, port=link.port,
+                        name='cfy-link-{0:g}'.format(rate))
+        runner.setup()
+        res = measure_size(sim, runner, workdir, size, args.link_runs,
+                           candidate=bool(args.candidate), downloaders=LINK_DOWNLOADERS,
+                           uploaders=LINK_UPLOADERS, verify=False,
+                           where='link {0:g} MiB/s: '.format(rate))
+    finally:
+        link.stop()
+    res['link'] = rate
+    return res
 
 
 if __name__ == '__main__':   # pragma: no cover
