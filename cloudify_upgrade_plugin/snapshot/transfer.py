@@ -9,16 +9,19 @@ This module owns moving snapshot archives over HTTP(S):
   range, a 206 at another offset) restarts from zero and rehashes.  The size is checked
   against ``Content-Length`` (or the total of ``Content-Range`` on a resumed request)
   when the server sends one, and against ``expected_size`` when the caller knows it.
-  SHA-256 runs in a worker thread fed through a bounded queue (at most
-  ``HASH_QUEUE_DEPTH`` blocks in flight, constant memory), so hashing overlaps the socket
-  reads and the disk writes of the calling thread (hashlib releases the GIL on big
-  buffers).  The writes stay in the calling thread, so the ``.part`` size is always the
-  resume offset and local write errors are mapped where they happen; the worker is
-  drained and joined before a request's outcome is decided (the digest then covers exactly
-  the ``.part``), and an error in it is raised again in the calling thread.
   Managers from 5.1 on send no ``Content-Length`` from the REST layer (facts §3.3), but
   nginx serving the X-Accel target normally does; when neither is known a clean end of
   stream is accepted and logged as unverified.
+- Two worker threads take work off the reading thread while a response streams:
+  SHA-256, fed through a bounded queue (at most ``HASH_QUEUE_DEPTH`` blocks in flight,
+  constant memory), so hashing overlaps the socket reads and the disk writes (hashlib
+  releases the GIL on big buffers); and an ``fdatasync`` every ``FLUSH_EVERY`` bytes, so
+  the durability fsync at the end has only the tail left to write back.  The writes stay
+  in the calling thread, so the ``.part`` size is always the resume offset and local
+  write errors are mapped where they happen.  Both workers are drained and joined before
+  a request's outcome is decided (the digest then covers exactly the ``.part``); an
+  error in one is raised again in the calling thread (a flush error as a write error:
+  ``local-disk-full`` / ``local-write-failed``) and nothing is finished after it.
 - Finishing is ordered so that a file under the final name always matches the hash
   written next to it: any old ``dest``/``dest.sha256`` is removed, the ``.part`` is
   fsynced, ``dest.sha256`` (``"<hex>  <name>\\n"``, 0600) is written atomically, then
@@ -71,6 +74,7 @@ from cloudify_upgrade_plugin.log import get_logger
 
 DEFAULT_CHUNK = 1 << 20
 HASH_QUEUE_DEPTH = 4        # blocks (of at most chunk_size) waiting for the hash worker
+FLUSH_EVERY = 32 << 20      # bytes written between two background fdatasync()s
 DEFAULT_TIMEOUT = (10, 120)
 RETRYABLE_STATUS = frozenset([408, 429, 500, 502, 503, 504])
 _DISK_FULL_ERRNOS = frozenset([errno.ENOSPC, errno.EDQUOT])
@@ -419,6 +423,56 @@ class _Hasher(object):
         return self._thread.is_alive()
 
 
+class _Flusher(object):
+    """``fdatasync()`` of the ``.part`` in a worker thread, on request.
+
+    The durability ``fsync`` before the rename would otherwise write back every page of the
+    download at the end (the kernel's own writeback starts after 30 s), which costs as much
+    as a tenth of a loopback download.  ``request()`` asks for one more flush (requests
+    made while one runs are merged) and raises a flush error in the caller's thread;
+    ``close()`` waits for a running flush, ends the worker and raises its error.  A flush
+    error is only reported once by the kernel (to this flush, not to a later ``fsync``),
+    so it is kept and raised as a ``_LocalWriteError``, like a failed write.
+    """
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.error = None
+        self._wanted = threading.Event()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name='snapshot-flush',
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            if self._closing:
+                return
+            try:
+                _fdatasync(self.fd)
+            except OSError as exc:
+                self.error = exc
+                return
+
+    def request(self):
+        if self.error is not None:
+            raise _LocalWriteError(self.error)
+        self._wanted.set()
+
+    def close(self):
+        self._closing = True
+        self._wanted.set()
+        self._thread.join()
+        if self.error is not None:
+            raise _LocalWriteError(self.error)
+
+
+def _fdatasync(fd):
+    getattr(os, 'fdatasync', os.fsync)(fd)
+
+
 class _PartState(object):
     """The ``.part`` file, its offset and the running SHA-256 of what it holds."""
 
@@ -429,29 +483,45 @@ class _PartState(object):
         self.offset = 0
         self.total = None
         self.fd = None
+        self.broken = None      # a worker's error: nothing may be finished after it
         self._hasher = None
+        self._flusher = None
+        self._unflushed = 0
 
     @contextlib.contextmanager
-    def hashing(self):
-        """Hash what ``write()`` writes in a worker thread while the block is active.
+    def streaming(self):
+        """While the block runs, ``write()`` hands the hash and the flushes to workers.
 
-        On leaving, the worker is drained and joined whatever happens (the digest then
-        covers the whole ``.part``); a worker error is raised unless another exception is
-        already on its way out.
+        On leaving, whatever happens, both workers are drained and joined: the digest then
+        covers the whole ``.part``.  A worker's error is raised (a flush error as the
+        ``_LocalWriteError`` a write would raise) and wins over an ordinary exception on
+        its way out (a dropped connection must not be retried over a local failure); it
+        is also kept in ``self.broken`` so that ``finish()`` can never record a digest or
+        a file that a worker failed on.
         """
         hasher = _Hasher(self.digest)
-        self._hasher = hasher
+        flusher = _Flusher(self.fd)
+        self._hasher, self._flusher = hasher, flusher
         try:
             yield
-        except BaseException:
-            self._hasher = None
-            try:
-                hasher.close()
-            except BaseException:
-                pass
+        except BaseException as exc:
+            self._stop_workers(hasher, flusher)
+            if self.broken is not None and isinstance(exc, Exception) and \
+                    self.broken is not exc:
+                raise self.broken from exc
             raise
-        self._hasher = None
-        hasher.close()
+        self._stop_workers(hasher, flusher)
+        if self.broken is not None:
+            raise self.broken
+
+    def _stop_workers(self, hasher, flusher):
+        self._hasher = self._flusher = None
+        for worker in (hasher, flusher):
+            try:
+                worker.close()
+            except BaseException as exc:
+                if self.broken is None:
+                    self.broken = exc
 
     def load_existing(self):
         self.digest, self.offset = _hash_file(self.path, self.chunk_size)
@@ -467,7 +537,7 @@ class _PartState(object):
 
     def restart(self):
         if self._hasher is not None:
-            raise RuntimeError('restart() while hashing in a worker')
+            raise RuntimeError('restart() while the workers run')
         self.digest = hashlib.sha256()
         self.offset = 0
         try:
@@ -486,6 +556,11 @@ class _PartState(object):
         else:
             self.digest.update(block)
         self.offset += len(block)
+        if self._flusher is not None:
+            self._unflushed += len(block)
+            if self._unflushed >= FLUSH_EVERY:
+                self._unflushed = 0
+                self._flusher.request()
 
     def close(self):
         if self.fd is not None:
@@ -496,6 +571,8 @@ class _PartState(object):
             self.fd = None
 
     def finish(self, dest, total):
+        if self.broken is not None:
+            raise self.broken
         try:
             os.fsync(self.fd)
         except OSError as exc:
@@ -618,7 +695,7 @@ def _attempt(session, url, headers, verify, timeout, state, expected_size, progr
         state.total = total
         _report(progress, state.offset, total)
         try:
-            with state.hashing():
+            with state.streaming():
                 for block in _blocks(response, chunk_size):
                     if not block:
                         continue

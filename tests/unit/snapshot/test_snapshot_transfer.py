@@ -619,7 +619,9 @@ def test_progress_reporter_rate_limits_log_lines(tmp_path, caplog):
 
 
 def hash_threads():
-    return [t for t in threading.enumerate() if t.name == 'snapshot-sha256']
+    """The download's worker threads still alive (none once download() returned)."""
+    return [t for t in threading.enumerate()
+            if t.name in ('snapshot-sha256', 'snapshot-flush')]
 
 
 class RecordingSha256(object):
@@ -751,6 +753,47 @@ def test_too_much_data_in_the_stream_leaves_no_worker(serve, tmp_path):
     assert 'more than' in info.value.message
     assert hash_threads() == []
     assert not dest.exists()
+
+
+def test_download_flushes_in_the_background(serve, tmp_path, mocker):
+    flushes = []
+    real = os.fdatasync
+    mocker.patch.object(transfer, 'FLUSH_EVERY', 65536)
+
+    def fdatasync(fd):
+        flushes.append(threading.current_thread().name)
+        return real(fd)
+    mocker.patch.object(transfer.os, 'fdatasync', side_effect=fdatasync)
+    fsyncs = mocker.spy(transfer.os, 'fsync')
+    dest = tmp_path / 's1.zip'
+    result = fetch(serve(size=1 << 20), dest, chunk_size=65536)
+    mocker.stopall()
+    assert_complete(dest, result, 1 << 20)
+    assert flushes and set(flushes) == {'snapshot-flush'}
+    assert fsyncs.call_count >= 1          # the durability fsync before the rename stays
+    assert hash_threads() == []
+
+
+@pytest.mark.parametrize('code,error_id', [(errno.EIO, 'local-write-failed'),
+                                           (errno.ENOSPC, 'local-disk-full')])
+def test_background_flush_error_is_a_local_write_error(serve, tmp_path, mocker, code,
+                                                       error_id):
+    """The kernel reports a writeback error once: to the flush, so the flush raises it."""
+    mocker.patch.object(transfer, 'FLUSH_EVERY', 65536)
+    mocker.patch.object(transfer.os, 'fdatasync',
+                        side_effect=OSError(code, os.strerror(code)))
+    server = serve(size=1 << 20, drops=[300000])
+    dest = tmp_path / 's1.zip'
+    with pytest.raises(UpgradeError) as info:
+        fetch(server, dest, chunk_size=65536)
+    mocker.stopall()
+    assert info.value.error_id == error_id
+    assert len(server.gets()) == 1          # a local failure is not retried
+    assert hash_threads() == []
+    assert not dest.exists()
+    assert not os.path.exists(str(dest) + '.sha256')
+    result = fetch(server, dest)
+    assert_complete(dest, result, 1 << 20)
 
 
 # ------------------------------------------------------------------------ upload blocks
