@@ -753,7 +753,9 @@ def render(info, results, rows, args, links=(), link_rows=()):
         '`transfer` call after `Manager.connect`; prepare: the `download-snapshot` step\'s '
         'journal timestamps), so process start-up is not counted. Peak RSS of the client '
         'process from GNU time; CPU = user + system seconds of the transfer per GiB; fsync = '
-        'the plugin\'s durability fsyncs (included in its time).'.format(args.runs),
+        'the plugin\'s durability fsyncs before the rename (included in its time; its '
+        'background fdatasyncs during the transfer are not counted: they overlap it).'.format(
+            args.runs),
         '',
         '| size | direction | client | MiB/s | vs curl | vs curl + sha256sum | vs stock '
         '| peak RSS (median / max) | CPU s/GiB | fsync |',
