@@ -414,18 +414,25 @@ def test_old_pair_is_replaced_consistently(serve, tmp_path):
     assert transfer.verify_file(str(dest)) == result['sha256']
 
 
-def test_disk_full_is_reported_and_part_kept_for_resume(serve, tmp_path, mocker):
-    server = serve()
-    dest = tmp_path / 's1.zip'
+def _disk_full_after(mocker, writes):
+    """os.write of the transfer module succeeds ``writes`` times, then fails with ENOSPC;
+    returns the list of the sizes it was asked to write."""
     real_write = os.write
     calls = []
 
-    def full_after_two(fd, data):
+    def write(fd, data):
         calls.append(len(data))
-        if len(calls) > 2:
+        if len(calls) > writes:
             raise OSError(errno.ENOSPC, 'No space left on device')
         return real_write(fd, data)
-    mocker.patch.object(transfer.os, 'write', side_effect=full_after_two)
+    mocker.patch.object(transfer.os, 'write', side_effect=write)
+    return calls
+
+
+def test_disk_full_is_reported_and_part_kept_for_resume(serve, tmp_path, mocker):
+    server = serve()
+    dest = tmp_path / 's1.zip'
+    _disk_full_after(mocker, 2)
     with pytest.raises(UpgradeError) as info:
         fetch(server, dest, chunk_size=65536)
     mocker.stopall()
@@ -708,15 +715,7 @@ def test_disk_full_with_the_worker_running_is_mapped_and_joined(serve, tmp_path,
     log = []
     mocker.patch.object(transfer.hashlib, 'sha256',
                         side_effect=lambda: RecordingSha256(log, delay=0.005))
-    real_write = os.write
-    calls = []
-
-    def full_after_five(fd, data):
-        calls.append(len(data))
-        if len(calls) > 5:
-            raise OSError(errno.ENOSPC, 'No space left on device')
-        return real_write(fd, data)
-    mocker.patch.object(transfer.os, 'write', side_effect=full_after_five)
+    _disk_full_after(mocker, 5)
     with pytest.raises(UpgradeError) as info:
         fetch(server, dest, chunk_size=8192)
     mocker.stopall()
