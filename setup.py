@@ -46,6 +46,14 @@ setup(
     python_requires='>=3.11,<3.12',
     install_requires=[
         'cloudify>=7.0.5,<7.1',
+        # imported by the plugin itself; cloudify 7.0.5 pins them (kept unpinned here so
+        # that cloudify's own requirements decide the versions)
+        'click',
+        'fabric',
+        'fasteners',
+        'paramiko',
+        'requests',
+        'urllib3',
     ],
     extras_require={
         'test': [
