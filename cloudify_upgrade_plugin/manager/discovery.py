@@ -21,7 +21,6 @@ from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager.retry import credentials_hints
 
 PROBE_TIMEOUT = (5, 30)
-_HTTPS_SIGNS = ('plain http request was sent to https port', 'ssl_required')
 
 
 @dataclass(frozen=True)
@@ -76,8 +75,10 @@ class ProbeResult(object):
             return False
         if isinstance(self.body, dict) and self.body.get('error_code') == 'SSL_REQUIRED':
             return True
-        lowered = self.text.lower()
-        return any(sign in lowered for sign in _HTTPS_SIGNS)
+        # nginx's own 400 page on an /api/ path: the plain HTTP port of an SSL-enabled
+        # 4.2-5.x manager (`return 400`, MB@4.2 https-external-rest-server.cloudify), or
+        # plain HTTP sent to an HTTPS port; the REST service's own 400s are JSON
+        return not self.is_json
 
 
 def _url_host(host):
@@ -247,8 +248,6 @@ def discover(host, port=None, protocol='http', cert=None, username=None, passwor
     except _Failure as failure:
         first = failure
 
-    if protocol == 'http' and _bare_400(first):
-        first = _Failure('https-required', first.probe)
     if protocol == 'http' and port == 80 and first.kind in ('https-required', 'unreachable'):
         # facts §2.1 / §2.6: SSL-enabled managers (the 6.0+ default) serve https:443 and
         # answer 400 on port 80 (SSL_REQUIRED on 6.0+, nginx's bare 400 on 4.2-5.x).
@@ -273,15 +272,6 @@ def discover(host, port=None, protocol='http', cert=None, username=None, passwor
             '--rest-certificate CA_CERT` (port %d).', https_address, https_port)
         return info
     raise _error(first, address, cert)
-
-
-def _bare_400(failure):
-    """Every probe answered nginx's bare 400 page: what the plain HTTP port of an
-    SSL-enabled 4.2-5.x manager sends (MB@4.2 https-external-rest-server.cloudify,
-    `return 400`; facts §2.1)."""
-    result = failure.probe
-    return failure.kind == 'not-cloudify' and result is not None and \
-        result.status == 400 and not result.is_json
 
 
 def _error(failure, address, cert, also=None):
