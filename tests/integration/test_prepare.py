@@ -7,7 +7,6 @@ workspace (snapshot and its SHA-256 against the server's archive, backups and th
 inventory, journal), and what the simulator received (request log, snapshots, maintenance
 mode).
 """
-import hashlib
 import json
 import os
 import signal
@@ -20,6 +19,7 @@ import pytest
 from tests.conftest import CFY
 from tests.simulator import data as simdata
 from tests.simulator.fixtures import simulated_manager  # noqa: F401  (pytest fixture)
+from tests.simulator.helpers import sha256_of
 
 CONTRACT_KEYS = {'upgrade_id', 'mode', 'source', 'checks', 'steps', 'snapshot', 'backups',
                  'next'}
@@ -28,14 +28,6 @@ PREPARE_STEPS = ['check-source', 'create-snapshot', 'download-snapshot', 'verify
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as stream:
-        for block in iter(lambda: stream.read(1 << 16), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def _upgrades(cfy_workdir):
     return os.path.join(str(cfy_workdir), '.cloudify', 'upgrades')
@@ -71,7 +63,7 @@ def _assert_snapshot_matches_server(cfy_workdir, document, sim):
     assert set(snapshot) >= {'id', 'path', 'sha256', 'size', 'snapshot_version'}
     local = os.path.join(_workspace(cfy_workdir, document['upgrade_id']), snapshot['path'])
     server = sim.snapshot_path(snapshot['id'])
-    assert _sha256(server) == _sha256(local) == snapshot['sha256']
+    assert sha256_of(server) == sha256_of(local) == snapshot['sha256']
     assert os.path.getsize(local) == os.path.getsize(server) == snapshot['size']
     with open(local + '.sha256') as stream:
         assert stream.read().split()[0] == snapshot['sha256']
@@ -256,7 +248,7 @@ def test_prepare_400_in_place_backs_up_ssl(
     assert 'cloudify_internal_cert.pem' in names
     assert _mode(ssl) == 0o700
     for name in names:
-        assert _sha256(os.path.join(ssl, name)) == _sha256(os.path.join(remote, name))
+        assert sha256_of(os.path.join(ssl, name)) == sha256_of(os.path.join(remote, name))
         assert _mode(os.path.join(ssl, name)) == 0o600
     assert document['next'] == 'cfy upgrade in-place --upgrade-id {0}'.format(
         document['upgrade_id'])

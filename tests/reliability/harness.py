@@ -15,7 +15,6 @@ invariants every scenario asserts afterwards.
   equal to the server archive's SHA-256), ``mutations`` (what changed a manager),
   ``same_data`` (the target holds the source's data), journal helpers.
 """
-import hashlib
 import json
 import os
 import re
@@ -25,6 +24,7 @@ import threading
 import time
 
 from tests.conftest import CFY, CfyResult
+from tests.simulator.helpers import sha256_of
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PAUSE_DIR = os.path.join(HERE, 'pausehook')
@@ -56,7 +56,30 @@ def wait_for(predicate, what, timeout=KILL_TIMEOUT, interval=0.02, proc=None):
 
 # -- request gates --------------------------------------------------------------------------
 
-class Gate(object):
+class _Hold(object):
+    """What every gate shares: ``hit`` is set once the held call waits, ``hold()`` waits
+    for ``release(drop=...)`` (at most ``max_hold`` seconds) and tells whether to drop."""
+
+    def __init__(self, max_hold):
+        self.max_hold = max_hold
+        self.hit = threading.Event()
+        self._release = threading.Event()
+        self._drop = False
+
+    def hold(self):
+        self.hit.set()
+        self._release.wait(self.max_hold)
+        return self._drop
+
+    def reached(self):
+        return self.hit.is_set()
+
+    def release(self, drop=False):
+        self._drop = drop
+        self._release.set()
+
+
+class Gate(_Hold):
     """Hold the matching request of a simulated manager until ``release()``.
 
     ``phase='before'``: the request waits before the manager acts on it; ``release()`` lets
@@ -69,16 +92,13 @@ class Gate(object):
 
     def __init__(self, mgr, method, pattern, phase='before', when=None, skip=0,
                  max_hold=120):
+        super().__init__(max_hold)
         self.mgr = mgr
         self.method = method
         self.regex = re.compile(pattern)
         self.phase = phase
         self.when = when
         self.skip = skip
-        self.max_hold = max_hold
-        self.hit = threading.Event()
-        self._release = threading.Event()
-        self._drop = False
         self._lock = threading.Lock()
         self._done = False
         self._original = mgr.api.handle
@@ -100,35 +120,22 @@ class Gate(object):
 
     def _handle(self, request):
         held = self._take(request)
-        if held and self.phase == 'before':
-            self.hit.set()
-            self._release.wait(self.max_hold)
-            if self._drop:
-                self.mgr.record_request(request)['status'] = 'dropped'
-                raise ConnectionError('the client died while its request was held')
+        if held and self.phase == 'before' and self.hold():
+            self.mgr.record_request(request)['status'] = 'dropped'
+            raise ConnectionError('the client died while its request was held')
         response = self._original(request)
         if held and self.phase == 'after':
-            self.hit.set()
-            self._release.wait(self.max_hold)
+            self.hold()
         return response
 
-    def reached(self):
-        return self.hit.is_set()
 
-    def release(self, drop=False):
-        self._drop = drop
-        self._release.set()
-
-
-class SshGate(object):
+class SshGate(_Hold):
     """Hold one ``systemctl ACTION UNIT`` that reaches a simulated manager over SSH
     (``phase`` and ``release(drop=...)`` as for ``Gate``: a dropped command never runs)."""
 
     def __init__(self, mgr, action, unit, phase='before', max_hold=120):
+        super().__init__(max_hold)
         self.mgr = mgr
-        self.hit = threading.Event()
-        self._release = threading.Event()
-        self._drop = False
         self._done = False
         original = mgr.systemctl
 
@@ -136,25 +143,14 @@ class SshGate(object):
             held = not self._done and act == action and name.replace('.service', '') == unit
             if held:
                 self._done = True
-            if held and phase == 'before':
-                self.hit.set()
-                self._release.wait(max_hold)
-                if self._drop:
-                    return 255, 'the SSH client went away\n'
+            if held and phase == 'before' and self.hold():
+                return 255, 'the SSH client went away\n'
             result = original(act, name)
             if held and phase == 'after':
-                self.hit.set()
-                self._release.wait(max_hold)
+                self.hold()
             return result
 
         mgr.systemctl = systemctl
-
-    def reached(self):
-        return self.hit.is_set()
-
-    def release(self, drop=False):
-        self._drop = drop
-        self._release.set()
 
 
 # -- the scenario -----------------------------------------------------------------------------
@@ -369,14 +365,6 @@ def journal_entries(workspace):
             return [json.loads(line) for line in stream if line.strip()]
     except FileNotFoundError:
         return []
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as stream:
-        for block in iter(lambda: stream.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def snapshot_files_problems(workspace, server_sha256, require_sha_file=True):

@@ -1,6 +1,7 @@
 """Helpers for tests that talk to simulated managers: raw HTTP calls (requests), waiting for
-executions through the official client, and polling a condition."""
+executions through the official client, polling a condition, and a file's SHA-256."""
 import base64
+import hashlib
 import time
 
 import requests
@@ -30,6 +31,15 @@ def raw(mgr, method, path, auth=True, tenant='default_tenant', json_body=None, d
         kwargs.setdefault('verify', mgr.ca_path)
     return requests.request(method, mgr.url + path, headers=hdrs, data=data,
                             timeout=timeout, **kwargs)
+
+
+def sha256_of(path):
+    """Hex SHA-256 of a file (the tests' own, independent of the plugin's hashing)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as stream:
+        for block in iter(lambda: stream.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def wait_until(predicate, timeout=10.0, interval=0.02, what='condition'):
