@@ -10,6 +10,14 @@ import pytest
 from tests.reliability import flows, harness
 
 
+def _new_host_held_in_upload(sc):
+    """Start new-host and return (its process, the gate) once its upload is held."""
+    gate = sc.gate(sc.new, 'PUT', flows.SNAPSHOT_ARCHIVE)
+    first = sc.start(*flows.NEW_HOST)
+    harness.wait_for(gate.reached, 'the first run inside upload-snapshot', proc=first)
+    return first, gate
+
+
 def _locked(result):
     text = result.stdout + result.stderr
     return result.returncode != 0 and 'Error [workspace-locked]' in text and \
@@ -21,9 +29,7 @@ def test_c01_two_new_host_runs(managers):
     changes nothing (no request, no journal line); the first finishes the upgrade."""
     sc = managers
     flows.prepare(sc)
-    gate = sc.gate(sc.new, 'PUT', flows.SNAPSHOT_ARCHIVE)
-    first = sc.start(*flows.NEW_HOST)
-    harness.wait_for(gate.reached, 'the first run inside upload-snapshot', proc=first)
+    first, gate = _new_host_held_in_upload(sc)
     marks = (len(sc.old.requests), len(sc.new.requests))
     journal_before = sc.journal()
     second = sc.run(*flows.NEW_HOST)
@@ -82,9 +88,7 @@ def test_c04_in_place_against_running_new_host(managers):
     nothing changed."""
     sc = managers
     flows.prepare(sc)
-    gate = sc.gate(sc.new, 'PUT', flows.SNAPSHOT_ARCHIVE)
-    first = sc.start(*flows.NEW_HOST)
-    harness.wait_for(gate.reached, 'the first run inside upload-snapshot', proc=first)
+    first, gate = _new_host_held_in_upload(sc)
     marks = (len(sc.old.requests), len(sc.new.requests))
     second = sc.run(*flows.IN_PLACE)
     assert first.poll() is None

@@ -70,6 +70,22 @@ def no_zip(sc):
         n for n in os.listdir(directory) if n.endswith('.zip')]
 
 
+def outage_longer_than_timeout(sc, sim, args, step):
+    """Run ``cfy ARGS``; once it polls an execution on ``sim``, refuse connections for 6 s
+    (longer than its --timeout 2): it must end in a clear error naming ``step``.  Returns
+    after the outage (``sim`` listens again)."""
+    gate = sc.gate(sim, 'GET', CREATE_WAIT)
+    proc = sc.start(*args)
+    harness.wait_for(gate.reached, 'the first poll of the {0} execution'.format(step),
+                     proc=proc)
+    sim.rest_outage(6)
+    gate.release()
+    result = sc.finish(proc)
+    assert_clear_error(result, step,
+                       ['unreachable', 'timed out', 'timeout', 'did not answer', 'connect'])
+    harness.wait_for(lambda: sim.listener.listening, 'the end of the outage')
+
+
 def finish_prepare(sc):
     sc.old.faults.clear()
     result = sc.run(*flows.prepare_args())
@@ -190,16 +206,9 @@ def test_f09_outage_longer_than_timeout(managers):
     """The old manager is unreachable for longer than --timeout while the snapshot is being
     created: a clear error naming create-snapshot; the re-run adopts the snapshot."""
     sc = managers
-    gate = sc.gate(sc.old, 'GET', CREATE_WAIT)
-    proc = sc.start(*flows.prepare_args(extra=('--timeout', '2')))
-    harness.wait_for(gate.reached, 'the first poll of the create execution', proc=proc)
-    sc.old.rest_outage(6)
-    gate.release()
-    result = sc.finish(proc)
-    assert_clear_error(result, 'create-snapshot',
-                       ['unreachable', 'timed out', 'timeout', 'did not answer', 'connect'])
+    outage_longer_than_timeout(sc, sc.old, flows.prepare_args(extra=('--timeout', '2')),
+                               'create-snapshot')
     assert no_zip(sc)
-    harness.wait_for(lambda: sc.old.listener.listening, 'the end of the outage')
     finish_prepare(sc)
     assert len(harness.executions(sc.old, 'create_snapshot')) == 1
 
@@ -452,16 +461,9 @@ def test_t06_target_outage_longer_than_timeout(prepared):
     """The target refuses connections for longer than --timeout while restoring: a clear
     error naming wait-restore; after the outage the re-run finishes, restored once."""
     sc = prepared
-    gate = sc.gate(sc.new, 'GET', CREATE_WAIT)
-    proc = sc.start(*flows.NEW_HOST, '--timeout', '2')
-    harness.wait_for(gate.reached, 'the first poll of the restore', proc=proc)
-    sc.new.rest_outage(6)
-    gate.release()
-    result = sc.finish(proc)
-    assert_clear_error(result, 'wait-restore',
-                       ['unreachable', 'timed out', 'timeout', 'did not answer', 'connect'])
+    outage_longer_than_timeout(sc, sc.new, flows.NEW_HOST + ('--timeout', '2'),
+                               'wait-restore')
     assert_nothing_lost(sc)
-    harness.wait_for(lambda: sc.new.listener.listening, 'the end of the outage')
     finish_new_host(sc)
     flows.assert_upgraded(sc)
 
