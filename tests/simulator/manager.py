@@ -739,12 +739,11 @@ class _SslRequired(object):
         self.rules = rules
 
     def handle(self, request):
-        from tests.simulator.api import nginx_page
         if self.rules.v >= (6, 0, 0) and request.path.startswith('/api/'):
             body = {'message': 'SSL is required: use https', 'error_code': 'SSL_REQUIRED'}
             return Response(400, json.dumps(body).encode('utf-8'),
                             content_type='application/json')
-        return nginx_page(400)
+        return apimod.nginx_page(400)
 
 
 def _generate_rest_security(rules):

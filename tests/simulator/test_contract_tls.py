@@ -14,7 +14,7 @@ import ssl
 import pytest
 import requests
 
-from tests.simulator.helpers import is_json, raw
+from tests.simulator.helpers import is_json, raw, wait_until
 
 
 def _served_certificate(port):
@@ -57,7 +57,6 @@ def test_stock_client_and_snapshot_download_over_https(simulated_manager, tmp_pa
     client = mgr.client()                      # protocol https, cert = the CA
     assert client.manager.get_version()['version'].startswith('7.0')
     client.snapshots.create('over-tls', include_credentials=False)
-    from tests.simulator.helpers import wait_until
     wait_until(lambda: client.snapshots.get('over-tls').status == 'created', 15,
                what='snapshot created')
     target = str(tmp_path / 'over-tls.zip')
