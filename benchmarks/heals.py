@@ -102,7 +102,7 @@ def run_plugin(sim, since, until):
 def run_stock(sim, since, until):
     """The stock paging of `cfy executions list --all-tenants` (stock client, every page)."""
     from tests.simulator import data as simdata
-    from cloudify_upgrade_plugin.heals import parse_manager_time
+    from cloudify_upgrade_plugin.clock import parse as parse_manager_time
     client = sim.client()
     fields = simdata.fields_for('executions', sim.rules)
     columns = [c for c in STOCK_COLUMNS if c in fields]

@@ -21,9 +21,10 @@ The network is reached through small seams (`source_factory`, `ssh_probe`, `cloc
 the analysis is tested with fakes and the real managers are only touched in `run`.
 """
 import contextlib
-import datetime
 import sys
 
+from cloudify_upgrade_plugin.clock import iso_millis, parse_option, utcnow
+from cloudify_upgrade_plugin.clock import parse as parse_timestamp
 from cloudify_upgrade_plugin.errors import (
     EXIT_HEALS_FOUND, InputError, UpgradeError)
 from cloudify_upgrade_plugin.log import emit_json, get_logger, json_mode
@@ -35,61 +36,9 @@ MAX_PAGE_SIZE = 1000
 BASE_FIELDS = ('id', 'workflow_id', 'status', 'deployment_id', 'created_at',
                'parameters')
 DEFAULT_TENANT = 'default_tenant'
-UTC = datetime.timezone.utc
 
 
 # --------------------------------------------------------------------------- time
-
-def parse_time(text, option):
-    """An ISO 8601 option value -> aware UTC datetime (naive values are taken as UTC)."""
-    value = (text or '').strip()
-    try:
-        if len(value) == 10:
-            parsed = datetime.datetime.strptime(value, '%Y-%m-%d')
-        else:
-            parsed = datetime.datetime.fromisoformat(value.replace(' ', 'T', 1))
-    except ValueError:
-        raise InputError(
-            '{0} {1!r} is not an ISO 8601 time.'.format(option, text),
-            error_id='bad-time',
-            hints=['Give a UTC time such as 2024-05-01T13:45:00Z or '
-                   '2024-05-01T15:45:00+02:00 (a date alone means midnight UTC).'])
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def parse_manager_time(text):
-    """A manager's `created_at` / `ended_at` -> aware UTC datetime, or None.
-
-    4.x+ send '2017-06-01T12:34:56.123Z'; 3.4.2 sends str(datetime.now())
-    ('2016-08-01 12:34:56.123456', the host's local time, taken as UTC).
-    """
-    if not text or not isinstance(text, str):
-        return None
-    value = text.strip().replace(' ', 'T', 1)
-    if value.endswith('Z'):
-        value = value[:-1] + '+00:00'
-    try:
-        parsed = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def iso(moment):
-    """Aware datetime -> '2024-05-01T13:45:00.000Z' (None stays None)."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.') + \
-        '{0:03d}Z'.format(moment.microsecond // 1000)
-
-
-def _now():
-    return datetime.datetime.now(UTC)
-
 
 # ----------------------------------------------------------------- version gates
 
@@ -173,7 +122,7 @@ def collect_heals(fetch_page, since, until, page_size=MAX_PAGE_SIZE):
         previous = None
         oldest = None
         for item in items:
-            created = parse_manager_time(item.get('created_at'))
+            created = parse_timestamp(item.get('created_at'))
             if created is None:
                 kept.append(item)   # cannot place it: keep it, better seen than missed
                 continue
@@ -199,8 +148,8 @@ def normalise_heal(item, tenant=None):
     parameters = item.get('parameters') or {}
     if not isinstance(parameters, dict):
         parameters = {}
-    created = parse_manager_time(item.get('created_at'))
-    ended = parse_manager_time(item.get('ended_at'))
+    created = parse_timestamp(item.get('created_at'))
+    ended = parse_timestamp(item.get('ended_at'))
     return {
         'id': item.get('id'),
         'workflow_id': item.get('workflow_id') or HEAL_WORKFLOW,
@@ -208,8 +157,8 @@ def normalise_heal(item, tenant=None):
         'deployment_id': item.get('deployment_id'),
         'node_instance_id': parameters.get('node_instance_id'),
         'status': item.get('status'),
-        'created_at': iso(created) or item.get('created_at'),
-        'ended_at': iso(ended) or item.get('ended_at'),
+        'created_at': iso_millis(created) or item.get('created_at'),
+        'ended_at': iso_millis(ended) or item.get('ended_at'),
     }
 
 
@@ -389,7 +338,7 @@ def analyse(old_heals, new_heals, cutover, new_profile=None):
         new_by_key.setdefault(_key(heal), []).append(heal)
     findings = []
     for old in old_heals:
-        created = parse_manager_time(old.get('created_at'))
+        created = parse_timestamp(old.get('created_at'))
         after_cutover = created is None or cutover is None or created >= cutover
         matches = [new for new in new_by_key.get(_key(old), [])
                    if old.get('node_instance_id') is not None
@@ -517,15 +466,15 @@ def _meta(workspace):
     return dict(meta or {})
 
 
-def resolve_inputs(options, workspace_opener=_open_workspace, clock=_now):
+def resolve_inputs(options, workspace_opener=_open_workspace, clock=utcnow):
     """The window, the profiles and the workspace (if any) for one run."""
     upgrade_id = options.get('upgrade_id')
     old_profile = options.get('old_profile')
     new_profile = options.get('new_profile')
     since_text = options.get('since')
     until_text = options.get('until')
-    since = parse_time(since_text, '--since') if since_text else None
-    until = parse_time(until_text, '--until') if until_text else None
+    since = parse_option(since_text, '--since') if since_text else None
+    until = parse_option(until_text, '--until') if until_text else None
 
     workspace = None
     explicit = old_profile and new_profile and since
@@ -533,7 +482,7 @@ def resolve_inputs(options, workspace_opener=_open_workspace, clock=_now):
         workspace = workspace_opener(upgrade_id, required=bool(upgrade_id))
     meta = _meta(workspace)
     cutover_text = meta.get('cutover_at')
-    cutover = parse_manager_time(cutover_text) if cutover_text else None
+    cutover = parse_timestamp(cutover_text) if cutover_text else None
     if cutover_text and cutover is None:
         raise InputError('The workspace records a cut-over time {0!r} that is not ISO '
                          '8601.'.format(cutover_text), error_id='bad-workspace-cutover',
@@ -561,7 +510,7 @@ def resolve_inputs(options, workspace_opener=_open_workspace, clock=_now):
                    '--since (ISO 8601, UTC) for an upgrade done by hand.'])
     if since > until:
         raise InputError('The window is empty: --since {0} is after --until {1}.'.format(
-            iso(since), iso(until)), error_id='bad-window',
+            iso_millis(since), iso_millis(until)), error_id='bad-window',
             hints=['Give --since earlier than --until (both ISO 8601).'])
     return {
         'workspace': workspace, 'upgrade_id': meta.get('upgrade_id') or (
@@ -642,7 +591,8 @@ def verify(inputs, source_factory=rest_source, ssh_probe=ssh_riemann_probe,
     findings = analyse(old['heals'], new['heals'], inputs['cutover'], new_profile)
     return {
         'upgrade_id': inputs.get('upgrade_id'),
-        'since': iso(since), 'until': iso(until), 'cutover_at': iso(inputs['cutover']),
+        'since': iso_millis(since), 'until': iso_millis(until),
+        'cutover_at': iso_millis(inputs['cutover']),
         'old_manager': old, 'new_manager': new,
         'suspected_duplicates': findings,
         'healing_active': old['healing'].get('active'),
@@ -791,7 +741,7 @@ def _record(workspace, document):
 
 
 def run(options, source_factory=rest_source, ssh_probe=ssh_riemann_probe,
-        workspace_opener=_open_workspace, clock=_now, page_size=MAX_PAGE_SIZE):
+        workspace_opener=_open_workspace, clock=utcnow, page_size=MAX_PAGE_SIZE):
     """Entry point of `cfy upgrade verify-heals` (options from cli.py).
 
     Prints the table (or the JSON document), journals into the workspace if there is

@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 
-from cloudify_upgrade_plugin.engine import workspace as _ws
+from cloudify_upgrade_plugin import clock, files
 from cloudify_upgrade_plugin.engine.redact import redact
 from cloudify_upgrade_plugin.errors import InputError
 
@@ -143,15 +143,15 @@ class Journal(object):
             raise ValueError('unknown journal event {0!r}'.format(event))
         raw, entries = self._load()
         entries = list(entries)
-        entry = {'ts': _ws.isoformat(), 'step': step, 'event': event,
+        entry = {'ts': clock.isoformat(), 'step': step, 'event': event,
                  'details': redact(details or {}),
                  'prev': entries[-1]['hash'] if entries else GENESIS}
         entry['hash'] = entry_hash(entry)
         line = (canonical(entry) + '\n').encode('utf-8')
-        _ws.make_private_dirs(os.path.dirname(os.path.abspath(self.path)))
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _ws.FILE_MODE)
+        files.make_private_dirs(os.path.dirname(os.path.abspath(self.path)))
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, files.FILE_MODE)
         try:
-            os.fchmod(fd, _ws.FILE_MODE)
+            os.fchmod(fd, files.FILE_MODE)
             written = 0
             while written < len(line):
                 written += os.write(fd, line[written:])
@@ -160,7 +160,7 @@ class Journal(object):
             os.close(fd)
         entries.append(entry)
         self._cache = (raw + line, entries)
-        _ws.atomic_write(self.head_path, canonical(
+        files.atomic_write(self.head_path, canonical(
             {'count': len(entries), 'hash': entry['hash']}) + '\n')
         return entry
 

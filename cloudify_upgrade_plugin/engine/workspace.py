@@ -17,14 +17,15 @@ import json
 import os
 import re
 import secrets as _random
-import tempfile
 import threading
 
+from cloudify_upgrade_plugin import clock
+from cloudify_upgrade_plugin.engine.journal import Journal
 from cloudify_upgrade_plugin.engine.redact import redact
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
+from cloudify_upgrade_plugin.files import (
+    DIR_MODE, FILE_MODE, atomic_write, cfy_workdir, make_private_dirs)
 
-DIR_MODE = 0o700
-FILE_MODE = 0o600
 UPGRADES = 'upgrades'
 META_FILE = 'workspace.json'
 JOURNAL_FILE = 'journal.jsonl'
@@ -33,94 +34,8 @@ UPGRADE_ID_RE = re.compile(r'[A-Za-z][A-Za-z0-9._-]*')
 MAX_ID_LENGTH = 100
 
 
-def utcnow():
-    """The current UTC time; tests monkeypatch this module attribute for a fixed clock."""
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def isoformat(moment=None):
-    """UTC ISO 8601 with a ``Z`` suffix and microseconds: ``2026-01-02T03:04:05.000006Z``."""
-    moment = moment or utcnow()
-    moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-    return moment.isoformat(timespec='microseconds') + 'Z'
-
-
-def cfy_workdir():
-    """cfy's state directory, computed like ``cloudify_cli.env.CLOUDIFY_WORKDIR``.
-
-    ``$CFY_WORKDIR/.cloudify`` or ``~/.cloudify``; read at call time (cloudify_cli.env computes
-    it once at import, tests change ``CFY_WORKDIR`` afterwards).
-    """
-    base = os.environ.get('CFY_WORKDIR') or os.path.expanduser('~')
-    return os.path.join(base, '.cloudify')
-
-
 def upgrades_dir():
     return os.path.join(cfy_workdir(), UPGRADES)
-
-
-def make_private_dirs(path):
-    """Create ``path`` and missing parents; the directories created get mode 0700."""
-    path = os.path.abspath(path)
-    missing = []
-    current = path
-    while not os.path.isdir(current):
-        missing.append(current)
-        parent = os.path.dirname(current)
-        if parent == current:
-            break
-        current = parent
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, DIR_MODE)
-        except FileExistsError:
-            continue
-        os.chmod(directory, DIR_MODE)
-    return path
-
-
-def fsync_dir(directory):
-    """fsync a directory so a rename in it survives a crash (best effort)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path, data, mode=FILE_MODE):
-    """Write ``data`` (bytes or str) to ``path`` atomically with ``mode``.
-
-    A temporary file in the same directory is written, fsynced, chmod-ed and renamed over
-    ``path`` with ``os.replace``; then the directory is fsynced.  On any failure the temporary
-    file is removed and ``path`` keeps its previous content (or stays absent).
-    """
-    if isinstance(data, str):
-        data = data.encode('utf-8')
-    directory = os.path.dirname(os.path.abspath(path))
-    make_private_dirs(directory)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.',
-                               suffix='.tmp', dir=directory)
-    try:
-        with os.fdopen(fd, 'wb') as stream:
-            os.fchmod(stream.fileno(), mode)
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(directory)
-    return path
 
 
 def validate_upgrade_id(upgrade_id):
@@ -136,7 +51,7 @@ def validate_upgrade_id(upgrade_id):
 
 
 def new_upgrade_id(moment=None):
-    moment = (moment or utcnow()).astimezone(datetime.timezone.utc)
+    moment = (moment or clock.utcnow()).astimezone(clock.UTC)
     return 'upg-{0}-{1}'.format(moment.strftime('%Y%m%d-%H%M%S'), _random.token_hex(2))
 
 
@@ -179,7 +94,7 @@ class Workspace(object):
         ``meta`` keys go into workspace.json (redacted).  An existing id is an InputError
         ``workspace-exists`` unless ``exist_ok``, which opens it instead.
         """
-        now = utcnow()
+        now = clock.utcnow()
         upgrade_id = validate_upgrade_id(new_upgrade_id(now) if upgrade_id is None
                                          else upgrade_id)
         root = os.path.join(upgrades_dir(), upgrade_id)
@@ -198,7 +113,7 @@ class Workspace(object):
             pass
         os.chmod(root, DIR_MODE)
         workspace = cls(root, upgrade_id)
-        document = {'upgrade_id': upgrade_id, 'mode': mode, 'created_at': isoformat(now),
+        document = {'upgrade_id': upgrade_id, 'mode': mode, 'created_at': clock.isoformat(now),
                     'fingerprint': None, 'runbooks': []}
         document.update(meta)
         workspace.write_json(META_FILE, document)
@@ -300,7 +215,6 @@ class Workspace(object):
     @property
     def journal(self):
         if self._journal is None:
-            from cloudify_upgrade_plugin.engine.journal import Journal
             self._journal = Journal(self.path(JOURNAL_FILE))
         return self._journal
 
@@ -354,8 +268,8 @@ def _most_recent(ids):
             created = ''
         if not created:
             try:
-                created = isoformat(datetime.datetime.fromtimestamp(
-                    os.stat(root).st_mtime, datetime.timezone.utc))
+                created = clock.isoformat(datetime.datetime.fromtimestamp(
+                    os.stat(root).st_mtime, clock.UTC))
             except OSError as error:
                 if error.errno != errno.ENOENT:
                     raise

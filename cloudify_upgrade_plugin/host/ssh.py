@@ -61,7 +61,7 @@ import uuid
 
 import paramiko
 
-from cloudify_upgrade_plugin.engine.workspace import atomic_write
+from cloudify_upgrade_plugin.files import atomic_write
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 

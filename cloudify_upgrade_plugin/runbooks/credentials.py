@@ -360,7 +360,7 @@ def _read_passwords_file(path):
 def reset_passwords(ctx, users):
     """Set new passwords through the REST API (given, or generated into a 0600 file)."""
     from cloudify_upgrade_plugin.engine.redact import register_secret
-    from cloudify_upgrade_plugin.engine.workspace import atomic_write
+    from cloudify_upgrade_plugin.files import atomic_write
     target = ctx.data['target_manager']
     path = ctx.options.get('passwords_file')
     passwords = _read_passwords_file(path) if path else {}

@@ -21,11 +21,10 @@ reboot after restoring certificates) is watched for, never slept through: it mus
 within a grace (counted by the manager's clock from the execution's end) and end within
 ``--timeout``; a resumed run waits for a target that is still restarting.
 """
-import datetime
 import json
 import os
 
-from cloudify_upgrade_plugin import versions
+from cloudify_upgrade_plugin import clock, versions
 from cloudify_upgrade_plugin.engine.checks import (
     BLOCK, FAIL, PASS, WARN, Check, CheckSet, evaluate)
 from cloudify_upgrade_plugin.engine.step import Step
@@ -42,10 +41,6 @@ V6_3 = versions.Version.parse('6.3.0')
 TARGET_CHECK_IDS = ('users-policy', 'target-path', 'target-not-clean', 'not-bootstrap-admin',
                     'agent-networks', 'snapshot-checksum', 'target-is-source',
                     'target-licence', 'target-reachable', 'host-backups', 'target-ssh')
-
-
-def utcnow_iso():
-    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
 
 
 def describe(mode, source, target):
@@ -360,7 +355,7 @@ class StartRestore(RestoreStep):
             snapshot['id'], restore_certificates=_restores_certificates(ctx),
             force=False, snapshot_version=snapshot['snapshot_version'])
         ctx.workspace.update_meta(restore_execution_id=execution_id,
-                                  restore_started_at=utcnow_iso(), restore_outage_seen=None,
+                                  restore_started_at=clock.isoformat(), restore_outage_seen=None,
                                   restore_ended_seen_at=None)
         get_logger().info('Restore started (execution %s%s).', execution_id,
                           ', with certificates' if in_place and _restores_certificates(ctx)
@@ -483,7 +478,7 @@ class WaitRestore(RestoreStep):
         post = _post_restore_expectations(target.version, snapshot_version, ctx.data['mode'],
                                           snapshot)
         outage = _outage_after_terminated(target.version, post)
-        ended_seen = meta.get('restore_ended_seen_at') or utcnow_iso()
+        ended_seen = meta.get('restore_ended_seen_at') or clock.isoformat()
         if not meta.get('restore_ended_seen_at'):
             ctx.workspace.update_meta(restore_ended_seen_at=ended_seen)
         if outage and meta.get('restore_outage_seen') is None:
@@ -492,7 +487,7 @@ class WaitRestore(RestoreStep):
             # come long after the outage, while no process was watching)
             ago = _ended_ago(target, execution)
             grace = min(float(timeout), OUTAGE_GRACE) - (
-                ago if ago is not None else _seconds_since(ended_seen))
+                ago if ago is not None else clock.seconds_since(ended_seen))
             if post['reboot'] and grace > 0 and _certificate_differences(ctx, target) == []:
                 # the certificates are already moved: `shutdown -r now` comes right after
                 # them in the post-restore shell (`sleep 3` after the end, facts §3.8), or
@@ -576,34 +571,20 @@ def _answers(target, session=None):
 def _ended_ago(target, execution):
     """Seconds since the execution ended, by the manager's own clock: its ``ended_at``
     (4.4+) against the ``Date`` header of an answer now.  None when either is unknown."""
-    import email.utils
-
     import requests
-    ended = _parse_manager_time((execution or {}).get('ended_at'))
+    ended = clock.parse((execution or {}).get('ended_at'))
     if ended is None:
         return None
     verify = False if target.trust_all else (target.cert or True)
     try:
         answer = requests.get(target.address + target.api_prefix + '/version', timeout=5,
                               verify=verify, allow_redirects=False)
-        now = email.utils.parsedate_to_datetime(answer.headers['Date'])
-    except (requests.exceptions.RequestException, KeyError, TypeError, ValueError):
+    except requests.exceptions.RequestException:
+        return None
+    now = clock.parse_http_date(answer.headers.get('Date'))
+    if now is None:
         return None
     return max(0.0, (now - ended).total_seconds())
-
-
-def _parse_manager_time(text):
-    """'2017-11-01T10:00:00.123Z' / '2017-11-01 10:00:00.123456' as an aware UTC time."""
-    if not text:
-        return None
-    text = str(text).strip().replace(' ', 'T').rstrip('Z')
-    for fmt in ('%Y-%m-%dT%H:%M:%S.%f', '%Y-%m-%dT%H:%M:%S'):
-        try:
-            return datetime.datetime.strptime(text, fmt).replace(
-                tzinfo=datetime.timezone.utc)
-        except ValueError:
-            continue
-    return None
 
 
 def _credentials_refused(ctx, target, execution_id, error):
@@ -619,12 +600,6 @@ def _credentials_refused(ctx, target, execution_id, error):
         hints=['Set the old manager\'s admin password on the profile: `cfy profiles set '
                '--manager-password <old admin password> --skip-credentials-validation`, '
                'then run the same command again (the restore is not started again).'])
-
-
-def _seconds_since(iso):
-    then = datetime.datetime.strptime(iso, '%Y-%m-%dT%H:%M:%S.%fZ').replace(
-        tzinfo=datetime.timezone.utc)
-    return (datetime.datetime.now(datetime.timezone.utc) - then).total_seconds()
 
 
 def _not_back(target, timeout, execution_id, error, snapshot, ctx):
@@ -856,7 +831,7 @@ class CutOver(RestoreStep):
                 fenced = _stop_riemann(ctx.data['source_manager_profile'])
         # a run killed inside this step already recorded one: keep the earliest (the
         # widest window for verify-heals)
-        cutover_at = meta.get('cutover_at') or utcnow_iso()
+        cutover_at = meta.get('cutover_at') or clock.isoformat()
         ctx.workspace.update_meta(cutover_at=cutover_at, healing_fenced=fenced)
         return {'cutover_at': cutover_at, 'healing_fenced': fenced}
 

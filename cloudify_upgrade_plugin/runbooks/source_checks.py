@@ -11,7 +11,7 @@ import shutil
 from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.engine.checks import (
     BLOCK, FAIL, INFO, PASS, WARN, Check, CheckSet)
-from cloudify_upgrade_plugin.engine.workspace import cfy_workdir
+from cloudify_upgrade_plugin.files import cfy_workdir
 from cloudify_upgrade_plugin.runbooks import common
 
 # Free space wanted in the cfy workdir before a snapshot is created; the download step

@@ -68,7 +68,7 @@ import requests
 import urllib3
 from requests.structures import CaseInsensitiveDict
 
-from cloudify_upgrade_plugin.engine.workspace import atomic_write, fsync_dir
+from cloudify_upgrade_plugin.files import atomic_write, fsync_dir
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 

@@ -11,7 +11,7 @@ import json
 import pytest
 import requests
 
-from cloudify_upgrade_plugin import heals
+from cloudify_upgrade_plugin import clock, heals
 from cloudify_upgrade_plugin.errors import (
     EXIT_HEALS_FOUND, EXIT_USAGE, InputError, UpgradeError)
 
@@ -29,7 +29,7 @@ def _private_cfy_workdir(cfy_workdir):
 def at(minutes):
     """A manager-style created_at, `minutes` after the cut-over (negative: before)."""
     moment = CUTOVER + datetime.timedelta(minutes=minutes)
-    return heals.iso(moment)
+    return clock.iso_millis(moment)
 
 
 class FakeManager(object):
@@ -121,26 +121,26 @@ def probe(word):
     ('2024-05-01', datetime.datetime(2024, 5, 1, tzinfo=UTC)),
 ])
 def test_parse_time_accepts_iso_8601(text, expected):
-    assert heals.parse_time(text, '--since') == expected
+    assert clock.parse_option(text, '--since') == expected
 
 
 @pytest.mark.parametrize('text', ['yesterday', '2024-13-01', '01/05/2024', ''])
 def test_parse_time_rejects_bad_values_with_exit_2(text):
     with pytest.raises(InputError) as info:
-        heals.parse_time(text, '--since')
+        clock.parse_option(text, '--since')
     assert info.value.exit_code == EXIT_USAGE
     assert info.value.error_id == 'bad-time'
     assert '--since' in info.value.message
     assert info.value.hints
 
 
-def test_parse_manager_time_per_version_formats():
-    assert heals.parse_manager_time('2024-05-01T12:00:00.000Z') == CUTOVER
+def test_parse_manager_timestamps_per_version_formats():
+    assert clock.parse('2024-05-01T12:00:00.000Z') == CUTOVER
     # 3.4.2: str(datetime.now()), naive -> taken as UTC
-    assert heals.parse_manager_time('2024-05-01 12:00:00.250000') == \
+    assert clock.parse('2024-05-01 12:00:00.250000') == \
         CUTOVER + datetime.timedelta(milliseconds=250)
-    assert heals.parse_manager_time(None) is None
-    assert heals.parse_manager_time('garbage') is None
+    assert clock.parse(None) is None
+    assert clock.parse('garbage') is None
 
 
 # ----------------------------------------------------------------- version gates

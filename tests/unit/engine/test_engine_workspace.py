@@ -5,11 +5,13 @@ import stat
 
 import pytest
 
+from cloudify_upgrade_plugin import clock, files
 from cloudify_upgrade_plugin.engine import workspace as ws_module
 from cloudify_upgrade_plugin.engine.report import write_report
 from cloudify_upgrade_plugin.engine.runner import Runner
 from cloudify_upgrade_plugin.engine.step import Context, FunctionStep, Runbook
-from cloudify_upgrade_plugin.engine.workspace import Workspace, atomic_write
+from cloudify_upgrade_plugin.engine.workspace import Workspace
+from cloudify_upgrade_plugin.files import atomic_write
 from cloudify_upgrade_plugin.errors import InputError
 
 
@@ -21,7 +23,7 @@ def loose_umask():
 
 
 def test_location_follows_cfy_workdir_at_call_time(workdir, tmp_path, monkeypatch):
-    assert ws_module.cfy_workdir() == os.path.join(str(workdir), '.cloudify')
+    assert files.cfy_workdir() == os.path.join(str(workdir), '.cloudify')
     workspace = Workspace.create()
     assert workspace.root == os.path.join(str(workdir), '.cloudify', 'upgrades',
                                           workspace.upgrade_id)
@@ -32,7 +34,7 @@ def test_location_follows_cfy_workdir_at_call_time(workdir, tmp_path, monkeypatc
 
 def test_generated_id_and_meta(workdir, monkeypatch):
     fixed = datetime.datetime(2026, 3, 4, 5, 6, 7, tzinfo=datetime.timezone.utc)
-    monkeypatch.setattr(ws_module, 'utcnow', lambda: fixed)
+    monkeypatch.setattr(clock, 'utcnow', lambda: fixed)
     workspace = Workspace.create(mode='in-place', source={'version': '4.6'})
     assert ws_module.UPGRADE_ID_RE.fullmatch(workspace.upgrade_id)
     assert workspace.upgrade_id.startswith('upg-20260304-050607-')
@@ -56,7 +58,7 @@ def test_invalid_ids_are_refused(workdir, bad):
 def test_open_most_recent_and_by_id(workdir, monkeypatch):
     times = iter([datetime.datetime(2026, 1, day, tzinfo=datetime.timezone.utc)
                   for day in (5, 9, 7)])
-    monkeypatch.setattr(ws_module, 'utcnow', lambda: next(times))
+    monkeypatch.setattr(clock, 'utcnow', lambda: next(times))
     Workspace.create('zulu')     # oldest, greatest name
     Workspace.create('alpha')    # newest
     Workspace.create('mike')
