@@ -18,7 +18,7 @@ NEW = {'address': '198.51.100.1', 'password': 'new-secret-pw'}
 
 def _upgrade(properties=None, old=None, new=None):
     return FleetUpgrade.from_node(properties or {}, old or OLD, new or NEW, node_id='region_a',
-                                  instance_id='region_a_x1', workdir='/work/dep')
+                                  instance_id='region_a_x1', workdir='/srv/deployments/fleet')
 
 
 def _bad(properties=None, old=None, new=None):
@@ -34,7 +34,7 @@ def test_defaults_and_derived_values():
     assert upgrade.mode == 'new-host' and upgrade.timeout == 3600
     assert upgrade.agents_concurrency == 5 and upgrade.waivers == ()
     assert upgrade.upgrade_id == 'fleet-region_a_x1'
-    assert upgrade.workspace == '/work/dep/upgrades/fleet-region_a_x1'
+    assert upgrade.workspace == '/srv/deployments/fleet/upgrades/fleet-region_a_x1'
     assert upgrade.old.rest_port == 80 and upgrade.new.rest_port == 443
     assert upgrade.new.username == 'admin' and upgrade.new.tenant == 'default_tenant'
     assert upgrade.old.ssh.port == 2222 and upgrade.new.ssh is None
