@@ -55,7 +55,8 @@ def _task_error(task) -> str | None:
     except RuntimeError:        # no result set
         result = None
     if isinstance(result, BaseException):
-        error = str(result) or type(result).__name__
+        error = '{0}: {1}'.format(type(result).__name__, result) if str(result) \
+            else type(result).__name__
     elif isinstance(task.error, dict):
         error = task.error.get('message')
     return redact_text(error.strip().splitlines()[0]) if error and error.strip() else None
@@ -63,8 +64,8 @@ def _task_error(task) -> str | None:
 
 def _targets(ctx, node_ids, node_instance_ids):
     """The ManagedUpgrade node instances named by the parameters (all when none)."""
-    node_ids = list(node_ids or [])
-    node_instance_ids = list(node_instance_ids or [])
+    node_ids = _ids(node_ids)
+    node_instance_ids = _ids(node_instance_ids)
     nodes = [node for node in ctx.nodes if NODE_TYPE in node.type_hierarchy]
     known_nodes = {node.id for node in nodes}
     instances = [instance for node in nodes for instance in node.instances]
@@ -83,6 +84,13 @@ def _targets(ctx, node_ids, node_instance_ids):
             NODE_TYPE, ' (node_ids and node_instance_ids select none together)'
             if node_ids and node_instance_ids else ''))
     return sorted(chosen, key=lambda instance: (instance.node_id, instance.id))
+
+
+def _ids(value) -> list:
+    """A list parameter; one id given as a string counts as a list of one."""
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else list(value)
 
 
 def _concurrency(value) -> int:

@@ -129,7 +129,7 @@ def test_node_ids_and_node_instance_ids_choose_the_managers(deploy):
     region_c = fleet.instances()['region_c'].id
     fleet.execute('upgrade_cutover', node_instance_ids=[region_c])
     assert fleet.backend.called('cutover') == ['region_c']
-    fleet.execute('upgrade_cutover', node_ids=['region_a'])
+    fleet.execute('upgrade_cutover', node_ids='region_a')      # one id, not a list
     assert fleet.backend.called('cutover') == ['region_c', 'region_a']
     assert fleet.status('cutover') == {'region_a': 'done', 'region_b': None,
                                        'region_c': 'done'}
@@ -284,3 +284,18 @@ def test_the_simulated_barrier_detects_calls_that_never_overlap(deploy):
     with adapter.use_backend(backend):
         fleet.execute('upgrade_cutover', concurrency=1)
     assert backend.barrier_broken and backend.peak == 1
+
+
+def test_a_failure_before_the_operation_runs_is_named_with_the_task_error(deploy, secret_store):
+    fleet = _installed(deploy)
+    del secret_store.values['region_b_new_password']     # deleted after deployment
+    with pytest.raises(WorkflowFailed) as failure:
+        fleet.execute('upgrade_plan', concurrency=3)
+    message = str(failure.value)
+    region_b = fleet.instances()['region_b'].id
+    assert 'failed on 1 of 3' in message
+    assert '{0} (node region_b): '.format(region_b) in message
+    assert 'SecretNotFound: region_b_new_password' in message   # the task's own error
+    assert fleet.status('plan') == {'region_a': 'done', 'region_b': 'done',
+                                    'region_c': 'done'}   # region_b's record is install's
+    assert fleet.record('region_b', 'plan')['workflow_id'] == 'install'
