@@ -1,5 +1,8 @@
 """plugin.yaml is a valid DSL 1.3 plugin for the field's own parser, and its package name and
 version agree with setup.py, `__version__` and the top line of CHANGELOG.txt.
+
+plugin.yaml derives its node type from `cloudify.nodes.Root`, so the probe blueprint also
+imports the fleet tests' stand-in for the manager's built-in types (tests/fleet/types.yaml).
 """
 import re
 import shutil
@@ -14,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 BLUEPRINT = '''\
 tosca_definitions_version: cloudify_dsl_1_3
 imports:
+  - types.yaml
   - plugin.yaml
 workflows:
   upgrade_noop: upgrade.cloudify_upgrade_plugin.noop
@@ -50,10 +54,14 @@ def _setup_py(source_tree, option):
 def _parsed_plugins(tmp_path):
     from dsl_parser.parser import parse_from_path
     shutil.copy(REPO / 'plugin.yaml', tmp_path / 'plugin.yaml')
+    shutil.copy(REPO / 'tests' / 'fleet' / 'types.yaml', tmp_path / 'types.yaml')
     blueprint = tmp_path / 'blueprint.yaml'
     blueprint.write_text(BLUEPRINT)
     plan = parse_from_path(str(blueprint))
-    return plan['deployment_plugins_to_install'], plan['workflow_plugins_to_install']
+    # the stand-in types bring cloudify-common's default_workflows (install: false)
+    return plan['deployment_plugins_to_install'], [
+        plugin for plugin in plan['workflow_plugins_to_install']
+        if plugin['name'] != 'default_workflows']
 
 
 def test_dsl_parser_accepts_plugin_yaml(tmp_path):

@@ -1,7 +1,10 @@
 """The offline package: `wagon create` then `wagon validate` succeed on a copy of the source,
-the archive describes this plugin at this version, and installing it offline into a fresh
+the archive describes this plugin at this version, ships every module and function that
+plugin.yaml maps an operation or a workflow to, and installing it offline into a fresh
 virtualenv gives a `cfy` with `upgrade` (what an air-gapped operator host does).
 """
+import ast
+import io
 import json
 import subprocess
 import sys
@@ -9,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 PTH_NAME = 'cloudify_upgrade_plugin-hook.pth'
@@ -61,6 +65,42 @@ def test_wagon_metadata_names_this_plugin(wagon_archive):
     inner_path.write_bytes(inner)
     with zipfile.ZipFile(inner_path) as whl:
         assert PTH_NAME in whl.namelist()
+
+
+def _plugin_yaml_mappings():
+    """Every `upgrade.<module>.<function>` plugin.yaml maps an operation or workflow to."""
+    found = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ('implementation', 'mapping') and isinstance(value, str):
+                    found.add(value)
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(yaml.safe_load((REPO / 'plugin.yaml').read_text()))
+    assert found and all(m.startswith('upgrade.') for m in found), found
+    return sorted(m[len('upgrade.'):] for m in found)
+
+
+def test_wagon_ships_everything_plugin_yaml_maps_to(wagon_archive):
+    ours = 'cloudify-upgrade-plugin/wheels/cloudify_upgrade_plugin-{0}-py3-none-any.whl'
+    with zipfile.ZipFile(wagon_archive) as archive:
+        inner = archive.read(ours.format(_source_version()))
+    mappings = _plugin_yaml_mappings()
+    assert len(mappings) >= 9, mappings    # 5 operation functions and 4 workflows
+    with zipfile.ZipFile(io.BytesIO(inner)) as wheel:
+        names = set(wheel.namelist())
+        for mapping in mappings:
+            module, _, function = mapping.rpartition('.')
+            path = module.replace('.', '/') + '.py'
+            assert path in names, '{0} is not in the wheel ({1})'.format(path, mapping)
+            tree = ast.parse(wheel.read(path))
+            defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+            assert function in defined, '{0} defines no {1}'.format(path, function)
 
 
 def test_offline_install_gives_cfy_upgrade(wagon_archive, tmp_path, help_commands):
