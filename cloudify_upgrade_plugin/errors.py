@@ -22,7 +22,7 @@ class UpgradeError(CloudifyCliError):
 
     def __init__(self, message, error_id=None, hints=None, step=None,
                  details=None):
-        super(UpgradeError, self).__init__(message)
+        super().__init__(message)
         self.message = message
         self.error_id = error_id or self.default_id
         self.possible_solutions = list(hints or [])
@@ -52,7 +52,7 @@ class BlockedError(UpgradeError):
     default_id = 'blocked'
 
     def __init__(self, message, checks=None, **kwargs):
-        super(BlockedError, self).__init__(message, **kwargs)
+        super().__init__(message, **kwargs)
         self.checks = checks or []
 
 
@@ -67,7 +67,7 @@ class NotImplementedYet(UpgradeError):
     default_id = 'not-implemented-yet'
 
     def __init__(self, command, issue):
-        super(NotImplementedYet, self).__init__(
+        super().__init__(
             '`cfy upgrade {0}` is not implemented yet (tracked in issue {1}); '
             'it has changed nothing.'.format(command, issue),
             hints=['Follow the manual procedure for this step, or use a later '

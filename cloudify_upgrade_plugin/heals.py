@@ -28,6 +28,8 @@ from cloudify_upgrade_plugin.clock import parse as parse_timestamp
 from cloudify_upgrade_plugin.errors import (
     EXIT_HEALS_FOUND, InputError, UpgradeError)
 from cloudify_upgrade_plugin.log import emit_json, get_logger, json_mode
+from cloudify_upgrade_plugin.manager.client import Manager
+from cloudify_upgrade_plugin.manager.retry import TRANSPORT_ERRORS, is_connection_error
 
 STEP_ID = 'verify-heals'
 HEAL_WORKFLOW = 'heal'
@@ -182,32 +184,14 @@ def _describe_error(error):
 
 
 def _is_unreachable(error):
-    try:
-        import requests
-        if isinstance(error, (requests.exceptions.ConnectionError,
-                              requests.exceptions.Timeout)):
-            return True
-    except ImportError:  # pragma: no cover - requests comes with cloudify
-        pass
-    if isinstance(error, OSError):
+    if is_connection_error(error) or isinstance(error, OSError):
         return True
     error_id = getattr(error, 'error_id', '') or ''
     return 'unreachable' in error_id or 'connect' in error_id
 
 
-def _source_errors():
-    errors = [UpgradeError, OSError, ValueError]
-    try:
-        import requests
-        errors.append(requests.exceptions.RequestException)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from cloudify_rest_client.exceptions import CloudifyClientError
-        errors.append(CloudifyClientError)
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(errors)
+# What a source may raise for a manager it cannot query (never a bug of ours).
+SOURCE_ERRORS = (UpgradeError, OSError, ValueError) + TRANSPORT_ERRORS
 
 
 def inspect_manager(label, profile, source_factory, since, until,
@@ -223,7 +207,7 @@ def inspect_manager(label, profile, source_factory, since, until,
     report = {'profile': profile, 'reachable': None, 'error': None,
               'version': None, 'scope': None, 'tenants': None, 'requests': 0,
               'heals': [], 'gaps': []}
-    errors = _source_errors()
+    errors = SOURCE_ERRORS
     try:
         source = source_factory(profile)
     except errors as error:
@@ -408,7 +392,7 @@ def healing_state(profile, version, healing_fenced, ssh_probe):
 
 # ------------------------------------------------------------------ real seams
 
-class RestSource(object):
+class RestSource:
     """Adapter from the manager layer's Manager to what inspect_manager needs."""
 
     def __init__(self, manager):
@@ -420,14 +404,12 @@ class RestSource(object):
         return self.manager.list_tenants()
 
     def list_executions(self, params, tenant):
-        """One page of GET <prefix>/executions (retried when transient, errors translated)."""
-        headers = {'Tenant': tenant} if tenant else None
-        return self.manager.get('/executions', params=dict(params), headers=headers,
-                                what='listing heal executions')
+        """One page of the executions list (retried when transient, errors translated)."""
+        return self.manager.list_page('executions', params, tenant,
+                                      what='listing heal executions')
 
 
 def rest_source(profile):
-    from cloudify_upgrade_plugin.manager import Manager
     return RestSource(Manager.from_profile(profile))
 
 

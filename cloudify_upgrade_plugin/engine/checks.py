@@ -19,7 +19,7 @@ PASS, FAIL, WAIVED = 'pass', 'fail', 'waived'
 STATUSES = (PASS, WARN, FAIL, WAIVED)
 
 
-class Check(object):
+class Check:
     """The result of one check."""
 
     def __init__(self, id, severity, status, message, details=None, waiver=None):
@@ -58,7 +58,7 @@ class Check(object):
                      waiver={'reason': reason})
 
 
-class CheckSet(object):
+class CheckSet:
     """Collects check results; ``run`` turns a raising check function into a failed check.
 
     A check function returns a ``Check``, a ``(status, message)`` or

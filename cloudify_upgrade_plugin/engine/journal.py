@@ -53,7 +53,7 @@ def is_check_waiver(entry):
     return entry.get('event') == WAIVED and 'check' in (entry.get('details') or {})
 
 
-class Journal(object):
+class Journal:
     """``Journal(path)``: ``append(step, event, details=None)``, ``entries()``, ``state()``."""
 
     def __init__(self, path):

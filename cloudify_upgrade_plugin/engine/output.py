@@ -24,7 +24,7 @@ def human_size(size):
     return '{0:.1f} {1}'.format(size, unit)
 
 
-class RateLimitedProgress(object):
+class RateLimitedProgress:
     """Logs progress no more than every ``interval`` s or ``percent_step`` %."""
 
     def __init__(self, name, action='Transferring', interval=10.0, percent_step=10,

@@ -34,7 +34,7 @@ STEP_INTERRUPTED = 'step-interrupted'
 UNEXPECTED = 'unexpected-error'
 
 
-class Runner(object):
+class Runner:
 
     def __init__(self, workspace, runbook, fingerprint=None, ctx=None):
         if not isinstance(runbook, Runbook):

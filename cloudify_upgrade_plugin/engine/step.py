@@ -27,7 +27,7 @@ def validate_step_id(step_id):
     return step_id
 
 
-class Step(object):
+class Step:
     """Base class: override ``run`` (and usually ``check`` and ``verify``)."""
 
     id = None
@@ -68,8 +68,8 @@ class FunctionStep(Step):
 
     def __init__(self, id, title=None, run=None, check=None, verify=None,
                  rerunnable=True, point_of_no_return=False):
-        super(FunctionStep, self).__init__(id=id, title=title, rerunnable=rerunnable,
-                                           point_of_no_return=point_of_no_return)
+        super().__init__(id=id, title=title, rerunnable=rerunnable,
+                         point_of_no_return=point_of_no_return)
         if run is None:
             raise ValueError('step {0} needs a run function'.format(id))
         self._run, self._check, self._verify = run, check, verify
@@ -84,7 +84,7 @@ class FunctionStep(Step):
         return self._verify(ctx) if self._verify else None
 
 
-class Runbook(object):
+class Runbook:
     """``Runbook(name, steps, command=None)``: the ordered steps of one command.
 
     ``name`` is the cfy upgrade subcommand (``prepare``, ``new-host``, ``in-place``);
@@ -114,7 +114,7 @@ class Runbook(object):
         return [step.id for step in self.steps]
 
 
-class Context(object):
+class Context:
     """What a step gets: the workspace, the options, confirmation, a logger, a free dict."""
 
     def __init__(self, workspace=None, options=None, yes=False, confirm=None, logger=None,

@@ -74,7 +74,7 @@ _held_locks = set()
 _held_guard = threading.Lock()
 
 
-class Workspace(object):
+class Workspace:
     """One upgrade's directory.  Build it with ``create`` or ``open``."""
 
     def __init__(self, root, upgrade_id):

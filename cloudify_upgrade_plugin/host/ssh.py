@@ -85,7 +85,7 @@ class RemoteCommandFailed(UpgradeError):
     default_id = 'ssh-command-failed'
 
     def __init__(self, message, rc=None, stderr='', **kwargs):
-        super(RemoteCommandFailed, self).__init__(message, **kwargs)
+        super().__init__(message, **kwargs)
         self.rc = rc
         self.stderr = stderr
 
@@ -175,7 +175,7 @@ def _profile_port(profile):
     return port
 
 
-class Host(object):
+class Host:
     """One manager host over SSH (see the module docstring)."""
 
     def __init__(self, hostname, user, key_filename, port=22, known_hosts_path=None,

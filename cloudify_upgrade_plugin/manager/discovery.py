@@ -24,7 +24,7 @@ PROBE_TIMEOUT = (5, 30)
 
 
 @dataclass(frozen=True)
-class ManagerInfo(object):
+class ManagerInfo:
     """What discovery learnt about a manager."""
     version: versions.Version
     edition: str            # 'premium' | 'community' | None (3.x has no edition)
@@ -46,7 +46,7 @@ class ManagerInfo(object):
 
 
 @dataclass
-class ProbeResult(object):
+class ProbeResult:
     """One unauthenticated or authenticated GET: status, whether the answer was JSON."""
     url: str
     status: int = None
@@ -120,7 +120,7 @@ def probe(session, base_url, path, verify=True, headers=None, timeout=PROBE_TIME
 
 class _Failure(Exception):
     def __init__(self, kind, probe_result=None, message=''):
-        super(_Failure, self).__init__(message or kind)
+        super().__init__(message or kind)
         self.kind = kind          # unreachable | tls | https-required | not-cloudify
         self.probe = probe_result
         self.message = message
@@ -152,13 +152,13 @@ def _discover_at(session, host, port, protocol, verify, username, password, toke
     result = probe(session, base, '/api/v3.1/ok', verify, timeout=timeout)
     _check_transport(result)
     if result.is_json and result.body in ('OK', 'FAIL'):
-        at_least = versions.Version((6, 0, 0))
+        at_least = versions.OK_ENDPOINT_SINCE
     if at_least is None:
         # facts §2.6 step 2 / §2.3: unauthenticated snapshot-status answers JSON on 5.0.5+
         result = probe(session, base, '/api/v3.1/snapshot-status', verify, timeout=timeout)
         _check_transport(result)
         if result.is_json and isinstance(result.body, dict) and 'status' in result.body:
-            at_least = versions.Version((5, 0, 5))
+            at_least = versions.RESTORE_FLAG_SINCE
     if at_least is None:
         # facts §2.6 step 3 / §2.2: /api/v2.1/version is unsecured on 3.x (200), 401 on 4.x+
         result = probe(session, base, '/api/v2.1/version', verify, timeout=timeout)
@@ -167,7 +167,7 @@ def _discover_at(session, host, port, protocol, verify, username, password, toke
                 and result.body.get('version'):
             return _info(result.body, version_override, protocol, port, host)
         if result.is_json and result.status in (401, 403):
-            at_least = versions.Version((4, 0, 0))
+            at_least = versions.VERSION_CALL_SECURED_SINCE
         else:
             raise _Failure('not-cloudify', result)
 

@@ -15,9 +15,11 @@ from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 
 _MAX_MESSAGE = 400
+# What a call to a manager may raise before ``translate``: transport and client errors.
+TRANSPORT_ERRORS = (requests.exceptions.RequestException, CloudifyClientError)
 
 
-class RetryPolicy(object):
+class RetryPolicy:
     """How often and how patiently an idempotent call is retried.
 
     ``delay(n)`` = min(max_delay, base_delay * factor ** n); ``sleep`` is injectable so that
@@ -46,6 +48,13 @@ def status_of(exc):
     if isinstance(status, int) and status > 0:
         return status
     return None
+
+
+def is_connection_error(exc):
+    """True for a connection that failed or timed out (TLS failures included), as opposed
+    to an answer the manager gave."""
+    return isinstance(exc, (requests.exceptions.ConnectionError,
+                            requests.exceptions.Timeout))
 
 
 def is_transient(exc):

@@ -22,7 +22,7 @@ SUCCEEDED, FAILED, STARTED = 'succeeded', 'failed', 'started'
 NO_AGENT_STATES = ('uninitialized', 'deleted')
 
 
-class AgentState(object):
+class AgentState:
     """Per-deployment install state, persisted after every change."""
 
     def __init__(self, workspace):
@@ -99,12 +99,7 @@ def _install_one(manager, state, tenant, deployment_id, timeout, since):
             logger.info('Agents of %s/%s: adopting execution %s started earlier.',
                         tenant, deployment_id, execution_id)
     if execution_id is None:
-        execution = scoped.request(
-            'post', '/executions', data={
-                'deployment_id': deployment_id, 'workflow_id': 'install_new_agents',
-                'parameters': {}, 'allow_custom_parameters': False, 'force': False},
-            expected=(200, 201), what='starting install_new_agents on {0}'.format(
-                deployment_id))
+        execution = scoped.start_execution(deployment_id, 'install_new_agents')
         execution_id = execution['id']
         state.update(tenant, deployment_id, status=STARTED, execution_id=execution_id,
                      attempts=entry.get('attempts', 0) + 1)

@@ -10,8 +10,6 @@ from cloudify_upgrade_plugin import log, versions
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 
-ACTIVE_STATES_BASE = ('pending', 'started', 'cancelling', 'force_cancelling')  # facts §4
-
 
 # -- opening things ---------------------------------------------------------------------
 
@@ -62,7 +60,7 @@ def ssh_probe(manager):
         host.run(['true'])
 
 
-class _closing(object):
+class _closing:
     def __init__(self, host):
         self.host = host
 
@@ -86,50 +84,16 @@ def existing_parent(path):
 
 # -- reading a manager ------------------------------------------------------------------
 
-def health(manager):
-    """('ok'|'degraded'|'fail', [failing service names])."""
-    status = manager.status()
-    failing = sorted(name for name, state in status['services'].items() if state != 'Active')
-    if status['healthy']:
-        return 'ok', failing
-    if status.get('status') == 'Degraded':
-        return 'degraded', failing
-    return 'fail', failing
-
-
-def active_states(version):
-    """Execution states that mean 'running or about to run' on this version (facts §4).
-
-    Only states the version knows are sent: an unknown enum value is a 500 on 7.0.
-    """
-    states = list(ACTIVE_STATES_BASE)
-    if version >= versions.Version.parse('4.4'):
-        states.append('kill_cancelling')
-    if version >= versions.Version.parse('4.5'):
-        states.append('queued')
-    return states
-
-
 def active_executions(manager):
     """Every active execution in every tenant, system workflows included."""
     # 4.0/4.1 executions lists may ignore _all_tenants (4.1 source has no all_tenants
     # decorator there, though facts §4 says 4.0+): ask tenant by tenant before 4.2.
-    per_tenant = manager.version < versions.Version.parse('4.2')
+    per_tenant = not versions.honours_all_tenants_on_executions(manager.version)
     return list(manager.list_all(
         'executions', all_tenants=True, per_tenant=per_tenant,
-        status=active_states(manager.version),
+        status=versions.active_execution_states(manager.version),
         include=['id', 'workflow_id', 'status', 'deployment_id', 'tenant_name']
         if manager.has_tenants else ['id', 'workflow_id', 'status', 'deployment_id']))
-
-
-def maintenance_state(manager):
-    try:
-        return (manager.get('/maintenance', what='reading maintenance mode') or {}).get(
-            'status')
-    except UpgradeError as error:
-        if error.error_id in ('not-found', 'manager-bad-answer'):
-            return None
-        raise
 
 
 def usernames(manager):
@@ -272,8 +236,8 @@ def download_snapshot(manager, workspace, snapshot_id):
     from cloudify_upgrade_plugin.snapshot import transfer
     workspace.makedirs('snapshot')
     dest = workspace.path(snapshot_relpath(snapshot_id))
-    return transfer.download(manager, transfer.snapshot_archive_uri(snapshot_id), dest,
-                             progress=transfer.progress_reporter(dest, 'Downloading'))
+    return transfer.download(manager.connection(), transfer.snapshot_archive_uri(snapshot_id),
+                             dest, progress=transfer.progress_reporter(dest, 'Downloading'))
 
 
 def file_identity(path):
@@ -338,11 +302,6 @@ def backup_host_files(manager, workspace, needed):
                             'remote': remote})
             get_logger().info('Backed up %s:%s', manager.host, remote)
     return backups
-
-
-def activate_maintenance(manager, timeout):
-    manager.request('post', '/maintenance/activate', data={}, expected=(200, 201, 304),
-                    what='activating maintenance mode')
 
 
 def evaluate_late(checks, ctx, step, known_ids):

@@ -17,6 +17,7 @@ import time
 
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.manager import profiles
 from cloudify_upgrade_plugin.runbooks import common
 
 SECURITY_KEYS = ('hash_salt', 'secret_key', 'encoding_alphabet', 'encoding_block_size',
@@ -26,49 +27,29 @@ REST_SECURITY = '/opt/manager/rest-security.conf'
 ORIGINAL = REST_SECURITY + '.cfy-upgrade-orig'
 
 
-def _profile_credentials(profile_name):
-    from cloudify_cli import env
-    profile = env.get_profile_context(profile_name)
-    return env.get_username(profile), env.get_password(profile)
-
-
 def candidates(ctx):
-    """[(label, username, password)]: the target profile's, then the source admin's."""
-    found = []
-    target_user, target_password = _profile_credentials(ctx.data['target_profile'])
-    found.append(('target', target_user, target_password))
+    """[Credentials]: the target profile's (label 'target'), then the source admin's."""
+    target = profiles.profile_credentials(ctx.data['target_profile'], label='target')
+    found = [target]
     source_profile = ctx.data.get('source_manager_profile')
     if source_profile:
         try:
-            source_user, source_password = _profile_credentials(source_profile)
+            source = profiles.profile_credentials(source_profile, label='source')
         except Exception:
-            source_user = source_password = None
-        if source_user and source_password and \
-                (source_user, source_password) != (target_user, target_password):
-            found.append(('source', source_user, source_password))
+            source = None
+        if source is not None and source.basic and source != target:
+            found.append(source)
     return found
-
-
-def _works(manager):
-    try:
-        manager.request('get', '/version', retry=False, what='checking credentials')
-        return True
-    except UpgradeError as error:
-        if (error.details or {}).get('status_code') == 401 or \
-                error.error_id == 'manager-auth-failed':
-            return False
-        raise
 
 
 def working(manager, found, wait=False):
     """The manager with the first candidate credentials it accepts, or None."""
-    for label, username, password in found:
-        if not (username and password):
+    for credentials in found:
+        if not credentials.basic:
             continue
-        candidate = manager.with_credentials(username, password)
+        candidate = manager.with_credentials(credentials)
         try:
-            if _works(candidate):
-                candidate.credentials_label = label
+            if candidate.accepts_credentials():
                 return candidate
         except UpgradeError:
             if not wait:
@@ -78,9 +59,8 @@ def working(manager, found, wait=False):
 
 def alternatives(manager, found):
     """The same manager with each other candidate's credentials (for the waits)."""
-    current = (manager.username, getattr(manager, '_password', None))
-    return [manager.with_credentials(user, password) for _, user, password in found
-            if user and password and (user, password) != current]
+    return [manager.with_credentials(credentials) for credentials in found
+            if credentials.basic and credentials != manager.credentials]
 
 
 def wait_for_switch(target, found, timeout, sleep=time.sleep, clock=time.monotonic):
@@ -90,7 +70,7 @@ def wait_for_switch(target, found, timeout, sleep=time.sleep, clock=time.monoton
     service coming back with them is enough.
     """
     from cloudify_upgrade_plugin.manager import waits
-    wanted = [c for c in found if c[0] == 'source'] or found
+    wanted = [c for c in found if c.label == 'source'] or found
     deadline = clock() + (timeout or 3600)
     delay = 0.25
     last = 'no answer'
@@ -99,7 +79,7 @@ def wait_for_switch(target, found, timeout, sleep=time.sleep, clock=time.monoton
             manager = working(target, wanted, wait=True)
             if manager is not None:
                 get_logger().info('The target accepts the %s admin credentials.',
-                                  manager.credentials_label)
+                                  manager.credentials.label)
                 return manager
             last = 'credentials refused'
         except UpgradeError as error:
@@ -117,7 +97,6 @@ def wait_for_switch(target, found, timeout, sleep=time.sleep, clock=time.monoton
 
 def follow(ctx):
     """After a >= 4.2 restore: find the working credentials and update the target profile."""
-    from cloudify_cli import env
     target = ctx.data['target_manager']
     found = candidates(ctx)
     manager = working(target, found)
@@ -127,17 +106,14 @@ def follow(ctx):
             'after the restore.'.format(target.label), error_id='credentials-lost',
             hints=['Log in with the old manager\'s admin password and run `cfy profiles set '
                    '--manager-password ...` on the target profile, then re-run.'])
-    if manager.credentials_label == 'target':
+    if manager.credentials.label == 'target':
         return manager, False
-    profile = env.get_profile_context(ctx.data['target_profile'])
-    if os.environ.get('CLOUDIFY_PASSWORD') or os.environ.get('CLOUDIFY_USERNAME'):
+    if profiles.credentials_from_environment():
         get_logger().warning('The target now takes the old admin\'s password; the '
                              'CLOUDIFY_USERNAME/CLOUDIFY_PASSWORD variables you set must '
                              'be changed to it.')
         return manager, False
-    profile.manager_username = manager.username
-    profile.manager_password = manager._password
-    profile.save()
+    profiles.store_credentials(ctx.data['target_profile'], manager.credentials)
     get_logger().info('The restore installed the old admin\'s password on the target; '
                       'profile %s now uses it.', ctx.data['target_profile'])
     return manager, True
@@ -227,12 +203,13 @@ def put_rest_security(ctx):
         if current.get('hash_salt') != source_conf.get('hash_salt'):
             if not host.file_exists(ORIGINAL, sudo=True):
                 host.run(['cp', '-p', REST_SECURITY, ORIGINAL], sudo=True)
-            token_manager = _token_manager(manager)
+            # a token is signed with the *current* secret_key (4.x-6.x) or kept in the DB
+            # (7.0): neither depends on the salt about to change
+            token_manager = manager.with_token(manager.create_token())
             _install(host, current, {'hash_salt': source_conf['hash_salt']})
             waits.wait_for_rest(token_manager, timeout)
-            token_manager.request(
-                'post', '/users/{0}'.format(manager.username),
-                data={'password': manager._password}, expected=(200, 201),
+            token_manager.set_password(
+                manager.username, manager.credentials.password,
                 what='re-hashing the admin password with the old salt')
             logger.info('Old hash salt installed; the admin password was re-hashed with it.')
             current = _read_conf(host, REST_SECURITY)
@@ -294,23 +271,6 @@ def _install(host, current, values):
     merged.update(values)
     _put_bytes(host, json.dumps(merged, indent=4).encode('utf-8'), REST_SECURITY)
     host.systemctl('restart', 'cloudify-restservice', check=True)
-
-
-def _token_manager(manager):
-    """The manager authenticated by a fresh API token instead of the password.
-
-    4.x-6.x: ``GET /tokens`` (signed with secret_key, facts §2.4); 7.0: ``POST /tokens``
-    (obs70: ``ctok-…`` kept in the DB).
-    """
-    from cloudify_upgrade_plugin.engine.redact import register_secret
-    if manager.version.major >= 7:
-        answer = manager.request('post', '/tokens', data={'description': 'cfy upgrade'},
-                                 expected=(200, 201), what='creating an API token')
-    else:
-        answer = manager.get('/tokens', what='getting an API token')
-    token = answer['value']
-    register_secret(token)
-    return manager._copy(token=token, username=None, password=None)
 
 
 def _put_bytes(host, data, remote):
@@ -376,8 +336,7 @@ def reset_passwords(ctx, users):
         atomic_write(written, ''.join('{0}: {1}\n'.format(u, p)
                                       for u, p in sorted(generated.items())))
     for user in users:
-        target.request('post', '/users/{0}'.format(user), data={'password': passwords[user]},
-                       expected=(200, 201), what='setting the password of {0}'.format(user))
+        target.set_password(user, passwords[user])
     get_logger().info('New passwords set for %d user(s)%s.', len(users),
                       '; generated ones are in {0} (0600)'.format(written) if written else '')
     return {'users': 'reset-passwords', 'count': len(users),

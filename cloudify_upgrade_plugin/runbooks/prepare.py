@@ -7,7 +7,6 @@ version needs, records the source inventory, optionally freezes the old manager,
 prints the next command.  Nothing it does is irreversible.
 """
 import os
-import time
 
 from cloudify_upgrade_plugin import log, versions
 from cloudify_upgrade_plugin.engine.checks import evaluate
@@ -18,6 +17,7 @@ from cloudify_upgrade_plugin.engine.workspace import (
     Workspace, list_upgrade_ids, validate_upgrade_id)
 from cloudify_upgrade_plugin.errors import BlockedError, InputError, UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.manager import waits
 from cloudify_upgrade_plugin.runbooks import common, inventory
 from cloudify_upgrade_plugin.runbooks.source_checks import (
     PATCH_CHECK, host_backups_needed, patch_check_from_snapshot, source_checks)
@@ -518,7 +518,7 @@ class Freeze(PrepareStep):
               'deactivate)'
 
     def check(self, ctx):
-        return common.maintenance_state(ctx.data['manager']) == 'activated'
+        return ctx.data['manager'].maintenance_state() == 'activated'
 
     def run(self, ctx):
         manager = ctx.data['manager']
@@ -526,39 +526,9 @@ class Freeze(PrepareStep):
             raise UpgradeError('The snapshot is not safe locally; the old manager is not '
                                'frozen.', error_id='snapshot-not-local',
                                hints=['Run prepare again: it downloads the snapshot first.'])
-        common.activate_maintenance(manager, timeout=ctx.options.get('timeout'))
-        state = _wait_for_maintenance(manager, ctx.options.get('timeout') or 3600,
-                                      ctx.logger)
+        manager.activate_maintenance()
+        state = waits.wait_for_maintenance(manager, ctx.options.get('timeout') or 3600)
         return {'maintenance': state}
-
-
-def _wait_for_maintenance(manager, timeout, logger, clock=time.monotonic, sleep=time.sleep):
-    """Wait until maintenance mode is 'activated' (it stays 'activating' while executions
-    run); raise ``maintenance-not-activated`` after ``timeout`` seconds."""
-    deadline = clock() + timeout
-    interval = 0.2
-    reported = None
-    while True:
-        answer = manager.get('/maintenance', what='reading maintenance mode') or {}
-        state = answer.get('status')
-        if state == 'activated':
-            logger.info('Maintenance mode is active on %s.', manager.label)
-            return state
-        remaining = answer.get('remaining_executions') or []
-        if remaining and remaining != reported:
-            reported = remaining
-            logger.info('Maintenance mode is %s: waiting for %d execution(s) to end.',
-                        state, len(remaining))
-        if clock() >= deadline:
-            raise UpgradeError(
-                'Maintenance mode on {0} is still "{1}" after {2} s.'.format(
-                    manager.label, state, timeout), error_id='maintenance-not-activated',
-                hints=['Executions still running keep it "activating": see `cfy '
-                       'maintenance-mode status`, then run prepare again.',
-                       'The snapshot is safe locally; `cfy maintenance-mode deactivate` '
-                       'undoes the freeze.'])
-        sleep(interval)
-        interval = min(interval * 2, 5.0)
 
 
 class WriteReport(PrepareStep):

@@ -30,6 +30,8 @@ from cloudify_upgrade_plugin.engine.checks import (
 from cloudify_upgrade_plugin.engine.step import Step
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.manager import profiles, waits
+from cloudify_upgrade_plugin.manager.client import Manager
 from cloudify_upgrade_plugin.runbooks import agents, common, credentials, inventory
 
 V4_0_1 = versions.Version.parse('4.0.1')
@@ -211,7 +213,7 @@ def _clean(target):
 def _bootstrap_admin(target):
     """facts §3.6: only the bootstrap admin (user id 0) may restore a v4+ snapshot."""
     try:
-        user = target.get('/user', what='reading the current user')
+        user = target.current_user()
     except UpgradeError as error:
         if error.error_id in ('not-found', 'manager-bad-answer'):
             return WARN, 'This version cannot tell who the current user is.'
@@ -248,7 +250,7 @@ def _target_networks(target):
     if networks:
         return networks
     try:
-        context = target.get('/provider/context', what='reading the provider context')
+        context = target.provider_context()
         agent = (((context or {}).get('context') or {}).get('cloudify') or {}).get(
             'cloudify_agent') or {}
         networks.update((agent.get('networks') or {}).keys())
@@ -259,10 +261,10 @@ def _target_networks(target):
 
 def _licence(target):
     """facts §2.5 [U]: a fresh premium 5.x+ probably needs a licence before restore."""
-    if target.edition != 'premium' or target.version < V5_0:
+    if not versions.may_need_licence(target.version, target.edition):
         return PASS, 'No licence needed.'
     try:
-        target.get('/license', what='reading the licence')
+        target.licence()
     except UpgradeError as error:
         return WARN, 'Could not read the licence ({0}); if the restore is refused, upload ' \
                      'one with `cfy license upload`.'.format(error.message)
@@ -295,10 +297,10 @@ class UploadSnapshot(RestoreStep):
         path = ctx.workspace.path(snapshot['path'])
         params = None
         target = ctx.data['target_manager']
-        if target.version < V4_2 and target.version.major == 4:
-            params = {'private_resource': 'false'}     # facts §3.4: 4.0-4.2 only
+        if versions.upload_needs_private_resource(target.version):
+            params = {'private_resource': 'false'}
         try:
-            transfer.upload_snapshot(target, snapshot['id'], path, params=params,
+            transfer.upload_snapshot(target.connection(), snapshot['id'], path, params=params,
                                      progress=transfer.progress_reporter(path, 'Uploading'))
         except UpgradeError as error:
             if error.error_id != 'snapshot-already-exists':
@@ -385,7 +387,7 @@ def _ready_for_another_restore(ctx, target, snapshot, failed):
                 else 'An earlier run stopped while starting the restore')
     running = [e for e in target.list_all(
         'executions', workflow_id='restore_snapshot', include=['id', 'status'],
-        status=common.active_states(target.version)) if e['id'] not in failed]
+        status=versions.active_execution_states(target.version)) if e['id'] not in failed]
     if running:
         raise UpgradeError(
             'A restore is already running on {0} ({1}).'.format(
@@ -432,22 +434,11 @@ def _restore_failed(ctx, execution_id, error):
             'If the failed restore left data on the new manager, reinstall it first.'])
 
 
-RESTORE_POLL_CAP = 1.0
-# How long after a restore ends an announced REST outage (the 4.2-4.5 restart, the reboot
-# after restoring certificates: facts §3.8 "a few seconds", docs "at least 10 seconds") may
-# take to begin before it is considered missed.
-OUTAGE_GRACE = 60.0
-# ... and once the restored certificates are seen on the host (the reboot follows them).
-REBOOT_SOON = 10.0
-POST_RESTORE_SLEEP = 3.0   # facts §3.8: the detached post-restore shell's `sleep 3`
-
-
 class WaitRestore(RestoreStep):
     id = 'wait-restore'
     title = 'Wait for the restore, the REST restart and any reboot'
 
     def run(self, ctx):
-        from cloudify_upgrade_plugin.manager import waits
         meta = ctx.workspace.meta
         execution_id = meta['restore_execution_id']
         snapshot = _snapshot(ctx)
@@ -463,14 +454,15 @@ class WaitRestore(RestoreStep):
             # shell's `sleep 3` is over and it restarts / reboots the manager (facts §3.8)
             execution = waits.wait_for_execution(
                 target, execution_id, timeout=timeout, alternatives=alternatives,
-                on_switch=lambda m: current.update(manager=m), poll_cap=RESTORE_POLL_CAP)
+                on_switch=lambda m: current.update(manager=m),
+                poll_cap=waits.RESTORE_POLL_CAP)
         except UpgradeError as error:
             if error.error_id in ('execution-failed', 'execution-cancelled'):
                 raise _restore_failed(ctx, execution_id, error)
-            if error.error_id == 'execution-timeout' and not _answers(target)[0]:
+            if error.error_id == 'execution-timeout' and not target.rest_answers()[0]:
                 raise _not_back(target, timeout, execution_id, error, snapshot, ctx)
             if credentials.working(target, candidates, wait=True) is None and \
-                    _answers(target)[0]:
+                    target.rest_answers()[0]:
                 raise _credentials_refused(ctx, target, execution_id, error)
             raise
         target = current['manager']
@@ -485,16 +477,13 @@ class WaitRestore(RestoreStep):
             # never a fixed sleep: see the outage begin, then wait for its end below.  Only
             # what is left of the grace since the restore ended is waited (a resumed run may
             # come long after the outage, while no process was watching)
-            ago = _ended_ago(target, execution)
-            grace = min(float(timeout), OUTAGE_GRACE) - (
-                ago if ago is not None else clock.seconds_since(ended_seen))
-            if post['reboot'] and grace > 0 and _certificate_differences(ctx, target) == []:
-                # the certificates are already moved: `shutdown -r now` comes right after
-                # them in the post-restore shell (`sleep 3` after the end, facts §3.8), or
-                # came already
-                grace = min(grace, REBOOT_SOON if ago is None else
-                            POST_RESTORE_SLEEP + REBOOT_SOON - ago)
-            seen = _wait_for_outage(target, grace) if grace > 0 else False
+            ago = waits.ended_ago(target, execution)
+            grace = waits.outage_grace(
+                timeout, ago if ago is not None else clock.seconds_since(ended_seen),
+                by_manager_clock=ago is not None,
+                reboot_imminent=(lambda: _certificate_differences(ctx, target) == [])
+                if post['reboot'] else None)
+            seen = waits.wait_for_outage(target, grace) if grace > 0 else False
             ctx.workspace.update_meta(restore_outage_seen=seen)
         if post['flag']:
             waits.wait_for_restore_flag(target, timeout)
@@ -505,40 +494,13 @@ class WaitRestore(RestoreStep):
         if post['credentials_change'] and len(candidates) > 1:
             target = credentials.wait_for_switch(target, candidates, timeout)
         ctx.data['target_manager'] = target
-        health = _confirm_healthy(target, min(float(timeout), HEALTH_GRACE))
+        health = waits.wait_until_healthy(target, min(float(timeout), waits.HEALTH_GRACE))
         ctx.workspace.update_meta(target_health=health)
         details = {'execution_id': execution_id, 'post_restore': post, 'health': health,
                    'outage': outage and ctx.workspace.meta.get('restore_outage_seen')}
         if post['reboot']:
             details['certificates'] = _confirm_certificates(ctx, target)
         return details
-
-
-# How long the services of a restored manager may take to all report active.
-HEALTH_GRACE = 60.0
-
-
-def _confirm_healthy(target, grace, sleep=None, clock=None):
-    """'ok', or 'degraded: <services>' (a warning) when they are not all active in time."""
-    import time
-    sleep = sleep or time.sleep
-    clock = clock or time.monotonic
-    deadline = clock() + grace
-    interval = 0.1
-    while True:
-        try:
-            state, failing = common.health(target)
-        except UpgradeError as error:
-            state, failing = 'fail', [error.message]
-        if state == 'ok':
-            return 'ok'
-        if clock() >= deadline:
-            get_logger().warning('%s reports services that are not running after the '
-                                 'restore: %s. Check them before the agents move.',
-                                 target.label, ', '.join(failing) or state)
-            return '{0}: {1}'.format(state, ', '.join(failing))
-        sleep(interval)
-        interval = min(interval * 1.5, 2.0)
 
 
 def _post_restore_expectations(target, snapshot, mode, snapshot_doc):
@@ -554,37 +516,6 @@ def _outage_after_terminated(target, post):
     """facts §3.8: the reboot after moving certificates; the REST restart of the detached
     post-restore shell on 4.2-4.5 targets (4.6+ restart inside the workflow)."""
     return bool(post['reboot'] or (post['credentials_change'] and target < V4_6))
-
-
-def _answers(target, session=None):
-    """True when the REST service answers JSON (200 or 401) to an unauthenticated
-    ``<prefix>/version``; False for refused connections, 5xx pages and non-JSON answers."""
-    import requests
-
-    from cloudify_upgrade_plugin.manager import discovery
-    verify = False if target.trust_all else (target.cert or True)
-    result = discovery.probe(session or requests.Session(), target.address,
-                             target.api_prefix + '/version', verify=verify, timeout=5)
-    return bool(result.is_json and (result.status or 0) < 500), result
-
-
-def _ended_ago(target, execution):
-    """Seconds since the execution ended, by the manager's own clock: its ``ended_at``
-    (4.4+) against the ``Date`` header of an answer now.  None when either is unknown."""
-    import requests
-    ended = clock.parse((execution or {}).get('ended_at'))
-    if ended is None:
-        return None
-    verify = False if target.trust_all else (target.cert or True)
-    try:
-        answer = requests.get(target.address + target.api_prefix + '/version', timeout=5,
-                              verify=verify, allow_redirects=False)
-    except requests.exceptions.RequestException:
-        return None
-    now = clock.parse_http_date(answer.headers.get('Date'))
-    if now is None:
-        return None
-    return max(0.0, (now - ended).total_seconds())
 
 
 def _credentials_refused(ctx, target, execution_id, error):
@@ -617,34 +548,6 @@ def _not_back(target, timeout, execution_id, error, snapshot, ctx):
                'cloudify-restservice`); a reboot can take several minutes.',
                'Then run the same command again to keep waiting: the restore is not started '
                'again (its execution id is in the workspace).'])
-
-
-def _wait_for_outage(target, grace, sleep=None, clock=None):
-    """Poll the REST port until it stops answering (True), or `grace` seconds pass (False).
-
-    Unauthenticated ``<prefix>/version`` answers JSON (200 or 401) while the service is up;
-    refused connections, 5xx pages and non-JSON answers mean it went down.
-    """
-    import time
-
-    import requests
-    sleep = sleep or time.sleep
-    clock = clock or time.monotonic
-    session = requests.Session()
-    deadline = clock() + grace
-    interval = 0.05
-    while True:
-        up, result = _answers(target, session)
-        if not up:
-            get_logger().info('%s stopped answering (%s); waiting for it to come back.',
-                              target.label, result.error or result.status)
-            return True
-        if clock() >= deadline:
-            get_logger().warning('No restart or reboot of %s was seen within %.0fs after the '
-                                 'restore ended; going on.', target.label, grace)
-            return False
-        sleep(interval)
-        interval = min(interval * 1.5, 0.5)
 
 
 CERTIFICATES_CHECKED = ('cloudify_internal_ca_cert.pem', 'cloudify_internal_cert.pem')
@@ -1029,22 +932,12 @@ def _connect_target(target_profile, source_profile, workspace):
         if error.error_id != 'manager-auth-failed':
             raise
         refused = error
-    from cloudify_cli import constants, env
-    from cloudify_upgrade_plugin.manager.client import Manager, profile_cert
     if source_profile and source_profile != target_profile:
-        profile = env.get_profile_context(target_profile)
-        source = env.get_profile_context(source_profile)
         get_logger().info('The target refuses its profile\'s credentials; trying the old '
                           'admin\'s (a restore installs them).')
         try:
-            return Manager.connect(profile.manager_ip, profile.rest_port,
-                                   profile.rest_protocol,
-                                   cert=profile_cert(env, constants, profile, target_profile),
-                                   trust_all=env.get_ssl_trust_all(),
-                                   username=env.get_username(source),
-                                   password=env.get_password(source),
-                                   tenant=env.get_tenant_name(profile), profile=profile,
-                                   profile_name=target_profile)
+            return Manager.from_profile(target_profile,
+                                        credentials=profiles.profile_credentials(source_profile))
         except UpgradeError as error:
             if error.error_id != 'manager-auth-failed':
                 raise

@@ -74,7 +74,7 @@ def versions_check_ids():
 
 
 def _healthy(manager):
-    state, failing = common.health(manager)
+    state, failing = manager.health()
     if state == 'ok':
         return PASS, 'The manager reports its services as running.'
     if state == 'degraded':
@@ -170,7 +170,7 @@ def _maintenance(manager):
     4.5+ add snapshots, but no version allows the lists prepare reads (executions for the
     idle check, blueprints, deployments... for the inventory), so it blocks everywhere.
     """
-    state = common.maintenance_state(manager)
+    state = manager.maintenance_state()
     if state in (None, 'deactivated'):
         return PASS, 'Maintenance mode is off.'
     if manager.version < V4_5:

@@ -42,16 +42,15 @@ This module owns moving snapshot archives over HTTP(S):
 - ``sha256_file()``, ``verify_file()`` and ``progress_reporter()`` (a cfy-style progress
   bar on a TTY, a rate-limited log line otherwise).
 
-Where connection settings come from: the first argument (``source``) may be a
-``requests.Session``, a ``cloudify_rest_client.CloudifyClient``, its ``HTTPClient``
-(``client._client``), or any object with a ``.client`` attribute holding a CloudifyClient
-(the plugin's ``manager.Manager``).  From a client we take its session, its versioned base
-URL (so relative URLs such as ``/snapshots/x/archive`` use the client's API prefix), its
-headers (Tenant, Authorization or Authentication-Token) and ``get_request_verify()``.
-Explicit ``headers``/``verify`` arguments override.  Headers are never logged.  TLS
-verification is only off when asked for (``verify=False`` or the client's trust_all, i.e.
-``CLOUDIFY_SSL_TRUST_ALL``), and that is logged as a warning.  Kerberos auth is not
-supported here (the stock client buffers whole files for it).
+Where connection settings come from: the first argument (``source``) is a
+``manager.connection.Connection`` (``Manager.connection()``: the session, versioned base
+URL, headers and TLS verification the manager's REST client uses, so relative URLs such as
+``/snapshots/x/archive`` use its API prefix), a ``requests.Session`` or None (a new
+session; the URL must then be absolute).  Explicit ``headers``/``verify`` arguments
+override.  Headers are never logged.  TLS verification is only off when asked for
+(``verify=False`` or the connection's trust_all, i.e. ``CLOUDIFY_SSL_TRUST_ALL``), and that
+is logged as a warning.  Kerberos auth is not supported here (the stock client buffers
+whole files for it).
 """
 import contextlib
 import errno
@@ -68,9 +67,10 @@ import requests
 import urllib3
 from requests.structures import CaseInsensitiveDict
 
-from cloudify_upgrade_plugin.files import atomic_write, fsync_dir
 from cloudify_upgrade_plugin.errors import UpgradeError
+from cloudify_upgrade_plugin.files import atomic_write, fsync_dir
 from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.manager.connection import Connection
 
 DEFAULT_CHUNK = 1 << 20
 HASH_QUEUE_DEPTH = 4        # blocks (of at most chunk_size) waiting for the hash worker
@@ -84,14 +84,14 @@ class _Retry(Exception):
     """One attempt failed in a way that a new request (maybe resumed) may fix."""
 
     def __init__(self, cause, restart=False):
-        super(_Retry, self).__init__(cause)
+        super().__init__(cause)
         self.cause = cause
         self.restart = restart
 
 
 class _LocalWriteError(Exception):
     def __init__(self, error):
-        super(_LocalWriteError, self).__init__(str(error))
+        super().__init__(str(error))
         self.error = error
 
 
@@ -172,39 +172,27 @@ def _human(n):
 
 def _resolve(source, url, headers, verify):
     """Work out (session, absolute url, headers, verify) from what the caller has."""
-    http = None
-    session = None
-    if isinstance(source, requests.Session):
-        session = source
-    elif source is not None:
-        candidate = source
-        if hasattr(candidate, 'client') and hasattr(candidate.client, '_client'):
-            candidate = candidate.client            # a Manager
-        if hasattr(candidate, '_client') and hasattr(candidate._client, 'headers'):
-            candidate = candidate._client           # a CloudifyClient
-        if hasattr(candidate, 'headers') and hasattr(candidate, 'get_request_verify'):
-            http = candidate                        # an HTTPClient
-        else:
-            raise TypeError('cannot take connection settings from {0!r}'.format(
-                type(source).__name__))
-    if http is not None:
-        session = getattr(http, '_session', None) or getattr(http, 'session', None)
-        if url.startswith('/'):
-            url = http.url + url
-        merged = CaseInsensitiveDict(http.headers)
-        if headers:
-            merged.update(headers)
+    if isinstance(source, Connection):
+        session = source.session
+        url = source.url(url)
+        merged = CaseInsensitiveDict(source.headers)
+        merged.update(headers or {})
         headers = merged
         if verify is None:
-            verify = http.get_request_verify()
+            verify = source.verify
             if verify is False:
                 get_logger().warning(
                     'TLS certificate verification is disabled by the profile/environment '
                     '(CLOUDIFY_SSL_TRUST_ALL) for %s', url)
+    elif source is None or isinstance(source, requests.Session):
+        session = source
+    else:
+        raise TypeError('cannot take connection settings from {0!r}'.format(
+            type(source).__name__))
     if session is None:
         session = requests.Session()
     if url.startswith('/'):
-        raise ValueError('a relative URL needs a client to resolve it: {0}'.format(url))
+        raise ValueError('a relative URL needs a connection to resolve it: {0}'.format(url))
     if verify is None:
         verify = True
     return session, url, CaseInsensitiveDict(headers or {}), verify
@@ -276,9 +264,9 @@ def download(source, url, dest, headers=None, verify=None, expected_size=None,
              resume_partial=True, backoff=1.0, sleep=time.sleep):
     """Download ``url`` to ``dest``; return ``{'sha256', 'size', 'path', 'resumes'}``.
 
-    ``source``: a requests.Session, a CloudifyClient / HTTPClient / Manager (see the module
-    docstring), or None (a new session).  ``url`` may be relative to the client's
-    versioned base URL (``snapshot_archive_uri(id)``).  ``max_resumes`` bounds how many
+    ``source``: a ``Connection`` (see the module docstring), a requests.Session, or None
+    (a new session).  ``url`` may be relative to the connection's versioned base URL
+    (``snapshot_archive_uri(id)``).  ``max_resumes`` bounds how many
     extra requests follow a failed one (connection drop, short read, retryable 5xx, a
     resume refused at the wrong offset); between them we sleep ``backoff * 2**n`` seconds
     (capped at 30).  ``progress(done, total_or_None)`` is called after every chunk.
@@ -379,7 +367,7 @@ def _local_error(error, directory, state, expected_size):
             directory)])
 
 
-class _Hasher(object):
+class _Hasher:
     """Feeds ``digest`` from a worker thread through a bounded queue.
 
     ``update()`` queues a block (blocking while ``depth`` blocks wait: constant memory) and
@@ -423,7 +411,7 @@ class _Hasher(object):
         return self._thread.is_alive()
 
 
-class _Flusher(object):
+class _Flusher:
     """``fdatasync()`` of the ``.part`` in a worker thread, on request.
 
     The durability ``fsync`` before the rename would otherwise write back every page of the
@@ -473,7 +461,7 @@ def _fdatasync(fd):
     getattr(os, 'fdatasync', os.fsync)(fd)
 
 
-class _PartState(object):
+class _PartState:
     """The ``.part`` file, its offset and the running SHA-256 of what it holds."""
 
     def __init__(self, path, chunk_size):
@@ -766,7 +754,7 @@ def _refusal_hints(status):
 # --------------------------------------------------------------------------- upload
 
 
-class _UploadBody(object):
+class _UploadBody:
     """The request body of an upload: the file in ``block``-sized pieces, with a length.
 
     requests sends ``Content-Length: len(body)`` (never chunked) and urllib3 hands each

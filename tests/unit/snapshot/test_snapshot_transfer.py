@@ -451,16 +451,20 @@ def test_disk_full_is_reported_and_part_kept_for_resume(serve, tmp_path, mocker)
 
 def test_download_through_a_cloudify_client(serve, tmp_path):
     from cloudify_rest_client import CloudifyClient
+    from cloudify_upgrade_plugin import versions
+    from cloudify_upgrade_plugin.manager.client import Manager
+    from cloudify_upgrade_plugin.manager.connection import Connection
+    from cloudify_upgrade_plugin.manager.discovery import ManagerInfo
     server = serve()
     client = CloudifyClient(host='127.0.0.1', port=server.port, protocol='http',
                             username='admin', password='s3cret', tenant='t1')
-
-    class FakeManager(object):
-        pass
-    manager = FakeManager()
-    manager.client = client
-    for source in (client, client._client, manager):
-        dest = tmp_path / '{0}.zip'.format(type(source).__name__)
+    info = ManagerInfo(version=versions.Version.parse('7.0.4'), edition='premium',
+                       api_prefix='/api/v3.1', api_version='v3.1', protocol='http',
+                       port=server.port, host='127.0.0.1')
+    manager = Manager(info, username='admin', password='s3cret', tenant='t1')
+    for name, source in (('client', Connection.of_client(client)),
+                         ('manager', manager.connection())):
+        dest = tmp_path / '{0}.zip'.format(name)
         result = transfer.download_snapshot(source, 'snap-1', str(dest), backoff=0)
         assert_complete(dest, result, 300000)
         sent = server.gets()[-1]
@@ -524,11 +528,12 @@ def test_upload_headers_body_and_progress(serve, tmp_path):
 
 def test_upload_through_client_overrides_json_content_type(serve, tmp_path):
     from cloudify_rest_client import CloudifyClient
+    from cloudify_upgrade_plugin.manager.connection import Connection
     server = serve()
     client = CloudifyClient(host='127.0.0.1', port=server.port, protocol='http',
                             username='admin', password='pw', tenant='default_tenant')
     path = make_file(tmp_path / 'up.zip', 1000)
-    transfer.upload_snapshot(client, 'up1', path)
+    transfer.upload_snapshot(Connection.of_client(client), 'up1', path)
     put = [r for r in server.requests if r['method'] == 'PUT'][0]
     assert put['path'] == '/api/v3.1/snapshots/up1/archive'
     content_types = [v for k, v in put['headers'].items() if k.lower() == 'content-type']
