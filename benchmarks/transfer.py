@@ -161,9 +161,12 @@ def _transfer_module(args):
 def _child_plugin_download(args):
     transfer = _transfer_module(args)
     if args.no_hash:
+        from cloudify_upgrade_plugin.snapshot import localfile
+
         class _Shim(object):
             sha256 = _NoHash
-        transfer.hashlib = _Shim
+        # the digest of a download is kept by snapshot/localfile.py (PartState)
+        localfile.hashlib = _Shim
     fsync = _timed_fsync()
     start = time.perf_counter()
     manager = _plugin_manager(args.port)

@@ -8,6 +8,10 @@ import json
 import logging
 import sys
 
+from cloudify_cli.logger import get_global_json_output
+
+from cloudify_upgrade_plugin.engine.redact import install_log_filter, redact_text
+
 LOGGER_NAME = 'cloudify.cli.main.upgrade'
 
 
@@ -23,7 +27,6 @@ def warn_always(message, *args):
     logger = get_logger()
     logger.warning(message, *args)
     if json_mode() and not logger.isEnabledFor(logging.WARNING):
-        from cloudify_upgrade_plugin.engine.redact import redact_text
         sys.stderr.write('Warning: ' + redact_text(message % args) + '\n')
         sys.stderr.flush()
 
@@ -35,7 +38,6 @@ def install_redaction(logger=None):
     ``cloudify.cli.main`` (cfy re-creates those handlers whenever it configures logging, so
     this is re-applied, idempotently, on every ``get_logger()``).
     """
-    from cloudify_upgrade_plugin.engine.redact import install_log_filter
     logger = logger or logging.getLogger(LOGGER_NAME)
     install_log_filter(logger)
     parent = logger.parent
@@ -46,7 +48,6 @@ def install_redaction(logger=None):
 
 def json_mode():
     try:
-        from cloudify_cli.logger import get_global_json_output
         return bool(get_global_json_output())
     except Exception:
         return False

@@ -7,12 +7,14 @@ may run from an editable install that carries no ``.pth``.
 """
 import sys
 
+from cloudify_cli.main import _cfy
+
+from cloudify_upgrade_plugin.cli import upgrade
+
 
 def cfy_root():
     """cfy's root click group, with the plugin commands attached (even if disabled)."""
-    from cloudify_cli.main import _cfy
     if 'upgrade' not in _cfy.commands:
-        from cloudify_upgrade_plugin.cli import upgrade
         _cfy.add_command(upgrade, 'upgrade')
     return _cfy
 

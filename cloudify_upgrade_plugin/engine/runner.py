@@ -245,5 +245,4 @@ def _step_failed(step, error, runbook, workspace):
     failed = StepFailed(message,
                         error_id=error.error_id, hints=hints, step=step.id,
                         details=getattr(error, 'details', None))
-    failed.original = error
     return failed

@@ -10,12 +10,23 @@ A ``Step`` has a stable kebab-case ``id`` (it names the step in the journal, the
 - ``rerunnable``: safe to run again after a process died inside ``run``;
 - ``point_of_no_return``: the runner asks ``ctx.confirm(step)`` first unless ``ctx.yes``.
 
-Subclass ``Step`` or build one from functions with ``Step.from_functions`` /
-``FunctionStep``.
-"""
-import re
+Subclass ``Step`` or build one from functions with ``FunctionStep``.
 
+Steps get a ``Context``: the workspace, whether to ask at the point of no return, a logger,
+and the step being run.  A command subclasses it with typed fields of its own (the
+managers, the profiles, its options: ``runbooks/context.py``).
+"""
+import logging
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import click
+
+from cloudify_upgrade_plugin.engine.workspace import Workspace
 from cloudify_upgrade_plugin.errors import UpgradeError
+from cloudify_upgrade_plugin.log import get_logger
 
 STEP_ID_RE = re.compile(r'[a-z][a-z0-9]*(-[a-z0-9]+)*')
 
@@ -114,33 +125,27 @@ class Runbook:
         return [step.id for step in self.steps]
 
 
-class Context:
-    """What a step gets: the workspace, the options, confirmation, a logger, a free dict."""
+def default_confirm(step: Step) -> bool:
+    """Ask on the terminal; refuse (False) when stdin is not a terminal."""
+    if not sys.stdin or not sys.stdin.isatty():
+        return False
+    return click.confirm('{0}: {1}. This is the point of no return. Go on?'.format(
+        step.id, step.title), default=False, err=True)
 
-    def __init__(self, workspace=None, options=None, yes=False, confirm=None, logger=None,
-                 data=None):
-        from cloudify_upgrade_plugin.log import get_logger
-        self.workspace = workspace
-        self.options = dict(options or {})
-        self.yes = bool(yes or self.options.get('yes'))
-        self.confirm = confirm or default_confirm
-        self.logger = logger or get_logger()
-        self.data = data if data is not None else {}
-        self.step = None       # the Step being run (set by the Runner)
+
+@dataclass
+class Context:
+    """What a step gets: the workspace, confirmation, a logger, the step being run."""
+
+    workspace: Optional[Workspace] = None
+    yes: bool = False
+    confirm: Callable[[Step], bool] = default_confirm
+    logger: logging.Logger = field(default_factory=get_logger)
+    step: Optional[Step] = field(default=None, init=False)   # set by the Runner
 
     @property
     def journal(self):
         return self.workspace.journal if self.workspace is not None else None
-
-
-def default_confirm(step):
-    """Ask on the terminal; refuse (False) when stdin is not a terminal."""
-    import sys
-    if not sys.stdin or not sys.stdin.isatty():
-        return False
-    import click
-    return click.confirm('{0}: {1}. This is the point of no return. Go on?'.format(
-        step.id, step.title), default=False, err=True)
 
 
 class NotConfirmed(UpgradeError):

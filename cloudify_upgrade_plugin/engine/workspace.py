@@ -19,6 +19,8 @@ import re
 import secrets as _random
 import threading
 
+import fasteners
+
 from cloudify_upgrade_plugin import clock
 from cloudify_upgrade_plugin.engine.journal import Journal
 from cloudify_upgrade_plugin.engine.redact import redact
@@ -223,7 +225,6 @@ class Workspace:
     @contextlib.contextmanager
     def lock(self):
         """Hold the workspace lock; fail fast with ``workspace-locked`` if anyone else has it."""
-        import fasteners
         lock_path = self.path(LOCK_FILE)
         key = os.path.realpath(lock_path)
         with _held_guard:

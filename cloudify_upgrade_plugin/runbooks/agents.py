@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from cloudify_upgrade_plugin.engine.checks import BLOCK, FAIL, PASS, Check
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.manager import waits
 from cloudify_upgrade_plugin.runbooks import common
 
 STATE_FILE = 'agents/state.json'
@@ -86,7 +87,6 @@ def _existing_execution(manager, tenant, deployment_id, since):
 
 
 def _install_one(manager, state, tenant, deployment_id, timeout, since):
-    from cloudify_upgrade_plugin.manager import waits
     logger = get_logger()
     scoped = manager.for_tenant(tenant) if tenant else manager
     entry = state.get(tenant, deployment_id)
@@ -119,7 +119,7 @@ def _install_one(manager, state, tenant, deployment_id, timeout, since):
 
 def install_all(ctx):
     """Install new agents everywhere; raise ``agents-failed`` if any deployment failed."""
-    manager = ctx.data['target_manager']
+    manager = ctx.target_manager
     state = AgentState(ctx.workspace)
     eligible, not_eligible = plan(manager)
     since = ctx.workspace.meta.get('cutover_at')
@@ -127,8 +127,8 @@ def install_all(ctx):
     get_logger().info('Agents: %d deployment(s) eligible, %d already moved, %d to do, %d '
                       'not eligible.', len(eligible), len(eligible) - len(todo), len(todo),
                       len(not_eligible))
-    timeout = ctx.options.get('agent_timeout') or 900
-    workers = max(1, min(int(ctx.options.get('agents_concurrency') or 5), len(todo) or 1))
+    timeout = ctx.options.agent_timeout
+    workers = max(1, min(ctx.options.agents_concurrency, len(todo) or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(lambda td: _install_one(manager, state, td[0], td[1], timeout, since),
                       todo))

@@ -7,15 +7,20 @@ in-place need, with the version rules of the facts applied in one place.
 import os
 
 from cloudify_upgrade_plugin import log, versions
-from cloudify_upgrade_plugin.errors import InputError, UpgradeError
+from cloudify_upgrade_plugin.engine.checks import evaluate
+from cloudify_upgrade_plugin.engine.summary import summarize
+from cloudify_upgrade_plugin.errors import BlockedError, InputError, UpgradeError
+from cloudify_upgrade_plugin.host.ssh import Host
 from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.manager.client import Manager
+from cloudify_upgrade_plugin.manager.waits import wait_for_execution
+from cloudify_upgrade_plugin.snapshot import archive, transfer
 
 
 # -- opening things ---------------------------------------------------------------------
 
 def open_manager(profile_name=None, role='source'):
     """The discovered manager of a cfy profile (the active one when None)."""
-    from cloudify_upgrade_plugin.manager.client import Manager
     manager = Manager.from_profile(profile_name)
     get_logger().info('%s manager: %s%s at %s (API %s)', role.capitalize(),
                       manager.version, ' ' + manager.edition if manager.edition else '',
@@ -51,26 +56,12 @@ def ssh_configured(manager):
 
 def open_host(manager):
     """SSH to the manager's host, from its profile's ssh_user / ssh_key / ssh_port."""
-    from cloudify_upgrade_plugin.host.ssh import Host
     return Host.from_profile(manager.profile)
 
 
 def ssh_probe(manager):
-    with _closing(open_host(manager)) as host:
+    with open_host(manager) as host:
         host.run(['true'])
-
-
-class _closing:
-    def __init__(self, host):
-        self.host = host
-
-    def __enter__(self):
-        return self.host
-
-    def __exit__(self, *exc):
-        close = getattr(self.host, 'close', None)
-        if close:
-            close()
 
 
 def existing_parent(path):
@@ -122,7 +113,7 @@ def host_patch_marker(manager):
     path = ('/opt/mgmtworker/env/lib/python2.7/site-packages/cloudify_system_workflows/'
             'snapshots/snapshot_create.py')
     try:
-        with _closing(open_host(manager)) as host:
+        with open_host(manager) as host:
             if not host.file_exists(path):
                 return None
             rc, _ = host.run(['grep', '-q', marker, path], check=False)
@@ -142,7 +133,7 @@ def snapshot_status(manager, snapshot_id):
         raise
 
 
-def _snapshot_execution(manager, snapshot_id, workflow='create_snapshot'):
+def snapshot_execution(manager, snapshot_id, workflow='create_snapshot'):
     """The newest execution of `workflow` for this snapshot id, if the manager lists it."""
     for execution in manager.list_all('executions', workflow_id=workflow, sort='-created_at',
                                       include=['id', 'status', 'parameters', 'created_at']):
@@ -154,7 +145,6 @@ def _snapshot_execution(manager, snapshot_id, workflow='create_snapshot'):
 
 def create_snapshot(manager, snapshot_id, timeout):
     """Create the snapshot (or adopt the one a previous run started) and wait for it."""
-    from cloudify_upgrade_plugin.manager.waits import wait_for_execution
     logger = get_logger()
     status = snapshot_status(manager, snapshot_id)
     if status == 'created':
@@ -166,7 +156,7 @@ def create_snapshot(manager, snapshot_id, timeout):
         execution_id = manager.create_snapshot(snapshot_id)
         logger.info('Creating snapshot %s (execution %s)...', snapshot_id, execution_id)
     else:
-        execution = _snapshot_execution(manager, snapshot_id)
+        execution = snapshot_execution(manager, snapshot_id)
         if execution is None:
             raise UpgradeError(
                 'Snapshot {0} is "{1}" on {2} but no create_snapshot execution for it was '
@@ -179,7 +169,7 @@ def create_snapshot(manager, snapshot_id, timeout):
         logger.info('Waiting for snapshot %s started earlier (execution %s)...',
                     snapshot_id, execution_id)
     try:
-        wait_for_execution(manager, execution_id, timeout=timeout or 3600)
+        wait_for_execution(manager, execution_id, timeout=timeout)
     except UpgradeError as error:
         if error.error_id == 'execution-failed':
             raise snapshot_failed(manager, snapshot_id, error)
@@ -221,19 +211,17 @@ def snapshot_relpath(snapshot_id):
 
 def local_snapshot_intact(workspace, snapshot_id):
     """True when the downloaded zip exists and matches its recorded .sha256."""
-    from cloudify_upgrade_plugin.snapshot.transfer import verify_file
     path = workspace.path(snapshot_relpath(snapshot_id))
     if not os.path.isfile(path) or not os.path.isfile(path + '.sha256'):
         return False
     try:
-        verify_file(path)
+        transfer.verify_file(path)
     except UpgradeError:
         return False
     return True
 
 
 def download_snapshot(manager, workspace, snapshot_id):
-    from cloudify_upgrade_plugin.snapshot import transfer
     workspace.makedirs('snapshot')
     dest = workspace.path(snapshot_relpath(snapshot_id))
     return transfer.download(manager.connection(), transfer.snapshot_archive_uri(snapshot_id),
@@ -253,7 +241,6 @@ def inspect_local_snapshot(workspace, snapshot_id, downloaded=None):
     when the file is untouched since, its SHA-256 (computed while streaming) is trusted
     instead of re-reading the file: the zip's CRC check stays the only second read.
     """
-    from cloudify_upgrade_plugin.snapshot import archive, transfer
     rel = snapshot_relpath(snapshot_id)
     path = workspace.path(rel)
     if downloaded and downloaded.get('identity') == file_identity(path) and \
@@ -273,11 +260,6 @@ def inspect_local_snapshot(workspace, snapshot_id, downloaded=None):
             'has_users_hashing': details.get('has_hash_salt')}
 
 
-def all_check_ids():
-    from cloudify_upgrade_plugin.runbooks.source_checks import CHECK_IDS, versions_check_ids
-    return set(CHECK_IDS) | set(versions_check_ids())
-
-
 # -- host files -------------------------------------------------------------------------
 
 HOST_FILES = {
@@ -290,7 +272,7 @@ def backup_host_files(manager, workspace, needed):
     """Copy the needed host files into backups/ (0700 dirs, 0600 files)."""
     backups = []
     workspace.makedirs('backups')
-    with _closing(open_host(manager)) as host:
+    with open_host(manager) as host:
         for kind in needed:
             remote, local_name = HOST_FILES[kind]
             local = workspace.path(os.path.join('backups', local_name))
@@ -310,10 +292,8 @@ def evaluate_late(checks, ctx, step, known_ids):
     Exit 3 means "blocked before anything changed"; past the upload/restore that is no
     longer true, so a failed blocking check becomes an UpgradeError named after it.
     """
-    from cloudify_upgrade_plugin.engine.checks import evaluate
-    from cloudify_upgrade_plugin.errors import BlockedError
     try:
-        return evaluate(checks, ctx.options.get('waivers') or (),
+        return evaluate(checks, ctx.options.waivers,
                         journal=ctx.workspace.journal, known_ids=known_ids, step=step)
     except BlockedError as error:
         failed = (error.details or {}).get('failed') or ['blocked']
@@ -332,7 +312,6 @@ def check_lines(checks):
 
 
 def step_states(workspace):
-    from cloudify_upgrade_plugin.engine.status import summarize
     return summarize(workspace).get('steps', [])
 
 

@@ -13,11 +13,19 @@ journaled or written, except generated reset passwords, written once to a 0600 f
 import json
 import os
 import secrets
+import tempfile
 import time
 
+from cloudify_cli import env
+
+from cloudify_upgrade_plugin.engine.journal import LIFECYCLE_EVENTS
+from cloudify_upgrade_plugin.engine.redact import register_secret
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
+from cloudify_upgrade_plugin.files import atomic_write
+from cloudify_upgrade_plugin.host.ssh import Host
 from cloudify_upgrade_plugin.log import get_logger
-from cloudify_upgrade_plugin.manager import profiles
+from cloudify_upgrade_plugin.manager import profiles, waits
+from cloudify_upgrade_plugin.options import RestoreOptions
 from cloudify_upgrade_plugin.runbooks import common
 
 SECURITY_KEYS = ('hash_salt', 'secret_key', 'encoding_alphabet', 'encoding_block_size',
@@ -29,9 +37,9 @@ ORIGINAL = REST_SECURITY + '.cfy-upgrade-orig'
 
 def candidates(ctx):
     """[Credentials]: the target profile's (label 'target'), then the source admin's."""
-    target = profiles.profile_credentials(ctx.data['target_profile'], label='target')
+    target = profiles.profile_credentials(ctx.target_profile, label='target')
     found = [target]
-    source_profile = ctx.data.get('source_manager_profile')
+    source_profile = ctx.source_profile
     if source_profile:
         try:
             source = profiles.profile_credentials(source_profile, label='source')
@@ -69,9 +77,8 @@ def wait_for_switch(target, found, timeout, sleep=time.sleep, clock=time.monoton
     With identical passwords on both managers the switch is invisible; then the REST
     service coming back with them is enough.
     """
-    from cloudify_upgrade_plugin.manager import waits
     wanted = [c for c in found if c.label == 'source'] or found
-    deadline = clock() + (timeout or 3600)
+    deadline = clock() + timeout
     delay = 0.25
     last = 'no answer'
     while True:
@@ -97,7 +104,7 @@ def wait_for_switch(target, found, timeout, sleep=time.sleep, clock=time.monoton
 
 def follow(ctx):
     """After a >= 4.2 restore: find the working credentials and update the target profile."""
-    target = ctx.data['target_manager']
+    target = ctx.target_manager
     found = candidates(ctx)
     manager = working(target, found)
     if manager is None:
@@ -113,9 +120,9 @@ def follow(ctx):
                              'CLOUDIFY_USERNAME/CLOUDIFY_PASSWORD variables you set must '
                              'be changed to it.')
         return manager, False
-    profiles.store_credentials(ctx.data['target_profile'], manager.credentials)
+    profiles.store_credentials(ctx.target_profile, manager.credentials)
     get_logger().info('The restore installed the old admin\'s password on the target; '
-                      'profile %s now uses it.', ctx.data['target_profile'])
+                      'profile %s now uses it.', ctx.target_profile)
     return manager, True
 
 
@@ -124,11 +131,7 @@ def follow(ctx):
 def users_policy(ctx):
     """--users, or for in-place (prepare always backs rest-security.conf up there, and the
     seed's in-place step 4 puts it back) 'rest-security' by default; None = not chosen."""
-    from cloudify_upgrade_plugin import versions
-    policy = ctx.options.get('users')
-    if policy is None and ctx.data.get('mode') == versions.MODE_IN_PLACE:
-        return 'rest-security'
-    return policy
+    return ctx.options.users or ctx.mode.default_users_policy
 
 
 def restore_users(ctx):
@@ -164,7 +167,6 @@ def put_rest_security(ctx):
     with it): the next run puts ORIGINAL back and does it again (``recover_lockout``, and
     here when the REST service had not loaded the new salt yet).
     """
-    from cloudify_upgrade_plugin.manager import waits
     backup = ctx.workspace.path(os.path.join('backups', 'rest-security.conf'))
     if not os.path.isfile(backup):
         raise UpgradeError('No rest-security.conf backup in upgrade {0}.'.format(
@@ -173,11 +175,11 @@ def put_rest_security(ctx):
                    'reset-passwords.'])
     with open(backup, 'rb') as stream:
         source_conf = json.loads(stream.read().decode('utf-8'))
-    timeout = ctx.options.get('timeout') or 3600
-    target = ctx.data['target_manager']
+    timeout = ctx.options.timeout
+    target = ctx.target_manager
     found = candidates(ctx)
     logger = get_logger()
-    with common._closing(common.open_host(target)) as host:
+    with common.open_host(target) as host:
         current = _read_conf(host, REST_SECURITY)
         if current.get('hash_salt') == source_conf.get('hash_salt') and \
                 host.file_exists(ORIGINAL, sudo=True):
@@ -225,7 +227,7 @@ def put_rest_security(ctx):
                        'file back as {1}, restart cloudify-restservice, then re-run.'.format(
                            ORIGINAL, REST_SECURITY)])
         host.run(['rm', '-f', ORIGINAL], sudo=True)
-    ctx.data['target_manager'] = manager
+    ctx.target_manager = manager
     return {'users': 'rest-security', 'keys': [k for k in SECURITY_KEYS if k in source_conf]}
 
 
@@ -236,9 +238,6 @@ def recover_lockout(workspace, profile_name):
     still holds its original rest-security.conf (ORIGINAL) with another salt: that file is
     put back and the REST service restarted; restore-users then does the swap again.
     """
-    from cloudify_cli import env
-    from cloudify_upgrade_plugin.host.ssh import Host
-    from cloudify_upgrade_plugin.engine.journal import LIFECYCLE_EVENTS
     events = [e['event'] for e in workspace.journal.step_entries('restore-users')
               if e['event'] in LIFECYCLE_EVENTS]
     if not events or events[-1] not in ('started', 'failed'):
@@ -246,7 +245,7 @@ def recover_lockout(workspace, profile_name):
     profile = env.get_profile_context(profile_name)
     if not (getattr(profile, 'ssh_user', None) and getattr(profile, 'ssh_key', None)):
         return False
-    with common._closing(Host.from_profile(profile)) as host:
+    with Host.from_profile(profile) as host:
         if not host.file_exists(ORIGINAL, sudo=True):
             return False
         original = host.read_file(ORIGINAL, sudo=True)
@@ -275,7 +274,6 @@ def _install(host, current, values):
 
 def _put_bytes(host, data, remote):
     """Write `data` to `remote` as root (0600, cfyuser) through a private temp file."""
-    import tempfile
     fd, local = tempfile.mkstemp(prefix='cfy-upgrade-')
     try:
         with os.fdopen(fd, 'wb') as stream:
@@ -285,12 +283,12 @@ def _put_bytes(host, data, remote):
         os.unlink(local)
 
 
-def validate_options(options):
+def validate_options(options: RestoreOptions) -> None:
     """Refuse unusable --users / --passwords-file input before anything is changed."""
-    path = options.get('passwords_file')
+    path = options.passwords_file
     if not path:
         return
-    if options.get('users') != 'reset-passwords':
+    if options.users != 'reset-passwords':
         raise InputError('--passwords-file is only read with --users reset-passwords.',
                          error_id='passwords-file-unused',
                          hints=['Add --users reset-passwords, or drop --passwords-file.'])
@@ -319,10 +317,8 @@ def _read_passwords_file(path):
 
 def reset_passwords(ctx, users):
     """Set new passwords through the REST API (given, or generated into a 0600 file)."""
-    from cloudify_upgrade_plugin.engine.redact import register_secret
-    from cloudify_upgrade_plugin.files import atomic_write
-    target = ctx.data['target_manager']
-    path = ctx.options.get('passwords_file')
+    target = ctx.target_manager
+    path = ctx.options.passwords_file
     passwords = _read_passwords_file(path) if path else {}
     generated = {}
     for user in users:

@@ -6,6 +6,7 @@ the source's to ``inventory/source.json``; ``new-host`` / ``in-place`` write the
 target's to ``inventory/target.json`` after the restore and compare them.
 """
 from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.runbooks import common
 
 # resource -> (fields to include, how to name an item)
 TENANT_RESOURCES = {
@@ -86,8 +87,7 @@ def collect(manager):
 
 def _users(manager):
     """Usernames (premium 4.0+ only; community answers missing_premium_package_error)."""
-    from cloudify_upgrade_plugin.runbooks.common import usernames
-    return usernames(manager)
+    return common.usernames(manager)
 
 
 def summary(inventory):

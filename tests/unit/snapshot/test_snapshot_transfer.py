@@ -6,6 +6,7 @@ Content-Range answers, scripted error statuses and an upload endpoint.
 """
 import errno
 import hashlib
+import io
 import json
 import os
 import socket
@@ -18,7 +19,7 @@ import pytest
 import requests
 
 from cloudify_upgrade_plugin.errors import UpgradeError
-from cloudify_upgrade_plugin.snapshot import transfer
+from cloudify_upgrade_plugin.snapshot import localfile, progress, transfer
 
 PATTERN = hashlib.sha256(b'seed').digest() * 2047 + b'x'   # 65505 bytes, odd period
 
@@ -601,6 +602,25 @@ def test_verify_file_detects_tampering(tmp_path):
     assert info.value.error_id == 'snapshot-hash-missing'
 
 
+def test_progress_reporter_on_a_tty_draws_cfys_bar(tmp_path, capsys):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    report = transfer.progress_reporter(str(tmp_path / 'snap.zip'), 'Downloading',
+                                        stream=Terminal())
+    report(50, 100)
+    report(100, 100)
+    out = capsys.readouterr().out
+    assert 'Downloading' in out and 'snap.zip' in out and '100.0%' in out
+
+
+@pytest.mark.parametrize('size, text', [
+    (0, '0 B'), (1536, '1.5 KiB'), (5 * 1024 ** 3, '5.0 GiB'),
+    (None, 'an unknown number of bytes')])
+def test_human_sizes(size, text):
+    assert progress.human_size(size) == text
+
+
 def test_progress_reporter_rate_limits_log_lines(tmp_path, caplog):
     now = [0.0]
 
@@ -662,7 +682,7 @@ class RecordingSha256(object):
 
 def test_download_hashes_in_a_worker_thread_and_joins_it(serve, tmp_path, mocker):
     log = []
-    mocker.patch.object(transfer.hashlib, 'sha256', side_effect=lambda: RecordingSha256(log))
+    mocker.patch.object(localfile.hashlib, 'sha256', side_effect=lambda: RecordingSha256(log))
     server = serve(size=3 * 65536 + 17, drops=[100000])
     dest = tmp_path / 's1.zip'
     result = fetch(server, dest, chunk_size=65536)
@@ -678,8 +698,8 @@ def test_hash_queue_is_bounded(serve, tmp_path, mocker):
     """A slow hash holds the reads back: at most HASH_QUEUE_DEPTH blocks wait for it."""
     size = 40 * 4096
     log = []
-    mocker.patch.object(transfer, 'HASH_QUEUE_DEPTH', 2)
-    mocker.patch.object(transfer.hashlib, 'sha256',
+    mocker.patch.object(localfile, 'HASH_QUEUE_DEPTH', 2)
+    mocker.patch.object(localfile.hashlib, 'sha256',
                         side_effect=lambda: RecordingSha256(log, delay=0.01))
     real_write = os.write
     written = [0]
@@ -701,7 +721,7 @@ def test_hash_queue_is_bounded(serve, tmp_path, mocker):
 
 def test_hash_worker_error_is_raised_in_the_caller(serve, tmp_path, mocker):
     log = []
-    mocker.patch.object(transfer.hashlib, 'sha256',
+    mocker.patch.object(localfile.hashlib, 'sha256',
                         side_effect=lambda: RecordingSha256(log, fail_after=2))
     dest = tmp_path / 's1.zip'
     with pytest.raises(RuntimeError, match='hash worker failed'):
@@ -718,7 +738,7 @@ def test_disk_full_with_the_worker_running_is_mapped_and_joined(serve, tmp_path,
     server = serve(size=size)
     dest = tmp_path / 's1.zip'
     log = []
-    mocker.patch.object(transfer.hashlib, 'sha256',
+    mocker.patch.object(localfile.hashlib, 'sha256',
                         side_effect=lambda: RecordingSha256(log, delay=0.005))
     _disk_full_after(mocker, 5)
     with pytest.raises(UpgradeError) as info:
@@ -762,7 +782,7 @@ def test_too_much_data_in_the_stream_leaves_no_worker(serve, tmp_path):
 def test_download_flushes_in_the_background(serve, tmp_path, mocker):
     flushes = []
     real = os.fdatasync
-    mocker.patch.object(transfer, 'FLUSH_EVERY', 65536)
+    mocker.patch.object(localfile, 'FLUSH_EVERY', 65536)
 
     def fdatasync(fd):
         flushes.append(threading.current_thread().name)
@@ -783,7 +803,7 @@ def test_download_flushes_in_the_background(serve, tmp_path, mocker):
 def test_background_flush_error_is_a_local_write_error(serve, tmp_path, mocker, code,
                                                        error_id):
     """The kernel reports a writeback error once: to the flush, so the flush raises it."""
-    mocker.patch.object(transfer, 'FLUSH_EVERY', 65536)
+    mocker.patch.object(localfile, 'FLUSH_EVERY', 65536)
     mocker.patch.object(transfer.os, 'fdatasync',
                         side_effect=OSError(code, os.strerror(code)))
     server = serve(size=1 << 20, drops=[300000])
