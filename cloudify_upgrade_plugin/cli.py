@@ -10,12 +10,14 @@ cli-contract.md: 1 failed, 2 usage, 3 blocked before any change, 4 suspicious he
 import errno
 import functools
 import sys
+from typing import Callable
 
 import click
 from cloudify_cli.cli import cfy
 
 from cloudify_upgrade_plugin import log
 from cloudify_upgrade_plugin.engine.checks import Waiver
+from cloudify_upgrade_plugin.engine.command import Outcome
 from cloudify_upgrade_plugin.errors import EXIT_OK, UpgradeError
 from cloudify_upgrade_plugin.options import (
     DEFAULT_AGENT_TIMEOUT, DEFAULT_AGENTS_CONCURRENCY, DEFAULT_TENANT, DEFAULT_TIMEOUT,
@@ -24,7 +26,7 @@ from cloudify_upgrade_plugin.options import (
 from cloudify_upgrade_plugin.versions import MODE_NEW_HOST, MODES
 
 
-def boundary(func):
+def boundary(func) -> Callable:
     """Turn UpgradeError into a message, hints, a JSON document and an exit code; exit
     with the code of the ``Outcome`` a command returns."""
     @functools.wraps(func)
@@ -74,13 +76,13 @@ def _waivers(waive, reason):
     return tuple(Waiver(check_id, reason) for check_id in waive)
 
 
-def upgrade_id_option(f):
+def upgrade_id_option(f) -> Callable:
     return click.option(
         '--upgrade-id', default=None, metavar='ID',
         help='The upgrade workspace to use (default: the most recent one).')(f)
 
 
-def waive_options(f):
+def waive_options(f) -> Callable:
     f = click.option('--reason', default=None, metavar='TEXT',
                      help='Why the waived checks are safe to ignore '
                           '(recorded in the journal).')(f)
@@ -90,13 +92,13 @@ def waive_options(f):
              'There is no blanket --force.')(f)
 
 
-def yes_option(f):
+def yes_option(f) -> Callable:
     return click.option(
         '--yes', is_flag=True, default=False,
         help='Do not ask for confirmation at the point of no return.')(f)
 
 
-def timeout_option(f):
+def timeout_option(f) -> Callable:
     return click.option(
         '--timeout', type=click.IntRange(1), default=DEFAULT_TIMEOUT, show_default=True,
         metavar='SECONDS', help='Longest wait for one manager execution or '
@@ -105,7 +107,7 @@ def timeout_option(f):
 
 @cfy.group(name='upgrade')
 @cfy.options.common_options
-def upgrade():
+def upgrade() -> None:
     """Upgrade a Cloudify Manager through a snapshot (3.4.2 - 7.0).
 
     Automates the documented procedure: `plan` checks, `prepare` snapshots
@@ -129,7 +131,7 @@ def upgrade():
 @waive_options
 @cfy.options.common_options
 @boundary
-def plan(mode, target_version, from_profile, waive, reason):
+def plan(mode, target_version, from_profile, waive, reason) -> Outcome:
     """Check an upgrade and list its steps; changes nothing.
 
     Runs every check `prepare` would run that needs no snapshot (reachability,
@@ -165,7 +167,7 @@ def plan(mode, target_version, from_profile, waive, reason):
 @cfy.options.common_options
 @boundary
 def prepare(mode, target_version, from_profile, upgrade_id, snapshot_id,
-            freeze, waive, reason, timeout):
+            freeze, waive, reason, timeout) -> Outcome:
     """Snapshot and back up the old manager; touches nothing irreversibly.
 
     Checks the old manager, creates a snapshot and waits for it, downloads it
@@ -180,7 +182,7 @@ def prepare(mode, target_version, from_profile, upgrade_id, snapshot_id,
         waivers=_waivers(waive, reason), timeout=timeout))
 
 
-def agents_options(f):
+def agents_options(f) -> Callable:
     f = click.option('--agent-timeout', type=click.IntRange(1),
                      default=DEFAULT_AGENT_TIMEOUT,
                      show_default=True, metavar='SECONDS',
@@ -191,7 +193,7 @@ def agents_options(f):
                         help='Agent installs run at once.')(f)
 
 
-def users_option(f):
+def users_option(f) -> Callable:
     return click.option(
         '--users', type=click.Choice(USERS_POLICIES), default=None,
         help='Pre-4.2 snapshots with several users: copy the old hash salt '
@@ -234,7 +236,7 @@ def users_option(f):
 def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
              manager_password, manager_tenant, rest_port, ssl, rest_certificate, ssh_user,
              ssh_key, ssh_port, users, passwords_file, no_stop_old_healing, agent_timeout,
-             agents_concurrency, yes, waive, reason, timeout):
+             agents_concurrency, yes, waive, reason, timeout) -> Outcome:
     """Restore the snapshot on a new manager and move the agents to it.
 
     Checks the new manager (version, clean, bootstrap admin, agent networks,
@@ -266,7 +268,7 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
 @cfy.options.common_options
 @boundary
 def in_place(upgrade_id, users, agent_timeout, agents_concurrency, yes, waive, reason,
-             timeout):
+             timeout) -> Outcome:
     """Restore the snapshot on the rebuilt manager at the same address.
 
     Run it after tearing the old manager down and installing the new version
@@ -293,7 +295,7 @@ def in_place(upgrade_id, users, agent_timeout, agents_concurrency, yes, waive, r
               help='End of the window, ISO 8601 (default: now).')
 @cfy.options.common_options
 @boundary
-def verify_heals(upgrade_id, old_profile, new_profile, since, until):
+def verify_heals(upgrade_id, old_profile, new_profile, since, until) -> Outcome:
     """Find heal executions that may have duplicated VMs after the cut-over.
 
     Lists `heal` executions in every tenant of both managers inside the
@@ -311,7 +313,7 @@ def verify_heals(upgrade_id, old_profile, new_profile, since, until):
 @upgrade_id_option
 @cfy.options.common_options
 @boundary
-def status(upgrade_id):
+def status(upgrade_id) -> Outcome:
     """Show the steps done, failed and pending, and the next command."""
     from cloudify_upgrade_plugin import status as command
     return command.run(StatusOptions(upgrade_id=upgrade_id))

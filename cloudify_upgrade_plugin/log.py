@@ -15,13 +15,13 @@ from cloudify_upgrade_plugin.engine.redact import install_log_filter, redact_tex
 LOGGER_NAME = 'cloudify.cli.main.upgrade'
 
 
-def get_logger():
+def get_logger() -> logging.Logger:
     logger = logging.getLogger(LOGGER_NAME)
     install_redaction(logger)
     return logger
 
 
-def warn_always(message, *args):
+def warn_always(message, *args) -> None:
     """A warning the operator must see even with ``--json`` (cfy raises its logger to ERROR
     there): logged as usual, and written to stderr when the logger would drop it."""
     logger = get_logger()
@@ -31,7 +31,7 @@ def warn_always(message, *args):
         sys.stderr.flush()
 
 
-def install_redaction(logger=None):
+def install_redaction(logger=None) -> None:
     """Mask registered secrets (engine.redact) in every record of the plugin logger.
 
     The filter goes on the plugin logger and on the handlers of it and of its parents up to
@@ -46,14 +46,14 @@ def install_redaction(logger=None):
         parent = parent.parent
 
 
-def json_mode():
+def json_mode() -> bool:
     try:
         return bool(get_global_json_output())
     except Exception:
         return False
 
 
-def emit_json(document, stream=None):
+def emit_json(document, stream=None) -> None:
     """Write the command's single JSON document to stdout."""
     stream = stream or sys.stdout
     stream.write(json.dumps(document, sort_keys=True, default=str) + '\n')

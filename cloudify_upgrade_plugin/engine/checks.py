@@ -16,7 +16,7 @@
   ``--json`` output.  A waiver for an unknown check id is ``InputError('unknown-waiver')``.
 """
 from dataclasses import dataclass
-from typing import Callable, FrozenSet, Iterable, Mapping, Tuple, Union
+from typing import Callable, FrozenSet, Iterable, List, Mapping, Tuple, Union
 
 from cloudify_upgrade_plugin.errors import BlockedError, InputError, UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
@@ -49,10 +49,10 @@ class Check:
                                                  self.message)
 
     @property
-    def blocking_failure(self):
+    def blocking_failure(self) -> bool:
         return self.severity == BLOCK and self.status == FAIL
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         doc = {'id': self.id, 'severity': self.severity, 'status': self.status,
                'message': self.message}
         if self.details:
@@ -61,9 +61,13 @@ class Check:
             doc['waiver'] = dict(self.waiver)
         return doc
 
-    def waived(self, reason):
+    def waived(self, reason) -> 'Check':
         return Check(self.id, self.severity, WAIVED, self.message, self.details,
                      waiver={'reason': reason})
+
+
+# What a check function returns: a Check, a bool, or (status, message[, details]).
+CheckOutcome = Union[Check, bool, Tuple]
 
 
 @dataclass(frozen=True)
@@ -148,10 +152,10 @@ class CheckSet:
         return len(self.results)
 
     @property
-    def known_ids(self):
+    def known_ids(self) -> set:
         return self.catalogue.union(check.id for check in self.results)
 
-    def add(self, check):
+    def add(self, check) -> Check:
         self.results.append(check)
         return check
 
@@ -159,7 +163,7 @@ class CheckSet:
         """Run the registered check ``spec`` with these arguments (see ``run``)."""
         return self.run(spec.id, spec.severity, spec.func, *args, **kwargs)
 
-    def run(self, check_id, severity, func, *args, **kwargs):
+    def run(self, check_id, severity, func, *args, **kwargs) -> Check:
         """Run ``func(*args, **kwargs)`` as check ``check_id``; always returns a Check."""
         self.catalogue.add(check_id)
         try:
@@ -174,7 +178,7 @@ class CheckSet:
                               type(error).__name__, error))
         return self.add(check)
 
-    def to_list(self):
+    def to_list(self) -> List[dict]:
         return [check.to_dict() for check in self.results]
 
 
@@ -192,7 +196,7 @@ def _as_check(check_id, severity, outcome):
                     'message[, details]) tuple'.format(check_id, outcome))
 
 
-def evaluate(checks, waivers=(), journal=None, known_ids=None, step='checks'):
+def evaluate(checks, waivers=(), journal=None, known_ids=None, step='checks') -> List[Check]:
     """Apply ``waivers`` to ``checks``; return the resulting list of Check.
 
     ``waivers``: ``Waiver`` objects (cli.py builds them from ``--waive`` and ``--reason``)

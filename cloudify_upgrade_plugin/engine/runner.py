@@ -24,6 +24,7 @@ exception becomes ``unexpected-error`` (its traceback only in the debug log, ``-
 One progress line per transition: ``[3/9] upload-snapshot: started``.
 """
 import json
+from typing import Any, List, Tuple
 
 from cloudify_upgrade_plugin.engine import journal as jr
 from cloudify_upgrade_plugin.engine.redact import redact
@@ -46,7 +47,7 @@ class Runner:
 
     # -- the run --------------------------------------------------------------------------
 
-    def run(self, ctx=None):
+    def run(self, ctx=None) -> dict:
         """Run every pending step; return ``{'upgrade_id', 'runbook', 'steps': [...]}``."""
         ctx = ctx or self.ctx or Context(self.workspace)
         if ctx.workspace is None:
@@ -199,7 +200,7 @@ class Runner:
             self.workspace.update_meta(fingerprint=_merge(stored, current))
 
 
-def fingerprint_differences(stored, current):
+def fingerprint_differences(stored, current) -> List[Tuple[str, Any, Any]]:
     """[(dotted key, stored value, current value)] for keys present in both that differ."""
     old = dict(_flatten(stored))
     return [(key, old[key], value) for key, value in _flatten(current)

@@ -20,10 +20,11 @@ import logging
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 import click
 
+from cloudify_upgrade_plugin.engine.journal import Journal
 from cloudify_upgrade_plugin.engine.workspace import Workspace
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
@@ -31,7 +32,7 @@ from cloudify_upgrade_plugin.log import get_logger
 STEP_ID_RE = re.compile(r'[a-z][a-z0-9]*(-[a-z0-9]+)*')
 
 
-def validate_step_id(step_id):
+def validate_step_id(step_id) -> str:
     if not isinstance(step_id, str) or not STEP_ID_RE.fullmatch(step_id):
         raise ValueError('step id {0!r} is not kebab-case (like "upload-snapshot")'.format(
             step_id))
@@ -62,14 +63,14 @@ class Step:
     def __repr__(self):
         return '<Step {0}>'.format(self.id)
 
-    def check(self, ctx):
+    def check(self, ctx) -> bool:
         """True when the effect is already in place; the default never skips."""
         return False
 
-    def run(self, ctx):
+    def run(self, ctx) -> Optional[dict]:
         raise NotImplementedError('step {0} has no run()'.format(self.id))
 
-    def verify(self, ctx):
+    def verify(self, ctx) -> None:
         """Raise when the effect of ``run`` is not there; the default trusts ``run``."""
         return None
 
@@ -85,13 +86,13 @@ class FunctionStep(Step):
             raise ValueError('step {0} needs a run function'.format(id))
         self._run, self._check, self._verify = run, check, verify
 
-    def check(self, ctx):
+    def check(self, ctx) -> bool:
         return bool(self._check(ctx)) if self._check else False
 
-    def run(self, ctx):
+    def run(self, ctx) -> Optional[dict]:
         return self._run(ctx)
 
-    def verify(self, ctx):
+    def verify(self, ctx) -> None:
         return self._verify(ctx) if self._verify else None
 
 
@@ -121,7 +122,7 @@ class Runbook:
         return len(self.steps)
 
     @property
-    def step_ids(self):
+    def step_ids(self) -> List[str]:
         return [step.id for step in self.steps]
 
 
@@ -144,7 +145,7 @@ class Context:
     step: Optional[Step] = field(default=None, init=False)   # set by the Runner
 
     @property
-    def journal(self):
+    def journal(self) -> Optional[Journal]:
         return self.workspace.journal if self.workspace is not None else None
 
 

@@ -15,6 +15,7 @@ the commands' documents embed its ``steps``.
 """
 from cloudify_upgrade_plugin.engine import journal as jr
 from cloudify_upgrade_plugin.errors import UpgradeError
+from typing import Dict, Optional
 
 PENDING = 'pending'
 RUNNING = 'running'
@@ -35,7 +36,7 @@ def _is_locked(workspace):
         raise
 
 
-def step_states(entries):
+def step_states(entries) -> Dict[str, dict]:
     """``{step: {status, started_at, ended_at[, error_id]}}`` in first-seen order."""
     states = {}
     for entry in entries:
@@ -58,7 +59,7 @@ def step_states(entries):
     return states
 
 
-def summarize(workspace):
+def summarize(workspace) -> dict:
     """The status document of ``workspace`` (verifies the journal)."""
     meta = workspace.meta
     entries = workspace.journal.entries()
@@ -93,7 +94,7 @@ def _row(step_id, title, runbook, state):
     return row
 
 
-def next_command(upgrade_id, meta, steps, entries=None):
+def next_command(upgrade_id, meta, steps, entries=None) -> Optional[str]:
     """The command the operator should run now (None when nothing is left)."""
     suffix = ' --upgrade-id {0}'.format(upgrade_id)
     runbooks = meta.get('runbooks') or []

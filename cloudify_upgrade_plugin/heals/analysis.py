@@ -14,7 +14,7 @@ sources):
 Everything here works on what a source (``inspect_manager``'s ``source_factory``) and an
 SSH probe return, so it is tested with fakes.
 """
-from typing import Optional
+from typing import List, Optional, Tuple
 
 from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.clock import iso_millis
@@ -75,7 +75,7 @@ def has_riemann(version) -> bool:
 
 # ------------------------------------------------------------------------ paging
 
-def collect_heals(fetch_page, since, until, page_size=MAX_PAGE_SIZE):
+def collect_heals(fetch_page, since, until, page_size=MAX_PAGE_SIZE) -> Tuple[List[dict], int]:
     """Page newest-first through heal executions and keep those created in [since, until].
 
     `fetch_page(offset, size)` returns one page as the REST list body
@@ -117,7 +117,7 @@ def collect_heals(fetch_page, since, until, page_size=MAX_PAGE_SIZE):
 
 # ------------------------------------------------------------- one manager's heals
 
-def normalise_heal(item, tenant=None):
+def normalise_heal(item, tenant=None) -> dict:
     parameters = item.get('parameters') or {}
     if not isinstance(parameters, dict):
         parameters = {}
@@ -166,7 +166,7 @@ SOURCE_ERRORS = (UpgradeError, OSError, ValueError) + TRANSPORT_ERRORS
 
 
 def inspect_manager(label, profile, source_factory, since, until,
-                    page_size=MAX_PAGE_SIZE):
+                    page_size=MAX_PAGE_SIZE) -> dict:
     """List one manager's heals in the window. Never raises for an unreachable manager.
 
     `source_factory(profile)` returns an object with `.version`, `list_tenants()` and
@@ -278,7 +278,7 @@ def _checks(finding, new_profile):
     return checks
 
 
-def analyse(old_heals, new_heals, cutover, new_profile=None):
+def analyse(old_heals, new_heals, cutover, new_profile=None) -> List[dict]:
     """The suspicious heals.
 
     A heal on the old manager created at or after the cut-over is suspicious (the new
@@ -330,7 +330,7 @@ def analyse(old_heals, new_heals, cutover, new_profile=None):
 
 # ---------------------------------------------------------------- old-manager healing
 
-def healing_state(profile, version, healing_fenced, ssh_probe):
+def healing_state(profile, version, healing_fenced, ssh_probe) -> dict:
     """Is auto-heal still running on the old manager?
 
     Returns {state: active|inactive|not-applicable|unknown, active: bool|None, reason}.

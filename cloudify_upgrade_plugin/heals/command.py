@@ -11,6 +11,7 @@ The network is reached through small seams (`source_factory`, `ssh_probe`, `cloc
 the analysis is tested with fakes and the real managers are only touched in `run`.
 """
 import contextlib
+from typing import List
 
 from cloudify_cli import env
 from cloudify_cli.table import print_data
@@ -42,20 +43,20 @@ class RestSource:
         self.version = manager.version
         self.tenant = getattr(manager, 'tenant', None) or DEFAULT_TENANT
 
-    def list_tenants(self):
+    def list_tenants(self) -> List[str]:
         return self.manager.list_tenants()
 
-    def list_executions(self, params, tenant):
+    def list_executions(self, params, tenant) -> dict:
         """One page of the executions list (retried when transient, errors translated)."""
         return self.manager.list_page('executions', params, tenant,
                                       what='listing heal executions')
 
 
-def rest_source(profile):
+def rest_source(profile) -> 'RestSource':
     return RestSource(Manager.from_profile(profile))
 
 
-def ssh_riemann_probe(profile):
+def ssh_riemann_probe(profile) -> str:
     """`systemctl is-active cloudify-riemann` on the old manager's host -> its word."""
     with Host.from_profile(profile, connect_timeout=10) as host:
         rc, out = host.run(['systemctl', 'is-active', RIEMANN_UNIT], check=False,
@@ -162,7 +163,7 @@ def _same_manager(old_profile, new_profile):
 # ------------------------------------------------------------------------- run
 
 def verify(inputs, source_factory=rest_source, ssh_probe=ssh_riemann_probe,
-           page_size=MAX_PAGE_SIZE):
+           page_size=MAX_PAGE_SIZE) -> dict:
     """Collect both managers' heals and analyse them -> the JSON document."""
     since, until = inputs['since'], inputs['until']
     bound = inputs.get('until_bound', until)
@@ -224,7 +225,7 @@ def _heal_rows(heals):
              'created_at': h['created_at']} for h in heals]
 
 
-def render(document):
+def render(document) -> None:
     """Human output: a summary, both managers' heals, the findings and what to check."""
     logger = get_logger()
     logger.info('Heal executions created between %s and %s (cut-over %s)',
@@ -384,7 +385,7 @@ class VerifyHeals(Command):
         self.result = verify(self.inputs, self.source_factory, self.ssh_probe,
                              self.page_size)
 
-    def failed(self, error: UpgradeError):
+    def failed(self, error: UpgradeError) -> None:
         _record_failure(self.workspace, error)
         return None
 

@@ -29,7 +29,7 @@ class DirectoryCopy:
     """``Host.get_dir`` / ``Host.put_dir``: the directory side of a ``Host`` (which provides
     ``_exec``, ``_failed``, ``run`` and ``label``)."""
 
-    def get_dir(self, remote_dir, local_dir, sudo=True):
+    def get_dir(self, remote_dir, local_dir, sudo=True) -> dict:
         """Copy a remote directory to ``local_dir`` (0700 dirs, 0600 files) -> manifest.
 
         The manifest ``{'remote', 'entries': [{'name', 'type', 'mode', 'uname', 'gname',
@@ -119,7 +119,7 @@ class DirectoryCopy:
                 entry['sha256'] = digest.hexdigest()
         return entries
 
-    def put_dir(self, local_dir, remote_dir, sudo=True):
+    def put_dir(self, local_dir, remote_dir, sudo=True) -> None:
         """Copy ``local_dir`` to ``remote_dir`` (tar on stdin), restoring manifest modes.
 
         Modes and owner names come from ``<local_dir>.manifest.json`` when present (as made

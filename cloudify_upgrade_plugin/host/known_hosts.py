@@ -21,12 +21,12 @@ from cloudify_upgrade_plugin.log import get_logger
 KNOWN_HOSTS_NAME = 'upgrade_known_hosts'
 
 
-def default_known_hosts_path():
+def default_known_hosts_path() -> str:
     """``<cfy workdir>/.cloudify/upgrade_known_hosts`` (read through cloudify_cli.env)."""
     return os.path.join(env.CLOUDIFY_WORKDIR, KNOWN_HOSTS_NAME)
 
 
-def fingerprint(key):
+def fingerprint(key) -> str:
     digest = hashlib.sha256(key.asbytes()).digest()
     return 'SHA256:' + base64.b64encode(digest).decode().rstrip('=')
 
@@ -38,7 +38,7 @@ class PinningPolicy(paramiko.MissingHostKeyPolicy):
         self.path = path
         self.strict = strict
 
-    def missing_host_key(self, client, hostname, key):
+    def missing_host_key(self, client, hostname, key) -> None:
         if self.strict or not self.path:
             raise paramiko.SSHException(
                 'host key for {0} ({1} {2}) is not in {3}'.format(

@@ -41,6 +41,7 @@ import socket
 import tempfile
 import time
 import uuid
+from typing import Tuple
 
 import fabric
 import paramiko
@@ -67,7 +68,7 @@ _SET_SSH = ('cfy profiles set --ssh-user USER --ssh-key /path/to/private_key '
             '--profile-name NAME to cfy profiles use/set)')
 
 
-def quote_argv(argv, sudo=False):
+def quote_argv(argv, sudo=False) -> str:
     """The command line for ``argv``: every argument shell-quoted, ``sudo -n`` if asked."""
     if not argv:
         raise ValueError('empty command')
@@ -134,7 +135,7 @@ class Host(DirectoryCopy):
 
     @classmethod
     def from_profile(cls, profile=None, known_hosts_path=None, strict_host_keys=False,
-                     connect_timeout=15):
+                     connect_timeout=15) -> 'Host':
         """A Host from a cfy profile: a name, None (the active profile) or a ProfileContext."""
         if profile is None or isinstance(profile, str):
             profile = env.get_profile_context(profile)
@@ -163,7 +164,7 @@ class Host(DirectoryCopy):
                    label=name)
 
     @property
-    def address(self):
+    def address(self) -> str:
         return '{0}@{1}:{2}'.format(self.user, self.hostname, self.port)
 
     def __repr__(self):
@@ -182,7 +183,7 @@ class Host(DirectoryCopy):
                 'Fix the profile\'s SSH settings with: ' + _SET_SSH])
 
     @property
-    def connection(self):
+    def connection(self) -> fabric.Connection:
         """The open ``fabric.Connection`` (opened on first use)."""
         if self._conn is not None and self._conn.is_connected:
             return self._conn
@@ -229,7 +230,7 @@ class Host(DirectoryCopy):
         self._conn = conn
         return conn
 
-    def close(self):
+    def close(self) -> None:
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -332,7 +333,7 @@ class Host(DirectoryCopy):
             rc=rc, stderr=err, error_id=error_id,
             hints=['Run the command by hand on the manager host to see what is wrong.'])
 
-    def run(self, argv, sudo=False, check=True, stdin=None, timeout=None):
+    def run(self, argv, sudo=False, check=True, stdin=None, timeout=None) -> Tuple[int, str]:
         """Run ``argv`` (a list; every item shell-quoted) -> ``(rc, stdout text)``."""
         out = bytearray()
         rc, err = self._exec(argv, sudo=sudo, sink=out.extend, stdin=stdin, timeout=timeout)
@@ -342,7 +343,7 @@ class Host(DirectoryCopy):
 
     # --------------------------------------------------------------------- files
 
-    def read_file(self, remote, sudo=False):
+    def read_file(self, remote, sudo=False) -> bytes:
         """The bytes of a remote file (``cat``; for small files)."""
         out = bytearray()
         rc, err = self._exec(['cat', remote], sudo=sudo, sink=out.extend)
@@ -350,7 +351,7 @@ class Host(DirectoryCopy):
             raise self._failed(['cat', remote], sudo, rc, err)
         return bytes(out)
 
-    def get(self, remote, local, mode=0o600, sudo=False):
+    def get(self, remote, local, mode=0o600, sudo=False) -> dict:
         """Copy a remote file to ``local`` atomically -> ``{'path', 'size', 'sha256'}``."""
         local = os.path.abspath(local)
         directory = os.path.dirname(local)
@@ -384,7 +385,7 @@ class Host(DirectoryCopy):
             self.close()
             raise self._unavailable('cannot open SFTP: {0}'.format(exc))
 
-    def put(self, local, remote, mode=0o600, sudo=False, owner=None):
+    def put(self, local, remote, mode=0o600, sudo=False, owner=None) -> None:
         """Copy ``local`` to ``remote`` with ``mode`` (and ``owner`` 'user[:group]', sudo).
 
         Without sudo: SFTP to a temp name in the remote directory, chmod, rename.  With sudo:
@@ -450,21 +451,21 @@ class Host(DirectoryCopy):
             return rc == 0
         raise self._failed(['test', flag, path], sudo, rc, err)
 
-    def file_exists(self, path, sudo=False):
+    def file_exists(self, path, sudo=False) -> bool:
         """Is ``path`` a regular file on the host (``test -f``)?"""
         return self._test('-f', path, sudo)
 
-    def dir_exists(self, path, sudo=False):
+    def dir_exists(self, path, sudo=False) -> bool:
         """Is ``path`` a directory on the host (``test -d``)?"""
         return self._test('-d', path, sudo)
 
     # ------------------------------------------------------------------ services
 
-    def systemctl(self, action, unit, check=False):
+    def systemctl(self, action, unit, check=False) -> int:
         """``systemctl ACTION UNIT`` (sudo unless read-only) -> exit code."""
         sudo = action not in READ_ONLY_SYSTEMCTL
         rc, _ = self.run(['systemctl', action, unit], sudo=sudo, check=check)
         return rc
 
-    def is_active(self, unit):
+    def is_active(self, unit) -> bool:
         return self.systemctl('is-active', unit) == 0

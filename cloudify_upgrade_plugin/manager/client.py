@@ -11,7 +11,7 @@ the unauthenticated probes and the server's clock the waits need; the ``Connecti
 raw transfer uses.
 """
 import datetime
-from typing import List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple, Union
 from urllib.parse import quote
 
 import requests
@@ -177,7 +177,7 @@ class Manager:
     address = property(lambda self: self.info.address)
 
     @property
-    def label(self):
+    def label(self) -> str:
         """How errors and logs name this manager."""
         if self.profile_name:
             return 'manager {0} (profile {1})'.format(self.address, self.profile_name)
@@ -191,7 +191,7 @@ class Manager:
     def has_tenants(self) -> bool:
         return versions.has_tenants(self.version)
 
-    def describe(self):
+    def describe(self) -> dict:
         """The non-secret facts about this manager, for journals and JSON documents."""
         doc = self.info.to_dict()
         doc.update({'profile': self.profile_name, 'tenant': self.tenant})
@@ -203,7 +203,7 @@ class Manager:
     # -- raw requests through the client's HTTP layer -------------------------------------
 
     def request(self, method, uri, data=None, params=None, headers=None, expected=200,
-                idempotent=None, retry=True, what=None, timeout=None):
+                idempotent=None, retry=True, what=None, timeout=None) -> Any:
         """One REST call under the bound prefix; returns the decoded JSON answer.
 
         GETs are retried on transient failures (``retry_policy``); others never are.
@@ -229,13 +229,13 @@ class Manager:
                     self.label, what, self.api_prefix),
                 error_id='manager-bad-answer', details={'manager': self.label}) from exc
 
-    def get(self, uri, params=None, headers=None, retry=True, what=None):
+    def get(self, uri, params=None, headers=None, retry=True, what=None) -> Any:
         return self.request('get', uri, params=params, headers=headers, retry=retry,
                             what=what)
 
     # -- calls ------------------------------------------------------------------------
 
-    def version_data(self):
+    def version_data(self) -> dict:
         """The manager's version document (``GET <prefix>/version``; unsecured on 3.x)."""
         return self.get('/version', what='reading the version')
 
@@ -247,15 +247,15 @@ class Manager:
         """('ok'|'degraded'|'fail', [failing service names])."""
         return health(self.status())
 
-    def get_execution(self, execution_id, retry=True):
+    def get_execution(self, execution_id, retry=True) -> dict:
         return self.get('/executions/{0}'.format(quote(execution_id, safe='')),
                         retry=retry, what='reading execution {0}'.format(execution_id))
 
-    def get_snapshot(self, snapshot_id):
+    def get_snapshot(self, snapshot_id) -> dict:
         return self.get('/snapshots/{0}'.format(quote(snapshot_id, safe='')),
                         what='reading snapshot {0}'.format(snapshot_id))
 
-    def create_snapshot(self, snapshot_id, legacy=None):
+    def create_snapshot(self, snapshot_id, legacy=None) -> str:
         """Start ``create_snapshot`` with the body for this version; return the execution id.
 
         facts §3.1: ``PUT /snapshots/<id>`` answers 201 with the Execution.
@@ -274,7 +274,7 @@ class Manager:
 
     def restore_snapshot(self, snapshot_id, restore_certificates=False, force=False,
                          no_reboot=False, snapshot_version=None,
-                         timeout=versions.DEFAULT_RESTORE_TIMEOUT):
+                         timeout=versions.DEFAULT_RESTORE_TIMEOUT) -> str:
         """Start ``restore_snapshot`` with the body for this target; return the execution id.
 
         The stock 7.0.5 ``snapshots.restore()`` omits ``recreate_deployments_envs`` (400 on
@@ -299,7 +299,7 @@ class Manager:
         """``waits.wait_for_rest(self, ...)``."""
         return waits.wait_for_rest(self, timeout, **kwargs)
 
-    def list_tenants(self):
+    def list_tenants(self) -> List[str]:
         """Tenant names: none on 3.x (facts §2.4), only default_tenant on community (§5.1)."""
         if not self.has_tenants:
             return []
@@ -307,15 +307,9 @@ class Manager:
             return [DEFAULT_TENANT]
         return [t['name'] for t in self.list_all('tenants', include=['name'])]
 
-    def list_users(self):
-        """Users (premium 4.0+); community answers 404 missing_premium_package_error."""
-        if not self.has_tenants:
-            return []
-        return list(self.list_all('users', include=['username']))
-
     def list_all(self, resource, tenant=None, all_tenants=False, include=None, sort=None,
                  per_tenant=False, include_system_workflows=None, page_size=MAX_PAGE_SIZE,
-                 **filters):
+                 **filters) -> Iterator[dict]:
         """Every item of a list resource, page by page (a generator).
 
         Each page asks for an explicit ``_size`` (at most 1000) *and* ``_offset`` (facts §4:
@@ -367,7 +361,7 @@ class Manager:
             if total is None and len(items) < size:
                 break
 
-    def events(self, execution_id, offset=0, size=100):
+    def events(self, execution_id, offset=0, size=100) -> Tuple[List[dict], Optional[int]]:
         """One page of an execution's events: (items, total).  4.0+ only."""
         answer = self.get('/events', params={
             'execution_id': execution_id, 'type': ['cloudify_event'], '_offset': offset,
@@ -461,7 +455,7 @@ class Manager:
     # -- unauthenticated probes and the server's clock ---------------------------------------
 
     @property
-    def verify(self):
+    def verify(self) -> Union[bool, str]:
         """TLS verification for requests made outside the client: the profile's
         certificate, the system CAs (True), or False only with CLOUDIFY_SSL_TRUST_ALL."""
         return False if self.trust_all else (self.cert or True)

@@ -36,10 +36,10 @@ class ManagerInfo:
     version_data: dict = field(default=None, compare=False, repr=False)
 
     @property
-    def address(self):
+    def address(self) -> str:
         return '{0}://{1}:{2}'.format(self.protocol, _url_host(self.host), self.port)
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         return {'version': str(self.version), 'raw_version': self.version.raw,
                 'edition': self.edition, 'api_prefix': self.api_prefix,
                 'protocol': self.protocol, 'port': self.port, 'address': self.address}
@@ -56,16 +56,16 @@ class ProbeResult:
     error: Exception = None
 
     @property
-    def connection_failed(self):
+    def connection_failed(self) -> bool:
         return self.error is not None and not isinstance(
             self.error, requests.exceptions.SSLError)
 
     @property
-    def tls_failed(self):
+    def tls_failed(self) -> bool:
         return isinstance(self.error, requests.exceptions.SSLError)
 
     @property
-    def https_required(self):
+    def https_required(self) -> bool:
         """The signs of plain HTTP sent to an HTTPS-only manager (facts §2.1)."""
         if self.status is None:
             return False
@@ -87,12 +87,13 @@ def _url_host(host):
     return host
 
 
-def basic_auth_header(username, password):
+def basic_auth_header(username, password) -> str:
     raw = '{0}:{1}'.format(username, password).encode('utf-8')
     return 'Basic ' + base64.b64encode(raw).decode('ascii')
 
 
-def probe(session, base_url, path, verify=True, headers=None, timeout=PROBE_TIMEOUT):
+def probe(session, base_url, path, verify=True, headers=None,
+          timeout=PROBE_TIMEOUT) -> 'ProbeResult':
     """GET ``base_url + path``; never raises for HTTP or connection failures."""
     url = base_url + path
     result = ProbeResult(url=url)
@@ -225,7 +226,7 @@ def _info(version_data, version_override, protocol, port, host):
 
 def discover(host, port=None, protocol='http', cert=None, username=None, password=None,
              tenant=None, trust_all=False, token=None, version_override=None, session=None,
-             timeout=PROBE_TIMEOUT):
+             timeout=PROBE_TIMEOUT) -> ManagerInfo:
     """Find out which manager answers at host:port; return a ``ManagerInfo``.
 
     ``tenant`` is accepted for symmetry with the client but not needed: none of the

@@ -7,7 +7,7 @@
 from typing import List, Tuple
 
 
-def normalise_status(body):
+def normalise_status(body) -> dict:
     """Both status shapes (facts §2.3) as ``{status, healthy, shape, services}``.
 
     3.4.2-5.0.0: ``{"status": "running", "services": [{"display_name", "instances":

@@ -72,7 +72,7 @@ def _last_line(text):
 def wait_for_execution(manager, execution_id, timeout, on_event=None, clock=None, sleep=None,
                        poll_start=POLL_START, poll_cap=POLL_CAP, poll_factor=POLL_FACTOR,
                        tolerate_outage=True, client_error_grace=CLIENT_ERROR_GRACE,
-                       alternatives=(), on_switch=None):
+                       alternatives=(), on_switch=None) -> dict:
     """Poll ``execution_id`` on ``manager`` until it ends; return the final execution dict.
 
     ``timeout`` in seconds (None: no limit).  ``on_event(event_dict)`` gets the execution's
@@ -224,7 +224,7 @@ class _EventFollower:
             self.enabled = False
 
 
-def log_event(event):
+def log_event(event) -> None:
     """An ``on_event`` callback that logs one manager event like ``cfy events list``."""
     if not isinstance(event, dict):
         return
@@ -238,7 +238,7 @@ def log_event(event):
 
 def wait_for_rest(manager, timeout, clock=None, sleep=None, poll_start=POLL_START,
                   poll_cap=POLL_CAP, poll_factor=POLL_FACTOR, unhealthy_grace=60.0,
-                  session=None, settle=0.0, alternatives=()):
+                  session=None, settle=0.0, alternatives=()) -> dict:
     """Wait until the manager's REST service answers again (after a restart or reboot).
 
     6.0+: unauthenticated ``/api/v3.1/ok`` (facts §2.3) must say "OK" ("FAIL" is accepted
@@ -319,7 +319,7 @@ def _first_accepted(alternatives, manager):
 
 
 def wait_for_restore_flag(manager, timeout, clock=None, sleep=None, poll_start=POLL_START,
-                          poll_cap=POLL_CAP, poll_factor=POLL_FACTOR, session=None):
+                          poll_cap=POLL_CAP, poll_factor=POLL_FACTOR, session=None) -> bool:
     """5.0.5+: wait until ``/api/v3.1/snapshot-status`` says "not-running".
 
     facts §2.3: the flag is removed by the detached post-restore shell, so this is the

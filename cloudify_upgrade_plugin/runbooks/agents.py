@@ -10,6 +10,7 @@ one, and retries only the failed deployments.
 """
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import List, Optional, Tuple
 
 from cloudify_upgrade_plugin.engine.checks import BLOCK, FAIL, PASS, Check
 from cloudify_upgrade_plugin.errors import UpgradeError
@@ -32,13 +33,13 @@ class AgentState:
         self.data = workspace.read_json(STATE_FILE) or {}
 
     @staticmethod
-    def key(tenant, deployment_id):
+    def key(tenant, deployment_id) -> str:
         return '{0}/{1}'.format(tenant or '-', deployment_id)
 
-    def get(self, tenant, deployment_id):
+    def get(self, tenant, deployment_id) -> dict:
         return dict(self.data.get(self.key(tenant, deployment_id)) or {})
 
-    def update(self, tenant, deployment_id, **fields):
+    def update(self, tenant, deployment_id, **fields) -> None:
         with self.lock:
             entry = self.data.setdefault(self.key(tenant, deployment_id), {
                 'tenant': tenant, 'deployment_id': deployment_id, 'attempts': 0})
@@ -47,7 +48,7 @@ class AgentState:
             self.workspace.write_json(STATE_FILE, self.data)
 
 
-def plan(manager):
+def plan(manager) -> Tuple[List[Tuple[Optional[str], str]], List[dict]]:
     """(eligible [(tenant, deployment)], not_eligible [{tenant, deployment_id, reason}])."""
     eligible, not_eligible = [], []
     for tenant in manager.list_tenants() or [None]:
@@ -117,7 +118,7 @@ def _install_one(manager, state, tenant, deployment_id, timeout, since):
     return True
 
 
-def install_all(ctx):
+def install_all(ctx) -> dict:
     """Install new agents everywhere; raise ``agents-failed`` if any deployment failed."""
     manager = ctx.target_manager
     state = AgentState(ctx.workspace)

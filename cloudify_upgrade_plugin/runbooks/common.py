@@ -5,9 +5,10 @@ each function does one manager- or host-level action the steps of prepare, new-h
 in-place need, with the version rules of the facts applied in one place.
 """
 import os
+from typing import List, Optional
 
 from cloudify_upgrade_plugin import log, versions
-from cloudify_upgrade_plugin.engine.checks import evaluate
+from cloudify_upgrade_plugin.engine.checks import Check, evaluate
 from cloudify_upgrade_plugin.engine.summary import summarize
 from cloudify_upgrade_plugin.errors import BlockedError, InputError, UpgradeError
 from cloudify_upgrade_plugin.host.ssh import Host
@@ -19,7 +20,7 @@ from cloudify_upgrade_plugin.snapshot import archive, transfer
 
 # -- opening things ---------------------------------------------------------------------
 
-def open_manager(profile_name=None, role='source'):
+def open_manager(profile_name=None, role='source') -> Manager:
     """The discovered manager of a cfy profile (the active one when None)."""
     manager = Manager.from_profile(profile_name)
     get_logger().info('%s manager: %s%s at %s (API %s)', role.capitalize(),
@@ -28,7 +29,7 @@ def open_manager(profile_name=None, role='source'):
     return manager
 
 
-def parse_target(text):
+def parse_target(text) -> Optional[versions.Version]:
     if not text:
         return None
     try:
@@ -41,30 +42,30 @@ def parse_target(text):
                          hints=['Give a version like 4.6, 5.2.7 or 7.0.4.'])
 
 
-def manager_meta(manager):
+def manager_meta(manager) -> dict:
     """The non-secret description of a manager kept in workspace.json."""
     return {'profile': manager.profile_name, 'address': manager.address,
             'version': str(manager.version), 'edition': manager.edition,
             'api_prefix': manager.api_prefix}
 
 
-def ssh_configured(manager):
+def ssh_configured(manager) -> bool:
     profile = manager.profile
     return bool(profile is not None and getattr(profile, 'ssh_user', None)
                 and getattr(profile, 'ssh_key', None))
 
 
-def open_host(manager):
+def open_host(manager) -> Host:
     """SSH to the manager's host, from its profile's ssh_user / ssh_key / ssh_port."""
     return Host.from_profile(manager.profile)
 
 
-def ssh_probe(manager):
+def ssh_probe(manager) -> None:
     with open_host(manager) as host:
         host.run(['true'])
 
 
-def existing_parent(path):
+def existing_parent(path) -> str:
     while path and not os.path.exists(path):
         parent = os.path.dirname(path)
         if parent == path:
@@ -75,7 +76,7 @@ def existing_parent(path):
 
 # -- reading a manager ------------------------------------------------------------------
 
-def active_executions(manager):
+def active_executions(manager) -> List[dict]:
     """Every active execution in every tenant, system workflows included."""
     # 4.0/4.1 executions lists may ignore _all_tenants (4.1 source has no all_tenants
     # decorator there, though facts §4 says 4.0+): ask tenant by tenant before 4.2.
@@ -87,7 +88,7 @@ def active_executions(manager):
         if manager.has_tenants else ['id', 'workflow_id', 'status', 'deployment_id']))
 
 
-def usernames(manager):
+def usernames(manager) -> Optional[List[str]]:
     """Usernames on premium 4.0+; None where there is no user list (community, 3.x)."""
     if not manager.has_tenants or manager.edition == 'community':
         return None
@@ -100,7 +101,7 @@ def usernames(manager):
         raise
 
 
-def host_patch_marker(manager):
+def host_patch_marker(manager) -> Optional[bool]:
     """True/False when SSH tells whether update-3 / patch-1 is in the mgmtworker, else None.
 
     facts §7.3 (way 2, [I]/[U]): the patched snapshot_create.py writes "4.1.0-p3" (4.0.1)
@@ -124,7 +125,7 @@ def host_patch_marker(manager):
 
 # -- snapshots --------------------------------------------------------------------------
 
-def snapshot_status(manager, snapshot_id):
+def snapshot_status(manager, snapshot_id) -> Optional[str]:
     try:
         return manager.get_snapshot(snapshot_id).get('status')
     except UpgradeError as error:
@@ -133,7 +134,7 @@ def snapshot_status(manager, snapshot_id):
         raise
 
 
-def snapshot_execution(manager, snapshot_id, workflow='create_snapshot'):
+def snapshot_execution(manager, snapshot_id, workflow='create_snapshot') -> Optional[dict]:
     """The newest execution of `workflow` for this snapshot id, if the manager lists it."""
     for execution in manager.list_all('executions', workflow_id=workflow, sort='-created_at',
                                       include=['id', 'status', 'parameters', 'created_at']):
@@ -143,7 +144,7 @@ def snapshot_execution(manager, snapshot_id, workflow='create_snapshot'):
     return None
 
 
-def create_snapshot(manager, snapshot_id, timeout):
+def create_snapshot(manager, snapshot_id, timeout) -> Optional[str]:
     """Create the snapshot (or adopt the one a previous run started) and wait for it."""
     logger = get_logger()
     status = snapshot_status(manager, snapshot_id)
@@ -178,7 +179,7 @@ def create_snapshot(manager, snapshot_id, timeout):
     return execution_id
 
 
-def snapshot_failed(manager, snapshot_id, cause=None):
+def snapshot_failed(manager, snapshot_id, cause=None) -> UpgradeError:
     try:
         reason = manager.get_snapshot(snapshot_id).get('error') or ''
     except UpgradeError:
@@ -195,7 +196,7 @@ def snapshot_failed(manager, snapshot_id, cause=None):
                'Fix the cause, then run prepare again with a new --snapshot-id.'])
 
 
-def require_snapshot_created(manager, snapshot_id):
+def require_snapshot_created(manager, snapshot_id) -> None:
     status = snapshot_status(manager, snapshot_id)
     if status == 'failed':
         raise snapshot_failed(manager, snapshot_id)
@@ -205,11 +206,11 @@ def require_snapshot_created(manager, snapshot_id):
             hints=['Run the command again; it waits for the snapshot.'])
 
 
-def snapshot_relpath(snapshot_id):
+def snapshot_relpath(snapshot_id) -> str:
     return os.path.join('snapshot', '{0}.zip'.format(snapshot_id))
 
 
-def local_snapshot_intact(workspace, snapshot_id):
+def local_snapshot_intact(workspace, snapshot_id) -> bool:
     """True when the downloaded zip exists and matches its recorded .sha256."""
     path = workspace.path(snapshot_relpath(snapshot_id))
     if not os.path.isfile(path) or not os.path.isfile(path + '.sha256'):
@@ -221,20 +222,20 @@ def local_snapshot_intact(workspace, snapshot_id):
     return True
 
 
-def download_snapshot(manager, workspace, snapshot_id):
+def download_snapshot(manager, workspace, snapshot_id) -> dict:
     workspace.makedirs('snapshot')
     dest = workspace.path(snapshot_relpath(snapshot_id))
     return transfer.download(manager.connection(), transfer.snapshot_archive_uri(snapshot_id),
                              dest, progress=transfer.progress_reporter(dest, 'Downloading'))
 
 
-def file_identity(path):
+def file_identity(path) -> List[int]:
     """What tells that a file was not touched: size, mtime (ns) and inode."""
     st = os.stat(path)
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
-def inspect_local_snapshot(workspace, snapshot_id, downloaded=None):
+def inspect_local_snapshot(workspace, snapshot_id, downloaded=None) -> dict:
     """The contract's `snapshot` document for the local zip (after a zip + CRC check).
 
     ``downloaded``: ``{'sha256', 'identity'}`` from a download made by this same process;
@@ -268,7 +269,7 @@ HOST_FILES = {
 }
 
 
-def backup_host_files(manager, workspace, needed):
+def backup_host_files(manager, workspace, needed) -> List[dict]:
     """Copy the needed host files into backups/ (0700 dirs, 0600 files)."""
     backups = []
     workspace.makedirs('backups')
@@ -286,7 +287,7 @@ def backup_host_files(manager, workspace, needed):
     return backups
 
 
-def evaluate_late(checks, ctx, step, known_ids):
+def evaluate_late(checks, ctx, step, known_ids) -> List[Check]:
     """Evaluate checks made after the managers were changed: a failure is exit 1, not 3.
 
     Exit 3 means "blocked before anything changed"; past the upload/restore that is no
@@ -303,7 +304,7 @@ def evaluate_late(checks, ctx, step, known_ids):
 
 # -- output -----------------------------------------------------------------------------
 
-def check_lines(checks):
+def check_lines(checks) -> List[str]:
     lines = ['Checks:']
     for check in checks:
         lines.append('  [{0:6}] {1}: {2}'.format(check['status'], check['id'],
@@ -311,11 +312,11 @@ def check_lines(checks):
     return lines
 
 
-def step_states(workspace):
+def step_states(workspace) -> List[dict]:
     return summarize(workspace).get('steps', [])
 
 
-def render(document, lines):
+def render(document, lines) -> None:
     """The JSON document with --json, otherwise the human lines (through cfy's logger)."""
     if log.json_mode():
         log.emit_json(document)

@@ -15,6 +15,7 @@ import os
 import secrets
 import tempfile
 import time
+from typing import List, Optional, Tuple
 
 from cloudify_cli import env
 
@@ -25,6 +26,8 @@ from cloudify_upgrade_plugin.files import atomic_write
 from cloudify_upgrade_plugin.host.ssh import Host
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import profiles, waits
+from cloudify_upgrade_plugin.manager.client import Manager
+from cloudify_upgrade_plugin.manager.credentials import Credentials
 from cloudify_upgrade_plugin.options import RestoreOptions
 from cloudify_upgrade_plugin.runbooks import common
 
@@ -35,7 +38,7 @@ REST_SECURITY = '/opt/manager/rest-security.conf'
 ORIGINAL = REST_SECURITY + '.cfy-upgrade-orig'
 
 
-def candidates(ctx):
+def candidates(ctx) -> List[Credentials]:
     """[Credentials]: the target profile's (label 'target'), then the source admin's."""
     target = profiles.profile_credentials(ctx.target_profile, label='target')
     found = [target]
@@ -50,7 +53,7 @@ def candidates(ctx):
     return found
 
 
-def working(manager, found, wait=False):
+def working(manager, found, wait=False) -> Optional[Manager]:
     """The manager with the first candidate credentials it accepts, or None."""
     for credentials in found:
         if not credentials.basic:
@@ -65,13 +68,13 @@ def working(manager, found, wait=False):
     return None
 
 
-def alternatives(manager, found):
+def alternatives(manager, found) -> List[Manager]:
     """The same manager with each other candidate's credentials (for the waits)."""
     return [manager.with_credentials(credentials) for credentials in found
             if credentials.basic and credentials != manager.credentials]
 
 
-def wait_for_switch(target, found, timeout, sleep=time.sleep, clock=time.monotonic):
+def wait_for_switch(target, found, timeout, sleep=time.sleep, clock=time.monotonic) -> Manager:
     """Wait until the source admin's credentials work (>= 4.2 snapshot restored).
 
     With identical passwords on both managers the switch is invisible; then the REST
@@ -102,7 +105,7 @@ def wait_for_switch(target, found, timeout, sleep=time.sleep, clock=time.monoton
         delay = min(delay * 1.5, waits.POLL_CAP)
 
 
-def follow(ctx):
+def follow(ctx) -> Tuple[Manager, bool]:
     """After a >= 4.2 restore: find the working credentials and update the target profile."""
     target = ctx.target_manager
     found = candidates(ctx)
@@ -128,13 +131,13 @@ def follow(ctx):
 
 # -- old users (pre-4.2 snapshots) ------------------------------------------------------
 
-def users_policy(ctx):
+def users_policy(ctx) -> Optional[str]:
     """--users, or for in-place (prepare always backs rest-security.conf up there, and the
     seed's in-place step 4 puts it back) 'rest-security' by default; None = not chosen."""
     return ctx.options.users or ctx.mode.default_users_policy
 
 
-def restore_users(ctx):
+def restore_users(ctx) -> dict:
     source = ctx.workspace.read_json('inventory/source.json') or {}
     users = [u for u in (source.get('users') or []) if u != 'admin']
     if not users:
@@ -153,7 +156,7 @@ def restore_users(ctx):
     return reset_passwords(ctx, users)
 
 
-def put_rest_security(ctx):
+def put_rest_security(ctx) -> dict:
     """Put the source's salt and keys into the target's rest-security.conf, keeping the admin.
 
     A pre-4.2 restore keeps the target's admin row, whose password hash was made with the
@@ -231,7 +234,7 @@ def put_rest_security(ctx):
     return {'users': 'rest-security', 'keys': [k for k in SECURITY_KEYS if k in source_conf]}
 
 
-def recover_lockout(workspace, profile_name):
+def recover_lockout(workspace, profile_name) -> bool:
     """Undo a salt swap a killed run left half done (admin locked out); True if it did.
 
     Only while restore-users has started and not finished, and only when the target host
@@ -315,7 +318,7 @@ def _read_passwords_file(path):
     return passwords
 
 
-def reset_passwords(ctx, users):
+def reset_passwords(ctx, users) -> dict:
     """Set new passwords through the REST API (given, or generated into a 0600 file)."""
     target = ctx.target_manager
     path = ctx.options.passwords_file

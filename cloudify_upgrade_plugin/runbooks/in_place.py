@@ -15,7 +15,8 @@ import zipfile
 from typing import List, Optional
 
 from cloudify_upgrade_plugin import versions
-from cloudify_upgrade_plugin.engine.checks import BLOCK, FAIL, PASS, CheckRegistry, CheckSet
+from cloudify_upgrade_plugin.engine.checks import (
+    BLOCK, FAIL, PASS, CheckOutcome, CheckRegistry, CheckSet)
 from cloudify_upgrade_plugin.engine.step import Step
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
@@ -78,7 +79,7 @@ IN_PLACE = InPlace()
 
 
 @IN_PLACE_CHECKS.check('target-is-source', BLOCK)
-def target_is_source(source_meta, snapshot, target):
+def target_is_source(source_meta, snapshot, target) -> CheckOutcome:
     """In place: the manager at the address must be the new install, not the old one."""
     if str(target.version) == source_meta.get('version'):
         return FAIL, 'The manager at {0} still runs {1}, the old version: tear it down and ' \
@@ -141,10 +142,10 @@ class RestoreSsl(RestoreStep):
     title = 'Put /etc/cloudify/ssl back from the backup (4.0.0 snapshots have none)'
     changes = 'replaces the certificates on the manager host and restarts its services'
 
-    def check(self, ctx):
+    def check(self, ctx) -> bool:
         return not _ssl_differences(ctx, ctx.target_manager)
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         target = ctx.target_manager
         local = _ssl_backup(ctx)
         with common.open_host(target) as host:
@@ -155,7 +156,7 @@ class RestoreSsl(RestoreStep):
         ctx.target_manager = answer.get('manager') or target
         return {'restored': SSL_DIR}
 
-    def verify(self, ctx):
+    def verify(self, ctx) -> None:
         differ = _ssl_differences(ctx, ctx.target_manager)
         if differ:
             raise UpgradeError('After copying the ssl backup, {0} on the host still differ '

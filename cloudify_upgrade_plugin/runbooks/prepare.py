@@ -6,7 +6,7 @@ takes the host backups the version needs, records the source inventory, optional
 freezes the old manager, and prints the next command.  Nothing it does is irreversible.
 ``plan`` (``plan.py``) runs the same checks and lists these steps.
 """
-from typing import List
+from typing import List, Optional
 
 from cloudify_upgrade_plugin import log, versions
 from cloudify_upgrade_plugin.engine.checks import evaluate
@@ -85,7 +85,7 @@ class PrepareCommand(Command):
                           'an in-place' if mode == versions.MODE_IN_PLACE else 'a new-host')
         Runner(self.workspace, runbook, fingerprint).run(self.ctx)
 
-    def failed(self, error: UpgradeError):
+    def failed(self, error: UpgradeError) -> Optional[dict]:
         if error.error_id in ('fingerprint-changed', 'workspace-locked'):
             return None     # the workspace belongs to another upgrade / process: leave it be
         document = self.document()
@@ -155,7 +155,7 @@ def _snapshot_id(workspace, options):
     return snapshot_id
 
 
-def default_snapshot_id(workspace):
+def default_snapshot_id(workspace) -> str:
     """A valid snapshot id derived from the upgrade id (letter first)."""
     candidate = workspace.upgrade_id.replace(':', '-')
     if not candidate[:1].isalpha():
@@ -284,7 +284,7 @@ class CheckSource(PrepareStep):
     title = 'Check the old manager'
     changes = 'nothing (read only)'
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         checks = ctx.checks or source_checks(ctx.manager, ctx.mode, ctx.target)
         evaluated = evaluate(checks, ctx.options.waivers,
                              journal=ctx.workspace.journal, step=self.id)
@@ -297,17 +297,17 @@ class CreateSnapshot(PrepareStep):
     title = 'Create a snapshot on the old manager'
     changes = 'adds one snapshot on the old manager'
 
-    def check(self, ctx):
+    def check(self, ctx) -> bool:
         return common.snapshot_status(ctx.manager, ctx.snapshot_id) == 'created'
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         snapshot_id = ctx.snapshot_id
         ctx.workspace.update_meta(snapshot_id=snapshot_id)     # before the PUT: a rerun
         execution_id = common.create_snapshot(ctx.manager, snapshot_id,
                                               timeout=ctx.options.timeout)
         return {'snapshot_id': snapshot_id, 'execution_id': execution_id}
 
-    def verify(self, ctx):
+    def verify(self, ctx) -> None:
         common.require_snapshot_created(ctx.manager, ctx.snapshot_id)
 
 
@@ -316,10 +316,10 @@ class DownloadSnapshot(PrepareStep):
     title = 'Download the snapshot (streamed, hashed, resumable)'
     changes = 'writes the snapshot zip under the workspace'
 
-    def check(self, ctx):
+    def check(self, ctx) -> bool:
         return common.local_snapshot_intact(ctx.workspace, ctx.snapshot_id)
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         result = common.download_snapshot(ctx.manager, ctx.workspace, ctx.snapshot_id)
         ctx.downloaded = {'sha256': result['sha256'],
                           'identity': common.file_identity(result['path'])}
@@ -332,7 +332,7 @@ class VerifySnapshot(PrepareStep):
     title = 'Verify the snapshot archive and its version'
     changes = 'nothing (reads the local zip)'
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         manager = ctx.manager
         snapshot = common.inspect_local_snapshot(ctx.workspace, ctx.snapshot_id,
                                                  ctx.downloaded)
@@ -389,10 +389,10 @@ class BackupHostFiles(PrepareStep):
     title = 'Back up rest-security.conf and /etc/cloudify/ssl over SSH'
     changes = 'copies files from the old manager host into backups/'
 
-    def check(self, ctx):
+    def check(self, ctx) -> bool:
         return not host_backups_needed(ctx.manager, ctx.mode)
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         manager = ctx.manager
         needed = host_backups_needed(manager, ctx.mode)
         if not common.ssh_configured(manager) and _waived(ctx, 'ssh-access'):
@@ -413,10 +413,10 @@ class SourceInventory(PrepareStep):
     title = 'Record the old manager\'s inventory'
     changes = 'writes inventory/source.json'
 
-    def check(self, ctx):
+    def check(self, ctx) -> bool:
         return ctx.workspace.exists('inventory/source.json')
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         data = inventory.collect(ctx.manager)
         ctx.workspace.makedirs('inventory')
         ctx.workspace.write_json('inventory/source.json', data)
@@ -431,10 +431,10 @@ class Freeze(PrepareStep):
     changes = 'activates maintenance mode on the old manager (undo: cfy maintenance-mode ' \
               'deactivate)'
 
-    def check(self, ctx):
+    def check(self, ctx) -> bool:
         return ctx.manager.maintenance_state() == 'activated'
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         manager = ctx.manager
         if not common.local_snapshot_intact(ctx.workspace, ctx.snapshot_id):
             raise UpgradeError('The snapshot is not safe locally; the old manager is not '
@@ -450,7 +450,7 @@ class WriteReport(PrepareStep):
     title = 'Write the report'
     changes = 'writes report.json and report.md'
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         return {}
 
 

@@ -9,10 +9,11 @@ several users on 4.0/4.1 need the rest-security backup (§7.2), system execution
 running work (§4).
 """
 import shutil
+from typing import List, Optional
 
 from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.engine.checks import (
-    BLOCK, FAIL, INFO, PASS, WARN, Check, CheckRegistry, CheckSet)
+    BLOCK, FAIL, INFO, PASS, WARN, Check, CheckOutcome, CheckRegistry, CheckSet)
 from cloudify_upgrade_plugin.files import cfy_workdir
 from cloudify_upgrade_plugin.runbooks import common
 
@@ -25,7 +26,7 @@ PATCH_CHECK = 'patch-level'
 SOURCE_CHECKS = CheckRegistry('source')
 
 
-def source_checks(manager, mode, target):
+def source_checks(manager, mode, target) -> CheckSet:
     """Run every source check; return the CheckSet (never raises for a failed check)."""
     checks = CheckSet(catalogue=SOURCE_CHECKS.ids)
     checks.run_check(source_healthy, manager)
@@ -50,7 +51,7 @@ def source_checks(manager, mode, target):
 
 
 @SOURCE_CHECKS.check('in-place-certificates', BLOCK)
-def in_place_certificates(manager):
+def in_place_certificates(manager) -> CheckOutcome:
     """facts §7.1: a 4.0.0 snapshot has no ssl/; in place, the host copy is the only one."""
     if common.ssh_configured(manager):
         return PASS, 'A {0} snapshot carries no certificates (no ssl/): prepare copies ' \
@@ -63,7 +64,7 @@ def in_place_certificates(manager):
 
 
 @SOURCE_CHECKS.check('source-healthy', BLOCK)
-def source_healthy(manager):
+def source_healthy(manager) -> CheckOutcome:
     state, failing = manager.health()
     if state == 'ok':
         return PASS, 'The manager reports its services as running.'
@@ -75,7 +76,7 @@ def source_healthy(manager):
 
 
 @SOURCE_CHECKS.check('upgrade-path', BLOCK, also=versions.PATH_PROBLEM_IDS)
-def upgrade_path(source, target, mode):
+def upgrade_path(source, target, mode) -> CheckOutcome:
     """The path checks: ``upgrade-path``, or one check per problem (under its own id)."""
     if target is None:
         problems = versions.upgrade_problems(source, max(source, versions.MIN_TARGET), mode)
@@ -94,7 +95,7 @@ def upgrade_path(source, target, mode):
 
 
 @SOURCE_CHECKS.check(PATCH_CHECK, BLOCK, also=versions.PATCH_PROBLEM_IDS)
-def patch_level(manager):
+def patch_level(manager) -> CheckOutcome:
     """4.0.0 needs patch-1, 4.0.1 update-3: a host marker tells before the snapshot.
 
     Like the path checks, a missing patch is reported under its problem id
@@ -126,7 +127,7 @@ def patch_level(manager):
                  details={'patch': patch, 'source': 'unknown'})
 
 
-def patch_check_from_snapshot(source_version, snapshot_version):
+def patch_check_from_snapshot(source_version, snapshot_version) -> Check:
     """After the snapshot: its metadata's snapshot_version says whether the patch is there."""
     problem = versions.patch_problem(snapshot_version)
     if problem is None:
@@ -142,7 +143,7 @@ def patch_check_from_snapshot(source_version, snapshot_version):
 
 
 @SOURCE_CHECKS.check('no-active-executions', BLOCK)
-def no_active_executions(manager):
+def no_active_executions(manager) -> CheckOutcome:
     active = common.active_executions(manager)
     if not active:
         return PASS, 'No execution is running on any tenant.'
@@ -157,7 +158,7 @@ def no_active_executions(manager):
 
 
 @SOURCE_CHECKS.check('maintenance-mode', BLOCK)
-def maintenance_mode(manager):
+def maintenance_mode(manager) -> CheckOutcome:
     """facts §2.5: maintenance mode answers 503 to everything but an allow-list.
 
     3.4-4.4 allow only maintenance, status and version (no snapshot create or download);
@@ -179,7 +180,7 @@ def maintenance_mode(manager):
 
 
 @SOURCE_CHECKS.check('local-disk', BLOCK)
-def local_disk():
+def local_disk() -> CheckOutcome:
     free = shutil.disk_usage(common.existing_parent(cfy_workdir())).free
     if free >= MIN_FREE_BYTES:
         return PASS, '{0:.1f} GiB free in {1}.'.format(free / float(1 << 30), cfy_workdir())
@@ -188,7 +189,7 @@ def local_disk():
                      free / float(1 << 30), cfy_workdir(), MIN_FREE_BYTES / float(1 << 30))
 
 
-def several_users(manager):
+def several_users(manager) -> Optional[bool]:
     """True/False for premium 4.0/4.1 sources with more than the admin; None when unknown."""
     users = common.usernames(manager)
     if users is None:
@@ -197,7 +198,7 @@ def several_users(manager):
 
 
 @SOURCE_CHECKS.check('users-rest-security', WARN)
-def users_rest_security(manager, mode):
+def users_rest_security(manager, mode) -> CheckOutcome:
     if not versions.users_need_rest_security(manager.version):
         return PASS, 'Users travel with the snapshot from {0} (hash salt included from ' \
                      '4.2).'.format(manager.version) \
@@ -219,7 +220,7 @@ def users_rest_security(manager, mode):
                  'reset-passwords`.'.format(manager.version)
 
 
-def host_backups_needed(manager, mode):
+def host_backups_needed(manager, mode) -> List[str]:
     """Which host files prepare copies: a list of 'rest-security' / 'ssl'."""
     needed = []
     in_place = mode == versions.MODE_IN_PLACE
@@ -234,7 +235,7 @@ def host_backups_needed(manager, mode):
 
 
 @SOURCE_CHECKS.check('ssh-access', BLOCK)
-def ssh_access(manager, mode):
+def ssh_access(manager, mode) -> CheckOutcome:
     needed = host_backups_needed(manager, mode)
     if not needed:
         return PASS, 'No host file is needed for this upgrade.'

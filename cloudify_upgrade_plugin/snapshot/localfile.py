@@ -26,6 +26,7 @@ import os
 import queue
 import shutil
 import threading
+from typing import Any, Iterator, Tuple
 
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.files import atomic_write, fsync_dir
@@ -45,12 +46,12 @@ class LocalWriteError(Exception):
         self.error = error
 
 
-def sha256_file(path, chunk_size=DEFAULT_CHUNK):
+def sha256_file(path, chunk_size=DEFAULT_CHUNK) -> str:
     """Hex SHA-256 of a file, read in chunks (constant memory)."""
     return hash_file(path, chunk_size)[0].hexdigest()
 
 
-def hash_file(path, chunk_size=DEFAULT_CHUNK):
+def hash_file(path, chunk_size=DEFAULT_CHUNK) -> Tuple[Any, int]:
     digest = hashlib.sha256()
     size = 0
     with open(path, 'rb') as f:
@@ -63,13 +64,13 @@ def hash_file(path, chunk_size=DEFAULT_CHUNK):
     return digest, size
 
 
-def read_sha256_file(path):
+def read_sha256_file(path) -> str:
     """The hex digest recorded in a ``<file>.sha256`` (``"<hex>  <name>"``)."""
     with open(path, 'r') as f:
         return f.read().split()[0].strip().lower()
 
 
-def verify_file(path, chunk_size=DEFAULT_CHUNK):
+def verify_file(path, chunk_size=DEFAULT_CHUNK) -> str:
     """Rehash ``path`` and compare with ``path.sha256``; return the hex SHA-256.
 
     Raises ``UpgradeError('snapshot-hash-mismatch')`` when the digests differ and
@@ -94,7 +95,7 @@ def verify_file(path, chunk_size=DEFAULT_CHUNK):
     return actual
 
 
-def unlink_quiet(path):
+def unlink_quiet(path) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -218,7 +219,7 @@ class PartState:
         self._unflushed = 0
 
     @contextlib.contextmanager
-    def streaming(self):
+    def streaming(self) -> Iterator[None]:
         """While the block runs, ``write()`` hands the hash and the flushes to workers.
 
         On leaving, whatever happens, both workers are drained and joined: the digest then
@@ -252,10 +253,10 @@ class PartState:
                 if self.broken is None:
                     self.broken = exc
 
-    def load_existing(self):
+    def load_existing(self) -> None:
         self.digest, self.offset = hash_file(self.path, self.chunk_size)
 
-    def open(self):
+    def open(self) -> None:
         try:
             self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
             os.fchmod(self.fd, 0o600)
@@ -264,7 +265,7 @@ class PartState:
         except OSError as exc:
             raise LocalWriteError(exc)
 
-    def restart(self):
+    def restart(self) -> None:
         if self._hasher is not None:
             raise RuntimeError('restart() while the workers run')
         self.digest = hashlib.sha256()
@@ -275,7 +276,7 @@ class PartState:
         except OSError as exc:
             raise LocalWriteError(exc)
 
-    def write(self, block):
+    def write(self, block) -> None:
         try:
             _write_all(self.fd, block)
         except OSError as exc:
@@ -291,7 +292,7 @@ class PartState:
                 self._unflushed = 0
                 self._flusher.request()
 
-    def close(self):
+    def close(self) -> None:
         if self.fd is not None:
             try:
                 os.close(self.fd)
@@ -299,7 +300,7 @@ class PartState:
                 pass
             self.fd = None
 
-    def finish(self, dest, total):
+    def finish(self, dest, total) -> dict:
         if self.broken is not None:
             raise self.broken
         try:
@@ -322,7 +323,7 @@ class PartState:
         return {'sha256': hexdigest, 'size': self.offset, 'path': dest}
 
 
-def local_write_error(error, directory, state, expected_size):
+def local_write_error(error, directory, state, expected_size) -> UpgradeError:
     """The UpgradeError for a local write that failed while downloading: ``local-disk-full``
     (with what is free and needed) or ``local-write-failed``."""
     if getattr(error, 'errno', None) in _DISK_FULL_ERRNOS:

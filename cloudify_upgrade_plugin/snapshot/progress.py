@@ -7,13 +7,14 @@ line every ``interval`` seconds, plus the last one.  ``human_size`` formats byte
 import os
 import sys
 import time
+from typing import Callable, Optional
 
 from cloudify_cli.utils import generate_progress_handler
 
 from cloudify_upgrade_plugin.log import get_logger
 
 
-def human_size(n):
+def human_size(n) -> str:
     if n is None:
         return 'an unknown number of bytes'
     for unit in ('B', 'KiB', 'MiB', 'GiB', 'TiB'):
@@ -23,7 +24,7 @@ def human_size(n):
 
 
 def progress_reporter(path, action='Downloading', stream=None, interval=5.0,
-                      clock=time.monotonic, logger=None):
+                      clock=time.monotonic, logger=None) -> Callable[[int, Optional[int]], None]:
     """A ``progress(done, total)`` callback like ``cfy snapshots download`` shows.
 
     On a TTY it draws cfy's progress bar (``cloudify_cli.utils.generate_progress_handler``);

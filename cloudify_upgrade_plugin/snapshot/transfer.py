@@ -98,7 +98,7 @@ def _resolve(source, url, headers, verify):
     return session, url, CaseInsensitiveDict(headers or {}), verify
 
 
-def snapshot_archive_uri(snapshot_id):
+def snapshot_archive_uri(snapshot_id) -> str:
     """The archive path relative to a client's versioned base URL."""
     return '/snapshots/{0}/archive'.format(quote(snapshot_id, safe=''))
 
@@ -121,7 +121,7 @@ def _server_message(response):
 
 def download(source, url, dest, headers=None, verify=None, expected_size=None,
              progress=None, max_resumes=5, chunk_size=DEFAULT_CHUNK, timeout=DEFAULT_TIMEOUT,
-             resume_partial=True, backoff=1.0, sleep=time.sleep):
+             resume_partial=True, backoff=1.0, sleep=time.sleep) -> dict:
     """Download ``url`` to ``dest``; return ``{'sha256', 'size', 'path', 'resumes'}``.
 
     ``source``: a ``Connection`` (see the module docstring), a requests.Session, or None
@@ -197,7 +197,7 @@ def download(source, url, dest, headers=None, verify=None, expected_size=None,
     return result
 
 
-def download_snapshot(source, snapshot_id, dest, progress=None, **kwargs):
+def download_snapshot(source, snapshot_id, dest, progress=None, **kwargs) -> dict:
     """``download()`` of ``GET <client base>/snapshots/<id>/archive``."""
     return download(source, snapshot_archive_uri(snapshot_id), dest, progress=progress,
                     **kwargs)
@@ -414,7 +414,7 @@ class _UploadBody:
 
 
 def upload(source, url, path, headers=None, verify=None, progress=None,
-           chunk_size=DEFAULT_CHUNK, timeout=(10, 600), params=None, expected_status=201):
+           chunk_size=DEFAULT_CHUNK, timeout=(10, 600), params=None, expected_status=201) -> dict:
     """PUT the file at ``path`` as the raw body of ``url``; return the parsed JSON answer.
 
     The body is an iterable of ``chunk_size`` blocks with a length (``_UploadBody``), so
@@ -476,7 +476,7 @@ def upload(source, url, path, headers=None, verify=None, progress=None,
     return answer
 
 
-def upload_snapshot(source, snapshot_id, path, progress=None, **kwargs):
+def upload_snapshot(source, snapshot_id, path, progress=None, **kwargs) -> dict:
     """``upload()`` to ``PUT <client base>/snapshots/<id>/archive``."""
     return upload(source, snapshot_archive_uri(snapshot_id), path, progress=progress,
                   **kwargs)

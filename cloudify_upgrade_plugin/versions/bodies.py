@@ -12,7 +12,7 @@ DEFAULT_RESTORE_TIMEOUT = 300
 
 
 def restore_body(target, force=False, restore_certificates=False, no_reboot=False,
-                 snapshot_version=None, timeout=DEFAULT_RESTORE_TIMEOUT, tenant_name=None):
+                 snapshot_version=None, timeout=DEFAULT_RESTORE_TIMEOUT, tenant_name=None) -> dict:
     """The JSON body of ``POST /snapshots/<id>/restore`` for a target manager version.
 
     facts §1.1 / §3.5: ``force`` is read with dict indexing on every version (missing ->
@@ -63,7 +63,7 @@ def restore_body(target, force=False, restore_certificates=False, no_reboot=Fals
     return body
 
 
-def snapshot_create_body(source, legacy=None):
+def snapshot_create_body(source, legacy=None) -> dict:
     """The JSON body of ``PUT /snapshots/<id>`` for a source manager version.
 
     facts §3.1: no key is required on any version, but 3.4.2 needs a JSON object; only

@@ -7,6 +7,7 @@ the ordering every version rule relies on.  The rules themselves are in ``rules.
 """
 import functools
 import re
+from typing import Optional, Tuple
 
 from cloudify_upgrade_plugin.errors import InputError
 
@@ -66,7 +67,7 @@ class Version:
     # -- construction -----------------------------------------------------------------
 
     @classmethod
-    def parse(cls, text):
+    def parse(cls, text) -> 'Version':
         """Parse a version string as reported by a manager or found in a snapshot.
 
         Raises ``InputError('bad-version')`` for text that is not a version and
@@ -122,68 +123,68 @@ class Version:
     # -- attributes -------------------------------------------------------------------
 
     @property
-    def raw(self):
+    def raw(self) -> str:
         """The text this version was parsed from."""
         return self._raw
 
     @property
-    def parts(self):
+    def parts(self) -> Tuple[int, ...]:
         """Numeric parts, at least three: (4, 0, 1), (4, 5, 0, 1)."""
         return self._parts
 
     @property
-    def major(self):
+    def major(self) -> int:
         return self._parts[0]
 
     @property
-    def minor(self):
+    def minor(self) -> int:
         return self._parts[1]
 
     @property
-    def micro(self):
+    def micro(self) -> int:
         return self._parts[2]
 
     service = micro
 
     @property
-    def patch(self):
+    def patch(self) -> Optional[str]:
         """'p3' for "4.1.0-p3-4.0.1", else None."""
         return 'p{0}'.format(self._patch) if self._patch is not None else None
 
     @property
-    def patch_number(self):
+    def patch_number(self) -> Optional[int]:
         return self._patch
 
     @property
-    def is_patched(self):
+    def is_patched(self) -> bool:
         return self._patch is not None
 
     @property
-    def is_calendar(self):
+    def is_calendar(self) -> bool:
         """True when parsed from a community calendar build ("17.3.31")."""
         return self._calendar is not None
 
     @property
-    def calendar(self):
+    def calendar(self) -> Optional[str]:
         return self._calendar
 
     @property
-    def suffix(self):
+    def suffix(self) -> str:
         """A build/milestone suffix ("-rc1", "m5"), ignored when comparing."""
         return self._suffix
 
     @property
-    def claimed(self):
+    def claimed(self) -> Optional[str]:
         """For "4.1.0-p3-4.0.1": the version the manager compares ("4.1.0"), else None."""
         return self._claimed
 
     @property
-    def base(self):
+    def base(self) -> 'Version':
         """This version without patch and suffix."""
         return Version(self._parts)
 
     @property
-    def major_minor(self):
+    def major_minor(self) -> Tuple[int, int]:
         return self._parts[:2]
 
     # -- protocol ---------------------------------------------------------------------
@@ -230,6 +231,6 @@ class Version:
         return 'Version({0!r})'.format(str(self))
 
 
-def as_version(value):
+def as_version(value) -> Version:
     """A ``Version`` from a ``Version`` or a string."""
     return Version.parse(value)

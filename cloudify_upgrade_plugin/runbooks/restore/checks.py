@@ -6,10 +6,11 @@ runner so that a blocking failure stops with exit 3 before anything is uploaded,
 ``CheckTarget`` evaluates (and journals the waivers of) the same results.
 """
 import os
+from typing import List
 
 from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.engine.checks import (
-    BLOCK, FAIL, PASS, WARN, CheckRegistry, CheckSet, evaluate)
+    BLOCK, FAIL, PASS, WARN, CheckOutcome, CheckRegistry, CheckSet, evaluate)
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.runbooks import common, credentials
 from cloudify_upgrade_plugin.runbooks.restore.base import RestoreStep, prepared_snapshot
@@ -22,7 +23,7 @@ class CheckTarget(RestoreStep):
     id = 'check-target'
     title = 'Check the target manager (version, clean, admin, networks, checksum)'
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         checks = ctx.target_checks or target_checks(ctx)
         evaluated = evaluate(checks, ctx.options.waivers,
                              journal=ctx.workspace.journal, step=self.id)
@@ -51,7 +52,7 @@ def target_checks(ctx) -> CheckSet:
 
 
 @TARGET_CHECKS.check('users-policy', BLOCK)
-def users_policy(workspace, snapshot, policy):
+def users_policy(workspace, snapshot, policy) -> CheckOutcome:
     """facts §7.2: users of a pre-4.2 snapshot need a decision before anything changes."""
     if versions.snapshot_carries_passwords(snapshot['snapshot_version']):
         return PASS, 'Users and their passwords travel with a >= 4.2 snapshot.'
@@ -67,7 +68,7 @@ def users_policy(workspace, snapshot, policy):
 
 
 @TARGET_CHECKS.check('target-path', BLOCK)
-def target_path(source_meta, snapshot, target, mode):
+def target_path(source_meta, snapshot, target, mode) -> CheckOutcome:
     source = versions.Version.parse(source_meta.get('version') or snapshot['snapshot_version'])
     problems = versions.upgrade_problems(source, target.version, mode)
     if problems:
@@ -76,7 +77,7 @@ def target_path(source_meta, snapshot, target, mode):
     return PASS, '{0} -> {1} ({2}) is supported.'.format(source, target.version, mode)
 
 
-def host_steps(ctx, snapshot):
+def host_steps(ctx, snapshot) -> List[str]:
     """What this run will do on the target host over SSH (for the target-ssh check)."""
     needs = []
     if credentials.users_policy(ctx) == 'rest-security' and \
@@ -86,7 +87,7 @@ def host_steps(ctx, snapshot):
 
 
 @TARGET_CHECKS.check('host-backups', BLOCK)
-def host_backups(workspace, snapshot, mode, policy):
+def host_backups(workspace, snapshot, mode, policy) -> CheckOutcome:
     """The backups prepare took that this run needs (facts §7.1, §7.2)."""
     missing = []
     if policy == 'rest-security' and \
@@ -102,7 +103,7 @@ def host_backups(workspace, snapshot, mode, policy):
 
 
 @TARGET_CHECKS.check('target-ssh', BLOCK)
-def target_ssh(target, needs):
+def target_ssh(target, needs) -> CheckOutcome:
     if not needs:
         return PASS, 'No step needs SSH to the target host.'
     if not common.ssh_configured(target):
@@ -114,7 +115,7 @@ def target_ssh(target, needs):
 
 
 @TARGET_CHECKS.check('target-not-clean', BLOCK)
-def target_not_clean(target):
+def target_not_clean(target) -> CheckOutcome:
     """facts §3.6: a v4+ snapshot needs a manager with no blueprints in any tenant."""
     found = []
     for tenant in target.list_tenants() or [None]:
@@ -129,7 +130,7 @@ def target_not_clean(target):
 
 
 @TARGET_CHECKS.check('not-bootstrap-admin', BLOCK)
-def not_bootstrap_admin(target):
+def not_bootstrap_admin(target) -> CheckOutcome:
     """facts §3.6: only the bootstrap admin (user id 0) may restore a v4+ snapshot."""
     try:
         user = target.current_user()
@@ -146,7 +147,7 @@ def not_bootstrap_admin(target):
 
 
 @TARGET_CHECKS.check('agent-networks', BLOCK)
-def agent_networks(snapshot, target):
+def agent_networks(snapshot, target) -> CheckOutcome:
     """facts §3.6: from 4.2 every agent network in the snapshot must exist on the target."""
     wanted = set(snapshot.get('agent_networks') or [])
     if not wanted:
@@ -180,7 +181,7 @@ def _target_networks(target):
 
 
 @TARGET_CHECKS.check('target-licence', WARN)
-def target_licence(target):
+def target_licence(target) -> CheckOutcome:
     """facts §2.5 [U]: a fresh premium 5.x+ probably needs a licence before restore."""
     if not versions.may_need_licence(target.version, target.edition):
         return PASS, 'No licence needed.'
@@ -193,7 +194,7 @@ def target_licence(target):
 
 
 @TARGET_CHECKS.check('snapshot-checksum', BLOCK)
-def snapshot_checksum(workspace, snapshot):
+def snapshot_checksum(workspace, snapshot) -> CheckOutcome:
     digest = transfer.verify_file(workspace.path(snapshot['path']))
     if digest != snapshot['sha256']:
         return FAIL, 'The local snapshot changed since prepare (sha256 {0}, expected ' \

@@ -21,7 +21,7 @@ class FollowCredentials(RestoreStep):
     title = 'Follow the admin credential change (the source admin\'s password now works)'
     changes = 'updates the target profile\'s password'
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         target, changed = credentials.follow(ctx)
         ctx.target_manager = target
         return {'profile_updated': changed}
@@ -32,7 +32,7 @@ class RestoreUsers(RestoreStep):
     title = 'Restore old users (rest-security, reset-passwords or skip)'
     changes = 'rest-security.conf on the target host, or user passwords'
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         return credentials.restore_users(ctx)
 
 
@@ -41,7 +41,7 @@ class Reconcile(RestoreStep):
     title = 'Compare the restored data with the source inventory'
     changes = 'writes inventory/target.json'
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         source = ctx.workspace.read_json('inventory/source.json')
         if source is None:
             raise InputError('inventory/source.json is missing from upgrade {0}.'.format(
@@ -70,7 +70,7 @@ class CutOver(RestoreStep):
               'agents move'
     point_of_no_return = True
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         meta = ctx.workspace.meta
         fenced = ctx.mode.fence(ctx, self.id)
         # a run killed inside this step already recorded one: keep the earliest (the
@@ -85,7 +85,7 @@ class InstallAgents(RestoreStep):
     title = 'Install new agents in every tenant'
     changes = 'moves every agent to the target manager'
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         summary = agents.install_all(ctx)
         return {'deployments': summary['deployments'], 'succeeded': summary['succeeded'],
                 'failed': len(summary['failed'])}
@@ -96,7 +96,7 @@ class Finish(RestoreStep):
     title = 'Make the target the active profile'
     changes = 'the active cfy profile'
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         name = ctx.target_profile
         env.set_active_profile(name)
         return {'active_profile': name}

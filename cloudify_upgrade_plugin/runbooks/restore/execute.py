@@ -33,12 +33,12 @@ class UploadSnapshot(RestoreStep):
     title = 'Upload the snapshot'
     changes = 'adds the snapshot to the target manager'
 
-    def check(self, ctx):
+    def check(self, ctx) -> bool:
         status = common.snapshot_status(ctx.target_manager,
                                         prepared_snapshot(ctx.workspace)['id'])
         return status in ('uploaded', 'created')
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         snapshot = prepared_snapshot(ctx.workspace)
         path = ctx.workspace.path(snapshot['path'])
         params = None
@@ -62,7 +62,7 @@ class StartRestore(RestoreStep):
     # the target and `run` found the target unchanged: a second restore is never started.
     rerunnable = True
 
-    def check(self, ctx):
+    def check(self, ctx) -> bool:
         """Done when a restore of this upgrade runs or ran, and it did not fail.
 
         A restore that failed (wait-restore reopens this step) is not done: the next run
@@ -90,7 +90,7 @@ class StartRestore(RestoreStep):
             return True
         return False
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         snapshot = prepared_snapshot(ctx.workspace)
         target = ctx.target_manager
         failed = ctx.workspace.meta.get('failed_restore_execution_ids') or []
@@ -177,7 +177,7 @@ class WaitRestore(RestoreStep):
     id = 'wait-restore'
     title = 'Wait for the restore, the REST restart and any reboot'
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         meta = ctx.workspace.meta
         execution_id = meta['restore_execution_id']
         snapshot = prepared_snapshot(ctx.workspace)
