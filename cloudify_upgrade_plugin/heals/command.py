@@ -316,37 +316,44 @@ def _write_report(workspace, document):
     write_report(workspace, report)
 
 
-def _record_failure(workspace, error):
-    """Journal a run that could not check anything (both managers out of reach)."""
-    if workspace is None:
-        return
+def _under_lock(workspace, body) -> bool:
+    """Run ``body()`` holding the workspace lock; False (nothing done) when another
+    `cfy upgrade` process holds it."""
     lock = getattr(workspace, 'lock', None)
     try:
         with (lock() if callable(lock) else contextlib.nullcontext()):
-            workspace.journal.append(STEP_ID, 'started', {})
-            workspace.journal.append(STEP_ID, 'failed', {'error_id': error.error_id,
-                                                         'message': error.message})
-    except UpgradeError as busy:
-        if busy.error_id != 'workspace-locked':
-            raise
-
-
-def _record(workspace, document):
-    """Journal the run (step verify-heals) and write the findings into the report."""
-    if workspace is None:
-        return
-    lock = getattr(workspace, 'lock', None)
-    try:
-        with (lock() if callable(lock) else contextlib.nullcontext()):
-            journal = workspace.journal
-            journal.append(STEP_ID, 'started', {'since': document['since'],
-                                                'until': document['until']})
-            _write_report(workspace, document)
-            # The check ran to the end: 'succeeded'; what it found is in the details.
-            journal.append(STEP_ID, 'succeeded', _journal_details(document))
+            body()
     except UpgradeError as error:
         if error.error_id != 'workspace-locked':
             raise
+        return False
+    return True
+
+
+def _record_failure(workspace, error) -> None:
+    """Journal a run that could not check anything (both managers out of reach)."""
+    if workspace is None:
+        return
+
+    def journal():
+        workspace.journal.append(STEP_ID, 'started', {})
+        workspace.journal.append(STEP_ID, 'failed', {'error_id': error.error_id,
+                                                     'message': error.message})
+    _under_lock(workspace, journal)
+
+
+def _record(workspace, document) -> None:
+    """Journal the run (step verify-heals) and write the findings into the report."""
+    if workspace is None:
+        return
+
+    def journal():
+        workspace.journal.append(STEP_ID, 'started', {'since': document['since'],
+                                                      'until': document['until']})
+        _write_report(workspace, document)
+        # The check ran to the end: 'succeeded'; what it found is in the details.
+        workspace.journal.append(STEP_ID, 'succeeded', _journal_details(document))
+    if not _under_lock(workspace, journal):
         get_logger().warning('Upgrade %s is busy (another cfy upgrade runs on it): this '
                              'verify-heals run is not journaled.',
                              getattr(workspace, 'upgrade_id', '?'))
