@@ -25,7 +25,7 @@ def disabled():
     return bool(os.environ.get(KILL_SWITCH))
 
 
-class _AttachingLoader(object):
+class _AttachingLoader:
     """Wraps the real loader of cloudify_cli.main and attaches after it ran."""
 
     def __init__(self, loader):
@@ -45,7 +45,7 @@ class _AttachingLoader(object):
             pass
 
 
-class _Finder(object):
+class _Finder:
     """Meta-path finder interested in exactly one module name."""
 
     def find_spec(self, fullname, path=None, target=None):
@@ -91,7 +91,7 @@ def _broken_command(name, error):
     return broken
 
 
-class _LazyCommands(object):
+class _LazyCommands:
     """Loads the entry-point commands into a root group, once, on demand."""
 
     def __init__(self, root):
@@ -138,7 +138,6 @@ def attach(root):
     root.get_command = get_command
     root.list_commands = list_commands
     setattr(root, _MARK, True)
-    root._cloudify_upgrade_load = lazy.load
     return root
 
 

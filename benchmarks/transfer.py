@@ -161,14 +161,18 @@ def _transfer_module(args):
 def _child_plugin_download(args):
     transfer = _transfer_module(args)
     if args.no_hash:
+        from cloudify_upgrade_plugin.snapshot import localfile
+
         class _Shim(object):
             sha256 = _NoHash
-        transfer.hashlib = _Shim
+        # the digest of a download is kept by snapshot/localfile.py (PartState)
+        localfile.hashlib = _Shim
     fsync = _timed_fsync()
     start = time.perf_counter()
     manager = _plugin_manager(args.port)
     connected, cpu = time.perf_counter(), _cpu()
-    result = transfer.download(manager, transfer.snapshot_archive_uri(args.snapshot_id),
+    result = transfer.download(manager.connection(),
+                               transfer.snapshot_archive_uri(args.snapshot_id),
                                args.path,
                                progress=transfer.progress_reporter(args.path, 'Downloading'))
     end = time.perf_counter()
@@ -182,7 +186,7 @@ def _child_plugin_upload(args):
     start = time.perf_counter()
     manager = _plugin_manager(args.port)
     connected, cpu = time.perf_counter(), _cpu()
-    transfer.upload_snapshot(manager, args.snapshot_id, args.path,
+    transfer.upload_snapshot(manager.connection(), args.snapshot_id, args.path,
                              progress=transfer.progress_reporter(args.path, 'Uploading'))
     end = time.perf_counter()
     return {'seconds': end - connected, 'connect': connected - start,

@@ -5,7 +5,7 @@
 (`tests.simulator.start`, `demo` data; executions of `execute_operation` hang until ended) and
 measures the plugin's `manager.waits.wait_for_execution` - the wait every step uses for
 snapshot creation, restore and agent installs - twice: with its default adaptive poll, and
-with the cap the restore wait passes (`runbooks.restore.RESTORE_POLL_CAP`):
+with the cap the restore wait passes (`manager.waits.RESTORE_POLL_CAP`):
 
 - notice latency: a separate process (so the waits do not share this process's GIL with the
   simulator) connects with `Manager.connect(...)` and waits on `--executions` executions at
@@ -296,7 +296,7 @@ def render(info, configs, args):
         '`manager.waits.wait_for_execution` against a simulated 7.0 manager on 127.0.0.1, '
         'with the poll of every wait (first poll after {0:g} s, x{1:g} per poll, capped at '
         '{2:g} s) and with the cap the restore wait passes (`poll_cap={3:g}`, '
-        '`runbooks.restore.RESTORE_POLL_CAP`).'.format(
+        '`manager.waits.RESTORE_POLL_CAP`).'.format(
             sums[0]['poll'][0], sums[0]['poll'][1], sums[0]['poll'][2], sums[-1]['poll'][2])
         if len(sums) > 1 else
         '`manager.waits.wait_for_execution` with its defaults (poll every {0:g} s at first, '
@@ -383,12 +383,8 @@ def main(argv=None):
         sys.path.insert(0, REPO)
     from cloudify_upgrade_plugin.manager import waits
     from tests.simulator import start
-    configs = [{'label': 'every wait (defaults)', 'cap': waits.POLL_CAP}]
-    try:
-        from cloudify_upgrade_plugin.runbooks.restore import RESTORE_POLL_CAP
-        configs.append({'label': 'restore wait', 'cap': RESTORE_POLL_CAP})
-    except ImportError:
-        pass
+    configs = [{'label': 'every wait (defaults)', 'cap': waits.POLL_CAP},
+               {'label': 'restore wait', 'cap': waits.RESTORE_POLL_CAP}]
     info = machine()
     sim = start(VERSION, data='demo', ssh=False, time_scale=0.05)
     try:

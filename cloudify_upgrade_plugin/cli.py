@@ -1,31 +1,38 @@
 """The `cfy upgrade` command group: option parsing and the one error boundary.
 
-Commands are thin: parse options, build an options dict, call one engine entry point
-(imported lazily, so `cfy --help` stays cheap), render the result.  No REST or SSH call
-lives here.  Errors become exit codes per cli-contract.md: 1 failed, 2 usage, 3 blocked
-before any change, 4 suspicious heals found.
+Commands are thin: every parameter is named in the callback's signature, they build the
+command's frozen options (``options.py``), call one command entry point - imported only
+when the command runs, so `cfy --help` stays cheap - and exit with the code of its
+``Outcome``.  No REST or SSH call lives here.  Errors become exit codes per
+cli-contract.md: 1 failed, 2 usage, 3 blocked before any change, 4 suspicious heals found,
+5 verify-heals incomplete.
 """
 import errno
 import functools
-import importlib
 import sys
+from typing import Callable
 
 import click
 from cloudify_cli.cli import cfy
 
-from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin import log
+from cloudify_upgrade_plugin.engine.checks import Waiver
+from cloudify_upgrade_plugin.engine.command import Outcome
+from cloudify_upgrade_plugin.errors import EXIT_OK, UpgradeError
+from cloudify_upgrade_plugin.options import (
+    DEFAULT_AGENT_TIMEOUT, DEFAULT_AGENTS_CONCURRENCY, DEFAULT_TENANT, DEFAULT_TIMEOUT,
+    MAX_AGENTS_CONCURRENCY, USERS_POLICIES, InPlaceOptions, NewHostOptions, PlanOptions,
+    PrepareOptions, StatusOptions, VerifyHealsOptions)
+from cloudify_upgrade_plugin.versions import MODE_NEW_HOST, MODES
 
-MODES = ('new-host', 'in-place')
-USERS_POLICIES = ('rest-security', 'reset-passwords', 'skip')
 
-
-def boundary(func):
-    """Turn UpgradeError into a message, hints, a JSON document and an exit code."""
+def boundary(func) -> Callable:
+    """Turn UpgradeError into a message, hints, a JSON document and an exit code; exit
+    with the code of the ``Outcome`` a command returns."""
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            outcome = func(*args, **kwargs)
         except UpgradeError as error:
             logger = log.get_logger()
             logger.error('Error [%s]: %s', error.error_id, error.message)
@@ -35,13 +42,17 @@ def boundary(func):
                     logger.error('  - %s', hint)
             if log.json_mode():
                 document = {'error': error.to_dict()}
-                document.update(getattr(error, 'document', None) or {})
+                document.update(error.document or {})
                 log.emit_json(document)
             sys.exit(error.exit_code)
         except OSError as error:
             if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
                 raise
             return _disk_full(error)
+        exit_code = getattr(outcome, 'exit_code', EXIT_OK)
+        if exit_code != EXIT_OK:
+            sys.exit(exit_code)
+        return outcome
     return wrapper
 
 
@@ -58,27 +69,20 @@ def _raise(error):
     raise error
 
 
-def _call(target, **options):
-    """Run `module:function` from cloudify_upgrade_plugin with the parsed options."""
-    module_name, func_name = target.split(':')
-    module = importlib.import_module('cloudify_upgrade_plugin.' + module_name)
-    return getattr(module, func_name)(options)
-
-
 def _waivers(waive, reason):
     if waive and not reason:
         raise click.UsageError('--waive needs --reason TEXT (why it is safe '
                                'to go on despite the failed check).')
-    return [{'check': check_id, 'reason': reason} for check_id in waive]
+    return tuple(Waiver(check_id, reason) for check_id in waive)
 
 
-def upgrade_id_option(f):
+def upgrade_id_option(f) -> Callable:
     return click.option(
         '--upgrade-id', default=None, metavar='ID',
         help='The upgrade workspace to use (default: the most recent one).')(f)
 
 
-def waive_options(f):
+def waive_options(f) -> Callable:
     f = click.option('--reason', default=None, metavar='TEXT',
                      help='Why the waived checks are safe to ignore '
                           '(recorded in the journal).')(f)
@@ -88,22 +92,22 @@ def waive_options(f):
              'There is no blanket --force.')(f)
 
 
-def yes_option(f):
+def yes_option(f) -> Callable:
     return click.option(
         '--yes', is_flag=True, default=False,
         help='Do not ask for confirmation at the point of no return.')(f)
 
 
-def timeout_option(f):
+def timeout_option(f) -> Callable:
     return click.option(
-        '--timeout', type=click.IntRange(1), default=3600, show_default=True,
+        '--timeout', type=click.IntRange(1), default=DEFAULT_TIMEOUT, show_default=True,
         metavar='SECONDS', help='Longest wait for one manager execution or '
                                 'outage.')(f)
 
 
 @cfy.group(name='upgrade')
 @cfy.options.common_options
-def upgrade():
+def upgrade() -> None:
     """Upgrade a Cloudify Manager through a snapshot (3.4.2 - 7.0).
 
     Automates the documented procedure: `plan` checks, `prepare` snapshots
@@ -118,7 +122,7 @@ def upgrade():
 
 
 @upgrade.command(name='plan')
-@click.option('--mode', type=click.Choice(MODES), default='new-host',
+@click.option('--mode', type=click.Choice(MODES), default=MODE_NEW_HOST,
               show_default=True, help='How the new manager will be built.')
 @click.option('--target-version', default=None, metavar='VERSION',
               help='Version of the manager you will upgrade to.')
@@ -127,7 +131,7 @@ def upgrade():
 @waive_options
 @cfy.options.common_options
 @boundary
-def plan(mode, target_version, from_profile, waive, reason, **_):
+def plan(mode, target_version, from_profile, waive, reason) -> Outcome:
     """Check an upgrade and list its steps; changes nothing.
 
     Runs every check `prepare` would run that needs no snapshot (reachability,
@@ -136,12 +140,14 @@ def plan(mode, target_version, from_profile, waive, reason, **_):
     steps of the chosen mode for this source/target pair. Exit 3 when a
     blocking check fails.
     """
-    _call('runbooks.prepare:plan', mode=mode, target_version=target_version,
-          from_profile=from_profile, waivers=_waivers(waive, reason))
+    from cloudify_upgrade_plugin.runbooks import plan as command
+    return command.run(PlanOptions(mode=mode, target_version=target_version,
+                                   from_profile=from_profile,
+                                   waivers=_waivers(waive, reason)))
 
 
 @upgrade.command(name='prepare')
-@click.option('--mode', type=click.Choice(MODES), default='new-host',
+@click.option('--mode', type=click.Choice(MODES), default=MODE_NEW_HOST,
               show_default=True, help='How the new manager will be built.')
 @click.option('--target-version', default=None, metavar='VERSION',
               help='Version of the manager you will upgrade to.')
@@ -161,7 +167,7 @@ def plan(mode, target_version, from_profile, waive, reason, **_):
 @cfy.options.common_options
 @boundary
 def prepare(mode, target_version, from_profile, upgrade_id, snapshot_id,
-            freeze, waive, reason, timeout, **_):
+            freeze, waive, reason, timeout) -> Outcome:
     """Snapshot and back up the old manager; touches nothing irreversibly.
 
     Checks the old manager, creates a snapshot and waits for it, downloads it
@@ -169,21 +175,25 @@ def prepare(mode, target_version, from_profile, upgrade_id, snapshot_id,
     rest-security.conf and /etc/cloudify/ssl over SSH where the version needs
     them, records the source inventory, and prints the next command.
     """
-    _call('runbooks.prepare:prepare', mode=mode,
-          target_version=target_version, from_profile=from_profile,
-          upgrade_id=upgrade_id, snapshot_id=snapshot_id, freeze=freeze,
-          waivers=_waivers(waive, reason), timeout=timeout)
+    from cloudify_upgrade_plugin.runbooks import prepare as command
+    return command.run(PrepareOptions(
+        mode=mode, target_version=target_version, from_profile=from_profile,
+        upgrade_id=upgrade_id, snapshot_id=snapshot_id, freeze=freeze,
+        waivers=_waivers(waive, reason), timeout=timeout))
 
 
-def agents_options(f):
-    f = click.option('--agent-timeout', type=click.IntRange(1), default=900,
+def agents_options(f) -> Callable:
+    f = click.option('--agent-timeout', type=click.IntRange(1),
+                     default=DEFAULT_AGENT_TIMEOUT,
                      show_default=True, metavar='SECONDS',
                      help='Timeout of one deployment\'s agent install.')(f)
-    return click.option('--agents-concurrency', type=click.IntRange(1, 50), default=5,
-                        show_default=True, help='Agent installs run at once.')(f)
+    return click.option('--agents-concurrency',
+                        type=click.IntRange(1, MAX_AGENTS_CONCURRENCY),
+                        default=DEFAULT_AGENTS_CONCURRENCY, show_default=True,
+                        help='Agent installs run at once.')(f)
 
 
-def users_option(f):
+def users_option(f) -> Callable:
     return click.option(
         '--users', type=click.Choice(USERS_POLICIES), default=None,
         help='Pre-4.2 snapshots with several users: copy the old hash salt '
@@ -202,7 +212,7 @@ def users_option(f):
               help='Name of the profile to create (default: the address).')
 @click.option('--manager-username', default=None, metavar='USER')
 @click.option('--manager-password', default=None, metavar='PASSWORD')
-@click.option('--manager-tenant', default='default_tenant',
+@click.option('--manager-tenant', default=DEFAULT_TENANT,
               show_default=True, metavar='TENANT')
 @click.option('--rest-port', type=int, default=None, metavar='PORT')
 @click.option('--ssl', is_flag=True, default=False,
@@ -223,7 +233,10 @@ def users_option(f):
 @timeout_option
 @cfy.options.common_options
 @boundary
-def new_host(waive, reason, **options):
+def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
+             manager_password, manager_tenant, rest_port, ssl, rest_certificate, ssh_user,
+             ssh_key, ssh_port, users, passwords_file, no_stop_old_healing, agent_timeout,
+             agents_concurrency, yes, waive, reason, timeout) -> Outcome:
     """Restore the snapshot on a new manager and move the agents to it.
 
     Checks the new manager (version, clean, bootstrap admin, agent networks,
@@ -233,9 +246,16 @@ def new_host(waive, reason, **options):
     return - stops the old manager's auto-heal and installs new agents in
     every tenant. The new manager becomes the active profile.
     """
-    options.pop('logger', None)
-    _call('runbooks.new_host:run', waivers=_waivers(waive, reason),
-          **_without_common(options))
+    from cloudify_upgrade_plugin.runbooks.restore import command
+    return command.run(NewHostOptions(
+        upgrade_id=upgrade_id, to_profile=to_profile, manager_ip=manager_ip,
+        profile_name=profile_name, manager_username=manager_username,
+        manager_password=manager_password, manager_tenant=manager_tenant,
+        rest_port=rest_port, ssl=ssl, rest_certificate=rest_certificate, ssh_user=ssh_user,
+        ssh_key=ssh_key, ssh_port=ssh_port, users=users, passwords_file=passwords_file,
+        no_stop_old_healing=no_stop_old_healing, agent_timeout=agent_timeout,
+        agents_concurrency=agents_concurrency, yes=yes, waivers=_waivers(waive, reason),
+        timeout=timeout))
 
 
 @upgrade.command(name='in-place')
@@ -247,7 +267,8 @@ def new_host(waive, reason, **options):
 @timeout_option
 @cfy.options.common_options
 @boundary
-def in_place(waive, reason, **options):
+def in_place(upgrade_id, users, agent_timeout, agents_concurrency, yes, waive, reason,
+             timeout) -> Outcome:
     """Restore the snapshot on the rebuilt manager at the same address.
 
     Run it after tearing the old manager down and installing the new version
@@ -255,8 +276,11 @@ def in_place(waive, reason, **options):
     fresh install, uploads, restores with certificates, waits through the
     reboot, restores rest-security and users, reconciles, and moves agents.
     """
-    _call('runbooks.in_place:run', waivers=_waivers(waive, reason),
-          **_without_common(options))
+    from cloudify_upgrade_plugin.runbooks.restore import command
+    return command.run(InPlaceOptions(
+        upgrade_id=upgrade_id, users=users, agent_timeout=agent_timeout,
+        agents_concurrency=agents_concurrency, yes=yes, waivers=_waivers(waive, reason),
+        timeout=timeout))
 
 
 @upgrade.command(name='verify-heals')
@@ -271,7 +295,7 @@ def in_place(waive, reason, **options):
               help='End of the window, ISO 8601 (default: now).')
 @cfy.options.common_options
 @boundary
-def verify_heals(**options):
+def verify_heals(upgrade_id, old_profile, new_profile, since, until) -> Outcome:
     """Find heal executions that may have duplicated VMs after the cut-over.
 
     Lists `heal` executions in every tenant of both managers inside the
@@ -279,20 +303,17 @@ def verify_heals(**options):
     of the same node instance on both. Exit 0 when clean, 4 when something
     is suspicious.
     """
-    _call('heals:run', **_without_common(options))
+    from cloudify_upgrade_plugin.heals import command
+    return command.run(VerifyHealsOptions(upgrade_id=upgrade_id, old_profile=old_profile,
+                                          new_profile=new_profile, since=since,
+                                          until=until))
 
 
 @upgrade.command(name='status')
 @upgrade_id_option
 @cfy.options.common_options
 @boundary
-def status(**options):
+def status(upgrade_id) -> Outcome:
     """Show the steps done, failed and pending, and the next command."""
-    _call('engine.status:run', **_without_common(options))
-
-
-def _without_common(options):
-    for key in ('manager', 'json', 'format', 'verbose', 'quiet',
-                'logger', 'client'):
-        options.pop(key, None)
-    return options
+    from cloudify_upgrade_plugin import status as command
+    return command.run(StatusOptions(upgrade_id=upgrade_id))

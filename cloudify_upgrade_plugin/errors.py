@@ -5,6 +5,8 @@ the host's excepthook prints ``possible_solutions`` if one ever escapes the comm
 boundary in ``cli.py``).  The id appears in the human output, the ``--json`` document
 and the journal; the exit code follows ``cli-contract.md``.
 """
+from typing import List, Optional
+
 from cloudify_cli.exceptions import CloudifyCliError
 
 EXIT_OK = 0
@@ -15,25 +17,32 @@ EXIT_HEALS_FOUND = 4
 
 
 class UpgradeError(CloudifyCliError):
-    """A failure with a stable id, what happened, and what to do about it."""
+    """A failure with a stable id, what happened, and what to do about it.
+
+    ``document``: the command's JSON document at the time of the failure (its checks, its
+    steps...); the boundary in ``cli.py`` prints it with ``--json`` next to ``error``.
+    """
 
     exit_code = EXIT_FAILED
     default_id = 'upgrade-error'
+    document: Optional[dict] = None
 
-    def __init__(self, message, error_id=None, hints=None, step=None,
-                 details=None):
-        super(UpgradeError, self).__init__(message)
+    def __init__(self, message: str, error_id: Optional[str] = None,
+                 hints: Optional[List[str]] = None, step: Optional[str] = None,
+                 details: Optional[dict] = None, document: Optional[dict] = None):
+        super().__init__(message)
         self.message = message
         self.error_id = error_id or self.default_id
         self.possible_solutions = list(hints or [])
         self.step = step
         self.details = details or {}
+        self.document = document
 
     @property
-    def hints(self):
+    def hints(self) -> List[str]:
         return self.possible_solutions
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         doc = {'id': self.error_id, 'message': self.message,
                'hints': self.possible_solutions, 'exit_code': self.exit_code}
         if self.step:
@@ -52,7 +61,7 @@ class BlockedError(UpgradeError):
     default_id = 'blocked'
 
     def __init__(self, message, checks=None, **kwargs):
-        super(BlockedError, self).__init__(message, **kwargs)
+        super().__init__(message, **kwargs)
         self.checks = checks or []
 
 
@@ -60,15 +69,3 @@ class InputError(UpgradeError):
     """Bad input detected by the plugin rather than by click (exit 2)."""
     exit_code = EXIT_USAGE
     default_id = 'bad-input'
-
-
-class NotImplementedYet(UpgradeError):
-    """A contract command whose behaviour has not been delivered yet (exit 1)."""
-    default_id = 'not-implemented-yet'
-
-    def __init__(self, command, issue):
-        super(NotImplementedYet, self).__init__(
-            '`cfy upgrade {0}` is not implemented yet (tracked in issue {1}); '
-            'it has changed nothing.'.format(command, issue),
-            hints=['Follow the manual procedure for this step, or use a later '
-                   'release of cloudify-upgrade-plugin.'])

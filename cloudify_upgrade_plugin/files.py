@@ -13,7 +13,7 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 
 
-def cfy_workdir():
+def cfy_workdir() -> str:
     """cfy's state directory, computed like ``cloudify_cli.env.CLOUDIFY_WORKDIR``.
 
     ``$CFY_WORKDIR/.cloudify`` or ``~/.cloudify``; read at call time (cloudify_cli.env computes
@@ -23,7 +23,7 @@ def cfy_workdir():
     return os.path.join(base, '.cloudify')
 
 
-def make_private_dirs(path):
+def make_private_dirs(path) -> str:
     """Create ``path`` and missing parents; the directories created get mode 0700."""
     path = os.path.abspath(path)
     missing = []
@@ -43,7 +43,7 @@ def make_private_dirs(path):
     return path
 
 
-def fsync_dir(directory):
+def fsync_dir(directory) -> None:
     """fsync a directory so a rename in it survives a crash (best effort)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -57,7 +57,7 @@ def fsync_dir(directory):
         os.close(fd)
 
 
-def atomic_write(path, data, mode=FILE_MODE):
+def atomic_write(path, data, mode=FILE_MODE) -> str:
     """Write ``data`` (bytes or str) to ``path`` atomically with ``mode``.
 
     A temporary file in the same directory is written, fsynced, chmod-ed and renamed over

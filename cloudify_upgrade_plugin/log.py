@@ -8,34 +8,36 @@ import json
 import logging
 import sys
 
+from cloudify_cli.logger import get_global_json_output
+
+from cloudify_upgrade_plugin.engine.redact import install_log_filter, redact_text
+
 LOGGER_NAME = 'cloudify.cli.main.upgrade'
 
 
-def get_logger():
+def get_logger() -> logging.Logger:
     logger = logging.getLogger(LOGGER_NAME)
     install_redaction(logger)
     return logger
 
 
-def warn_always(message, *args):
+def warn_always(message, *args) -> None:
     """A warning the operator must see even with ``--json`` (cfy raises its logger to ERROR
     there): logged as usual, and written to stderr when the logger would drop it."""
     logger = get_logger()
     logger.warning(message, *args)
     if json_mode() and not logger.isEnabledFor(logging.WARNING):
-        from cloudify_upgrade_plugin.engine.redact import redact_text
         sys.stderr.write('Warning: ' + redact_text(message % args) + '\n')
         sys.stderr.flush()
 
 
-def install_redaction(logger=None):
+def install_redaction(logger=None) -> None:
     """Mask registered secrets (engine.redact) in every record of the plugin logger.
 
     The filter goes on the plugin logger and on the handlers of it and of its parents up to
     ``cloudify.cli.main`` (cfy re-creates those handlers whenever it configures logging, so
     this is re-applied, idempotently, on every ``get_logger()``).
     """
-    from cloudify_upgrade_plugin.engine.redact import install_log_filter
     logger = logger or logging.getLogger(LOGGER_NAME)
     install_log_filter(logger)
     parent = logger.parent
@@ -44,15 +46,14 @@ def install_redaction(logger=None):
         parent = parent.parent
 
 
-def json_mode():
+def json_mode() -> bool:
     try:
-        from cloudify_cli.logger import get_global_json_output
         return bool(get_global_json_output())
     except Exception:
         return False
 
 
-def emit_json(document, stream=None):
+def emit_json(document, stream=None) -> None:
     """Write the command's single JSON document to stdout."""
     stream = stream or sys.stdout
     stream.write(json.dumps(document, sort_keys=True, default=str) + '\n')

@@ -6,18 +6,22 @@ fallbacks (``cfy-upgrade``, ``python -m cloudify_upgrade_plugin``) and by tests,
 may run from an editable install that carries no ``.pth``.
 """
 import sys
+from typing import Any, List, Optional
+
+import click
+from cloudify_cli.main import _cfy
+
+from cloudify_upgrade_plugin.cli import upgrade
 
 
-def cfy_root():
+def cfy_root() -> click.Group:
     """cfy's root click group, with the plugin commands attached (even if disabled)."""
-    from cloudify_cli.main import _cfy
     if 'upgrade' not in _cfy.commands:
-        from cloudify_upgrade_plugin.cli import upgrade
         _cfy.add_command(upgrade, 'upgrade')
     return _cfy
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> Any:
     """`cfy-upgrade ARGS` behaves exactly like `cfy upgrade ARGS`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     root = cfy_root()

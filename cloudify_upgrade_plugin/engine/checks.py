@@ -4,12 +4,20 @@
   status ``pass|warn|fail|waived``; ``to_dict()`` is the contract's ``checks[]`` item.
 - ``CheckSet``: runs check functions and collects every result; a function that raises becomes
   a failed check (never a crash), so the operator sees every problem at once.
+- ``CheckRegistry``: where a command's check functions are registered, with their id and
+  severity (``@REGISTRY.check('source-healthy', BLOCK)``, which makes a ``CheckSpec``);
+  ``ids`` - the catalogue of ids ``--waive`` may name - is derived from the registrations,
+  including the ``also`` ids a check may report instead of its own.
+- ``Waiver(check, reason)``: one ``--waive ID --reason TEXT``.
 - ``evaluate(checks, waivers, journal=None, known_ids=None)``: applies the waivers (each one
   names one check id and carries a reason), journals every waiver actually used (``waived``,
   details ``check``, ``reason``, ``message``), and raises ``BlockedError`` (exit 3) listing
   every failed blocking check that was not waived; its ``document`` carries ``checks`` for the
   ``--json`` output.  A waiver for an unknown check id is ``InputError('unknown-waiver')``.
 """
+from dataclasses import dataclass
+from typing import Callable, FrozenSet, Iterable, List, Mapping, Tuple, Union
+
 from cloudify_upgrade_plugin.errors import BlockedError, InputError, UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 
@@ -19,7 +27,7 @@ PASS, FAIL, WAIVED = 'pass', 'fail', 'waived'
 STATUSES = (PASS, WARN, FAIL, WAIVED)
 
 
-class Check(object):
+class Check:
     """The result of one check."""
 
     def __init__(self, id, severity, status, message, details=None, waiver=None):
@@ -41,10 +49,10 @@ class Check(object):
                                                  self.message)
 
     @property
-    def blocking_failure(self):
+    def blocking_failure(self) -> bool:
         return self.severity == BLOCK and self.status == FAIL
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         doc = {'id': self.id, 'severity': self.severity, 'status': self.status,
                'message': self.message}
         if self.details:
@@ -53,12 +61,80 @@ class Check(object):
             doc['waiver'] = dict(self.waiver)
         return doc
 
-    def waived(self, reason):
+    def waived(self, reason) -> 'Check':
         return Check(self.id, self.severity, WAIVED, self.message, self.details,
                      waiver={'reason': reason})
 
 
-class CheckSet(object):
+# What a check function returns: a Check, a bool, or (status, message[, details]).
+CheckOutcome = Union[Check, bool, Tuple]
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """One waived check: ``--waive check --reason reason`` (recorded in the journal)."""
+
+    check: str
+    reason: str
+
+    @classmethod
+    def of(cls, value: Union['Waiver', Mapping]) -> 'Waiver':
+        """A ``Waiver`` from a ``Waiver`` or a ``{'check', 'reason'}`` mapping."""
+        if isinstance(value, Waiver):
+            return value
+        return cls(value.get('check'), value.get('reason') or '')
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A registered check: its id, severity, function, and the ids it may report instead."""
+
+    id: str
+    severity: str
+    func: Callable
+    also: Tuple[str, ...] = ()
+
+    def __call__(self, *args, **kwargs):
+        return self.func(*args, **kwargs)
+
+    @property
+    def ids(self) -> Tuple[str, ...]:
+        return (self.id,) + self.also
+
+
+class CheckRegistry:
+    """The checks of one command, registered with the functions that make them."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._specs = {}
+
+    def check(self, check_id: str, severity: str,
+              also: Iterable[str] = ()) -> Callable[[Callable], CheckSpec]:
+        """Decorator: register the function as check ``check_id``; returns its CheckSpec."""
+        if severity not in SEVERITIES:
+            raise ValueError('check {0}: severity {1!r} is not one of {2}'.format(
+                check_id, severity, SEVERITIES))
+
+        def register(func: Callable) -> CheckSpec:
+            if check_id in self._specs:
+                raise ValueError('{0} checks: {1} is registered twice'.format(
+                    self.name, check_id))
+            spec = CheckSpec(check_id, severity, func, tuple(also))
+            self._specs[check_id] = spec
+            return spec
+        return register
+
+    def __iter__(self):
+        return iter(self._specs.values())
+
+    @property
+    def ids(self) -> FrozenSet[str]:
+        """Every id these checks may report: the catalogue ``--waive`` may name."""
+        return frozenset(check_id for spec in self for check_id in spec.ids)
+
+
+class CheckSet:
     """Collects check results; ``run`` turns a raising check function into a failed check.
 
     A check function returns a ``Check``, a ``(status, message)`` or
@@ -76,14 +152,18 @@ class CheckSet(object):
         return len(self.results)
 
     @property
-    def known_ids(self):
+    def known_ids(self) -> set:
         return self.catalogue.union(check.id for check in self.results)
 
-    def add(self, check):
+    def add(self, check) -> Check:
         self.results.append(check)
         return check
 
-    def run(self, check_id, severity, func, *args, **kwargs):
+    def run_check(self, spec: CheckSpec, *args, **kwargs) -> Check:
+        """Run the registered check ``spec`` with these arguments (see ``run``)."""
+        return self.run(spec.id, spec.severity, spec.func, *args, **kwargs)
+
+    def run(self, check_id, severity, func, *args, **kwargs) -> Check:
         """Run ``func(*args, **kwargs)`` as check ``check_id``; always returns a Check."""
         self.catalogue.add(check_id)
         try:
@@ -98,7 +178,7 @@ class CheckSet(object):
                               type(error).__name__, error))
         return self.add(check)
 
-    def to_list(self):
+    def to_list(self) -> List[dict]:
         return [check.to_dict() for check in self.results]
 
 
@@ -116,13 +196,14 @@ def _as_check(check_id, severity, outcome):
                     'message[, details]) tuple'.format(check_id, outcome))
 
 
-def evaluate(checks, waivers=(), journal=None, known_ids=None, step='checks'):
+def evaluate(checks, waivers=(), journal=None, known_ids=None, step='checks') -> List[Check]:
     """Apply ``waivers`` to ``checks``; return the resulting list of Check.
 
-    ``waivers``: ``[{'check': id, 'reason': text}]`` (cli.py builds them from ``--waive`` and
-    ``--reason``).  ``known_ids`` (default: the ids of ``checks``, plus a CheckSet's
-    catalogue) is every id a waiver may name.  Raises ``InputError('unknown-waiver')`` or
-    ``BlockedError`` (exit 3) as described in the module docstring.
+    ``waivers``: ``Waiver`` objects (cli.py builds them from ``--waive`` and ``--reason``)
+    or ``{'check': id, 'reason': text}`` mappings.  ``known_ids`` (default: the ids of
+    ``checks``, plus a CheckSet's catalogue) is every id a waiver may name.  Raises
+    ``InputError('unknown-waiver')`` or ``BlockedError`` (exit 3) as described in the
+    module docstring.
     """
     results = list(checks)
     known = set(known_ids or ())
@@ -131,7 +212,8 @@ def evaluate(checks, waivers=(), journal=None, known_ids=None, step='checks'):
         known.update(checks.known_ids)
     reasons = {}
     for waiver in waivers or ():
-        check_id, reason = waiver.get('check'), (waiver.get('reason') or '').strip()
+        waiver = Waiver.of(waiver)
+        check_id, reason = waiver.check, waiver.reason.strip()
         if check_id not in known:
             raise InputError(
                 '--waive {0}: there is no check with that id. Known check ids: {1}.'.format(
@@ -173,7 +255,7 @@ def evaluate(checks, waivers=(), journal=None, known_ids=None, step='checks'):
                    'If one of them is safe to ignore in your case, waive it by name: '
                    '--waive {0} --reason TEXT (recorded in the journal).'.format(
                        blocking[0].id)],
-            details={'failed': [check.id for check in blocking]})
-        error.document = {'checks': [check.to_dict() for check in evaluated]}
+            details={'failed': [check.id for check in blocking]},
+            document={'checks': [check.to_dict() for check in evaluated]})
         raise error
     return evaluated

@@ -19,6 +19,7 @@ vocabulary), plus the notes ``interrupted`` (the previous process died inside th
 import hashlib
 import json
 import os
+from typing import Dict, List, Optional
 
 from cloudify_upgrade_plugin import clock, files
 from cloudify_upgrade_plugin.engine.redact import redact
@@ -39,21 +40,21 @@ LIFECYCLE_EVENTS = (STARTED, SUCCEEDED, FAILED, SKIPPED, WAIVED)
 GENESIS = '0' * 64
 
 
-def canonical(obj):
+def canonical(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(',', ':'), ensure_ascii=False)
 
 
-def entry_hash(entry):
+def entry_hash(entry) -> str:
     body = {key: value for key, value in entry.items() if key != 'hash'}
     return hashlib.sha256(canonical(body).encode('utf-8')).hexdigest()
 
 
-def is_check_waiver(entry):
+def is_check_waiver(entry) -> bool:
     """A ``waived`` entry recording a check waiver (not the end of a step)."""
     return entry.get('event') == WAIVED and 'check' in (entry.get('details') or {})
 
 
-class Journal(object):
+class Journal:
     """``Journal(path)``: ``append(step, event, details=None)``, ``entries()``, ``state()``."""
 
     def __init__(self, path):
@@ -63,7 +64,7 @@ class Journal(object):
 
     # -- reading --------------------------------------------------------------------------
 
-    def entries(self):
+    def entries(self) -> List[dict]:
         """Every entry, verified (``journal-tampered`` on any break); [] when absent."""
         return list(self._load()[1])
 
@@ -137,7 +138,7 @@ class Journal(object):
 
     # -- writing --------------------------------------------------------------------------
 
-    def append(self, step, event, details=None):
+    def append(self, step, event, details=None) -> dict:
         """Append one verified-chain entry; return it."""
         if event not in EVENTS:
             raise ValueError('unknown journal event {0!r}'.format(event))
@@ -166,12 +167,12 @@ class Journal(object):
 
     # -- views ----------------------------------------------------------------------------
 
-    def step_entries(self, step):
+    def step_entries(self, step) -> List[dict]:
         """The lifecycle entries of ``step`` (check waivers excluded), oldest first."""
         return [entry for entry in self.entries()
                 if entry['step'] == step and not is_check_waiver(entry)]
 
-    def state(self):
+    def state(self) -> Dict[str, str]:
         """``{step_id: last_event}`` over every step in the journal (check waivers excluded)."""
         result = {}
         for entry in self.entries():
@@ -179,15 +180,15 @@ class Journal(object):
                 result[entry['step']] = entry['event']
         return result
 
-    def last_event(self, step):
+    def last_event(self, step) -> Optional[str]:
         """The last event of ``step`` (None when it never appeared)."""
         entries = self.step_entries(step)
         return entries[-1]['event'] if entries else None
 
-    def last_entry(self, step):
+    def last_entry(self, step) -> Optional[dict]:
         entries = self.step_entries(step)
         return entries[-1] if entries else None
 
-    def waivers(self):
+    def waivers(self) -> List[dict]:
         """The check waivers recorded so far (``details``: check, reason, message)."""
         return [entry for entry in self.entries() if is_check_waiver(entry)]

@@ -22,6 +22,7 @@ does this for the plugin logger).
 import logging
 import re
 import threading
+from typing import Any, Set
 
 MASK = '***'
 
@@ -44,7 +45,7 @@ _registered = set()
 _pattern = None
 
 
-def register_secret(value):
+def register_secret(value) -> None:
     """Remember a secret string for the life of the process; it is masked everywhere."""
     global _pattern
     if value is None:
@@ -61,13 +62,13 @@ def register_secret(value):
         _pattern = _compile(_registered)
 
 
-def registered_secrets():
+def registered_secrets() -> Set[str]:
     """A copy of the registered secrets (for tests that grep files for them)."""
     with _lock:
         return set(_registered)
 
 
-def clear_registered_secrets():
+def clear_registered_secrets() -> None:
     """Forget every registered secret (tests only)."""
     global _pattern
     with _lock:
@@ -81,7 +82,7 @@ def _compile(values):
     return re.compile('|'.join(re.escape(v) for v in ordered))
 
 
-def is_sensitive_key(key):
+def is_sensitive_key(key) -> bool:
     """True when ``key`` names a value that must never be persisted."""
     if not isinstance(key, str):
         return False
@@ -90,7 +91,7 @@ def is_sensitive_key(key):
     return bool(_SENSITIVE_KEY.search(key))
 
 
-def redact_text(text, secrets=()):
+def redact_text(text, secrets=()) -> str:
     """Mask every registered secret (and every string in ``secrets``) inside ``text``."""
     if not isinstance(text, str) or not text:
         return text
@@ -108,7 +109,7 @@ def _pattern_for(secrets):
         return _compile(_registered.union(extra))
 
 
-def redact(obj, secrets=()):
+def redact(obj, secrets=()) -> Any:
     """A deep copy of ``obj`` with secret values masked (see the module docstring)."""
     return _redact(obj, _pattern_for(secrets), in_names=False)
 
@@ -155,7 +156,7 @@ def _sub(pattern, text):
 class RedactingFilter(logging.Filter):
     """Masks registered secrets in a log record's message, arguments and traceback text."""
 
-    def filter(self, record):
+    def filter(self, record) -> bool:
         with _lock:
             pattern = _pattern
         if pattern is None:
@@ -177,7 +178,7 @@ class RedactingFilter(logging.Filter):
 _FILTER = RedactingFilter()
 
 
-def install_log_filter(logger, handlers_only=False):
+def install_log_filter(logger, handlers_only=False) -> 'RedactingFilter':
     """Put the redacting filter on ``logger`` (unless ``handlers_only``) and its handlers.
 
     Idempotent.  Handler filters also catch records that child loggers propagate.

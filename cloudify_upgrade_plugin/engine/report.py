@@ -1,24 +1,25 @@
 """The workspace report: ``report.json`` (the command's JSON document) and ``report.md``.
 
 ``write_report(workspace, doc)`` writes both atomically (0600) and redacted.  ``report.md`` is
-the human summary: the steps done / failed / pending (from ``status.summarize``), the checks
+the human summary: the steps done / failed / pending (from ``summary.summarize``), the checks
 in ``doc['checks']``, the waivers recorded in the journal, and what is left to do (``next``
 plus any ``doc['left_to_do']`` items).  Returns ``(json_path, md_path)``.
 """
 import json
+from typing import Optional, Tuple
 
 from cloudify_upgrade_plugin.engine.redact import redact, redact_text
-from cloudify_upgrade_plugin.engine.status import FINISHED, summarize
+from cloudify_upgrade_plugin.engine.summary import FINISHED, summarize
+from cloudify_upgrade_plugin.log import get_logger
 
 REPORT_JSON = 'report.json'
 REPORT_MD = 'report.md'
 
 
-def write_report(workspace, doc):
+def write_report(workspace, doc) -> Optional[Tuple[str, str]]:
     try:
         return _write_report(workspace, doc)
     except OSError as exc:   # a full disk must not hide the command's own result
-        from cloudify_upgrade_plugin.log import get_logger
         get_logger().error('The report of upgrade %s could not be written: %s',
                            workspace.upgrade_id, exc)
         return None
@@ -39,7 +40,7 @@ def _cell(value):
         '\n', ' ')
 
 
-def render_markdown(summary, doc, waivers):
+def render_markdown(summary, doc, waivers) -> str:
     lines = ['# Upgrade {0}'.format(summary['upgrade_id']), '',
              '- mode: {0}'.format(summary.get('mode') or 'unknown'),
              '- created: {0}'.format(summary.get('created_at') or 'unknown')]

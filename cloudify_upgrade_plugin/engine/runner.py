@@ -24,6 +24,7 @@ exception becomes ``unexpected-error`` (its traceback only in the debug log, ``-
 One progress line per transition: ``[3/9] upload-snapshot: started``.
 """
 import json
+from typing import Any, List, Tuple
 
 from cloudify_upgrade_plugin.engine import journal as jr
 from cloudify_upgrade_plugin.engine.redact import redact
@@ -34,7 +35,7 @@ STEP_INTERRUPTED = 'step-interrupted'
 UNEXPECTED = 'unexpected-error'
 
 
-class Runner(object):
+class Runner:
 
     def __init__(self, workspace, runbook, fingerprint=None, ctx=None):
         if not isinstance(runbook, Runbook):
@@ -46,7 +47,7 @@ class Runner(object):
 
     # -- the run --------------------------------------------------------------------------
 
-    def run(self, ctx=None):
+    def run(self, ctx=None) -> dict:
         """Run every pending step; return ``{'upgrade_id', 'runbook', 'steps': [...]}``."""
         ctx = ctx or self.ctx or Context(self.workspace)
         if ctx.workspace is None:
@@ -199,7 +200,7 @@ class Runner(object):
             self.workspace.update_meta(fingerprint=_merge(stored, current))
 
 
-def fingerprint_differences(stored, current):
+def fingerprint_differences(stored, current) -> List[Tuple[str, Any, Any]]:
     """[(dotted key, stored value, current value)] for keys present in both that differ."""
     old = dict(_flatten(stored))
     return [(key, old[key], value) for key, value in _flatten(current)
@@ -245,5 +246,4 @@ def _step_failed(step, error, runbook, workspace):
     failed = StepFailed(message,
                         error_id=error.error_id, hints=hints, step=step.id,
                         details=getattr(error, 'details', None))
-    failed.original = error
     return failed

@@ -10,24 +10,36 @@ A ``Step`` has a stable kebab-case ``id`` (it names the step in the journal, the
 - ``rerunnable``: safe to run again after a process died inside ``run``;
 - ``point_of_no_return``: the runner asks ``ctx.confirm(step)`` first unless ``ctx.yes``.
 
-Subclass ``Step`` or build one from functions with ``Step.from_functions`` /
-``FunctionStep``.
-"""
-import re
+Subclass ``Step`` or build one from functions with ``FunctionStep``.
 
+Steps get a ``Context``: the workspace, whether to ask at the point of no return, a logger,
+and the step being run.  A command subclasses it with typed fields of its own (the
+managers, the profiles, its options: ``runbooks/context.py``).
+"""
+import logging
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional
+
+import click
+
+from cloudify_upgrade_plugin.engine.journal import Journal
+from cloudify_upgrade_plugin.engine.workspace import Workspace
 from cloudify_upgrade_plugin.errors import UpgradeError
+from cloudify_upgrade_plugin.log import get_logger
 
 STEP_ID_RE = re.compile(r'[a-z][a-z0-9]*(-[a-z0-9]+)*')
 
 
-def validate_step_id(step_id):
+def validate_step_id(step_id) -> str:
     if not isinstance(step_id, str) or not STEP_ID_RE.fullmatch(step_id):
         raise ValueError('step id {0!r} is not kebab-case (like "upload-snapshot")'.format(
             step_id))
     return step_id
 
 
-class Step(object):
+class Step:
     """Base class: override ``run`` (and usually ``check`` and ``verify``)."""
 
     id = None
@@ -51,14 +63,14 @@ class Step(object):
     def __repr__(self):
         return '<Step {0}>'.format(self.id)
 
-    def check(self, ctx):
+    def check(self, ctx) -> bool:
         """True when the effect is already in place; the default never skips."""
         return False
 
-    def run(self, ctx):
+    def run(self, ctx) -> Optional[dict]:
         raise NotImplementedError('step {0} has no run()'.format(self.id))
 
-    def verify(self, ctx):
+    def verify(self, ctx) -> None:
         """Raise when the effect of ``run`` is not there; the default trusts ``run``."""
         return None
 
@@ -68,23 +80,23 @@ class FunctionStep(Step):
 
     def __init__(self, id, title=None, run=None, check=None, verify=None,
                  rerunnable=True, point_of_no_return=False):
-        super(FunctionStep, self).__init__(id=id, title=title, rerunnable=rerunnable,
-                                           point_of_no_return=point_of_no_return)
+        super().__init__(id=id, title=title, rerunnable=rerunnable,
+                         point_of_no_return=point_of_no_return)
         if run is None:
             raise ValueError('step {0} needs a run function'.format(id))
         self._run, self._check, self._verify = run, check, verify
 
-    def check(self, ctx):
+    def check(self, ctx) -> bool:
         return bool(self._check(ctx)) if self._check else False
 
-    def run(self, ctx):
+    def run(self, ctx) -> Optional[dict]:
         return self._run(ctx)
 
-    def verify(self, ctx):
+    def verify(self, ctx) -> None:
         return self._verify(ctx) if self._verify else None
 
 
-class Runbook(object):
+class Runbook:
     """``Runbook(name, steps, command=None)``: the ordered steps of one command.
 
     ``name`` is the cfy upgrade subcommand (``prepare``, ``new-host``, ``in-place``);
@@ -110,37 +122,31 @@ class Runbook(object):
         return len(self.steps)
 
     @property
-    def step_ids(self):
+    def step_ids(self) -> List[str]:
         return [step.id for step in self.steps]
 
 
-class Context(object):
-    """What a step gets: the workspace, the options, confirmation, a logger, a free dict."""
-
-    def __init__(self, workspace=None, options=None, yes=False, confirm=None, logger=None,
-                 data=None):
-        from cloudify_upgrade_plugin.log import get_logger
-        self.workspace = workspace
-        self.options = dict(options or {})
-        self.yes = bool(yes or self.options.get('yes'))
-        self.confirm = confirm or default_confirm
-        self.logger = logger or get_logger()
-        self.data = data if data is not None else {}
-        self.step = None       # the Step being run (set by the Runner)
-
-    @property
-    def journal(self):
-        return self.workspace.journal if self.workspace is not None else None
-
-
-def default_confirm(step):
+def default_confirm(step: Step) -> bool:
     """Ask on the terminal; refuse (False) when stdin is not a terminal."""
-    import sys
     if not sys.stdin or not sys.stdin.isatty():
         return False
-    import click
     return click.confirm('{0}: {1}. This is the point of no return. Go on?'.format(
         step.id, step.title), default=False, err=True)
+
+
+@dataclass
+class Context:
+    """What a step gets: the workspace, confirmation, a logger, the step being run."""
+
+    workspace: Optional[Workspace] = None
+    yes: bool = False
+    confirm: Callable[[Step], bool] = default_confirm
+    logger: logging.Logger = field(default_factory=get_logger)
+    step: Optional[Step] = field(default=None, init=False)   # set by the Runner
+
+    @property
+    def journal(self) -> Optional[Journal]:
+        return self.workspace.journal if self.workspace is not None else None
 
 
 class NotConfirmed(UpgradeError):

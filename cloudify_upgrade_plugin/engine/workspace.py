@@ -18,6 +18,9 @@ import os
 import re
 import secrets as _random
 import threading
+from typing import Any, Iterator, List
+
+import fasteners
 
 from cloudify_upgrade_plugin import clock
 from cloudify_upgrade_plugin.engine.journal import Journal
@@ -34,11 +37,11 @@ UPGRADE_ID_RE = re.compile(r'[A-Za-z][A-Za-z0-9._-]*')
 MAX_ID_LENGTH = 100
 
 
-def upgrades_dir():
+def upgrades_dir() -> str:
     return os.path.join(cfy_workdir(), UPGRADES)
 
 
-def validate_upgrade_id(upgrade_id):
+def validate_upgrade_id(upgrade_id) -> str:
     if (not isinstance(upgrade_id, str) or len(upgrade_id) > MAX_ID_LENGTH
             or not UPGRADE_ID_RE.fullmatch(upgrade_id)):
         raise InputError(
@@ -50,12 +53,12 @@ def validate_upgrade_id(upgrade_id):
     return upgrade_id
 
 
-def new_upgrade_id(moment=None):
+def new_upgrade_id(moment=None) -> str:
     moment = (moment or clock.utcnow()).astimezone(clock.UTC)
     return 'upg-{0}-{1}'.format(moment.strftime('%Y%m%d-%H%M%S'), _random.token_hex(2))
 
 
-def list_upgrade_ids():
+def list_upgrade_ids() -> List[str]:
     """Ids of the existing workspaces (directories holding a workspace.json), sorted."""
     root = upgrades_dir()
     try:
@@ -74,7 +77,7 @@ _held_locks = set()
 _held_guard = threading.Lock()
 
 
-class Workspace(object):
+class Workspace:
     """One upgrade's directory.  Build it with ``create`` or ``open``."""
 
     def __init__(self, root, upgrade_id):
@@ -88,7 +91,7 @@ class Workspace(object):
     # -- finding and creating -------------------------------------------------------------
 
     @classmethod
-    def create(cls, upgrade_id=None, mode=None, exist_ok=False, **meta):
+    def create(cls, upgrade_id=None, mode=None, exist_ok=False, **meta) -> 'Workspace':
         """Create ``<upgrades>/<upgrade_id>/`` (a new id when None) with its workspace.json.
 
         ``meta`` keys go into workspace.json (redacted).  An existing id is an InputError
@@ -120,7 +123,7 @@ class Workspace(object):
         return workspace
 
     @classmethod
-    def open(cls, upgrade_id=None):
+    def open(cls, upgrade_id=None) -> 'Workspace':
         """The workspace ``upgrade_id``, or the most recently created one when None."""
         existing = list_upgrade_ids()
         if upgrade_id is not None:
@@ -144,7 +147,7 @@ class Workspace(object):
 
     # -- files ----------------------------------------------------------------------------
 
-    def path(self, rel=''):
+    def path(self, rel='') -> str:
         """Absolute path of ``rel`` inside the workspace (never outside it)."""
         full = os.path.normpath(os.path.join(self.root, rel))
         root = os.path.normpath(self.root)
@@ -152,19 +155,19 @@ class Workspace(object):
             raise ValueError('{0!r} is outside the workspace'.format(rel))
         return full
 
-    def makedirs(self, rel):
+    def makedirs(self, rel) -> str:
         """Create a 0700 directory (and parents) inside the workspace; return its path."""
         return make_private_dirs(self.path(rel))
 
-    def write_bytes(self, rel, data):
+    def write_bytes(self, rel, data) -> str:
         return atomic_write(self.path(rel), data)
 
-    def write_json(self, rel, obj):
+    def write_json(self, rel, obj) -> str:
         """Write ``obj`` as JSON to ``rel``, redacted, atomically, 0600."""
         text = json.dumps(redact(obj), indent=2, sort_keys=True, default=str) + '\n'
         return atomic_write(self.path(rel), text)
 
-    def read_json(self, rel, default=None):
+    def read_json(self, rel, default=None) -> Any:
         """The JSON in ``rel``; ``default`` when the file does not exist."""
         try:
             with open(self.path(rel), 'r', encoding='utf-8') as stream:
@@ -178,24 +181,24 @@ class Workspace(object):
                 hints=['Restore the file from a backup, or start a new upgrade with a new '
                        '--upgrade-id.'])
 
-    def exists(self, rel):
+    def exists(self, rel) -> bool:
         return os.path.exists(self.path(rel))
 
     # -- meta -----------------------------------------------------------------------------
 
     @property
-    def meta(self):
+    def meta(self) -> dict:
         """workspace.json as a dict (empty when missing)."""
         return self.read_json(META_FILE, default={}) or {}
 
-    def update_meta(self, **fields):
+    def update_meta(self, **fields) -> dict:
         """Merge ``fields`` into workspace.json (atomic, redacted); return the new meta."""
         document = self.meta
         document.update(fields)
         self.write_json(META_FILE, document)
         return document
 
-    def record_runbook(self, name, steps, command=None):
+    def record_runbook(self, name, steps, command=None) -> dict:
         """Remember a runbook's steps (id, title) in workspace.json, in first-run order."""
         document = self.meta
         runbooks = [rb for rb in document.get('runbooks') or [] if rb.get('name') != name]
@@ -213,7 +216,7 @@ class Workspace(object):
     # -- journal --------------------------------------------------------------------------
 
     @property
-    def journal(self):
+    def journal(self) -> Journal:
         if self._journal is None:
             self._journal = Journal(self.path(JOURNAL_FILE))
         return self._journal
@@ -221,9 +224,8 @@ class Workspace(object):
     # -- lock -----------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self):
+    def lock(self) -> Iterator['Workspace']:
         """Hold the workspace lock; fail fast with ``workspace-locked`` if anyone else has it."""
-        import fasteners
         lock_path = self.path(LOCK_FILE)
         key = os.path.realpath(lock_path)
         with _held_guard:

@@ -1,5 +1,7 @@
 """SSH access to manager hosts (fabric), driven by the cfy profile's SSH settings.
 
-The implementation is ``cloudify_upgrade_plugin.host.ssh`` (``Host``, ``HostUnavailable``,
-``RemoteCommandFailed``); it is not imported here so that importing the package stays cheap.
+``ssh``: ``Host`` (commands, files, services), ``HostUnavailable``, ``RemoteCommandFailed``
+(defined in ``errors``); ``dirs``: directory copies (tar over SSH); ``known_hosts``: host
+keys pinned on first use.  Nothing is imported here so that importing the package stays
+cheap.
 """

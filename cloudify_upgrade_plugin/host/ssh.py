@@ -26,77 +26,49 @@ This module owns every command and file transfer the plugin does on a manager ho
   in ``/tmp`` over SFTP, copied next to the destination with ``sudo cp``, chmod/chown'ed,
   then ``sudo mv -f`` into place so the destination changes atomically), ``file_exists``,
   ``dir_exists``.
-- Directories: ``get_dir(remote_dir, local_dir)`` runs ``tar czf - -C <parent> <name>`` (with
-  sudo by default: ``/etc/cloudify/ssl`` keys are not world-readable) and streams the archive
-  over the exec channel into a local temp file, then extracts it safely (``tarfile`` 'data'
-  filter) into a private temp directory and swaps it into ``local_dir``.  Local modes are
-  0700 for directories and 0600 for files; the remote names, types, modes and owners are
-  kept in ``<local_dir>.manifest.json`` (0600) so ``put_dir`` can restore them.  tar over
-  exec was chosen over SFTP recursion because SFTP cannot use sudo and needs one round trip
-  per file.  ``put_dir(local_dir, remote_dir)`` sends the reverse tar on stdin to
-  ``tar xzf - -C <parent>`` (files present remotely but absent locally are left alone).
+- Directories: ``get_dir`` / ``put_dir`` (``host/dirs.py``).
 - Services: ``systemctl(action, unit) -> rc`` (sudo for state changes), ``is_active(unit)``.
 
-Host key policy (trust on first use, pinned): known keys live in a plugin-owned known_hosts
-file, ``<cfy workdir>/.cloudify/upgrade_known_hosts`` (0600) by default, not in ``~/.ssh``.
-An unknown host key is accepted, written there and logged as a warning with its SHA-256
-fingerprint; a key that differs from the pinned one is refused
-(``HostUnavailable(error_id='ssh-host-key-changed')``, with a hint to remove the stale line
-when the host was legitimately reinstalled).  ``strict_host_keys=True`` refuses unknown keys
-too (for operators who pre-populate the file, e.g. with ``ssh-keyscan``).
+Host keys are pinned on first use (``host/known_hosts.py``); directories are copied with
+tar over the exec channel (``host/dirs.py``).
 """
-import base64
 import hashlib
 import io
-import json
 import os
 import posixpath
 import shlex
-import shutil
 import socket
-import tarfile
 import tempfile
 import time
 import uuid
+from typing import Tuple
 
+import fabric
 import paramiko
+from cloudify_cli import env
 
-from cloudify_upgrade_plugin.files import atomic_write
 from cloudify_upgrade_plugin.errors import UpgradeError
+from cloudify_upgrade_plugin.host.dirs import DirectoryCopy
+from cloudify_upgrade_plugin.host.errors import HostUnavailable, RemoteCommandFailed
+from cloudify_upgrade_plugin.host.known_hosts import (
+    PinningPolicy, default_known_hosts_path, fingerprint)
 from cloudify_upgrade_plugin.log import get_logger
 
+__all__ = ['Host', 'HostUnavailable', 'RemoteCommandFailed', 'quote_argv']
+
 READ_ONLY_SYSTEMCTL = ('is-active', 'is-enabled', 'status', 'show', 'cat')
-KNOWN_HOSTS_NAME = 'upgrade_known_hosts'
+
 _STDERR_CAP = 64 * 1024
+
 _BLOCK = 64 * 1024
+
 _POLL = 0.2
 _SET_SSH = ('cfy profiles set --ssh-user USER --ssh-key /path/to/private_key '
             '--ssh-port PORT (for a profile that is not active: add '
             '--profile-name NAME to cfy profiles use/set)')
 
 
-class HostUnavailable(UpgradeError):
-    """The manager host cannot be reached or logged into over SSH."""
-    default_id = 'ssh-failed'
-
-
-class RemoteCommandFailed(UpgradeError):
-    """A command on the manager host exited non-zero."""
-    default_id = 'ssh-command-failed'
-
-    def __init__(self, message, rc=None, stderr='', **kwargs):
-        super(RemoteCommandFailed, self).__init__(message, **kwargs)
-        self.rc = rc
-        self.stderr = stderr
-
-
-def default_known_hosts_path():
-    """``<cfy workdir>/.cloudify/upgrade_known_hosts`` (read through cloudify_cli.env)."""
-    from cloudify_cli import env
-    return os.path.join(env.CLOUDIFY_WORKDIR, KNOWN_HOSTS_NAME)
-
-
-def quote_argv(argv, sudo=False):
+def quote_argv(argv, sudo=False) -> str:
     """The command line for ``argv``: every argument shell-quoted, ``sudo -n`` if asked."""
     if not argv:
         raise ValueError('empty command')
@@ -107,37 +79,6 @@ def quote_argv(argv, sudo=False):
         words.append(shlex.quote(str(arg)))
     line = ' '.join(words)
     return 'sudo -n ' + line if sudo else line
-
-
-def fingerprint(key):
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return 'SHA256:' + base64.b64encode(digest).decode().rstrip('=')
-
-
-class _PinningPolicy(paramiko.MissingHostKeyPolicy):
-    """Trust on first use: record unknown keys in our known_hosts file (or refuse)."""
-
-    def __init__(self, path, strict):
-        self.path = path
-        self.strict = strict
-
-    def missing_host_key(self, client, hostname, key):
-        if self.strict or not self.path:
-            raise paramiko.SSHException(
-                'host key for {0} ({1} {2}) is not in {3}'.format(
-                    hostname, key.get_name(), fingerprint(key), self.path))
-        get_logger().warning(
-            'Accepting the unknown SSH host key of %s (%s %s) and pinning it in %s',
-            hostname, key.get_name(), fingerprint(key), self.path)
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        line = '{0} {1} {2}\n'.format(hostname, key.get_name(), key.get_base64())
-        existing = b''
-        if os.path.exists(self.path):
-            with open(self.path, 'rb') as f:
-                existing = f.read()
-            if existing and not existing.endswith(b'\n'):
-                existing += b'\n'
-        atomic_write(self.path, existing + line.encode())
 
 
 def _unlink_quiet(path):
@@ -175,7 +116,7 @@ def _profile_port(profile):
     return port
 
 
-class Host(object):
+class Host(DirectoryCopy):
     """One manager host over SSH (see the module docstring)."""
 
     def __init__(self, hostname, user, key_filename, port=22, known_hosts_path=None,
@@ -194,10 +135,9 @@ class Host(object):
 
     @classmethod
     def from_profile(cls, profile=None, known_hosts_path=None, strict_host_keys=False,
-                     connect_timeout=15):
+                     connect_timeout=15) -> 'Host':
         """A Host from a cfy profile: a name, None (the active profile) or a ProfileContext."""
         if profile is None or isinstance(profile, str):
-            from cloudify_cli import env
             profile = env.get_profile_context(profile)
         name = _profile_value(profile, 'name') or _profile_value(profile, 'manager_ip')
         ip = _profile_value(profile, 'manager_ip')
@@ -224,7 +164,7 @@ class Host(object):
                    label=name)
 
     @property
-    def address(self):
+    def address(self) -> str:
         return '{0}@{1}:{2}'.format(self.user, self.hostname, self.port)
 
     def __repr__(self):
@@ -243,11 +183,10 @@ class Host(object):
                 'Fix the profile\'s SSH settings with: ' + _SET_SSH])
 
     @property
-    def connection(self):
+    def connection(self) -> fabric.Connection:
         """The open ``fabric.Connection`` (opened on first use)."""
         if self._conn is not None and self._conn.is_connected:
             return self._conn
-        import fabric
         conn = fabric.Connection(
             self.hostname, user=self.user, port=self.port,
             config=fabric.Config(lazy=True), connect_timeout=self.connect_timeout,
@@ -262,7 +201,7 @@ class Host(object):
                 raise self._unavailable('cannot read known hosts file {0}: {1}'.format(
                     self.known_hosts_path, exc))
         client.set_missing_host_key_policy(
-            _PinningPolicy(self.known_hosts_path, self.strict_host_keys))
+            PinningPolicy(self.known_hosts_path, self.strict_host_keys))
         try:
             conn.open()
         except paramiko.BadHostKeyException as exc:
@@ -291,7 +230,7 @@ class Host(object):
         self._conn = conn
         return conn
 
-    def close(self):
+    def close(self) -> None:
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -394,7 +333,7 @@ class Host(object):
             rc=rc, stderr=err, error_id=error_id,
             hints=['Run the command by hand on the manager host to see what is wrong.'])
 
-    def run(self, argv, sudo=False, check=True, stdin=None, timeout=None):
+    def run(self, argv, sudo=False, check=True, stdin=None, timeout=None) -> Tuple[int, str]:
         """Run ``argv`` (a list; every item shell-quoted) -> ``(rc, stdout text)``."""
         out = bytearray()
         rc, err = self._exec(argv, sudo=sudo, sink=out.extend, stdin=stdin, timeout=timeout)
@@ -404,7 +343,7 @@ class Host(object):
 
     # --------------------------------------------------------------------- files
 
-    def read_file(self, remote, sudo=False):
+    def read_file(self, remote, sudo=False) -> bytes:
         """The bytes of a remote file (``cat``; for small files)."""
         out = bytearray()
         rc, err = self._exec(['cat', remote], sudo=sudo, sink=out.extend)
@@ -412,7 +351,7 @@ class Host(object):
             raise self._failed(['cat', remote], sudo, rc, err)
         return bytes(out)
 
-    def get(self, remote, local, mode=0o600, sudo=False):
+    def get(self, remote, local, mode=0o600, sudo=False) -> dict:
         """Copy a remote file to ``local`` atomically -> ``{'path', 'size', 'sha256'}``."""
         local = os.path.abspath(local)
         directory = os.path.dirname(local)
@@ -446,7 +385,7 @@ class Host(object):
             self.close()
             raise self._unavailable('cannot open SFTP: {0}'.format(exc))
 
-    def put(self, local, remote, mode=0o600, sudo=False, owner=None):
+    def put(self, local, remote, mode=0o600, sudo=False, owner=None) -> None:
         """Copy ``local`` to ``remote`` with ``mode`` (and ``owner`` 'user[:group]', sudo).
 
         Without sudo: SFTP to a temp name in the remote directory, chmod, rename.  With sudo:
@@ -512,153 +451,21 @@ class Host(object):
             return rc == 0
         raise self._failed(['test', flag, path], sudo, rc, err)
 
-    def file_exists(self, path, sudo=False):
+    def file_exists(self, path, sudo=False) -> bool:
         """Is ``path`` a regular file on the host (``test -f``)?"""
         return self._test('-f', path, sudo)
 
-    def dir_exists(self, path, sudo=False):
+    def dir_exists(self, path, sudo=False) -> bool:
         """Is ``path`` a directory on the host (``test -d``)?"""
         return self._test('-d', path, sudo)
 
-    # --------------------------------------------------------------- directories
-
-    def get_dir(self, remote_dir, local_dir, sudo=True):
-        """Copy a remote directory to ``local_dir`` (0700 dirs, 0600 files) -> manifest.
-
-        The manifest ``{'remote', 'entries': [{'name', 'type', 'mode', 'uname', 'gname',
-        'size', 'sha256'}]}`` is also written to ``<local_dir>.manifest.json``.
-        """
-        remote_dir = remote_dir.rstrip('/') or '/'
-        parent, name = posixpath.split(remote_dir)
-        if not name:
-            raise ValueError('cannot copy the remote root directory')
-        local_dir = os.path.abspath(local_dir)
-        base = os.path.dirname(local_dir)
-        os.makedirs(base, mode=0o700, exist_ok=True)
-        work = tempfile.mkdtemp(prefix='.' + os.path.basename(local_dir) + '.', dir=base)
-        try:
-            os.chmod(work, 0o700)
-            archive = os.path.join(work, 'stream.tar.gz')
-            with open(archive, 'wb') as f:
-                os.fchmod(f.fileno(), 0o600)
-                argv = ['tar', 'czf', '-', '-C', parent or '/', name]
-                rc, err = self._exec(argv, sudo=sudo, sink=f.write)
-            if rc != 0:
-                raise self._failed(argv, sudo, rc, err)
-            extracted = os.path.join(work, 'x')
-            os.mkdir(extracted, 0o700)
-            try:
-                entries = self._extract(archive, extracted, name)
-            except tarfile.TarError as exc:
-                raise RemoteCommandFailed(
-                    'The copy of {0} from {1} is not a readable archive: {2}'.format(
-                        remote_dir, self.label, exc),
-                    hints=['Rerun the command; check tar on the manager host.'])
-            staged = os.path.join(extracted, name)
-            if not os.path.isdir(staged):
-                raise RemoteCommandFailed(
-                    '{0} on {1} is not a directory'.format(remote_dir, self.label))
-            old = None
-            if os.path.lexists(local_dir):
-                old = os.path.join(work, 'old')
-                os.rename(local_dir, old)
-            os.rename(staged, local_dir)
-            manifest = {'remote': remote_dir, 'entries': entries}
-            atomic_write(local_dir + '.manifest.json',
-                         json.dumps(manifest, indent=2, sort_keys=True).encode())
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        get_logger().info('Copied %s:%s to %s (%d entries)', self.label, remote_dir,
-                          local_dir, len(entries))
-        return manifest
-
-    @staticmethod
-    def _extract(archive, dest, name):
-        entries = []
-        with tarfile.open(archive, 'r:gz') as tar:
-            members = []
-            for member in tar.getmembers():
-                parts = member.name.split('/')
-                if parts[0] != name or '..' in parts or member.name.startswith('/'):
-                    raise RemoteCommandFailed(
-                        'Unexpected member {0!r} in the copy of {1}'.format(member.name, name))
-                if not (member.isfile() or member.isdir() or member.issym()):
-                    continue
-                members.append(member)
-                entries.append({
-                    'name': posixpath.relpath(member.name, name),
-                    'type': 'dir' if member.isdir() else 'link' if member.issym() else 'file',
-                    'mode': '{0:04o}'.format(member.mode & 0o7777),
-                    'uname': member.uname, 'gname': member.gname,
-                    'size': member.size if member.isfile() else 0,
-                    'target': member.linkname if member.issym() else None})
-            try:
-                tar.extractall(dest, members=members, filter='data')
-            except (tarfile.TarError, OSError) as exc:
-                raise RemoteCommandFailed(
-                    'Cannot unpack the copy of {0}: {1}'.format(name, exc),
-                    hints=['Check the directory on the manager host (links leaving it are '
-                           'refused) and the local free space.'])
-        for entry in entries:
-            local = os.path.join(dest, name, entry['name'])
-            if entry['type'] == 'link':
-                continue
-            os.chmod(local, 0o700 if entry['type'] == 'dir' else 0o600)
-            if entry['type'] == 'file':
-                digest = hashlib.sha256()
-                with open(local, 'rb') as f:
-                    for block in iter(lambda: f.read(_BLOCK), b''):
-                        digest.update(block)
-                entry['sha256'] = digest.hexdigest()
-        return entries
-
-    def put_dir(self, local_dir, remote_dir, sudo=True):
-        """Copy ``local_dir`` to ``remote_dir`` (tar on stdin), restoring manifest modes.
-
-        Modes and owner names come from ``<local_dir>.manifest.json`` when present (as made
-        by ``get_dir``); otherwise the local modes are used and owners are left to tar.
-        """
-        remote_dir = remote_dir.rstrip('/')
-        parent, name = posixpath.split(remote_dir)
-        if not name:
-            raise ValueError('cannot write the remote root directory')
-        local_dir = os.path.abspath(local_dir)
-        manifest = {}
-        manifest_path = local_dir + '.manifest.json'
-        if os.path.exists(manifest_path):
-            with open(manifest_path) as f:
-                manifest = {e['name']: e for e in json.load(f).get('entries', [])}
-
-        def restore(info):
-            rel = posixpath.relpath(info.name, name)
-            entry = manifest.get(rel)
-            if entry:
-                info.mode = int(entry['mode'], 8)
-                info.uname = entry.get('uname') or ''
-                info.gname = entry.get('gname') or ''
-            else:
-                info.uname = info.gname = ''
-            info.uid = info.gid = 0
-            return info
-
-        with tempfile.TemporaryFile() as buf:
-            with tarfile.open(fileobj=buf, mode='w:gz') as tar:
-                tar.add(local_dir, arcname=name, filter=restore)
-            buf.seek(0)
-            if parent:
-                self.run(['mkdir', '-p', parent], sudo=sudo)
-            argv = ['tar', 'xzf', '-', '-C', parent or '/']
-            rc, err = self._exec(argv, sudo=sudo, stdin=buf)
-        if rc != 0:
-            raise self._failed(argv, sudo, rc, err)
-
     # ------------------------------------------------------------------ services
 
-    def systemctl(self, action, unit, check=False):
+    def systemctl(self, action, unit, check=False) -> int:
         """``systemctl ACTION UNIT`` (sudo unless read-only) -> exit code."""
         sudo = action not in READ_ONLY_SYSTEMCTL
         rc, _ = self.run(['systemctl', action, unit], sudo=sudo, check=check)
         return rc
 
-    def is_active(self, unit):
+    def is_active(self, unit) -> bool:
         return self.systemctl('is-active', unit) == 0

@@ -1,15 +1,19 @@
 """Version-aware access to Cloudify Managers 3.4.2 - 7.0 over cloudify_rest_client.
 
 Owns nothing itself; it re-exports the layer's entry points lazily (so that importing a
-submodule stays cheap): ``Manager`` (client.py), ``ManagerInfo`` and ``discover``
-(discovery.py), ``wait_for_execution``, ``wait_for_rest`` and ``wait_for_restore_flag``,
-``log_event`` (waits.py), ``RetryPolicy`` (retry.py).
+submodule stays cheap): ``Manager`` (client.py), ``Credentials`` (credentials.py),
+``Connection`` (connection.py), ``ManagerInfo`` and ``discover`` (discovery.py),
+``normalise_status`` (status.py), ``wait_for_execution``, ``wait_for_rest`` and
+``wait_for_restore_flag``, ``log_event`` (waits.py), ``RetryPolicy`` (retry.py).
+The plugin's own modules import the submodules directly.
 """
 import importlib
 
 _EXPORTS = {
     'Manager': 'client',
-    'normalise_status': 'client',
+    'Credentials': 'credentials',
+    'Connection': 'connection',
+    'normalise_status': 'status',
     'ManagerInfo': 'discovery',
     'discover': 'discovery',
     'wait_for_execution': 'waits',

@@ -1,50 +1,43 @@
 """The version-aware manager: a discovered manager plus a client bound to its API prefix.
 
-Owns: building a ``Manager`` from a cfy profile (``cloudify_cli.env``: host, REST port,
-protocol and certificate, credentials from the profile *or* the CLOUDIFY_* variables, never
-both) or from explicit settings; the ``cloudify_rest_client.CloudifyClient`` bound to the
-prefix discovery chose, with Basic auth and the ``Tenant`` header always; the requests the
-stock 7.0.5 client gets wrong for older managers (restore and create bodies per version,
-bounded pagination, system workflows, the version call on 3.x) made through the client's
-own HTTP layer; retries for idempotent calls and errors that name the manager.
+Owns: building a ``Manager`` from a cfy profile (``manager/profiles.py``) or from explicit
+settings; the ``cloudify_rest_client.CloudifyClient`` bound to the prefix discovery chose,
+with Basic auth (or a token) and the ``Tenant`` header always; every REST call the plugin
+makes, as a method named after what it does (the runbooks never build a URL): the requests
+the stock 7.0.5 client gets wrong for older managers (restore and create bodies per
+version, bounded pagination, system workflows, the version call on 3.x) made through the
+client's own HTTP layer; retries for idempotent calls and errors that name the manager;
+the unauthenticated probes and the server's clock the waits need; the ``Connection`` a
+raw transfer uses.
 """
-import os
+import datetime
+from typing import Any, Iterator, List, Optional, Tuple, Union
 from urllib.parse import quote
 
 import requests
 from cloudify_rest_client import CloudifyClient
 from cloudify_rest_client.exceptions import CloudifyClientError
 
-from cloudify_upgrade_plugin import versions
+from cloudify_upgrade_plugin import clock, versions
+from cloudify_upgrade_plugin.engine.redact import register_secret
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
-from cloudify_upgrade_plugin.log import get_logger, warn_always
-from cloudify_upgrade_plugin.manager.discovery import ManagerInfo, basic_auth_header, discover
+from cloudify_upgrade_plugin.manager import waits
+from cloudify_upgrade_plugin.manager.connection import Connection
+from cloudify_upgrade_plugin.manager.credentials import Credentials
+from cloudify_upgrade_plugin.manager.discovery import (
+    ManagerInfo, ProbeResult, basic_auth_header, discover, probe)
+from cloudify_upgrade_plugin.manager.profiles import read_profile
 from cloudify_upgrade_plugin.manager.retry import (
-    RetryPolicy, NO_RETRY, call_with_retries, translate)
+    NO_RETRY, RetryPolicy, call_with_retries, translate)
+from cloudify_upgrade_plugin.manager.status import health, normalise_status
 
 DEFAULT_TENANT = 'default_tenant'
 TENANT_HEADER = 'Tenant'
 # facts §4 / §9.11: 4.0-4.5.x refuse more than 1000 rows per answer and give empty pages
 # for _offset without _size; every page therefore asks for an explicit _size <= 1000.
 MAX_PAGE_SIZE = 1000
-EXECUTION_END_STATES = ('terminated', 'failed', 'cancelled')   # facts §4
-
-
-def register_secret(value):
-    """Tell the engine's redaction about a secret, if that module is available."""
-    if not value:
-        return
-    try:
-        from cloudify_upgrade_plugin.engine import redact
-    except ImportError:
-        return
-    register = getattr(redact, 'register_secret', None)
-    if register is None:
-        return
-    try:
-        register(value)
-    except Exception:   # redaction is best effort here; never break a connection over it
-        get_logger().debug('could not register a secret with the redaction module')
+# Unauthenticated probes of a REST service that may be restarting: answer fast or not.
+PROBE_TIMEOUT = 5
 
 
 def _query_value(value):
@@ -59,59 +52,23 @@ def _query(params):
     return {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
 
 
-def normalise_status(body):
-    """Both status shapes (facts §2.3) as ``{status, healthy, shape, services}``.
-
-    3.4.2-5.0.0: ``{"status": "running", "services": [{"display_name", "instances":
-    [{"ActiveState", ...}]}]}``; 5.0.5+: ``{"status": "OK"|"Degraded"|"Fail", "services":
-    {name: {"status": "Active"|"Inactive", ...}}}``.  ``services`` maps a display name to
-    'Active' or the first non-active state.
-    """
-    body = body or {}
-    services = body.get('services')
-    result = {'status': body.get('status'), 'services': {}, 'shape': None, 'healthy': False}
-    if isinstance(services, dict):
-        result['shape'] = 'services'
-        for name, service in services.items():
-            state = service.get('status') if isinstance(service, dict) else service
-            result['services'][name] = state
-        result['healthy'] = body.get('status') == 'OK'
-    elif isinstance(services, list):
-        result['shape'] = 'units'
-        healthy = bool(services)
-        for service in services:
-            name = service.get('display_name') or service.get('name') or '?'
-            states = [str(i.get('ActiveState') or i.get('state') or '').lower()
-                      for i in service.get('instances') or []]
-            bad = [s for s in states if s != 'active']
-            if not states:
-                state = 'Unknown'
-            elif bad:
-                state = bad[0] or 'Unknown'
-            else:
-                state = 'Active'
-            result['services'][name] = state
-            healthy = healthy and state == 'Active'
-        result['healthy'] = healthy and body.get('status') in ('running', 'OK', None)
-    return result
-
-
-class Manager(object):
+class Manager:
     """A discovered Cloudify Manager and a client bound to its API prefix.
 
     ``version`` (``versions.Version``), ``edition``, ``api_prefix``, ``client`` (a
-    ``CloudifyClient``), ``profile`` (the cfy ``ProfileContext`` or None), ``tenant``.
+    ``CloudifyClient``), ``profile`` (the cfy ``ProfileContext`` or None), ``tenant``,
+    ``credentials`` (``Credentials``; switch them with ``with_credentials``).
     """
 
-    def __init__(self, info, username=None, password=None, tenant=None, cert=None,
-                 trust_all=False, token=None, profile=None, profile_name=None,
-                 retry_policy=None, request_timeout=None, session=None):
+    def __init__(self, info: ManagerInfo, username=None, password=None, tenant=None,
+                 cert=None, trust_all=False, token=None, profile=None, profile_name=None,
+                 retry_policy=None, request_timeout=None, session=None,
+                 credentials: Optional[Credentials] = None):
         if not isinstance(info, ManagerInfo):
             raise TypeError('info must be a ManagerInfo')
         self.info = info
-        self.username = username
-        self._password = password
-        self._token = token
+        self.credentials = credentials or Credentials(username=username, password=password,
+                                                      token=token)
         self.tenant = tenant or DEFAULT_TENANT
         self.cert = cert
         self.trust_all = bool(trust_all)
@@ -121,16 +78,17 @@ class Manager(object):
         self.retry_policy = retry_policy or RetryPolicy()
         self.request_timeout = request_timeout
         self.session = session
-        register_secret(password)
-        register_secret(token)
-        if username and password:
+        register_secret(self.credentials.password)
+        register_secret(self.credentials.token)
+        if self.credentials.basic:
             # the stock client logs request headers at DEBUG: hide the Basic value too
-            register_secret(basic_auth_header(username, password).split(' ', 1)[1])
+            register_secret(basic_auth_header(self.credentials.username,
+                                              self.credentials.password).split(' ', 1)[1])
         self.client = self._build_client()
 
     # -- construction -----------------------------------------------------------------
 
-    def _build_client(self):
+    def _build_client(self) -> CloudifyClient:
         kwargs = {
             'host': self.info.host,
             'port': self.info.port,
@@ -144,19 +102,19 @@ class Manager(object):
             'timeout': self.request_timeout,
             'session': self.session,
         }
-        if self.username and self._password:
+        if self.credentials.basic:
             # Basic auth around a restore: tokens die with the secret_key (facts §2.4)
-            kwargs['username'] = self.username
-            kwargs['password'] = self._password
-        elif self._token:
-            kwargs['token'] = self._token
+            kwargs['username'] = self.credentials.username
+            kwargs['password'] = self.credentials.password
+        elif self.credentials.token:
+            kwargs['token'] = self.credentials.token
         return CloudifyClient(**kwargs)
 
     @classmethod
     def connect(cls, host, port=None, protocol='http', cert=None, username=None,
                 password=None, tenant=None, trust_all=False, token=None,
                 version_override=None, profile=None, profile_name=None, retry_policy=None,
-                request_timeout=None, discover_fn=None, session=None):
+                request_timeout=None, discover_fn=None, session=None) -> 'Manager':
         """Discover the manager at host:port and return a ``Manager`` for it."""
         register_secret(password)
         register_secret(token)
@@ -171,75 +129,41 @@ class Manager(object):
 
     @classmethod
     def from_profile(cls, name=None, version_override=None, retry_policy=None,
-                     request_timeout=None, discover_fn=None):
-        """The manager of cfy profile ``name`` (the active profile when None), discovered."""
-        from cloudify_cli import constants, env
-        from cloudify_cli.exceptions import CloudifyCliError
+                     request_timeout=None, discover_fn=None,
+                     credentials: Optional[Credentials] = None) -> 'Manager':
+        """The manager of cfy profile ``name`` (the active profile when None), discovered.
 
-        requested = name
-        name = name or env.get_active_profile()
-        if not name or name == 'local':
-            raise InputError(
-                'No manager profile is active.', error_id='no-active-profile',
-                hints=['Create or select one: `cfy profiles use MANAGER_IP '
-                       '--profile-name NAME ...`, or pass the profile name.'])
-        if not env.is_profile_exists(name):
-            raise InputError(
-                'There is no cfy profile named "{0}". Existing profiles: {1}.'.format(
-                    name, ', '.join(_profile_names(env)) or 'none'),
-                error_id='unknown-profile',
-                hints=['Create it with `cfy profiles use MANAGER_IP --profile-name {0} '
-                       '...` or use one of the existing profiles.'.format(name)])
-        try:
-            profile = env.get_profile_context(name)
-            username = env.get_username(profile)
-            password = env.get_password(profile)
-            token = env.get_token(profile)
-            kerberos = env.get_kerberos_env(profile)
-            tenant = env.get_tenant_name(profile)
-            cert = profile_cert(env, constants, profile, name)
-            trust_all = env.get_ssl_trust_all()
-        except CloudifyCliError as exc:
-            raise InputError(str(exc), error_id='profile-settings-conflict',
-                             hints=['Set each manager setting in the profile or in its '
-                                    'CLOUDIFY_* environment variable, not both.']) from exc
-        if kerberos and not (username and password) and not token:
-            raise InputError('Profile "{0}" uses Kerberos, which the upgrade plugin does '
-                             'not support.'.format(name), error_id='kerberos-unsupported',
-                             hints=['Set a manager username and password on the profile.'])
-        if not profile.manager_ip:
-            raise InputError('Profile "{0}" has no manager IP.'.format(name),
-                             error_id='unknown-profile',
-                             hints=['`cfy profiles set --manager-ip IP`'])
-        if trust_all:
-            warn_always('CLOUDIFY_SSL_TRUST_ALL is set: the certificate of %s is not '
-                        'verified.', profile.manager_ip)
-        manager = cls.connect(
-            profile.manager_ip, profile.rest_port, profile.rest_protocol, cert=cert,
-            username=username, password=password, tenant=tenant, trust_all=trust_all,
-            token=token, version_override=version_override, profile=profile,
-            profile_name=name, retry_policy=retry_policy, request_timeout=request_timeout,
-            discover_fn=discover_fn)
-        if requested is None:
-            get_logger().debug('using the active profile %s', name)
-        return manager
+        ``credentials`` replace the profile's (e.g. the old admin's after a restore).
+        """
+        settings = read_profile(name)
+        credentials = credentials or settings.credentials
+        return cls.connect(
+            settings.host, settings.port, settings.protocol, cert=settings.cert,
+            username=credentials.username, password=credentials.password,
+            tenant=settings.tenant, trust_all=settings.trust_all, token=credentials.token,
+            version_override=version_override, profile=settings.profile,
+            profile_name=settings.name, retry_policy=retry_policy,
+            request_timeout=request_timeout, discover_fn=discover_fn)
 
-    def _copy(self, **changes):
-        kwargs = dict(info=self.info, username=self.username, password=self._password,
-                      tenant=self.tenant, cert=self.cert, trust_all=self.trust_all,
-                      token=self._token, profile=self.profile, profile_name=self.profile_name,
-                      retry_policy=self.retry_policy, request_timeout=self.request_timeout,
-                      session=self.session)
+    def _copy(self, **changes) -> 'Manager':
+        kwargs = dict(info=self.info, credentials=self.credentials, tenant=self.tenant,
+                      cert=self.cert, trust_all=self.trust_all, profile=self.profile,
+                      profile_name=self.profile_name, retry_policy=self.retry_policy,
+                      request_timeout=self.request_timeout, session=self.session)
         kwargs.update(changes)
         return Manager(**kwargs)
 
-    def for_tenant(self, name):
+    def for_tenant(self, name: str) -> 'Manager':
         """The same manager with another ``Tenant`` header (no new discovery)."""
         return self._copy(tenant=name)
 
-    def with_credentials(self, username, password):
-        """The same manager with other Basic-auth credentials (e.g. after a restore)."""
-        return self._copy(username=username, password=password, token=None)
+    def with_credentials(self, credentials: Credentials) -> 'Manager':
+        """The same manager logged in with other credentials (e.g. after a restore)."""
+        return self._copy(credentials=credentials)
+
+    def with_token(self, token: str) -> 'Manager':
+        """The same manager authenticated by an API token instead of a password."""
+        return self._copy(credentials=Credentials(token=token))
 
     # -- identity ---------------------------------------------------------------------
 
@@ -253,17 +177,21 @@ class Manager(object):
     address = property(lambda self: self.info.address)
 
     @property
-    def label(self):
+    def label(self) -> str:
         """How errors and logs name this manager."""
         if self.profile_name:
             return 'manager {0} (profile {1})'.format(self.address, self.profile_name)
         return 'manager {0}'.format(self.address)
 
     @property
-    def has_tenants(self):
-        return self.version.major >= 4     # facts §2.4: 3.x has no tenants
+    def username(self) -> Optional[str]:
+        return self.credentials.username
 
-    def describe(self):
+    @property
+    def has_tenants(self) -> bool:
+        return versions.has_tenants(self.version)
+
+    def describe(self) -> dict:
         """The non-secret facts about this manager, for journals and JSON documents."""
         doc = self.info.to_dict()
         doc.update({'profile': self.profile_name, 'tenant': self.tenant})
@@ -275,7 +203,7 @@ class Manager(object):
     # -- raw requests through the client's HTTP layer -------------------------------------
 
     def request(self, method, uri, data=None, params=None, headers=None, expected=200,
-                idempotent=None, retry=True, what=None, timeout=None):
+                idempotent=None, retry=True, what=None, timeout=None) -> Any:
         """One REST call under the bound prefix; returns the decoded JSON answer.
 
         GETs are retried on transient failures (``retry_policy``); others never are.
@@ -301,29 +229,33 @@ class Manager(object):
                     self.label, what, self.api_prefix),
                 error_id='manager-bad-answer', details={'manager': self.label}) from exc
 
-    def get(self, uri, params=None, headers=None, retry=True, what=None):
+    def get(self, uri, params=None, headers=None, retry=True, what=None) -> Any:
         return self.request('get', uri, params=params, headers=headers, retry=retry,
                             what=what)
 
     # -- calls ------------------------------------------------------------------------
 
-    def version_data(self):
+    def version_data(self) -> dict:
         """The manager's version document (``GET <prefix>/version``; unsecured on 3.x)."""
         return self.get('/version', what='reading the version')
 
-    def status(self):
+    def status(self) -> dict:
         """The manager's status in one shape for every version (``normalise_status``)."""
         return normalise_status(self.get('/status', what='reading the status'))
 
-    def get_execution(self, execution_id, retry=True):
+    def health(self) -> Tuple[str, List[str]]:
+        """('ok'|'degraded'|'fail', [failing service names])."""
+        return health(self.status())
+
+    def get_execution(self, execution_id, retry=True) -> dict:
         return self.get('/executions/{0}'.format(quote(execution_id, safe='')),
                         retry=retry, what='reading execution {0}'.format(execution_id))
 
-    def get_snapshot(self, snapshot_id):
+    def get_snapshot(self, snapshot_id) -> dict:
         return self.get('/snapshots/{0}'.format(quote(snapshot_id, safe='')),
                         what='reading snapshot {0}'.format(snapshot_id))
 
-    def create_snapshot(self, snapshot_id, legacy=None):
+    def create_snapshot(self, snapshot_id, legacy=None) -> str:
         """Start ``create_snapshot`` with the body for this version; return the execution id.
 
         facts §3.1: ``PUT /snapshots/<id>`` answers 201 with the Execution.
@@ -342,7 +274,7 @@ class Manager(object):
 
     def restore_snapshot(self, snapshot_id, restore_certificates=False, force=False,
                          no_reboot=False, snapshot_version=None,
-                         timeout=versions.DEFAULT_RESTORE_TIMEOUT):
+                         timeout=versions.DEFAULT_RESTORE_TIMEOUT) -> str:
         """Start ``restore_snapshot`` with the body for this target; return the execution id.
 
         The stock 7.0.5 ``snapshots.restore()`` omits ``recreate_deployments_envs`` (400 on
@@ -359,17 +291,15 @@ class Manager(object):
             what='restoring snapshot {0}'.format(snapshot_id))
         return answer['id']
 
-    def wait_for_execution(self, execution_id, timeout, **kwargs):
+    def wait_for_execution(self, execution_id, timeout, **kwargs) -> dict:
         """``waits.wait_for_execution(self, ...)``."""
-        from cloudify_upgrade_plugin.manager import waits
         return waits.wait_for_execution(self, execution_id, timeout, **kwargs)
 
-    def wait_for_rest(self, timeout, **kwargs):
+    def wait_for_rest(self, timeout, **kwargs) -> dict:
         """``waits.wait_for_rest(self, ...)``."""
-        from cloudify_upgrade_plugin.manager import waits
         return waits.wait_for_rest(self, timeout, **kwargs)
 
-    def list_tenants(self):
+    def list_tenants(self) -> List[str]:
         """Tenant names: none on 3.x (facts §2.4), only default_tenant on community (§5.1)."""
         if not self.has_tenants:
             return []
@@ -377,15 +307,9 @@ class Manager(object):
             return [DEFAULT_TENANT]
         return [t['name'] for t in self.list_all('tenants', include=['name'])]
 
-    def list_users(self):
-        """Users (premium 4.0+); community answers 404 missing_premium_package_error."""
-        if not self.has_tenants:
-            return []
-        return list(self.list_all('users', include=['username']))
-
     def list_all(self, resource, tenant=None, all_tenants=False, include=None, sort=None,
                  per_tenant=False, include_system_workflows=None, page_size=MAX_PAGE_SIZE,
-                 **filters):
+                 **filters) -> Iterator[dict]:
         """Every item of a list resource, page by page (a generator).
 
         Each page asks for an explicit ``_size`` (at most 1000) *and* ``_offset`` (facts §4:
@@ -437,7 +361,7 @@ class Manager(object):
             if total is None and len(items) < size:
                 break
 
-    def events(self, execution_id, offset=0, size=100):
+    def events(self, execution_id, offset=0, size=100) -> Tuple[List[dict], Optional[int]]:
         """One page of an execution's events: (items, total).  4.0+ only."""
         answer = self.get('/events', params={
             'execution_id': execution_id, 'type': ['cloudify_event'], '_offset': offset,
@@ -446,30 +370,115 @@ class Manager(object):
         total = ((answer.get('metadata') or {}).get('pagination') or {}).get('total')
         return answer.get('items') or [], total
 
+    def list_page(self, resource: str, params: dict, tenant: Optional[str] = None,
+                  what: Optional[str] = None) -> dict:
+        """One page of a list resource as the REST answer (``items``, ``metadata``); the
+        caller pages (``_offset``/``_size`` in ``params``).  ``tenant`` sends that
+        ``Tenant`` header."""
+        headers = {TENANT_HEADER: tenant} if tenant else None
+        return self.get('/' + resource.strip('/'), params=dict(params), headers=headers,
+                        what=what or 'listing {0}'.format(resource))
 
-def _profile_names(env):
-    try:
-        return sorted(env.get_profile_names())
-    except OSError:
-        return []
+    def start_execution(self, deployment_id: str, workflow_id: str,
+                        parameters: Optional[dict] = None) -> dict:
+        """Start ``workflow_id`` on a deployment of this manager's tenant; the Execution."""
+        return self.request('post', '/executions', data={
+            'deployment_id': deployment_id, 'workflow_id': workflow_id,
+            'parameters': parameters or {}, 'allow_custom_parameters': False,
+            'force': False}, expected=(200, 201),
+            what='starting {0} on {1}'.format(workflow_id, deployment_id))
 
+    # -- maintenance mode ------------------------------------------------------------------
 
-def profile_cert(env, constants, profile, name):
-    """The REST certificate for profile ``name`` as ``env.get_ssl_cert`` finds it.
+    def maintenance(self) -> dict:
+        """``GET /maintenance``: ``status`` and, while activating, ``remaining_executions``."""
+        return self.get('/maintenance', what='reading maintenance mode') or {}
 
-    ``env.get_ssl_cert`` looks for the default certificate in the *active* profile's
-    directory; this looks in the named profile's.
-    """
-    from cloudify_cli.exceptions import CloudifyCliError
-    env_cert = os.environ.get(constants.LOCAL_REST_CERT_FILE)
-    if env_cert and profile.rest_certificate:
-        raise CloudifyCliError('Rest Certificate is set in profile *and* in the '
-                               '`LOCAL_REST_CERT_FILE` env variable.')
-    if env_cert or profile.rest_certificate:
-        return env_cert or profile.rest_certificate
-    base = env.get_profile_dir(name)
-    if base:
-        default = os.path.join(base, constants.PUBLIC_REST_CERT)
-        if os.path.isfile(default):
-            return default
-    return None
+    def maintenance_state(self) -> Optional[str]:
+        """'activated', 'activating', 'deactivated', or None where the manager cannot
+        tell (no maintenance mode, or not JSON)."""
+        try:
+            return self.maintenance().get('status')
+        except UpgradeError as error:
+            if error.error_id in ('not-found', 'manager-bad-answer'):
+                return None
+            raise
+
+    def activate_maintenance(self) -> None:
+        self.request('post', '/maintenance/activate', data={}, expected=(200, 201, 304),
+                     what='activating maintenance mode')
+
+    # -- users, credentials and tokens --------------------------------------------------
+
+    def current_user(self) -> dict:
+        """The user the credentials log in as (``username``, ``role``...)."""
+        return self.get('/user', what='reading the current user')
+
+    def set_password(self, username: str, password: str, what: Optional[str] = None) -> None:
+        """Set a user's password (the password is sent in the body, never logged)."""
+        register_secret(password)
+        self.request('post', '/users/{0}'.format(quote(username, safe='')),
+                     data={'password': password}, expected=(200, 201),
+                     what=what or 'setting the password of {0}'.format(username))
+
+    def accepts_credentials(self) -> bool:
+        """True when the manager accepts these credentials (``GET /version``, no retry);
+        False on 401.  Other failures are raised."""
+        try:
+            self.request('get', '/version', retry=False, what='checking credentials')
+            return True
+        except UpgradeError as error:
+            if (error.details or {}).get('status_code') == 401 or \
+                    error.error_id == 'manager-auth-failed':
+                return False
+            raise
+
+    def create_token(self, description: str = 'cfy upgrade') -> str:
+        """A new API token of the logged-in user (registered as a secret)."""
+        if versions.creates_db_tokens(self.version):
+            answer = self.request('post', '/tokens', data={'description': description},
+                                  expected=(200, 201), what='creating an API token')
+        else:
+            answer = self.get('/tokens', what='getting an API token')
+        token = answer['value']
+        register_secret(token)
+        return token
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def provider_context(self) -> dict:
+        return self.get('/provider/context', what='reading the provider context') or {}
+
+    def licence(self) -> dict:
+        return self.get('/license', what='reading the licence')
+
+    # -- unauthenticated probes and the server's clock ---------------------------------------
+
+    @property
+    def verify(self) -> Union[bool, str]:
+        """TLS verification for requests made outside the client: the profile's
+        certificate, the system CAs (True), or False only with CLOUDIFY_SSL_TRUST_ALL."""
+        return False if self.trust_all else (self.cert or True)
+
+    def rest_answers(self, session=None) -> Tuple[bool, ProbeResult]:
+        """Does the REST service answer?  An unauthenticated ``<prefix>/version``: JSON
+        (200 or 401) means up; refused connections, 5xx pages and non-JSON answers down."""
+        result = probe(session or self.session or requests.Session(), self.address,
+                       self.api_prefix + '/version', verify=self.verify,
+                       timeout=PROBE_TIMEOUT)
+        return bool(result.is_json and (result.status or 0) < 500), result
+
+    def server_time(self, session=None) -> Optional[datetime.datetime]:
+        """The manager's clock: the ``Date`` header of an unauthenticated answer now
+        (None when it does not answer or sends no date)."""
+        try:
+            answer = (session or self.session or requests.Session()).get(
+                self.address + self.api_prefix + '/version', timeout=PROBE_TIMEOUT,
+                verify=self.verify, allow_redirects=False)
+        except requests.exceptions.RequestException:
+            return None
+        return clock.parse_http_date(answer.headers.get('Date'))
+
+    def connection(self) -> Connection:
+        """The settings a raw transfer needs to talk to this manager as the client does."""
+        return Connection.of_client(self.client)

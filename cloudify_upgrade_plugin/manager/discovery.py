@@ -24,7 +24,7 @@ PROBE_TIMEOUT = (5, 30)
 
 
 @dataclass(frozen=True)
-class ManagerInfo(object):
+class ManagerInfo:
     """What discovery learnt about a manager."""
     version: versions.Version
     edition: str            # 'premium' | 'community' | None (3.x has no edition)
@@ -36,17 +36,17 @@ class ManagerInfo(object):
     version_data: dict = field(default=None, compare=False, repr=False)
 
     @property
-    def address(self):
+    def address(self) -> str:
         return '{0}://{1}:{2}'.format(self.protocol, _url_host(self.host), self.port)
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         return {'version': str(self.version), 'raw_version': self.version.raw,
                 'edition': self.edition, 'api_prefix': self.api_prefix,
                 'protocol': self.protocol, 'port': self.port, 'address': self.address}
 
 
 @dataclass
-class ProbeResult(object):
+class ProbeResult:
     """One unauthenticated or authenticated GET: status, whether the answer was JSON."""
     url: str
     status: int = None
@@ -56,16 +56,16 @@ class ProbeResult(object):
     error: Exception = None
 
     @property
-    def connection_failed(self):
+    def connection_failed(self) -> bool:
         return self.error is not None and not isinstance(
             self.error, requests.exceptions.SSLError)
 
     @property
-    def tls_failed(self):
+    def tls_failed(self) -> bool:
         return isinstance(self.error, requests.exceptions.SSLError)
 
     @property
-    def https_required(self):
+    def https_required(self) -> bool:
         """The signs of plain HTTP sent to an HTTPS-only manager (facts §2.1)."""
         if self.status is None:
             return False
@@ -87,12 +87,13 @@ def _url_host(host):
     return host
 
 
-def basic_auth_header(username, password):
+def basic_auth_header(username, password) -> str:
     raw = '{0}:{1}'.format(username, password).encode('utf-8')
     return 'Basic ' + base64.b64encode(raw).decode('ascii')
 
 
-def probe(session, base_url, path, verify=True, headers=None, timeout=PROBE_TIMEOUT):
+def probe(session, base_url, path, verify=True, headers=None,
+          timeout=PROBE_TIMEOUT) -> 'ProbeResult':
     """GET ``base_url + path``; never raises for HTTP or connection failures."""
     url = base_url + path
     result = ProbeResult(url=url)
@@ -120,7 +121,7 @@ def probe(session, base_url, path, verify=True, headers=None, timeout=PROBE_TIME
 
 class _Failure(Exception):
     def __init__(self, kind, probe_result=None, message=''):
-        super(_Failure, self).__init__(message or kind)
+        super().__init__(message or kind)
         self.kind = kind          # unreachable | tls | https-required | not-cloudify
         self.probe = probe_result
         self.message = message
@@ -152,13 +153,13 @@ def _discover_at(session, host, port, protocol, verify, username, password, toke
     result = probe(session, base, '/api/v3.1/ok', verify, timeout=timeout)
     _check_transport(result)
     if result.is_json and result.body in ('OK', 'FAIL'):
-        at_least = versions.Version((6, 0, 0))
+        at_least = versions.OK_ENDPOINT_SINCE
     if at_least is None:
         # facts §2.6 step 2 / §2.3: unauthenticated snapshot-status answers JSON on 5.0.5+
         result = probe(session, base, '/api/v3.1/snapshot-status', verify, timeout=timeout)
         _check_transport(result)
         if result.is_json and isinstance(result.body, dict) and 'status' in result.body:
-            at_least = versions.Version((5, 0, 5))
+            at_least = versions.RESTORE_FLAG_SINCE
     if at_least is None:
         # facts §2.6 step 3 / §2.2: /api/v2.1/version is unsecured on 3.x (200), 401 on 4.x+
         result = probe(session, base, '/api/v2.1/version', verify, timeout=timeout)
@@ -167,7 +168,7 @@ def _discover_at(session, host, port, protocol, verify, username, password, toke
                 and result.body.get('version'):
             return _info(result.body, version_override, protocol, port, host)
         if result.is_json and result.status in (401, 403):
-            at_least = versions.Version((4, 0, 0))
+            at_least = versions.VERSION_CALL_SECURED_SINCE
         else:
             raise _Failure('not-cloudify', result)
 
@@ -225,7 +226,7 @@ def _info(version_data, version_override, protocol, port, host):
 
 def discover(host, port=None, protocol='http', cert=None, username=None, password=None,
              tenant=None, trust_all=False, token=None, version_override=None, session=None,
-             timeout=PROBE_TIMEOUT):
+             timeout=PROBE_TIMEOUT) -> ManagerInfo:
     """Find out which manager answers at host:port; return a ``ManagerInfo``.
 
     ``tenant`` is accepted for symmetry with the client but not needed: none of the

@@ -7,6 +7,7 @@ the manager: ``manager-auth-failed`` (401), ``manager-forbidden`` (403), ``not-f
 (404), ``manager-unreachable``, ``manager-tls-failed`` and ``manager-request-failed``.
 """
 import time
+from typing import Any, List, Optional
 
 import requests
 from cloudify_rest_client.exceptions import CloudifyClientError
@@ -15,9 +16,11 @@ from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 
 _MAX_MESSAGE = 400
+# What a call to a manager may raise before ``translate``: transport and client errors.
+TRANSPORT_ERRORS = (requests.exceptions.RequestException, CloudifyClientError)
 
 
-class RetryPolicy(object):
+class RetryPolicy:
     """How often and how patiently an idempotent call is retried.
 
     ``delay(n)`` = min(max_delay, base_delay * factor ** n); ``sleep`` is injectable so that
@@ -33,14 +36,14 @@ class RetryPolicy(object):
         self.max_delay = max_delay
         self.sleep = sleep or time.sleep
 
-    def delay(self, attempt):
+    def delay(self, attempt) -> float:
         return min(self.max_delay, self.base_delay * (self.factor ** attempt))
 
 
 NO_RETRY = RetryPolicy(attempts=1)
 
 
-def status_of(exc):
+def status_of(exc) -> Optional[int]:
     """The HTTP status of a client error, or None (connection errors and the like)."""
     status = getattr(exc, 'status_code', None)
     if isinstance(status, int) and status > 0:
@@ -48,7 +51,14 @@ def status_of(exc):
     return None
 
 
-def is_transient(exc):
+def is_connection_error(exc) -> bool:
+    """True for a connection that failed or timed out (TLS failures included), as opposed
+    to an answer the manager gave."""
+    return isinstance(exc, (requests.exceptions.ConnectionError,
+                            requests.exceptions.Timeout))
+
+
+def is_transient(exc) -> bool:
     """Whether ``exc`` is worth retrying: no connection, a timeout, or an HTTP 5xx.
 
     TLS failures are not transient (a wrong certificate stays wrong).
@@ -64,7 +74,7 @@ def is_transient(exc):
     return False
 
 
-def call_with_retries(func, idempotent, policy=None, what='request'):
+def call_with_retries(func, idempotent, policy=None, what='request') -> Any:
     """Run ``func()``; retry transient failures with backoff when ``idempotent``.
 
     Raises the last exception unchanged (translation is the caller's job).
@@ -85,7 +95,7 @@ def call_with_retries(func, idempotent, policy=None, what='request'):
             policy.sleep(delay)
 
 
-def short_message(exc):
+def short_message(exc) -> str:
     """The server's message without traceback or HTML noise, bounded in length."""
     if isinstance(exc, CloudifyClientError):
         message = getattr(exc, '_message', None) or (exc.args[0] if exc.args else '')
@@ -99,7 +109,7 @@ def short_message(exc):
     return message
 
 
-def credentials_hints():
+def credentials_hints() -> List[str]:
     return [
         "Check the profile's credentials (`cfy profiles set --manager-username ... "
         "--manager-password ...`) or the CLOUDIFY_USERNAME / CLOUDIFY_PASSWORD environment "
@@ -109,7 +119,7 @@ def credentials_hints():
     ]
 
 
-def translate(exc, manager_label, what=None):
+def translate(exc, manager_label, what=None) -> UpgradeError:
     """An ``UpgradeError`` for a failed REST call to ``manager_label``.
 
     ``details`` carries ``status_code``, ``error_code`` and ``transient`` so that waits can

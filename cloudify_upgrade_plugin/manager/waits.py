@@ -1,16 +1,22 @@
-"""Waiting on a manager: executions to end, the REST service to come back, restores to finish.
+"""Waiting on a manager: executions to end, the REST service to go away and come back,
+restores to finish, services to be healthy, maintenance mode to be active.
 
 Owns: the adaptive poll (fast at first, backing off to a cap so the end of an execution is
 noticed within about ``poll_cap`` seconds), tolerance of the REST outages a restore causes
 (connection refused/reset, 502/503, the errors polled while the DB is swapped, facts §3.8 /
 §9.16), the end states of facts §4, the timeout with a message naming the execution, and
-best-effort printing of the execution's events while waiting.  ``clock`` and ``sleep`` are
+best-effort printing of the execution's events while waiting; after a restore, watching
+for the announced outage (never sleeping through it: it must begin within a grace counted
+by the manager's own clock) and for healthy services.  ``clock`` and ``sleep`` are
 injectable so tests never really wait.
 """
 import time
+from typing import Callable, Optional
 
 import requests
 
+from cloudify_upgrade_plugin import versions
+from cloudify_upgrade_plugin.clock import parse as parse_time
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import discovery
@@ -26,7 +32,7 @@ _MAX_EVENT_PAGES = 10
 _MAX_ERROR_TEXT = 4000
 
 
-class _Poll(object):
+class _Poll:
     """Adaptive poll interval and deadline over an injectable clock."""
 
     def __init__(self, timeout, clock, sleep, start, cap, factor):
@@ -66,7 +72,7 @@ def _last_line(text):
 def wait_for_execution(manager, execution_id, timeout, on_event=None, clock=None, sleep=None,
                        poll_start=POLL_START, poll_cap=POLL_CAP, poll_factor=POLL_FACTOR,
                        tolerate_outage=True, client_error_grace=CLIENT_ERROR_GRACE,
-                       alternatives=(), on_switch=None):
+                       alternatives=(), on_switch=None) -> dict:
     """Poll ``execution_id`` on ``manager`` until it ends; return the final execution dict.
 
     ``timeout`` in seconds (None: no limit).  ``on_event(event_dict)`` gets the execution's
@@ -189,7 +195,7 @@ def _timeout_error(manager, execution_id, workflow, status, timeout, outage):
                'waiting: the step is resumed, the execution is not started twice.'])
 
 
-class _EventFollower(object):
+class _EventFollower:
     """Pages through an execution's events with _offset/_size; never fails the wait."""
 
     def __init__(self, manager, execution_id, on_event):
@@ -197,7 +203,7 @@ class _EventFollower(object):
         self.execution_id = execution_id
         self.on_event = on_event
         self.offset = 0
-        self.enabled = on_event is not None and manager.version.major >= 4
+        self.enabled = on_event is not None and versions.has_events_api(manager.version)
 
     def follow(self, final=False):
         if not self.enabled:
@@ -218,7 +224,7 @@ class _EventFollower(object):
             self.enabled = False
 
 
-def log_event(event):
+def log_event(event) -> None:
     """An ``on_event`` callback that logs one manager event like ``cfy events list``."""
     if not isinstance(event, dict):
         return
@@ -230,15 +236,9 @@ def log_event(event):
                       or '', '[{0}] '.format(where) if where else '', message or '')
 
 
-def _verify(manager):
-    if manager.trust_all:
-        return False
-    return manager.cert or True
-
-
 def wait_for_rest(manager, timeout, clock=None, sleep=None, poll_start=POLL_START,
                   poll_cap=POLL_CAP, poll_factor=POLL_FACTOR, unhealthy_grace=60.0,
-                  session=None, settle=0.0, alternatives=()):
+                  session=None, settle=0.0, alternatives=()) -> dict:
     """Wait until the manager's REST service answers again (after a restart or reboot).
 
     6.0+: unauthenticated ``/api/v3.1/ok`` (facts §2.3) must say "OK" ("FAIL" is accepted
@@ -257,7 +257,7 @@ def wait_for_rest(manager, timeout, clock=None, sleep=None, poll_start=POLL_STAR
     if settle:
         poll._sleep(float(settle))
     session = session or requests.Session()
-    use_ok = manager.version.major >= 6
+    use_ok = versions.has_ok_endpoint(manager.version)
     fail_since = None
     healthy = None
     last = 'no answer yet'
@@ -265,7 +265,7 @@ def wait_for_rest(manager, timeout, clock=None, sleep=None, poll_start=POLL_STAR
         ready = True
         if use_ok:
             result = discovery.probe(session, manager.address, '/api/v3.1/ok',
-                                     verify=_verify(manager))
+                                     verify=manager.verify)
             if result.is_json and result.body == 'OK':
                 healthy = True
             elif result.is_json and result.body == 'FAIL':
@@ -319,20 +319,20 @@ def _first_accepted(alternatives, manager):
 
 
 def wait_for_restore_flag(manager, timeout, clock=None, sleep=None, poll_start=POLL_START,
-                          poll_cap=POLL_CAP, poll_factor=POLL_FACTOR, session=None):
+                          poll_cap=POLL_CAP, poll_factor=POLL_FACTOR, session=None) -> bool:
     """5.0.5+: wait until ``/api/v3.1/snapshot-status`` says "not-running".
 
     facts §2.3: the flag is removed by the detached post-restore shell, so this is the
     "restore fully done" signal on 5.0.5+.  Older managers return at once (False).
     """
-    if manager.version < '5.0.5':
+    if not versions.reports_restore_flag(manager.version):
         return False
     poll = _Poll(timeout, clock, sleep, poll_start, poll_cap, poll_factor)
     session = session or requests.Session()
     last = 'no answer yet'
     while True:
         result = discovery.probe(session, manager.address, '/api/v3.1/snapshot-status',
-                                 verify=_verify(manager))
+                                 verify=manager.verify)
         if result.is_json and isinstance(result.body, dict):
             if result.body.get('status') == 'not-running':
                 return True
@@ -347,3 +347,130 @@ def wait_for_restore_flag(manager, timeout, clock=None, sleep=None, poll_start=P
                 hints=['Check the restore on the manager host, then run the same command '
                        'again.'])
         poll.sleep()
+
+
+# -- after a restore ------------------------------------------------------------------------
+
+# Poll a restore at least every second: its end must be seen before the post-restore
+# shell's `sleep 3` is over and it restarts / reboots the manager (facts §3.8).
+RESTORE_POLL_CAP = 1.0
+# How long after a restore ends an announced REST outage (the 4.2-4.5 restart, the reboot
+# after restoring certificates: facts §3.8 "a few seconds", docs "at least 10 seconds") may
+# take to begin before it is considered missed.
+OUTAGE_GRACE = 60.0
+# ... and once the restored certificates are seen on the host (the reboot follows them).
+REBOOT_SOON = 10.0
+POST_RESTORE_SLEEP = 3.0   # facts §3.8: the detached post-restore shell's `sleep 3`
+# How long the services of a restored manager may take to all report active.
+HEALTH_GRACE = 60.0
+
+
+def ended_ago(manager, execution: Optional[dict], session=None) -> Optional[float]:
+    """Seconds since the execution ended, by the manager's own clock: its ``ended_at``
+    (4.4+) against the ``Date`` header of an answer now.  None when either is unknown."""
+    ended = parse_time((execution or {}).get('ended_at'))
+    if ended is None:
+        return None
+    now = manager.server_time(session)
+    if now is None:
+        return None
+    return max(0.0, (now - ended).total_seconds())
+
+
+def outage_grace(timeout: float, since_end: float, by_manager_clock: bool,
+                 reboot_imminent: Optional[Callable[[], bool]] = None) -> float:
+    """Seconds left to watch for the outage a restore announced (<= 0: it is too late).
+
+    ``since_end``: seconds since the restore ended, by the manager's clock when
+    ``by_manager_clock``, else since this process saw it end (a resumed run may come long
+    after the outage, while no process was watching).  ``reboot_imminent()`` (asked only
+    while some grace is left) is True when the restored certificates are already on the
+    host: `shutdown -r now` comes right after them in the post-restore shell (`sleep 3`
+    after the end, facts §3.8), or came already.
+    """
+    grace = min(float(timeout), OUTAGE_GRACE) - since_end
+    if grace > 0 and reboot_imminent is not None and reboot_imminent():
+        grace = min(grace, POST_RESTORE_SLEEP + REBOOT_SOON - since_end
+                    if by_manager_clock else REBOOT_SOON)
+    return grace
+
+
+def wait_for_outage(manager, grace: float, clock=None, sleep=None, session=None) -> bool:
+    """Poll the REST port until it stops answering (True), or ``grace`` seconds pass (False).
+
+    Unauthenticated ``<prefix>/version`` answers JSON (200 or 401) while the service is up;
+    refused connections, 5xx pages and non-JSON answers mean it went down.
+    """
+    sleep = sleep or time.sleep
+    clock = clock or time.monotonic
+    session = session or requests.Session()
+    deadline = clock() + grace
+    interval = 0.05
+    while True:
+        up, result = manager.rest_answers(session)
+        if not up:
+            get_logger().info('%s stopped answering (%s); waiting for it to come back.',
+                              manager.label, result.error or result.status)
+            return True
+        if clock() >= deadline:
+            get_logger().warning('No restart or reboot of %s was seen within %.0fs after the '
+                                 'restore ended; going on.', manager.label, grace)
+            return False
+        sleep(interval)
+        interval = min(interval * 1.5, 0.5)
+
+
+def wait_until_healthy(manager, grace: float, clock=None, sleep=None) -> str:
+    """'ok', or 'degraded: <services>' (a warning) when they are not all active in time."""
+    sleep = sleep or time.sleep
+    clock = clock or time.monotonic
+    deadline = clock() + grace
+    interval = 0.1
+    while True:
+        try:
+            state, failing = manager.health()
+        except UpgradeError as error:
+            state, failing = 'fail', [error.message]
+        if state == 'ok':
+            return 'ok'
+        if clock() >= deadline:
+            get_logger().warning('%s reports services that are not running after the '
+                                 'restore: %s. Check them before the agents move.',
+                                 manager.label, ', '.join(failing) or state)
+            return '{0}: {1}'.format(state, ', '.join(failing))
+        sleep(interval)
+        interval = min(interval * 1.5, 2.0)
+
+
+# -- maintenance mode -------------------------------------------------------------------
+
+def wait_for_maintenance(manager, timeout: float, clock=None, sleep=None) -> str:
+    """Wait until maintenance mode is 'activated' (it stays 'activating' while executions
+    run); raise ``maintenance-not-activated`` after ``timeout`` seconds."""
+    clock = clock or time.monotonic
+    sleep = sleep or time.sleep
+    logger = get_logger()
+    deadline = clock() + timeout
+    interval = 0.2
+    reported = None
+    while True:
+        answer = manager.maintenance()
+        state = answer.get('status')
+        if state == 'activated':
+            logger.info('Maintenance mode is active on %s.', manager.label)
+            return state
+        remaining = answer.get('remaining_executions') or []
+        if remaining and remaining != reported:
+            reported = remaining
+            logger.info('Maintenance mode is %s: waiting for %d execution(s) to end.',
+                        state, len(remaining))
+        if clock() >= deadline:
+            raise UpgradeError(
+                'Maintenance mode on {0} is still "{1}" after {2} s.'.format(
+                    manager.label, state, timeout), error_id='maintenance-not-activated',
+                hints=['Executions still running keep it "activating": see `cfy '
+                       'maintenance-mode status`, then run prepare again.',
+                       'The snapshot is safe locally; `cfy maintenance-mode deactivate` '
+                       'undoes the freeze.'])
+        sleep(interval)
+        interval = min(interval * 2, 5.0)

@@ -10,10 +10,12 @@ one, and retries only the failed deployments.
 """
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import List, Optional, Tuple
 
 from cloudify_upgrade_plugin.engine.checks import BLOCK, FAIL, PASS, Check
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.manager import waits
 from cloudify_upgrade_plugin.runbooks import common
 
 STATE_FILE = 'agents/state.json'
@@ -22,7 +24,7 @@ SUCCEEDED, FAILED, STARTED = 'succeeded', 'failed', 'started'
 NO_AGENT_STATES = ('uninitialized', 'deleted')
 
 
-class AgentState(object):
+class AgentState:
     """Per-deployment install state, persisted after every change."""
 
     def __init__(self, workspace):
@@ -31,13 +33,13 @@ class AgentState(object):
         self.data = workspace.read_json(STATE_FILE) or {}
 
     @staticmethod
-    def key(tenant, deployment_id):
+    def key(tenant, deployment_id) -> str:
         return '{0}/{1}'.format(tenant or '-', deployment_id)
 
-    def get(self, tenant, deployment_id):
+    def get(self, tenant, deployment_id) -> dict:
         return dict(self.data.get(self.key(tenant, deployment_id)) or {})
 
-    def update(self, tenant, deployment_id, **fields):
+    def update(self, tenant, deployment_id, **fields) -> None:
         with self.lock:
             entry = self.data.setdefault(self.key(tenant, deployment_id), {
                 'tenant': tenant, 'deployment_id': deployment_id, 'attempts': 0})
@@ -46,7 +48,7 @@ class AgentState(object):
             self.workspace.write_json(STATE_FILE, self.data)
 
 
-def plan(manager):
+def plan(manager) -> Tuple[List[Tuple[Optional[str], str]], List[dict]]:
     """(eligible [(tenant, deployment)], not_eligible [{tenant, deployment_id, reason}])."""
     eligible, not_eligible = [], []
     for tenant in manager.list_tenants() or [None]:
@@ -86,7 +88,6 @@ def _existing_execution(manager, tenant, deployment_id, since):
 
 
 def _install_one(manager, state, tenant, deployment_id, timeout, since):
-    from cloudify_upgrade_plugin.manager import waits
     logger = get_logger()
     scoped = manager.for_tenant(tenant) if tenant else manager
     entry = state.get(tenant, deployment_id)
@@ -99,12 +100,7 @@ def _install_one(manager, state, tenant, deployment_id, timeout, since):
             logger.info('Agents of %s/%s: adopting execution %s started earlier.',
                         tenant, deployment_id, execution_id)
     if execution_id is None:
-        execution = scoped.request(
-            'post', '/executions', data={
-                'deployment_id': deployment_id, 'workflow_id': 'install_new_agents',
-                'parameters': {}, 'allow_custom_parameters': False, 'force': False},
-            expected=(200, 201), what='starting install_new_agents on {0}'.format(
-                deployment_id))
+        execution = scoped.start_execution(deployment_id, 'install_new_agents')
         execution_id = execution['id']
         state.update(tenant, deployment_id, status=STARTED, execution_id=execution_id,
                      attempts=entry.get('attempts', 0) + 1)
@@ -122,9 +118,9 @@ def _install_one(manager, state, tenant, deployment_id, timeout, since):
     return True
 
 
-def install_all(ctx):
+def install_all(ctx) -> dict:
     """Install new agents everywhere; raise ``agents-failed`` if any deployment failed."""
-    manager = ctx.data['target_manager']
+    manager = ctx.target_manager
     state = AgentState(ctx.workspace)
     eligible, not_eligible = plan(manager)
     since = ctx.workspace.meta.get('cutover_at')
@@ -132,8 +128,8 @@ def install_all(ctx):
     get_logger().info('Agents: %d deployment(s) eligible, %d already moved, %d to do, %d '
                       'not eligible.', len(eligible), len(eligible) - len(todo), len(todo),
                       len(not_eligible))
-    timeout = ctx.options.get('agent_timeout') or 900
-    workers = max(1, min(int(ctx.options.get('agents_concurrency') or 5), len(todo) or 1))
+    timeout = ctx.options.agent_timeout
+    workers = max(1, min(ctx.options.agents_concurrency, len(todo) or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(lambda td: _install_one(manager, state, td[0], td[1], timeout, since),
                       todo))

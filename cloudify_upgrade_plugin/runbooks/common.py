@@ -5,19 +5,23 @@ each function does one manager- or host-level action the steps of prepare, new-h
 in-place need, with the version rules of the facts applied in one place.
 """
 import os
+from typing import List, Optional
 
 from cloudify_upgrade_plugin import log, versions
-from cloudify_upgrade_plugin.errors import InputError, UpgradeError
+from cloudify_upgrade_plugin.engine.checks import Check, evaluate
+from cloudify_upgrade_plugin.engine.summary import summarize
+from cloudify_upgrade_plugin.errors import BlockedError, InputError, UpgradeError
+from cloudify_upgrade_plugin.host.ssh import Host
 from cloudify_upgrade_plugin.log import get_logger
-
-ACTIVE_STATES_BASE = ('pending', 'started', 'cancelling', 'force_cancelling')  # facts §4
+from cloudify_upgrade_plugin.manager.client import Manager
+from cloudify_upgrade_plugin.manager.waits import wait_for_execution
+from cloudify_upgrade_plugin.snapshot import archive, transfer
 
 
 # -- opening things ---------------------------------------------------------------------
 
-def open_manager(profile_name=None, role='source'):
+def open_manager(profile_name=None, role='source') -> Manager:
     """The discovered manager of a cfy profile (the active one when None)."""
-    from cloudify_upgrade_plugin.manager.client import Manager
     manager = Manager.from_profile(profile_name)
     get_logger().info('%s manager: %s%s at %s (API %s)', role.capitalize(),
                       manager.version, ' ' + manager.edition if manager.edition else '',
@@ -25,7 +29,7 @@ def open_manager(profile_name=None, role='source'):
     return manager
 
 
-def parse_target(text):
+def parse_target(text) -> Optional[versions.Version]:
     if not text:
         return None
     try:
@@ -38,44 +42,30 @@ def parse_target(text):
                          hints=['Give a version like 4.6, 5.2.7 or 7.0.4.'])
 
 
-def manager_meta(manager):
+def manager_meta(manager) -> dict:
     """The non-secret description of a manager kept in workspace.json."""
     return {'profile': manager.profile_name, 'address': manager.address,
             'version': str(manager.version), 'edition': manager.edition,
             'api_prefix': manager.api_prefix}
 
 
-def ssh_configured(manager):
+def ssh_configured(manager) -> bool:
     profile = manager.profile
     return bool(profile is not None and getattr(profile, 'ssh_user', None)
                 and getattr(profile, 'ssh_key', None))
 
 
-def open_host(manager):
+def open_host(manager) -> Host:
     """SSH to the manager's host, from its profile's ssh_user / ssh_key / ssh_port."""
-    from cloudify_upgrade_plugin.host.ssh import Host
     return Host.from_profile(manager.profile)
 
 
-def ssh_probe(manager):
-    with _closing(open_host(manager)) as host:
+def ssh_probe(manager) -> None:
+    with open_host(manager) as host:
         host.run(['true'])
 
 
-class _closing(object):
-    def __init__(self, host):
-        self.host = host
-
-    def __enter__(self):
-        return self.host
-
-    def __exit__(self, *exc):
-        close = getattr(self.host, 'close', None)
-        if close:
-            close()
-
-
-def existing_parent(path):
+def existing_parent(path) -> str:
     while path and not os.path.exists(path):
         parent = os.path.dirname(path)
         if parent == path:
@@ -86,53 +76,19 @@ def existing_parent(path):
 
 # -- reading a manager ------------------------------------------------------------------
 
-def health(manager):
-    """('ok'|'degraded'|'fail', [failing service names])."""
-    status = manager.status()
-    failing = sorted(name for name, state in status['services'].items() if state != 'Active')
-    if status['healthy']:
-        return 'ok', failing
-    if status.get('status') == 'Degraded':
-        return 'degraded', failing
-    return 'fail', failing
-
-
-def active_states(version):
-    """Execution states that mean 'running or about to run' on this version (facts §4).
-
-    Only states the version knows are sent: an unknown enum value is a 500 on 7.0.
-    """
-    states = list(ACTIVE_STATES_BASE)
-    if version >= versions.Version.parse('4.4'):
-        states.append('kill_cancelling')
-    if version >= versions.Version.parse('4.5'):
-        states.append('queued')
-    return states
-
-
-def active_executions(manager):
+def active_executions(manager) -> List[dict]:
     """Every active execution in every tenant, system workflows included."""
     # 4.0/4.1 executions lists may ignore _all_tenants (4.1 source has no all_tenants
     # decorator there, though facts §4 says 4.0+): ask tenant by tenant before 4.2.
-    per_tenant = manager.version < versions.Version.parse('4.2')
+    per_tenant = not versions.honours_all_tenants_on_executions(manager.version)
     return list(manager.list_all(
         'executions', all_tenants=True, per_tenant=per_tenant,
-        status=active_states(manager.version),
+        status=versions.active_execution_states(manager.version),
         include=['id', 'workflow_id', 'status', 'deployment_id', 'tenant_name']
         if manager.has_tenants else ['id', 'workflow_id', 'status', 'deployment_id']))
 
 
-def maintenance_state(manager):
-    try:
-        return (manager.get('/maintenance', what='reading maintenance mode') or {}).get(
-            'status')
-    except UpgradeError as error:
-        if error.error_id in ('not-found', 'manager-bad-answer'):
-            return None
-        raise
-
-
-def usernames(manager):
+def usernames(manager) -> Optional[List[str]]:
     """Usernames on premium 4.0+; None where there is no user list (community, 3.x)."""
     if not manager.has_tenants or manager.edition == 'community':
         return None
@@ -145,7 +101,7 @@ def usernames(manager):
         raise
 
 
-def host_patch_marker(manager):
+def host_patch_marker(manager) -> Optional[bool]:
     """True/False when SSH tells whether update-3 / patch-1 is in the mgmtworker, else None.
 
     facts §7.3 (way 2, [I]/[U]): the patched snapshot_create.py writes "4.1.0-p3" (4.0.1)
@@ -158,7 +114,7 @@ def host_patch_marker(manager):
     path = ('/opt/mgmtworker/env/lib/python2.7/site-packages/cloudify_system_workflows/'
             'snapshots/snapshot_create.py')
     try:
-        with _closing(open_host(manager)) as host:
+        with open_host(manager) as host:
             if not host.file_exists(path):
                 return None
             rc, _ = host.run(['grep', '-q', marker, path], check=False)
@@ -169,7 +125,7 @@ def host_patch_marker(manager):
 
 # -- snapshots --------------------------------------------------------------------------
 
-def snapshot_status(manager, snapshot_id):
+def snapshot_status(manager, snapshot_id) -> Optional[str]:
     try:
         return manager.get_snapshot(snapshot_id).get('status')
     except UpgradeError as error:
@@ -178,7 +134,7 @@ def snapshot_status(manager, snapshot_id):
         raise
 
 
-def _snapshot_execution(manager, snapshot_id, workflow='create_snapshot'):
+def snapshot_execution(manager, snapshot_id, workflow='create_snapshot') -> Optional[dict]:
     """The newest execution of `workflow` for this snapshot id, if the manager lists it."""
     for execution in manager.list_all('executions', workflow_id=workflow, sort='-created_at',
                                       include=['id', 'status', 'parameters', 'created_at']):
@@ -188,9 +144,8 @@ def _snapshot_execution(manager, snapshot_id, workflow='create_snapshot'):
     return None
 
 
-def create_snapshot(manager, snapshot_id, timeout):
+def create_snapshot(manager, snapshot_id, timeout) -> Optional[str]:
     """Create the snapshot (or adopt the one a previous run started) and wait for it."""
-    from cloudify_upgrade_plugin.manager.waits import wait_for_execution
     logger = get_logger()
     status = snapshot_status(manager, snapshot_id)
     if status == 'created':
@@ -202,7 +157,7 @@ def create_snapshot(manager, snapshot_id, timeout):
         execution_id = manager.create_snapshot(snapshot_id)
         logger.info('Creating snapshot %s (execution %s)...', snapshot_id, execution_id)
     else:
-        execution = _snapshot_execution(manager, snapshot_id)
+        execution = snapshot_execution(manager, snapshot_id)
         if execution is None:
             raise UpgradeError(
                 'Snapshot {0} is "{1}" on {2} but no create_snapshot execution for it was '
@@ -215,7 +170,7 @@ def create_snapshot(manager, snapshot_id, timeout):
         logger.info('Waiting for snapshot %s started earlier (execution %s)...',
                     snapshot_id, execution_id)
     try:
-        wait_for_execution(manager, execution_id, timeout=timeout or 3600)
+        wait_for_execution(manager, execution_id, timeout=timeout)
     except UpgradeError as error:
         if error.error_id == 'execution-failed':
             raise snapshot_failed(manager, snapshot_id, error)
@@ -224,7 +179,7 @@ def create_snapshot(manager, snapshot_id, timeout):
     return execution_id
 
 
-def snapshot_failed(manager, snapshot_id, cause=None):
+def snapshot_failed(manager, snapshot_id, cause=None) -> UpgradeError:
     try:
         reason = manager.get_snapshot(snapshot_id).get('error') or ''
     except UpgradeError:
@@ -241,7 +196,7 @@ def snapshot_failed(manager, snapshot_id, cause=None):
                'Fix the cause, then run prepare again with a new --snapshot-id.'])
 
 
-def require_snapshot_created(manager, snapshot_id):
+def require_snapshot_created(manager, snapshot_id) -> None:
     status = snapshot_status(manager, snapshot_id)
     if status == 'failed':
         raise snapshot_failed(manager, snapshot_id)
@@ -251,45 +206,42 @@ def require_snapshot_created(manager, snapshot_id):
             hints=['Run the command again; it waits for the snapshot.'])
 
 
-def snapshot_relpath(snapshot_id):
+def snapshot_relpath(snapshot_id) -> str:
     return os.path.join('snapshot', '{0}.zip'.format(snapshot_id))
 
 
-def local_snapshot_intact(workspace, snapshot_id):
+def local_snapshot_intact(workspace, snapshot_id) -> bool:
     """True when the downloaded zip exists and matches its recorded .sha256."""
-    from cloudify_upgrade_plugin.snapshot.transfer import verify_file
     path = workspace.path(snapshot_relpath(snapshot_id))
     if not os.path.isfile(path) or not os.path.isfile(path + '.sha256'):
         return False
     try:
-        verify_file(path)
+        transfer.verify_file(path)
     except UpgradeError:
         return False
     return True
 
 
-def download_snapshot(manager, workspace, snapshot_id):
-    from cloudify_upgrade_plugin.snapshot import transfer
+def download_snapshot(manager, workspace, snapshot_id) -> dict:
     workspace.makedirs('snapshot')
     dest = workspace.path(snapshot_relpath(snapshot_id))
-    return transfer.download(manager, transfer.snapshot_archive_uri(snapshot_id), dest,
-                             progress=transfer.progress_reporter(dest, 'Downloading'))
+    return transfer.download(manager.connection(), transfer.snapshot_archive_uri(snapshot_id),
+                             dest, progress=transfer.progress_reporter(dest, 'Downloading'))
 
 
-def file_identity(path):
+def file_identity(path) -> List[int]:
     """What tells that a file was not touched: size, mtime (ns) and inode."""
     st = os.stat(path)
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
-def inspect_local_snapshot(workspace, snapshot_id, downloaded=None):
+def inspect_local_snapshot(workspace, snapshot_id, downloaded=None) -> dict:
     """The contract's `snapshot` document for the local zip (after a zip + CRC check).
 
     ``downloaded``: ``{'sha256', 'identity'}`` from a download made by this same process;
     when the file is untouched since, its SHA-256 (computed while streaming) is trusted
     instead of re-reading the file: the zip's CRC check stays the only second read.
     """
-    from cloudify_upgrade_plugin.snapshot import archive, transfer
     rel = snapshot_relpath(snapshot_id)
     path = workspace.path(rel)
     if downloaded and downloaded.get('identity') == file_identity(path) and \
@@ -309,11 +261,6 @@ def inspect_local_snapshot(workspace, snapshot_id, downloaded=None):
             'has_users_hashing': details.get('has_hash_salt')}
 
 
-def all_check_ids():
-    from cloudify_upgrade_plugin.runbooks.source_checks import CHECK_IDS, versions_check_ids
-    return set(CHECK_IDS) | set(versions_check_ids())
-
-
 # -- host files -------------------------------------------------------------------------
 
 HOST_FILES = {
@@ -322,11 +269,11 @@ HOST_FILES = {
 }
 
 
-def backup_host_files(manager, workspace, needed):
+def backup_host_files(manager, workspace, needed) -> List[dict]:
     """Copy the needed host files into backups/ (0700 dirs, 0600 files)."""
     backups = []
     workspace.makedirs('backups')
-    with _closing(open_host(manager)) as host:
+    with open_host(manager) as host:
         for kind in needed:
             remote, local_name = HOST_FILES[kind]
             local = workspace.path(os.path.join('backups', local_name))
@@ -340,21 +287,14 @@ def backup_host_files(manager, workspace, needed):
     return backups
 
 
-def activate_maintenance(manager, timeout):
-    manager.request('post', '/maintenance/activate', data={}, expected=(200, 201, 304),
-                    what='activating maintenance mode')
-
-
-def evaluate_late(checks, ctx, step, known_ids):
+def evaluate_late(checks, ctx, step, known_ids) -> List[Check]:
     """Evaluate checks made after the managers were changed: a failure is exit 1, not 3.
 
     Exit 3 means "blocked before anything changed"; past the upload/restore that is no
     longer true, so a failed blocking check becomes an UpgradeError named after it.
     """
-    from cloudify_upgrade_plugin.engine.checks import evaluate
-    from cloudify_upgrade_plugin.errors import BlockedError
     try:
-        return evaluate(checks, ctx.options.get('waivers') or (),
+        return evaluate(checks, ctx.options.waivers,
                         journal=ctx.workspace.journal, known_ids=known_ids, step=step)
     except BlockedError as error:
         failed = (error.details or {}).get('failed') or ['blocked']
@@ -364,7 +304,7 @@ def evaluate_late(checks, ctx, step, known_ids):
 
 # -- output -----------------------------------------------------------------------------
 
-def check_lines(checks):
+def check_lines(checks) -> List[str]:
     lines = ['Checks:']
     for check in checks:
         lines.append('  [{0:6}] {1}: {2}'.format(check['status'], check['id'],
@@ -372,12 +312,11 @@ def check_lines(checks):
     return lines
 
 
-def step_states(workspace):
-    from cloudify_upgrade_plugin.engine.status import summarize
+def step_states(workspace) -> List[dict]:
     return summarize(workspace).get('steps', [])
 
 
-def render(document, lines):
+def render(document, lines) -> None:
     """The JSON document with --json, otherwise the human lines (through cfy's logger)."""
     if log.json_mode():
         log.emit_json(document)

@@ -13,10 +13,22 @@ journaled or written, except generated reset passwords, written once to a 0600 f
 import json
 import os
 import secrets
+import tempfile
 import time
+from typing import List, Optional, Tuple
 
+from cloudify_cli import env
+
+from cloudify_upgrade_plugin.engine.journal import LIFECYCLE_EVENTS
+from cloudify_upgrade_plugin.engine.redact import register_secret
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
+from cloudify_upgrade_plugin.files import atomic_write
+from cloudify_upgrade_plugin.host.ssh import Host
 from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.manager import profiles, waits
+from cloudify_upgrade_plugin.manager.client import Manager
+from cloudify_upgrade_plugin.manager.credentials import Credentials
+from cloudify_upgrade_plugin.options import RestoreOptions
 from cloudify_upgrade_plugin.runbooks import common
 
 SECURITY_KEYS = ('hash_salt', 'secret_key', 'encoding_alphabet', 'encoding_block_size',
@@ -26,49 +38,29 @@ REST_SECURITY = '/opt/manager/rest-security.conf'
 ORIGINAL = REST_SECURITY + '.cfy-upgrade-orig'
 
 
-def _profile_credentials(profile_name):
-    from cloudify_cli import env
-    profile = env.get_profile_context(profile_name)
-    return env.get_username(profile), env.get_password(profile)
-
-
-def candidates(ctx):
-    """[(label, username, password)]: the target profile's, then the source admin's."""
-    found = []
-    target_user, target_password = _profile_credentials(ctx.data['target_profile'])
-    found.append(('target', target_user, target_password))
-    source_profile = ctx.data.get('source_manager_profile')
+def candidates(ctx) -> List[Credentials]:
+    """[Credentials]: the target profile's (label 'target'), then the source admin's."""
+    target = profiles.profile_credentials(ctx.target_profile, label='target')
+    found = [target]
+    source_profile = ctx.source_profile
     if source_profile:
         try:
-            source_user, source_password = _profile_credentials(source_profile)
+            source = profiles.profile_credentials(source_profile, label='source')
         except Exception:
-            source_user = source_password = None
-        if source_user and source_password and \
-                (source_user, source_password) != (target_user, target_password):
-            found.append(('source', source_user, source_password))
+            source = None
+        if source is not None and source.basic and source != target:
+            found.append(source)
     return found
 
 
-def _works(manager):
-    try:
-        manager.request('get', '/version', retry=False, what='checking credentials')
-        return True
-    except UpgradeError as error:
-        if (error.details or {}).get('status_code') == 401 or \
-                error.error_id == 'manager-auth-failed':
-            return False
-        raise
-
-
-def working(manager, found, wait=False):
+def working(manager, found, wait=False) -> Optional[Manager]:
     """The manager with the first candidate credentials it accepts, or None."""
-    for label, username, password in found:
-        if not (username and password):
+    for credentials in found:
+        if not credentials.basic:
             continue
-        candidate = manager.with_credentials(username, password)
+        candidate = manager.with_credentials(credentials)
         try:
-            if _works(candidate):
-                candidate.credentials_label = label
+            if candidate.accepts_credentials():
                 return candidate
         except UpgradeError:
             if not wait:
@@ -76,22 +68,20 @@ def working(manager, found, wait=False):
     return None
 
 
-def alternatives(manager, found):
+def alternatives(manager, found) -> List[Manager]:
     """The same manager with each other candidate's credentials (for the waits)."""
-    current = (manager.username, getattr(manager, '_password', None))
-    return [manager.with_credentials(user, password) for _, user, password in found
-            if user and password and (user, password) != current]
+    return [manager.with_credentials(credentials) for credentials in found
+            if credentials.basic and credentials != manager.credentials]
 
 
-def wait_for_switch(target, found, timeout, sleep=time.sleep, clock=time.monotonic):
+def wait_for_switch(target, found, timeout, sleep=time.sleep, clock=time.monotonic) -> Manager:
     """Wait until the source admin's credentials work (>= 4.2 snapshot restored).
 
     With identical passwords on both managers the switch is invisible; then the REST
     service coming back with them is enough.
     """
-    from cloudify_upgrade_plugin.manager import waits
-    wanted = [c for c in found if c[0] == 'source'] or found
-    deadline = clock() + (timeout or 3600)
+    wanted = [c for c in found if c.label == 'source'] or found
+    deadline = clock() + timeout
     delay = 0.25
     last = 'no answer'
     while True:
@@ -99,7 +89,7 @@ def wait_for_switch(target, found, timeout, sleep=time.sleep, clock=time.monoton
             manager = working(target, wanted, wait=True)
             if manager is not None:
                 get_logger().info('The target accepts the %s admin credentials.',
-                                  manager.credentials_label)
+                                  manager.credentials.label)
                 return manager
             last = 'credentials refused'
         except UpgradeError as error:
@@ -115,10 +105,9 @@ def wait_for_switch(target, found, timeout, sleep=time.sleep, clock=time.monoton
         delay = min(delay * 1.5, waits.POLL_CAP)
 
 
-def follow(ctx):
+def follow(ctx) -> Tuple[Manager, bool]:
     """After a >= 4.2 restore: find the working credentials and update the target profile."""
-    from cloudify_cli import env
-    target = ctx.data['target_manager']
+    target = ctx.target_manager
     found = candidates(ctx)
     manager = working(target, found)
     if manager is None:
@@ -127,35 +116,28 @@ def follow(ctx):
             'after the restore.'.format(target.label), error_id='credentials-lost',
             hints=['Log in with the old manager\'s admin password and run `cfy profiles set '
                    '--manager-password ...` on the target profile, then re-run.'])
-    if manager.credentials_label == 'target':
+    if manager.credentials.label == 'target':
         return manager, False
-    profile = env.get_profile_context(ctx.data['target_profile'])
-    if os.environ.get('CLOUDIFY_PASSWORD') or os.environ.get('CLOUDIFY_USERNAME'):
+    if profiles.credentials_from_environment():
         get_logger().warning('The target now takes the old admin\'s password; the '
                              'CLOUDIFY_USERNAME/CLOUDIFY_PASSWORD variables you set must '
                              'be changed to it.')
         return manager, False
-    profile.manager_username = manager.username
-    profile.manager_password = manager._password
-    profile.save()
+    profiles.store_credentials(ctx.target_profile, manager.credentials)
     get_logger().info('The restore installed the old admin\'s password on the target; '
-                      'profile %s now uses it.', ctx.data['target_profile'])
+                      'profile %s now uses it.', ctx.target_profile)
     return manager, True
 
 
 # -- old users (pre-4.2 snapshots) ------------------------------------------------------
 
-def users_policy(ctx):
+def users_policy(ctx) -> Optional[str]:
     """--users, or for in-place (prepare always backs rest-security.conf up there, and the
     seed's in-place step 4 puts it back) 'rest-security' by default; None = not chosen."""
-    from cloudify_upgrade_plugin import versions
-    policy = ctx.options.get('users')
-    if policy is None and ctx.data.get('mode') == versions.MODE_IN_PLACE:
-        return 'rest-security'
-    return policy
+    return ctx.options.users or ctx.mode.default_users_policy
 
 
-def restore_users(ctx):
+def restore_users(ctx) -> dict:
     source = ctx.workspace.read_json('inventory/source.json') or {}
     users = [u for u in (source.get('users') or []) if u != 'admin']
     if not users:
@@ -174,7 +156,7 @@ def restore_users(ctx):
     return reset_passwords(ctx, users)
 
 
-def put_rest_security(ctx):
+def put_rest_security(ctx) -> dict:
     """Put the source's salt and keys into the target's rest-security.conf, keeping the admin.
 
     A pre-4.2 restore keeps the target's admin row, whose password hash was made with the
@@ -188,7 +170,6 @@ def put_rest_security(ctx):
     with it): the next run puts ORIGINAL back and does it again (``recover_lockout``, and
     here when the REST service had not loaded the new salt yet).
     """
-    from cloudify_upgrade_plugin.manager import waits
     backup = ctx.workspace.path(os.path.join('backups', 'rest-security.conf'))
     if not os.path.isfile(backup):
         raise UpgradeError('No rest-security.conf backup in upgrade {0}.'.format(
@@ -197,11 +178,11 @@ def put_rest_security(ctx):
                    'reset-passwords.'])
     with open(backup, 'rb') as stream:
         source_conf = json.loads(stream.read().decode('utf-8'))
-    timeout = ctx.options.get('timeout') or 3600
-    target = ctx.data['target_manager']
+    timeout = ctx.options.timeout
+    target = ctx.target_manager
     found = candidates(ctx)
     logger = get_logger()
-    with common._closing(common.open_host(target)) as host:
+    with common.open_host(target) as host:
         current = _read_conf(host, REST_SECURITY)
         if current.get('hash_salt') == source_conf.get('hash_salt') and \
                 host.file_exists(ORIGINAL, sudo=True):
@@ -227,12 +208,13 @@ def put_rest_security(ctx):
         if current.get('hash_salt') != source_conf.get('hash_salt'):
             if not host.file_exists(ORIGINAL, sudo=True):
                 host.run(['cp', '-p', REST_SECURITY, ORIGINAL], sudo=True)
-            token_manager = _token_manager(manager)
+            # a token is signed with the *current* secret_key (4.x-6.x) or kept in the DB
+            # (7.0): neither depends on the salt about to change
+            token_manager = manager.with_token(manager.create_token())
             _install(host, current, {'hash_salt': source_conf['hash_salt']})
             waits.wait_for_rest(token_manager, timeout)
-            token_manager.request(
-                'post', '/users/{0}'.format(manager.username),
-                data={'password': manager._password}, expected=(200, 201),
+            token_manager.set_password(
+                manager.username, manager.credentials.password,
                 what='re-hashing the admin password with the old salt')
             logger.info('Old hash salt installed; the admin password was re-hashed with it.')
             current = _read_conf(host, REST_SECURITY)
@@ -248,20 +230,17 @@ def put_rest_security(ctx):
                        'file back as {1}, restart cloudify-restservice, then re-run.'.format(
                            ORIGINAL, REST_SECURITY)])
         host.run(['rm', '-f', ORIGINAL], sudo=True)
-    ctx.data['target_manager'] = manager
+    ctx.target_manager = manager
     return {'users': 'rest-security', 'keys': [k for k in SECURITY_KEYS if k in source_conf]}
 
 
-def recover_lockout(workspace, profile_name):
+def recover_lockout(workspace, profile_name) -> bool:
     """Undo a salt swap a killed run left half done (admin locked out); True if it did.
 
     Only while restore-users has started and not finished, and only when the target host
     still holds its original rest-security.conf (ORIGINAL) with another salt: that file is
     put back and the REST service restarted; restore-users then does the swap again.
     """
-    from cloudify_cli import env
-    from cloudify_upgrade_plugin.host.ssh import Host
-    from cloudify_upgrade_plugin.engine.journal import LIFECYCLE_EVENTS
     events = [e['event'] for e in workspace.journal.step_entries('restore-users')
               if e['event'] in LIFECYCLE_EVENTS]
     if not events or events[-1] not in ('started', 'failed'):
@@ -269,7 +248,7 @@ def recover_lockout(workspace, profile_name):
     profile = env.get_profile_context(profile_name)
     if not (getattr(profile, 'ssh_user', None) and getattr(profile, 'ssh_key', None)):
         return False
-    with common._closing(Host.from_profile(profile)) as host:
+    with Host.from_profile(profile) as host:
         if not host.file_exists(ORIGINAL, sudo=True):
             return False
         original = host.read_file(ORIGINAL, sudo=True)
@@ -296,26 +275,8 @@ def _install(host, current, values):
     host.systemctl('restart', 'cloudify-restservice', check=True)
 
 
-def _token_manager(manager):
-    """The manager authenticated by a fresh API token instead of the password.
-
-    4.x-6.x: ``GET /tokens`` (signed with secret_key, facts §2.4); 7.0: ``POST /tokens``
-    (obs70: ``ctok-…`` kept in the DB).
-    """
-    from cloudify_upgrade_plugin.engine.redact import register_secret
-    if manager.version.major >= 7:
-        answer = manager.request('post', '/tokens', data={'description': 'cfy upgrade'},
-                                 expected=(200, 201), what='creating an API token')
-    else:
-        answer = manager.get('/tokens', what='getting an API token')
-    token = answer['value']
-    register_secret(token)
-    return manager._copy(token=token, username=None, password=None)
-
-
 def _put_bytes(host, data, remote):
     """Write `data` to `remote` as root (0600, cfyuser) through a private temp file."""
-    import tempfile
     fd, local = tempfile.mkstemp(prefix='cfy-upgrade-')
     try:
         with os.fdopen(fd, 'wb') as stream:
@@ -325,12 +286,12 @@ def _put_bytes(host, data, remote):
         os.unlink(local)
 
 
-def validate_options(options):
+def validate_options(options: RestoreOptions) -> None:
     """Refuse unusable --users / --passwords-file input before anything is changed."""
-    path = options.get('passwords_file')
+    path = options.passwords_file
     if not path:
         return
-    if options.get('users') != 'reset-passwords':
+    if options.users != 'reset-passwords':
         raise InputError('--passwords-file is only read with --users reset-passwords.',
                          error_id='passwords-file-unused',
                          hints=['Add --users reset-passwords, or drop --passwords-file.'])
@@ -357,12 +318,10 @@ def _read_passwords_file(path):
     return passwords
 
 
-def reset_passwords(ctx, users):
+def reset_passwords(ctx, users) -> dict:
     """Set new passwords through the REST API (given, or generated into a 0600 file)."""
-    from cloudify_upgrade_plugin.engine.redact import register_secret
-    from cloudify_upgrade_plugin.files import atomic_write
-    target = ctx.data['target_manager']
-    path = ctx.options.get('passwords_file')
+    target = ctx.target_manager
+    path = ctx.options.passwords_file
     passwords = _read_passwords_file(path) if path else {}
     generated = {}
     for user in users:
@@ -376,8 +335,7 @@ def reset_passwords(ctx, users):
         atomic_write(written, ''.join('{0}: {1}\n'.format(u, p)
                                       for u, p in sorted(generated.items())))
     for user in users:
-        target.request('post', '/users/{0}'.format(user), data={'password': passwords[user]},
-                       expected=(200, 201), what='setting the password of {0}'.format(user))
+        target.set_password(user, passwords[user])
     get_logger().info('New passwords set for %d user(s)%s.', len(users),
                       '; generated ones are in {0} (0600)'.format(written) if written else '')
     return {'users': 'reset-passwords', 'count': len(users),

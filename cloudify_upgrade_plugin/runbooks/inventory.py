@@ -6,6 +6,8 @@ the source's to ``inventory/source.json``; ``new-host`` / ``in-place`` write the
 target's to ``inventory/target.json`` after the restore and compare them.
 """
 from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.runbooks import common
+from typing import List
 
 # resource -> (fields to include, how to name an item)
 TENANT_RESOURCES = {
@@ -60,7 +62,7 @@ def _node_instances(manager, tenant):
     return dict(sorted(states.items())), sorted(agents)
 
 
-def collect(manager):
+def collect(manager) -> dict:
     """The inventory of one manager (a dict ready to be written as JSON)."""
     logger = get_logger()
     inventory = {'manager': {'version': str(manager.version),
@@ -86,11 +88,10 @@ def collect(manager):
 
 def _users(manager):
     """Usernames (premium 4.0+ only; community answers missing_premium_package_error)."""
-    from cloudify_upgrade_plugin.runbooks.common import usernames
-    return usernames(manager)
+    return common.usernames(manager)
 
 
-def summary(inventory):
+def summary(inventory) -> List[str]:
     """One line per tenant, for humans."""
     lines = []
     for tenant, entry in sorted(inventory['tenants'].items()):
@@ -103,7 +104,7 @@ def summary(inventory):
     return lines
 
 
-def differences(source, target):
+def differences(source, target) -> List[dict]:
     """What the target lacks or has changed compared with the source (a list of dicts).
 
     Items that only exist on the target are not differences (a new manager may carry

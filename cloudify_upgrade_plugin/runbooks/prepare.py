@@ -1,176 +1,118 @@
-"""`plan` and `prepare`: everything before the old manager is touched (issue 5).
+"""`cfy upgrade prepare`: everything before the old manager is touched (issue 5).
 
-``plan`` runs the source checks that need no snapshot and lists the steps of the chosen
-mode; it sends only read requests.  ``prepare`` runs the same checks, then - journaled and
-resumable - creates the snapshot, downloads and verifies it, takes the host backups the
-version needs, records the source inventory, optionally freezes the old manager, and
-prints the next command.  Nothing it does is irreversible.
+Runs the source checks (``source_checks.py``; for a new upgrade before even the workspace
+exists), then - journaled and resumable - creates the snapshot, downloads and verifies it,
+takes the host backups the version needs, records the source inventory, optionally
+freezes the old manager, and prints the next command.  Nothing it does is irreversible.
+``plan`` (``plan.py``) runs the same checks and lists these steps.
 """
-import os
-import time
+from typing import List, Optional
 
 from cloudify_upgrade_plugin import log, versions
 from cloudify_upgrade_plugin.engine.checks import evaluate
-from cloudify_upgrade_plugin.engine.report import write_report
+from cloudify_upgrade_plugin.engine.command import Command, Outcome
 from cloudify_upgrade_plugin.engine.runner import Runner
-from cloudify_upgrade_plugin.engine.step import Context, Runbook, Step
+from cloudify_upgrade_plugin.engine.step import Runbook, Step
 from cloudify_upgrade_plugin.engine.workspace import (
     Workspace, list_upgrade_ids, validate_upgrade_id)
 from cloudify_upgrade_plugin.errors import BlockedError, InputError, UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.manager import waits
+from cloudify_upgrade_plugin.options import PrepareOptions
 from cloudify_upgrade_plugin.runbooks import common, inventory
+from cloudify_upgrade_plugin.runbooks.context import PrepareContext
+from cloudify_upgrade_plugin.runbooks.in_place import teardown_instructions
 from cloudify_upgrade_plugin.runbooks.source_checks import (
-    PATCH_CHECK, host_backups_needed, patch_check_from_snapshot, source_checks)
+    PATCH_CHECK, SOURCE_CHECKS, host_backups_needed, patch_check_from_snapshot,
+    source_checks)
 
 # The check (and error) ids of a missing update-3 / patch-1 (versions.patch_problem).
-PATCH_MISSING = ('update-3-missing', 'patch-1-missing')
-PATCH_IDS = {PATCH_CHECK} | set(PATCH_MISSING)
-# facts §2.5: from 4.5 maintenance mode lets snapshots (not executions) through
-MAINTENANCE_ALLOWS_SNAPSHOTS = versions.Version.parse('4.5.0')
+PATCH_IDS = {PATCH_CHECK} | set(versions.PATCH_PROBLEM_IDS)
 
 
-# -- plan -------------------------------------------------------------------------------
-
-def plan(options):
-    """`cfy upgrade plan`: checks and the ordered steps; read only (GETs, SSH reads)."""
-    mode = options['mode']
-    manager = common.open_manager(options.get('from_profile'), role='source')
-    target = common.parse_target(options.get('target_version'))
-    checks = source_checks(manager, mode, target, options)
-    document = _base_document(manager, mode, checks)
-    document['upgrade_id'] = None
-    document['target_version'] = str(target) if target else None
-    document['steps'] = describe_steps(manager, mode, target, options)
-    document['next'] = _prepare_command(mode, target, options)
-    try:
-        evaluated = evaluate(checks, options.get('waivers') or ())
-    except UpgradeError as error:
-        document['checks'] = (getattr(error, 'document', None) or {}).get(
-            'checks', document['checks'])
-        document['next'] = None
-        _report_blocked(error, document, _plan_lines(document))
-        raise
-    document['checks'] = [check.to_dict() for check in evaluated]
-    common.render(document, _plan_lines(document))
-    return document
+def run(options: PrepareOptions) -> Outcome:
+    """`cfy upgrade prepare`: run (or resume) the prepare runbook."""
+    return PrepareCommand(options).run()
 
 
-def _prepare_command(mode, target, options):
-    parts = ['cfy upgrade prepare --mode {0}'.format(mode)]
-    if target:
-        parts.append('--target-version {0}'.format(target))
-    if options.get('from_profile'):
-        parts.append('--from-profile {0}'.format(options['from_profile']))
-    return ' '.join(parts)
+class PrepareCommand(Command):
+    """Check the old manager, then run the prepare steps in the workspace."""
+
+    def __init__(self, options: PrepareOptions):
+        self.options = options
+        self.manager = None
+        self.ctx = None
+
+    def check(self) -> None:
+        options, mode = self.options, self.options.mode
+        manager = self.manager = common.open_manager(options.from_profile, role='source')
+        target = common.parse_target(options.target_version)
+        if options.snapshot_id:
+            _require_valid_snapshot_id(options.snapshot_id)
+        workspace = _existing_workspace(options, manager, mode)
+        precomputed = None
+        if workspace is None:
+            # a new upgrade: nothing, not even the workspace, exists until the checks pass
+            precomputed = source_checks(manager, mode, target)
+            try:
+                evaluate(precomputed, options.waivers)
+            except UpgradeError as error:
+                document = base_document(manager, mode, precomputed)
+                document.update(upgrade_id=None, steps=[], next=None)
+                report_blocked(error, document, common.check_lines(document['checks']))
+                raise
+            if options.upgrade_id:
+                validate_upgrade_id(options.upgrade_id)
+            workspace = Workspace.create(options.upgrade_id, mode=mode,
+                                         source=common.manager_meta(manager),
+                                         target_version=str(target) if target else None)
+        self.workspace = workspace
+        snapshot_id = _snapshot_id(workspace, options)
+        if precomputed is not None:
+            workspace.update_meta(snapshot_id=snapshot_id)
+        self.ctx = PrepareContext(workspace, options=options, manager=manager, mode=mode,
+                                  target=target, snapshot_id=snapshot_id, checks=precomputed)
+
+    def execute(self) -> None:
+        manager, mode = self.manager, self.options.mode
+        # not the snapshot id: a new --snapshot-id is how a failed snapshot is retried
+        fingerprint = {'source': {'address': manager.address,
+                                  'version': str(manager.version)},
+                       'mode': mode}
+        runbook = Runbook('prepare', prepare_steps(self.options.freeze))
+        get_logger().info('Upgrade %s: preparing %s for %s upgrade',
+                          self.workspace.upgrade_id, _label(manager),
+                          'an in-place' if mode == versions.MODE_IN_PLACE else 'a new-host')
+        Runner(self.workspace, runbook, fingerprint).run(self.ctx)
+
+    def failed(self, error: UpgradeError) -> Optional[dict]:
+        if error.error_id in ('fingerprint-changed', 'workspace-locked'):
+            return None     # the workspace belongs to another upgrade / process: leave it be
+        document = self.document()
+        document['error'] = error.to_dict()
+        extra = dict(error.document or {})
+        extra.pop('checks', None)      # the workspace's merged checks are the full list
+        document.update(extra)
+        error.document = document
+        return document
+
+    def document(self) -> dict:
+        return _document(self.workspace, self.manager, self.options.mode)
+
+    def render(self, document: dict) -> None:
+        common.render(document, _prepare_lines(document))
 
 
-def describe_steps(manager, mode, target, options):
-    """The steps prepare and the chosen mode will run, with what each changes."""
-    from cloudify_upgrade_plugin.runbooks import restore
-    steps = []
-    for step in prepare_steps(manager, mode, options):
-        changes = step.changes
-        if isinstance(step, BackupHostFiles):
-            needed = host_backups_needed(manager, mode, options)
-            changes = 'copies {0} from the old manager host into backups/'.format(
-                ' and '.join(common.HOST_FILES[kind][0] for kind in needed)) \
-                if needed else 'nothing (no host file is needed for {0} {1})'.format(
-                    manager.version, mode)
-        steps.append({'command': 'prepare', 'id': step.id, 'title': step.title,
-                      'changes': changes})
-    if mode == versions.MODE_IN_PLACE:
-        steps.append({'command': 'manual', 'id': 'teardown-and-reinstall',
-                      'title': 'By hand, after prepare: tear the old manager down and '
-                               'install the new version at the same address (prepare prints '
-                               'how for {0})'.format(manager.version),
-                      'changes': 'deletes the old manager, its data and certificates'})
-    steps.extend({'command': mode, 'id': step['id'], 'title': step['title'],
-                  'changes': step['changes']}
-                 for step in restore.describe(mode, manager.version, target))
-    return steps
-
-
-def _report_blocked(error, document, lines):
-    """Attach the document to a BlockedError; print every check first (not with --json)."""
+def report_blocked(error: UpgradeError, document: dict, lines: List[str]) -> None:
+    """Put the document on a BlockedError; print every check first (not with --json)."""
     merged = dict(document)
-    merged.update(getattr(error, 'document', None) or {})
+    merged.update(error.document or {})
     error.document = merged
     if not log.json_mode():
         logger = get_logger()
         for line in lines:
             if not line.startswith('Next:'):
                 logger.info(line)
-
-
-def _plan_lines(document):
-    lines = ['Source: {0} {1} (API {2})'.format(
-        document['source']['version'], document['source']['edition'],
-        document['source']['api_prefix'])]
-    lines.extend(common.check_lines(document['checks']))
-    lines.append('Steps ({0}):'.format(document['mode']))
-    for number, step in enumerate(document['steps'], 1):
-        lines.append('  {0:2}. [{1}] {2}: {3} - changes: {4}'.format(
-            number, step['command'], step['id'], step['title'], step['changes']))
-    lines.append('Next: {0}'.format(document['next']))
-    return lines
-
-
-# -- prepare ----------------------------------------------------------------------------
-
-def prepare(options):
-    """`cfy upgrade prepare`: run (or resume) the prepare runbook."""
-    mode = options['mode']
-    manager = common.open_manager(options.get('from_profile'), role='source')
-    target = common.parse_target(options.get('target_version'))
-    if options.get('snapshot_id'):
-        _require_valid_snapshot_id(options['snapshot_id'])
-    workspace = _existing_workspace(options, manager, mode)
-    precomputed = None
-    if workspace is None:
-        # a new upgrade: nothing, not even the workspace, exists until the checks pass
-        precomputed = source_checks(manager, mode, target, options)
-        try:
-            evaluate(precomputed, options.get('waivers') or ())
-        except UpgradeError as error:
-            document = _base_document(manager, mode, precomputed)
-            document.update(upgrade_id=None, steps=[], next=None)
-            _report_blocked(error, document, common.check_lines(document['checks']))
-            raise
-        if options.get('upgrade_id'):
-            validate_upgrade_id(options['upgrade_id'])
-        workspace = Workspace.create(options.get('upgrade_id'), mode=mode,
-                                     source=common.manager_meta(manager),
-                                     target_version=str(target) if target else None)
-    snapshot_id = _snapshot_id(workspace, options)
-    if precomputed is not None:
-        workspace.update_meta(snapshot_id=snapshot_id)
-    # not the snapshot id: a new --snapshot-id is how a failed snapshot is retried
-    fingerprint = {'source': {'address': manager.address, 'version': str(manager.version)},
-                   'mode': mode}
-    ctx = Context(workspace, options=options)
-    ctx.data.update(manager=manager, target=target, mode=mode, snapshot_id=snapshot_id,
-                    checks=precomputed)
-    runbook = Runbook('prepare', prepare_steps(manager, mode, options))
-    get_logger().info('Upgrade %s: preparing %s for %s upgrade',
-                      workspace.upgrade_id, _label(manager),
-                      'an in-place' if mode == versions.MODE_IN_PLACE else 'a new-host')
-    try:
-        Runner(workspace, runbook, fingerprint).run(ctx)
-    except UpgradeError as error:
-        if error.error_id in ('fingerprint-changed', 'workspace-locked'):
-            raise       # the workspace belongs to another upgrade / process: leave it be
-        document = _document(workspace, manager, mode, options)
-        document['error'] = error.to_dict()
-        extra = dict(getattr(error, 'document', None) or {})
-        extra.pop('checks', None)      # the workspace's merged checks are the full list
-        document.update(extra)
-        error.document = document
-        write_report(workspace, document)
-        raise
-    document = _document(workspace, manager, mode, options)
-    write_report(workspace, document)
-    common.render(document, _prepare_lines(document))
-    return document
 
 
 def _label(manager):
@@ -196,7 +138,7 @@ def _snapshot_id(workspace, options):
     meta = workspace.meta
     recorded = meta.get('snapshot_id') or (meta.get('snapshot') or {}).get('id') or \
         (meta.get('fingerprint') or {}).get('snapshot_id')
-    wanted = options.get('snapshot_id')
+    wanted = options.snapshot_id
     if wanted and recorded and wanted != recorded:
         if workspace.journal.last_event(CreateSnapshot.id) in ('succeeded', 'skipped'):
             raise InputError(
@@ -213,7 +155,7 @@ def _snapshot_id(workspace, options):
     return snapshot_id
 
 
-def default_snapshot_id(workspace):
+def default_snapshot_id(workspace) -> str:
     """A valid snapshot id derived from the upgrade id (letter first)."""
     candidate = workspace.upgrade_id.replace(':', '-')
     if not candidate[:1].isalpha():
@@ -223,7 +165,7 @@ def default_snapshot_id(workspace):
 
 def _existing_workspace(options, manager, mode):
     """The workspace to resume, or None when prepare starts a new upgrade."""
-    upgrade_id = options.get('upgrade_id')
+    upgrade_id = options.upgrade_id
     if upgrade_id:
         return Workspace.open(upgrade_id) if upgrade_id in list_upgrade_ids() else None
     resumable = _unfinished_prepare(manager, mode)
@@ -252,12 +194,12 @@ def _unfinished_prepare(manager, mode):
         return None
     last = journal.last_entry(VerifySnapshot.id)
     if last and last['event'] == 'failed' and \
-            (last.get('details') or {}).get('error_id') in PATCH_MISSING:
+            (last.get('details') or {}).get('error_id') in versions.PATCH_PROBLEM_IDS:
         return None
     return workspace
 
 
-def _base_document(manager, mode, checks):
+def base_document(manager, mode, checks) -> dict:
     return {'mode': mode,
             'source': {'version': str(manager.version), 'edition': manager.edition,
                        'api_prefix': manager.api_prefix,
@@ -266,9 +208,9 @@ def _base_document(manager, mode, checks):
                        for check in checks]}
 
 
-def _document(workspace, manager, mode, options):
+def _document(workspace, manager, mode):
     meta = workspace.meta
-    document = _base_document(manager, mode, meta.get('checks') or [])
+    document = base_document(manager, mode, meta.get('checks') or [])
     document['upgrade_id'] = workspace.upgrade_id
     document['target_version'] = meta.get('target_version')
     document['steps'] = common.step_states(workspace)
@@ -279,7 +221,7 @@ def _document(workspace, manager, mode, options):
     document['inventory'] = 'inventory/source.json' if workspace.exists(
         'inventory/source.json') else None
     document['frozen'] = workspace.journal.last_event(Freeze.id) in ('succeeded', 'skipped')
-    document['next'] = next_command(workspace.upgrade_id, mode, manager.version)
+    document['next'] = next_command(workspace.upgrade_id, mode)
     instructions = []
     if document['frozen']:
         instructions.append(
@@ -287,41 +229,18 @@ def _document(workspace, manager, mode, options):
             'maintenance-mode deactivate`) if the upgrade is abandoned{0}.'.format(
                 ', and before `cfy upgrade verify-heals` on a {0} manager (it blocks the '
                 'executions list there)'.format(manager.version)
-                if manager.version < MAINTENANCE_ALLOWS_SNAPSHOTS else ''))
+                if not versions.maintenance_allows_snapshots(manager.version) else ''))
     if mode == versions.MODE_IN_PLACE:
         instructions.extend(teardown_instructions(manager.version))
     document['instructions'] = instructions
     return document
 
 
-def next_command(upgrade_id, mode, source_version):
+def next_command(upgrade_id: str, mode: str) -> str:
     if mode == versions.MODE_IN_PLACE:
         return 'cfy upgrade in-place --upgrade-id {0}'.format(upgrade_id)
     return 'cfy upgrade new-host --upgrade-id {0} --to-profile <new manager profile>'.format(
         upgrade_id)
-
-
-def teardown_instructions(source):
-    """How to remove the old manager and install the new one, per source version (§7.5)."""
-    source = versions.as_version(source)
-    if source.base < versions.Version.parse('4.1.0'):
-        remove = ('On the old manager host: `sudo bash cfy_teardown_4_0_0.sh -f` (the '
-                  'cloudify-dev teardown script; `cfy teardown` does not work on 4.0.x).')
-    elif source.base < versions.Version.parse('4.3.0'):
-        remove = ('`cfy teardown -f` from the CLI that bootstrapped the manager (or '
-                  '`cfy_teardown_4_1_0_and_higher.sh -f` on the host).')
-    elif source.base < versions.Version.parse('6.4.0'):
-        remove = 'On the old manager host: `sudo cfy_manager remove -f`.'
-    else:
-        remove = 'On the old manager host: `sudo cfy_manager remove -f -c <config.yaml>`.'
-    return [
-        'The teardown deletes /opt/manager (snapshots, rest-security.conf) and /etc/cloudify '
-        '(certificates): the copies under this workspace are now the only ones - keep them.',
-        remove,
-        'Install the new manager version on the same host and address.',
-        'If its admin password differs, update the profile: `cfy profiles set '
-        '--manager-password ...`.',
-    ]
 
 
 def _prepare_lines(document):
@@ -365,11 +284,9 @@ class CheckSource(PrepareStep):
     title = 'Check the old manager'
     changes = 'nothing (read only)'
 
-    def run(self, ctx):
-        manager = ctx.data['manager']
-        checks = ctx.data.get('checks') or source_checks(
-            manager, ctx.data['mode'], ctx.data['target'], ctx.options)
-        evaluated = evaluate(checks, ctx.options.get('waivers') or (),
+    def run(self, ctx) -> dict:
+        checks = ctx.checks or source_checks(ctx.manager, ctx.mode, ctx.target)
+        evaluated = evaluate(checks, ctx.options.waivers,
                              journal=ctx.workspace.journal, step=self.id)
         ctx.workspace.update_meta(checks=[check.to_dict() for check in evaluated])
         return {'checks': {check.id: check.status for check in evaluated}}
@@ -380,19 +297,18 @@ class CreateSnapshot(PrepareStep):
     title = 'Create a snapshot on the old manager'
     changes = 'adds one snapshot on the old manager'
 
-    def check(self, ctx):
-        return common.snapshot_status(ctx.data['manager'], ctx.data['snapshot_id']) \
-            == 'created'
+    def check(self, ctx) -> bool:
+        return common.snapshot_status(ctx.manager, ctx.snapshot_id) == 'created'
 
-    def run(self, ctx):
-        snapshot_id = ctx.data['snapshot_id']
+    def run(self, ctx) -> dict:
+        snapshot_id = ctx.snapshot_id
         ctx.workspace.update_meta(snapshot_id=snapshot_id)     # before the PUT: a rerun
-        execution_id = common.create_snapshot(
-            ctx.data['manager'], snapshot_id, timeout=ctx.options.get('timeout'))
+        execution_id = common.create_snapshot(ctx.manager, snapshot_id,
+                                              timeout=ctx.options.timeout)
         return {'snapshot_id': snapshot_id, 'execution_id': execution_id}
 
-    def verify(self, ctx):
-        common.require_snapshot_created(ctx.data['manager'], ctx.data['snapshot_id'])
+    def verify(self, ctx) -> None:
+        common.require_snapshot_created(ctx.manager, ctx.snapshot_id)
 
 
 class DownloadSnapshot(PrepareStep):
@@ -400,14 +316,13 @@ class DownloadSnapshot(PrepareStep):
     title = 'Download the snapshot (streamed, hashed, resumable)'
     changes = 'writes the snapshot zip under the workspace'
 
-    def check(self, ctx):
-        return common.local_snapshot_intact(ctx.workspace, ctx.data['snapshot_id'])
+    def check(self, ctx) -> bool:
+        return common.local_snapshot_intact(ctx.workspace, ctx.snapshot_id)
 
-    def run(self, ctx):
-        result = common.download_snapshot(ctx.data['manager'], ctx.workspace,
-                                          ctx.data['snapshot_id'])
-        ctx.data['downloaded'] = {'sha256': result['sha256'],
-                                  'identity': common.file_identity(result['path'])}
+    def run(self, ctx) -> dict:
+        result = common.download_snapshot(ctx.manager, ctx.workspace, ctx.snapshot_id)
+        ctx.downloaded = {'sha256': result['sha256'],
+                          'identity': common.file_identity(result['path'])}
         return {'sha256': result['sha256'], 'size': result['size'],
                 'resumes': result.get('resumes', 0)}
 
@@ -417,16 +332,16 @@ class VerifySnapshot(PrepareStep):
     title = 'Verify the snapshot archive and its version'
     changes = 'nothing (reads the local zip)'
 
-    def run(self, ctx):
-        manager = ctx.data['manager']
-        snapshot = common.inspect_local_snapshot(ctx.workspace, ctx.data['snapshot_id'],
-                                                 ctx.data.get('downloaded'))
+    def run(self, ctx) -> dict:
+        manager = ctx.manager
+        snapshot = common.inspect_local_snapshot(ctx.workspace, ctx.snapshot_id,
+                                                 ctx.downloaded)
         _require_source_version(manager, snapshot)
         check = patch_check_from_snapshot(manager.version, snapshot['snapshot_version'])
         try:
-            evaluated = evaluate([check], ctx.options.get('waivers') or (),
+            evaluated = evaluate([check], ctx.options.waivers,
                                  journal=ctx.workspace.journal,
-                                 known_ids=common.all_check_ids(), step=self.id)
+                                 known_ids=SOURCE_CHECKS.ids, step=self.id)
         except BlockedError as error:
             checks = _merge_checks(ctx.workspace, [check])
             raise _patch_blocked(ctx, manager, check, checks) from error
@@ -451,13 +366,13 @@ def _require_source_version(manager, snapshot):
 
 
 def _patch_blocked(ctx, manager, check, checks):
-    snapshot_id = ctx.data['snapshot_id']
+    snapshot_id = ctx.snapshot_id
     upgrade_id = ctx.workspace.upgrade_id
     error = BlockedError(
         'The snapshot is not usable: {0}: {1} Nothing was changed on the old manager but '
         'the new snapshot {2}.'.format(check.id, check.message, snapshot_id),
         checks=checks, error_id=check.id, step=VerifySnapshot.id,
-        details={'failed': [check.id]},
+        details={'failed': [check.id]}, document={'checks': checks},
         hints=['Apply {0} on the old manager, then run `cfy upgrade prepare` again: it '
                'starts a new upgrade with a new snapshot (this one cannot be '
                'fixed).'.format(check.id.replace('-missing', '')),
@@ -466,7 +381,6 @@ def _patch_blocked(ctx, manager, check, checks):
                'Or, if agents restored without their tenant are acceptable, use this '
                'snapshot anyway: `cfy upgrade prepare --upgrade-id {0} --waive {1} --reason '
                'TEXT`.'.format(upgrade_id, check.id)])
-    error.document = {'checks': checks}
     return error
 
 
@@ -475,12 +389,12 @@ class BackupHostFiles(PrepareStep):
     title = 'Back up rest-security.conf and /etc/cloudify/ssl over SSH'
     changes = 'copies files from the old manager host into backups/'
 
-    def check(self, ctx):
-        return not host_backups_needed(ctx.data['manager'], ctx.data['mode'], ctx.options)
+    def check(self, ctx) -> bool:
+        return not host_backups_needed(ctx.manager, ctx.mode)
 
-    def run(self, ctx):
-        manager = ctx.data['manager']
-        needed = host_backups_needed(manager, ctx.data['mode'], ctx.options)
+    def run(self, ctx) -> dict:
+        manager = ctx.manager
+        needed = host_backups_needed(manager, ctx.mode)
         if not common.ssh_configured(manager) and _waived(ctx, 'ssh-access'):
             ctx.logger.warning('Not backing up %s: the profile has no SSH settings and the '
                                'ssh-access check was waived.', ', '.join(needed))
@@ -491,7 +405,7 @@ class BackupHostFiles(PrepareStep):
 
 
 def _waived(ctx, check_id):
-    return any(waiver.get('check') == check_id for waiver in ctx.options.get('waivers') or ())
+    return any(waiver.check == check_id for waiver in ctx.options.waivers)
 
 
 class SourceInventory(PrepareStep):
@@ -499,11 +413,11 @@ class SourceInventory(PrepareStep):
     title = 'Record the old manager\'s inventory'
     changes = 'writes inventory/source.json'
 
-    def check(self, ctx):
+    def check(self, ctx) -> bool:
         return ctx.workspace.exists('inventory/source.json')
 
-    def run(self, ctx):
-        data = inventory.collect(ctx.data['manager'])
+    def run(self, ctx) -> dict:
+        data = inventory.collect(ctx.manager)
         ctx.workspace.makedirs('inventory')
         ctx.workspace.write_json('inventory/source.json', data)
         for line in inventory.summary(data):
@@ -517,48 +431,18 @@ class Freeze(PrepareStep):
     changes = 'activates maintenance mode on the old manager (undo: cfy maintenance-mode ' \
               'deactivate)'
 
-    def check(self, ctx):
-        return common.maintenance_state(ctx.data['manager']) == 'activated'
+    def check(self, ctx) -> bool:
+        return ctx.manager.maintenance_state() == 'activated'
 
-    def run(self, ctx):
-        manager = ctx.data['manager']
-        if not common.local_snapshot_intact(ctx.workspace, ctx.data['snapshot_id']):
+    def run(self, ctx) -> dict:
+        manager = ctx.manager
+        if not common.local_snapshot_intact(ctx.workspace, ctx.snapshot_id):
             raise UpgradeError('The snapshot is not safe locally; the old manager is not '
                                'frozen.', error_id='snapshot-not-local',
                                hints=['Run prepare again: it downloads the snapshot first.'])
-        common.activate_maintenance(manager, timeout=ctx.options.get('timeout'))
-        state = _wait_for_maintenance(manager, ctx.options.get('timeout') or 3600,
-                                      ctx.logger)
+        manager.activate_maintenance()
+        state = waits.wait_for_maintenance(manager, ctx.options.timeout)
         return {'maintenance': state}
-
-
-def _wait_for_maintenance(manager, timeout, logger, clock=time.monotonic, sleep=time.sleep):
-    """Wait until maintenance mode is 'activated' (it stays 'activating' while executions
-    run); raise ``maintenance-not-activated`` after ``timeout`` seconds."""
-    deadline = clock() + timeout
-    interval = 0.2
-    reported = None
-    while True:
-        answer = manager.get('/maintenance', what='reading maintenance mode') or {}
-        state = answer.get('status')
-        if state == 'activated':
-            logger.info('Maintenance mode is active on %s.', manager.label)
-            return state
-        remaining = answer.get('remaining_executions') or []
-        if remaining and remaining != reported:
-            reported = remaining
-            logger.info('Maintenance mode is %s: waiting for %d execution(s) to end.',
-                        state, len(remaining))
-        if clock() >= deadline:
-            raise UpgradeError(
-                'Maintenance mode on {0} is still "{1}" after {2} s.'.format(
-                    manager.label, state, timeout), error_id='maintenance-not-activated',
-                hints=['Executions still running keep it "activating": see `cfy '
-                       'maintenance-mode status`, then run prepare again.',
-                       'The snapshot is safe locally; `cfy maintenance-mode deactivate` '
-                       'undoes the freeze.'])
-        sleep(interval)
-        interval = min(interval * 2, 5.0)
 
 
 class WriteReport(PrepareStep):
@@ -566,18 +450,14 @@ class WriteReport(PrepareStep):
     title = 'Write the report'
     changes = 'writes report.json and report.md'
 
-    def run(self, ctx):
+    def run(self, ctx) -> dict:
         return {}
 
 
-def prepare_steps(manager, mode, options):
+def prepare_steps(freeze: bool) -> List[Step]:
     steps = [CheckSource(), CreateSnapshot(), DownloadSnapshot(), VerifySnapshot(),
              BackupHostFiles(), SourceInventory()]
-    if options.get('freeze'):
+    if freeze:
         steps.append(Freeze())
     steps.append(WriteReport())
     return steps
-
-
-def snapshot_path(workspace, snapshot_id):
-    return workspace.path(os.path.join('snapshot', '{0}.zip'.format(snapshot_id)))

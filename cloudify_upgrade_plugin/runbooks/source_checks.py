@@ -1,61 +1,57 @@
 """The checks run on the old manager by `plan` and `prepare` (all reported together).
 
-Each check has a stable id (the one `--waive` names).  They only read: REST GETs, an SSH
-`test`/`grep`, the local disk.  Version rules come from versions.py and the facts:
-maintenance mode blocks snapshots on 3.4-4.4 (facts §2.5), 4.0.0 needs patch-1 and 4.0.1
-update-3 (§7.3), several users on 4.0/4.1 need the rest-security backup (§7.2), system
-executions count as running work (§4).
+Each check has a stable id (the one `--waive` names) and is registered in
+``SOURCE_CHECKS`` where it is defined: the catalogue of ids ``--waive`` may name before
+the checks ran is ``SOURCE_CHECKS.ids``.  They only read: REST GETs, an SSH
+`test`/`grep`, the local disk.  Version rules come from ``versions``: maintenance mode
+blocks snapshots on 3.4-4.4 (facts §2.5), 4.0.0 needs patch-1 and 4.0.1 update-3 (§7.3),
+several users on 4.0/4.1 need the rest-security backup (§7.2), system executions count as
+running work (§4).
 """
 import shutil
+from typing import List, Optional
 
 from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.engine.checks import (
-    BLOCK, FAIL, INFO, PASS, WARN, Check, CheckSet)
+    BLOCK, FAIL, INFO, PASS, WARN, Check, CheckOutcome, CheckRegistry, CheckSet)
 from cloudify_upgrade_plugin.files import cfy_workdir
 from cloudify_upgrade_plugin.runbooks import common
 
 # Free space wanted in the cfy workdir before a snapshot is created; the download step
 # checks again against the snapshot's real size.
 MIN_FREE_BYTES = 1 << 30
-V4_0_0 = versions.Version.parse('4.0.0')
-V4_0_1 = versions.Version.parse('4.0.1')
-V4_2 = versions.Version.parse('4.2.0')
-V4_5 = versions.Version.parse('4.5.0')
-V5_0 = versions.Version.parse('5.0.0')
 
 PATCH_CHECK = 'patch-level'
 
-# Every check id prepare may report, for --waive validation before the checks ran.
-CHECK_IDS = ('source-healthy', 'upgrade-path', PATCH_CHECK, 'no-active-executions',
-             'maintenance-mode', 'local-disk', 'users-rest-security', 'ssh-access',
-             'in-place-certificates')
+SOURCE_CHECKS = CheckRegistry('source')
 
 
-def source_checks(manager, mode, target, options):
+def source_checks(manager, mode, target) -> CheckSet:
     """Run every source check; return the CheckSet (never raises for a failed check)."""
-    checks = CheckSet(catalogue=CHECK_IDS + tuple(versions_check_ids()))
-    checks.run('source-healthy', BLOCK, _healthy, manager)
-    for check in _path_checks(manager.version, target, mode):
+    checks = CheckSet(catalogue=SOURCE_CHECKS.ids)
+    checks.run_check(source_healthy, manager)
+    for check in upgrade_path(manager.version, target, mode):
         checks.add(check)
-    checks.run(PATCH_CHECK, BLOCK, _patch_level, manager)
-    maintenance = checks.run('maintenance-mode', BLOCK, _maintenance, manager)
+    checks.run_check(patch_level, manager)
+    maintenance = checks.run_check(maintenance_mode, manager)
     if maintenance.status == PASS:
-        checks.run('no-active-executions', BLOCK, _no_active_executions, manager)
+        checks.run_check(no_active_executions, manager)
     else:
         # the executions list answers 503 in maintenance mode (facts §2.5)
-        checks.add(Check('no-active-executions', BLOCK, WARN,
+        checks.add(Check(no_active_executions.id, no_active_executions.severity, WARN,
                          'Not checked: the manager is in maintenance mode (see '
                          'maintenance-mode).'))
-    checks.run('local-disk', BLOCK, _local_disk)
-    checks.run('users-rest-security', WARN, _users, manager, mode)
-    checks.run('ssh-access', BLOCK, _ssh_access, manager, mode, options)
-    if mode == versions.MODE_IN_PLACE and manager.version.major >= 4 and \
-            manager.version.base < V4_0_1:
-        checks.run('in-place-certificates', BLOCK, _in_place_certificates, manager)
+    checks.run_check(local_disk)
+    checks.run_check(users_rest_security, manager, mode)
+    checks.run_check(ssh_access, manager, mode)
+    if mode == versions.MODE_IN_PLACE and versions.has_host_security_files(manager.version) \
+            and not versions.snapshot_has_certificates(manager.version):
+        checks.run_check(in_place_certificates, manager)
     return checks
 
 
-def _in_place_certificates(manager):
+@SOURCE_CHECKS.check('in-place-certificates', BLOCK)
+def in_place_certificates(manager) -> CheckOutcome:
     """facts §7.1: a 4.0.0 snapshot has no ssl/; in place, the host copy is the only one."""
     if common.ssh_configured(manager):
         return PASS, 'A {0} snapshot carries no certificates (no ssl/): prepare copies ' \
@@ -67,14 +63,9 @@ def _in_place_certificates(manager):
                  '--ssh-key KEY --ssh-port PORT`).'.format(manager.version)
 
 
-def versions_check_ids():
-    return ('source-version-unsupported', 'target-version-too-old', 'target-older-than-source',
-            'source-3x-needs-stepping-stone', 'in-place-unsupported', 'patch-1-missing',
-            'update-3-missing')
-
-
-def _healthy(manager):
-    state, failing = common.health(manager)
+@SOURCE_CHECKS.check('source-healthy', BLOCK)
+def source_healthy(manager) -> CheckOutcome:
+    state, failing = manager.health()
     if state == 'ok':
         return PASS, 'The manager reports its services as running.'
     if state == 'degraded':
@@ -84,10 +75,11 @@ def _healthy(manager):
                  'incomplete.'.format(', '.join(failing) or 'unknown')
 
 
-def _path_checks(source, target, mode):
+@SOURCE_CHECKS.check('upgrade-path', BLOCK, also=versions.PATH_PROBLEM_IDS)
+def upgrade_path(source, target, mode) -> CheckOutcome:
+    """The path checks: ``upgrade-path``, or one check per problem (under its own id)."""
     if target is None:
-        problems = versions.upgrade_problems(source, source if source >= V4_2 else V4_2,
-                                             mode)
+        problems = versions.upgrade_problems(source, max(source, versions.MIN_TARGET), mode)
         problems = [p for p in problems if p[0] in ('in-place-unsupported',
                                                     'source-version-unsupported')]
         checks = [Check(pid, BLOCK, FAIL, message) for pid, message in problems]
@@ -102,7 +94,8 @@ def _path_checks(source, target, mode):
     return [Check(pid, BLOCK, FAIL, message) for pid, message in problems]
 
 
-def _patch_level(manager):
+@SOURCE_CHECKS.check(PATCH_CHECK, BLOCK, also=versions.PATCH_PROBLEM_IDS)
+def patch_level(manager) -> CheckOutcome:
     """4.0.0 needs patch-1, 4.0.1 update-3: a host marker tells before the snapshot.
 
     Like the path checks, a missing patch is reported under its problem id
@@ -130,11 +123,11 @@ def _patch_level(manager):
                  'Whether {0} is applied cannot be seen without SSH access to the host; '
                  'prepare reads it from the snapshot version (4.1.0-p{1}-{2} when patched) '
                  'and blocks then if it is missing.'.format(
-                     patch, 1 if patch == 'patch-1' else 3, manager.version.base),
+                     patch, versions.patch_number(patch), manager.version.base),
                  details={'patch': patch, 'source': 'unknown'})
 
 
-def patch_check_from_snapshot(source_version, snapshot_version):
+def patch_check_from_snapshot(source_version, snapshot_version) -> Check:
     """After the snapshot: its metadata's snapshot_version says whether the patch is there."""
     problem = versions.patch_problem(snapshot_version)
     if problem is None:
@@ -149,7 +142,8 @@ def patch_check_from_snapshot(source_version, snapshot_version):
                  details={'snapshot_version': snapshot_version, 'source': 'snapshot'})
 
 
-def _no_active_executions(manager):
+@SOURCE_CHECKS.check('no-active-executions', BLOCK)
+def no_active_executions(manager) -> CheckOutcome:
     active = common.active_executions(manager)
     if not active:
         return PASS, 'No execution is running on any tenant.'
@@ -163,17 +157,18 @@ def _no_active_executions(manager):
         {'executions': [e.get('id') for e in active]}
 
 
-def _maintenance(manager):
+@SOURCE_CHECKS.check('maintenance-mode', BLOCK)
+def maintenance_mode(manager) -> CheckOutcome:
     """facts §2.5: maintenance mode answers 503 to everything but an allow-list.
 
     3.4-4.4 allow only maintenance, status and version (no snapshot create or download);
     4.5+ add snapshots, but no version allows the lists prepare reads (executions for the
     idle check, blueprints, deployments... for the inventory), so it blocks everywhere.
     """
-    state = common.maintenance_state(manager)
+    state = manager.maintenance_state()
     if state in (None, 'deactivated'):
         return PASS, 'Maintenance mode is off.'
-    if manager.version < V4_5:
+    if not versions.maintenance_allows_snapshots(manager.version):
         blocked = 'snapshot create and download and every list prepare reads'
     else:
         blocked = 'the executions and inventory lists prepare reads (snapshots stay ' \
@@ -184,7 +179,8 @@ def _maintenance(manager):
                      state, manager.version, blocked)
 
 
-def _local_disk():
+@SOURCE_CHECKS.check('local-disk', BLOCK)
+def local_disk() -> CheckOutcome:
     free = shutil.disk_usage(common.existing_parent(cfy_workdir())).free
     if free >= MIN_FREE_BYTES:
         return PASS, '{0:.1f} GiB free in {1}.'.format(free / float(1 << 30), cfy_workdir())
@@ -193,7 +189,7 @@ def _local_disk():
                      free / float(1 << 30), cfy_workdir(), MIN_FREE_BYTES / float(1 << 30))
 
 
-def several_users(manager):
+def several_users(manager) -> Optional[bool]:
     """True/False for premium 4.0/4.1 sources with more than the admin; None when unknown."""
     users = common.usernames(manager)
     if users is None:
@@ -201,10 +197,12 @@ def several_users(manager):
     return len(users) > 1
 
 
-def _users(manager, mode):
-    if not (V4_0_0 <= manager.version < V4_2):
+@SOURCE_CHECKS.check('users-rest-security', WARN)
+def users_rest_security(manager, mode) -> CheckOutcome:
+    if not versions.users_need_rest_security(manager.version):
         return PASS, 'Users travel with the snapshot from {0} (hash salt included from ' \
-                     '4.2).'.format(manager.version) if manager.version >= V4_2 else \
+                     '4.2).'.format(manager.version) \
+            if versions.snapshot_carries_passwords(manager.version) else \
             'Source {0} has no multi-user database to carry over.'.format(manager.version)
     many = several_users(manager)
     if many is None:
@@ -222,21 +220,23 @@ def _users(manager, mode):
                  'reset-passwords`.'.format(manager.version)
 
 
-def host_backups_needed(manager, mode, options):
+def host_backups_needed(manager, mode) -> List[str]:
     """Which host files prepare copies: a list of 'rest-security' / 'ssl'."""
     needed = []
     in_place = mode == versions.MODE_IN_PLACE
-    if manager.version.major < 4:
+    if not versions.has_host_security_files(manager.version):
         return needed  # 3.x: no rest-security.conf, no /etc/cloudify/ssl (facts §7.1)
-    if in_place or (manager.version < V4_2 and several_users(manager)):
+    if in_place or (not versions.snapshot_carries_passwords(manager.version)
+                    and several_users(manager)):
         needed.append('rest-security')
-    if in_place or manager.version.base == V4_0_0:
+    if in_place or not versions.snapshot_has_certificates(manager.version):
         needed.append('ssl')
     return needed
 
 
-def _ssh_access(manager, mode, options):
-    needed = host_backups_needed(manager, mode, options)
+@SOURCE_CHECKS.check('ssh-access', BLOCK)
+def ssh_access(manager, mode) -> CheckOutcome:
+    needed = host_backups_needed(manager, mode)
     if not needed:
         return PASS, 'No host file is needed for this upgrade.'
     if not common.ssh_configured(manager):

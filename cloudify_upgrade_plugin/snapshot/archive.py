@@ -37,6 +37,7 @@ import os
 import re
 import zipfile
 import zlib
+from typing import Any
 
 from cloudify_upgrade_plugin.errors import InputError
 from cloudify_upgrade_plugin.log import get_logger
@@ -98,7 +99,7 @@ def _parse_json(data):
     return json.loads(data.decode('utf-8-sig'))
 
 
-def read_member(path, name, max_size=DEFAULT_MAX_MEMBER, as_json=True):
+def read_member(path, name, max_size=DEFAULT_MAX_MEMBER, as_json=True) -> Any:
     """One member of the archive, parsed as JSON (or raw bytes with ``as_json=False``)."""
     with _open(path) as zf:
         data = _read(zf, path, name, max_size)
@@ -185,7 +186,7 @@ def _networks(data):
     return []
 
 
-def inspect(path):
+def inspect(path) -> dict:
     """Check the archive and summarise it (see the module docstring for the keys)."""
     log = get_logger()
     path = os.path.abspath(path)

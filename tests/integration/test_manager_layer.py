@@ -11,9 +11,10 @@ import pytest
 from cloudify_rest_client.exceptions import CloudifyClientError
 
 from cloudify_upgrade_plugin.errors import UpgradeError
-from cloudify_upgrade_plugin.versions import Version
 from cloudify_upgrade_plugin.manager import (
     Manager, RetryPolicy, wait_for_execution, wait_for_rest)
+from cloudify_upgrade_plugin.manager.credentials import Credentials
+from cloudify_upgrade_plugin.versions import Version
 from tests.simulator import VERSIONS
 from tests.simulator.fixtures import simulated_manager  # noqa: F401  (pytest fixture)
 
@@ -218,7 +219,8 @@ def test_restore_follows_the_admin_password(simulated_manager, tmp_path,  # noqa
     target.client().snapshots.upload(archive, 'upg_snap')
 
     new = connect(target)
-    source_admin = new.with_credentials(source.admin_username, source.admin_password)
+    source_admin = new.with_credentials(
+        Credentials(source.admin_username, source.admin_password))
     switched = []
     execution_id = new.restore_snapshot('upg_snap')
     result = wait_for_execution(new, execution_id, 60, alternatives=[source_admin],

@@ -125,11 +125,18 @@ from cloudify_upgrade_plugin import cli, errors
 from cloudify_upgrade_plugin.registration import cfy_root
 
 
+class NotImplementedYet(errors.UpgradeError):
+    """A contract command whose behaviour has not been delivered yet (exit 1)."""
+    default_id = 'not-implemented-yet'
+
+
 @cli.upgrade.command(name='stub-probe')
 @cli.cfy.options.common_options
 @cli.boundary
 def stub_probe(**_):
-    raise errors.NotImplementedYet('stub-probe', 99)
+    raise NotImplementedYet(
+        '`cfy upgrade stub-probe` is not implemented yet (tracked in issue 99); it has '
+        'changed nothing.', hints=['Follow the manual procedure for this step.'])
 
 
 cfy_root().main(args=['upgrade', 'stub-probe'] + sys.argv[1:], prog_name='cfy')

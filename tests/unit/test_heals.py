@@ -13,7 +13,9 @@ import requests
 
 from cloudify_upgrade_plugin import clock, heals
 from cloudify_upgrade_plugin.errors import (
-    EXIT_HEALS_FOUND, EXIT_USAGE, InputError, UpgradeError)
+    EXIT_HEALS_FOUND, EXIT_OK, EXIT_USAGE, InputError, UpgradeError)
+from cloudify_upgrade_plugin.heals import command as heals_command
+from cloudify_upgrade_plugin.options import VerifyHealsOptions
 
 UTC = datetime.timezone.utc
 CUTOVER = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -32,7 +34,7 @@ def at(minutes):
     return clock.iso_millis(moment)
 
 
-class FakeManager(object):
+class FakeManager:
     """Executions per tenant; answers list_executions like the REST list per version."""
 
     def __init__(self, version, executions=(), tenants=('default_tenant',),
@@ -209,9 +211,10 @@ def test_collect_heals_without_until_keeps_heals_from_a_clock_ahead():
 
 def test_resolve_inputs_default_until_does_not_bound_the_listing():
     now = datetime.datetime(2024, 5, 3, tzinfo=UTC)
-    result = heals.resolve_inputs({}, opener(FakeWorkspace(_ws_meta())), lambda: now)
+    result = heals.resolve_inputs(VerifyHealsOptions(), opener(FakeWorkspace(_ws_meta())),
+                                  lambda: now)
     assert result['until'] == now and result['until_bound'] is None
-    explicit = heals.resolve_inputs({'until': '2024-05-02T12:00:00Z'},
+    explicit = heals.resolve_inputs(VerifyHealsOptions(until='2024-05-02T12:00:00Z'),
                                     opener(FakeWorkspace(_ws_meta())), lambda: now)
     assert explicit['until_bound'] == UNTIL
 
@@ -430,7 +433,8 @@ def _ws_meta(**extra):
 
 def test_resolve_inputs_from_workspace():
     now = datetime.datetime(2024, 5, 3, tzinfo=UTC)
-    result = heals.resolve_inputs({}, opener(FakeWorkspace(_ws_meta())), lambda: now)
+    result = heals.resolve_inputs(VerifyHealsOptions(), opener(FakeWorkspace(_ws_meta())),
+                                  lambda: now)
     assert (result['old_profile'], result['new_profile']) == ('old', 'new')
     assert result['since'] == result['cutover'] == CUTOVER
     assert result['until'] == now
@@ -442,8 +446,8 @@ def test_resolve_inputs_explicit_needs_no_workspace():
     def no_workspace(upgrade_id, required):
         raise AssertionError('explicit options must not open a workspace')
     result = heals.resolve_inputs(
-        {'old_profile': 'a', 'new_profile': 'b', 'since': '2024-05-01T12:00:00Z',
-         'until': '2024-05-02T12:00:00Z'}, no_workspace)
+        VerifyHealsOptions(old_profile='a', new_profile='b', since='2024-05-01T12:00:00Z',
+                           until='2024-05-02T12:00:00Z'), no_workspace)
     assert result['workspace'] is None
     assert (result['since'], result['until']) == (CUTOVER, UNTIL)
 
@@ -452,28 +456,29 @@ def test_resolve_inputs_without_cutover_needs_since():
     meta = _ws_meta()
     del meta['cutover_at']
     with pytest.raises(InputError) as info:
-        heals.resolve_inputs({}, opener(FakeWorkspace(meta)))
+        heals.resolve_inputs(VerifyHealsOptions(), opener(FakeWorkspace(meta)))
     assert info.value.exit_code == EXIT_USAGE
     assert '--since' in info.value.message
 
 
 def test_resolve_inputs_without_anything_says_what_to_give():
     with pytest.raises(InputError) as info:
-        heals.resolve_inputs({}, opener(None))
+        heals.resolve_inputs(VerifyHealsOptions(), opener(None))
     assert '--since' in info.value.message and '--new-profile' in info.value.message
 
 
 def test_resolve_inputs_rejects_an_empty_window():
     with pytest.raises(InputError) as info:
-        heals.resolve_inputs({'old_profile': 'a', 'new_profile': 'b',
-                              'since': '2024-05-02', 'until': '2024-05-01'}, opener(None))
+        heals.resolve_inputs(VerifyHealsOptions(old_profile='a', new_profile='b',
+                                                since='2024-05-02', until='2024-05-01'),
+                             opener(None))
     assert info.value.error_id == 'bad-window'
 
 
 def test_resolve_inputs_in_place_needs_no_old_profile():
     meta = _ws_meta(mode='in-place')
     meta['source'] = {'version': '4.1.0'}
-    result = heals.resolve_inputs({}, opener(FakeWorkspace(meta)))
+    result = heals.resolve_inputs(VerifyHealsOptions(), opener(FakeWorkspace(meta)))
     assert result['old_profile'] is None and result['mode'] == 'in-place'
 
 
@@ -544,10 +549,10 @@ def _real_workspace(**meta):
 def test_run_exits_4_and_journals_into_the_workspace(monkeypatch, capsys):
     old, new = _managers()
     workspace = _real_workspace()
-    monkeypatch.setattr(heals, 'json_mode', lambda: True)
-    with pytest.raises(SystemExit) as info:
-        heals.run({}, factory(old=old, new=new), probe('inactive'), clock=lambda: UNTIL)
-    assert info.value.code == EXIT_HEALS_FOUND
+    monkeypatch.setattr(heals_command, 'json_mode', lambda: True)
+    outcome = heals.run(VerifyHealsOptions(), factory(old=old, new=new), probe('inactive'),
+                        clock=lambda: UNTIL)
+    assert outcome.exit_code == EXIT_HEALS_FOUND
     document = json.loads(capsys.readouterr().out)   # exactly one JSON document
     assert {'since', 'until', 'old_manager', 'new_manager', 'suspected_duplicates',
             'ok'} <= set(document)
@@ -570,11 +575,11 @@ def test_run_exits_4_and_journals_into_the_workspace(monkeypatch, capsys):
 def test_run_twice_replaces_its_report_items(monkeypatch, capsys):
     old, new = _managers()
     workspace = _real_workspace()
-    monkeypatch.setattr(heals, 'json_mode', lambda: True)
+    monkeypatch.setattr(heals_command, 'json_mode', lambda: True)
     for _ in range(2):
-        with pytest.raises(SystemExit):
-            heals.run({'upgrade_id': 'up1'}, factory(old=old, new=new),
-                      probe('inactive'), clock=lambda: UNTIL)
+        outcome = heals.run(VerifyHealsOptions(upgrade_id='up1'), factory(old=old, new=new),
+                            probe('inactive'), clock=lambda: UNTIL)
+        assert outcome.exit_code == EXIT_HEALS_FOUND
     report = workspace.read_json('report.json')
     assert sum(item.startswith('verify-heals: heal ') for item in report['left_to_do']) == 2
     assert len(workspace.journal.entries()) == 4
@@ -583,12 +588,11 @@ def test_run_twice_replaces_its_report_items(monkeypatch, capsys):
 def test_run_on_a_locked_workspace_still_reports(monkeypatch, capsys):
     old, new = _managers()
     workspace = _real_workspace()
-    monkeypatch.setattr(heals, 'json_mode', lambda: True)
+    monkeypatch.setattr(heals_command, 'json_mode', lambda: True)
     with workspace.lock():
-        with pytest.raises(SystemExit) as info:
-            heals.run({}, factory(old=old, new=new), probe('inactive'),
-                      clock=lambda: UNTIL)
-    assert info.value.code == EXIT_HEALS_FOUND
+        outcome = heals.run(VerifyHealsOptions(), factory(old=old, new=new),
+                            probe('inactive'), clock=lambda: UNTIL)
+    assert outcome.exit_code == EXIT_HEALS_FOUND
     assert json.loads(capsys.readouterr().out)['ok'] is False
     assert workspace.journal.entries() == []
 
@@ -596,12 +600,13 @@ def test_run_on_a_locked_workspace_still_reports(monkeypatch, capsys):
 def test_run_clean_returns_the_document_and_prints_tables(monkeypatch, capsys):
     old = FakeManager('4.1.0', [execution('inst', 5, workflow='install')])
     new = FakeManager('7.0.4')
-    monkeypatch.setattr(heals, 'json_mode', lambda: False)
-    document = heals.run({'old_profile': 'old', 'new_profile': 'new',
-                          'since': '2024-05-01T12:00:00Z'},
-                         factory(old=old, new=new), probe('inactive'), opener(None),
-                         clock=lambda: UNTIL)
-    assert document['ok'] is True
+    monkeypatch.setattr(heals_command, 'json_mode', lambda: False)
+    outcome = heals.run(VerifyHealsOptions(old_profile='old', new_profile='new',
+                                           since='2024-05-01T12:00:00Z'),
+                        factory(old=old, new=new), probe('inactive'), opener(None),
+                        clock=lambda: UNTIL)
+    document = outcome.document
+    assert outcome.exit_code == EXIT_OK and document['ok'] is True
     assert document['suspected_duplicates'] == []
     out = capsys.readouterr().out
     assert 'Old manager (old, 4.1.0): 0 heal(s)' in out
@@ -638,7 +643,8 @@ def test_run_journals_a_run_that_could_check_nothing():
     workspace = _real_workspace()
     error = requests.exceptions.ConnectionError('refused')
     with pytest.raises(UpgradeError) as info:
-        heals.run({}, factory(old=error, new=error), probe(error), clock=lambda: UNTIL)
+        heals.run(VerifyHealsOptions(), factory(old=error, new=error), probe(error),
+                  clock=lambda: UNTIL)
     assert info.value.error_id == 'heals-not-verifiable'
     assert [(e['event'], e['details'].get('error_id')) for e in workspace.journal.entries()] \
         == [('started', None), ('failed', 'heals-not-verifiable')]

@@ -138,7 +138,6 @@ def test_upgrade_problems(source, target, mode, expected):
     for check_id, message in problems:
         assert check_id == check_id.lower() and ' ' not in check_id
         assert message
-    assert versions.check_path(source, target, mode) == problems
 
 
 def test_upgrade_problems_messages_name_the_versions():
@@ -173,9 +172,54 @@ def test_needs_patch(source, patch):
         assert problem[0] == patch + '-missing'
 
 
-def test_certificates_restorable_only_in_place():
-    assert versions.certificates_restorable('in-place') is True
-    assert versions.certificates_restorable('new-host') is False
+@pytest.mark.parametrize('rule, true_from, false_below', [
+    ('has_tenants', ['4.0.0', '17.3.31', '7.0.4'], ['3.4.2']),
+    ('has_events_api', ['4.0.0', '7.0.4'], ['3.4.2']),
+    ('has_ok_endpoint', ['6.0.0', '7.0.4'], ['5.2.7', '3.4.2']),
+    ('reports_restore_flag', ['5.0.5', '7.0.4'], ['5.0.0', '4.6']),
+    ('honours_all_tenants_on_executions', ['4.2', '7.0.4'], ['4.1.1', '17.6.30', '4.0.0']),
+    ('executions_have_ended_at', ['4.4', '5.0.5'], ['4.3.1', '3.4.2']),
+    ('maintenance_allows_snapshots', ['4.5', '7.0.4'], ['4.4', '3.4.2']),
+    ('creates_db_tokens', ['7.0.0', '7.0.4'], ['6.4', '4.2']),
+    ('upload_needs_private_resource', ['4.0.0', '4.1.1'], ['4.2', '3.4.2', '5.0.5']),
+    ('snapshot_carries_passwords', ['4.2', '4.2.0-p1', '7.0.4'], ['4.1.0-p3-4.0.1', '4.1.1']),
+    ('users_need_rest_security', ['4.0.0', '4.1.1'], ['3.4.2', '4.2', '7.0.4']),
+    ('snapshot_has_certificates', ['4.0.1', '4.1.0-p3-4.0.1', '4.2'],
+     ['4.1.0-p1-4.0.0', '4.0.0', '3.4.2']),
+    ('has_host_security_files', ['4.0.0', '7.0.4'], ['3.4.2']),
+    ('restarts_rest_after_restore', ['4.2', '4.5.5'], ['4.6', '7.0.4']),
+    ('has_riemann', ['3.4.2', '4.6'], ['5.0.5', '7.0.4']),
+])
+def test_named_version_rules(rule, true_from, false_below):
+    predicate = getattr(versions, rule)
+    assert [predicate(v) for v in true_from] == [True] * len(true_from)
+    assert [predicate(v) for v in false_below] == [False] * len(false_below)
+
+
+def test_active_execution_states_only_name_states_the_version_knows():
+    base = ['pending', 'started', 'cancelling', 'force_cancelling']
+    assert versions.active_execution_states('4.3') == base
+    assert versions.active_execution_states('4.4') == base + ['kill_cancelling']
+    assert versions.active_execution_states('7.0.4') == base + ['kill_cancelling', 'queued']
+
+
+def test_licence_rule_needs_premium_5x():
+    assert versions.may_need_licence('5.0.5', 'premium') is True
+    assert versions.may_need_licence('5.0.5', 'community') is False
+    assert versions.may_need_licence('4.6', 'premium') is False
+
+
+@pytest.mark.parametrize('version, kind', [
+    ('4.0.1', 'teardown-script'), ('4.1', 'cfy-teardown'), ('4.2', 'cfy-teardown'),
+    ('4.3', 'cfy-manager-remove'), ('6.3', 'cfy-manager-remove'),
+    ('6.4', 'cfy-manager-remove-config'), ('7.0.4', 'cfy-manager-remove-config')])
+def test_teardown_kind(version, kind):
+    assert versions.teardown_kind(version) == kind
+
+
+def test_problem_ids_are_derived_from_the_rules():
+    assert versions.PATH_PROBLEM_IDS == tuple(rule.id for rule in versions.PATH_RULES)
+    assert set(versions.PATCH_PROBLEM_IDS) == {'patch-1-missing', 'update-3-missing'}
 
 
 @pytest.mark.parametrize('target, keys', [

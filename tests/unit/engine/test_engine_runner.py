@@ -1,4 +1,5 @@
 """The runner in-process: skip, confirm, failures, resume after failure, fingerprint, log lines."""
+import dataclasses
 import logging
 
 import pytest
@@ -240,17 +241,21 @@ def test_runbook_refuses_duplicate_steps():
         Runbook('prepare', [FunctionStep('one', run=print), FunctionStep('one', run=print)])
 
 
-def test_subclassed_step_with_ctx_data(ws):
+def test_subclassed_step_with_a_typed_context(ws):
+    @dataclasses.dataclass(kw_only=True)
+    class CountContext(Context):
+        count: int = 0
+
     class Count(Step):
         id = 'count-things'
         title = 'Count things'
         rerunnable = False
 
         def run(self, ctx):
-            ctx.data['count'] = 3
+            ctx.count = 3
             return {'count': 3}
 
-    ctx = Context(ws, yes=True)
+    ctx = CountContext(ws, yes=True)
     Runner(ws, Runbook('prepare', [Count()]), FP).run(ctx)
-    assert ctx.data == {'count': 3}
+    assert ctx.count == 3
     assert ws.journal.last_entry('count-things')['details'] == {'count': 3}

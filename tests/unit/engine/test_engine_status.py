@@ -1,13 +1,10 @@
-"""`cfy upgrade status` through cfy's real root group, the report files, transfer progress."""
+"""`cfy upgrade status` through cfy's real root group, and the report files."""
 import json
-import logging
 
 import pytest
 from click.testing import CliRunner
 
-from cloudify_upgrade_plugin.engine import status as status_module
-from cloudify_upgrade_plugin.engine.output import (
-    RateLimitedProgress, human_size, progress_reporter)
+from cloudify_upgrade_plugin.engine import summary as status_module
 from cloudify_upgrade_plugin.engine.report import write_report
 from cloudify_upgrade_plugin.engine.runner import Runner
 from cloudify_upgrade_plugin.engine.step import Context, FunctionStep, Runbook
@@ -142,53 +139,3 @@ def test_report_files(ws):
     assert 'Run `cfy upgrade prepare --upgrade-id upg-test`.' in md
     assert 'Tear down the old manager after verify-heals.' in md
     assert 'Step download-snapshot (prepare): pending.' in md
-
-
-def test_rate_limited_progress(caplog):
-    now = [0.0]
-    progress = RateLimitedProgress('snap.zip', 'Downloading', interval=10.0, percent_step=25,
-                                   clock=lambda: now[0])
-    total = 1000
-    with caplog.at_level(logging.INFO, logger='cloudify.cli.main.upgrade'):
-        for done in range(0, total + 1, 10):
-            progress(done, total)          # no time passes: only percent steps log
-        progress(total, total)             # already finished: silent
-    lines = [r.getMessage() for r in caplog.records]
-    assert lines == ['Downloading snap.zip: 25% (250 B of 1000 B)',
-                     'Downloading snap.zip: 50% (500 B of 1000 B)',
-                     'Downloading snap.zip: 75% (750 B of 1000 B)',
-                     'Downloading snap.zip: 100% (1000 B of 1000 B)']
-
-
-def test_rate_limited_progress_by_time_and_unknown_total(caplog):
-    now = [0.0]
-    progress = RateLimitedProgress('snap.zip', 'Uploading', interval=5.0, clock=lambda: now[0])
-    with caplog.at_level(logging.INFO, logger='cloudify.cli.main.upgrade'):
-        for step in range(20):
-            now[0] = step * 1.0
-            progress(step * 2048, 0)
-    lines = [r.getMessage() for r in caplog.records]
-    assert lines == ['Uploading snap.zip: 0 B so far', 'Uploading snap.zip: 10.0 KiB so far',
-                     'Uploading snap.zip: 20.0 KiB so far',
-                     'Uploading snap.zip: 30.0 KiB so far']
-
-
-def test_progress_reporter_on_a_tty_draws_a_bar(capsys):
-    report = progress_reporter('snap.zip', 'Downloading', tty=True)
-    report(50, 100)
-    report(100, 100)
-    out = capsys.readouterr().out
-    assert 'Downloading snap.zip |' in out and '100.0%' in out
-
-
-def test_progress_reporter_json_mode_logs_instead(monkeypatch):
-    from cloudify_cli import logger as cli_logger
-    monkeypatch.setattr(cli_logger, 'json_output', True)
-    assert isinstance(progress_reporter('x', tty=True), RateLimitedProgress)
-    assert isinstance(progress_reporter('x', tty=False), RateLimitedProgress)
-
-
-def test_human_size():
-    assert human_size(0) == '0 B'
-    assert human_size(1536) == '1.5 KiB'
-    assert human_size(5 * 1024 ** 3) == '5.0 GiB'

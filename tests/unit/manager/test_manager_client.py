@@ -8,8 +8,10 @@ import requests
 
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.manager import client as client_module
-from cloudify_upgrade_plugin.manager.client import Manager, normalise_status
+from cloudify_upgrade_plugin.manager.client import Manager
+from cloudify_upgrade_plugin.manager.status import normalise_status
 from cloudify_upgrade_plugin.manager.retry import RetryPolicy, call_with_retries
+from cloudify_upgrade_plugin.manager.credentials import Credentials
 
 
 def _ok_execution(call, fakes):
@@ -306,7 +308,7 @@ def test_for_tenant_changes_only_the_tenant_header(make_manager, fakes):
 
 def test_with_credentials(make_manager, fakes):
     manager, session = make_manager('4.2', lambda call: fakes.Response(200, {'id': 's'}))
-    manager.with_credentials('admin', 'old-admin-pw').get_snapshot('s')
+    manager.with_credentials(Credentials('admin', 'old-admin-pw')).get_snapshot('s')
     header = session.calls[0].headers['Authorization']
     assert base64.b64decode(header[6:]).decode() == 'admin:old-admin-pw'
 

@@ -2,6 +2,7 @@
 import pytest
 
 from cloudify_upgrade_plugin.errors import UpgradeError
+from cloudify_upgrade_plugin.manager.credentials import Credentials
 from cloudify_upgrade_plugin.manager.waits import (
     wait_for_execution, wait_for_rest, wait_for_restore_flag)
 
@@ -178,7 +179,7 @@ def test_wait_for_rest_finds_the_credentials_that_work(make_manager, fakes, cloc
             return fakes.Response(200, {'version': '4.6.0'})
         return fakes.error(401, 'unauthorized_error')
     manager, session = make_manager('4.6', handler, password='target-pw')
-    source_admin = manager.with_credentials('admin', 'source-pw')
+    source_admin = manager.with_credentials(Credentials('admin', 'source-pw'))
     old_auth = source_admin.client._client.headers['Authorization']
     result = wait_for_rest(manager, timeout=60, clock=clock, sleep=clock.sleep,
                            alternatives=[source_admin])
@@ -197,7 +198,7 @@ def test_wait_for_execution_switches_to_credentials_that_work(make_manager, fake
         status = 'terminated' if clock.now - 1000.0 >= 5 else 'started'
         return execution(fakes, status)
     manager, session = make_manager('4.6', handler, password='target-pw')
-    source_admin = manager.with_credentials('admin', 'source-pw')
+    source_admin = manager.with_credentials(Credentials('admin', 'source-pw'))
     new_auth = manager.client._client.headers['Authorization']
     old_auth = source_admin.client._client.headers['Authorization']
     switched = []

@@ -3,11 +3,14 @@ expectations, host backups per version, default snapshot ids."""
 import pytest
 
 from cloudify_upgrade_plugin import versions
-from cloudify_upgrade_plugin.runbooks import agents, inventory, restore, source_checks
-from cloudify_upgrade_plugin.runbooks.prepare import default_snapshot_id, teardown_instructions
+from cloudify_upgrade_plugin.runbooks import agents, inventory, source_checks
+from cloudify_upgrade_plugin.runbooks.in_place import teardown_instructions
+from cloudify_upgrade_plugin.runbooks.prepare import default_snapshot_id
+from cloudify_upgrade_plugin.runbooks.restore import command as restore_command
+from cloudify_upgrade_plugin.runbooks.restore import execute
 
 
-class FakeManager(object):
+class FakeManager:
     def __init__(self, version='4.2', edition='premium', tenants=('default_tenant',),
                  data=None, users=None):
         self.version = versions.Version.parse(version)
@@ -82,9 +85,10 @@ def test_agents_plan_eligibility_by_compute_hosts():
                                   'reboot': True, 'flag': False}),
 ])
 def test_post_restore_expectations(target, snapshot, mode, expected):
-    got = restore._post_restore_expectations(
-        versions.Version.parse(target), versions.Version.parse(snapshot), mode,
-        {'has_ssl': True})
+    # certificates are restored in place only, from a snapshot that has them (has_ssl)
+    got = execute.post_restore_expectations(
+        versions.Version.parse(target), versions.Version.parse(snapshot),
+        certificates=mode == 'in-place')
     assert got == expected
 
 
@@ -100,12 +104,12 @@ def test_host_backups_needed(version, mode, users, expected, mocker):
     manager = FakeManager(version=version)
     mocker.patch('cloudify_upgrade_plugin.runbooks.common.usernames',
                  return_value=users)
-    assert source_checks.host_backups_needed(manager, mode, {}) == expected
+    assert source_checks.host_backups_needed(manager, mode) == expected
 
 
 def test_describe_lists_certificate_and_fence_steps_per_mode():
-    new_host = [s['id'] for s in restore.describe('new-host', '4.1', '4.2')]
-    in_place = [s['id'] for s in restore.describe('in-place', '4.0.0', '4.2')]
+    new_host = [s['id'] for s in restore_command.describe('new-host', '4.1', '4.2')]
+    in_place = [s['id'] for s in restore_command.describe('in-place', '4.0.0', '4.2')]
     assert 'cut-over' in new_host and 'restore-users' in new_host
     assert 'restore-ssl' in in_place and 'restore-ssl' not in new_host
     assert new_host.index('reconcile') < new_host.index('cut-over') < \
@@ -113,7 +117,7 @@ def test_describe_lists_certificate_and_fence_steps_per_mode():
 
 
 def test_default_snapshot_id_is_valid():
-    class W(object):
+    class W:
         upgrade_id = 'upg-20261126-120000-abcd'
     snapshot_id = default_snapshot_id(W())
     assert versions.snapshot_id_problem(snapshot_id) is None
@@ -140,7 +144,7 @@ def test_verify_trusts_the_streamed_hash_only_for_an_untouched_file(tmp_path, mo
     from cloudify_upgrade_plugin.runbooks import common
     from cloudify_upgrade_plugin.snapshot import transfer
 
-    class W(object):
+    class W:
         def path(self, rel):
             return str(tmp_path / rel)
     (tmp_path / 'snapshot').mkdir()

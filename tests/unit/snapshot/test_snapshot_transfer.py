@@ -6,6 +6,7 @@ Content-Range answers, scripted error statuses and an upload endpoint.
 """
 import errno
 import hashlib
+import io
 import json
 import os
 import socket
@@ -18,7 +19,7 @@ import pytest
 import requests
 
 from cloudify_upgrade_plugin.errors import UpgradeError
-from cloudify_upgrade_plugin.snapshot import transfer
+from cloudify_upgrade_plugin.snapshot import localfile, progress, transfer
 
 PATTERN = hashlib.sha256(b'seed').digest() * 2047 + b'x'   # 65505 bytes, odd period
 
@@ -451,16 +452,20 @@ def test_disk_full_is_reported_and_part_kept_for_resume(serve, tmp_path, mocker)
 
 def test_download_through_a_cloudify_client(serve, tmp_path):
     from cloudify_rest_client import CloudifyClient
+    from cloudify_upgrade_plugin import versions
+    from cloudify_upgrade_plugin.manager.client import Manager
+    from cloudify_upgrade_plugin.manager.connection import Connection
+    from cloudify_upgrade_plugin.manager.discovery import ManagerInfo
     server = serve()
     client = CloudifyClient(host='127.0.0.1', port=server.port, protocol='http',
                             username='admin', password='s3cret', tenant='t1')
-
-    class FakeManager(object):
-        pass
-    manager = FakeManager()
-    manager.client = client
-    for source in (client, client._client, manager):
-        dest = tmp_path / '{0}.zip'.format(type(source).__name__)
+    info = ManagerInfo(version=versions.Version.parse('7.0.4'), edition='premium',
+                       api_prefix='/api/v3.1', api_version='v3.1', protocol='http',
+                       port=server.port, host='127.0.0.1')
+    manager = Manager(info, username='admin', password='s3cret', tenant='t1')
+    for name, source in (('client', Connection.of_client(client)),
+                         ('manager', manager.connection())):
+        dest = tmp_path / '{0}.zip'.format(name)
         result = transfer.download_snapshot(source, 'snap-1', str(dest), backoff=0)
         assert_complete(dest, result, 300000)
         sent = server.gets()[-1]
@@ -524,11 +529,12 @@ def test_upload_headers_body_and_progress(serve, tmp_path):
 
 def test_upload_through_client_overrides_json_content_type(serve, tmp_path):
     from cloudify_rest_client import CloudifyClient
+    from cloudify_upgrade_plugin.manager.connection import Connection
     server = serve()
     client = CloudifyClient(host='127.0.0.1', port=server.port, protocol='http',
                             username='admin', password='pw', tenant='default_tenant')
     path = make_file(tmp_path / 'up.zip', 1000)
-    transfer.upload_snapshot(client, 'up1', path)
+    transfer.upload_snapshot(Connection.of_client(client), 'up1', path)
     put = [r for r in server.requests if r['method'] == 'PUT'][0]
     assert put['path'] == '/api/v3.1/snapshots/up1/archive'
     content_types = [v for k, v in put['headers'].items() if k.lower() == 'content-type']
@@ -596,6 +602,25 @@ def test_verify_file_detects_tampering(tmp_path):
     assert info.value.error_id == 'snapshot-hash-missing'
 
 
+def test_progress_reporter_on_a_tty_draws_cfys_bar(tmp_path, capsys):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    report = transfer.progress_reporter(str(tmp_path / 'snap.zip'), 'Downloading',
+                                        stream=Terminal())
+    report(50, 100)
+    report(100, 100)
+    out = capsys.readouterr().out
+    assert 'Downloading' in out and 'snap.zip' in out and '100.0%' in out
+
+
+@pytest.mark.parametrize('size, text', [
+    (0, '0 B'), (1536, '1.5 KiB'), (5 * 1024 ** 3, '5.0 GiB'),
+    (None, 'an unknown number of bytes')])
+def test_human_sizes(size, text):
+    assert progress.human_size(size) == text
+
+
 def test_progress_reporter_rate_limits_log_lines(tmp_path, caplog):
     now = [0.0]
 
@@ -657,7 +682,7 @@ class RecordingSha256(object):
 
 def test_download_hashes_in_a_worker_thread_and_joins_it(serve, tmp_path, mocker):
     log = []
-    mocker.patch.object(transfer.hashlib, 'sha256', side_effect=lambda: RecordingSha256(log))
+    mocker.patch.object(localfile.hashlib, 'sha256', side_effect=lambda: RecordingSha256(log))
     server = serve(size=3 * 65536 + 17, drops=[100000])
     dest = tmp_path / 's1.zip'
     result = fetch(server, dest, chunk_size=65536)
@@ -673,8 +698,8 @@ def test_hash_queue_is_bounded(serve, tmp_path, mocker):
     """A slow hash holds the reads back: at most HASH_QUEUE_DEPTH blocks wait for it."""
     size = 40 * 4096
     log = []
-    mocker.patch.object(transfer, 'HASH_QUEUE_DEPTH', 2)
-    mocker.patch.object(transfer.hashlib, 'sha256',
+    mocker.patch.object(localfile, 'HASH_QUEUE_DEPTH', 2)
+    mocker.patch.object(localfile.hashlib, 'sha256',
                         side_effect=lambda: RecordingSha256(log, delay=0.01))
     real_write = os.write
     written = [0]
@@ -696,7 +721,7 @@ def test_hash_queue_is_bounded(serve, tmp_path, mocker):
 
 def test_hash_worker_error_is_raised_in_the_caller(serve, tmp_path, mocker):
     log = []
-    mocker.patch.object(transfer.hashlib, 'sha256',
+    mocker.patch.object(localfile.hashlib, 'sha256',
                         side_effect=lambda: RecordingSha256(log, fail_after=2))
     dest = tmp_path / 's1.zip'
     with pytest.raises(RuntimeError, match='hash worker failed'):
@@ -713,7 +738,7 @@ def test_disk_full_with_the_worker_running_is_mapped_and_joined(serve, tmp_path,
     server = serve(size=size)
     dest = tmp_path / 's1.zip'
     log = []
-    mocker.patch.object(transfer.hashlib, 'sha256',
+    mocker.patch.object(localfile.hashlib, 'sha256',
                         side_effect=lambda: RecordingSha256(log, delay=0.005))
     _disk_full_after(mocker, 5)
     with pytest.raises(UpgradeError) as info:
@@ -757,7 +782,7 @@ def test_too_much_data_in_the_stream_leaves_no_worker(serve, tmp_path):
 def test_download_flushes_in_the_background(serve, tmp_path, mocker):
     flushes = []
     real = os.fdatasync
-    mocker.patch.object(transfer, 'FLUSH_EVERY', 65536)
+    mocker.patch.object(localfile, 'FLUSH_EVERY', 65536)
 
     def fdatasync(fd):
         flushes.append(threading.current_thread().name)
@@ -778,7 +803,7 @@ def test_download_flushes_in_the_background(serve, tmp_path, mocker):
 def test_background_flush_error_is_a_local_write_error(serve, tmp_path, mocker, code,
                                                        error_id):
     """The kernel reports a writeback error once: to the flush, so the flush raises it."""
-    mocker.patch.object(transfer, 'FLUSH_EVERY', 65536)
+    mocker.patch.object(localfile, 'FLUSH_EVERY', 65536)
     mocker.patch.object(transfer.os, 'fdatasync',
                         side_effect=OSError(code, os.strerror(code)))
     server = serve(size=1 << 20, drops=[300000])

@@ -1,4 +1,4 @@
-"""`cfy upgrade status`: where an upgrade stands, read from its workspace only (no REST, no SSH).
+"""Where an upgrade stands, read from its workspace only (no REST, no SSH).
 
 ``summarize(workspace)`` builds the contract's ``status`` document from workspace.json (the
 steps of every runbook run in it, recorded by the Runner) and the verified journal::
@@ -10,14 +10,12 @@ steps of every runbook run in it, recorded by the Runner) and the verified journ
 Step status: ``succeeded``, ``skipped``, ``waived``, ``failed``, ``pending`` (never started),
 ``running`` (started, and another process holds the workspace lock) or ``interrupted``
 (started, and nobody is running it any more).  ``next`` is the command to run now.
-
-``run(options)`` prints that as a table plus the next command, or with ``--json`` exactly the
-document.
+``cfy upgrade status`` (``cloudify_upgrade_plugin/status.py``) prints it; the report and
+the commands' documents embed its ``steps``.
 """
 from cloudify_upgrade_plugin.engine import journal as jr
-from cloudify_upgrade_plugin.engine.workspace import Workspace
 from cloudify_upgrade_plugin.errors import UpgradeError
-from cloudify_upgrade_plugin import log
+from typing import Dict, Optional
 
 PENDING = 'pending'
 RUNNING = 'running'
@@ -38,7 +36,7 @@ def _is_locked(workspace):
         raise
 
 
-def step_states(entries):
+def step_states(entries) -> Dict[str, dict]:
     """``{step: {status, started_at, ended_at[, error_id]}}`` in first-seen order."""
     states = {}
     for entry in entries:
@@ -61,7 +59,7 @@ def step_states(entries):
     return states
 
 
-def summarize(workspace):
+def summarize(workspace) -> dict:
     """The status document of ``workspace`` (verifies the journal)."""
     meta = workspace.meta
     entries = workspace.journal.entries()
@@ -96,7 +94,7 @@ def _row(step_id, title, runbook, state):
     return row
 
 
-def next_command(upgrade_id, meta, steps, entries=None):
+def next_command(upgrade_id, meta, steps, entries=None) -> Optional[str]:
     """The command the operator should run now (None when nothing is left)."""
     suffix = ' --upgrade-id {0}'.format(upgrade_id)
     runbooks = meta.get('runbooks') or []
@@ -124,35 +122,3 @@ def _heals_clean(entries):
             e['event'] == jr.SUCCEEDED]
     last = (runs[-1].get('details') or {}) if runs else {}
     return bool(last.get('ok') and last.get('complete') and not last.get('healing_active'))
-
-
-def run(options):
-    """``cfy upgrade status [--upgrade-id ID] [--json]``."""
-    workspace = Workspace.open(options.get('upgrade_id'))
-    document = summarize(workspace)
-    if log.json_mode():
-        log.emit_json({key: document[key] for key in ('upgrade_id', 'mode', 'steps', 'next')})
-        return document
-    _print_human(document)
-    return document
-
-
-def _print_human(document):
-    from cloudify_cli.table import print_data
-    logger = log.get_logger()
-    logger.info('Upgrade %s (mode: %s, created %s)', document['upgrade_id'],
-                document.get('mode') or 'unknown', document.get('created_at') or 'unknown')
-    rows = [dict(row, error_id=row.get('error_id') or '', runbook=row['runbook'] or '',
-                 started_at=row['started_at'] or '', ended_at=row['ended_at'] or '')
-            for row in document['steps']]
-    print_data(['runbook', 'id', 'status', 'started_at', 'ended_at', 'error_id'], rows,
-               'Steps:', labels={'id': 'step', 'error_id': 'error'})
-    if document['next']:
-        logger.info('Next: %s', document['next'])
-    elif any(row['status'] == RUNNING for row in document['steps']):
-        logger.info('Next: wait - another `cfy upgrade` process is working on this upgrade.')
-    elif document.get('mode') == 'new-host':
-        logger.info('Nothing is left to run: verify-heals is clean. Shut the old manager '
-                    'down (or disconnect it from every network it heals on).')
-    else:
-        logger.info('Nothing is left to do for this upgrade.')

@@ -1,0 +1,101 @@
+"""The options of every `cfy upgrade` command: frozen, typed, with their defaults in one place.
+
+``cli.py`` builds one of these from the command line (click's defaults come from here too)
+and hands it to the command; steps read it from their context (``ctx.options.timeout``),
+never from a dict.  ``manager_password`` is left out of ``repr``.
+"""
+from dataclasses import dataclass, field
+from typing import ClassVar, Optional, Tuple
+
+from cloudify_upgrade_plugin.engine.checks import Waiver
+from cloudify_upgrade_plugin.versions import MODE_IN_PLACE, MODE_NEW_HOST
+
+# Longest wait for one manager execution or outage (--timeout).
+DEFAULT_TIMEOUT = 3600
+# Longest wait for one deployment's install_new_agents (--agent-timeout).
+DEFAULT_AGENT_TIMEOUT = 900
+DEFAULT_AGENTS_CONCURRENCY = 5
+MAX_AGENTS_CONCURRENCY = 50
+DEFAULT_TENANT = 'default_tenant'
+USERS_POLICIES = ('rest-security', 'reset-passwords', 'skip')
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """`cfy upgrade plan`."""
+
+    mode: str = MODE_NEW_HOST
+    target_version: Optional[str] = None
+    from_profile: Optional[str] = None
+    waivers: Tuple[Waiver, ...] = ()
+
+
+@dataclass(frozen=True)
+class PrepareOptions(PlanOptions):
+    """`cfy upgrade prepare`."""
+
+    upgrade_id: Optional[str] = None
+    snapshot_id: Optional[str] = None
+    freeze: bool = False
+    timeout: int = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """What `new-host` and `in-place` share (``mode`` says which one)."""
+
+    mode: ClassVar[str]
+    upgrade_id: Optional[str] = None
+    users: Optional[str] = None
+    agent_timeout: int = DEFAULT_AGENT_TIMEOUT
+    agents_concurrency: int = DEFAULT_AGENTS_CONCURRENCY
+    yes: bool = False
+    waivers: Tuple[Waiver, ...] = ()
+    timeout: int = DEFAULT_TIMEOUT
+    # new-host only: in place they keep these values
+    passwords_file: Optional[str] = None
+    no_stop_old_healing: bool = False
+
+
+@dataclass(frozen=True)
+class NewHostOptions(RestoreOptions):
+    """`cfy upgrade new-host`: the target by profile, or a profile made from its address."""
+
+    mode: ClassVar[str] = MODE_NEW_HOST
+    to_profile: Optional[str] = None
+    manager_ip: Optional[str] = None
+    profile_name: Optional[str] = None
+    manager_username: Optional[str] = None
+    manager_password: Optional[str] = field(default=None, repr=False)
+    manager_tenant: str = DEFAULT_TENANT
+    rest_port: Optional[int] = None
+    ssl: bool = False
+    rest_certificate: Optional[str] = None
+    ssh_user: Optional[str] = None
+    ssh_key: Optional[str] = None
+    ssh_port: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class InPlaceOptions(RestoreOptions):
+    """`cfy upgrade in-place`."""
+
+    mode: ClassVar[str] = MODE_IN_PLACE
+
+
+@dataclass(frozen=True)
+class VerifyHealsOptions:
+    """`cfy upgrade verify-heals`."""
+
+    upgrade_id: Optional[str] = None
+    old_profile: Optional[str] = None
+    new_profile: Optional[str] = None
+    since: Optional[str] = None
+    until: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class StatusOptions:
+    """`cfy upgrade status`."""
+
+    upgrade_id: Optional[str] = None

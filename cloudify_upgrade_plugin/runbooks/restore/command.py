@@ -1,0 +1,255 @@
+"""`cfy upgrade new-host` and `cfy upgrade in-place`: the restore command, for either mode.
+
+``run(options)`` picks the mode from the options (``NewHostOptions`` -> new-host,
+``InPlaceOptions`` -> in-place) and runs the shared skeleton (``engine.command``): open the
+prepared workspace and the target manager (waiting while a restore this upgrade started
+restarts or reboots it), run the target checks (a blocking failure is exit 3 before
+anything is uploaded), run the steps (``steps_for``), write the report and render the
+document.  ``describe`` lists the steps of a mode for ``plan``.
+"""
+import time
+from typing import Dict, FrozenSet, List
+
+from cloudify_upgrade_plugin import versions
+from cloudify_upgrade_plugin.engine.checks import evaluate
+from cloudify_upgrade_plugin.engine.command import Command, Outcome
+from cloudify_upgrade_plugin.engine.runner import Runner
+from cloudify_upgrade_plugin.engine.step import Runbook, Step, default_confirm
+from cloudify_upgrade_plugin.engine.workspace import Workspace
+from cloudify_upgrade_plugin.errors import InputError, UpgradeError
+from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.manager import profiles
+from cloudify_upgrade_plugin.manager.client import Manager
+from cloudify_upgrade_plugin.options import RestoreOptions
+from cloudify_upgrade_plugin.runbooks import agents, common, credentials
+from cloudify_upgrade_plugin.runbooks.context import RestoreContext
+from cloudify_upgrade_plugin.runbooks.in_place import IN_PLACE
+from cloudify_upgrade_plugin.runbooks.new_host import NEW_HOST
+from cloudify_upgrade_plugin.runbooks.restore.base import RestoreMode
+from cloudify_upgrade_plugin.runbooks.restore.checks import (
+    TARGET_CHECKS, CheckTarget, target_checks)
+from cloudify_upgrade_plugin.runbooks.restore.cutover import (
+    CutOver, Finish, FollowCredentials, InstallAgents, Reconcile, RestoreUsers)
+from cloudify_upgrade_plugin.runbooks.restore.execute import (
+    StartRestore, UploadSnapshot, WaitRestore)
+from cloudify_upgrade_plugin.runbooks.source_checks import SOURCE_CHECKS
+
+MODES: Dict[str, RestoreMode] = {mode.name: mode for mode in (NEW_HOST, IN_PLACE)}
+# Every check id --waive may name in new-host / in-place: the target's, either mode's and
+# prepare's (the same waivers may be given to every command of an upgrade).
+CHECK_IDS: FrozenSet[str] = TARGET_CHECKS.ids.union(
+    SOURCE_CHECKS.ids, *(mode.checks.ids for mode in MODES.values()))
+
+
+def steps_for(mode: RestoreMode, source) -> List[Step]:
+    """The restore-side steps of ``mode`` for a source of version ``source``."""
+    steps = [CheckTarget(), UploadSnapshot(), StartRestore(), WaitRestore()]
+    steps.extend(mode.steps_after_restore(source))
+    if versions.snapshot_carries_passwords(source):
+        steps.append(FollowCredentials())
+    else:
+        steps.append(RestoreUsers())
+    steps.extend([Reconcile(), CutOver(), InstallAgents(), Finish()])
+    return steps
+
+
+def describe(mode: str, source, target) -> List[dict]:
+    """[{'id', 'title', 'changes'}] in order, for this mode and version pair (for plan)."""
+    return [{'id': step.id, 'title': step.title, 'changes': step.changes}
+            for step in steps_for(MODES[mode], versions.as_version(source))]
+
+
+def run(options: RestoreOptions) -> Outcome:
+    """`cfy upgrade new-host` / `cfy upgrade in-place`."""
+    return RestoreCommand(MODES[options.mode], options).run()
+
+
+class RestoreCommand(Command):
+    """Open the workspace and the target, check, then run the steps of the mode."""
+
+    def __init__(self, mode: RestoreMode, options: RestoreOptions):
+        self.mode = mode
+        self.options = options
+        self.ctx = None
+
+    def check(self) -> None:
+        options, mode = self.options, self.mode
+        credentials.validate_options(options)
+        workspace = self.workspace = Workspace.open(options.upgrade_id)
+        meta = workspace.meta
+        _require_prepared(workspace, meta, mode.name)
+        source_profile = (meta.get('source') or {}).get('profile')
+        target_profile = mode.target_profile(options, meta, source_profile)
+        target = _open_target(target_profile, source_profile, workspace, options.timeout)
+        ctx = self.ctx = RestoreContext(
+            workspace, yes=options.yes, options=options, mode=mode, target_manager=target,
+            target_profile=target_profile, source_profile=source_profile,
+            check_ids=CHECK_IDS)
+        ctx.confirm = _confirm_with_summary(ctx)
+        workspace.update_meta(target=common.manager_meta(target))
+        if workspace.journal.state().get(CheckTarget.id) != 'succeeded':
+            # blocked before anything is uploaded: exit 3 and nothing changed
+            ctx.target_checks = target_checks(ctx)
+            evaluate(ctx.target_checks, options.waivers)
+
+    def execute(self) -> None:
+        source = versions.Version.parse(self.workspace.meta['source']['version'])
+        runbook = Runbook(self.mode.name, steps_for(self.mode, source))
+        fingerprint = {'target': {'address': self.ctx.target_manager.address},
+                       'restore_mode': self.mode.name}
+        Runner(self.workspace, runbook, fingerprint).run(self.ctx)
+
+    def failed(self, error: UpgradeError) -> dict:
+        document = result_document(self.workspace, self.mode)
+        document['error'] = error.to_dict()
+        error.document = dict(document, **(error.document or {}))
+        return document
+
+    def document(self) -> dict:
+        return result_document(self.workspace, self.mode)
+
+    def render(self, document: dict) -> None:
+        common.render(document, result_lines(document))
+
+
+def _require_prepared(workspace, meta, mode):
+    if workspace.journal.state().get('write-prepare-report') != 'succeeded' or \
+            not meta.get('snapshot'):
+        raise InputError(
+            'Upgrade {0} is not prepared: its prepare did not finish.'.format(
+                workspace.upgrade_id), error_id='prepare-not-finished',
+            hints=['Run `cfy upgrade prepare --upgrade-id {0}` first.'.format(
+                workspace.upgrade_id)])
+    if meta.get('mode') != mode:
+        raise InputError(
+            'Upgrade {0} was prepared for a {1} upgrade, not {2}.'.format(
+                workspace.upgrade_id, meta.get('mode'), mode), error_id='wrong-mode',
+            hints=['Run `cfy upgrade {0} --upgrade-id {1}`, or prepare a new upgrade with '
+                   '--mode {2}.'.format(meta.get('mode'), workspace.upgrade_id, mode)])
+
+
+def _open_target(target_profile, source_profile, workspace, timeout):
+    """The target manager, waited for while a restore this upgrade started restarts or
+    reboots it (in place: the reboot after restoring the certificates; issue 7 "a reboot in
+    the middle of a step is expected, not an error")."""
+    restoring = bool(workspace.meta.get('restore_execution_id'))
+    deadline = time.monotonic() + float(timeout)
+    delay = 0.25
+    waiting = False
+    while True:
+        try:
+            return _connect_target(target_profile, source_profile, workspace)
+        except _Retry:
+            pass
+        except UpgradeError as error:
+            if not restoring or error.error_id not in ('manager-unreachable',
+                                                       'manager-not-detected'):
+                raise
+            if time.monotonic() >= deadline:
+                raise UpgradeError(
+                    'The target manager did not come back within {0}s: {1}'.format(
+                        timeout, error.message), error_id='rest-timeout',
+                    details=error.details,
+                    hints=['Check the manager host (a reboot after restoring certificates can '
+                           'take several minutes), then run the same command again.'])
+            if not waiting:
+                get_logger().info('The target manager does not answer (a restore restarts '
+                                  'its REST service, or reboots it); waiting up to %ss.',
+                                  timeout)
+                waiting = True
+        time.sleep(delay)
+        delay = min(delay * 1.5, 5.0)
+
+
+class _Retry(Exception):
+    """Something was repaired on the target; connect again."""
+
+
+def _connect_target(target_profile, source_profile, workspace):
+    """The target manager; after a >= 4.2 restore its profile password may be stale."""
+    try:
+        return common.open_manager(target_profile, role='target')
+    except UpgradeError as error:
+        if error.error_id != 'manager-auth-failed':
+            raise
+        refused = error
+    if source_profile and source_profile != target_profile:
+        get_logger().info('The target refuses its profile\'s credentials; trying the old '
+                          'admin\'s (a restore installs them).')
+        try:
+            return Manager.from_profile(target_profile,
+                                        credentials=profiles.profile_credentials(source_profile))
+        except UpgradeError as error:
+            if error.error_id != 'manager-auth-failed':
+                raise
+    if credentials.recover_lockout(workspace, target_profile):
+        raise _Retry()
+    raise refused
+
+
+def _confirm_with_summary(ctx):
+    """The point of no return: say what was verified and what happens next, then ask."""
+    def confirm(step):
+        meta = ctx.workspace.meta
+        logger = get_logger()
+        target = meta.get('target') or {}
+        reconciliation = meta.get('reconciliation') or {}
+        waived = [e['details'].get('check') for e in ctx.workspace.journal.waivers()]
+        logger.info('Verified so far: snapshot %s (version %s, sha256 checked) restored on %s '
+                    '(%s %s, services %s); reconciliation %s%s.',
+                    (meta.get('snapshot') or {}).get('id'),
+                    (meta.get('snapshot') or {}).get('snapshot_version'),
+                    target.get('address'), target.get('version'), target.get('edition'),
+                    meta.get('target_health') or 'not checked',
+                    'clean' if reconciliation.get('ok') else '{0} difference(s), '
+                    'waived'.format(len(reconciliation.get('differences') or [])),
+                    '; waived checks: {0}'.format(', '.join(sorted(set(waived))))
+                    if waived else '')
+        try:
+            eligible, not_eligible = agents.plan(ctx.target_manager)
+            moving = '{0} deployment(s) in {1} tenant(s){2}'.format(
+                len(eligible), len({t for t, _ in eligible}),
+                ' ({0} not eligible: hosts not started)'.format(len(not_eligible))
+                if not_eligible else '')
+        except UpgradeError:
+            moving = 'every eligible deployment'
+        fence = ctx.mode.fence_plan(ctx, meta)
+        logger.info('What happens now: %s; the cut-over time is recorded; then the agents of '
+                    '%s are reinstalled to talk to the new manager. Keep the old manager '
+                    'and its RabbitMQ up until this ends.', fence, moving)
+        return default_confirm(step)
+    return confirm
+
+
+def result_document(workspace: Workspace, mode: RestoreMode) -> dict:
+    meta = workspace.meta
+    target = meta.get('target') or {}
+    agents_summary = meta.get('agents') or {}
+    return {'upgrade_id': workspace.upgrade_id, 'mode': meta.get('mode'),
+            'target': {'version': target.get('version'), 'edition': target.get('edition'),
+                       'address': target.get('address'), 'profile': target.get('profile')},
+            'restore_execution_id': meta.get('restore_execution_id'),
+            'reconciliation': meta.get('reconciliation') or {'ok': None, 'differences': []},
+            'agents': {'deployments': agents_summary.get('deployments'),
+                       'succeeded': agents_summary.get('succeeded'),
+                       'failed': agents_summary.get('failed') or [],
+                       'not_eligible': agents_summary.get('not_eligible') or []},
+            'cutover_at': meta.get('cutover_at'),
+            'healing_fenced': meta.get('healing_fenced'),
+            'steps': common.step_states(workspace),
+            'next': 'cfy upgrade verify-heals --upgrade-id {0}'.format(workspace.upgrade_id),
+            'left_to_do': mode.left_to_do()}
+
+
+def result_lines(document: dict) -> List[str]:
+    agents_doc = document['agents']
+    lines = ['Upgrade {0}: restored on {1} {2}.'.format(
+        document['upgrade_id'], document['target']['version'], document['target']['edition']),
+        'Reconciliation: {0}.'.format('no difference' if document['reconciliation']['ok']
+                                      else document['reconciliation']['differences']),
+        'Agents: {0} of {1} deployment(s) moved.'.format(agents_doc['succeeded'],
+                                                         agents_doc['deployments']),
+        'Cut-over at {0}.'.format(document['cutover_at'])]
+    lines.extend(document.get('left_to_do') or [])
+    lines.append('Next: {0}'.format(document['next']))
+    return lines

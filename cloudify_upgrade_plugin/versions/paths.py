@@ -1,0 +1,146 @@
+"""Upgrade paths: which (source, target, mode) combinations are possible, and patches.
+
+Each path rule is declared once in ``PATH_RULES`` with the check id it is reported under
+(the id ``--waive`` names), so ``PATH_PROBLEM_IDS`` and ``PATCH_PROBLEM_IDS`` are derived
+from the rules, never listed by hand.  Also the snapshot id rule.
+"""
+import re
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Tuple
+
+from cloudify_upgrade_plugin.errors import InputError
+from cloudify_upgrade_plugin.versions.rules import MODE_IN_PLACE, MODES
+from cloudify_upgrade_plugin.versions.version import Version, as_version
+
+MIN_TARGET = Version((4, 2, 0))
+MIN_SOURCE = Version((3, 4, 0))
+MIN_IN_PLACE_WITH_SSL_BACKUP = Version((4, 0, 0))
+FIRST_TARGET_REFUSING_3X = Version((5, 0, 0))
+
+
+@dataclass(frozen=True)
+class PathRule:
+    """One reason a path is impossible: its check id, when it applies, what to say."""
+
+    id: str
+    applies: Callable[[Version, Version, Optional[str]], bool]
+    message: str        # formatted with source= and target=
+
+
+PATH_RULES = (
+    # facts scope + seed "Version Relevance": sources are 3.4.2 and newer
+    PathRule('source-version-unsupported',
+             lambda source, target, mode: source < MIN_SOURCE,
+             'Source manager {source} is older than 3.4; only 3.4.2 and newer can be upgraded '
+             'through a snapshot.'),
+    # seed "Version Relevance": the new manager must be 4.2 or newer
+    PathRule('target-version-too-old',
+             lambda source, target, mode: target < MIN_TARGET,
+             'Target version {target} is older than 4.2; upgrades must go to 4.2 or newer.'),
+    # facts §3.6.1: every target refuses a snapshot newer than itself
+    PathRule('target-older-than-source',
+             lambda source, target, mode: target.base < source.base,
+             'Target version {target} is older than the source {source}; a manager refuses '
+             'snapshots of a newer manager.'),
+    # facts §1.4 / §3.6.3: 4.2-4.6 restore 3.x snapshots, 5.0.0+ refuse anything below 4.0.0
+    PathRule('source-3x-needs-stepping-stone',
+             lambda source, target, mode: source.major < 4 and
+             target >= FIRST_TARGET_REFUSING_3X,
+             'A {source} snapshot can only be restored on a 4.2-4.6 manager; {target} refuses '
+             'snapshots older than 4.0.0. Upgrade to a 4.x (4.2-4.6) manager first, then from '
+             'that manager to {target}.'),
+    # seed "In-place upgrade": "only supported in 4.0.1+"; but the seed's Preparation step 2
+    # covers a 4.0.0 in-place upgrade whose certificates (not in 4.0.0 snapshots, facts
+    # §7.1) are copied off the host by hand ("contact support"), which this tool automates:
+    # 4.0.0 is allowed; patch-1 is enforced by the patch-level checks and the ssl backup by
+    # prepare / the host-backups check of in-place.  Only 3.x stays refused.
+    PathRule('in-place-unsupported',
+             lambda source, target, mode: mode == MODE_IN_PLACE and
+             source.base < MIN_IN_PLACE_WITH_SSL_BACKUP,
+             'An in-place upgrade is only supported from 4.0.1 on (4.0.0 with patch-1 and a '
+             'backup of /etc/cloudify/ssl); the source is {source}. Use a new-host '
+             'upgrade.'),
+)
+PATH_PROBLEM_IDS = tuple(rule.id for rule in PATH_RULES)
+
+
+def upgrade_problems(source, target, mode: Optional[str] = None) -> List[Tuple[str, str]]:
+    """Everything that makes (source, target, mode) impossible: a list of (check_id, message).
+
+    An empty list means the path itself is possible; the other checks (clean target,
+    patches, credentials...) are made elsewhere.  ``mode`` is 'new-host', 'in-place' or
+    None (mode-independent checks only).
+    """
+    source = as_version(source)
+    target = as_version(target)
+    if mode is not None and mode not in MODES:
+        raise InputError('Unknown upgrade mode "{0}".'.format(mode), error_id='bad-mode',
+                         hints=['Use one of: {0}.'.format(', '.join(MODES))])
+    return [(rule.id, rule.message.format(source=source, target=target))
+            for rule in PATH_RULES if rule.applies(source, target, mode)]
+
+
+# facts §7.3 / §9.9: the patch a 4.0.x manager needs before its snapshot is usable, and the
+# patch number its patched snapshot_create.py writes (4.1.0-p<N>-<version>).
+PATCHES = {(4, 0, 0): ('patch-1', 1), (4, 0, 1): ('update-3', 3)}
+PATCH_PROBLEM_IDS = tuple('{0}-missing'.format(name) for name, _ in PATCHES.values())
+
+
+def needs_patch(source) -> Optional[str]:
+    """The patch a source must have before its snapshot is usable, or None.
+
+    facts §7.3 / §9.9: 4.0.0 needs 'patch-1' (snapshot version 4.1.0-p1-4.0.0) and 4.0.1
+    needs 'update-3' (snapshot version 4.1.0-p3-4.0.1), otherwise agents are restored
+    without their tenant.  A manager's /version never shows the patch: ``source`` must be
+    the snapshot's ``snapshot_version`` (metadata.json) to tell a patched one apart.
+    """
+    source = as_version(source)
+    patch = PATCHES.get(source.parts[:3])
+    if patch is not None and (source.patch_number or 0) < patch[1]:
+        return patch[0]
+    return None
+
+
+def patch_number(patch: str) -> int:
+    """The number a patched snapshot version carries for ``patch`` (1 for patch-1)."""
+    return next(number for name, number in PATCHES.values() if name == patch)
+
+
+def patch_problem(source) -> Optional[Tuple[str, str]]:
+    """``needs_patch`` as a (check_id, message) pair, or None."""
+    source = as_version(source)
+    patch = needs_patch(source)
+    if patch is None:
+        return None
+    return (
+        '{0}-missing'.format(patch),
+        'Cloudify {0} without {1}: agents in its snapshot carry no tenant, so they are '
+        'restored without it (the snapshot version would be 4.1.0-p{2}-{0} when patched). '
+        'Apply {1} on the old manager first (contact Cloudify support).'.format(
+            source.base, patch, patch_number(patch)))
+
+
+# -- snapshot ids -----------------------------------------------------------------------
+
+_SNAPSHOT_ID_RE = re.compile(r'^[A-Za-z][A-Za-z0-9._-]*$')
+MAX_SNAPSHOT_ID_LENGTH = 256
+
+
+def snapshot_id_problem(snapshot_id: str) -> Optional[str]:
+    """Why ``snapshot_id`` is not a valid snapshot id, or None.
+
+    facts §3.1: from 4.4 ids must be non-empty, at most 256 characters, only
+    [A-Za-z0-9._-] and start with a letter; the strict rule is applied for every version
+    so that a snapshot id works on any target.
+    """
+    if not snapshot_id:
+        return 'a snapshot id must not be empty'
+    if len(snapshot_id) > MAX_SNAPSHOT_ID_LENGTH:
+        return 'a snapshot id must be at most {0} characters (got {1})'.format(
+            MAX_SNAPSHOT_ID_LENGTH, len(snapshot_id))
+    if not snapshot_id[0].isascii() or not snapshot_id[0].isalpha():
+        return 'a snapshot id must start with a letter: "{0}"'.format(snapshot_id)
+    if not _SNAPSHOT_ID_RE.match(snapshot_id):
+        return ('a snapshot id may only contain letters, digits, ".", "-" and "_": '
+                '"{0}"'.format(snapshot_id))
+    return None
