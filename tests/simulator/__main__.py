@@ -42,6 +42,8 @@ def parse_args(argv=None):
                               'endpoints)')
     facts12.add_argument('--licence-expired', action='store_true',
                          help='premium 4.6+: the licence has expired')
+    facts12.add_argument('--licence-trial', action='store_true',
+                         help='premium 4.6+: a trial licence (expired: the gate closes)')
     facts12.add_argument('--licence-version', default=None,
                          help="the licence's cloudify_version (default: the manager's)")
     facts12.add_argument('--distributed', action='store_true',
@@ -111,6 +113,7 @@ def main(argv=None):
     if args.security:
         kwargs['security_enabled'] = True
     kwargs.update(licensed=not args.unlicensed, licence_expired=args.licence_expired,
+                  licence_trial=args.licence_trial,
                   licence_version=args.licence_version, distributed=args.distributed,
                   failed_logins_before_account_lock=args.failed_logins_before_account_lock,
                   account_lock_period=args.account_lock_period,

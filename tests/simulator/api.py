@@ -249,13 +249,13 @@ class RestApi:
         if not rules.licence_gate:
             return
         state = self.mgr.licence_state()
-        if state == 'valid':
+        if state in ('valid', 'expired'):       # an expired paying licence still serves
             return
         endpoint = ctx.rest.strip('/').split('/', 1)[0]
         if rules.licence_allows(endpoint, ctx.request.method):
             return
-        if state == 'expired':
-            # client code expired_cloudify_license (COMMON@7.0.4 exceptions.py) [I]
+        if state == 'expired-trial':
+            # client code expired_cloudify_license (COMMON@7.0.4 exceptions.py)
             raise ApiError(rules.licence_refusal_status, 'expired_cloudify_license',
                            'The Cloudify license has expired (simulated message) [U]')
         raise ApiError(rules.licence_refusal_status, 'missing_cloudify_license',
@@ -989,13 +989,14 @@ def license_upload(api, ctx):
         doc = None
     if isinstance(doc, dict) and isinstance(doc.get('license'), dict):
         doc = doc['license']
-    if not isinstance(doc, dict) or not doc.get('cloudify_version'):
+    if not isinstance(doc, dict):
         raise ApiError(400, 'unverified_cloudify_license',
                        'The license could not be verified (simulated message)')
-    if api.rules.licence_version_older(doc['cloudify_version']):
+    version = doc.get('cloudify_version')           # null: valid for every version
+    if version is not None and api.rules.licence_version_older(str(version)):
         raise ApiError(400, 'unverified_cloudify_license',
                        "The license version is older than the Manager's version")
-    api.mgr.set_licence(str(doc['cloudify_version']),
+    api.mgr.set_licence(None if version is None else str(version),
                         edition=doc.get('license_edition') or 'Premium',
                         trial=bool(doc.get('trial')),
                         expiration_date=doc.get('expiration_date'),

@@ -6,6 +6,7 @@ snapshot files, auto-heal hazard, fault switches and request log.
 Public entry point: :func:`start` (re-exported by ``tests.simulator``).
 """
 import base64
+import datetime
 import hashlib
 import hmac
 import json
@@ -196,6 +197,7 @@ def _unit_missing(action, unit):
 
 # a per-process key for the request log's password fingerprints (never the password)
 _FINGERPRINT_KEY = secrets.token_bytes(32)
+_DEFAULT = object()
 LEGACY_STAGE_RESTORE = ('source', 'lenient')
 
 
@@ -204,8 +206,8 @@ class SimulatedManager:
     ssh_key, admin_username, admin_password, rules, requests, faults, state (the Store),
     auto_heal, root (host dir), user_passwords (seeded users).
 
-    Options of facts §12 (README 'Options'): licensed / licence_expired / licence_version
-    (premium 4.6+ licence, §12.2), distributed (Kubernetes 7.0, §12.1),
+    Options of facts §12 (README 'Options'): licensed / licence_expired / licence_trial /
+    licence_version (premium 4.6+ licence, §12.2), distributed (Kubernetes 7.0, §12.1),
     failed_logins_before_account_lock / account_lock_period (minutes, §12.10),
     legacy_stage_restore ('source' | 'lenient', the 7.0 legacy route's Stage / Composer
     steps, §12.1), ok_fail_delay (real seconds before /ok answers FAIL, §12.11)."""
@@ -214,7 +216,7 @@ class SimulatedManager:
                  time_scale=DEFAULT_TIME_SCALE, admin_password=None, networks=None,
                  security_enabled=None, update_3=False, patch_1=False, hostname=None,
                  download_headers='nginx', ssl=False, licensed=True, licence_expired=False,
-                 licence_version=None, distributed=False,
+                 licence_trial=False, licence_version=None, distributed=False,
                  failed_logins_before_account_lock=None, account_lock_period=None,
                  legacy_stage_restore='source', ok_fail_delay=None):
         self.rules = Rules(version, edition, update_3=update_3, patch_1=patch_1,
@@ -267,7 +269,8 @@ class SimulatedManager:
         self._licence_lock = threading.Lock()
         self.licence = None
         if licensed and self.rules.has_license:
-            self.set_licence(licence_version, expired=licence_expired)
+            self.set_licence(_DEFAULT if licence_version is None else licence_version,
+                             expired=licence_expired, trial=licence_trial)
         self.ssl = bool(ssl)
         self.ca_path = None
         self.http_listener = None
@@ -690,20 +693,24 @@ class SimulatedManager:
         return last + period > time.monotonic()
 
     # -- licence (facts §12.2) ------------------------------------------------------------------
-    def set_licence(self, version=None, expired=False, edition='Premium', trial=False,
-                    expiration_date=None, customer_id=None):
+    def set_licence(self, version=_DEFAULT, expired=False, edition='Premium', trial=False,
+                    expiration_date=_DEFAULT, customer_id=None):
         """Install a licence (like `cfy license upload` of a valid file): `version` is its
-        cloudify_version (default: the manager's major.minor), `expired` puts its
-        expiration_date in the past (or give `expiration_date` itself)."""
-        if expiration_date is None:
+        cloudify_version (default: the manager's major.minor; None: valid for every version),
+        `expired` puts its expiration_date in the past (or give `expiration_date`; None:
+        never expires), `trial` marks a trial licence (only an expired trial licence closes
+        the gate, research of the vendor's tests test_license.py, facts §12.2)."""
+        if version is _DEFAULT:
+            version = self.rules.licence_version
+        if expiration_date is _DEFAULT:
             expiration_date = ('2020-01-01T00:00:00.000Z' if expired
                                else '2099-12-31T00:00:00.000Z')
         with self._licence_lock:
             self.licence = {
                 'customer_id': str(customer_id or 'simulator-customer'),
-                'expiration_date': str(expiration_date),
+                'expiration_date': _licence_date(expiration_date),
                 'license_edition': edition, 'trial': bool(trial),
-                'cloudify_version': str(version or self.rules.licence_version),
+                'cloudify_version': None if version is None else str(version),
                 'capabilities': None}
 
     def remove_licence(self):
@@ -711,12 +718,17 @@ class SimulatedManager:
             self.licence = None
 
     def licence_state(self):
-        """'valid' | 'missing' | 'expired' (MGR@7.0.4 License.expired)."""
+        """'valid' | 'expired' (a paying licence past its date: still served) |
+        'expired-trial' (gate closed) | 'missing' (gate closed); MGR@7.0.4 License.expired,
+        vendor tests test_using_expired_paying_license /
+        test_error_when_using_expired_trial_license."""
         with self._licence_lock:
             licence = dict(self.licence) if self.licence else None
         if licence is None:
             return 'missing'
-        return 'expired' if licence_expired(licence) else 'valid'
+        if not licence_expired(licence):
+            return 'valid'
+        return 'expired-trial' if licence.get('trial') else 'expired'
 
     def licence_items(self):
         """GET /license items (MGR@4.6..7.0.4 responses_v3.License fields)."""
@@ -892,7 +904,8 @@ def start(version, edition='premium', data='empty', state_dir=None, ssh=True, po
     kwargs: admin_password, networks ({name: ip}), security_enabled (3.4.2), update_3,
     patch_1 (or version strings '4.0.1+update3' / '4.0.0+patch1'), hostname,
     download_headers, ssl, and the facts §12 options of SimulatedManager (licensed,
-    licence_expired, licence_version, distributed, failed_logins_before_account_lock,
+    licence_expired, licence_trial, licence_version, distributed,
+    failed_logins_before_account_lock,
     account_lock_period, legacy_stage_restore, ok_fail_delay)."""
     machine = Machine(state_dir=state_dir, ssh=ssh, ssh_port=ssh_port)
     try:
@@ -901,6 +914,24 @@ def start(version, edition='premium', data='empty', state_dir=None, ssh=True, po
     except Exception:
         machine.stop()
         raise
+
+
+def _licence_date(value):
+    """A licence date as the REST service renders it ('%Y-%m-%dT%H:%M:%S.%fZ'); accepts
+    dates, ISO strings and the licence file's month/day/year."""
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        return datamod.ts(value)
+    if isinstance(value, datetime.date):
+        return datamod.ts(datetime.datetime(value.year, value.month, value.day))
+    text = str(value)
+    for fmt in ('%Y-%m-%dT%H:%M:%S.%fZ', '%Y-%m-%dT%H:%M:%SZ', '%Y-%m-%d', '%m/%d/%Y'):
+        try:
+            return datamod.ts(datetime.datetime.strptime(text, fmt))
+        except ValueError:
+            continue
+    return text
 
 
 def licence_expired(licence):

@@ -84,12 +84,18 @@ def test_licence_items_when_licensed(simulated_manager):
 
 
 def test_expired_licence(simulated_manager):
-    """facts §12.2: `expired` true, and the gate answers expired_cloudify_license [I]."""
-    mgr = simulated_manager('6.4', licence_expired=True)
-    item = mgr.client().license.list()[0]
-    assert item.expired is True
-    with pytest.raises(ExpiredCloudifyLicense):
-        mgr.client().blueprints.list()
+    """facts §12.2 `expired`; the vendor's tests (MGR@7.0.4 tests/integration_tests/tests/
+    agentless_tests/test_license.py): an expired paying licence still serves, an expired
+    trial licence closes the gate with expired_cloudify_license."""
+    paying = simulated_manager('6.4', licence_expired=True)
+    item = paying.client().license.list()[0]
+    assert item.expired is True and item['trial'] is False
+    assert raw(paying, 'GET', '/api/v3.1/blueprints').status_code == 200
+    trial = simulated_manager('7.0', licence_expired=True, licence_trial=True)
+    with pytest.raises(ExpiredCloudifyLicense) as err:
+        trial.client().blueprints.list()
+    assert err.value.status_code == 400
+    assert raw(trial, 'GET', '/api/v3.1/license').json()['items'][0]['expired'] is True
 
 
 def test_older_licence_version(simulated_manager):
@@ -115,10 +121,17 @@ def test_upload_older_licence_refused(simulated_manager, tmp_path):
     assert err.value.error_code == 'unverified_cloudify_license'
     assert mgr.licence_state() == 'missing'
     current = tmp_path / 'current.yaml'
-    current.write_text('license:\n  cloudify_version: "7.0"\n  trial: false\n')
+    current.write_text('license:\n  cloudify_version: "7.0"\n  trial: false\n'
+                       '  expiration_date: 11/24/2030\n')
     client.license.upload(str(current))
     assert mgr.licence_state() == 'valid'
+    assert client.license.list()[0].expiration_date == '2030-11-24T00:00:00.000Z'
     assert raw(mgr, 'GET', '/api/v3.1/blueprints').status_code == 200
+    unversioned = tmp_path / 'any.yaml'           # cloudify_version null: every version
+    unversioned.write_text('license:\n  cloudify_version: null\n  expiration_date: null\n')
+    client.license.upload(str(unversioned))
+    item = client.license.list()[0]
+    assert item.cloudify_version is None and item.expired is False
 
 
 def test_gate_runs_before_authentication(simulated_manager):
