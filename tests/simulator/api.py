@@ -257,9 +257,9 @@ class RestApi:
         if state == 'expired-trial':
             # client code expired_cloudify_license (COMMON@7.0.4 exceptions.py)
             raise ApiError(rules.licence_refusal_status, 'expired_cloudify_license',
-                           'The Cloudify license has expired (simulated message) [U]')
+                           'The Cloudify license has expired (simulated message)')
         raise ApiError(rules.licence_refusal_status, 'missing_cloudify_license',
-                       'No Cloudify license was found on the manager (simulated message) [U]')
+                       'No Cloudify license was found on the manager (simulated message)')
 
     # ==================================================================================
     # maintenance (facts §2.5; MGR@4.2 maintenance.py)

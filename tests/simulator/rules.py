@@ -207,6 +207,9 @@ class Rules:
         # --- licence gate (facts §12.2: premium from 4.6, MGR@<tag> constants.py
         # ALLOWED_LICENSE_ENDPOINTS; applied by a before_request hook registered before the
         # maintenance handler and before authentication, MGR@4.6..7.0.4 server.py) ----------
+        # Closed by a missing licence or an expired *trial* one; an expired paying licence
+        # still serves (the vendor's MGR@7.0.4 tests/integration_tests/tests/
+        # agentless_tests/test_license.py; manager.licence_state).
         self.licence_gate = self.premium and v >= (4, 6, 0)
         if v < (5, 0, 5):
             licence = ['status', 'version', 'license', 'tokens', 'config', 'cluster',
@@ -229,10 +232,12 @@ class Rules:
         # The HTTP status of the refusal is closed source (facts §12.2 [U]); 400 is what the
         # open LicenseCheckCommunity answers with the same error code (MGR@6.4.0+
         # resources_v3_1/license.py) and what Cloudify's UI treats as a licence error
-        # (cloudify-cosmo/cloudify-stage app/utils/Internal.js `_isLicenseError`). [U]
+        # (cloudify-cosmo/cloudify-stage app/utils/Internal.js/.ts `isLicenseError`:
+        # status 400 and one of the two codes). [U]
         self.licence_refusal_status = 400
-        # facts §12.2: a licence older than the manager is refused at upload (MGR@7.0.4
-        # manager_exceptions.py InvalidCloudifyLicense, 400 unverified_cloudify_license)
+        # facts §12.2: a licence older than the manager is refused at upload only (MGR@7.0.4
+        # manager_exceptions.py InvalidCloudifyLicense, 400 unverified_cloudify_license); the
+        # default licence of a simulated manager is issued for its major.minor
         self.licence_version = '{0}.{1}'.format(v[0], v[1])
 
         # --- lists (facts §4 pagination table; MGR@4.4..7.0.4 storage_manager._paginate) --
