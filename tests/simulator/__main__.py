@@ -36,6 +36,28 @@ def parse_args(argv=None):
                         help='3.4.2: enable security (off by default, facts §2.4)')
     parser.add_argument('--teardown-on-exit', action='store_true',
                         help='delete opt/manager and etc/cloudify of the host dir on exit')
+    facts12 = parser.add_argument_group('facts §12 options (README "Options")')
+    facts12.add_argument('--unlicensed', action='store_true',
+                         help='premium 4.6+: no licence (the licence gate refuses most '
+                              'endpoints)')
+    facts12.add_argument('--licence-expired', action='store_true',
+                         help='premium 4.6+: the licence has expired')
+    facts12.add_argument('--licence-trial', action='store_true',
+                         help='premium 4.6+: a trial licence (expired: the gate closes)')
+    facts12.add_argument('--licence-version', default=None,
+                         help="the licence's cloudify_version (default: the manager's)")
+    facts12.add_argument('--distributed', action='store_true',
+                         help='7.0 on Kubernetes: legacy snapshots are refused at restore')
+    facts12.add_argument('--failed-logins-before-account-lock', type=int, default=None,
+                         help='4.4+: failed logins allowed before the lock (default 4)')
+    facts12.add_argument('--account-lock-period', type=float, default=None,
+                         help='4.4+: lock period in minutes (default -1: no lockout)')
+    facts12.add_argument('--legacy-stage-restore', choices=('source', 'lenient'),
+                         default='source',
+                         help="7.0 legacy route's Stage/Composer steps (default: as the "
+                              "source does)")
+    facts12.add_argument('--ok-fail-delay', type=float, default=None,
+                         help='real seconds before /ok answers FAIL (default 3 x time scale)')
     parser.add_argument('--auto-heal-after', type=float, default=None,
                         help='old managers: start heals for every auto-heal deployment '
                              'after N seconds while cloudify-riemann runs')
@@ -90,6 +112,13 @@ def main(argv=None):
         kwargs['admin_password'] = args.admin_password
     if args.security:
         kwargs['security_enabled'] = True
+    kwargs.update(licensed=not args.unlicensed, licence_expired=args.licence_expired,
+                  licence_trial=args.licence_trial,
+                  licence_version=args.licence_version, distributed=args.distributed,
+                  failed_logins_before_account_lock=args.failed_logins_before_account_lock,
+                  account_lock_period=args.account_lock_period,
+                  legacy_stage_restore=args.legacy_stage_restore,
+                  ok_fail_delay=args.ok_fail_delay)
     try:
         mgr = start(args.manager_version, edition=args.edition, data=args.data,
                     state_dir=args.state_dir, ssh=not args.no_ssh, port=args.port,

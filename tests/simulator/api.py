@@ -81,27 +81,29 @@ UI_PAGE = (b'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Cloudify 
 ROUTES = []
 
 
-def route(method, pattern, auth='secured', scoped=True, write=False, since=None,
-          until=None, prefixes=None, admin=False, action=None):
+def route(method, pattern, auth='secured', scoped=True, write=False, when=None,
+          prefixes=None, admin=False, action=None):
     """Register a handler.  auth: 'none' | 'version' | 'secured'; scoped: tenant-scoped
-    resource (facts §2.4); prefixes: only under these API versions."""
+    resource (facts §2.4); when: the name of the rules.Rules flag saying whether the
+    version has this route; prefixes: only under these API versions."""
     def deco(fn):
         ROUTES.append({'method': method, 'regex': re.compile('^' + pattern + '$'),
                        'fn': fn, 'auth': auth, 'scoped': scoped, 'write': write,
-                       'since': since, 'until': until, 'prefixes': prefixes,
+                       'when': when, 'prefixes': prefixes,
                        'admin': admin, 'action': action or fn.__name__})
         return fn
     return deco
 
 
-class Ctx(object):
-    def __init__(self, request, api_version, rest):
+class Ctx:
+    def __init__(self, request, api_version, rest, log_entry=None):
         self.request = request
         self.api_version = api_version
         self.rest = rest
         self.user = None
         self.tenant = None          # tenant name or None
         self.route = None
+        self.log = log_entry if log_entry is not None else {}   # the RequestLog entry
 
     @property
     def is_admin(self):
@@ -119,7 +121,7 @@ def _bool(name, value, strict=False):
     raise bad('{0} must be <true/false>, got {1}'.format(name, value))
 
 
-class RestApi(object):
+class RestApi:
     """Handles one request for manager `mgr` (manager.SimulatedManager)."""
 
     def __init__(self, mgr):
@@ -134,7 +136,7 @@ class RestApi(object):
         mgr = self.mgr
         entry = mgr.record_request(request)
         try:
-            response = self._handle(request)
+            response = self._handle(request, entry)
         except ApiError as e:
             response = self._error_response(e)
         except HtmlError as e:
@@ -157,7 +159,7 @@ class RestApi(object):
         return Response(e.status, json.dumps(body).encode('utf-8'), headers=e.headers,
                         content_type=JSON)
 
-    def _handle(self, request):
+    def _handle(self, request, entry):
         mgr, rules = self.mgr, self.rules
         delay = mgr.faults.take_delay(request.method, request.path)
         if delay:
@@ -188,7 +190,7 @@ class RestApi(object):
                                     'the server.')     # obs70 'GET /api/v9/version'
                 return Response(rules.ui_status_for_unproxied, UI_PAGE,
                                 content_type='text/html')
-        ctx = Ctx(request, api_version, rest)
+        ctx = Ctx(request, api_version, rest, entry)
         matched, allowed = None, False
         for r in ROUTES:
             m = r['regex'].match(rest)
@@ -211,15 +213,13 @@ class RestApi(object):
                             'The requested URL was not found on the server.')
         r, m = matched
         ctx.route = r
+        self._licence_check(ctx)
         self._maintenance_check(ctx, r)
         self._authenticate(ctx, r)
         return self._respond(r['fn'](self, ctx, **m.groupdict()))
 
     def _route_exists(self, r, api_version):
-        v = self.rules.v
-        if r['since'] is not None and v < r['since']:
-            return False
-        if r['until'] is not None and v >= r['until']:
+        if r['when'] is not None and not getattr(self.rules, r['when']):
             return False
         if r['prefixes'] is not None:
             return api_version in r['prefixes']
@@ -239,6 +239,29 @@ class RestApi(object):
                         content_type=JSON)
 
     # ==================================================================================
+    # licence gate (facts §12.2; rules.py 'licence gate')
+    # ==================================================================================
+    def _licence_check(self, ctx):
+        """An unlicensed (or expired) premium 4.6+ manager serves only the version's
+        ALLOWED_LICENSE_ENDPOINTS; the hook runs before maintenance and authentication, so a
+        refused request is never authenticated."""
+        rules = self.rules
+        if not rules.licence_gate:
+            return
+        state = self.mgr.licence_state()
+        if state in ('valid', 'expired'):       # an expired paying licence still serves
+            return
+        endpoint = ctx.rest.strip('/').split('/', 1)[0]
+        if rules.licence_allows(endpoint, ctx.request.method):
+            return
+        if state == 'expired-trial':
+            # client code expired_cloudify_license (COMMON@7.0.4 exceptions.py)
+            raise ApiError(rules.licence_refusal_status, 'expired_cloudify_license',
+                           'The Cloudify license has expired (simulated message)')
+        raise ApiError(rules.licence_refusal_status, 'missing_cloudify_license',
+                       'No Cloudify license was found on the manager (simulated message)')
+
+    # ==================================================================================
     # maintenance (facts §2.5; MGR@4.2 maintenance.py)
     # ==================================================================================
     def _maintenance_check(self, ctx, r):
@@ -255,12 +278,14 @@ class RestApi(object):
                     (endpoint == 'executions' and forbidden) or \
                     (re.match(r'^deployments/[^/]+$', endpoint) and forbidden):
                 raise ApiError(503, 'entering_maintenance_mode', 'Your request was rejected '
-                               'since Cloudify manager is currently in maintenance mode')
+                               'since Cloudify manager is currently in maintenance mode',
+                               server_traceback=self.rules.maintenance_traceback)
             return
         if any(endpoint.startswith(a) for a in self.rules.maintenance_allowed):
             return
         raise ApiError(503, 'maintenance_mode_active', 'Your request was rejected since '
-                       'Cloudify manager is currently in maintenance mode')
+                       'Cloudify manager is currently in maintenance mode',
+                       server_traceback=self.rules.maintenance_traceback)
 
     # ==================================================================================
     # authentication and tenants (facts §2.4)
@@ -279,23 +304,35 @@ class RestApi(object):
         token = headers.get('Authentication-Token')
         auth = headers.get('Authorization')
         if token:
+            ctx.log['auth_method'] = 'token'
+            ctx.log['auth_ok'] = False
             ctx.user = self.mgr.user_for_token(token)
             if ctx.user is None:
                 raise ApiError(401, 'unauthorized_error',
                                'User unauthorized: Authentication failed: invalid token')
+            ctx.log['auth_user'] = ctx.user['username']
+            if rules.has_account_lock and rules.account_lock_check == 'after_password' and \
+                    self.mgr.is_locked(ctx.user['username']):
+                # MGR@6.4.0+ security/authentication.py `authenticate` (facts §12.10)
+                raise ApiError(401, 'unauthorized_error', _failed_login_message(
+                    rules, ctx.user['username']))
+            ctx.log['auth_ok'] = True
         elif auth and auth.startswith('Basic '):
+            ctx.log['auth_method'] = 'basic'
+            ctx.log['auth_ok'] = False
             try:
                 username, _, password = base64.b64decode(auth[6:]).decode('utf-8').partition(
                     ':')
             except (ValueError, UnicodeDecodeError):
                 raise ApiError(401, 'unauthorized_error',
                                'User unauthorized: No authentication info provided')
-            user = self.mgr.check_password(username, password)
+            ctx.log['auth_user'] = username
+            ctx.log['password_fingerprint'] = self.mgr.password_fingerprint(password)
+            user, _locked = self.mgr.check_password(username, password)
             if user is None:
                 raise ApiError(401, 'unauthorized_error',
-                               'User unauthorized: Authentication failed for <User '
-                               'username=`{0}`>. Wrong credentials or locked account'
-                               .format(username))
+                               _failed_login_message(rules, username))
+            ctx.log['auth_ok'] = True
             ctx.user = user
         else:
             # obs70: 'Authorization: Bearer' -> 401 like no auth at all
@@ -417,7 +454,7 @@ class RestApi(object):
         if value is None:
             return default
         if label is None:
-            label = name if self.rules.v >= (7, 0, 0) else name.lstrip('_')
+            label = name if self.rules.bool_error_keeps_underscore else name.lstrip('_')
         return _bool(label, value)
 
     def list_records(self, ctx, kind, records, fields, filter_map=None, get_all=False,
@@ -485,7 +522,7 @@ class RestApi(object):
         want_all = False
         if get_all and '_get_all_results' in q:
             want_all = _bool('get_all_results', ctx.request.arg('_get_all_results'))
-        meta_extra = {'filtered': None} if rules.v >= (5, 1, 0) else {}
+        meta_extra = {'filtered': None} if rules.list_meta_filtered else {}
         if rules.pagination == 'truncate':
             # 3.4.2: silently truncated at max_results (facts §4 pagination table)
             size = min(size if size is not None else rules.max_results, rules.max_results)
@@ -588,6 +625,17 @@ def _sort_key(value):
     return (2, str(value))
 
 
+def _failed_login_message(rules, username):
+    """obs70 'wrong password' row (the same text answers a locked account, MGR@6.4.0+);
+    MGR@4.4..6.3 authentication.py says 'Bad credentials or locked account' for a locked
+    account and a wrong password alike [message simplified to one per version]."""
+    if rules.account_lock_check == 'before_password' and rules.has_account_lock:
+        return ('User unauthorized: Authentication failed for <User username=`{0}`>. Bad '
+                'credentials or locked account'.format(username))
+    return ('User unauthorized: Authentication failed for <User username=`{0}`>. Wrong '
+            'credentials or locked account'.format(username))
+
+
 def _token_sig(secret, user):
     msg = '{0}:{1}'.format(user['id'], user.get('api_token_key')).encode('utf-8')
     return hmac.new((secret or '').encode('utf-8'), msg, hashlib.sha256).hexdigest()[:32]
@@ -637,14 +685,18 @@ def version(api, ctx):
     return 200, {k: values[k] for k in rules.version_fields}
 
 
-@route('GET', r'/ok', auth='none', scoped=False, since=(6, 0, 0), prefixes=('v3.1',))
+@route('GET', r'/ok', auth='none', scoped=False, when='has_ok', prefixes=('v3.1',))
 def ok(api, ctx):
-    """facts §2.3: unauthenticated JSON string "OK" (200) or "FAIL" (500)."""
+    """facts §2.3: unauthenticated JSON string "OK" (200) or "FAIL" (500); facts §12.11:
+    the FAIL comes after about 3 s (manager seconds, scaled; `ok_fail_delay` option)."""
     healthy = all(api.mgr.unit_active(u) for u in api.rules.units)
-    return (200, 'OK') if healthy else (500, 'FAIL')
+    if healthy:
+        return 200, 'OK'
+    api.mgr.sleep_real(api.mgr.ok_fail_delay())
+    return 500, 'FAIL'
 
 
-@route('GET', r'/snapshot-status', auth='none', scoped=False, since=(5, 0, 5),
+@route('GET', r'/snapshot-status', auth='none', scoped=False, when='has_snapshot_status',
        prefixes=('v3.1',))
 def snapshot_status(api, ctx):
     """facts §2.3: {"status": "running"|"not-running"} from the flag file."""
@@ -694,7 +746,7 @@ def status(api, ctx):
     return 200, {'status': 'running', 'services': services}
 
 
-@route('GET', r'/tokens', scoped=False, until=(7, 0, 0))
+@route('GET', r'/tokens', scoped=False, when='tokens_get_signed')
 def get_token(api, ctx):
     """4.x: GET /tokens returns a token signed with secret_key (facts §2.4)."""
     token = make_token(api.mgr, ctx.user)
@@ -703,7 +755,7 @@ def get_token(api, ctx):
     return 200, {'value': token, 'role': ctx.user['role']}
 
 
-@route('POST', r'/tokens', scoped=False, since=(7, 0, 0))
+@route('POST', r'/tokens', scoped=False, when='tokens_post')
 def post_token(api, ctx):
     """obs70 'POST /tokens {"description":"x"}' -> 200 with value ctok-<id>-<secret>."""
     body = api.json_body(ctx)
@@ -719,13 +771,18 @@ def post_token(api, ctx):
     return 200, out
 
 
-@route('GET', r'/tokens', scoped=False, since=(7, 0, 0))
+@route('GET', r'/tokens', scoped=False, when='tokens_post')
 def list_tokens(api, ctx):
+    """facts §12.11: items carry `value`, the secret masked (rules.token_list_value)."""
     with api.store.lock:
         items = [{k: v for k, v in t.items() if k != 'secret'}
                  for t in api.store.tokens.values()
                  if ctx.is_admin or t['username'] == ctx.user['username']]
     fields = ('id', 'username', 'role', 'expiration_date', 'last_used', 'description')
+    if api.rules.token_list_value:
+        fields = ('id', 'value') + fields[1:]
+        for item in items:
+            item['value'] = 'ctok-{0}-********'.format(item['id'])
     return api.list_records(ctx, 'tokens', items, fields,
                             presenter=lambda rec, inc: {k: rec.get(k) for k in
                                                         (inc or fields)})
@@ -740,17 +797,18 @@ def _user_out(api, user, get_data=False):
             'group_system_roles': {}, 'active': user.get('active', True),
             'created_at': user.get('created_at'),
             'first_login_at': user.get('first_login_at'),
-            'last_login_at': user.get('last_login_at'), 'is_locked': False,
+            'last_login_at': user.get('last_login_at'),
+            'is_locked': api.mgr.is_locked(user['username']),
             'show_getting_started': True, 'password_hash': None}
 
 
-@route('GET', r'/user', scoped=False, since=(4, 0, 0))
+@route('GET', r'/user', scoped=False, when='has_user_endpoint')
 def current_user(api, ctx):
     """obs70 'GET /user' shape."""
     return 200, _user_out(api, ctx.user)
 
 
-@route('GET', r'/users', scoped=False, since=(4, 0, 0))
+@route('GET', r'/users', scoped=False, when='has_tenants')
 def list_users(api, ctx):
     """Premium only (obs70: community 404 missing_premium_package_error)."""
     if api.rules.edition != 'premium':
@@ -775,7 +833,8 @@ def list_users(api, ctx):
     return api.list_records(ctx, 'users', users, fields, presenter=present)
 
 
-@route('POST', r'/users/(?P<username>[^/]+)', scoped=False, since=(4, 0, 0), write=True)
+@route('POST', r'/users/(?P<username>[^/]+)', scoped=False, when='has_tenants',
+       write=True)
 def set_user_password(api, ctx, username):
     """`cfy users set-password` (rc705 users.py `set_password`: POST /users/<name>
     {"password"}): premium, sys_admin; the new hash uses the salt the REST service runs
@@ -796,7 +855,7 @@ def set_user_password(api, ctx, username):
         return 200, _user_out(api, api.store.users[username])
 
 
-@route('GET', r'/tenants', scoped=False, since=(4, 0, 0))
+@route('GET', r'/tenants', scoped=False, when='has_tenants')
 def list_tenants(api, ctx):
     """obs70 'GET /tenants' shape; community lists only default_tenant (facts §5.1)."""
     get_data = api.query_bool(ctx, '_get_data')
@@ -824,7 +883,7 @@ def list_tenants(api, ctx):
                             presenter=present)
 
 
-@route('GET', r'/managers', scoped=False, since=(5, 0, 5))
+@route('GET', r'/managers', scoped=False, when='has_cluster_nodes')
 def managers(api, ctx):
     """obs70 'GET /managers' item fields; one all-in-one manager."""
     mgr = api.mgr
@@ -839,7 +898,7 @@ def managers(api, ctx):
                             presenter=lambda rec, inc: {k: rec[k] for k in (inc or fields)})
 
 
-@route('GET', r'/brokers', scoped=False, since=(5, 0, 5))
+@route('GET', r'/brokers', scoped=False, when='has_cluster_nodes')
 def brokers(api, ctx):
     mgr = api.mgr
     item = {'name': mgr.hostname, 'host': '127.0.0.1', 'management_host': '127.0.0.1',
@@ -850,7 +909,7 @@ def brokers(api, ctx):
                             presenter=lambda rec, inc: {k: rec[k] for k in (inc or fields)})
 
 
-@route('GET', r'/db-nodes', scoped=False, since=(5, 0, 5))
+@route('GET', r'/db-nodes', scoped=False, when='has_cluster_nodes')
 def db_nodes(api, ctx):
     mgr = api.mgr
     item = {'name': mgr.hostname, 'host': '127.0.0.1', 'is_external': False,
@@ -860,7 +919,7 @@ def db_nodes(api, ctx):
                             presenter=lambda rec, inc: {k: rec[k] for k in (inc or fields)})
 
 
-@route('GET', r'/cluster', scoped=False, since=(4, 0, 0), until=(5, 0, 5))
+@route('GET', r'/cluster', scoped=False, when='has_old_cluster_route')
 def old_cluster(api, ctx):
     """Pre-5.0.5 HA cluster endpoint, premium only (facts §6.1: cfy falls back to it; README
     assumption: an uninitialised cluster)."""
@@ -880,12 +939,69 @@ def provider_context(api, ctx):
         'workflows': {'task_retries': 60, 'task_retry_interval': 15}}}}
 
 
-@route('GET', r'/license-check', scoped=False, since=(4, 6, 0))
+@route('GET', r'/license-check', scoped=False, when='has_license_check')
 def license_check(api, ctx):
-    """facts §11: premium cfy upload calls it; licence gating itself is [U], not simulated."""
-    if api.rules.edition != 'premium':
+    """facts §11: premium cfy upload calls it (MGR@6.4.0+ LicenseCheckPremium: "OK"); an
+    unlicensed premium manager refuses it at the licence gate (it is not in
+    ALLOWED_LICENSE_ENDPOINTS, facts §12.2)."""
+    if not api.rules.premium:
         raise HtmlError(404, 'Not Found', 'The requested URL was not found on the server.')
     return 200, None
+
+
+LICENCE_FIELDS = ('customer_id', 'expiration_date', 'license_edition', 'trial',
+                  'cloudify_version', 'capabilities', 'expired')
+
+
+def _premium_only(api):
+    """MGR@4.6 MissingPremiumFeatureResource / MGR@6.4+ `premium_only`: JSON 404 (obs70;
+    facts §12.11 community GET /license)."""
+    if not api.rules.premium:
+        raise ApiError(404, 'missing_premium_package_error',
+                       'This feature exists only in the premium edition of Cloudify.\nPlease '
+                       'contact sales for additional info.')
+
+
+@route('GET', r'/license', scoped=False, when='has_license_endpoint')
+def license_list(api, ctx):
+    """facts §12.2: a paginated list, `items: []` without a licence (the endpoint is on the
+    licence allow-list); items per MGR@4.6..7.0.4 responses_v3.License."""
+    _premium_only(api)
+    items = api.mgr.licence_items()
+    return api.list_records(ctx, 'license', items, LICENCE_FIELDS,
+                            presenter=lambda rec, inc: {k: rec.get(k)
+                                                        for k in (inc or LICENCE_FIELDS)})
+
+
+@route('PUT', r'/license', scoped=False, when='has_license_endpoint', admin=True,
+       action='license_upload')
+def license_upload(api, ctx):
+    """`cfy license upload` (COMMON@7.0.4 license.py: PUT /license, the file as the body).
+    The real file is signed and its format closed; the simulator accepts a JSON or YAML
+    mapping of the License fields, optionally under `license:` (README [U]).  facts §12.2: a
+    licence older than the manager -> 400 unverified_cloudify_license."""
+    _premium_only(api)
+    raw = ctx.request.body()
+    try:
+        import yaml
+        doc = yaml.safe_load(raw.decode('utf-8')) if raw else None
+    except Exception:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get('license'), dict):
+        doc = doc['license']
+    if not isinstance(doc, dict):
+        raise ApiError(400, 'unverified_cloudify_license',
+                       'The license could not be verified (simulated message)')
+    version = doc.get('cloudify_version')           # null: valid for every version
+    if version is not None and api.rules.licence_version_older(str(version)):
+        raise ApiError(400, 'unverified_cloudify_license',
+                       "The license version is older than the Manager's version")
+    api.mgr.set_licence(None if version is None else str(version),
+                        edition=doc.get('license_edition') or 'Premium',
+                        trial=bool(doc.get('trial')),
+                        expiration_date=doc.get('expiration_date'),
+                        customer_id=doc.get('customer_id'))
+    return 200, api.mgr.licence_items()[0]
 
 
 @route('GET', r'/maintenance', scoped=False)
@@ -954,12 +1070,12 @@ def plugins(api, ctx):
     return api.resource_list(ctx, 'plugins')
 
 
-@route('GET', r'/sites', since=(5, 0, 5))
+@route('GET', r'/sites', when='has_sites')
 def sites(api, ctx):
     return api.resource_list(ctx, 'sites')
 
 
-@route('GET', r'/agents', since=(5, 0, 5))
+@route('GET', r'/agents', when='has_agents_endpoint')
 def agents(api, ctx):
     """obs70 §5 'Agent (list)'; cfy 7.0.5 filters node_ids/node_instance_ids/
     install_methods/deployment_id."""
@@ -982,6 +1098,16 @@ def executions(api, ctx):
         with api.store.lock:
             if not api.visible(ctx, api.store.find('deployments', did), all_tenants):
                 raise not_found('deployments', did)
+    unknown = [s for s in ctx.request.query.get('status', [])
+               if s not in api.rules.execution_states]
+    if unknown and api.rules.unknown_status_filter_500:
+        # facts §12.11 (obs 7.0.4): the PostgreSQL enum rejects the value -> 500
+        message = ('(psycopg2.errors.InvalidTextRepresentation) invalid input value for enum '
+                   'execution_status: "{0}"'.format(unknown[0]))
+        raise ApiError(500, 'internal_server_error',
+                       'Internal error occurred in manager REST server - DataError: ' +
+                       message, server_traceback='Traceback (most recent call last):\n'
+                       'sqlalchemy.exc.DataError: ' + message + '\n')
     extra = None if include_system else {'is_system_workflow': ['false']}
     return api.resource_list(ctx, 'executions', extra_filter=extra)
 
@@ -989,25 +1115,6 @@ def executions(api, ctx):
 @route('GET', r'/executions/(?P<rid>[^/]+)')
 def execution(api, ctx, rid):
     return api.one(ctx, 'executions', rid)
-
-
-# workflow parameters (MGR@4.2 types.yaml; facts §5.3; facts §4 heal parameters)
-def _workflow_params(rules, workflow_id):
-    if workflow_id == 'install_new_agents':
-        params = {'install_agent_timeout': 300, 'node_ids': [], 'node_instance_ids': [],
-                  'validate': True, 'install': True, 'install_script': ''}
-        if rules.v >= (4, 5, 0):
-            params['stop_old_agent'] = False
-        if rules.v >= (7, 0, 0):
-            params.update(install_methods=None, manager_ip=None, manager_certificate=None)
-        return params
-    if workflow_id == 'heal':
-        params = {'node_instance_id': None, 'diagnose_value': 'Not provided',
-                  'ignore_failure': True}
-        if rules.v >= (7, 0, 0):
-            params.update(check_status=True, allow_reinstall=True)
-        return params
-    return {}
 
 
 @route('POST', r'/executions', write=True)
@@ -1043,7 +1150,7 @@ def start_execution(api, ctx):
                            'The following executions are currently running for this '
                            'deployment: {0}. To execute this workflow anyway, pass '
                            '"force=true" as a query parameter to this request'.format(running))
-        declared = _workflow_params(rules, wid)
+        declared = rules.workflow_parameters(wid)
         custom = [k for k in (params or {}) if k not in declared]
         if custom and not allow_custom and declared:
             raise ApiError(400, 'illegal_execution_parameters_error',
@@ -1130,6 +1237,11 @@ def _conflict(api, kind, rid, tenant):
                     '<Tenant name=`{2}`> or with global visibility'.format(model, rid, tenant))
 
 
+def _running_ids(rules, active):
+    ids = [e['id'] for e in active]
+    return ', '.join(ids) if rules.running_execution_ids_joined else ids
+
+
 def _active_executions(api, ctx):
     return [e for e in api.visible(ctx, api.store.all('executions'))
             if e['status'] in datamod.ACTIVE_STATES and e['status'] != 'queued']
@@ -1156,9 +1268,10 @@ def create_snapshot(api, ctx, sid):
         if active and rules.system_wide_check and not queue:
             raise ApiError(400, 'existing_running_execution_error',
                            rules.running_execution_message.format(
-                               ids=', '.join(e['id'] for e in active)
-                               if rules.v >= (7, 0, 0) else [e['id'] for e in active]))
-        visibility = 'private' if params.get('private_resource') else 'tenant'
+                               ids=_running_ids(rules, active)))
+        # facts §12.11 / rules.py snapshot_visibility: private from 4.3
+        visibility = ('private' if rules.snapshot_visibility == 'private' or
+                      params.get('private_resource') else 'tenant')
         store.put('snapshots', {'id': sid, 'created_at': datamod.ts(), 'status': 'creating',
                                 'error': '', 'tenant_name': tenant,
                                 'created_by': ctx.user['username'], 'visibility': visibility})
@@ -1183,7 +1296,7 @@ def create_snapshot(api, ctx, sid):
 def delete_snapshot(api, ctx, sid):
     rec = api.get_one(ctx, 'snapshots', sid)
     with api.store.lock:
-        if api.rules.v >= (6, 0, 0):
+        if api.rules.snapshot_delete_checks_executions:
             # facts §3.2: 6.0+ refuses while a create/restore execution for it is active
             for e in api.store.all('executions'):
                 if e['workflow_id'] in ('create_snapshot', 'restore_snapshot') and \
@@ -1238,7 +1351,7 @@ def download_snapshot(api, ctx, sid):
     if not os.path.isfile(path):
         return nginx_page(404)          # the X-Accel target is missing: nginx's 404 page
     size = os.path.getsize(path)
-    filename = ('attachment; filename="{0}.zip"' if rules.v >= (7, 0, 0)
+    filename = ('attachment; filename="{0}.zip"' if rules.download_filename_quoted
                 else 'attachment; filename={0}.zip').format(sid)
     headers = [('Content-Disposition', filename), ('Cache-Control', 'no-cache'),
                ('Accept-Ranges', 'bytes')]
@@ -1266,7 +1379,8 @@ def upload_snapshot(api, ctx, sid):
     rules, store, mgr = api.rules, api.store, api.mgr
     request = ctx.request
     ctype = (request.header('Content-Type') or '')
-    if rules.v >= (7, 0, 0) and ctype.startswith('application/x-www-form-urlencoded'):
+    if rules.upload_form_content_type_413 and \
+            ctype.startswith('application/x-www-form-urlencoded'):
         request.drain()
         return nginx_page(413)          # obs70: curl's default content type -> 413 HTML
     if request.arg('snapshot_archive_url'):
@@ -1282,12 +1396,12 @@ def upload_snapshot(api, ctx, sid):
     if exists:
         # 7.0.4: the archive is replaced, 201 with every field null (obs70)
         return 201, {k: None for k in rules.snapshot_fields()}
-    visibility = 'tenant'
-    if rules.upload_private_resource_param:
-        if _bool('private_resource', request.arg('private_resource', 'false')):
+    visibility = 'private'              # 4.3+ (rules.py snapshot_visibility; obs70)
+    if rules.snapshot_visibility == 'param':
+        visibility = 'tenant'
+        if rules.upload_private_resource_param and \
+                _bool('private_resource', request.arg('private_resource', 'false')):
             visibility = 'private'
-    elif rules.v >= (7, 0, 0):
-        visibility = 'private'          # obs70: upload -> visibility private
     with store.lock:
         rec = store.put('snapshots', {'id': sid, 'created_at': datamod.ts(),
                                       'status': 'uploaded', 'error': '',
@@ -1348,8 +1462,7 @@ def restore_snapshot(api, ctx, sid):
                 store.put('executions', ex)      # obs70: a pending row is left behind
             raise ApiError(400, 'existing_running_execution_error',
                            rules.running_execution_message.format(
-                               ids=', '.join(e['id'] for e in active)
-                               if rules.v >= (7, 0, 0) else [e['id'] for e in active]))
+                               ids=_running_ids(rules, active)))
         store.put('executions', ex)
     mgr.run_execution(ex)
     # 200 marshalled with the Snapshot schema although it is the execution (facts §3.5)

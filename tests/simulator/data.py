@@ -85,8 +85,8 @@ def fields_for(kind, rules):
     fields = _BASE_FIELDS[kind] + rules.tenant_fields()
     if kind == 'deployments' and rules.has_sites:
         fields += ('site_name',)
-    if kind == 'secrets' and rules.v >= (4, 0, 0):
-        fields += ('is_hidden_value',) if rules.v >= (4, 4, 0) else ()
+    if kind == 'secrets' and rules.secret_hidden_value_field:
+        fields += ('is_hidden_value',)
     return fields
 
 
@@ -118,7 +118,7 @@ def present(kind, rec, rules, include=None):
 # ----------------------------------------------------------------------------------------
 # the store
 # ----------------------------------------------------------------------------------------
-class Store(object):
+class Store:
     """The manager's DB.  `res[kind]` maps (tenant, id) -> record, in insertion order."""
 
     def __init__(self):
@@ -131,11 +131,15 @@ class Store(object):
         self.agent_installs = {}   # (tenant, deployment_id) -> count of install_new_agents
 
     # -- resources -----------------------------------------------------------------------
-    def put(self, kind, rec):
+    @staticmethod
+    def key(kind, rec):
         key = (rec.get('tenant_name') or 'default_tenant', rec[id_field(kind)])
         if kind == 'nodes':
             key = (key[0], rec['deployment_id'] + '/' + rec['id'])
-        self.res[kind][key] = rec
+        return key
+
+    def put(self, kind, rec):
+        self.res[kind][self.key(kind, rec)] = rec
         return rec
 
     def delete(self, kind, rec):
@@ -208,6 +212,40 @@ class Store(object):
                 self.put('executions', rec)
             self.agent_installs = {}
 
+    def restore_entities(self, entities, skip_users=(), types=KINDS):
+        """The 7.0 new route (facts §12.1): create what a scanned new-format zip holds
+        (archive.read 'entities'), tenants and users first, then each tenant's entities by
+        type; an entity that already exists is skipped (COMMON@7.0.4 `restore` methods log
+        the client error and go on); users named in `skip_users` are never created
+        (COMMON@7.0.4 users.py `restore` skips admin).  Returns the number created."""
+        created = 0
+        with self.lock:
+            mgmt = entities.get('mgmt') or {}
+            for tenant in mgmt.get('tenants', []):
+                if tenant.get('name') and tenant['name'] not in self.tenants:
+                    self.tenants[tenant['name']] = copy.deepcopy(tenant)
+                    created += 1
+            for user in mgmt.get('users', []):
+                name = user.get('username')
+                if not name or name in skip_users or name in self.users:
+                    continue
+                user = copy.deepcopy(user)
+                user['id'] = max([u['id'] for u in self.users.values()] + [0]) + 1
+                self.users[name] = user
+                created += 1
+            for tenant, by_type in (entities.get('tenants') or {}).items():
+                if tenant not in self.tenants:
+                    continue
+                for kind in types:
+                    for rec in by_type.get(kind, []):
+                        rec = copy.deepcopy(rec)
+                        rec['tenant_name'] = tenant
+                        if self.key(kind, rec) in self.res[kind]:
+                            continue
+                        self.put(kind, rec)
+                        created += 1
+        return created
+
 
 def new_tenant(name):
     return {'name': name, 'rabbitmq_username': 'rabbitmq_user_' + name,
@@ -225,7 +263,7 @@ def new_user(uid, username, password_hash, role, tenant_roles, created_at=None):
 # ----------------------------------------------------------------------------------------
 # seeding
 # ----------------------------------------------------------------------------------------
-class Seeder(object):
+class Seeder:
     """Builds data sets deterministically (no randomness, fixed timestamps)."""
 
     def __init__(self, store, rules, broker, salt, network='default'):
@@ -307,7 +345,7 @@ class Seeder(object):
                       host_id=hosts[0] if hosts else None, count=instances_per_host,
                       creator=creator)
         if executions:
-            if self.rules.v >= (4, 0, 0):
+            if self.rules.create_deployment_environment_execution:
                 self.execution(tenant, 'create_deployment_environment', did, bid,
                                creator=creator)
             self.execution(tenant, 'install', did, bid, creator=creator,

@@ -6,6 +6,9 @@ snapshot files, auto-heal hazard, fault switches and request log.
 Public entry point: :func:`start` (re-exported by ``tests.simulator``).
 """
 import base64
+import datetime
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -31,9 +34,14 @@ _REGISTRY = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
-class RequestLog(object):
+class RequestLog:
     """Thread-safe list of the requests a manager received: dicts with method, path, query
-    (name -> value, or list when repeated), status, tenant.  No credential header is kept."""
+    (name -> value, or list when repeated), status, tenant, time, and what authentication
+    made of the request: auth_method ('basic' | 'token' | None), auth_user (the Basic
+    username or the token's owner), auth_ok (True / False / None when not checked, e.g.
+    refused earlier by the licence gate or maintenance mode) and password_fingerprint (an
+    HMAC of the Basic password under a key of this process, compare with
+    ``SimulatedManager.password_fingerprint(pw)``).  No credential itself is kept."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -65,8 +73,16 @@ class RequestLog(object):
                     if (method is None or e['method'] == method)
                     and (path_contains is None or path_contains in e['path'])]
 
+    def logins(self, username=None, ok=None):
+        """Requests that carried Basic credentials (optionally of `username`, and whose
+        check gave `ok`)."""
+        with self._lock:
+            return [e for e in self._items if e.get('auth_method') == 'basic'
+                    and (username is None or e.get('auth_user') == username)
+                    and (ok is None or e.get('auth_ok') is ok)]
 
-class AutoHeal(object):
+
+class AutoHeal:
     """The auto-heal hazard of an old 3.x/4.x manager (facts §7.4): while its
     cloudify-riemann unit runs, host_failure policies start `heal` executions.
     `schedule(deployment_id, node_instance_id=None, after=0.0, tenant='default_tenant')`
@@ -122,7 +138,7 @@ class AutoHeal(object):
         mgr.run_execution(ex)
 
 
-class Machine(object):
+class Machine:
     """The host a manager is installed on: its file tree, its SSH server, its REST port."""
 
     def __init__(self, state_dir=None, ssh=True, ssh_port=0, ssh_user='centos'):
@@ -179,17 +195,44 @@ def _unit_missing(action, unit):
     return 5, 'Failed to {0} {1}.service: Unit {1}.service not found.\n'.format(action, unit)
 
 
-class SimulatedManager(object):
+# a per-process key for the request log's password fingerprints (never the password)
+_FINGERPRINT_KEY = secrets.token_bytes(32)
+_DEFAULT = object()
+LEGACY_STAGE_RESTORE = ('source', 'lenient')
+
+
+class SimulatedManager:
     """One simulated manager.  Attributes for tests: rest_port, url, ssh_port, ssh_user,
     ssh_key, admin_username, admin_password, rules, requests, faults, state (the Store),
-    auto_heal, root (host dir), user_passwords (seeded users)."""
+    auto_heal, root (host dir), user_passwords (seeded users).
+
+    Options of facts §12 (README 'Options'): licensed / licence_expired / licence_trial /
+    licence_version (premium 4.6+ licence, §12.2), distributed (Kubernetes 7.0, §12.1),
+    failed_logins_before_account_lock / account_lock_period (minutes, §12.10),
+    legacy_stage_restore ('source' | 'lenient', the 7.0 legacy route's Stage / Composer
+    steps, §12.1), ok_fail_delay (real seconds before /ok answers FAIL, §12.11)."""
 
     def __init__(self, version, edition='premium', data='empty', machine=None, port=0,
                  time_scale=DEFAULT_TIME_SCALE, admin_password=None, networks=None,
                  security_enabled=None, update_3=False, patch_1=False, hostname=None,
-                 download_headers='nginx', ssl=False):
+                 download_headers='nginx', ssl=False, licensed=True, licence_expired=False,
+                 licence_trial=False, licence_version=None, distributed=False,
+                 failed_logins_before_account_lock=None, account_lock_period=None,
+                 legacy_stage_restore='source', ok_fail_delay=None):
         self.rules = Rules(version, edition, update_3=update_3, patch_1=patch_1,
-                           security_enabled=security_enabled)
+                           security_enabled=security_enabled, distributed=distributed)
+        if legacy_stage_restore not in LEGACY_STAGE_RESTORE:
+            raise ValueError('legacy_stage_restore must be one of {0}'.format(
+                ', '.join(LEGACY_STAGE_RESTORE)))
+        self.legacy_stage_restore = legacy_stage_restore
+        self.failed_logins_before_account_lock = int(
+            self.rules.failed_logins_before_account_lock_default
+            if failed_logins_before_account_lock is None else failed_logins_before_account_lock)
+        self.account_lock_period = float(self.rules.account_lock_period_default
+                                         if account_lock_period is None
+                                         else account_lock_period)
+        self._failed_logins = {}     # username -> [failed_logins_counter, last failure]
+        self._ok_fail_delay = ok_fail_delay
         self.machine = machine or Machine(ssh=False)
         self.root = self.machine.root
         self.time_scale = float(time_scale)
@@ -223,6 +266,11 @@ class SimulatedManager(object):
         self.user_passwords = {'admin': self.admin_password}
         self._install_host_files()
         self.rest_security = self.rest_security_file() or {}
+        self._licence_lock = threading.Lock()
+        self.licence = None
+        if licensed and self.rules.has_license:
+            self.set_licence(_DEFAULT if licence_version is None else licence_version,
+                             expired=licence_expired, trial=licence_trial)
         self.ssl = bool(ssl)
         self.ca_path = None
         self.http_listener = None
@@ -231,7 +279,7 @@ class SimulatedManager(object):
         self.rest_port = self.listener.port
         self.protocol = 'https' if self.ssl else 'http'
         self.url = '{0}://127.0.0.1:{1}'.format(self.protocol, self.rest_port)
-        if self.ssl and self.rules.v >= (4, 2, 0):
+        if self.ssl and self.rules.ssl_plain_port_400:
             # facts §2.1: an SSL-enabled 4.2+ manager answers 400 on its plain HTTP port
             self.http_listener = Listener(_SslRequired(self.rules))
             self.http_listener.start()
@@ -255,11 +303,7 @@ class SimulatedManager(object):
         if not self.ssl:
             return None
         ca, cert, key = tlsmod.make_certificates()
-        if self.rules.v >= (4, 0, 0):
-            cert_rel = 'etc/cloudify/ssl/cloudify_external_cert.pem'
-            key_rel = 'etc/cloudify/ssl/cloudify_external_key.pem'
-        else:
-            cert_rel, key_rel = 'root/cloudify/server.crt', 'root/cloudify/server.key'
+        cert_rel, key_rel = self.rules.external_cert_files
         self._write_host_file(cert_rel, cert, 0o644)
         self._write_host_file(key_rel, key, 0o600)
         self.ca_path = os.path.join(os.path.dirname(self.root), 'rest-ca.pem')
@@ -326,9 +370,24 @@ class SimulatedManager(object):
     def record_request(self, request):
         query = {k: (v[0] if len(v) == 1 else list(v)) for k, v in request.query.items()}
         entry = {'method': request.method, 'path': request.path, 'query': query,
-                 'status': None, 'tenant': request.header('Tenant'), 'time': time.time()}
+                 'status': None, 'tenant': request.header('Tenant'), 'time': time.time(),
+                 'auth_method': None, 'auth_user': None, 'auth_ok': None,
+                 'password_fingerprint': None}
         self.requests.append(entry)
         return entry
+
+    @staticmethod
+    def password_fingerprint(password):
+        """What the request log keeps of a Basic password: an HMAC under a key of this
+        process (tests compare, nobody can read the password back)."""
+        return hmac.new(_FINGERPRINT_KEY, str(password).encode('utf-8'),
+                        hashlib.sha256).hexdigest()[:24]
+
+    def ok_fail_delay(self):
+        """Real seconds before /ok answers FAIL (facts §12.11: about 3 s on 7.0.4)."""
+        if self._ok_fail_delay is not None:
+            return float(self._ok_fail_delay)
+        return self.rules.ok_fail_delay * self.time_scale
 
     @staticmethod
     def sleep_real(seconds):
@@ -480,7 +539,7 @@ class SimulatedManager(object):
                     self.hostname, name, serial).encode('utf-8')).decode('ascii')
                 content = '-----BEGIN {0}-----\n{1}\n-----END {0}-----\n'.format(kind, body)
             self._write_host_file(rel, content, 0o600 if 'key' in name else 0o644)
-        if (4, 0, 0) <= rules.v < (4, 1, 0):
+        if rules.has_40x_snapshot_create_file:
             # facts §7.3 'Ways to detect it' item 2: the patched snapshot_create.py
             marker = ("    snapshot_version = '{0}'\n".format(rules.snapshot_version)
                       if (rules.update_3 or rules.patch_1) else
@@ -493,7 +552,7 @@ class SimulatedManager(object):
     def _configured_flask_security(self):
         """5.0.5+: values under flask_security in /etc/cloudify/config.yaml override the
         generated ones at install (facts §7.2 'At install (5.0.5+)')."""
-        if self.rules.v < (5, 0, 5):
+        if not self.rules.install_reads_config_yaml:
             return {}
         raw = self.read_host_file('etc/cloudify/config.yaml')
         if not raw:
@@ -537,7 +596,7 @@ class SimulatedManager(object):
                     'cloudify_internal.p12')
         self.mark('certificates replaced')
         for name, content in ssl_files.items():
-            if self.rules.v < (7, 0, 0) and name not in internal:
+            if not self.rules.cert_restore_moves_all and name not in internal:
                 continue
             self._write_host_file('etc/cloudify/ssl/' + name, content,
                                   0o600 if 'key' in name else 0o644)
@@ -575,9 +634,7 @@ class SimulatedManager(object):
     def _flag_path(self):
         # facts §2.3: /opt/manager/snapshot_status/snapshot_restoring (5.0.5) or
         # /tmp/cloudify/snapshot_restoring (7.0.4)
-        if self.rules.v >= (7, 0, 0):
-            return self.host_path('tmp/cloudify/snapshot_restoring')
-        return self.host_path('opt/manager/snapshot_status/snapshot_restoring')
+        return self.host_path(self.rules.snapshot_flag_file)
 
     def snapshot_flag(self):
         return self.rules.snapshot_status_flag and os.path.exists(self._flag_path())
@@ -593,19 +650,94 @@ class SimulatedManager(object):
             os.unlink(path)
         self.mark('snapshot-status {0}'.format('running' if on else 'not-running'))
 
-    # -- auth ---------------------------------------------------------------------------------
+    # -- auth (facts §2.4; account lock facts §12.10, rules.py 'account lock') ---------------
     def check_password(self, username, password):
+        """Basic authentication as the version does it: -> (user or None, locked).  Counts
+        failed logins per user (4.4+); a locked user is refused before the password check up
+        to 6.3, while from 6.4 a right password resets the counter first (rules.py)."""
+        rules = self.rules
         with self.store.lock:
             user = self.store.users.get(username)
             if user is None or not user.get('active', True):
-                return None
+                return None, False
+            if rules.has_account_lock and rules.account_lock_check == 'before_password' \
+                    and self.is_locked(username):
+                return None, True
             if user['password_hash'] != datamod.hash_password(
                     self.rest_security.get('hash_salt', ''), password):
-                return None
+                if rules.has_account_lock:
+                    entry = self._failed_logins.setdefault(username, [0, 0.0])
+                    entry[0] += 1
+                    entry[1] = time.monotonic()
+                return None, False
+            self._failed_logins.pop(username, None)       # _reset_failed_logins_counter
             user['last_login_at'] = datamod.ts()
             if not user.get('first_login_at'):
                 user['first_login_at'] = user['last_login_at']
-            return user
+            return user, False
+
+    def failed_logins(self, username):
+        """The user's failed_logins_counter (reset by a successful password login)."""
+        with self.store.lock:
+            return self._failed_logins.get(username, [0, 0.0])[0]
+
+    def is_locked(self, username):
+        """MGR@4.4..7.0.4 User.is_locked: counter > failed_logins_before_account_lock and
+        the last failure younger than account_lock_period minutes (-1: never; minutes are
+        scaled like every simulated duration: 60 x time_scale real seconds)."""
+        with self.store.lock:
+            count, last = self._failed_logins.get(username, [0, 0.0])
+        if not self.rules.has_account_lock or count <= self.failed_logins_before_account_lock:
+            return False
+        period = self.account_lock_period * 60.0 * self.time_scale
+        return last + period > time.monotonic()
+
+    # -- licence (facts §12.2) ------------------------------------------------------------------
+    def set_licence(self, version=_DEFAULT, expired=False, edition='Premium', trial=False,
+                    expiration_date=_DEFAULT, customer_id=None):
+        """Install a licence (like `cfy license upload` of a valid file): `version` is its
+        cloudify_version (default: the manager's major.minor; None: valid for every version),
+        `expired` puts its expiration_date in the past (or give `expiration_date`; None:
+        never expires), `trial` marks a trial licence (only an expired trial licence closes
+        the gate, research of the vendor's tests test_license.py, facts §12.2)."""
+        if version is _DEFAULT:
+            version = self.rules.licence_version
+        if expiration_date is _DEFAULT:
+            expiration_date = ('2020-01-01T00:00:00.000Z' if expired
+                               else '2099-12-31T00:00:00.000Z')
+        with self._licence_lock:
+            self.licence = {
+                'customer_id': str(customer_id or 'simulator-customer'),
+                'expiration_date': _licence_date(expiration_date),
+                'license_edition': edition, 'trial': bool(trial),
+                'cloudify_version': None if version is None else str(version),
+                'capabilities': None}
+
+    def remove_licence(self):
+        with self._licence_lock:
+            self.licence = None
+
+    def licence_state(self):
+        """'valid' | 'expired' (a paying licence past its date: still served) |
+        'expired-trial' (gate closed) | 'missing' (gate closed); MGR@7.0.4 License.expired,
+        vendor tests test_using_expired_paying_license /
+        test_error_when_using_expired_trial_license."""
+        with self._licence_lock:
+            licence = dict(self.licence) if self.licence else None
+        if licence is None:
+            return 'missing'
+        if not licence_expired(licence):
+            return 'valid'
+        return 'expired-trial' if licence.get('trial') else 'expired'
+
+    def licence_items(self):
+        """GET /license items (MGR@4.6..7.0.4 responses_v3.License fields)."""
+        with self._licence_lock:
+            licence = dict(self.licence) if self.licence else None
+        if licence is None:
+            return []
+        licence['expired'] = licence_expired(licence)
+        return [licence]
 
     def user_for_token(self, token):
         return apimod.check_token(self, token)
@@ -648,6 +780,11 @@ class SimulatedManager(object):
                 self._maintenance = {'status': 'activating', 'activated_at': '',
                                      'activation_requested_at': datamod.ts(),
                                      'remaining_executions': [], 'requested_by': username}
+                state = self.maintenance_state()
+                if self.rules.maintenance_activate_nested_list:
+                    # facts §12.11: `remaining_executions = running,` (a 1-tuple)
+                    state['remaining_executions'] = [state['remaining_executions'] or []]
+                return state
         return self.maintenance_state()
 
     # -- executions -----------------------------------------------------------------------------
@@ -729,7 +866,7 @@ class SimulatedManager(object):
             self.machine.stop()
 
 
-class _SslRequired(object):
+class _SslRequired:
     """The plain HTTP server of an SSL-enabled 4.2+ manager: `return 400` for everything
     (MB@4.2 https-external-rest-server.cloudify, nginx's own error page); 6.0+ answers
     ^/api/ with a JSON `SSL_REQUIRED` error (facts §2.1, MI@6.0.0 manager.upstream).  The
@@ -739,7 +876,7 @@ class _SslRequired(object):
         self.rules = rules
 
     def handle(self, request):
-        if self.rules.v >= (6, 0, 0) and request.path.startswith('/api/'):
+        if self.rules.ssl_required_json and request.path.startswith('/api/'):
             body = {'message': 'SSL is required: use https', 'error_code': 'SSL_REQUIRED'}
             return Response(400, json.dumps(body).encode('utf-8'),
                             content_type='application/json')
@@ -765,7 +902,11 @@ def start(version, edition='premium', data='empty', state_dir=None, ssh=True, po
     """Start a simulated manager (and its SSH host when available).
 
     kwargs: admin_password, networks ({name: ip}), security_enabled (3.4.2), update_3,
-    patch_1 (or version strings '4.0.1+update3' / '4.0.0+patch1'), hostname."""
+    patch_1 (or version strings '4.0.1+update3' / '4.0.0+patch1'), hostname,
+    download_headers, ssl, and the facts §12 options of SimulatedManager (licensed,
+    licence_expired, licence_trial, licence_version, distributed,
+    failed_logins_before_account_lock,
+    account_lock_period, legacy_stage_restore, ok_fail_delay)."""
     machine = Machine(state_dir=state_dir, ssh=ssh, ssh_port=ssh_port)
     try:
         return SimulatedManager(version, edition, data, machine=machine, port=port,
@@ -773,3 +914,28 @@ def start(version, edition='premium', data='empty', state_dir=None, ssh=True, po
     except Exception:
         machine.stop()
         raise
+
+
+def _licence_date(value):
+    """A licence date as the REST service renders it ('%Y-%m-%dT%H:%M:%S.%fZ'); accepts
+    dates, ISO strings and the licence file's month/day/year."""
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        return datamod.ts(value)
+    if isinstance(value, datetime.date):
+        return datamod.ts(datetime.datetime(value.year, value.month, value.day))
+    text = str(value)
+    for fmt in ('%Y-%m-%dT%H:%M:%S.%fZ', '%Y-%m-%dT%H:%M:%SZ', '%Y-%m-%d', '%m/%d/%Y'):
+        try:
+            return datamod.ts(datetime.datetime.strptime(text, fmt))
+        except ValueError:
+            continue
+    return text
+
+
+def licence_expired(licence):
+    """MGR@7.0.4 storage/management_models.py License.expired: expiration_date < now."""
+    if not licence.get('expiration_date'):
+        return False
+    return licence['expiration_date'] < datamod.ts()

@@ -1,10 +1,12 @@
 """The per-version rule table of the simulated managers (one place for every version rule).
 
-Every handler of the simulator asks a :class:`Rules` object instead of comparing versions
-itself.  Each rule carries a citation of the reference line it comes from:
-``facts §x`` = /work/shared/reference/cloudify-manager-facts.md, ``matrix`` =
-cloudify-api-matrix.json, ``obs70`` = manager-7.0-observed.md, ``MGR@tag:path`` = a rule read
-in the cloudify-manager source where the references are silent (listed in README.md).
+Every handler of the simulator asks a :class:`Rules` object (the target manager) or a
+:class:`SnapshotRules` object (the snapshot being restored) instead of comparing versions
+itself: no other module of the simulator compares version tuples.  Each rule carries a
+citation: ``facts §x`` = the project's Cloudify facts, section x (§12 corrects earlier
+sections), ``matrix`` = the per-version API matrix, ``obs70`` = what the real 7.0.4 REST
+service answered, ``MGR@tag:path`` = cloudify-cosmo/cloudify-manager at that tag (likewise
+``COMMON@``, ``MI@``, ``STAGE@``), used where the facts are silent (listed in README.md).
 """
 
 # The versions the simulator can play, in order (issue 3 "What to build" item 1).
@@ -69,16 +71,20 @@ def parse_spec(spec, update_3=False, patch_1=False):
     return key, update_3, patch_1
 
 
-class Rules(object):
-    """Everything that differs between versions, computed once per simulated manager."""
+class Rules:
+    """Everything that differs between versions, computed once per simulated manager.
+
+    `distributed`: a Kubernetes (split services) 7.0 manager (facts §12.1; MGR@7.0.4
+    snapshots/utils.py `is_split_services_environment`)."""
 
     def __init__(self, spec, edition='premium', update_3=False, patch_1=False,
-                 security_enabled=None):
+                 security_enabled=None, distributed=False):
         key, update_3, patch_1 = parse_spec(spec, update_3, patch_1)
         if edition not in ('premium', 'community'):
             raise ValueError('edition must be premium or community')
         self.key = key
         self.edition = edition
+        self.premium = edition == 'premium'
         self.update_3 = update_3
         self.patch_1 = patch_1
         self.v = version_tuple(_REPORTED[key])
@@ -133,14 +139,29 @@ class Rules(object):
         self.has_cluster_nodes = v >= (5, 0, 5)                 # facts §6.1, matrix cfy
         self.has_agents_endpoint = v >= (5, 0, 5)               # facts §2.1 (5.0.5 adds agents)
         self.has_sites = v >= (5, 0, 5)                         # README assumption (5.0)
-        self.has_license = v >= (4, 6, 0) and edition == 'premium'   # facts §11 [I]
-        self.has_old_cluster = (4, 0, 0) <= v < (5, 0, 5) and edition == 'premium'
+        # facts §11 [I]: premium `cfy upload` calls /license-check (MGR@4.6+ license.py)
+        self.has_license_check = v >= (4, 6, 0)
+        self.has_license = v >= (4, 6, 0) and self.premium          # facts §11 [I]
+        # facts §12.2: GET /license from 4.6 (MGR@4.6 resources_v3_1/license.py); community
+        # answers the JSON 404 missing_premium_package_error (facts §12.11; MGR@4.6
+        # MissingPremiumFeatureResource, MGR@6.4+ LicenseCommunity `premium_only`)
+        self.has_license_endpoint = v >= (4, 6, 0)
+        # the pre-5.0.5 HA cluster route exists on both editions; community answers 404
+        self.has_old_cluster_route = (4, 0, 0) <= v < (5, 0, 5)
+        self.has_old_cluster = self.has_old_cluster_route and self.premium
         self.has_user_endpoint = v >= (4, 0, 0)
         self.users_premium_only = v >= (4, 0, 0)                # obs70 /users community 404
         self.v1_status = v < (7, 0, 0)                          # facts §2.3 (gone in 7.0.0)
         self.new_status_shape = v >= (5, 0, 5)                  # facts §2.3 (v3.1, 5.0.5+)
         self.tokens_post = v >= (7, 0, 0)                       # obs70 'POST /tokens'
+        self.tokens_get_signed = not self.tokens_post           # facts §2.4 'GET /tokens'
+        # facts §12.11: 7.0.4 GET /tokens items carry `value`, the secret masked
+        # (MGR@7.0.4 storage/management_models.py Token.value: 'ctok-<id>-********')
+        self.token_list_value = self.tokens_post
         self.has_riemann = v < (5, 0, 0)                        # facts §7.4 (removed 5.0.0)
+        # /ok: facts §2.3 (6.0+); facts §12.11: 500 "FAIL" after about 3 s when a service is
+        # down (obs 7.0.4; the same OK.get at MGR@6.0.0..7.0.4 status.py)
+        self.ok_fail_delay = 3.0                                # manager seconds
 
         # --- auth (facts §2.4, §2.2) ---------------------------------------------------------
         self.security_enabled = (v >= (4, 0, 0)) if security_enabled is None else \
@@ -166,6 +187,58 @@ class Rules(object):
         else:
             self.distribution = ('centos', 'Core')              # README assumption
         self.roles_42 = v >= (4, 2, 0)      # facts §9 item 7: sys_admin/default from 4.2
+        # obs70: 'X must be <true/false>' keeps the leading underscore on 7.0 (MGR@4.2
+        # rest_decorators strips it: 'all_tenants must be ...')
+        self.bool_error_keeps_underscore = v >= (7, 0, 0)
+
+        # --- account lock (facts §12.10; MGR@4.4..7.0.4 config.py, management_models.py
+        # User.is_locked: locked while failed_logins_counter > failed_logins_before_account_lock
+        # and the last failure is younger than account_lock_period minutes) ------------------
+        self.has_account_lock = v >= (4, 4, 0)
+        # MGR@4.4..6.3 security/authentication.py `_check_if_user_is_locked` runs before the
+        # password check: a locked user is refused even with the right password.  MGR@6.4.0+
+        # security/user_handler.py `_get_user_from_auth` checks the password first and a right
+        # password resets the counter before `authenticate` looks at is_locked, so from 6.4 a
+        # lock refuses token logins (and wrong passwords) only.
+        self.account_lock_check = ('before_password' if v < (6, 4, 0) else 'after_password')
+        self.failed_logins_before_account_lock_default = 4       # MGR@4.4+ config.py
+        self.account_lock_period_default = -1                    # MI@7.0.4 config.yaml
+
+        # --- licence gate (facts §12.2: premium from 4.6, MGR@<tag> constants.py
+        # ALLOWED_LICENSE_ENDPOINTS; applied by a before_request hook registered before the
+        # maintenance handler and before authentication, MGR@4.6..7.0.4 server.py) ----------
+        # Closed by a missing licence or an expired *trial* one; an expired paying licence
+        # still serves (the vendor's MGR@7.0.4 tests/integration_tests/tests/
+        # agentless_tests/test_license.py; manager.licence_state).
+        self.licence_gate = self.premium and v >= (4, 6, 0)
+        if v < (5, 0, 5):
+            licence = ['status', 'version', 'license', 'tokens', 'config', 'cluster',
+                       'tenants']                                          # MGR@4.6
+        elif v < (5, 2, 0):
+            licence = ['status', 'version', 'license', 'maintenance', 'cluster-status',
+                       'tokens', 'config', 'cluster', 'tenants', 'brokers', 'managers',
+                       'db-nodes']                                         # MGR@5.0.5
+            if v >= (5, 1, 0):
+                licence.insert(5, 'file-server-auth')                      # MGR@5.1.0
+        else:
+            licence = ['brokers', 'managers', 'db-nodes', 'cluster', 'config', 'status',
+                       'version', 'license', 'maintenance', 'cluster-status',
+                       'file-server-auth', 'tokens', 'tenants']            # MGR@5.2.7
+            if v >= (6, 0, 0):
+                licence += ['ok', ('users', 'GET')]                        # MGR@6.0.0
+            if v >= (6, 4, 0):
+                licence.append('user')                                     # MGR@6.4.0, 7.0.4
+        self.licence_allowed = tuple(licence) if self.licence_gate else ()
+        # The HTTP status of the refusal is closed source (facts §12.2 [U]); 400 is what the
+        # open LicenseCheckCommunity answers with the same error code (MGR@6.4.0+
+        # resources_v3_1/license.py) and what Cloudify's UI treats as a licence error
+        # (cloudify-cosmo/cloudify-stage app/utils/Internal.js/.ts `isLicenseError`:
+        # status 400 and one of the two codes). [U]
+        self.licence_refusal_status = 400
+        # facts §12.2: a licence older than the manager is refused at upload only (MGR@7.0.4
+        # manager_exceptions.py InvalidCloudifyLicense, 400 unverified_cloudify_license); the
+        # default licence of a simulated manager is issued for its major.minor
+        self.licence_version = '{0}.{1}'.format(v[0], v[1])
 
         # --- lists (facts §4 pagination table; MGR@4.4..7.0.4 storage_manager._paginate) --
         if v < (4, 0, 0):
@@ -186,6 +259,9 @@ class Rules(object):
             self.get_all_results = 'all'          # MGR@5.1.0..7.0.4 _paginate
         self.all_tenants_param = v >= (4, 0, 0)   # facts §4
         self.pydantic_errors = v >= (7, 0, 0)     # obs70 '_size=abc' variant
+        self.list_meta_filtered = v >= (5, 1, 0)  # obs70 '"filtered": null' (MGR@5.1.0+)
+        # secrets: is_hidden_value from 4.4 (MGR@4.4 resource_models.py Secret)
+        self.secret_hidden_value_field = v >= (4, 4, 0)
 
         # --- execution states (facts §4 'Status values') ----------------------------------
         states = ['pending', 'started', 'cancelling', 'force_cancelling', 'cancelled',
@@ -201,6 +277,16 @@ class Rules(object):
                                 'requeue') if v >= (7, 0, 0) else
                                ('cancel', 'force-cancel', 'kill') if v >= (4, 4, 0) else
                                ('cancel', 'force-cancel'))
+        # facts §12.11: GET /executions?status=<unknown> -> 500 (obs 7.0.4: psycopg2 enum
+        # error); the status column is a PostgreSQL enum from 4.0 (MGR@4.0..7.0.4
+        # storage/resource_models.py 'execution_status'), 3.4.2 filters in Elasticsearch [I]
+        self.unknown_status_filter_500 = v >= (4, 0, 0)
+        # MGR@4.2 types.yaml install_new_agents / heal parameters; stop_old_agent 4.5+,
+        # COMMON@7.0.4 plugins/workflows.py
+        self.install_agents_stop_old_agent = v >= (4, 5, 0)
+        self.workflow_params_70 = v >= (7, 0, 0)
+        # MGR@4.0+: deployments are created by a create_deployment_environment execution
+        self.create_deployment_environment_execution = v >= (4, 0, 0)
 
         # --- snapshot create (facts §3.1 table) -------------------------------------------------
         keys = {'include_metrics': False, 'include_credentials': True}
@@ -230,6 +316,24 @@ class Rules(object):
             if v >= (7, 0, 0) else
             'You cannot start a system-wide execution if there are other executions '
             'running. Currently running executions: {ids}')
+        # obs70 lists the ids comma-joined; MGR@4.2 formats the Python list
+        self.running_execution_ids_joined = v >= (7, 0, 0)
+        # facts §3.2: 6.0+ refuse to delete a snapshot while its create/restore runs
+        self.snapshot_delete_checks_executions = v >= (6, 0, 0)
+        # Snapshot rows (created or uploaded) are `private` from 4.3 (MGR@4.3..7.0.4
+        # resource_manager.py create_snapshot_model; facts §12.11 'snapshots created by PUT
+        # are private'); 4.0-4.2 take the private_resource parameter (facts §3.1, §3.4).
+        self.snapshot_visibility = 'private' if v >= (4, 3, 0) else 'param'
+
+        # --- snapshot formats (facts §12.1, correcting §3.7) --------------------------------
+        # 7.0 writes the new per-entity format (mgmt/, tenants/ members) unless the create
+        # asks legacy: true (7.0.4 default False, facts §3.1); a distributed (Kubernetes)
+        # manager never writes a legacy snapshot (MGR@7.0.4 cloudify_system_workflows/
+        # snapshot.py `create`).
+        self.new_format_create = v >= (7, 0, 0)
+        self.distributed = bool(distributed)
+        if self.distributed and not self.new_format_create:
+            raise ValueError('distributed (Kubernetes) managers are simulated on 7.0 only')
 
         # --- snapshot archive content (facts §3.7, §7.1-§7.3) ------------------------------
         self.per_tenant_agents_json = v >= (4, 1, 0) or update_3 or patch_1
@@ -238,16 +342,30 @@ class Rules(object):
         self.snapshot_has_rest_security = v >= (4, 4, 0)
         self.snapshot_has_license = v >= (4, 6, 0)
         self.snapshot_has_networks = v >= (4, 2, 0)
-        self.snapshot_execution_id = v >= (7, 0, 0)
+        # legacy metadata.json (facts §12.1, correcting §3.7; MGR@4.0.1/4.1/4.2..7.0.4
+        # snapshot_create(_legacy).py `_dump_metadata`, snapshots/utils.py): schema_revision
+        # from 4.0.1 on both editions; the stage revision (4.0.1+) and the composer revision
+        # (4.1+) are written only when truthy and are None unless the edition is premium.
+        # The 7.0.4 legacy create writes no execution_id (only the new format does,
+        # MGR@7.0.4 snapshot_create.py `_dump_metadata`).
         self.schema_revision = (None if v < (4, 0, 1) else
                                 _SCHEMA_REVISION.get(key, 'sim-{0}'.format(key)))
-        self.has_composer = v >= (4, 1, 0)
-        self.has_stage_revision = v >= (4, 0, 1)
+        self.writes_stage_revision = self.premium and v >= (4, 0, 1)
+        self.writes_composer_revision = self.premium and v >= (4, 1, 0)
+        # legacy zip members of the UI databases (research of MGR@4.0.1..7.0.4 postgres.py
+        # `dump_stage` / `dump_composer`: stage_data whenever the Stage DB exists, i.e. from
+        # 4.0.1 [I for community]; composer_data on premium from 4.2, 4.1 dumps stage only)
+        self.snapshot_has_stage_data = v >= (4, 0, 1)
+        self.snapshot_has_composer_data = self.premium and v >= (4, 2, 0)
 
         # --- download / upload (facts §3.3, §3.4; README on Content-Length) ---------------
         self.rest_sends_content_length = v < (5, 1, 0)
         self.upload_existing = 'replace' if v >= (7, 0, 0) else 'conflict'
         self.upload_private_resource_param = (4, 0, 0) <= v < (4, 3, 0)
+        # obs70: filename quoted on 7.0 (MGR@4.2 rest_utils: unquoted)
+        self.download_filename_quoted = v >= (7, 0, 0)
+        # obs70: an upload with curl's default form content type -> nginx 413 page
+        self.upload_form_content_type_413 = v >= (7, 0, 0)
 
         # --- restore request (facts §3.5 table) --------------------------------------------
         required = []
@@ -263,6 +381,9 @@ class Rules(object):
 
         # --- restore workflow (facts §3.6, §3.8) -------------------------------------------
         self.accepts_3x_snapshots = v < (5, 0, 0)     # facts §3.6 item 3 (5.0.0+ refuse)
+        # facts §3.6 item 3: 4.1+ restore a 3.x snapshot into the request's tenant; 4.0.x
+        # take tenant_name (facts §3.5 4.0.x row)
+        self.restores_3x_into_request_tenant = v >= (4, 1, 0)
         self.checks_agent_networks = v >= (4, 2, 0)
         self.cert_restore_needs_matching_metadata = (4, 0, 1) <= v < (4, 2, 0)
         if v < (4, 2, 0):
@@ -272,8 +393,34 @@ class Rules(object):
         else:
             self.post_restore = 'inside'              # restart inside the workflow
         self.snapshot_status_flag = v >= (5, 0, 5)
+        # facts §2.3: the restore flag file moved to /tmp/cloudify on 7.0.4
+        self.snapshot_flag_file = ('tmp/cloudify/snapshot_restoring' if v >= (7, 0, 0) else
+                                   'opt/manager/snapshot_status/snapshot_restoring')
+        # facts §3.8 '6.3+ targets' (legacy route only: the new route returns before the
+        # rmtree, MGR@7.0.4 snapshot_restore.py `restore`)
         self.delete_snapshot_after_restore = v >= (6, 3, 0)
-        self.new_format_restore = v >= (7, 0, 0)      # facts §3.6 item 5
+        # facts §3.8: 7.0 moves every file of the snapshot's ssl/, earlier only the internal
+        # CA / certificate / key / p12
+        self.cert_restore_moves_all = v >= (7, 0, 0)
+        # facts §12.1: 7.0 picks the route from metadata.json, whatever the snapshot's
+        # version: legacy only with all three schema revision keys (key presence,
+        # MGR@7.0.0..7.0.4 snapshot_restore.py `_is_legacy_snapshot`), else the new
+        # per-entity route (`scan_snapshot` + `_new_restore`); before 7.0 there is one route.
+        self.route_by_metadata_keys = v >= (7, 0, 0)
+        # facts §12.1: a distributed (Kubernetes) 7.0.3+ manager fails a legacy restore with
+        # this message, inside the workflow (MGR@7.0.4 snapshot_restore.py `restore`)
+        self.refuses_legacy_restore = self.distributed
+        self.legacy_refused_message = ('NonRecoverableError: legacy snapshots cannot be '
+                                       'restored on a distributed manager')
+        # The 7.0 legacy route's UI database steps (MGR@7.0.0..7.0.4 snapshot_restore.py
+        # `_restore_db`, `_restore_stage`, `_restore_composer`; research of those tags):
+        # premium targets only; stage: `npm run db-migrate-down-to <rev>` then
+        # `psql -f stage_data` -- an empty revision or a missing stage_data fails, forgiven
+        # only for snapshots < 4.3 (SnapshotRules.stage_failure_forgiven); composer: skipped
+        # when the revision is empty, else composer_data must be present (no forgiveness,
+        # snapshots >= 4.2).  An empty/null schema_revision fails at the alembic downgrade.
+        self.models_ui_db_restore = v >= (7, 0, 0) and self.premium
+        self.checks_schema_revision_value = v >= (7, 0, 0)
 
         # --- maintenance (facts §2.5 table; MGR@7.0.4 constants.py) -----------------------
         allowed = ['maintenance', 'status', 'version']
@@ -284,9 +431,31 @@ class Rules(object):
                        'version', 'license', 'maintenance', 'cluster-status',
                        'file-server-auth', 'ok', 'snapshots', 'snapshot-status']
         self.maintenance_allowed = tuple(allowed)
+        # facts §12.11: 503 bodies carry the traceback.print_exc() of no exception
+        # (MGR@4.2..7.0.4 maintenance.py `_create_maintenance_error`): "NoneType: None\n" on
+        # Python 3 managers (5.1+, facts §12.4), "None\n" on Python 2 ones [I]
+        self.maintenance_traceback = 'NoneType: None\n' if v >= (5, 1, 0) else 'None\n'
+        # facts §12.11: POST /maintenance/activate answers remaining_executions: [[...]] (a
+        # trailing comma makes it a tuple; MGR@5.1.1..7.0.4 resources_v2_1/
+        # maintenance_mode.py, commit 868e6ba78 RD-554); status activated at once when
+        # nothing runs (MGR@4.2+)
+        self.maintenance_activate_nested_list = v >= (5, 1, 1)
 
         # --- host files (facts §7.1, §7.2) ------------------------------------------------------
         self.has_rest_security_conf = v >= (4, 0, 0)
+        # facts §7.2 'At install (5.0.5+)': flask_security: of /etc/cloudify/config.yaml
+        self.install_reads_config_yaml = v >= (5, 0, 5)
+        # facts §7.3 'Ways to detect it' item 2: the 4.0.x mgmtworker's snapshot_create.py
+        self.has_40x_snapshot_create_file = (4, 0, 0) <= v < (4, 1, 0)
+        # facts §2.1 'Ports and protocol': where nginx reads the external certificate
+        self.external_cert_files = (
+            ('etc/cloudify/ssl/cloudify_external_cert.pem',
+             'etc/cloudify/ssl/cloudify_external_key.pem') if v >= (4, 0, 0) else
+            ('root/cloudify/server.crt', 'root/cloudify/server.key'))
+        # facts §2.1: an SSL-enabled 4.2+ manager answers 400 on its plain port; 6.0+ a JSON
+        # SSL_REQUIRED on ^/api/ (MI@6.0.0 manager.upstream), 4.2-5.x nginx's bare 400
+        self.ssl_plain_port_400 = v >= (4, 2, 0)
+        self.ssl_required_json = v >= (6, 0, 0)
         self.rest_security_encryption_key_bytes = (0 if v < (4, 4, 0) else
                                                    32 if v < (5, 0, 5) else 64)
         ssl = []
@@ -357,3 +526,80 @@ class Rules(object):
         return '{0} {1}{2}'.format(self.key, self.edition,
                                    ' +update-3' if self.update_3 else
                                    ' +patch-1' if self.patch_1 else '')
+
+    def workflow_parameters(self, workflow_id):
+        """Declared parameters of the deployment workflows the simulator runs (MGR@4.2
+        types.yaml; facts §5.3; facts §4 heal parameters; COMMON@7.0.4 plugins/workflows.py)."""
+        if workflow_id == 'install_new_agents':
+            params = {'install_agent_timeout': 300, 'node_ids': [], 'node_instance_ids': [],
+                      'validate': True, 'install': True, 'install_script': ''}
+            if self.install_agents_stop_old_agent:
+                params['stop_old_agent'] = False
+            if self.workflow_params_70:
+                params.update(install_methods=None, manager_ip=None, manager_certificate=None)
+            return params
+        if workflow_id == 'heal':
+            params = {'node_instance_id': None, 'diagnose_value': 'Not provided',
+                      'ignore_failure': True}
+            if self.workflow_params_70:
+                params.update(check_status=True, allow_reinstall=True)
+            return params
+        return {}
+
+    def licence_allows(self, endpoint, method):
+        """Is `endpoint` (the first path segment after the API prefix) served without a
+        valid licence?  Entries are names or (name, method) pairs, compared like MGR@7.0.4
+        utils.py `check_allowed_endpoint` (the closed licence hook is assumed to match the
+        same way [U])."""
+        for entry in self.licence_allowed:
+            if isinstance(entry, tuple):
+                if entry[0] == endpoint:
+                    return method == entry[1]
+            elif entry == endpoint:
+                return True
+        return False
+
+    def licence_version_older(self, licence_version):
+        """facts §12.2: a licence whose cloudify_version (major.minor) is older than the
+        manager's is refused at upload (400 unverified_cloudify_license) [I: the comparison
+        is closed source; we compare major.minor]."""
+        return version_tuple(licence_version)[:2] < self.v[:2]
+
+    def restore_route(self, metadata):
+        """'legacy' or 'new' for a snapshot whose metadata.json is `metadata` (facts §12.1:
+        on 7.0 the three keys decide, whatever the snapshot's version; earlier managers have
+        the legacy route only)."""
+        if not self.route_by_metadata_keys:
+            return 'legacy'
+        keys = ('schema_revision', 'composer_schema_revision', 'stage_schema_revision')
+        return 'legacy' if all(k in metadata for k in keys) else 'new'
+
+
+class SnapshotRules:
+    """The rules that depend on the version of the snapshot being restored (read from its
+    metadata.json `snapshot_version`; ManagerVersion drops suffixes such as '-p3-4.0.1',
+    facts §2.2)."""
+
+    def __init__(self, snapshot_version):
+        self.text = str(snapshot_version)
+        self.v = sv = version_tuple(self.text)
+        self.is_3x = sv < (4, 0, 0)                         # facts §3.6 item 3
+        # facts §3.6 item 2: v4+ snapshots need the bootstrap admin and a clean manager
+        self.needs_bootstrap_admin = sv >= (4, 0, 0)
+        # facts §3.6 item 2: from 4.2 the agent networks must exist on the target
+        self.checks_agent_networks = sv >= (4, 2, 0)
+        # facts §9 item 7: pre-4.2 roles (user/admin) are mapped on 4.2+ targets
+        self.has_old_roles = sv < (4, 2, 0)
+        # facts §3.8 'Effect on credentials': >= 4.2 snapshots install the source admin
+        self.installs_source_admin = sv >= (4, 2, 0)
+        # facts §7.2: 4.2-4.3 carry hash_salt.json, 4.4+ rest-security.conf
+        self.carries_rest_security = sv >= (4, 4, 0)
+        self.carries_hash_salt = sv >= (4, 2, 0)
+        # MGR@7.0.4 snapshot_restore.py `_restore_db`: a failed stage step is only a warning
+        # for snapshots older than 4.3; `_restore_composer` runs for >= 4.2 only
+        self.stage_failure_forgiven = sv < (4, 3, 0)
+        self.restores_composer = sv >= (4, 2, 0)
+
+    def newer_than(self, rules):
+        """facts §3.6 item 1: 'Cannot restore a newer manager's snapshot'."""
+        return self.v > rules.v

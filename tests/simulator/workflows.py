@@ -14,7 +14,7 @@ import time
 
 from tests.simulator import archive
 from tests.simulator import data as datamod
-from tests.simulator.rules import version_tuple
+from tests.simulator.rules import SnapshotRules
 
 # manager-second durations (README "Time scale")
 PENDING_DELAY = 0.3        # pending -> started
@@ -29,7 +29,7 @@ class WorkflowFailed(Exception):
     pass
 
 
-class Scheduler(object):
+class Scheduler:
     """One thread running callables at monotonic deadlines."""
 
     def __init__(self, name='sim-scheduler'):
@@ -73,7 +73,7 @@ class Scheduler(object):
             self._thread.join(5)
 
 
-class Engine(object):
+class Engine:
     """Runs workflow generators: each `yield d` sleeps d manager-seconds."""
 
     def __init__(self, mgr):
@@ -173,8 +173,9 @@ class Engine(object):
         yield WORK_STEP
 
     def create_snapshot_work(self, ex, fail_rule):
-        """facts §3.1: the snapshot row moves creating -> created/failed."""
-        mgr = self.mgr
+        """facts §3.1: the snapshot row moves creating -> created/failed; the zip's format
+        and metadata follow facts §12.1 (archive.py, rules.py)."""
+        mgr, rules = self.mgr, self.mgr.rules
         params = ex.get('parameters') or {}
         sid = params.get('snapshot_id')
         yield WORK_STEP
@@ -183,16 +184,16 @@ class Engine(object):
             if snap is not None:
                 self._set(snap, status='failed', error=fail_rule.error)
             raise WorkflowFailed(fail_rule.error)
-        legacy = params.get('legacy', not mgr.rules.new_format_restore)
+        legacy = bool(params.get('legacy', not rules.new_format_create))
         with mgr.store.lock:
             dump = mgr.store.dump()
             agents = [dict(a) for a in mgr.store.all('agents') if a.get('state') == 'started']
-        if legacy or not mgr.rules.new_format_restore:
+        if legacy or not rules.new_format_create:
             # MGR@4.2..7.0.4 postgres.py _append_delete_current_execution: the dump deletes
             # the running create_snapshot execution
             dump['resources']['executions'] = [
                 e for e in dump['resources']['executions'] if e['id'] != ex['id']]
-        archive.build(mgr.snapshot_path(sid), mgr.rules, dump, mgr.root,
+        archive.build(mgr.snapshot_path(sid), rules, dump, mgr.root,
                       mgr.rest_security_file(), ex['id'], legacy,
                       include_credentials=params.get('include_credentials', True),
                       agents=agents)
@@ -252,7 +253,8 @@ class Engine(object):
             raise WorkflowFailed('install_new_agents failed for: ' + '; '.join(failed))
 
     def restore_work(self, ex, fail_rule):
-        """facts §3.6 (validator), §3.8 (what happens after, per target)."""
+        """facts §12.1 (the 7.0 route), §3.6 (validator), §3.8 (what happens after, per
+        target)."""
         mgr, rules = self.mgr, self.mgr.rules
         params = ex.get('parameters') or {}
         sid = params['snapshot_id']
@@ -266,25 +268,40 @@ class Engine(object):
             except archive.ArchiveError as e:
                 raise WorkflowFailed(str(e))
             meta = arc['metadata']
-            snap_version = str(meta.get('snapshot_version', '0'))
-            sv = version_tuple(snap_version)
-            # facts §3.7: 7.0 treats a snapshot as legacy when it has the three schema
-            # revisions; facts §3.6 items 3/5: only the 7.0.4 format skips the validator
-            # (README: older zips always take the legacy path here)
-            new_format = rules.new_format_restore and sv >= (7, 0, 0) and not (
-                'schema_revision' in meta and 'composer_schema_revision' in meta
-                and 'stage_schema_revision' in meta)
-            if arc['data'] is None:
-                raise WorkflowFailed('The snapshot holds no manager data')
+            snap = SnapshotRules(meta.get('snapshot_version', '0'))
+            route = rules.restore_route(meta)
+            mgr.mark('restore route {0}'.format(route))
+            if route == 'new':
+                yield from self._new_route(ex, arc, meta)
+                # the new route returns before the snapshot dir is removed and has no
+                # post-restore shell: only the restore flag goes (MGR@7.0.4 `restore`,
+                # `_mark_manager_finished_restoring`)
+                mgr.set_snapshot_flag(False)
+                return None
+            if rules.refuses_legacy_restore:
+                raise WorkflowFailed(rules.legacy_refused_message)      # facts §12.1
             caller = params.get('_caller_id')
             force = params.get('force')
             into_tenant = None
-            if not new_format:
-                self._validate(arc, sv, snap_version, caller, force, ex)
-                if sv < (4, 0, 0) and rules.has_tenants:
-                    into_tenant = self._tenant_for_3x(ex, params)
+            self._validate(arc, snap, caller, force, ex)
+            if arc['data'] is None:
+                raise WorkflowFailed('The snapshot holds no manager data')
+            if snap.is_3x and rules.has_tenants:
+                into_tenant = self._tenant_for_3x(ex, params)
+            security = self._security_from(arc, snap)
+            restart = security is not None and rules.post_restore != 'none'
+            if rules.post_restore == 'inside' and restart:
+                # 4.6+: `_restore_files_to_manager` writes the snapshot's rest-security
+                # values before the DB step; the REST service reads them at its restart
+                mgr.merge_rest_security(security)
             yield WORK_STEP
             self._check_cancel(ex)
+            if rules.checks_schema_revision_value and 'schema_revision' in meta and \
+                    not meta['schema_revision']:
+                # MGR@7.0.4 `restore`: .get(key, default) keeps an empty value, which alembic
+                # cannot downgrade to (before any table is cleared) [I]
+                raise WorkflowFailed('RuntimeError: Failed running command: alembic '
+                                     'downgrade {0!r}'.format(meta['schema_revision']))
             # the DB step: the manager's data becomes the snapshot's (facts §3.8)
             mgr.mark('db restored')
             with mgr.store.lock:
@@ -292,22 +309,15 @@ class Engine(object):
                 keep = [e for e in mgr.store.all('executions') if e is ex]
                 mgr.store.load(arc['data'], keep_admin=target_admin,
                                into_tenant=into_tenant, keep=keep)
-                if new_format:
-                    # MGR@7.0.4 _new_restore_update_execution_status: the snapshot's own
-                    # create execution is marked terminated
-                    for rec in mgr.store.find('executions', meta.get('execution_id')):
-                        rec.update(status='terminated', ended_at=rec.get('ended_at') or
-                                   datamod.ts(), error='')
-                if into_tenant is None and sv < (4, 2, 0) and rules.roles_42:
+                if into_tenant is None and snap.has_old_roles and rules.roles_42:
                     _map_old_roles(mgr.store)                    # facts §9 item 7
+            self._ui_databases(arc, meta, snap)
+            with mgr.store.lock:
                 if rules.delete_snapshot_after_restore:
                     for rec in mgr.store.find('snapshots', sid):
                         mgr.store.delete('snapshots', rec)
-            security = self._security_from(arc, sv)
-            restart = security is not None and rules.post_restore != 'none'
             if rules.post_restore == 'inside' and restart:
-                # 4.6+: rest-security restored and restservice restarted inside the workflow
-                mgr.merge_rest_security(security)
+                # 4.6+: the REST service is restarted inside the workflow
                 mgr.restart_restservice(REST_RESTART_OUTAGE)
                 yield REST_RESTART_OUTAGE
             yield WORK_STEP
@@ -315,7 +325,7 @@ class Engine(object):
             mgr.set_snapshot_flag(False)
             raise
         source_admin = None
-        if sv >= (4, 2, 0):
+        if snap.installs_source_admin:
             source_admin = next((u for u in arc['data'].get('users', {}).values()
                                  if u['id'] == 0), None)
         certs = params.get('restore_certificates') and self._certs_ok(arc)
@@ -328,13 +338,70 @@ class Engine(object):
             shutil.rmtree(os.path.dirname(mgr.snapshot_path(sid)), ignore_errors=True)
         return after_terminated
 
-    def _validate(self, arc, sv, snap_version, caller, force, ex):
+    def _new_route(self, ex, arc, meta):
+        """facts §12.1: the 7.0 per-entity route (MGR@7.0.4 snapshot_restore.py
+        `scan_snapshot`, `_new_restore`).  No validator, no clean check, no rest-security,
+        no certificates; entities found under mgmt/ and tenants/ are created through REST
+        (an existing one is an error logged and skipped: COMMON@7.0.4 `restore` methods),
+        users except `admin` (COMMON@7.0.4 users.py `restore`), so the admin password does
+        not change.  A legacy-shaped zip has no such members: nothing is restored and the
+        execution still ends terminated."""
+        mgr = self.mgr
+        yield WORK_STEP
+        self._check_cancel(ex)
+        with mgr.store.lock:
+            restored = mgr.store.restore_entities(arc['entities'], skip_users=('admin',),
+                                                  types=archive.NEW_FORMAT_TENANT_TYPES)
+        mgr.mark('entities restored {0}'.format(restored))
+        create_id = meta.get('execution_id')
+        if create_id:
+            # MGR@7.0.1+ `_new_restore_update_execution_status`: executions.update(id,
+            # 'terminated') without a try, so an unknown id fails the workflow [I]
+            with mgr.store.lock:
+                found = mgr.store.find('executions', create_id)
+                for rec in found:
+                    rec.update(status='terminated', ended_at=rec.get('ended_at') or
+                               datamod.ts(), error='')
+            if not found:
+                raise WorkflowFailed('CloudifyClientError: 404: Requested `Execution` with '
+                                     'ID `{0}` was not found'.format(create_id))
+        yield WORK_STEP
+
+    def _ui_databases(self, arc, meta, snap):
+        """The 7.0 legacy route's Stage / Composer steps on a premium target (rules.py
+        `models_ui_db_restore`; MGR@7.0.4 snapshot_restore.py `_restore_db`): they run after
+        the main DB was replaced.  The manager option `legacy_stage_restore='lenient'` makes
+        them succeed whatever the zip holds."""
+        mgr = self.mgr
+        if not mgr.rules.models_ui_db_restore or mgr.legacy_stage_restore == 'lenient':
+            return
+        names = arc['names']
+        stage_revision = meta.get('stage_schema_revision') or ''
+        composer_revision = meta.get('composer_schema_revision') or ''
+        stage_error = None
+        if not stage_revision:
+            stage_error = ("RuntimeError: Failed running command: npm run "
+                           "db-migrate-down-to '' (Migration name to down to has to be "
+                           "supplied)")
+        elif 'stage_data' not in names:
+            stage_error = ('RuntimeError: Failed running command: psql -f '
+                           '<tempdir>/stage_data (No such file or directory)')
+        if stage_error is not None:
+            if not snap.stage_failure_forgiven:
+                raise WorkflowFailed(stage_error)
+            mgr.mark('stage not restored')              # a warning only (< 4.3)
+        if composer_revision and snap.restores_composer and 'composer_data' not in names:
+            raise WorkflowFailed('RuntimeError: Failed running command: psql -f '
+                                 '<tempdir>/composer_data (No such file or directory)')
+
+    def _validate(self, arc, snap, caller, force, ex):
+        """facts §3.6: the restore workflow's validator (legacy route only on 7.0)."""
         mgr, rules = self.mgr, self.mgr.rules
-        if sv > rules.v:
+        if snap.newer_than(rules):
             raise WorkflowFailed(
                 "NonRecoverableError: Cannot restore a newer manager's snapshot on this "
-                "manager [{0} > {1}]".format(snap_version, rules.reported_version))
-        if sv >= (4, 0, 0):
+                "manager [{0} > {1}]".format(snap.text, rules.reported_version))
+        if snap.needs_bootstrap_admin:
             if caller != 0:
                 raise WorkflowFailed(
                     'NonRecoverableError: Only the bootstrap admin is allowed to perform '
@@ -345,9 +412,9 @@ class Engine(object):
                 raise WorkflowFailed(
                     'NonRecoverableError: Snapshot restoration on a dirty manager is not '
                     'permitted. Use the force flag to override')
-            if rules.checks_agent_networks and sv >= (4, 2, 0):
+            if rules.checks_agent_networks and snap.checks_agent_networks:
                 wanted = {a.get('network', 'default') for a in
-                          arc['data'].get('resources', {}).get('agents', [])
+                          (arc['data'] or {}).get('resources', {}).get('agents', [])
                           if a.get('state') == 'started'}
                 missing = sorted(wanted - set(mgr.networks))
                 if missing:
@@ -370,13 +437,13 @@ class Engine(object):
         """facts §3.6 item 3: 4.1-4.6 restore a 3.x snapshot into the request's tenant;
         facts §3.5 4.0.x row: premium needs a non-null new tenant_name, community null."""
         rules = self.mgr.rules
-        if rules.v >= (4, 1, 0):
+        if rules.restores_3x_into_request_tenant:
             return ex['tenant_name']
         name = params.get('tenant_name')
-        if rules.edition == 'premium' and not name:
+        if rules.premium and not name:
             raise WorkflowFailed('NonRecoverableError: tenant_name must be given to restore '
                                  'a 3.x snapshot')
-        if rules.edition == 'community' and name:
+        if not rules.premium and name:
             raise WorkflowFailed('NonRecoverableError: tenant_name must be null on the '
                                  'community edition')
         name = name or 'default_tenant'
@@ -385,11 +452,11 @@ class Engine(object):
                 self.mgr.store.tenants[name] = datamod.new_tenant(name)
         return name
 
-    def _security_from(self, arc, sv):
+    def _security_from(self, arc, snap):
         """facts §7.2: 4.2-4.3 snapshots carry hash_salt.json, 4.4+ rest-security.conf."""
-        if sv >= (4, 4, 0) and arc['rest_security']:
+        if snap.carries_rest_security and arc['rest_security']:
             return dict(arc['rest_security'])
-        if sv >= (4, 2, 0) and arc['hash_salt']:
+        if snap.carries_hash_salt and arc['hash_salt']:
             return {'hash_salt': arc['hash_salt']}
         return None
 
