@@ -239,28 +239,11 @@ class RestApi(object):
                         content_type=JSON)
 
     # ==================================================================================
-    # maintenance (facts §2.5; MGR@4.2 maintenance.py)
+    # maintenance (facts §2.5; research §4.1): maintenance.py
     # ==================================================================================
     def _maintenance_check(self, ctx, r):
-        mgr = self.mgr
-        state = mgr.maintenance_state()
-        if state['status'] == 'deactivated':
-            return
-        endpoint = ctx.rest.strip('/')
-        if state['status'] == 'activating':
-            method = ctx.request.method
-            forbidden = method in ('POST', 'PATCH', 'PUT')
-            if (re.match(r'^snapshots/[^/]+$', endpoint) and forbidden) or \
-                    re.match(r'^snapshots/[^/]+/restore$', endpoint) or \
-                    (endpoint == 'executions' and forbidden) or \
-                    (re.match(r'^deployments/[^/]+$', endpoint) and forbidden):
-                raise ApiError(503, 'entering_maintenance_mode', 'Your request was rejected '
-                               'since Cloudify manager is currently in maintenance mode')
-            return
-        if any(endpoint.startswith(a) for a in self.rules.maintenance_allowed):
-            return
-        raise ApiError(503, 'maintenance_mode_active', 'Your request was rejected since '
-                       'Cloudify manager is currently in maintenance mode')
+        from tests.simulator import maintenance
+        maintenance.check(self, ctx, r)
 
     # ==================================================================================
     # authentication and tenants (facts §2.4)
@@ -560,7 +543,8 @@ class RestApi(object):
         with self.store.lock:
             out = datamod.present('node_instances', rec, self.rules, include)
             if 'runtime_properties' in out and rec['id'] == rec['host_id']:
-                for agent in self.store.find('agents', rec['id'], [rec['tenant_name']]):
+                agent = datamod.current_agent(self.store, rec['tenant_name'], rec['id'])
+                if agent is not None:
                     out['runtime_properties'].update(datamod.agent_runtime_properties(agent))
         return out
 
@@ -959,16 +943,6 @@ def sites(api, ctx):
     return api.resource_list(ctx, 'sites')
 
 
-@route('GET', r'/agents', since=(5, 0, 5))
-def agents(api, ctx):
-    """obs70 §5 'Agent (list)'; cfy 7.0.5 filters node_ids/node_instance_ids/
-    install_methods/deployment_id."""
-    return api.resource_list(ctx, 'agents', filter_map={
-        'deployment_id': 'deployment', 'node_ids': 'node',
-        'node_instance_ids': 'node_instance_id', 'install_methods': 'install_method',
-        'state': 'state'})
-
-
 # ---- executions ------------------------------------------------------------------------
 @route('GET', r'/executions')
 def executions(api, ctx):
@@ -994,13 +968,7 @@ def execution(api, ctx, rid):
 # workflow parameters (MGR@4.2 types.yaml; facts §5.3; facts §4 heal parameters)
 def _workflow_params(rules, workflow_id):
     if workflow_id == 'install_new_agents':
-        params = {'install_agent_timeout': 300, 'node_ids': [], 'node_instance_ids': [],
-                  'validate': True, 'install': True, 'install_script': ''}
-        if rules.v >= (4, 5, 0):
-            params['stop_old_agent'] = False
-        if rules.v >= (7, 0, 0):
-            params.update(install_methods=None, manager_ip=None, manager_certificate=None)
-        return params
+        return dict(rules.install_new_agents_params)
     if workflow_id == 'heal':
         params = {'node_instance_id': None, 'diagnose_value': 'Not provided',
                   'ignore_failure': True}
@@ -1008,6 +976,17 @@ def _workflow_params(rules, workflow_id):
             params.update(check_status=True, allow_reinstall=True)
         return params
     return {}
+
+
+def _declared_params(rules, dep, workflow_id):
+    """The parameters the deployment's stored workflow declares: a restored deployment keeps
+    the types of the version that created it (research §5.3; MGR@7.0.4
+    resource_models.py Execution.merge_workflow_parameters); else this version's."""
+    for wf in dep.get('workflows') or []:
+        if wf.get('name') == workflow_id and wf.get('parameters'):
+            return {k: (v.get('default') if isinstance(v, dict) else v)
+                    for k, v in wf['parameters'].items()}
+    return _workflow_params(rules, workflow_id)
 
 
 @route('POST', r'/executions', write=True)
@@ -1043,7 +1022,7 @@ def start_execution(api, ctx):
                            'The following executions are currently running for this '
                            'deployment: {0}. To execute this workflow anyway, pass '
                            '"force=true" as a query parameter to this request'.format(running))
-        declared = _workflow_params(rules, wid)
+        declared = _declared_params(rules, dep, wid)
         custom = [k for k in (params or {}) if k not in declared]
         if custom and not allow_custom and declared:
             raise ApiError(400, 'illegal_execution_parameters_error',

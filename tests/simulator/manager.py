@@ -6,6 +6,7 @@ snapshot files, auto-heal hazard, fault switches and request log.
 Public entry point: :func:`start` (re-exported by ``tests.simulator``).
 """
 import base64
+import functools
 import json
 import os
 import secrets
@@ -20,6 +21,10 @@ from tests.simulator import api as apimod
 from tests.simulator import data as datamod
 from tests.simulator import tls as tlsmod
 from tests.simulator import workflows
+# modules that register their REST routes and workflows when imported (issue 15)
+from tests.simulator import agents as _agents, ldap as _ldap, plugins as _plugins  # noqa: F401
+from tests.simulator import reconcile_data as _reconcile_data  # noqa: F401
+from tests.simulator import schedules
 from tests.simulator.faults import Faults
 from tests.simulator.rules import Rules
 from tests.simulator.transport import Listener, Response
@@ -119,7 +124,7 @@ class AutoHeal(object):
                  'ignore_failure': True}, is_system=False)
             mgr.store.put('executions', ex)
         self.fired.append(ex['id'])
-        mgr.run_execution(ex)
+        mgr.run_execution(ex, source='auto_heal')
 
 
 class Machine(object):
@@ -214,6 +219,8 @@ class SimulatedManager(object):
         self._outage_until = 0.0
         self._outage_lock = threading.Lock()
         self.timeline = []     # (monotonic time, event): restarts, reboots, restore steps
+        self._execution_log = []
+        self._execution_log_lock = threading.Lock()
         if self.rules.is_3x and not self.rules.security_enabled:
             default_pw = 'admin'           # facts §2.4: admin/admin when security enabled
         else:
@@ -242,6 +249,8 @@ class SimulatedManager(object):
         if data == 'demo' and self.rules.edition == 'premium' and self.rules.has_tenants:
             self.user_passwords.update({u: p[0] for u, p in datamod.DEMO_USERS.items()})
         self.engine = workflows.Engine(self)
+        self.scheduler = schedules.ExecutionScheduler(self)     # 5.2+ (schedules.py)
+        self.ldap_reachable = True      # False: POST /ldap's validating bind fails (ldap.py)
         self.auto_heal = AutoHeal(self)
         self.api = apimod.RestApi(self)
         self.machine.current = self
@@ -651,12 +660,37 @@ class SimulatedManager(object):
         return self.maintenance_state()
 
     # -- executions -----------------------------------------------------------------------------
-    def run_execution(self, ex):
-        work = {'create_snapshot': self.engine.create_snapshot_work,
-                'restore_snapshot': self.engine.restore_work,
-                'install_new_agents': self.engine.install_agents_work,
-                'heal': self.engine.heal_work}.get(ex['workflow_id'])
+    def run_execution(self, ex, source='rest'):
+        """Start execution `ex` (already stored); `source` says who started it ('rest',
+        'scheduler', 'auto_heal', 'system') for the execution log."""
+        self.log_execution(ex, source)
+        extra = workflows.EXTRA_WORKS.get(ex['workflow_id'])
+        if extra is not None:
+            work = functools.partial(extra, self.engine)
+        else:
+            work = {'create_snapshot': self.engine.create_snapshot_work,
+                    'restore_snapshot': self.engine.restore_work,
+                    'heal': self.engine.heal_work}.get(ex['workflow_id'])
         self.engine.start_execution(ex, work)
+
+    def log_execution(self, ex, source):
+        """Every execution this manager started, by anyone (issue 15: "the old manager
+        fired nothing after the cut-over")."""
+        with self._execution_log_lock:
+            self._execution_log.append({
+                'id': ex['id'], 'workflow_id': ex['workflow_id'],
+                'deployment_id': ex.get('deployment_id'), 'tenant': ex.get('tenant_name'),
+                'created_by': ex.get('created_by'), 'source': source,
+                'created_at': ex.get('created_at'), 'time': time.time()})
+
+    def started_executions(self, since=None, source=None):
+        """Test helper: the executions started here (dicts id, workflow_id,
+        deployment_id, tenant, created_by, source, created_at, time = wall-clock epoch),
+        optionally only those started at/after `since` (epoch seconds) or by `source`."""
+        with self._execution_log_lock:
+            return [dict(e) for e in self._execution_log
+                    if (since is None or e['time'] >= since)
+                    and (source is None or e['source'] == source)]
 
     def on_execution_end(self, ex):
         self.mark('execution {0} {1} {2}'.format(ex['workflow_id'], ex['status'], ex['id']))
@@ -677,7 +711,16 @@ class SimulatedManager(object):
             return False
 
     def agents(self, tenant=None):
-        """Test helper: the agent records (with 'broker', 'version', 'installs')."""
+        """Test helper: each host's current agent (the one its runtime properties name),
+        with 'broker', 'version', 'installs', 'process' ('running' / 'stopped')."""
+        with self.store.lock:
+            return [dict(a) for a in self.store.all('agents')
+                    if (tenant is None or a['tenant_name'] == tenant)
+                    and datamod.is_current_agent(a)]
+
+    def agent_records(self, tenant=None):
+        """Test helper: every row of the agents table, the ones a move left behind
+        ('upgraded' / 'stopped', research §5.4) included."""
         with self.store.lock:
             return [dict(a) for a in self.store.all('agents')
                     if tenant is None or a['tenant_name'] == tenant]
