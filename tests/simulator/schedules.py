@@ -133,6 +133,16 @@ def occurrences(schedule, rules):
         moment = _add(since, amount * step, unit)
 
 
+def rule_usable(schedule, rules):
+    """False when get_rrule returns None for the rule: a frequency under the other
+    version's key (a 5.2.x `frequency` schedule restored onto 6.0+, which no migration
+    renames: no 'frequency' in cloudify-manager@7.0.4 rest-service/migrations) [I]."""
+    rule = schedule.get('rule') or {}
+    if rule.get('rrule') or rule.get('count') == 1:
+        return True
+    return parse_recurrence(rule.get(rules.schedule_rule_key))[1] is not None
+
+
 def next_occurrence(schedule, rules, after):
     for moment in occurrences(schedule, rules):
         if moment > after:
@@ -238,6 +248,14 @@ def _present(api, rec, include):
         latest = found[0]['status'] if found else None
     view = dict(rec, latest_execution_status=latest)
     if include is None or 'all_next_occurrences' in include:
+        if not rule_usable(rec, rules):
+            # all_next_occurrences iterates get_rrule(...) = None (MGR@7.0.4
+            # resource_models.py ExecutionSchedule) [I]
+            raise ApiError(500, 'internal_server_error',
+                           "Internal error occurred in manager REST server - TypeError: "
+                           "'NoneType' object is not iterable",
+                           server_traceback='Traceback (most recent call last):\n'
+                           "TypeError: 'NoneType' object is not iterable\n")
         view['all_next_occurrences'] = all_next(rec, rules, api.mgr.scheduler.now())
     return datamod.present('execution_schedules', view, rules, include)
 
@@ -372,7 +390,8 @@ def schedule_patch(api, ctx, sid):
     did = _deployment_arg(api, ctx)
     body = api.json_body(ctx)
     with api.store.lock:
-        rec = _get(api, ctx, sid, did)
+        stored = _get(api, ctx, sid, did)
+        rec = dict(stored)          # an error leaves the row as it was (rolled back)
         if body.get('since'):
             rec['since'] = fmt_time(parse_time(body['since']))
         if body.get('until'):
@@ -388,7 +407,8 @@ def schedule_patch(api, ctx, sid):
         rec['rule'] = _compute_rule(rules, body, existing=rec.get('rule'))
         rec['next_occurrence'] = fmt_time(next_occurrence(rec, rules,
                                                           api.mgr.scheduler.now()))
-        return 201, _present(api, rec, None)
+        stored.update(rec)
+        return 201, _present(api, stored, None)
 
 
 @route('DELETE', r'/execution-schedules/(?P<sid>[^/]+)', since=(5, 2, 0), write=True)
@@ -419,6 +439,7 @@ class ExecutionScheduler(object):
         self.mgr = mgr
         self.offset = 0.0
         self.fired = []
+        self.errors = []
         self._lock = threading.Lock()
         if mgr.rules.has_execution_schedules:
             mgr.units.setdefault(UNIT, True)
@@ -457,6 +478,11 @@ class ExecutionScheduler(object):
                    if s.get('enabled') and s.get('next_occurrence')
                    and parse_time(s['next_occurrence']) < now]
             for schedule in due:
+                if not rule_usable(schedule, rules):
+                    # compute_next_occurrence: None.after() -> AttributeError ends this
+                    # check_schedules pass (main.py) [I]
+                    self.errors.append('AttributeError: {0}'.format(schedule['id']))
+                    break
                 following = next_occurrence(schedule, rules, now)
                 if self._should_run(schedule, now):
                     ex = self._execution(schedule)
