@@ -15,6 +15,7 @@ global secrets 4.2+, secret visibility 4.3+ (facts §3.2).
 from tests.simulator import api as apimod
 from tests.simulator import data as datamod
 from tests.simulator.api import ApiError, route
+from tests.simulator.workflows import RESTORE_HOOKS
 
 apimod.MODEL_NAMES.update(deployment_groups='DeploymentGroup',
                           deployments_filters='DeploymentsFilter',
@@ -135,6 +136,21 @@ def seed_demo(seeder, premium):
             'key': 'alice_token', 'value': 'sim-secret-value', 'created_at': created,
             'updated_at': created, 'is_hidden_value': False, 'tenant_name': 'default_tenant',
             'created_by': 'alice', 'visibility': 'private'})
+
+
+def after_restore(mgr, snapshot_version, new_format):
+    """A 5.2.x snapshot on a 6.0+ target: the DB migration 5.2 -> 5.3 drops the `filters`
+    table and creates empty deployments_filters / blueprints_filters (Cloudify source:
+    cloudify-manager@7.0.4 rest-service/migrations/versions/396303c07e35_5_2_to_5_3.py
+    _create_filters_tables, op.drop_table('filters')): the source's filters are gone."""
+    before = mgr.rules.filters_lost_from_snapshots_before
+    if new_format or before is None or snapshot_version >= before:
+        return
+    for rec in mgr.store.all('deployments_filters'):
+        mgr.store.delete('deployments_filters', rec)
+
+
+RESTORE_HOOKS.append(after_restore)
 
 
 # ----------------------------------------------------------------------------------------

@@ -454,6 +454,11 @@ class Rules(object):
         self.has_blueprint_labels = v >= (6, 0, 0)
         self.filters_api = (None if v < (5, 2, 0) else
                             'filters' if v < (6, 0, 0) else 'split')
+        # a restore of a snapshot older than 5.3 onto a split-filters manager loses the
+        # filters: the 5.2 -> 5.3 migration drops the `filters` table (MGR@7.0.4 migrations
+        # 396303c07e35_5_2_to_5_3 _create_filters_tables / op.drop_table('filters'))
+        self.filters_lost_from_snapshots_before = (5, 3, 0) if self.filters_api == 'split' \
+            else None
         # a label's author: creator_id (5.2-6.4), created_by (7.0) (MGR@5.2.0/6.4.0/7.0.0
         # rest/responses.py Label)
         self.label_author_field = 'created_by' if v >= (7, 0, 0) else 'creator_id'
