@@ -11,7 +11,7 @@ old broker) runs before any install; each install marks the old row ``upgrading`
 new row named ``<old name>_<uuid>`` (``starting`` -> ``started``, the target's version),
 marks the old row ``upgraded`` and, with ``stop_old_agent``, stops the old agent process and
 marks its row ``stopped``.  So after a move ``GET /agents`` lists both rows of every host
-(research §5.4).
+(Cloudify source: cloudify-manager@6.3.0..7.0.4 rest/responses_v3.py AgentResponse).
 """
 import uuid
 
@@ -113,7 +113,7 @@ def new_agent_name(old_name):
 
 
 def install_new_agents_work(engine, ex, fail_rule):
-    """facts §5.3, §12.6; research §5.3 (see the module docstring)."""
+    """facts §5.3, §12.6 (see the module docstring)."""
     mgr = engine.mgr
     store = mgr.store
     params = ex.get('parameters') or {}
@@ -183,18 +183,22 @@ register_work('install_new_agents', install_new_agents_work)
 
 
 def after_restore(mgr, snapshot_version, new_format):
-    """Snapshots older than 4.5.5 have no agents table: the restore creates a row per
-    agent (install method not 'none') with state 'restored' (MGR@7.0.4 snapshots/agents.py
-    insert_agent_to_db); newer ones bring their rows as they were."""
+    """After a legacy restore (MGR@7.0.4 snapshots/agents.py): the results of the old
+    manager's agent validation are dropped from every host ("Might be incorrect for new
+    manager"); snapshots older than 4.5.5 have no agents table, so the restore creates a row
+    per agent (install method not 'none') with state 'restored' (insert_agent_to_db); newer
+    ones bring their rows as they were."""
+    if new_format:
+        return
     rules = mgr.rules
-    if new_format or not rules.has_agents_table or \
+    for ni in mgr.store.all('node_instances'):
+        ni.pop('_agent_status', None)
+    if not rules.has_agents_table or \
             snapshot_version >= rules.restore_creates_agent_rows_before:
         return
     for agent in mgr.store.all('agents'):
         if datamod.is_current_agent(agent) and install_method(agent) != 'none':
             agent['state'] = 'restored'
-    for ni in mgr.store.all('node_instances'):
-        ni.pop('_agent_status', None)        # "Results of agent validation on old manager"
 
 
 RESTORE_HOOKS.append(after_restore)

@@ -239,7 +239,7 @@ class RestApi(object):
                         content_type=JSON)
 
     # ==================================================================================
-    # maintenance (facts §2.5; research §4.1): maintenance.py
+    # maintenance (facts §2.5, §12.5): maintenance.py
     # ==================================================================================
     def _maintenance_check(self, ctx, r):
         from tests.simulator import maintenance
@@ -980,7 +980,7 @@ def _workflow_params(rules, workflow_id):
 
 def _declared_params(rules, dep, workflow_id):
     """The parameters the deployment's stored workflow declares: a restored deployment keeps
-    the types of the version that created it (research §5.3; MGR@7.0.4
+    the types of the version that created it (MGR@7.0.4
     resource_models.py Execution.merge_workflow_parameters); else this version's."""
     for wf in dep.get('workflows') or []:
         if wf.get('name') == workflow_id and wf.get('parameters'):

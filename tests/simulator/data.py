@@ -390,7 +390,7 @@ class Seeder(object):
 
 def workflows_of(rules):
     """A deployment's workflows as the types of `rules`' version declare install_new_agents
-    (research §5.3): the declaration stays with the deployment through a restore, and
+    (MGR@4.2..7.0.4 types.yaml): the declaration stays with the deployment through a restore, and
     POST /executions checks custom parameters against it (MGR@7.0.4 resource_models.py
     Execution.merge_workflow_parameters)."""
     declared = {'install_new_agents': rules.install_new_agents_params}
@@ -417,7 +417,7 @@ def new_agent(tenant, did, node_name, nid, ip, creator, network, broker, created
         'state': 'started', 'network': network,
         'broker': {'ip': broker['ip'], 'port': broker['port']},
         # simulator-only: the agent the node instance's runtime properties name (a move
-        # adds a row, research §5.4 / agents.py), and whether its process runs
+        # adds a row, AG@7.0.4 operations.py / agents.py), and whether its process runs
         'current': True, 'process': 'running',
     }
 

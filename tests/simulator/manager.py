@@ -720,7 +720,8 @@ class SimulatedManager(object):
 
     def agent_records(self, tenant=None):
         """Test helper: every row of the agents table, the ones a move left behind
-        ('upgraded' / 'stopped', research §5.4) included."""
+        ('upgraded' / 'stopped', AG@7.0.4 operations.py create_agent_amqp)
+        included."""
         with self.store.lock:
             return [dict(a) for a in self.store.all('agents')
                     if tenant is None or a['tenant_name'] == tenant]

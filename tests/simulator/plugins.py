@@ -6,8 +6,7 @@ the plugins update (``plugins-updates``, 5.0+): the update record moving ``updat
 ``executing_workflow`` -> ``finalizing`` -> ``successful`` (or ``no_changes_required`` /
 ``failed``), after which the blueprint and its deployments use the new plugin version.
 
-Sources (research = the project's notes read from Cloudify's source at release tags):
-facts §12.4; research §5.1, §5.2; MGR@7.0.4 rest-service/manager_rest/upload_manager/
+Sources: facts §12.4; MGR@7.0.4 rest-service/manager_rest/upload_manager/
 manager.py, rest/resources_v2/plugins.py, rest/resources_v3_1/plugins.py, plugins_update/
 manager.py; MGR@5.0.5 plugins_update/manager.py; wagon 1.0.3 (``package.json``).
 """
@@ -403,7 +402,8 @@ def _update_filters(api, ctx):
 @route('POST', r'/plugins-updates/(?P<bid>[^/]+)/update/(?P<phase>initiate|finalize)',
        write=True, since=(5, 0, 0), action='plugins_update_create')
 def plugins_update_post(api, ctx, bid, phase):
-    """research §5.2; MGR@7.0.4 plugins_update/manager.py initiate_plugins_update."""
+    """MGR@5.0.5 / 5.1.0 / 7.0.4 resources_v3_1/plugins.py PluginsUpdate.post,
+    plugins_update/manager.py initiate_plugins_update."""
     if phase == 'finalize':
         ctx.request.drain()
         update = api.get_one(ctx, 'plugins_updates', bid)

@@ -274,7 +274,7 @@ class Rules(object):
         self.delete_snapshot_after_restore = v >= (6, 3, 0)
         self.new_format_restore = v >= (7, 0, 0)      # facts §3.6 item 5
 
-        # --- maintenance (facts §2.5 table; research §4.1 corrects it for 4.6-5.1) ----------
+        # --- maintenance (facts §2.5 table, corrected for 4.6-5.1 from the source) ----------
         # ALLOWED_MAINTENANCE_ENDPOINTS: MGR@4.2/4.5 maintenance.py ALLOWED_ENDPOINTS;
         # MGR@4.6, 5.0.5, 5.2.0, 6.0.0, 7.0.4 rest-service/manager_rest/constants.py
         allowed = ['maintenance', 'status', 'version']
@@ -331,13 +331,13 @@ class Rules(object):
     # ------------------------------------------------------------------------------------
     def _after_cutover_rules(self):
         """Plugins, plugins updates, execution schedules, agents, LDAP / config and the data
-        a restore must carry (issue 15).  Citations: facts §x, research §x (the project's
-        research notes read from Cloudify's source), or MGR@tag / COMMON@tag / AG@tag = the
+        a restore must carry (issue 15).  Citations: facts §x, or MGR@tag / COMMON@tag / AG@tag /
+        MI@tag = the
         cloudify-manager / cloudify-common / cloudify-agent source at that release tag."""
         v = self.v
         premium = self.edition == 'premium'
 
-        # --- plugins (facts §12.4; research §5.1) -----------------------------------------
+        # --- plugins (facts §12.4) ----------------------------------------------------------
         # The Python the manager runs plugins with, hence what a wagon built for it declares
         # in supported_py_versions (MI@6.4.0 / MI@7.0.4 cfy_manager/utils/scripts.py).
         self.plugin_python = ('py27' if v < (5, 1, 0) else
@@ -353,16 +353,17 @@ class Rules(object):
         # plan['host_agent_plugins_to_install'] from 5.0 (COMMON@5.0.0 dsl_parser/
         # constants.py HOST_AGENT_PLUGINS_TO_INSTALL; absent at COMMON@4.6)
         self.plan_host_agent_plugins = v >= (5, 0, 0)
-        # plugins-updates endpoints from 5.0 (research §5.2); 5.0.x reads `force` from the
-        # query (MGR@5.0.5 resources_v3_1/plugins.py PluginsUpdate.post), 5.1+ a JSON body of
-        # filters (MGR@5.1.0), `force` etc. in the body from 5.2 (MGR@5.2.0), all_tenants /
-        # deployments_per_tenant from 6.4 (MGR@6.4.0 resource_models.py PluginsUpdate).
+        # plugins-updates endpoints from 5.0 (MGR@5.0 endpoint_mapper.py); 5.0.x reads
+        # `force` from the query (MGR@5.0.5 resources_v3_1/plugins.py PluginsUpdate.post),
+        # 5.1+ a JSON body of filters (MGR@5.1.0), `force` etc. in the body from 5.2
+        # (MGR@5.2.0), all_tenants / deployments_per_tenant from 6.4 (MGR@6.4.0
+        # resource_models.py PluginsUpdate).
         self.has_plugins_update = v >= (5, 0, 0)
         self.plugins_update_args = ('query' if v < (5, 1, 0) else 'json')
         self.plugins_update_body_force = v >= (5, 2, 0)
         self.plugins_update_per_tenant = v >= (6, 4, 0)
 
-        # --- execution schedules (research §4.2; facts §12.5) ------------------------------
+        # --- execution schedules (facts §12.5) ---------------------------------------------
         self.has_execution_schedules = v >= (5, 2, 0)
         # GET/PATCH/DELETE by id need ?deployment_id= from 6.0 (MGR@6.0.0 resources_v3_1/
         # execution_schedules.py get_args_and_verify_arguments(required=True))
@@ -376,9 +377,9 @@ class Rules(object):
         # slip window: `<` at 5.2.x, `<=` from 6.0 (main.py should_run)
         self.scheduler_slip_inclusive = v >= (6, 0, 0)
 
-        # --- agents (facts §12.6; research §5.3, §5.4) -------------------------------------
+        # --- agents (facts §12.6) -----------------------------------------------------------
         # GET /agents: REST and nginx from 4.5 (MGR@4.5 endpoint_mapper 'Agents'; MI@4.5
-        # rest-location.cloudify), so research §5.4's "4.5.5" is one release late.
+        # rest-location.cloudify).
         self.has_agents_endpoint = v >= (4, 5, 0)
         fields = ['id', 'host_id', 'ip', 'install_method', 'system', 'version', 'node',
                   'deployment']
@@ -386,7 +387,7 @@ class Rules(object):
             fields.append('tenant_name')                 # MGR@5.0.5 responses_v3.py
         if v >= (6, 3, 0):
             # MGR@6.3.0 responses_v3.py AgentResponse (absent at 6.2.0): the 6.4 of
-            # research §5.4 is the first simulated version that has them
+            # 6.4 is the first simulated version that has them
             fields = ['id', 'host_id', 'node_instance_id', 'ip', 'install_method', 'system',
                       'version', 'node', 'deployment', 'tenant_name', 'created_at',
                       'rabbitmq_exchange', 'created_by', 'rabbitmq_username', 'visibility',
@@ -414,7 +415,7 @@ class Rules(object):
         self.has_agents_table = v >= (4, 5, 5)
         self.restore_creates_agent_rows_before = (4, 5, 5)
 
-        # --- config table and LDAP (facts §12.3; research §6) ------------------------------
+        # --- config table and LDAP (facts §12.3) -------------------------------------------
         # config table (scope rest) and GET /config?scope=, /config/<name> from 5.0
         # (MGR@7.0.4 migrations 423a1643f365_4_6_to_5_0; MGR@5.0.5 manager_config.py)
         self.has_config_table = v >= (5, 0, 0)
@@ -488,7 +489,7 @@ class Rules(object):
         self.secret_global = v >= (4, 2, 0)
 
     def plugin_fields(self):
-        """GET /plugins item fields (research §5.1; MGR@4.0/4.6/5.1.0/6.4.0/7.0.4
+        """GET /plugins item fields (MGR@4.0/4.6/5.1.0/6.4.0/7.0.4
         resource_models.py Plugin): 7.0 also shows the pickled `_p` twin columns (null),
         as it shows `parameters_p` of executions (obs70) [I]."""
         v = self.v

@@ -6,7 +6,7 @@ The scheduler (MGR@5.2.7 / MGR@6.0.0..7.0.4 execution-scheduler/execution_schedu
 ``check_schedules``, ``should_run``, ``execute_workflow``) runs every 60 manager-seconds
 (scaled by the time scale) while the manager's ``cloudify-execution-scheduler`` unit is
 active; on 6.0+ it does nothing while maintenance mode is ``activated``, on 5.2.x it fires
-anyway (research §4.2, facts §12.5).  It reads a simulated clock, ``mgr.scheduler.now()`` =
+anyway (facts §12.5).  It reads a simulated clock, ``mgr.scheduler.now()`` =
 real UTC + an offset, so a test can move time: ``mgr.scheduler.advance(seconds)`` shifts the
 clock and runs one check at once; ``mgr.scheduler.check()`` runs one check; both return the
 ids of the executions started.  Each one is also in ``mgr.started_executions(source=
@@ -426,7 +426,7 @@ def schedule_delete(api, ctx, sid):
 # ----------------------------------------------------------------------------------------
 def _refused_by_maintenance(engine, ex, fail_rule):
     """5.2.x fires in maintenance mode, but the workflow's own REST calls carry no bypass
-    header and are refused with 503 (research §4.2 [I])."""
+    header and are refused with 503 [I]."""
     yield WORK_STEP
     raise WorkflowFailed('CloudifyClientError: 503: Your request was rejected since '
                          'Cloudify manager is currently in maintenance mode')

@@ -2,8 +2,7 @@
 move, the rows a move leaves, stop_old_agent, parameters per restored deployment, a host
 left behind).
 
-References: facts §5.3, §12.6; research §5.3 (declared parameters per blueprint types,
-allow_custom_parameters), §5.4 (GET /agents; fields); Cloudify source:
+References: facts §5.3, §12.6; Cloudify source:
 cloudify-common@7.0.4 cloudify/plugins/workflows.py (_make_install_agents_graph,
 _create_hosts_list, _assert_hosts_started), cloudify/constants.py
 (AGENT_INSTALL_METHODS_INSTALLED); cloudify-agent@7.0.4 cloudify_agent/operations.py
@@ -13,12 +12,16 @@ rest-service/manager_rest/rest/responses_v3.py (AgentResponse),
 mgmtworker/cloudify_system_workflows/snapshots/agents.py (insert_agent_to_db);
 cloudify-manager@4.2..7.0.4 resources/rest-service/cloudify/types/types.yaml.
 """
+import json
 import re
+import signal
 
 import pytest
+import requests
 
 from tests.simulator import agents
 from tests.simulator.helpers import raw, wait_execution, wait_until
+from tests.simulator.test_contract_main import launch
 from tests.simulator.test_contract_restore import make_snapshot, restore_and_wait, upload
 
 PASSWORD = 'Same-Admin-Pw1'
@@ -57,7 +60,7 @@ def _rows(target, deployment):
 ])
 def test_agents_fields_per_version(simulated_manager, version, fields, absent):
     """AgentResponse: 4.5 basic fields, 5.0.5 + tenant_name, 6.3+ node_instance_id and
-    state (cloudify-manager@6.3.0; research §5.4 says 6.4, the first simulated version
+    state (cloudify-manager@6.3.0, absent at 6.2.0; 6.4 is the first simulated version
     that has them)."""
     mgr = simulated_manager(version, data='demo')
     items = mgr.client().agents.list()
@@ -159,9 +162,11 @@ def test_stop_old_agent(simulated_manager):
 ])
 def test_parameters_declared_by_the_restored_deployment(simulated_manager, source_version,
                                                         undeclared):
-    """research §5.3: the REST service checks the parameters the deployment's stored
-    workflow declares (4.3 types: no stop_old_agent / manager_ip / install_methods; 4.4:
-    no install_methods): undeclared keys are refused unless allow_custom_parameters."""
+    """cloudify-manager@7.0.4 storage/resource_models.py Execution.merge_workflow_parameters
+    and resources/rest-service/cloudify/types/types.yaml per version: the REST service
+    checks the parameters the deployment's stored workflow declares (4.3 types: no
+    stop_old_agent / manager_ip / install_methods; 4.4: no install_methods): undeclared keys
+    are refused unless allow_custom_parameters."""
     _, target = _moved(simulated_manager, source_version)
     value = True if undeclared == 'stop_old_agent' else ['remote']
     refused = _run(target, 'hw-1', {undeclared: value})
@@ -187,3 +192,29 @@ def test_host_left_on_the_old_version(simulated_manager):
     assert sorted((a['node_instance_id'], a.state, a.version) for a in rows) == sorted([
         (hosts[0], 'started', '6.4.0'), (hosts[1], 'upgraded', '6.4.0'),
         (hosts[1], 'started', '7.0.4')])
+
+
+def test_command_line_agent_options():
+    """`python -m tests.simulator --agent-install-method [TENANT/]DEPLOYMENT=METHOD`: the
+    hosts' install method is set before serving; a bad method is bad input (exit 2)."""
+    bad = launch('--manager-version', '7.0', '--no-ssh', '--data', 'demo',
+                 '--agent-install-method', 'hw-1=bogus')
+    out, _ = bad.communicate(timeout=30)
+    assert bad.returncode == 2 and out == ''
+    proc = launch('--manager-version', '7.0', '--no-ssh', '--data', 'demo',
+                  '--agent-install-method', 't_prod/prod-db=provided',
+                  '--agent-stays-old', 'nosuch')
+    try:
+        info = json.loads(proc.stdout.readline())
+        url = 'http://127.0.0.1:{0}/api/v3.1/agents?deployment_id=prod-db'.format(
+            info['rest_port'])
+        items = requests.get(url, auth=(info['admin_username'], info['admin_password']),
+                             headers={'Tenant': 't_prod'}).json()['items']
+        assert [a['install_method'] for a in items] == ['provided']
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

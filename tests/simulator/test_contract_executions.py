@@ -72,7 +72,8 @@ def test_install_new_agents_moves_agents(simulated_manager):
 
 def test_install_new_agents_fails_for_chosen_instances(simulated_manager):
     """issue 3 item 6: fail for chosen node instances; the others move (a moved host has a
-    new agent row, research §5.4: key by node instance)."""
+    new agent row, cloudify-agent@7.0.4 operations.py create_agent_amqp: key by node
+    instance)."""
     source, target = _moved_from_41_to_70(simulated_manager)
     hosts = sorted(a['node_instance_id'] for a in target.agents('default_tenant')
                    if a['deployment'] == 'web-1')

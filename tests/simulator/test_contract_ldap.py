@@ -2,9 +2,9 @@
 them (the target's config table is kept).
 
 References: facts §12.3 (config is dumped before and reloaded after the restore: LDAP
-settings are not restored); research §6 (rows per version, GET /config and /ldap, POST /ldap
-rules); Cloudify source: cloudify-manager@7.0.4 rest-service/migrations/versions/
-423a1643f365_4_6_to_5_0.py, rest/resources_v3_1/manager_config.py (ManagerConfig),
+settings are not restored); Cloudify source: cloudify-manager@7.0.4
+rest-service/migrations/versions/423a1643f365_4_6_to_5_0.py,
+rest/resources_v3_1/manager_config.py (ManagerConfig),
 rest/resources_v3/manager.py (LdapAuthentication), cloudify-manager@5.0.5 / @5.2.0 (the
 older validation), cloudify-common@7.0.5 cloudify_rest_client/ldap.py (what `cfy ldap set`
 sends).

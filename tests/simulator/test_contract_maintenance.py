@@ -1,7 +1,7 @@
 """Contract: maintenance mode per version: the allow-list, the 503 body, the
 X-BYPASS-MAINTENANCE header, the 'activating' state.
 
-References: research §4.1 (5.x-7.0 gate, bypass rule per version, 503 body); facts §2.5
+References: facts §2.5
 (3.4.2-4.5 allow-lists), §12.5, §12.11 ("server_traceback": "NoneType: None\\n" seen on the
 real 7.0.4); Cloudify source: cloudify-manager@4.2 / @4.6 / @5.0.5 / @5.2.0 / @7.0.4
 rest-service/manager_rest/maintenance.py (maintenance_mode_handler,
@@ -57,7 +57,7 @@ def test_503_body_70(simulated_manager):
       'deployment-groups']),
 ])
 def test_allowed_endpoints(simulated_manager, version, allowed, refused):
-    """ALLOWED_MAINTENANCE_ENDPOINTS per version (research §4.1, §2.1 table; facts §2.5):
+    """ALLOWED_MAINTENANCE_ENDPOINTS per version (facts §2.5; constants.py at each tag):
     the first path segment must be in the list ('license-check' is not 'license')."""
     mgr = _activated(simulated_manager(version, data='demo'))
     for resource in allowed:

@@ -1,8 +1,7 @@
 """Contract: plugins (wagons) and plugins updates.
 
 References: facts §12.4 (the Python a manager runs plugins with; plugins update is the
-documented remedy); research §5.1 (GET /plugins fields per version), §5.2 (plugins-updates
-endpoints, arguments, states); Cloudify source: cloudify-manager@7.0.4
+documented remedy); Cloudify source: cloudify-manager@7.0.4
 rest-service/manager_rest/upload_manager/manager.py (_do_upload_plugin),
 rest/resources_v2/plugins.py (Plugins.post), plugins_update/manager.py
 (initiate_plugins_update, finalize); cloudify-manager@5.0.5 rest/resources_v3_1/plugins.py
@@ -47,7 +46,8 @@ def _wagon_zip(tmp_path, name, version, py):
     ('7.0', 'py311', ('yaml_files_paths', 'supported_py_versions_p'), ('file_server_path',)),
 ])
 def test_plugin_fields_per_version(simulated_manager, version, py, extra, absent):
-    """research §5.1 table; facts §12.4: a demo plugin is built for the manager's Python
+    """cloudify-manager@4.0/4.6/5.1.0/6.4.0/7.0.4 storage/resource_models.py Plugin;
+    facts §12.4: a demo plugin is built for the manager's Python
     (<= 5.0.x 2.7, 5.1-6.4 3.6, 7.0 3.11)."""
     mgr = simulated_manager(version, data='demo')
     items = mgr.client().plugins.list(package_name='cloudify-openstack-plugin')
@@ -154,7 +154,7 @@ def test_py27_plugins_restored_then_updated(simulated_manager, tmp_path):
     """facts §12.4: a 4.4 source's py2.7 plugins arrive on 7.0 with the snapshot, the
     blueprints still use them; after a py3.11 wagon is uploaded, the plugins update of a
     blueprint moves updating/executing_workflow -> successful and the blueprint (and the
-    nodes of its deployments) use the new version (research §5.2; cloudify-manager@7.0.4
+    nodes of its deployments) use the new version (cloudify-manager@7.0.4
     plugins_update/manager.py finalize)."""
     _, target = _upgraded(simulated_manager, '4.4')
     client = target.client()
@@ -237,7 +237,7 @@ def test_plugin_names_filter_keeps_the_others(simulated_manager, tmp_path):
 def test_50_takes_force_from_the_query(simulated_manager, tmp_path):
     """5.0.x: POST plugins-updates/<bp>/update/initiate reads only the query's `force`
     (cloudify-manager@5.0.5 PluginsUpdate.post); 5.1+ the JSON body and a body that cannot be
-    read counts as {} (research §5.2)."""
+    read counts as {} (cloudify-manager@5.1.0..7.0.4 `except BadRequest: args = {}`)."""
     mgr = simulated_manager('5.0.5', data='demo')
     wagon = str(tmp_path / 'os.wgn')
     plugins.make_wagon(wagon, 'cloudify-openstack-plugin', '2.15.0', ('py27',))
@@ -264,8 +264,9 @@ def test_50_takes_force_from_the_query(simulated_manager, tmp_path):
 
 @pytest.mark.parametrize('version,exists', [('4.6', False), ('5.0.5', True)])
 def test_plugins_updates_from_50(simulated_manager, version, exists):
-    """research §5.2: the plugins-updates endpoints exist from 5.0 (absent at 4.6, whose
-    nginx does not proxy them: a UI 404 page, facts §2.1)."""
+    """The plugins-updates endpoints exist from 5.0 (cloudify-manager@5.0
+    endpoint_mapper.py); absent at 4.6, whose nginx does not proxy them: a UI 404 page
+    (facts §2.1)."""
     mgr = simulated_manager(version)
     response = raw(mgr, 'GET', '/api/v3.1/plugins-updates')
     assert response.status_code == (200 if exists else 404)

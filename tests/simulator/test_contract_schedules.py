@@ -1,6 +1,6 @@
 """Contract: execution schedules (5.2+) and the scheduler of the simulated manager.
 
-References: research §4.2 (REST per version, the scheduler and maintenance mode); facts §12.5
+References: facts §12.5
 (5.2.x schedules keep firing in maintenance mode); Cloudify source: cloudify-manager@5.2.7 /
 @6.0.0 / @7.0.4 rest-service/manager_rest/rest/resources_v3_1/execution_schedules.py,
 execution-scheduler/execution_scheduler/main.py (check_schedules, should_run,
@@ -44,8 +44,8 @@ def test_demo_schedules_listed(simulated_manager, version, key):
 
 @pytest.mark.parametrize('version', ['5.0.5', '5.1'])
 def test_no_schedules_before_52(simulated_manager, version):
-    """research §4.2: execution schedules are 5.2+ (nginx of 5.0.5/5.1 does not proxy
-    them: the UI's 404 page, facts §2.1)."""
+    """Execution schedules are 5.2+ (cloudify-manager@5.2.0 endpoint_mapper.py); the nginx
+    of 5.0.5/5.1 does not proxy them: the UI's 404 page (facts §2.1)."""
     mgr = simulated_manager(version, data='demo')
     assert raw(mgr, 'GET', '/api/v3.1/execution-schedules').status_code == 404
 
@@ -128,9 +128,9 @@ def test_scheduler_fires_due_schedules(simulated_manager):
 
 @pytest.mark.parametrize('version,fires', [('5.2.7', True), ('6.0', False), ('7.0', False)])
 def test_scheduler_and_maintenance_mode(simulated_manager, version, fires):
-    """facts §12.5 / research §4.2: 6.0+ skip every schedule while maintenance mode is
-    activated; 5.2.x fire anyway (the execution row appears; its workflow's own REST calls
-    are then refused [I], so it fails)."""
+    """facts §12.5 (execution_scheduler/main.py check_schedules): 6.0+ skip every schedule
+    while maintenance mode is activated; 5.2.x fire anyway (the execution row appears; its
+    workflow's own REST calls are then refused [I], so it fails)."""
     mgr = simulated_manager(version, data='demo')
     client = mgr.client()
     client.execution_schedules.update('nightly-check', 'hw-1', enabled=True)
