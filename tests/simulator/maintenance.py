@@ -36,7 +36,11 @@ def _bypass(api, ctx, route):
     if api.rules.maintenance_bypass != 'admin':
         return False                    # internal requests only: a test client is remote
     # is_user_action_allowed('maintenance_mode_set'): flask-login loads the user from the
-    # request's credentials (a wrong password raises 401 here)
+    # request's credentials (a wrong password raises 401 here; none: anonymous, no bypass)
+    headers = ctx.request.headers
+    if not headers.get('Authentication-Token') and \
+            not (headers.get('Authorization') or '').startswith('Basic '):
+        return False
     api._authenticate(ctx, dict(route, auth='version', admin=False))
     return ctx.user is not None and ctx.is_admin
 

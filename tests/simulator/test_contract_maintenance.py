@@ -126,3 +126,12 @@ def test_activating_while_executions_run(simulated_manager):
     wait_until(lambda: client.maintenance_mode.status().status == 'activated', 10,
                what='maintenance activated')
     assert _get(mgr, 'executions').status_code == 503
+
+
+def test_bypass_without_credentials_is_anonymous(simulated_manager):
+    """No credentials with the header: an anonymous user may not maintenance_mode_set, so
+    the allow-list decides as without the header (GET /ok passes, /executions 503)."""
+    mgr = _activated(simulated_manager('7.0'))
+    assert raw(mgr, 'GET', '/api/v3.1/ok', auth=False, headers=BYPASS).status_code == 200
+    assert raw(mgr, 'GET', '/api/v3.1/executions', auth=False,
+               headers=BYPASS).status_code == 503
