@@ -342,10 +342,6 @@ class Rules(object):
         # in supported_py_versions (MI@6.4.0 / MI@7.0.4 cfy_manager/utils/scripts.py).
         self.plugin_python = ('py27' if v < (5, 1, 0) else
                               'py36' if v < (7, 0, 0) else 'py311')
-        self.plugin_py_versions_supported = {'py27': ('py27', 'py2', 'py2.py3'),
-                                             'py36': ('py36', 'py3', 'py2.py3'),
-                                             'py311': ('py311', 'py3', 'py2.py3')}[
-            self.plugin_python]
         # POST /plugins accepts a bare wagon everywhere, a zip (wagon + plugin.yaml, what
         # `cfy plugins upload` 7.0.5 sends) from 4.4 (MGR@4.2/4.4 upload_manager.py
         # UploadedPluginsManager._prepare_and_process_doc).
@@ -358,7 +354,7 @@ class Rules(object):
         # 5.1+ a JSON body of filters (MGR@5.1.0), `force` etc. in the body from 5.2
         # (MGR@5.2.0), all_tenants / deployments_per_tenant from 6.4 (MGR@6.4.0
         # resource_models.py PluginsUpdate).
-        self.has_plugins_update = v >= (5, 0, 0)
+        self.has_plugins_update = v >= (5, 0, 0)      # plugins.py routes: since=(5, 0, 0)
         self.plugins_update_args = ('query' if v < (5, 1, 0) else 'json')
         self.plugins_update_body_force = v >= (5, 2, 0)
         self.plugins_update_per_tenant = v >= (6, 4, 0)
@@ -437,7 +433,6 @@ class Rules(object):
         # POST /ldap: premium only; 5.0.5-5.1 only on a clean manager (no user but the
         # bootstrap admin) (MGR@5.0.5/5.1.0 resources_v3/manager.py, gone at 5.2.0); the
         # ldap:// / ldaps:// + CA rules and ldap_nested_levels from 5.2 [MGR@7.0.4]
-        self.ldap_set_premium_only = True
         self.ldap_clean_manager_only = v < (5, 2, 0)
         self.ldap_url_rules = v >= (5, 2, 0)
         # an unreachable LDAP server has its own message from 6.2 (MGR@6.2.0 manager.py
