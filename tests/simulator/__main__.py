@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 
+from tests.simulator.agents import set_install_method
 from tests.simulator.data import DATA_SETS
 from tests.simulator.manager import start
 from tests.simulator.rules import VERSIONS
@@ -76,6 +77,16 @@ def parse_args(argv=None):
                         help='downloads are chunked, without Content-Length')
     faults.add_argument('--download-headers', choices=('nginx', 'rest'), default='nginx',
                         help="'rest': no Content-Length from 5.1 (facts §3.3, README)")
+    faults.add_argument('--agent-install-method', action='append', default=[],
+                        metavar='[TENANT/]DEPLOYMENT=METHOD',
+                        help="the deployment's hosts were installed with METHOD (remote, "
+                             "init_script, plugin, provided, none; agents.py)")
+    faults.add_argument('--agent-stays-old', action='append', default=[],
+                        metavar='[TENANT/]NODE_INSTANCE',
+                        help='install_new_agents leaves that host on its old agent and '
+                             'still ends terminated')
+    faults.add_argument('--ldap-unreachable', action='store_true',
+                        help="POST /ldap's validating bind fails (ldap.py)")
     return parser.parse_args(argv)
 
 
@@ -97,6 +108,14 @@ def apply_faults(mgr, args):
         workflow, _, deployment = spec.partition(':')
         mgr.faults.hang_execution(workflow_id=workflow, deployment_id=deployment or None)
     mgr.faults.no_content_length = args.no_content_length
+    for spec in args.agent_install_method:
+        target, _, method = spec.partition('=')
+        tenant, _, deployment = target.rpartition('/')
+        set_install_method(mgr, deployment, method, tenant=tenant or 'default_tenant')
+    for spec in args.agent_stays_old:
+        tenant, _, instance = spec.rpartition('/')
+        mgr.faults.agent_stays_old(instance, tenant=tenant or None)
+    mgr.ldap_reachable = not args.ldap_unreachable
 
 
 def main(argv=None):

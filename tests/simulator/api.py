@@ -262,30 +262,11 @@ class RestApi:
                        'No Cloudify license was found on the manager (simulated message)')
 
     # ==================================================================================
-    # maintenance (facts §2.5; MGR@4.2 maintenance.py)
+    # maintenance (facts §2.5, §12.5; maintenance.py), after the licence gate
     # ==================================================================================
     def _maintenance_check(self, ctx, r):
-        mgr = self.mgr
-        state = mgr.maintenance_state()
-        if state['status'] == 'deactivated':
-            return
-        endpoint = ctx.rest.strip('/')
-        if state['status'] == 'activating':
-            method = ctx.request.method
-            forbidden = method in ('POST', 'PATCH', 'PUT')
-            if (re.match(r'^snapshots/[^/]+$', endpoint) and forbidden) or \
-                    re.match(r'^snapshots/[^/]+/restore$', endpoint) or \
-                    (endpoint == 'executions' and forbidden) or \
-                    (re.match(r'^deployments/[^/]+$', endpoint) and forbidden):
-                raise ApiError(503, 'entering_maintenance_mode', 'Your request was rejected '
-                               'since Cloudify manager is currently in maintenance mode',
-                               server_traceback=self.rules.maintenance_traceback)
-            return
-        if any(endpoint.startswith(a) for a in self.rules.maintenance_allowed):
-            return
-        raise ApiError(503, 'maintenance_mode_active', 'Your request was rejected since '
-                       'Cloudify manager is currently in maintenance mode',
-                       server_traceback=self.rules.maintenance_traceback)
+        from tests.simulator import maintenance
+        maintenance.check(self, ctx, r)
 
     # ==================================================================================
     # authentication and tenants (facts §2.4)
@@ -597,7 +578,8 @@ class RestApi:
         with self.store.lock:
             out = datamod.present('node_instances', rec, self.rules, include)
             if 'runtime_properties' in out and rec['id'] == rec['host_id']:
-                for agent in self.store.find('agents', rec['id'], [rec['tenant_name']]):
+                agent = datamod.current_agent(self.store, rec['tenant_name'], rec['id'])
+                if agent is not None:
                     out['runtime_properties'].update(datamod.agent_runtime_properties(agent))
         return out
 
@@ -1075,16 +1057,6 @@ def sites(api, ctx):
     return api.resource_list(ctx, 'sites')
 
 
-@route('GET', r'/agents', when='has_agents_endpoint')
-def agents(api, ctx):
-    """obs70 §5 'Agent (list)'; cfy 7.0.5 filters node_ids/node_instance_ids/
-    install_methods/deployment_id."""
-    return api.resource_list(ctx, 'agents', filter_map={
-        'deployment_id': 'deployment', 'node_ids': 'node',
-        'node_instance_ids': 'node_instance_id', 'install_methods': 'install_method',
-        'state': 'state'})
-
-
 # ---- executions ------------------------------------------------------------------------
 @route('GET', r'/executions')
 def executions(api, ctx):
@@ -1115,6 +1087,18 @@ def executions(api, ctx):
 @route('GET', r'/executions/(?P<rid>[^/]+)')
 def execution(api, ctx, rid):
     return api.one(ctx, 'executions', rid)
+
+
+def _declared_params(rules, dep, workflow_id):
+    """The parameters the deployment's stored workflow declares: a restored deployment keeps
+    the types of the version that created it (MGR@7.0.4
+    resource_models.py Execution.merge_workflow_parameters); else this version's
+    (rules.workflow_parameters)."""
+    for wf in dep.get('workflows') or []:
+        if wf.get('name') == workflow_id and wf.get('parameters'):
+            return {k: (v.get('default') if isinstance(v, dict) else v)
+                    for k, v in wf['parameters'].items()}
+    return rules.workflow_parameters(workflow_id)
 
 
 @route('POST', r'/executions', write=True)
@@ -1150,7 +1134,7 @@ def start_execution(api, ctx):
                            'The following executions are currently running for this '
                            'deployment: {0}. To execute this workflow anyway, pass '
                            '"force=true" as a query parameter to this request'.format(running))
-        declared = rules.workflow_parameters(wid)
+        declared = _declared_params(rules, dep, wid)
         custom = [k for k in (params or {}) if k not in declared]
         if custom and not allow_custom and declared:
             raise ApiError(400, 'illegal_execution_parameters_error',

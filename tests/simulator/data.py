@@ -10,7 +10,11 @@ import hashlib
 import threading
 
 KINDS = ('blueprints', 'deployments', 'nodes', 'node_instances', 'executions', 'secrets',
-         'plugins', 'sites', 'agents', 'snapshots')
+         'plugins', 'sites', 'agents', 'snapshots',
+         # issue 15: what a restore must carry as well (reconcile_data.py, plugins.py,
+         # schedules.py own them)
+         'plugins_updates', 'execution_schedules', 'deployment_groups',
+         'deployments_filters', 'blueprints_filters', 'user_groups')
 
 # URL resource name -> store kind
 URL_KINDS = {'blueprints': 'blueprints', 'deployments': 'deployments', 'nodes': 'nodes',
@@ -62,15 +66,7 @@ _BASE_FIELDS = {
     'node_instances': ('id', 'node_id', 'deployment_id', 'host_id', 'state',
                        'runtime_properties', 'relationships', 'version', 'scaling_groups'),
     'secrets': ('key', 'created_at', 'updated_at'),
-    'plugins': ('id', 'package_name', 'package_version', 'archive_name',
-                'supported_platform', 'distribution', 'distribution_release',
-                'uploaded_at', 'wheels'),
     'sites': ('name', 'location', 'created_at'),
-    # obs70 §5 'Agent (list)'
-    'agents': ('id', 'host_id', 'node_instance_id', 'ip', 'install_method', 'system',
-               'version', 'node', 'deployment', 'tenant_name', 'created_at',
-               'rabbitmq_exchange', 'created_by', 'rabbitmq_username', 'visibility',
-               'rabbitmq_password', 'state'),
 }
 
 
@@ -81,8 +77,14 @@ def fields_for(kind, rules):
     if kind == 'snapshots':
         return rules.snapshot_fields()
     if kind == 'agents':
-        return _BASE_FIELDS['agents']
+        return rules.agent_fields
+    if kind in _RULE_FIELDS:
+        return getattr(rules, _RULE_FIELDS[kind])()
     fields = _BASE_FIELDS[kind] + rules.tenant_fields()
+    if kind == 'deployments' and rules.has_deployment_labels:
+        fields += ('labels', 'deployment_groups')        # MGR@5.2.0 Deployment
+    if kind == 'blueprints' and rules.has_blueprint_labels:
+        fields += ('labels',)                            # MGR@6.0.0 Blueprint
     if kind == 'deployments' and rules.has_sites:
         fields += ('site_name',)
     if kind == 'secrets' and rules.secret_hidden_value_field:
@@ -90,8 +92,14 @@ def fields_for(kind, rules):
     return fields
 
 
+_RULE_FIELDS = {'plugins': 'plugin_fields', 'plugins_updates': 'plugins_update_fields',
+                'execution_schedules': 'execution_schedule_fields',
+                'deployment_groups': 'deployment_group_fields',
+                'deployments_filters': 'filter_fields', 'blueprints_filters': 'filter_fields'}
+
+
 def id_field(kind):
-    return {'secrets': 'key', 'sites': 'name'}.get(kind, 'id')
+    return {'secrets': 'key', 'sites': 'name', 'user_groups': 'name'}.get(kind, 'id')
 
 
 def present(kind, rec, rules, include=None):
@@ -109,10 +117,20 @@ def present(kind, rec, rules, include=None):
             out[name] = None
         elif name == 'runtime_properties' and kind == 'node_instances':
             out[name] = copy.deepcopy(rec.get(name) or {})
+        elif name == 'labels' and kind in ('deployments', 'blueprints', 'deployment_groups'):
+            out[name] = label_view(rec.get(name), rules)
         else:
             value = rec.get(name)
             out[name] = copy.deepcopy(value) if isinstance(value, (dict, list)) else value
     return out
+
+
+def label_view(labels, rules):
+    """Labels as the version marshals them: key, value, created_at and creator_id (5.2-6.4)
+    or created_by (7.0) (MGR@5.2.0 / 7.0.0 rest/responses.py Label)."""
+    author = rules.label_author_field
+    return [{'key': lab['key'], 'value': lab['value'], 'created_at': lab.get('created_at'),
+             author: lab.get(author)} for lab in labels or []]
 
 
 # ----------------------------------------------------------------------------------------
@@ -127,6 +145,8 @@ class Store:
         self.users = {}            # username -> user dict (id 0 = bootstrap admin)
         self.res = {kind: {} for kind in KINDS}
         self.tokens = {}           # 7.0 token id -> {'secret', 'username', ...}
+        self.config = {}           # config table (scope, name) -> row, never restored (ldap.py)
+        self.ldap_ca = None        # the LDAP CA certificate (5.2+: certificates row)
         self.events = []
         self.agent_installs = {}   # (tenant, deployment_id) -> count of install_new_agents
 
@@ -136,6 +156,8 @@ class Store:
         key = (rec.get('tenant_name') or 'default_tenant', rec[id_field(kind)])
         if kind == 'nodes':
             key = (key[0], rec['deployment_id'] + '/' + rec['id'])
+        elif kind == 'execution_schedules':       # unique per deployment (MGR@6.0.0+)
+            key = (key[0], rec['id'] + '@' + rec['deployment_id'])
         return key
 
     def put(self, kind, rec):
@@ -291,7 +313,7 @@ class Seeder:
         created = self.tick()
         return self.store.put('blueprints', {
             'id': bid, 'description': description, 'main_file_name': 'blueprint.yaml',
-            'created_at': created, 'updated_at': created, 'plan': {},
+            'created_at': created, 'updated_at': created, 'plan': {}, 'labels': [],
             'tenant_name': tenant, 'created_by': creator, 'visibility': visibility})
 
     def deployment(self, tenant, did, bid, hosts, extra_nodes=(), auto_heal=False,
@@ -320,9 +342,8 @@ class Seeder:
         dep = self.store.put('deployments', {
             'id': did, 'blueprint_id': bid, 'description': None, 'created_at': created,
             'updated_at': created, 'inputs': {}, 'outputs': {},
-            'workflows': [{'name': w, 'created_at': None, 'parameters': {}} for w in
-                          ('install', 'uninstall', 'heal', 'scale', 'install_new_agents',
-                           'execute_operation')],
+            'workflows': workflows_of(self.rules),
+            'labels': [], 'deployment_groups': [],
             'policy_types': policy_types, 'policy_triggers': policy_triggers,
             'groups': groups, 'scaling_groups': {}, 'site_name': site,
             'tenant_name': tenant, 'created_by': creator, 'visibility': 'tenant'})
@@ -394,18 +415,27 @@ class Seeder:
             'updated_at': created, 'is_hidden_value': False, 'tenant_name': tenant,
             'created_by': creator, 'visibility': 'tenant'})
 
-    def plugin(self, tenant, pid, name, version, visibility='global'):
-        self.store.put('plugins', {
-            'id': pid, 'package_name': name, 'package_version': version,
-            'archive_name': '{0}-{1}.wgn'.format(name, version),
-            'supported_platform': 'linux_x86_64', 'distribution': 'centos',
-            'distribution_release': 'core', 'uploaded_at': self.tick(), 'wheels': [],
-            'tenant_name': tenant, 'created_by': 'admin', 'visibility': visibility})
+    def plugin(self, tenant, pid, name, version, visibility='global', py=None):
+        """A plugin built for `py` (default: this manager's Python, facts §12.4)."""
+        from tests.simulator import plugins
+        return plugins.seed_plugin(self, tenant, pid, name, version, visibility, py)
 
     def site(self, tenant, name, location):
         self.store.put('sites', {'name': name, 'location': location,
                                  'created_at': self.tick(), 'tenant_name': tenant,
                                  'created_by': 'admin', 'visibility': 'tenant'})
+
+
+def workflows_of(rules):
+    """A deployment's workflows as the types of `rules`' version declare install_new_agents
+    (MGR@4.2..7.0.4 types.yaml): the declaration stays with the deployment through a restore, and
+    POST /executions checks custom parameters against it (MGR@7.0.4 resource_models.py
+    Execution.merge_workflow_parameters)."""
+    declared = {'install_new_agents': rules.install_new_agents_params}
+    return [{'name': w, 'created_at': None,
+             'parameters': {k: {'default': v} for k, v in declared.get(w, {}).items()}}
+            for w in ('install', 'uninstall', 'heal', 'scale', 'install_new_agents',
+                      'execute_operation')]
 
 
 def _suffix(text, seq):
@@ -424,7 +454,25 @@ def new_agent(tenant, did, node_name, nid, ip, creator, network, broker, created
         'visibility': 'tenant', 'rabbitmq_password': 'sim-broker-password',
         'state': 'started', 'network': network,
         'broker': {'ip': broker['ip'], 'port': broker['port']},
+        # simulator-only: the agent the node instance's runtime properties name (a move
+        # adds a row, AG@7.0.4 operations.py / agents.py), and whether its process runs
+        'current': True, 'process': 'running',
     }
+
+
+def current_agent(store, tenant, node_instance_id):
+    """The agent a host node instance's runtime_properties.cloudify_agent names (the row
+    added by the last install_new_agents, or the original one)."""
+    found = None
+    for agent in store.res['agents'].values():
+        if agent.get('node_instance_id') == node_instance_id and \
+                agent.get('tenant_name') == tenant and agent.get('current', True):
+            found = agent
+    return found
+
+
+def is_current_agent(agent):
+    return agent.get('current', True)
 
 
 def agent_runtime_properties(agent):
@@ -456,7 +504,7 @@ def new_execution(eid, workflow_id, tenant, creator, did=None, bid=None, paramet
     }
 
 
-DATA_SETS = ('empty', 'demo', 'large')
+DATA_SETS = ('empty', 'demo', 'large', 'scale')
 
 # Passwords of the seeded non-admin users (premium only), for tests.
 DEMO_USERS = {'alice': ('alice-Pa55', 'default', {'default_tenant': 'user'}),
@@ -472,14 +520,37 @@ def seed(store, rules, name, admin_password, broker, salt, network='default'):
     s.tenant('default_tenant')
     admin_role = 'sys_admin' if rules.roles_42 else 'admin'
     s.user(0, 'admin', admin_password, admin_role, {'default_tenant': 'user'})
+    _seed_install(s)
     if name == 'empty':
         return s
     premium = rules.edition == 'premium' and rules.has_tenants
     if name == 'demo':
         _seed_demo(s, rules, premium)
+        _seed_demo_more(s, premium)
+    elif name == 'scale':
+        from tests.simulator import scale
+        scale.seed(s, premium)
     else:
         _seed_large(s, rules, premium)
     return s
+
+
+def _seed_install(s):
+    """What every fresh install holds: the config table (5.0+), the system deployment
+    filters (6.0+) (ldap.py, reconcile_data.py)."""
+    from tests.simulator import ldap, reconcile_data
+    ldap.seed_config(s.store, s.rules)
+    reconcile_data.seed_system_filters(s)
+
+
+def _seed_demo_more(s, premium):
+    """The demo's plugins in blueprint plans, execution schedules, labels, groups,
+    filters, user groups, secrets of every visibility (issue 15; plugins.py, schedules.py,
+    reconcile_data.py), where the version has them."""
+    from tests.simulator import plugins, reconcile_data, schedules
+    plugins.seed_demo(s, premium)
+    reconcile_data.seed_demo(s, premium)
+    schedules.seed_demo(s, premium)
 
 
 def _seed_demo(s, rules, premium):

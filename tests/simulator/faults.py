@@ -45,6 +45,9 @@ class Faults(object):
     - ``rest_outage(seconds, mode='refuse')`` (on the manager): connections refused (mode
       'refuse') or nginx 502 pages (mode '502') for `seconds`.
     - ``no_content_length = True``: downloads are sent chunked without Content-Length.
+    - ``agent_stays_old(node_instance_id, tenant=None, times=None)``: install_new_agents
+      leaves that host's agent where it is (old version, old broker) and still ends
+      `terminated` (for the plugin's own check through ``GET /agents``).
     - ``clear()``: remove every fault.
     """
 
@@ -55,12 +58,13 @@ class Faults(object):
         self._delays = []
         self._exec_fail = []
         self._exec_hang = []
+        self._agent_stay = []
         self.no_content_length = False
 
     def clear(self):
         with self._lock:
             self._fail, self._drops, self._delays = [], [], []
-            self._exec_fail, self._exec_hang = [], []
+            self._exec_fail, self._exec_hang, self._agent_stay = [], [], []
             self.no_content_length = False
 
     # -- HTTP level ----------------------------------------------------------------------
@@ -116,6 +120,22 @@ class Faults(object):
         with self._lock:
             self._exec_hang.append(_Rule(None, None, times, workflow_id=workflow_id,
                                          deployment_id=deployment_id, tenant=tenant))
+
+    def agent_stays_old(self, node_instance_id, tenant=None, times=None):
+        with self._lock:
+            self._agent_stay.append(_Rule(None, None, times, node_instance_id=node_instance_id,
+                                          tenant=tenant))
+
+    def take_agent_stay(self, tenant, node_instance_id):
+        """True when install_new_agents must leave this host's agent unmoved."""
+        with self._lock:
+            for rule in self._agent_stay:
+                if (rule.remaining is None or rule.remaining > 0) and \
+                        rule.node_instance_id == node_instance_id and \
+                        rule.tenant in (None, tenant):
+                    rule.consume()
+                    return True
+        return False
 
     @staticmethod
     def _exec_match(rule, execution):

@@ -7,6 +7,7 @@ Public entry point: :func:`start` (re-exported by ``tests.simulator``).
 """
 import base64
 import datetime
+import functools
 import hashlib
 import hmac
 import json
@@ -23,6 +24,10 @@ from tests.simulator import api as apimod
 from tests.simulator import data as datamod
 from tests.simulator import tls as tlsmod
 from tests.simulator import workflows
+# modules that register their REST routes and workflows when imported (issue 15)
+from tests.simulator import agents as _agents, ldap as _ldap, plugins as _plugins  # noqa: F401
+from tests.simulator import reconcile_data as _reconcile_data  # noqa: F401
+from tests.simulator import schedules
 from tests.simulator.faults import Faults
 from tests.simulator.rules import Rules
 from tests.simulator.transport import Listener, Response
@@ -135,7 +140,7 @@ class AutoHeal:
                  'ignore_failure': True}, is_system=False)
             mgr.store.put('executions', ex)
         self.fired.append(ex['id'])
-        mgr.run_execution(ex)
+        mgr.run_execution(ex, source='auto_heal')
 
 
 class Machine:
@@ -225,12 +230,16 @@ class SimulatedManager:
             raise ValueError('legacy_stage_restore must be one of {0}'.format(
                 ', '.join(LEGACY_STAGE_RESTORE)))
         self.legacy_stage_restore = legacy_stage_restore
-        self.failed_logins_before_account_lock = int(
-            self.rules.failed_logins_before_account_lock_default
-            if failed_logins_before_account_lock is None else failed_logins_before_account_lock)
-        self.account_lock_period = float(self.rules.account_lock_period_default
+        # the account-lock settings (facts §12.10); from 5.0 they live in the config table
+        # (written after seeding below, read back by the properties)
+        self._lock_settings = {
+            'failed_logins_before_account_lock': int(
+                self.rules.failed_logins_before_account_lock_default
+                if failed_logins_before_account_lock is None
+                else failed_logins_before_account_lock),
+            'account_lock_period': float(self.rules.account_lock_period_default
                                          if account_lock_period is None
-                                         else account_lock_period)
+                                         else account_lock_period)}
         self._failed_logins = {}     # username -> [failed_logins_counter, last failure]
         self._ok_fail_delay = ok_fail_delay
         self.machine = machine or Machine(ssh=False)
@@ -257,6 +266,8 @@ class SimulatedManager:
         self._outage_until = 0.0
         self._outage_lock = threading.Lock()
         self.timeline = []     # (monotonic time, event): restarts, reboots, restore steps
+        self._execution_log = []
+        self._execution_log_lock = threading.Lock()
         if self.rules.is_3x and not self.rules.security_enabled:
             default_pw = 'admin'           # facts §2.4: admin/admin when security enabled
         else:
@@ -287,9 +298,13 @@ class SimulatedManager:
                        'manager_version': self.rules.reported_version}
         datamod.seed(self.store, self.rules, data, self.admin_password, self.broker,
                      self.rest_security.get('hash_salt', ''))
+        for name, value in self._lock_settings.items():
+            self._set_lock_setting(name, value)
         if data == 'demo' and self.rules.edition == 'premium' and self.rules.has_tenants:
             self.user_passwords.update({u: p[0] for u, p in datamod.DEMO_USERS.items()})
         self.engine = workflows.Engine(self)
+        self.scheduler = schedules.ExecutionScheduler(self)     # 5.2+ (schedules.py)
+        self.ldap_reachable = True      # False: POST /ldap's validating bind fails (ldap.py)
         self.auto_heal = AutoHeal(self)
         self.api = apimod.RestApi(self)
         self.machine.current = self
@@ -681,6 +696,37 @@ class SimulatedManager:
         with self.store.lock:
             return self._failed_logins.get(username, [0, 0.0])[0]
 
+    # The account-lock settings: the REST service reads them from the config table (scope
+    # rest) from 5.0 (MGR@5.0.5..7.0.4 manager_rest/config.py `load_from_db`; the rows of
+    # migration 423a1643f365_4_6_to_5_0, ldap.py), from its config file before.  So on 5.0+
+    # `GET /config` shows the manager's options, and the table is what `is_locked` reads.
+    def _lock_setting(self, name):
+        row = self.store.config.get(('rest', name))
+        return self._lock_settings[name] if row is None else row['value']
+
+    def _set_lock_setting(self, name, value):
+        self._lock_settings[name] = value
+        row = self.store.config.get(('rest', name))
+        if row is not None:
+            row['value'] = int(value) if float(value).is_integer() else value
+
+    @property
+    def failed_logins_before_account_lock(self):
+        return int(self._lock_setting('failed_logins_before_account_lock'))
+
+    @failed_logins_before_account_lock.setter
+    def failed_logins_before_account_lock(self, value):
+        self._set_lock_setting('failed_logins_before_account_lock', int(value))
+
+    @property
+    def account_lock_period(self):
+        """Minutes (-1: no lockout)."""
+        return float(self._lock_setting('account_lock_period'))
+
+    @account_lock_period.setter
+    def account_lock_period(self, value):
+        self._set_lock_setting('account_lock_period', float(value))
+
     def is_locked(self, username):
         """MGR@4.4..7.0.4 User.is_locked: counter > failed_logins_before_account_lock and
         the last failure younger than account_lock_period minutes (-1: never; minutes are
@@ -788,12 +834,37 @@ class SimulatedManager:
         return self.maintenance_state()
 
     # -- executions -----------------------------------------------------------------------------
-    def run_execution(self, ex):
-        work = {'create_snapshot': self.engine.create_snapshot_work,
-                'restore_snapshot': self.engine.restore_work,
-                'install_new_agents': self.engine.install_agents_work,
-                'heal': self.engine.heal_work}.get(ex['workflow_id'])
+    def run_execution(self, ex, source='rest'):
+        """Start execution `ex` (already stored); `source` says who started it ('rest',
+        'scheduler', 'auto_heal', 'system') for the execution log."""
+        self.log_execution(ex, source)
+        extra = workflows.EXTRA_WORKS.get(ex['workflow_id'])
+        if extra is not None:
+            work = functools.partial(extra, self.engine)
+        else:
+            work = {'create_snapshot': self.engine.create_snapshot_work,
+                    'restore_snapshot': self.engine.restore_work,
+                    'heal': self.engine.heal_work}.get(ex['workflow_id'])
         self.engine.start_execution(ex, work)
+
+    def log_execution(self, ex, source):
+        """Every execution this manager started, by anyone (issue 15: "the old manager
+        fired nothing after the cut-over")."""
+        with self._execution_log_lock:
+            self._execution_log.append({
+                'id': ex['id'], 'workflow_id': ex['workflow_id'],
+                'deployment_id': ex.get('deployment_id'), 'tenant': ex.get('tenant_name'),
+                'created_by': ex.get('created_by'), 'source': source,
+                'created_at': ex.get('created_at'), 'time': time.time()})
+
+    def started_executions(self, since=None, source=None):
+        """Test helper: the executions started here (dicts id, workflow_id,
+        deployment_id, tenant, created_by, source, created_at, time = wall-clock epoch),
+        optionally only those started at/after `since` (epoch seconds) or by `source`."""
+        with self._execution_log_lock:
+            return [dict(e) for e in self._execution_log
+                    if (since is None or e['time'] >= since)
+                    and (source is None or e['source'] == source)]
 
     def on_execution_end(self, ex):
         self.mark('execution {0} {1} {2}'.format(ex['workflow_id'], ex['status'], ex['id']))
@@ -814,7 +885,17 @@ class SimulatedManager:
             return False
 
     def agents(self, tenant=None):
-        """Test helper: the agent records (with 'broker', 'version', 'installs')."""
+        """Test helper: each host's current agent (the one its runtime properties name),
+        with 'broker', 'version', 'installs', 'process' ('running' / 'stopped')."""
+        with self.store.lock:
+            return [dict(a) for a in self.store.all('agents')
+                    if (tenant is None or a['tenant_name'] == tenant)
+                    and datamod.is_current_agent(a)]
+
+    def agent_records(self, tenant=None):
+        """Test helper: every row of the agents table, the ones a move left behind
+        ('upgraded' / 'stopped', AG@7.0.4 operations.py create_agent_amqp)
+        included."""
         with self.store.lock:
             return [dict(a) for a in self.store.all('agents')
                     if tenant is None or a['tenant_name'] == tenant]

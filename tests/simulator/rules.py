@@ -6,7 +6,8 @@ itself: no other module of the simulator compares version tuples.  Each rule car
 citation: ``facts §x`` = the project's Cloudify facts, section x (§12 corrects earlier
 sections), ``matrix`` = the per-version API matrix, ``obs70`` = what the real 7.0.4 REST
 service answered, ``MGR@tag:path`` = cloudify-cosmo/cloudify-manager at that tag (likewise
-``COMMON@``, ``MI@``, ``STAGE@``), used where the facts are silent (listed in README.md).
+``COMMON@``, ``MI@``, ``STAGE@``, ``AG@`` = cloudify-agent), used where the facts are silent
+(listed in README.md).
 """
 
 # The versions the simulator can play, in order (issue 3 "What to build" item 1).
@@ -137,7 +138,6 @@ class Rules:
         self.has_ok = v >= (6, 0, 0)                            # facts §2.3 /ok (6.0+)
         self.has_snapshot_status = v >= (5, 0, 5)               # facts §2.3 (5.0.5+)
         self.has_cluster_nodes = v >= (5, 0, 5)                 # facts §6.1, matrix cfy
-        self.has_agents_endpoint = v >= (5, 0, 5)               # facts §2.1 (5.0.5 adds agents)
         self.has_sites = v >= (5, 0, 5)                         # README assumption (5.0)
         # facts §11 [I]: premium `cfy upload` calls /license-check (MGR@4.6+ license.py)
         self.has_license_check = v >= (4, 6, 0)
@@ -281,9 +281,9 @@ class Rules:
         # error); the status column is a PostgreSQL enum from 4.0 (MGR@4.0..7.0.4
         # storage/resource_models.py 'execution_status'), 3.4.2 filters in Elasticsearch [I]
         self.unknown_status_filter_500 = v >= (4, 0, 0)
-        # MGR@4.2 types.yaml install_new_agents / heal parameters; stop_old_agent 4.5+,
-        # COMMON@7.0.4 plugins/workflows.py
-        self.install_agents_stop_old_agent = v >= (4, 5, 0)
+        # heal parameters (facts §4; MGR@4.2 types.yaml): check_status and allow_reinstall
+        # on 7.0 (COMMON@7.0.4 plugins/workflows.py); install_new_agents: see
+        # `install_new_agents_params` (_after_cutover_rules)
         self.workflow_params_70 = v >= (7, 0, 0)
         # MGR@4.0+: deployments are created by a create_deployment_environment execution
         self.create_deployment_environment_execution = v >= (4, 0, 0)
@@ -422,18 +422,33 @@ class Rules:
         self.models_ui_db_restore = v >= (7, 0, 0) and self.premium
         self.checks_schema_revision_value = v >= (7, 0, 0)
 
-        # --- maintenance (facts §2.5 table; MGR@7.0.4 constants.py) -----------------------
+        # --- maintenance (facts §2.5 table, corrected for 4.6-5.1 from the source) ----------
+        # ALLOWED_MAINTENANCE_ENDPOINTS: MGR@4.2/4.5 maintenance.py ALLOWED_ENDPOINTS;
+        # MGR@4.6, 5.0.5, 5.2.0, 6.0.0, 7.0.4 rest-service/manager_rest/constants.py
         allowed = ['maintenance', 'status', 'version']
         if v >= (4, 5, 0):
             allowed.append('snapshots')
+        if v >= (4, 6, 0):
+            allowed = ['status', 'version', 'license', 'maintenance', 'snapshots']
         if v >= (5, 0, 5):
-            allowed = ['brokers', 'managers', 'db-nodes', 'cluster', 'config', 'status',
-                       'version', 'license', 'maintenance', 'cluster-status',
-                       'file-server-auth', 'ok', 'snapshots', 'snapshot-status']
+            allowed = ['status', 'version', 'license', 'maintenance', 'cluster-status',
+                       'snapshots', 'snapshot-status']
+        if v >= (5, 1, 0):
+            allowed.append('file-server-auth')
+        if v >= (5, 2, 0):
+            allowed += ['brokers', 'managers', 'db-nodes', 'cluster', 'config']
+        if v >= (6, 0, 0):
+            allowed.append('ok')
         self.maintenance_allowed = tuple(allowed)
-        # facts §12.11: 503 bodies carry the traceback.print_exc() of no exception
-        # (MGR@4.2..7.0.4 maintenance.py `_create_maintenance_error`): "NoneType: None\n" on
-        # Python 3 managers (5.1+, facts §12.4), "None\n" on Python 2 ones [I]
+        # Who may pass maintenance mode with X-BYPASS-MAINTENANCE: 'internal' = only requests
+        # from the manager host itself (MGR@4.2 maintenance.py _is_internal_request; MGR@4.6,
+        # 5.0.5, 5.1.0 utils.is_internal_request), never a remote client; 'admin' = any
+        # request whose user may maintenance_mode_set (MGR@5.2.0..7.0.4 maintenance.py
+        # maintenance_mode_handler + is_user_action_allowed).
+        self.maintenance_bypass = 'admin' if v >= (5, 2, 0) else 'internal'
+        # The 503 body's server_traceback is traceback.print_exc() with no exception active
+        # (MGR@4.2..7.0.4 maintenance.py _create_maintenance_error): "NoneType: None\n" on
+        # the Python 3 REST service (5.1+, facts §12.4 / §12.11), "None\n" on Python 2.7 [I].
         self.maintenance_traceback = 'NoneType: None\n' if v >= (5, 1, 0) else 'None\n'
         # facts §12.11: POST /maintenance/activate answers remaining_executions: [[...]] (a
         # trailing comma makes it a tuple; MGR@5.1.1..7.0.4 resources_v2_1/
@@ -477,6 +492,225 @@ class Rules:
         units.append('elasticsearch' if v < (4, 0, 0) else
                      'postgresql-9.5' if v < (5, 0, 0) else 'postgresql')
         self.units = tuple(units)
+        self._after_cutover_rules()
+
+    # ------------------------------------------------------------------------------------
+    def _after_cutover_rules(self):
+        """Plugins, plugins updates, execution schedules, agents, LDAP / config and the data
+        a restore must carry (issue 15).  Citations: facts §x, or MGR@tag / COMMON@tag / AG@tag /
+        MI@tag = the
+        cloudify-manager / cloudify-common / cloudify-agent source at that release tag."""
+        v = self.v
+        premium = self.edition == 'premium'
+
+        # --- plugins (facts §12.4) ----------------------------------------------------------
+        # The Python the manager runs plugins with, hence what a wagon built for it declares
+        # in supported_py_versions (MI@6.4.0 / MI@7.0.4 cfy_manager/utils/scripts.py).
+        self.plugin_python = ('py27' if v < (5, 1, 0) else
+                              'py36' if v < (7, 0, 0) else 'py311')
+        # POST /plugins accepts a bare wagon everywhere, a zip (wagon + plugin.yaml, what
+        # `cfy plugins upload` 7.0.5 sends) from 4.4 (MGR@4.2/4.4 upload_manager.py
+        # UploadedPluginsManager._prepare_and_process_doc).
+        self.plugin_upload_zip = v >= (4, 4, 0)
+        # plan['host_agent_plugins_to_install'] from 5.0 (COMMON@5.0.0 dsl_parser/
+        # constants.py HOST_AGENT_PLUGINS_TO_INSTALL; absent at COMMON@4.6)
+        self.plan_host_agent_plugins = v >= (5, 0, 0)
+        # plugins-updates endpoints from 5.0 (MGR@5.0 endpoint_mapper.py); 5.0.x reads
+        # `force` from the query (MGR@5.0.5 resources_v3_1/plugins.py PluginsUpdate.post),
+        # 5.1+ a JSON body of filters (MGR@5.1.0), `force` etc. in the body from 5.2
+        # (MGR@5.2.0), all_tenants / deployments_per_tenant from 6.4 (MGR@6.4.0
+        # resource_models.py PluginsUpdate).
+        self.has_plugins_update = v >= (5, 0, 0)      # plugins.py routes: when=
+        self.plugins_update_args = ('query' if v < (5, 1, 0) else 'json')
+        self.plugins_update_body_force = v >= (5, 2, 0)
+        self.plugins_update_per_tenant = v >= (6, 4, 0)
+
+        # --- execution schedules (facts §12.5) ---------------------------------------------
+        self.has_execution_schedules = v >= (5, 2, 0)
+        # GET/PATCH/DELETE by id need ?deployment_id= from 6.0 (MGR@6.0.0 resources_v3_1/
+        # execution_schedules.py get_args_and_verify_arguments(required=True))
+        self.schedule_needs_deployment_id = v >= (6, 0, 0)
+        # the scheduler skips every schedule in maintenance mode from 6.0 (MGR@6.0.0..7.0.4
+        # execution-scheduler/execution_scheduler/main.py check_schedules); 5.2.x fires anyway
+        self.scheduler_skips_in_maintenance = v >= (6, 0, 0)
+        # the rule's frequency key: 'frequency' at 5.2.x, 'recurrence' from 6.0
+        # (MGR@5.2.7 utils.get_rrule; MGR@6.0.0 rest_utils.compute_rule_from_scheduling_params)
+        self.schedule_rule_key = 'recurrence' if v >= (6, 0, 0) else 'frequency'
+        # slip window: `<` at 5.2.x, `<=` from 6.0 (main.py should_run)
+        self.scheduler_slip_inclusive = v >= (6, 0, 0)
+
+        # --- agents (facts §12.6) -----------------------------------------------------------
+        # GET /agents: REST and nginx from 4.5 (MGR@4.5 endpoint_mapper 'Agents'; MI@4.5
+        # rest-location.cloudify).
+        self.has_agents_endpoint = v >= (4, 5, 0)
+        fields = ['id', 'host_id', 'ip', 'install_method', 'system', 'version', 'node',
+                  'deployment']
+        if v >= (5, 0, 5):
+            fields.append('tenant_name')                 # MGR@5.0.5 responses_v3.py
+        if v >= (6, 3, 0):
+            # MGR@6.3.0 responses_v3.py AgentResponse (absent at 6.2.0): the 6.4 of
+            # 6.4 is the first simulated version that has them
+            fields = ['id', 'host_id', 'node_instance_id', 'ip', 'install_method', 'system',
+                      'version', 'node', 'deployment', 'tenant_name', 'created_at',
+                      'rabbitmq_exchange', 'created_by', 'rabbitmq_username', 'visibility',
+                      'rabbitmq_password', 'state']
+        self.agent_fields = tuple(fields)
+        # which hosts install_new_agents moves by default: 4.5+ only the "installed" methods
+        # init_script, plugin, remote (COMMON@4.5..7.0.4 workflows.py _create_hosts_list,
+        # constants.AGENT_INSTALL_METHODS_INSTALLED); 4.4 every method but 'none'
+        # (COMMON@4.4); before 4.4 assumed the same as 4.4 [I]
+        self.agent_methods_moved = (('init_script', 'plugin', 'remote') if v >= (4, 5, 0)
+                                    else ('init_script', 'plugin', 'remote', 'provided'))
+        # declared parameters of install_new_agents in the types a blueprint imports
+        # (MGR@4.2..7.0.4 resources/rest-service/cloudify/types/types.yaml): manager_ip,
+        # manager_certificate, stop_old_agent from 4.4, install_methods from 4.5
+        # (this supersedes the earlier reading "stop_old_agent 4.5+, the other three 7.0")
+        params = {'install_agent_timeout': 300, 'node_ids': [], 'node_instance_ids': [],
+                  'validate': True, 'install': True, 'install_script': ''}
+        if v >= (4, 4, 0):
+            params.update(manager_ip='', manager_certificate='', stop_old_agent=False)
+        if v >= (4, 5, 0):
+            params['install_methods'] = None
+        self.install_new_agents_params = params
+        # the agents table exists from 4.5.5 (MGR@7.0.4 snapshots/agents.py
+        # insert_agent_to_db creates rows, state 'restored', only for snapshots older than
+        # 4.5.5: SnapshotRules.has_agents_table); 4.5.0 lists the agents from the node
+        # instances (MGR@4.5 list_agents)
+        self.has_agents_table = v >= (4, 5, 5)
+
+        # --- config table and LDAP (facts §12.3) -------------------------------------------
+        # config table (scope rest) and GET /config?scope=, /config/<name> from 5.0
+        # (MGR@7.0.4 migrations 423a1643f365_4_6_to_5_0; MGR@5.0.5 manager_config.py)
+        self.has_config_table = v >= (5, 0, 0)
+        self.config_admin_only = v >= (6, 4, 0)        # migration 272e61bf5f4a (6.4)
+        ldap = ['ldap_server', 'ldap_username', 'ldap_password', 'ldap_domain',
+                'ldap_is_active_directory', 'ldap_dn_extra', 'ldap_timeout',
+                'ldap_nested_levels']
+        if (5, 0, 5) <= v < (5, 2, 0):
+            ldap.append('ldap_ca_path')                # migration 62a8d746d13b (5.0.5)
+        if v >= (5, 2, 0):
+            # migration 9d261e90b1f3_5_1_1_to_5_2 NEW_LDAP_CONFIG_ENTRIES; the CA becomes
+            # the certificates row _auth-ldap-ca (MGR@5.2.0 manager_rest/config.py)
+            ldap += ['ldap_group_members_filter', 'ldap_attribute_group_membership',
+                     'ldap_base_dn', 'ldap_group_dn', 'ldap_bind_format',
+                     'ldap_user_filter', 'ldap_group_member_filter', 'ldap_attribute_email',
+                     'ldap_attribute_first_name', 'ldap_attribute_last_name',
+                     'ldap_attribute_uid']
+        self.ldap_config_keys = tuple(ldap)
+        # GET /ldap ('enabled' / 'disabled') from 4.6 (MGR@4.6..7.0.4 resources_v3/
+        # manager.py LdapAuthentication.get); POST /ldap simulated from 5.0, where the
+        # settings live in the config table (ldap.py)
+        self.has_ldap_status = v >= (4, 6, 0)
+        self.has_ldap_set = self.has_config_table
+        # POST /ldap: premium only; 5.0.5-5.1 only on a clean manager (no user but the
+        # bootstrap admin) (MGR@5.0.5/5.1.0 resources_v3/manager.py, gone at 5.2.0); the
+        # ldap:// / ldaps:// + CA rules and ldap_nested_levels from 5.2 [MGR@7.0.4]
+        self.ldap_clean_manager_only = v < (5, 2, 0)
+        self.ldap_url_rules = v >= (5, 2, 0)
+        # an unreachable LDAP server has its own message from 6.2 (MGR@6.2.0 manager.py
+        # NotListeningLDAPServer), before: 'Failed setting LDAP authenticator: ...'
+        self.ldap_unreachable_message = v >= (6, 2, 0)
+
+        # --- data a restore carries (issue 15 item 6) ---------------------------------------
+        # deployment groups, filters, deployment labels, execution schedules: tables created
+        # by MGR migration 9d261e90b1f3_5_1_1_to_5_2 (5.2); endpoints 'deployment-groups',
+        # 'filters', 'labels/deployments' (MGR@5.2.0 endpoint_mapper.py); 6.0 splits
+        # filters into filters/deployments + filters/blueprints and adds blueprint labels
+        # (MGR@6.0.0 endpoint_mapper.py, resource_models.py BlueprintLabel)
+        self.has_deployment_groups = v >= (5, 2, 0)
+        self.has_deployment_labels = v >= (5, 2, 0)
+        self.has_blueprint_labels = v >= (6, 0, 0)
+        self.filters_api = (None if v < (5, 2, 0) else
+                            'filters' if v < (6, 0, 0) else 'split')
+        # routes: `filters` 5.2.x, `filters/deployments|blueprints` from 6.0
+        self.has_single_filters = self.filters_api == 'filters'
+        self.has_split_filters = self.filters_api == 'split'
+        # a restore of a snapshot older than 5.3 (SnapshotRules.has_split_filters) onto a
+        # split-filters manager loses the filters: the 5.2 -> 5.3 migration drops the
+        # `filters` table (MGR@7.0.4 migrations 396303c07e35_5_2_to_5_3
+        # _create_filters_tables / op.drop_table('filters'))
+        self.migration_drops_old_filters = self.has_split_filters
+        # a label's author: creator_id (5.2-6.4), created_by (7.0) (MGR@5.2.0/6.4.0/7.0.0
+        # rest/responses.py Label)
+        self.label_author_field = 'created_by' if v >= (7, 0, 0) else 'creator_id'
+        # system deployment filters created at install (MGR@6.0.0 / 6.4.0
+        # packaging/rest-service/files/opt/manager/scripts/create_system_filters.py;
+        # MGR@7.0.4 configure_manager.py create_system_filters)
+        if v < (6, 0, 0):
+            self.system_filters = ()
+        elif v < (6, 4, 0):
+            self.system_filters = ('csys-environment-filter', 'csys-service-filter')
+        else:
+            self.system_filters = (
+                'csys-environment-filter', 'csys-service-filter', 'csys-k8s-filter',
+                'csys-terraform-filter', 'aws-deployments', 'azure-deployments',
+                'gcp-deployments', 'terragrunt-deployments', 'helm-deployments',
+                'ansible-deployments', 'starlingx-deployments', 'vsphere-deployments',
+                'docker-deployments', 'netconf-deployments', 'fabric-deployments',
+                'libvirt-deployments', 'utilities-deployments', 'host-pool-deployments',
+                'diamond-deployments', 'openstack-deployments', 'openstack-v3-deployments',
+                'vcloud-deployments')
+        # user groups: premium, endpoint 'user-groups' from 4.0 (MGR@4.0 endpoint_mapper.py;
+        # the response class is closed premium code, fields from Group.to_response +
+        # COMMON@7.0.4 user_groups.py) [U field set]
+        self.has_user_groups_route = v >= (4, 0, 0)      # community: premium-only error
+        self.has_user_groups = self.has_user_groups_route and premium
+        # secrets carry visibility from 4.3 (facts §3.2 tenant fields), private_resource
+        # before; global secrets from 4.2 (MGR@4.2 endpoint_mapper 'secrets/<key>/set-global')
+        self.secret_global = v >= (4, 2, 0)
+
+    def plugin_fields(self):
+        """GET /plugins item fields (MGR@4.0/4.6/5.1.0/6.4.0/7.0.4
+        resource_models.py Plugin): 7.0 also shows the pickled `_p` twin columns (null),
+        as it shows `parameters_p` of executions (obs70) [I]."""
+        v = self.v
+        fields = ['id', 'package_name', 'archive_name', 'package_source', 'package_version',
+                  'supported_platform', 'distribution', 'distribution_version',
+                  'distribution_release', 'wheels', 'excluded_wheels',
+                  'supported_py_versions', 'uploaded_at']
+        if v >= (4, 6, 0):
+            fields += ['file_server_path', 'yaml_url_path']
+        if v >= (5, 1, 0):
+            fields += ['title', 'installation_state']
+        if v >= (6, 4, 0):
+            fields += ['blueprint_labels', 'labels', 'resource_tags']
+        if v >= (7, 0, 0):
+            fields.remove('file_server_path')
+            fields += ['excluded_wheels_p', 'supported_platform_p', 'supported_py_versions_p',
+                       'wheels_p', 'yaml_files_paths']
+        return tuple(fields) + self.tenant_fields()
+
+    def plugins_update_fields(self):
+        """MGR@5.0.5..7.0.4 resource_models.py PluginsUpdate (+ SQLResourceBase fields)."""
+        fields = ['id', 'state', 'deployments_to_update', 'forced', 'blueprint_id',
+                  'temp_blueprint_id', 'execution_id', 'created_at']
+        if self.plugins_update_per_tenant:
+            fields += ['deployments_per_tenant', 'all_tenants']
+        return tuple(fields) + self.tenant_fields()
+
+    def execution_schedule_fields(self):
+        """MGR@5.2.7/7.0.4 resource_models.py ExecutionSchedule (+ all_next_occurrences)."""
+        return ('id', 'deployment_id', 'workflow_id', 'created_at', 'next_occurrence',
+                'since', 'until', 'rule', 'slip', 'parameters', 'execution_arguments',
+                'stop_on_fail', 'enabled', 'latest_execution_status',
+                'all_next_occurrences') + self.tenant_fields()
+
+    def deployment_group_fields(self):
+        """MGR@5.2.0/6.0.0/6.4.0 resource_models.py DeploymentGroup."""
+        fields = ['id', 'description', 'default_inputs', 'created_at', 'deployment_ids',
+                  'default_blueprint_id']
+        if self.v >= (6, 0, 0):
+            fields += ['creation_counter', 'labels']
+        return tuple(fields) + self.tenant_fields()
+
+    def filter_fields(self):
+        """MGR@5.2.0 Filter (labels_filters); MGR@6.0.0..7.0.4 FilterBase."""
+        if self.filters_api == 'filters':
+            fields = ['id', 'value', 'created_at', 'updated_at', 'labels_filters']
+        else:
+            fields = ['id', 'value', 'created_at', 'updated_at', 'is_system_filter',
+                      'labels_filter_rules', 'attrs_filter_rules']
+        return tuple(fields) + self.tenant_fields()
 
     # ------------------------------------------------------------------------------------
     def execution_fields(self):
@@ -531,13 +765,7 @@ class Rules:
         """Declared parameters of the deployment workflows the simulator runs (MGR@4.2
         types.yaml; facts §5.3; facts §4 heal parameters; COMMON@7.0.4 plugins/workflows.py)."""
         if workflow_id == 'install_new_agents':
-            params = {'install_agent_timeout': 300, 'node_ids': [], 'node_instance_ids': [],
-                      'validate': True, 'install': True, 'install_script': ''}
-            if self.install_agents_stop_old_agent:
-                params['stop_old_agent'] = False
-            if self.workflow_params_70:
-                params.update(install_methods=None, manager_ip=None, manager_certificate=None)
-            return params
+            return dict(self.install_new_agents_params)
         if workflow_id == 'heal':
             params = {'node_instance_id': None, 'diagnose_value': 'Not provided',
                       'ignore_failure': True}
@@ -599,6 +827,12 @@ class SnapshotRules:
         # for snapshots older than 4.3; `_restore_composer` runs for >= 4.2 only
         self.stage_failure_forgiven = sv < (4, 3, 0)
         self.restores_composer = sv >= (4, 2, 0)
+        # MGR@7.0.4 snapshots/agents.py: snapshots older than 4.5.5 carry no agents table;
+        # the restore creates a row per agent (state 'restored', insert_agent_to_db)
+        self.has_agents_table = sv >= (4, 5, 5)
+        # the split filters tables exist from 5.3 (MGR@7.0.4 migrations
+        # 396303c07e35_5_2_to_5_3); older snapshots hold the single `filters` table
+        self.has_split_filters = sv >= (5, 3, 0)
 
     def newer_than(self, rules):
         """facts §3.6 item 1: 'Cannot restore a newer manager's snapshot'."""

@@ -148,6 +148,28 @@ def test_gate_runs_before_authentication(simulated_manager):
     assert raw(mgr, 'GET', '/api/v3.1/tenants', password='wrong').status_code == 401
 
 
+def test_gate_runs_before_maintenance_and_its_bypass(simulated_manager):
+    """MGR@7.0.4 server.py registers the licence hook before the maintenance handler
+    (maintenance.py): an unlicensed manager in maintenance mode answers the licence error
+    for what the licence allow-list refuses, X-BYPASS-MAINTENANCE or not (no credentials
+    checked), and the maintenance 503 for what only the licence allow-list admits."""
+    mgr = simulated_manager('7.0')
+    assert raw(mgr, 'POST', '/api/v3.1/maintenance/activate', json_body={}).status_code == 200
+    assert raw(mgr, 'GET', '/api/v3.1/maintenance').json()['status'] == 'activated'
+    mgr.remove_licence()
+    bypass = {'X-BYPASS-MAINTENANCE': 'true'}
+    for headers in (None, bypass):
+        response = raw(mgr, 'GET', '/api/v3.1/blueprints', headers=headers,
+                       password='wrong')
+        assert response.status_code == 400
+        assert response.json()['error_code'] == 'missing_cloudify_license'
+    assert mgr.failed_logins('admin') == 0
+    refused = raw(mgr, 'GET', '/api/v3.1/tenants')
+    assert refused.status_code == 503
+    assert refused.json()['error_code'] == 'maintenance_mode_active'
+    assert raw(mgr, 'GET', '/api/v3.1/tenants', headers=bypass).status_code == 200
+
+
 @pytest.mark.parametrize('version', ['4.6', '7.0'])
 def test_community_license_is_json_404(simulated_manager, version):
     """facts §12.11: community GET /license -> JSON 404 missing_premium_package_error

@@ -116,3 +116,32 @@ def test_request_log_records_credentials_not_passwords(simulated_manager):
     assert old.admin_password not in text and new.admin_password not in text
     assert token not in text
     assert old.requests.logins() == []
+
+
+def test_lock_settings_in_the_config_table(simulated_manager):
+    """From 5.0 the REST service reads the two settings from the config table, scope rest
+    (MGR@5.0.5..7.0.4 config.py `load_from_db`; rows of migration 423a1643f365_4_6_to_5_0):
+    `GET /config` shows the manager's options and the lock follows the table's values."""
+    mgr = simulated_manager('7.0', failed_logins_before_account_lock=2,
+                            account_lock_period=10)
+    token = mgr.client().tokens.create(description='x').value
+    by_token = {'Authentication-Token': token}      # a right password would reset the counter
+    rows = {r['name']: r['value'] for r in
+            raw(mgr, 'GET', '/api/v3.1/config?scope=rest', auth=False,
+                headers=by_token).json()['items']}
+    assert rows['failed_logins_before_account_lock'] == 2
+    assert rows['account_lock_period'] == 10
+    mgr.state.config[('rest', 'failed_logins_before_account_lock')]['value'] = 5
+    assert mgr.failed_logins_before_account_lock == 5
+    fail_logins(mgr, 3)
+    assert not mgr.is_locked('admin')
+    assert raw(mgr, 'GET', BLUEPRINTS, auth=False, headers=by_token).status_code == 200
+    mgr.failed_logins_before_account_lock = 2
+    assert mgr.state.config[('rest', 'failed_logins_before_account_lock')]['value'] == 2
+    assert mgr.is_locked('admin')
+    assert raw(mgr, 'GET', BLUEPRINTS, auth=False, headers=by_token).status_code == 401
+    defaults = simulated_manager('5.0.5')
+    rows = {r['name']: r['value'] for r in
+            raw(defaults, 'GET', '/api/v3.1/config').json()['items']}
+    assert rows['failed_logins_before_account_lock'] == 4
+    assert rows['account_lock_period'] == -1

@@ -1,7 +1,8 @@
 """The simulated management worker: a scheduler thread that moves executions through
 pending -> started -> terminated/failed/cancelled over (scaled) time, and the workflows it
 runs: create_snapshot, restore_snapshot (validator, DB swap, post-restore work per target
-version, facts §3.6 / §3.8), install_new_agents (facts §5.3), heal and plain workflows.
+version, facts §3.6 / §3.8), heal and plain workflows; other modules register theirs
+(install_new_agents: agents.py, update_plugin: plugins.py).
 
 Durations are in "manager seconds" and multiplied by the manager's time scale.
 """
@@ -27,6 +28,21 @@ POLL = 0.2
 
 class WorkflowFailed(Exception):
     pass
+
+
+# Workflows implemented in other modules (plugins.py, agents.py, ...): workflow id ->
+# fn(engine, execution, fail_rule), a generator like the Engine's *_work methods.
+EXTRA_WORKS = {}
+
+
+def register_work(workflow_id, fn):
+    EXTRA_WORKS[workflow_id] = fn
+
+
+# Called after a restore's data step as fn(mgr, snapshot, new_format): `snapshot` is the
+# rules.SnapshotRules of the restored snapshot, `new_format` True on the 7.0 new route
+# (facts §12.1), where nothing of the legacy DB step happens.
+RESTORE_HOOKS = []
 
 
 class Scheduler:
@@ -187,7 +203,7 @@ class Engine:
         legacy = bool(params.get('legacy', not rules.new_format_create))
         with mgr.store.lock:
             dump = mgr.store.dump()
-            agents = [dict(a) for a in mgr.store.all('agents') if a.get('state') == 'started']
+            agents = [dict(a) for a in mgr.store.all('agents') if datamod.is_current_agent(a)]
         if legacy or not rules.new_format_create:
             # MGR@4.2..7.0.4 postgres.py _append_delete_current_execution: the dump deletes
             # the running create_snapshot execution
@@ -200,57 +216,6 @@ class Engine:
         yield WORK_STEP
         if snap is not None:
             self._set(snap, status='created', error='')
-
-    def install_agents_work(self, ex, fail_rule):
-        """facts §5.3: every selected host must be started; the old agent is reached through
-        the old broker (validate_amqp), then the new agent is installed."""
-        mgr = self.mgr
-        params = ex.get('parameters') or {}
-        tenant, did = ex['tenant_name'], ex['deployment_id']
-        yield WORK_STEP
-        with mgr.store.lock:
-            hosts = [ni for ni in mgr.store.all('node_instances')
-                     if ni['tenant_name'] == tenant and ni['deployment_id'] == did
-                     and ni['id'] == ni['host_id']]
-            if params.get('node_instance_ids'):
-                hosts = [ni for ni in hosts if ni['id'] in params['node_instance_ids']]
-            if params.get('node_ids'):
-                hosts = [ni for ni in hosts if ni['node_id'] in params['node_ids']]
-            not_started = [ni['id'] for ni in hosts if ni['state'] != 'started']
-            agents = {a['node_instance_id']: a for a in mgr.store.all('agents')
-                      if a['tenant_name'] == tenant and a['deployment'] == did}
-        if not_started:
-            raise WorkflowFailed('RuntimeError: Node instances {0} are not started'.format(
-                ', '.join(not_started)))
-        failed = []
-        wanted_fail = None
-        if fail_rule is not None:
-            wanted_fail = set(fail_rule.node_instance_ids or [ni['id'] for ni in hosts])
-        for ni in hosts:
-            agent = agents.get(ni['id'])
-            if agent is None:
-                continue
-            if wanted_fail is not None and ni['id'] in wanted_fail:
-                failed.append('{0}: {1}'.format(ni['id'], fail_rule.error))
-                continue
-            if not mgr.broker_alive(agent['broker']):
-                failed.append('{0}: validate_amqp failed: cannot connect to the old broker '
-                              'at {1}:{2}'.format(ni['id'], agent['broker']['ip'],
-                                                  agent['broker']['port']))
-                continue
-            with mgr.store.lock:
-                agent['broker'] = {'ip': mgr.broker['ip'], 'port': mgr.broker['port']}
-                agent['version'] = mgr.broker['manager_version']
-                agent['installs'] = agent.get('installs', 0) + 1
-                agent['created_at'] = datamod.ts()
-                if params.get('stop_old_agent'):
-                    agent['old_agent_stopped'] = True
-        with mgr.store.lock:
-            key = (tenant, did)
-            mgr.store.agent_installs[key] = mgr.store.agent_installs.get(key, 0) + 1
-        yield WORK_STEP
-        if failed:
-            raise WorkflowFailed('install_new_agents failed for: ' + '; '.join(failed))
 
     def restore_work(self, ex, fail_rule):
         """facts §12.1 (the 7.0 route), §3.6 (validator), §3.8 (what happens after, per
@@ -272,7 +237,7 @@ class Engine:
             route = rules.restore_route(meta)
             mgr.mark('restore route {0}'.format(route))
             if route == 'new':
-                yield from self._new_route(ex, arc, meta)
+                yield from self._new_route(ex, arc, meta, snap)
                 # the new route returns before the snapshot dir is removed and has no
                 # post-restore shell: only the restore flag goes (MGR@7.0.4 `restore`,
                 # `_mark_manager_finished_restoring`)
@@ -316,6 +281,8 @@ class Engine:
                 if rules.delete_snapshot_after_restore:
                     for rec in mgr.store.find('snapshots', sid):
                         mgr.store.delete('snapshots', rec)
+                for hook in RESTORE_HOOKS:
+                    hook(mgr, snap, False)
             if rules.post_restore == 'inside' and restart:
                 # 4.6+: the REST service is restarted inside the workflow
                 mgr.restart_restservice(REST_RESTART_OUTAGE)
@@ -338,7 +305,7 @@ class Engine:
             shutil.rmtree(os.path.dirname(mgr.snapshot_path(sid)), ignore_errors=True)
         return after_terminated
 
-    def _new_route(self, ex, arc, meta):
+    def _new_route(self, ex, arc, meta, snap):
         """facts §12.1: the 7.0 per-entity route (MGR@7.0.4 snapshot_restore.py
         `scan_snapshot`, `_new_restore`).  No validator, no clean check, no rest-security,
         no certificates; entities found under mgmt/ and tenants/ are created through REST
@@ -352,6 +319,8 @@ class Engine:
         with mgr.store.lock:
             restored = mgr.store.restore_entities(arc['entities'], skip_users=('admin',),
                                                   types=archive.NEW_FORMAT_TENANT_TYPES)
+            for hook in RESTORE_HOOKS:
+                hook(mgr, snap, True)
         mgr.mark('entities restored {0}'.format(restored))
         create_id = meta.get('execution_id')
         if create_id:
@@ -415,7 +384,7 @@ class Engine:
             if rules.checks_agent_networks and snap.checks_agent_networks:
                 wanted = {a.get('network', 'default') for a in
                           (arc['data'] or {}).get('resources', {}).get('agents', [])
-                          if a.get('state') == 'started'}
+                          if datamod.is_current_agent(a)}
                 missing = sorted(wanted - set(mgr.networks))
                 if missing:
                     raise WorkflowFailed(
