@@ -5,7 +5,7 @@ deployment's install method.
 
 What a move does (AG@7.0.4 cloudify_agent/operations.py create_agent_amqp; COMMON@7.0.4
 cloudify/plugins/workflows.py _make_install_agents_graph, _create_hosts_list): the hosts are
-filtered by install method (``init_script``, ``plugin``, ``remote`` by default, facts §12.6),
+filtered by install method (``init_script``, ``plugin``, ``remote`` by default, behaviour §12.6),
 every remaining host must be ``started``, the validate subgraph (the old agent through the
 old broker) runs before any install; each install marks the old row ``upgrading``, creates a
 new row named ``<old name>_<uuid>`` (``starting`` -> ``started``, the target's version),
@@ -113,7 +113,7 @@ def new_agent_name(old_name):
 
 
 def install_new_agents_work(engine, ex, fail_rule):
-    """facts §5.3, §12.6 (see the module docstring)."""
+    """behaviour §5.3, §12.6 (see the module docstring)."""
     mgr = engine.mgr
     store = mgr.store
     params = ex.get('parameters') or {}

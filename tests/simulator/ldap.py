@@ -4,7 +4,7 @@
 
 The table lives in ``Store.config`` (``{(scope, name): row}``), outside the snapshot data: a
 legacy restore dumps the target's ``config`` table before loading the snapshot and reloads it
-after (facts §12.3, MGR@4.6..7.0.4 snapshots/postgres.py ``_CONFIG_TABLES``), so LDAP
+after (behaviour §12.3, MGR@4.6..7.0.4 snapshots/postgres.py ``_CONFIG_TABLES``), so LDAP
 settings never travel with a snapshot.  Sources: MGR@7.0.4 migrations
 423a1643f365_4_6_to_5_0 (the rows), rest/resources_v3_1/manager_config.py, rest/resources_v3/
 manager.py ``LdapAuthentication``; MGR@5.0.5 / 5.2.0 for the older rules.

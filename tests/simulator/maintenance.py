@@ -3,7 +3,7 @@ while the mode is ``activating`` (executions still running) or ``activated``, an
 ``X-BYPASS-MAINTENANCE`` header.
 
 Rule (MGR@5.2.0..7.0.4 rest-service/manager_rest/maintenance.py maintenance_mode_handler;
-facts §12.5): nothing happens while deactivated; a request with a non-empty
+behaviour §12.5): nothing happens while deactivated; a request with a non-empty
 ``X-BYPASS-MAINTENANCE`` passes when its user may ``maintenance_mode_set`` (5.2+, the
 credentials are checked then, a wrong password is a 401), on 4.x-5.1 only when it comes from
 the manager host itself (MGR@4.2 ``_is_internal_request``, MGR@4.6/5.0.5

@@ -6,7 +6,7 @@ the plugins update (``plugins-updates``, 5.0+): the update record moving ``updat
 ``executing_workflow`` -> ``finalizing`` -> ``successful`` (or ``no_changes_required`` /
 ``failed``), after which the blueprint and its deployments use the new plugin version.
 
-Sources: facts §12.4; MGR@7.0.4 rest-service/manager_rest/upload_manager/
+Sources: behaviour §12.4; MGR@7.0.4 rest-service/manager_rest/upload_manager/
 manager.py, rest/resources_v2/plugins.py, rest/resources_v3_1/plugins.py, plugins_update/
 manager.py; MGR@5.0.5 plugins_update/manager.py; wagon 1.0.3 (``package.json``).
 """
@@ -208,7 +208,7 @@ def blueprint_plugins(blueprint):
 
 
 def seed_demo(seeder, premium):
-    """The demo data set's plugins, built for the seeded manager's Python (facts §12.4):
+    """The demo data set's plugins, built for the seeded manager's Python (behaviour §12.4):
     cloudify-openstack-plugin (global, seeded first) used by every blueprint,
     cloudify-utilities-plugin (default_tenant) used by default_tenant's web-app, also as a
     host agent plugin where the plan has that list."""

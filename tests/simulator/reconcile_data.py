@@ -10,7 +10,7 @@ filters into ``filters/deployments`` and ``filters/blueprints`` and adds bluepri
 (MGR@6.0.0); system deployment filters from 6.0 (create_system_filters); user groups in
 premium 4.0+ (MGR@4.0 endpoint_mapper.py; the response class is closed premium code, fields
 from MGR@7.0.4 management_models.py Group.to_response and COMMON@7.0.4 user_groups.py [U]);
-global secrets 4.2+, secret visibility 4.3+ (facts §3.2).
+global secrets 4.2+, secret visibility 4.3+ (behaviour §3.2).
 """
 from tests.simulator import api as apimod
 from tests.simulator import data as datamod

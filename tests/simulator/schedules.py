@@ -6,7 +6,7 @@ The scheduler (MGR@5.2.7 / MGR@6.0.0..7.0.4 execution-scheduler/execution_schedu
 ``check_schedules``, ``should_run``, ``execute_workflow``) runs every 60 manager-seconds
 (scaled by the time scale) while the manager's ``cloudify-execution-scheduler`` unit is
 active; on 6.0+ it does nothing while maintenance mode is ``activated``, on 5.2.x it fires
-anyway (facts §12.5).  It reads a simulated clock, ``mgr.scheduler.now()`` =
+anyway (behaviour §12.5).  It reads a simulated clock, ``mgr.scheduler.now()`` =
 real UTC + an offset, so a test can move time: ``mgr.scheduler.advance(seconds)`` shifts the
 clock and runs one check at once; ``mgr.scheduler.check()`` runs one check; both return the
 ids of the executions started.  Each one is also in ``mgr.started_executions(source=

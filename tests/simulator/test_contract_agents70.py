@@ -2,7 +2,7 @@
 move, the rows a move leaves, stop_old_agent, parameters per restored deployment, a host
 left behind).
 
-References: facts §5.3, §12.6; Cloudify source:
+References: behaviour §5.3, §12.6; Cloudify source:
 cloudify-common@7.0.4 cloudify/plugins/workflows.py (_make_install_agents_graph,
 _create_hosts_list, _assert_hosts_started), cloudify/constants.py
 (AGENT_INSTALL_METHODS_INSTALLED); cloudify-agent@7.0.4 cloudify_agent/operations.py
@@ -107,7 +107,7 @@ def test_rows_of_a_recent_source_stay_as_they_were(simulated_manager):
 @pytest.mark.parametrize('method,moved', [('provided', False), ('none', False),
                                           ('init_script', True), ('plugin', True)])
 def test_install_methods(simulated_manager, method, moved):
-    """facts §12.6: only init_script, plugin, remote hosts get a new agent; provided and
+    """behaviour §12.6: only init_script, plugin, remote hosts get a new agent; provided and
     none are skipped silently and the execution still ends terminated."""
     _, target = _moved(simulated_manager, '6.4')
     agents.set_install_method(target, 'hw-1', method)

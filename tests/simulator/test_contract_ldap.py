@@ -1,7 +1,7 @@
 """Contract: the config table and LDAP (5.0.5+ sources), and what a legacy restore does with
 them (the target's config table is kept).
 
-References: facts §12.3 (config is dumped before and reloaded after the restore: LDAP
+References: behaviour §12.3 (config is dumped before and reloaded after the restore: LDAP
 settings are not restored); Cloudify source: cloudify-manager@7.0.4
 rest-service/migrations/versions/423a1643f365_4_6_to_5_0.py,
 rest/resources_v3_1/manager_config.py (ManagerConfig),
@@ -139,7 +139,7 @@ def test_community_has_no_ldap(simulated_manager):
 
 
 def test_legacy_restore_keeps_the_targets_ldap(simulated_manager):
-    """facts §12.3: the restore reloads the target's config table: a 6.4 source with LDAP
+    """behaviour §12.3: the restore reloads the target's config table: a 6.4 source with LDAP
     -> the 7.0 target still says 'disabled' and has no ldap_server."""
     source = simulated_manager('6.4', data='demo', admin_password=PASSWORD)
     _set_and_wait(source, **LDAP)

@@ -1,7 +1,7 @@
 """Contract: maintenance mode per version: the allow-list, the 503 body, the
 X-BYPASS-MAINTENANCE header, the 'activating' state.
 
-References: facts §2.5
+References: behaviour §2.5
 (3.4.2-4.5 allow-lists), §12.5, §12.11 ("server_traceback": "NoneType: None\\n" seen on the
 real 7.0.4); Cloudify source: cloudify-manager@4.2 / @4.6 / @5.0.5 / @5.2.0 / @7.0.4
 rest-service/manager_rest/maintenance.py (maintenance_mode_handler,
@@ -32,7 +32,7 @@ def _get(mgr, resource, **kwargs):
 
 def test_503_body_70(simulated_manager):
     """_create_maintenance_error: 503 with message, error_code and the traceback printed
-    with no exception active (facts §12.11: "NoneType: None\\n"); the stock client raises
+    with no exception active (behaviour §12.11: "NoneType: None\\n"); the stock client raises
     MaintenanceModeActiveError."""
     mgr = _activated(simulated_manager('7.0', data='demo'))
     response = _get(mgr, 'executions')
@@ -57,7 +57,7 @@ def test_503_body_70(simulated_manager):
       'deployment-groups']),
 ])
 def test_allowed_endpoints(simulated_manager, version, allowed, refused):
-    """ALLOWED_MAINTENANCE_ENDPOINTS per version (facts §2.5; constants.py at each tag):
+    """ALLOWED_MAINTENANCE_ENDPOINTS per version (behaviour §2.5; constants.py at each tag):
     the first path segment must be in the list ('license-check' is not 'license')."""
     mgr = _activated(simulated_manager(version, data='demo'))
     for resource in allowed:

@@ -1,6 +1,6 @@
 """Contract: plugins (wagons) and plugins updates.
 
-References: facts §12.4 (the Python a manager runs plugins with; plugins update is the
+References: behaviour §12.4 (the Python a manager runs plugins with; plugins update is the
 documented remedy); Cloudify source: cloudify-manager@7.0.4
 rest-service/manager_rest/upload_manager/manager.py (_do_upload_plugin),
 rest/resources_v2/plugins.py (Plugins.post), plugins_update/manager.py
@@ -47,7 +47,7 @@ def _wagon_zip(tmp_path, name, version, py):
 ])
 def test_plugin_fields_per_version(simulated_manager, version, py, extra, absent):
     """cloudify-manager@4.0/4.6/5.1.0/6.4.0/7.0.4 storage/resource_models.py Plugin;
-    facts §12.4: a demo plugin is built for the manager's Python
+    behaviour §12.4: a demo plugin is built for the manager's Python
     (<= 5.0.x 2.7, 5.1-6.4 3.6, 7.0 3.11)."""
     mgr = simulated_manager(version, data='demo')
     items = mgr.client().plugins.list(package_name='cloudify-openstack-plugin')
@@ -151,7 +151,7 @@ def test_zip_without_one_wagon(simulated_manager, tmp_path):
 
 
 def test_py27_plugins_restored_then_updated(simulated_manager, tmp_path):
-    """facts §12.4: a 4.4 source's py2.7 plugins arrive on 7.0 with the snapshot, the
+    """behaviour §12.4: a 4.4 source's py2.7 plugins arrive on 7.0 with the snapshot, the
     blueprints still use them; after a py3.11 wagon is uploaded, the plugins update of a
     blueprint moves updating/executing_workflow -> successful and the blueprint (and the
     nodes of its deployments) use the new version (cloudify-manager@7.0.4
@@ -266,7 +266,7 @@ def test_50_takes_force_from_the_query(simulated_manager, tmp_path):
 def test_plugins_updates_from_50(simulated_manager, version, exists):
     """The plugins-updates endpoints exist from 5.0 (cloudify-manager@5.0
     endpoint_mapper.py); absent at 4.6, whose nginx does not proxy them: a UI 404 page
-    (facts §2.1)."""
+    (behaviour §2.1)."""
     mgr = simulated_manager(version)
     response = raw(mgr, 'GET', '/api/v3.1/plugins-updates')
     assert response.status_code == (200 if exists else 404)

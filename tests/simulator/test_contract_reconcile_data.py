@@ -4,7 +4,7 @@ test_contract_schedules.py), user groups, tenant roles, secrets by name and visi
 served by the versions that have them, listed as a real manager lists them, carried by a
 restore.
 
-References: facts §3.2 (tenant/visibility fields), §12.3; Cloudify source:
+References: behaviour §3.2 (tenant/visibility fields), §12.3; Cloudify source:
 cloudify-manager@5.2.0 / @6.0.0 / @7.0.4 rest-service/manager_rest/rest/endpoint_mapper.py,
 storage/resource_models.py (DeploymentGroup, Filter / FilterBase, DeploymentLabel,
 BlueprintLabel), rest/responses.py (Label), rest/resources_v3_1/labels.py,
@@ -34,7 +34,7 @@ def _items(mgr, path, **kwargs):
 @pytest.mark.parametrize('path', ['/deployment-groups', '/filters', '/labels/deployments'])
 def test_absent_before_52(simulated_manager, path):
     """Groups, filters and labels come with 5.2 (5.1's nginx does not proxy them: the UI
-    404 page, facts §2.1)."""
+    404 page, behaviour §2.1)."""
     assert _get(simulated_manager('5.1', data='demo'), path).status_code == 404
 
 
@@ -117,7 +117,7 @@ def test_user_groups_and_tenant_roles(simulated_manager):
 
 def test_secrets_by_visibility(simulated_manager):
     """Secrets carry their visibility (4.3+): a global secret is listed in every tenant; a
-    private one only to its creator and admins (facts §3.2)."""
+    private one only to its creator and admins (behaviour §3.2)."""
     mgr = simulated_manager('7.0', data='demo')
     in_prod = {s['key']: s['visibility'] for s in _items(mgr, '/secrets', tenant='t_prod')}
     assert in_prod['shared_api_key'] == 'global'

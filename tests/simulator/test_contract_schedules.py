@@ -1,6 +1,6 @@
 """Contract: execution schedules (5.2+) and the scheduler of the simulated manager.
 
-References: facts §12.5
+References: behaviour §12.5
 (5.2.x schedules keep firing in maintenance mode); Cloudify source: cloudify-manager@5.2.7 /
 @6.0.0 / @7.0.4 rest-service/manager_rest/rest/resources_v3_1/execution_schedules.py,
 execution-scheduler/execution_scheduler/main.py (check_schedules, should_run,
@@ -45,7 +45,7 @@ def test_demo_schedules_listed(simulated_manager, version, key):
 @pytest.mark.parametrize('version', ['5.0.5', '5.1'])
 def test_no_schedules_before_52(simulated_manager, version):
     """Execution schedules are 5.2+ (cloudify-manager@5.2.0 endpoint_mapper.py); the nginx
-    of 5.0.5/5.1 does not proxy them: the UI's 404 page (facts §2.1)."""
+    of 5.0.5/5.1 does not proxy them: the UI's 404 page (behaviour §2.1)."""
     mgr = simulated_manager(version, data='demo')
     assert raw(mgr, 'GET', '/api/v3.1/execution-schedules').status_code == 404
 
@@ -128,7 +128,7 @@ def test_scheduler_fires_due_schedules(simulated_manager):
 
 @pytest.mark.parametrize('version,fires', [('5.2.7', True), ('6.0', False), ('7.0', False)])
 def test_scheduler_and_maintenance_mode(simulated_manager, version, fires):
-    """facts §12.5 (execution_scheduler/main.py check_schedules): 6.0+ skip every schedule
+    """behaviour §12.5 (execution_scheduler/main.py check_schedules): 6.0+ skip every schedule
     while maintenance mode is activated; 5.2.x fire anyway (the execution row appears; its
     workflow's own REST calls are then refused [I], so it fails)."""
     mgr = simulated_manager(version, data='demo')
