@@ -2,11 +2,12 @@
 
 References: facts §12.9 (clusters: the profile's `cluster` section, ClusterHTTPClient
 failover, `cfy_manager stop|start`, the snapshot route into a new cluster, rest-security.conf
-written on the restoring node only), research §7.1 (GET managers|brokers|db-nodes fields per
-version, read from cloudify-manager@<tag> storage/management_models.py) and §7.3 (nothing
-syncs rest-security.conf), facts §6.1 (`cfy profiles use` fills `cluster`), facts §7.2 (what
-hash_salt / secret_key do).  The stock cfy 7.0.5 CLI runs as a subprocess (fixture `run_cfy`
-of tests/conftest.py) and in process (cloudify_cli.env.CloudifyClusterClient).
+written on the restoring node only), cloudify-manager@<tag> rest-service/manager_rest/
+storage/management_models.py (GET managers|brokers|db-nodes fields per version) and @7.0.4
+snapshot_restore.py `_restore_security_file` (nothing syncs rest-security.conf), facts §6.1
+(`cfy profiles use` fills `cluster`), facts §7.2 (what hash_salt / secret_key do).  The
+stock cfy 7.0.5 CLI runs as a subprocess (fixture `run_cfy` of tests/conftest.py) and in
+process (cloudify_cli.env.CloudifyClusterClient).
 """
 import json
 import os
@@ -63,9 +64,9 @@ def items(node, path):
     ('7.0', set()),
 ])
 def test_node_lists_per_version(simulated_cluster, version, extra):
-    """research §7.1: every node lists every manager, broker and DB node; the columns are
-    the model's (5.0.5 node_id; 5.1-6.3 monitoring_*; 6.4+ neither); facts §12.9 / §6.1:
-    these lists are what `cfy profiles use` reads."""
+    """MGR@<tag> management_models.py: every node lists every manager, broker and DB node;
+    the columns are the model's (5.0.5 node_id; 5.1-6.3 monitoring_*; 6.4+ neither); facts
+    §12.9 / §6.1: these lists are what `cfy profiles use` reads."""
     cluster = simulated_cluster(version)
     for node in cluster.nodes:
         managers = items(node, 'managers')
@@ -182,6 +183,26 @@ def test_cluster_client_in_process(simulated_cluster, cfy_workdir):
     assert [e['status'] for e in b.requests.matching('GET', '/version')] == [200]
 
 
+def test_tls_cluster_one_ca(simulated_cluster, cfy_workdir):
+    """facts §2.1 / §6.1 'Certificate' with facts §12.9: every node serves https with a
+    certificate for its own address signed by the cluster's one CA, so the profile's one
+    rest_certificate verifies whichever node the cluster client fails over to."""
+    from cloudify_cli import env
+    cluster = simulated_cluster('7.0', ssl=True)
+    name = cluster.write_profile(cfy_workdir, ssh=False)
+    profile = env.get_profile_context(name)
+    assert (profile.rest_protocol, profile.rest_certificate) == ('https', cluster.ca_path)
+    client = env.get_rest_client(client_profile=profile)
+    a, b, c = cluster.nodes
+    a.fail_after(1)
+    assert client.manager.get_version()['version'] == '7.0.4'        # A
+    assert client.manager.get_version()['version'] == '7.0.4'        # A down -> B
+    assert [e['status'] for e in b.requests.matching('GET', '/version')] == [200]
+    response = requests.get(c.url + '/api/v3.1/version', verify=cluster.ca_path,
+                            auth=(cluster.admin_username, cluster.admin_password), timeout=5)
+    assert c.url.startswith('https://127.0.1.3:') and response.status_code == 200
+
+
 # ---- nodes stopped and started over SSH ------------------------------------------------------
 def test_cfy_manager_stop_and_start(simulated_cluster):
     """facts §12.9 (DOCS 5.1 ha_cluster_upgrade.md): `cfy_manager stop` on a manager stops
@@ -232,11 +253,11 @@ def test_cluster_status_quorum(simulated_cluster):
 
 # ---- the restore route into a cluster ---------------------------------------------------------
 def test_restore_writes_rest_security_on_its_node_only(simulated_cluster):
-    """facts §12.9, research §7.3: the restore merges the snapshot's rest-security.conf on
-    the node that ran it; the others keep their file, so their hash_salt does not match the
-    restored password hashes and they refuse the restored admin (facts §7.2) until the file
-    is copied there and their REST service restarted.  The snapshot uploaded to one node is
-    on every node (replicated file server)."""
+    """facts §12.9, MGR@7.0.4 snapshot_restore.py `_restore_security_file`: the restore merges the
+    snapshot's rest-security.conf on the node that ran it; the others keep their file, so their
+    hash_salt does not match the restored password hashes and they refuse the restored admin (facts
+    §7.2) until the file is copied there and their REST service restarted. The snapshot uploaded to
+    one node is on every node (replicated file server)."""
     source = simulated_cluster('5.1', managers=1, brokers=1, db_nodes=1, data='demo')
     old = source.nodes[0]
     payload = make_snapshot(old)
