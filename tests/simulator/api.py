@@ -930,7 +930,7 @@ def old_cluster(api, ctx):
 
 @route('GET', r'/cluster/nodes', scoped=False, when='has_old_cluster_route')
 def old_cluster_nodes(api, ctx):
-    """research §7.2: ClusterNode items (MGR@4.4 resources_v3/cluster.py ClusterNodes: 404
+    """ClusterNode items (COMMON@4.4 cluster.py; MGR@4.4 resources_v3/cluster.py ClusterNodes: 404
     before a cluster exists [U: the error code and message])."""
     if api.rules.edition != 'premium':
         raise HtmlError(404, 'Not Found', 'The requested URL was not found on the server.')
@@ -1430,7 +1430,7 @@ def restore_snapshot(api, ctx, sid):
     """facts §3.5 table and 'Further details'; obs70 restore rows."""
     rules, store, mgr = api.rules, api.store, api.mgr
     if rules.restore_refused_on_multi_node_cluster:
-        # facts §3.5 / research §7.2: before the body is read (rules.py 'clusters')
+        # facts §3.5: before the body is read (rules.py 'clusters')
         refusal = topomod.multi_node_refusal(mgr.topology(), 'restore snapshot')
         if refusal:
             raise ApiError(400, 'illegal_action_error', refusal)

@@ -10,20 +10,21 @@ data state, each with its own REST service, host tree, SSH server and rest-secur
   that received the request) and host files.  `cfy_manager stop|start|restart` over SSH (or
   `node.cfy_manager(...)`) stops / starts every service of that node: stopped, its REST
   address refuses connections; the shared state survives.
-- **4.0-4.6 premium HA** (facts §3.5, research §7.2): an active node (`leader`) and standbys;
-  GET /cluster says initialized, GET /cluster/nodes lists the nodes; a standby answers every
-  REST call with 400 `not_cluster_master` (rules.py); the active node refuses a restore on
-  4.1+ while the cluster has more than one node.
+- **4.0-4.6 premium HA** (facts §3.5; MGR@4.1..4.6, COMMON@4.4): an active node (`leader`)
+  and standbys; GET /cluster says initialized, GET /cluster/nodes lists the nodes; a standby
+  answers every REST call with 400 `not_cluster_master` (rules.py); the active node refuses
+  a restore on 4.1+ while the cluster has more than one node.
 
 What a cluster install shares: every node starts with the same rest-security.conf (MI@7.0.4
 restservice.py takes hash_salt, secret_key, encoding_*, encryption_key from config.yaml
 `flask_security`, which a cluster's nodes share; written to each node's
 /etc/cloudify/config.yaml here too), the same internal CA and the same SSH user and client
 key (each node also authorises its own key).  Nothing syncs rest-security.conf afterwards
-(research §7.3; facts §12.9 [U]): a restore merges the snapshot's file on the node that ran
-it only, and a node whose file differs hashes passwords (hash_salt) and signs 4.x-6.x tokens
-(secret_key) differently, so it refuses the restored users until its file is made equal and
-its REST service restarted (a service start re-reads the file, manager.py).
+(MGR@7.0.4 snapshot_restore.py `_restore_security_file`; facts §12.9 [U]): a restore merges
+the snapshot's file on the node that ran it only, and a node whose file differs hashes
+passwords (hash_salt) and signs 4.x-6.x tokens (secret_key) differently, so it refuses the
+restored users until its file is made equal and its REST service restarted (a service start
+re-reads the file, manager.py).
 
 The file server (/opt/manager/resources, where snapshots live) is replicated between the
 managers (syncthing: MI@5.1.0..7.0.4 restservice configure_cluster_script, the
@@ -421,8 +422,8 @@ class SimulatedCluster:
 
     @staticmethod
     def _share_install_config(first, machine):
-        """A cluster's nodes install with the same config.yaml `flask_security` (research
-        §7.3; MI@7.0.4 restservice.py `_generate_flask_security_config`)."""
+        """A cluster's nodes install with the same config.yaml `flask_security`
+        (MI@7.0.4 restservice.py `_generate_flask_security_config`)."""
         if not first.rules.install_reads_config_yaml:
             return
         import yaml

@@ -465,7 +465,7 @@ class Rules:
         # services run under supervisord from 7.0 (cloudify-manager-install@7.0.4
         # cfy_manager/utils/service.py `Supervisord`), systemd before [I for the label]
         self.process_manager = 'supervisord' if v >= (7, 0, 0) else 'systemd'
-        # facts §3.5 / research §7.2: cloudify-manager@4.1..4.6 resources_v2/snapshots.py
+        # facts §3.5: cloudify-manager@4.1..4.6 resources_v2/snapshots.py
         # SnapshotsIdRestore.post calls `_verify_no_multi_node_cluster("restore snapshot")`
         # before reading the body: 400 illegal_action_error on a multi-node HA cluster (gone
         # at 5.0.0); upload and create are not refused

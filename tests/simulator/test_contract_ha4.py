@@ -1,10 +1,11 @@
 """Contract: simulated 4.x premium HA clusters (active/passive; tests/simulator/cluster.py).
 
 References: facts §3.5 (4.1-4.4.x row: refused on a multi-node HA cluster,
-`_verify_no_multi_node_cluster`) and §12.9 (last item), research §7.2 (GET /cluster fields
-initialized/logs/error, GET /cluster/nodes ClusterNode fields, the exact refusal, read from
-cloudify-manager@4.1..4.6 rest-service/manager_rest/rest/resources_v2/snapshots.py and
-cloudify-common@4.4 cloudify_rest_client/cluster.py), DOCS 4.4.0-build
+`_verify_no_multi_node_cluster`) and §12.9 (last item), Cloudify's source (GET /cluster
+fields initialized/logs/error, GET /cluster/nodes ClusterNode fields, the exact refusal:
+cloudify-manager@4.1..4.6 rest-service/manager_rest/rest/resources_v2/snapshots.py,
+@4.4 rest/resources_v3/cluster.py, cloudify-common@4.4 cloudify_rest_client/cluster.py,
+cloudify-cli@4.4 commands/cluster.py), DOCS 4.4.0-build
 high-availability-clusters.md ('the active manager returns a 200 response, and all other
 managers return a 400 response'), facts §6.1 (what cfy 7.0.5 does on managers older than
 5.0.5).
@@ -20,10 +21,10 @@ REFUSAL = 'Action `restore snapshot` is not available on a cluster with more tha
 
 
 def test_cluster_endpoints(simulated_cluster):
-    """research §7.2: GET /cluster says the cluster is initialized; GET /cluster/nodes lists
-    both nodes, the active one as master (CLI@4.4 `cfy cluster nodes list`: state leader /
-    replica); the standby answers 400 `not_cluster_master` (the 4.x client's
-    NotClusterMaster, on which the 4.x CLI tried the next node)."""
+    """COMMON@4.4 cluster.py, MGR@4.4 resources_v3/cluster.py: GET /cluster says the cluster is
+    initialized; GET /cluster/nodes lists both nodes, the active one as master (CLI@4.4 `cfy cluster
+    nodes list`: state leader / replica); the standby answers 400 `not_cluster_master` (the 4.x
+    client's NotClusterMaster, on which the 4.x CLI tried the next node)."""
     cluster = simulated_cluster('4.4', managers=2, data='demo')
     active, standby = cluster.nodes
     state = raw(active, 'GET', '/api/v3.1/cluster').json()
@@ -54,9 +55,9 @@ def test_failover_to_the_standby(simulated_cluster):
 @pytest.mark.parametrize('version', ['4.1', '4.4', '4.6'])
 def test_restore_refused_on_a_multi_node_cluster(simulated_cluster, simulated_manager,
                                                  version):
-    """facts §3.5, research §7.2: POST /snapshots/<id>/restore on a two-node HA cluster ->
-    400 illegal_action_error with the exact message, before the body is read and before any
-    execution; the upload is accepted."""
+    """facts §3.5, MGR@4.1..4.6 snapshots.py `_verify_no_multi_node_cluster`: POST
+    /snapshots/<id>/restore on a two-node HA cluster -> 400 illegal_action_error with the exact
+    message, before the body is read and before any execution; the upload is accepted."""
     source = simulated_manager(version, data='demo')
     payload = make_snapshot(source)
     cluster = simulated_cluster(version, managers=2)
@@ -76,8 +77,9 @@ def test_restore_refused_on_a_multi_node_cluster(simulated_cluster, simulated_ma
 
 
 def test_single_node_ha_cluster_restores(simulated_cluster, simulated_manager):
-    """research §7.2: the check counts the cluster's nodes; with one node (the documented
-    way: restore on a single node, then re-join) the restore runs."""
+    """MGR@4.1..4.6 `_verify_no_multi_node_cluster`: the check counts the cluster's nodes;
+    with one node (the documented way: restore on a single node, then re-join) the restore
+    runs."""
     source = simulated_manager('4.4', data='demo')
     payload = make_snapshot(source)
     cluster = simulated_cluster('4.4', managers=1)

@@ -5,7 +5,7 @@ restore on a multi-node cluster.
 An all-in-one manager reports itself as its only manager, broker and DB node
 (:func:`all_in_one`); a simulated cluster (cluster.py) hands its own :class:`Topology` to
 every node.  This module only renders; version rules come from rules.py (facts §12.9,
-§3.5; research of MGR@<tag> storage/management_models.py, cluster_status_manager.py).
+§3.5; MGR@<tag> storage/management_models.py, cluster_status_manager.py).
 """
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -104,7 +104,7 @@ def _extras(entry, rules):
 
 
 def manager_items(topology, rules):
-    """GET managers items and fields (research §7.1; facts §12.9)."""
+    """GET managers items and fields (MGR@<tag> storage/management_models.py; facts §12.9)."""
     fields = _fields(MANAGER_FIELDS, rules)
     items = []
     for index, entry in enumerate(topology.managers):
@@ -124,7 +124,8 @@ def manager_items(topology, rules):
 
 
 def broker_items(topology, rules, ca_cert=None):
-    """GET brokers items and fields (research §7.1: credentials are shown to users with the
+    """GET brokers items and fields (MGR@<tag> storage/management_models.py, MGR@7.0.4
+    resources_v3_1/manager.py: credentials are shown to users with the
     broker_credentials permission, i.e. admins here)."""
     fields = _fields(BROKER_FIELDS, rules)
     items = []
@@ -140,7 +141,7 @@ def broker_items(topology, rules, ca_cert=None):
 
 
 def db_items(topology, rules):
-    """GET db-nodes items and fields (research §7.1)."""
+    """GET db-nodes items and fields (MGR@<tag> storage/management_models.py)."""
     fields = _fields(DB_FIELDS, rules)
     items = []
     for entry in topology.db_nodes:
@@ -223,7 +224,7 @@ def cluster_status(topology, rules, summary=False):
     return 200, {'status': overall, 'services': services}
 
 
-# -- 4.x HA (facts §3.5; research §7.2; COMMON@4.4 cloudify_rest_client/cluster.py) ---------
+# -- 4.x HA (facts §3.5; MGR@4.4 resources_v3/cluster.py; COMMON@4.4 cluster.py) ------------
 def ha_state(topology):
     """GET /cluster: ClusterState {initialized, logs, error} (plus `consul`, README
     assumption)."""
