@@ -296,6 +296,11 @@ class ClusterNode(SimulatedManager):
             if sid:
                 self.cluster.replicate_snapshot(self, sid)
 
+    def reinstall(self, version, edition=None, data='empty', **kwargs):
+        """Not simulated: a reinstalled node would leave the cluster's shared state (the
+        vendor's in-place cluster upgrade is an RPM upgrade, facts §12.9)."""
+        raise NotImplementedError('cluster nodes cannot be reinstalled in the simulator')
+
     def __repr__(self):
         return '<ClusterNode {0} {1} on {2}>'.format(self.name, self.rules.describe(),
                                                      self.url)
