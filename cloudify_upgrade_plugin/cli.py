@@ -2,7 +2,7 @@
 
 Commands are thin: parse options, build an options dict, call one engine entry point
 (imported lazily, so `cfy --help` stays cheap), render the result.  No REST or SSH call
-lives here.  Errors become exit codes per cli-contract.md: 1 failed, 2 usage, 3 blocked
+lives here.  Errors become exit codes per docs/cli-contract.md: 1 failed, 2 usage, 3 blocked
 before any change, 4 suspicious heals found.
 """
 import errno

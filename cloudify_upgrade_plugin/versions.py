@@ -5,7 +5,7 @@ version, the upgrade-path rules (which source/target/mode combinations are possi
 restore and snapshot-create request bodies per manager version, and the snapshot id rule.
 Nothing here talks to a manager; ``manager/`` uses these rules.
 
-Every rule cites the section of ``cloudify-manager-facts.md`` ("facts") it comes from.
+Every rule cites the section of ``docs/manager-behaviour.md`` ("facts") it comes from.
 """
 import functools
 import re
@@ -17,7 +17,7 @@ MODE_IN_PLACE = 'in-place'
 MODES = (MODE_NEW_HOST, MODE_IN_PLACE)
 
 # Community builds of 4.0 / 4.1 report calendar versions from their VERSION file
-# (facts §2.2 "Community builds can report calendar versions"; §10: only these two are known).
+# (behaviour §2.2 "Community builds can report calendar versions"; §10: only these two are known).
 CALENDAR_VERSIONS = {
     '17.3.31': '4.0.0',
     '17.6.30': '4.1.0',
@@ -28,13 +28,13 @@ _CALENDAR_MAJORS = range(17, 100)
 
 _NUMBERS = r'\d+(?:\.\d+){0,3}'
 # "4.1.0-p3-4.0.1": a 4.0.1 manager with patch 3 writes snapshot version 4.1.0-p3-4.0.1
-# (facts §7.3); "4.0.1-p3" is our own normalised spelling of the same thing.
+# (behaviour §7.3); "4.0.1-p3" is our own normalised spelling of the same thing.
 _PATCHED_SNAPSHOT_RE = re.compile(
     r'^(?P<claimed>{0})-p(?P<patch>\d+)-(?P<base>{0})$'.format(_NUMBERS))
 _PATCHED_SHORT_RE = re.compile(r'^(?P<base>{0})-p(?P<patch>\d+)$'.format(_NUMBERS))
 # Plain versions, optionally with a build/milestone suffix ("5.0.5-rc1", "4.4m5",
 # "5.1.0.dev1") that is kept in ``suffix`` but ignored when comparing, exactly as the
-# manager's own ManagerVersion ignores everything after the first "-" (facts §2.2).
+# manager's own ManagerVersion ignores everything after the first "-" (behaviour §2.2).
 _PLAIN_RE = re.compile(
     r'^(?P<base>{0})(?P<suffix>(?:[-+.]?(?:m|rc|dev|a|b|ga|build)[0-9a-z.]*|-[0-9A-Za-z.+_-]*)?)$'
     .format(_NUMBERS), re.IGNORECASE)
@@ -110,7 +110,7 @@ class Version(object):
         numbers = match.group('base')
         parts = [int(p) for p in numbers.split('.')]
         if parts[0] in _CALENDAR_MAJORS:
-            # facts §2.2 / §10: community calendar builds need our own mapping table
+            # behaviour §2.2 / §10: community calendar builds need our own mapping table
             key = '.'.join(str(p) for p in (parts + [0, 0])[:3])
             mapped = CALENDAR_VERSIONS.get(key)
             if mapped is None:
@@ -246,7 +246,7 @@ def as_version(value):
 def api_version(version):
     """The ``api_version`` to give ``CloudifyClient`` for a manager of this version.
 
-    facts §1.2 / §2.1: 3.x nginx proxies only v1|v2|v2.1; the stock 4.0.0 and 4.0.1 nginx
+    behaviour §1.2 / §2.1: 3.x nginx proxies only v1|v2|v2.1; the stock 4.0.0 and 4.0.1 nginx
     regex proxies only up to v3 (v3.1 falls through to the UI even on 4.0.1); 4.1+ v3.1.
     """
     version = as_version(version)
@@ -258,7 +258,7 @@ def api_version(version):
 
 
 def api_prefix(version):
-    """'/api/v2.1' (3.x), '/api/v3' (4.0.0, 4.0.1) or '/api/v3.1' (4.1+); facts §1.2, §2.1."""
+    """'/api/v2.1' (3.x), '/api/v3' (4.0.0, 4.0.1) or '/api/v3.1' (4.1+); behaviour §1.2, §2.1."""
     return '/api/' + api_version(version)
 
 
@@ -284,33 +284,33 @@ def upgrade_problems(source, target, mode=None):
         raise InputError('Unknown upgrade mode "{0}".'.format(mode), error_id='bad-mode',
                          hints=['Use one of: {0}.'.format(', '.join(MODES))])
     problems = []
-    # facts scope + seed "Version Relevance": sources are 3.4.2 and newer
+    # facts scope + procedure 'Version relevance': sources are 3.4.2 and newer
     if source < MIN_SOURCE:
         problems.append((
             'source-version-unsupported',
             'Source manager {0} is older than 3.4; only 3.4.2 and newer can be upgraded '
             'through a snapshot.'.format(source)))
-    # seed "Version Relevance": the new manager must be 4.2 or newer
+    # procedure 'Version relevance': the new manager must be 4.2 or newer
     if target < MIN_TARGET:
         problems.append((
             'target-version-too-old',
             'Target version {0} is older than 4.2; upgrades must go to 4.2 or newer.'.format(
                 target)))
-    # facts §3.6.1: every target refuses a snapshot newer than itself
+    # behaviour §3.6.1: every target refuses a snapshot newer than itself
     if target.base < source.base:
         problems.append((
             'target-older-than-source',
             'Target version {0} is older than the source {1}; a manager refuses snapshots '
             'of a newer manager.'.format(target, source)))
-    # facts §1.4 / §3.6.3: 4.2-4.6 restore 3.x snapshots, 5.0.0+ refuse anything below 4.0.0
+    # behaviour §1.4 / §3.6.3: 4.2-4.6 restore 3.x snapshots, 5.0.0+ refuse anything below 4.0.0
     if source.major < 4 and target >= FIRST_TARGET_REFUSING_3X:
         problems.append((
             'source-3x-needs-stepping-stone',
             'A {0} snapshot can only be restored on a 4.2-4.6 manager; {1} refuses snapshots '
             'older than 4.0.0. Upgrade to a 4.x (4.2-4.6) manager first, then from that '
             'manager to {1}.'.format(source, target)))
-    # seed "In-place upgrade": "only supported in 4.0.1+"; but the seed's Preparation step 2
-    # covers a 4.0.0 in-place upgrade whose certificates (not in 4.0.0 snapshots, facts
+    # procedure 'In-place upgrade': "only supported in 4.0.1+"; but procedure step P2
+    # covers a 4.0.0 in-place upgrade whose certificates (not in 4.0.0 snapshots, behaviour
     # §7.1) are copied off the host by hand ("contact support"), which this tool automates:
     # 4.0.0 is allowed; patch-1 is enforced by the patch-level checks and the ssl backup by
     # prepare / the host-backups check of in-place.  Only 3.x stays refused.
@@ -329,7 +329,7 @@ check_path = upgrade_problems
 def needs_patch(source):
     """The patch a source must have before its snapshot is usable, or None.
 
-    facts §7.3 / §9.9: 4.0.0 needs 'patch-1' (snapshot version 4.1.0-p1-4.0.0) and 4.0.1
+    behaviour §7.3 / §9.9: 4.0.0 needs 'patch-1' (snapshot version 4.1.0-p1-4.0.0) and 4.0.1
     needs 'update-3' (snapshot version 4.1.0-p3-4.0.1), otherwise agents are restored
     without their tenant.  A manager's /version never shows the patch: ``source`` must be
     the snapshot's ``snapshot_version`` (metadata.json) to tell a patched one apart.
@@ -359,7 +359,7 @@ def patch_problem(source):
 def certificates_restorable(mode):
     """Whether the snapshot's certificates may be restored for this mode.
 
-    facts §3.8 (last bullet) / §9.5: only for an in-place upgrade on the same IP or
+    behaviour §3.8 (last bullet) / §9.5: only for an in-place upgrade on the same IP or
     hostname; restoring them on another address breaks the agents.
     """
     return mode == MODE_IN_PLACE
@@ -374,28 +374,28 @@ def restore_body(target, force=False, restore_certificates=False, no_reboot=Fals
                  snapshot_version=None, timeout=DEFAULT_RESTORE_TIMEOUT, tenant_name=None):
     """The JSON body of ``POST /snapshots/<id>/restore`` for a target manager version.
 
-    facts §1.1 / §3.5: ``force`` is read with dict indexing on every version (missing ->
+    behaviour §1.1 / §3.5: ``force`` is read with dict indexing on every version (missing ->
     500), so it is always sent; ``recreate_deployments_envs`` is required on 3.4.2 - 5.2.x
     and was removed in 6.0; 4.0.x also requires the ``tenant_name`` key; 4.5.0-4.5.1 require
     ``ignore_plugin_failure``.  For 4.1 - 5.2.x the facts' maximally compatible body is
-    used (extra keys are ignored everywhere, facts §1.1).  Booleans are JSON booleans.
+    used (extra keys are ignored everywhere, behaviour §1.1).  Booleans are JSON booleans.
     """
     target = as_version(target)
     force = bool(force)
     restore_certificates = bool(restore_certificates)
     no_reboot = bool(no_reboot)
-    # facts §3.5 (4.1 row) and manager-7.0-observed §3.2: no_reboot without
+    # behaviour §3.5 (4.1 row) and observed-7.0 §3.2: no_reboot without
     # restore_certificates is a 400 on every version that knows it
     if no_reboot and not restore_certificates:
         raise InputError('no_reboot only makes sense when restoring certificates.',
                          error_id='no-reboot-without-certificates',
                          hints=['Drop no_reboot, or restore the certificates too.'])
     supports_certificates = target >= '4.1'
-    # facts §3.5: restore_certificates exists from 4.1 (4.0.x/3.x would silently ignore it)
+    # behaviour §3.5: restore_certificates exists from 4.1 (4.0.x/3.x would silently ignore it)
     if restore_certificates and not supports_certificates:
         raise InputError('A {0} manager cannot restore certificates from a snapshot.'.format(
             target), error_id='restore-certificates-unsupported')
-    # facts §7.1: 4.0.0 (and 3.x) snapshots carry no ssl/ directory
+    # behaviour §7.1: 4.0.0 (and 3.x) snapshots carry no ssl/ directory
     if restore_certificates and snapshot_version is not None:
         snap = as_version(snapshot_version)
         if snap.base < MIN_IN_PLACE_SOURCE:
@@ -406,16 +406,16 @@ def restore_body(target, force=False, restore_certificates=False, no_reboot=Fals
 
     body = {'force': force}
     if target.major < 6:
-        # facts §3.5: required 3.4.2 - 5.2.x, removed in 6.0 (RD-1945, facts §9.1)
+        # behaviour §3.5: required 3.4.2 - 5.2.x, removed in 6.0 (RD-1945, behaviour §9.1)
         body['recreate_deployments_envs'] = True
     if target.major_minor == (4, 0):
-        # facts §3.5 (4.0, 4.0.1 row): the key must exist; null for 4.x snapshots
+        # behaviour §3.5 (4.0, 4.0.1 row): the key must exist; null for 4.x snapshots
         body['tenant_name'] = tenant_name
     if supports_certificates:
         body['restore_certificates'] = restore_certificates
         body['no_reboot'] = no_reboot
     if (4, 1) <= target.major_minor < (6, 0):
-        # facts §1.1: required on 4.5.0-4.5.1, optional 4.5.5-5.0.x, ignored elsewhere;
+        # behaviour §1.1: required on 4.5.0-4.5.1, optional 4.5.5-5.0.x, ignored elsewhere;
         # the maximally compatible 4.1-5.2.x body carries it as false
         body['ignore_plugin_failure'] = False
     body['timeout'] = int(timeout)
@@ -425,15 +425,15 @@ def restore_body(target, force=False, restore_certificates=False, no_reboot=Fals
 def snapshot_create_body(source, legacy=None):
     """The JSON body of ``PUT /snapshots/<id>`` for a source manager version.
 
-    facts §3.1: no key is required on any version, but 3.4.2 needs a JSON object; only
+    behaviour §3.1: no key is required on any version, but 3.4.2 needs a JSON object; only
     keys the version knows are sent: ``include_credentials`` everywhere,
     ``include_metrics`` false until it was dropped in 5.0.5, ``include_logs`` /
     ``include_events`` from 4.3, ``queue`` false from 4.5 (fail rather than wait behind
     other executions: the plugin checks the source is idle itself).
 
-    7.0: ``legacy`` defaults to True in 7.0.0 and False in 7.0.4 (facts §3.1).  We always
+    7.0: ``legacy`` defaults to True in 7.0.0 and False in 7.0.4 (behaviour §3.1).  We always
     ask for a legacy snapshot: it is the one format every target restores with the
-    validator and the clean-target check (facts §3.6.5: the new 7.0.4 per-entity format
+    validator and the clean-target check (behaviour §3.6.5: the new 7.0.4 per-entity format
     skips both), and its metadata.json is what ``snapshot.inspect`` reads for every other
     version.  Pass ``legacy=False`` to get the 7.0.4 per-entity format.
     """
@@ -460,7 +460,7 @@ MAX_SNAPSHOT_ID_LENGTH = 256
 def snapshot_id_problem(snapshot_id):
     """Why ``snapshot_id`` is not a valid snapshot id, or None.
 
-    facts §3.1: from 4.4 ids must be non-empty, at most 256 characters, only
+    behaviour §3.1: from 4.4 ids must be non-empty, at most 256 characters, only
     [A-Za-z0-9._-] and start with a letter; the strict rule is applied for every version
     so that a snapshot id works on any target.
     """

@@ -24,10 +24,10 @@ from cloudify_upgrade_plugin.manager.retry import (
 
 DEFAULT_TENANT = 'default_tenant'
 TENANT_HEADER = 'Tenant'
-# facts §4 / §9.11: 4.0-4.5.x refuse more than 1000 rows per answer and give empty pages
+# behaviour §4 / §9.11: 4.0-4.5.x refuse more than 1000 rows per answer and give empty pages
 # for _offset without _size; every page therefore asks for an explicit _size <= 1000.
 MAX_PAGE_SIZE = 1000
-EXECUTION_END_STATES = ('terminated', 'failed', 'cancelled')   # facts §4
+EXECUTION_END_STATES = ('terminated', 'failed', 'cancelled')   # behaviour §4
 
 
 def register_secret(value):
@@ -60,7 +60,7 @@ def _query(params):
 
 
 def normalise_status(body):
-    """Both status shapes (facts §2.3) as ``{status, healthy, shape, services}``.
+    """Both status shapes (behaviour §2.3) as ``{status, healthy, shape, services}``.
 
     3.4.2-5.0.0: ``{"status": "running", "services": [{"display_name", "instances":
     [{"ActiveState", ...}]}]}``; 5.0.5+: ``{"status": "OK"|"Degraded"|"Fail", "services":
@@ -145,7 +145,7 @@ class Manager(object):
             'session': self.session,
         }
         if self.username and self._password:
-            # Basic auth around a restore: tokens die with the secret_key (facts §2.4)
+            # Basic auth around a restore: tokens die with the secret_key (behaviour §2.4)
             kwargs['username'] = self.username
             kwargs['password'] = self._password
         elif self._token:
@@ -261,7 +261,7 @@ class Manager(object):
 
     @property
     def has_tenants(self):
-        return self.version.major >= 4     # facts §2.4: 3.x has no tenants
+        return self.version.major >= 4     # behaviour §2.4: 3.x has no tenants
 
     def describe(self):
         """The non-secret facts about this manager, for journals and JSON documents."""
@@ -295,7 +295,7 @@ class Manager(object):
         except (CloudifyClientError, requests.exceptions.RequestException, ValueError) as exc:
             if not isinstance(exc, ValueError):   # requests' JSONDecodeError is both
                 raise translate(exc, self.label, what) from exc
-            # a 2xx answer that was not JSON: the web UI, not the REST API (facts §2.1)
+            # a 2xx answer that was not JSON: the web UI, not the REST API (behaviour §2.1)
             raise UpgradeError(
                 '{0} did not answer {1} with JSON; is {2} the right API prefix?'.format(
                     self.label, what, self.api_prefix),
@@ -326,7 +326,7 @@ class Manager(object):
     def create_snapshot(self, snapshot_id, legacy=None):
         """Start ``create_snapshot`` with the body for this version; return the execution id.
 
-        facts §3.1: ``PUT /snapshots/<id>`` answers 201 with the Execution.
+        behaviour §3.1: ``PUT /snapshots/<id>`` answers 201 with the Execution.
         """
         problem = versions.snapshot_id_problem(snapshot_id)
         if problem:
@@ -346,8 +346,8 @@ class Manager(object):
         """Start ``restore_snapshot`` with the body for this target; return the execution id.
 
         The stock 7.0.5 ``snapshots.restore()`` omits ``recreate_deployments_envs`` (400 on
-        4.1-5.2.x targets, facts §1.1), so the body comes from ``versions.restore_body``.
-        The answer is a Snapshot-shaped document whose ``id`` is the execution id (facts
+        4.1-5.2.x targets, behaviour §1.1), so the body comes from ``versions.restore_body``.
+        The answer is a Snapshot-shaped document whose ``id`` is the execution id (behaviour
         §3.5).  Never retried: a lost answer must be checked, not repeated.
         """
         body = versions.restore_body(self.version, force=force,
@@ -370,7 +370,7 @@ class Manager(object):
         return waits.wait_for_rest(self, timeout, **kwargs)
 
     def list_tenants(self):
-        """Tenant names: none on 3.x (facts §2.4), only default_tenant on community (§5.1)."""
+        """Tenant names: none on 3.x (behaviour §2.4), only default_tenant on community (§5.1)."""
         if not self.has_tenants:
             return []
         if self.edition == 'community':
@@ -388,10 +388,10 @@ class Manager(object):
                  **filters):
         """Every item of a list resource, page by page (a generator).
 
-        Each page asks for an explicit ``_size`` (at most 1000) *and* ``_offset`` (facts §4:
+        Each page asks for an explicit ``_size`` (at most 1000) *and* ``_offset`` (behaviour §4:
         4.0-4.5.x fail above 1000 rows and give empty pages for ``_offset`` alone); paging
         stops at ``metadata.pagination.total``.  ``executions`` include system workflows
-        unless ``include_system_workflows=False`` (they are hidden by default, facts §4).
+        unless ``include_system_workflows=False`` (they are hidden by default, behaviour §4).
         ``all_tenants`` uses ``_all_tenants=true`` (4.0+), or with ``per_tenant`` one
         listing per tenant.  ``tenant`` sends that ``Tenant`` header instead.  ``sort`` is a
         field name, ``-field`` for descending; pass one for stable paging of a list that

@@ -2,8 +2,8 @@
 
 Owns: the adaptive poll (fast at first, backing off to a cap so the end of an execution is
 noticed within about ``poll_cap`` seconds), tolerance of the REST outages a restore causes
-(connection refused/reset, 502/503, the errors polled while the DB is swapped, facts §3.8 /
-§9.16), the end states of facts §4, the timeout with a message naming the execution, and
+(connection refused/reset, 502/503, the errors polled while the DB is swapped, behaviour §3.8 /
+§9.16), the end states of behaviour §4, the timeout with a message naming the execution, and
 best-effort printing of the execution's events while waiting.  ``clock`` and ``sleep`` are
 injectable so tests never really wait.
 """
@@ -15,7 +15,7 @@ from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import discovery
 
-END_STATES = ('terminated', 'failed', 'cancelled')   # facts §4: the same on every version
+END_STATES = ('terminated', 'failed', 'cancelled')   # behaviour §4: the same on every version
 POLL_START = 0.25
 POLL_CAP = 2.0
 POLL_FACTOR = 1.5
@@ -73,7 +73,7 @@ def wait_for_execution(manager, execution_id, timeout, on_event=None, clock=None
     events as they appear (4.0+, best effort).  ``alternatives``: the same manager with
     other credentials (``Manager.with_credentials``), tried when ``manager``'s are refused:
     a restore of a 4.2+ snapshot makes the *source* admin's password the target's, inside
-    the workflow on 4.6+ targets (facts §3.8).  The first one that works is used from then
+    the workflow on 4.6+ targets (behaviour §3.8).  The first one that works is used from then
     on and passed to ``on_switch(manager)``.  Raises ``UpgradeError`` with ids
     ``execution-failed``, ``execution-cancelled``, ``execution-timeout``, or the
     manager's error when it persists (auth, not found) beyond ``client_error_grace``.
@@ -241,16 +241,16 @@ def wait_for_rest(manager, timeout, clock=None, sleep=None, poll_start=POLL_STAR
                   session=None, settle=0.0, alternatives=()):
     """Wait until the manager's REST service answers again (after a restart or reboot).
 
-    6.0+: unauthenticated ``/api/v3.1/ok`` (facts §2.3) must say "OK" ("FAIL" is accepted
+    6.0+: unauthenticated ``/api/v3.1/ok`` (behaviour §2.3) must say "OK" ("FAIL" is accepted
     with a warning after ``unhealthy_grace`` seconds); then, on every version, an
     authenticated ``<prefix>/version``.  Connection refused, 5xx and non-JSON answers are
     waited out.  Returns ``{'up': True, 'auth_ok': bool, 'healthy': bool|None,
     'waited': seconds, 'manager': Manager|None}``: ``manager`` is the one whose credentials
     work (``manager`` itself, or the first of ``alternatives`` that does); ``auth_ok`` False
-    means every one was refused (after a restore the admin password is the source's, facts
+    means every one was refused (after a restore the admin password is the source's, behaviour
     §3.8).  ``settle`` seconds are slept
     first: on 4.2-4.5 targets the REST service restarts a few seconds *after* the restore
-    execution ended (facts §3.8: "wait at least 10 seconds").
+    execution ended (behaviour §3.8: "wait at least 10 seconds").
     """
     logger = get_logger()
     poll = _Poll(timeout, clock, sleep, poll_start, poll_cap, poll_factor)
@@ -322,7 +322,7 @@ def wait_for_restore_flag(manager, timeout, clock=None, sleep=None, poll_start=P
                           poll_cap=POLL_CAP, poll_factor=POLL_FACTOR, session=None):
     """5.0.5+: wait until ``/api/v3.1/snapshot-status`` says "not-running".
 
-    facts §2.3: the flag is removed by the detached post-restore shell, so this is the
+    behaviour §2.3: the flag is removed by the detached post-restore shell, so this is the
     "restore fully done" signal on 5.0.5+.  Older managers return at once (False).
     """
     if manager.version < '5.0.5':

@@ -10,7 +10,7 @@ from cloudify_upgrade_plugin import log, versions
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 
-ACTIVE_STATES_BASE = ('pending', 'started', 'cancelling', 'force_cancelling')  # facts §4
+ACTIVE_STATES_BASE = ('pending', 'started', 'cancelling', 'force_cancelling')  # behaviour §4
 
 
 # -- opening things ---------------------------------------------------------------------
@@ -98,7 +98,7 @@ def health(manager):
 
 
 def active_states(version):
-    """Execution states that mean 'running or about to run' on this version (facts §4).
+    """Execution states that mean 'running or about to run' on this version (behaviour §4).
 
     Only states the version knows are sent: an unknown enum value is a 500 on 7.0.
     """
@@ -113,7 +113,7 @@ def active_states(version):
 def active_executions(manager):
     """Every active execution in every tenant, system workflows included."""
     # 4.0/4.1 executions lists may ignore _all_tenants (4.1 source has no all_tenants
-    # decorator there, though facts §4 says 4.0+): ask tenant by tenant before 4.2.
+    # decorator there, though behaviour §4 says 4.0+): ask tenant by tenant before 4.2.
     per_tenant = manager.version < versions.Version.parse('4.2')
     return list(manager.list_all(
         'executions', all_tenants=True, per_tenant=per_tenant,
@@ -148,7 +148,7 @@ def usernames(manager):
 def host_patch_marker(manager):
     """True/False when SSH tells whether update-3 / patch-1 is in the mgmtworker, else None.
 
-    facts §7.3 (way 2, [I]/[U]): the patched snapshot_create.py writes "4.1.0-p3" (4.0.1)
+    behaviour §7.3 (way 2, [I]/[U]): the patched snapshot_create.py writes "4.1.0-p3" (4.0.1)
     or "4.1.0-p1" (4.0.0).
     """
     patch = versions.needs_patch(manager.version)

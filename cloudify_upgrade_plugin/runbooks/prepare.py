@@ -25,7 +25,7 @@ from cloudify_upgrade_plugin.runbooks.source_checks import (
 # The check (and error) ids of a missing update-3 / patch-1 (versions.patch_problem).
 PATCH_MISSING = ('update-3-missing', 'patch-1-missing')
 PATCH_IDS = {PATCH_CHECK} | set(PATCH_MISSING)
-# facts §2.5: from 4.5 maintenance mode lets snapshots (not executions) through
+# behaviour §2.5: from 4.5 maintenance mode lets snapshots (not executions) through
 MAINTENANCE_ALLOWS_SNAPSHOTS = versions.Version.parse('4.5.0')
 
 
@@ -438,7 +438,7 @@ class VerifySnapshot(PrepareStep):
 
 def _require_source_version(manager, snapshot):
     """The zip's metadata.json must name the manager it came from (a patched 4.0.x writes
-    "4.1.0-p3-4.0.1", whose base is the manager's 4.0.1; facts §3.7, §7.3)."""
+    "4.1.0-p3-4.0.1", whose base is the manager's 4.0.1; behaviour §3.7, §7.3)."""
     found = versions.Version.parse(snapshot['snapshot_version'])
     if found.base != manager.version.base:
         raise UpgradeError(

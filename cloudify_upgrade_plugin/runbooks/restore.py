@@ -118,7 +118,7 @@ def target_checks(ctx):
 
 
 def _users_policy(workspace, snapshot, policy):
-    """facts §7.2: users of a pre-4.2 snapshot need a decision before anything changes."""
+    """behaviour §7.2: users of a pre-4.2 snapshot need a decision before anything changes."""
     if versions.as_version(snapshot['snapshot_version']).base >= V4_2:
         return PASS, 'Users and their passwords travel with a >= 4.2 snapshot.'
     users = [u for u in ((workspace.read_json('inventory/source.json') or {}).get('users')
@@ -167,7 +167,7 @@ def _host_steps(ctx, snapshot):
 
 
 def _host_backups(workspace, snapshot, mode, policy):
-    """The backups prepare took that this run needs (facts §7.1, §7.2)."""
+    """The backups prepare took that this run needs (behaviour §7.1, §7.2)."""
     missing = []
     source = versions.as_version(snapshot['snapshot_version'])
     if policy == 'rest-security' and source.base < V4_2 and \
@@ -195,7 +195,7 @@ def _target_ssh(target, needs):
 
 
 def _clean(target):
-    """facts §3.6: a v4+ snapshot needs a manager with no blueprints in any tenant."""
+    """behaviour §3.6: a v4+ snapshot needs a manager with no blueprints in any tenant."""
     found = []
     for tenant in target.list_tenants() or [None]:
         names = [b['id'] for b in target.list_all('blueprints', tenant=tenant,
@@ -209,7 +209,7 @@ def _clean(target):
 
 
 def _bootstrap_admin(target):
-    """facts §3.6: only the bootstrap admin (user id 0) may restore a v4+ snapshot."""
+    """behaviour §3.6: only the bootstrap admin (user id 0) may restore a v4+ snapshot."""
     try:
         user = target.get('/user', what='reading the current user')
     except UpgradeError as error:
@@ -225,7 +225,7 @@ def _bootstrap_admin(target):
 
 
 def _networks(snapshot, target):
-    """facts §3.6: from 4.2 every agent network in the snapshot must exist on the target."""
+    """behaviour §3.6: from 4.2 every agent network in the snapshot must exist on the target."""
     wanted = set(snapshot.get('agent_networks') or [])
     if not wanted:
         return PASS, 'The snapshot names no agent network beyond the default.'
@@ -258,7 +258,7 @@ def _target_networks(target):
 
 
 def _licence(target):
-    """facts §2.5 [U]: a fresh premium 5.x+ probably needs a licence before restore."""
+    """behaviour §2.5 [U]: a fresh premium 5.x+ probably needs a licence before restore."""
     if target.edition != 'premium' or target.version < V5_0:
         return PASS, 'No licence needed.'
     try:
@@ -296,7 +296,7 @@ class UploadSnapshot(RestoreStep):
         params = None
         target = ctx.data['target_manager']
         if target.version < V4_2 and target.version.major == 4:
-            params = {'private_resource': 'false'}     # facts §3.4: 4.0-4.2 only
+            params = {'private_resource': 'false'}     # behaviour §3.4: 4.0-4.2 only
         try:
             transfer.upload_snapshot(target, snapshot['id'], path, params=params,
                                      progress=transfer.progress_reporter(path, 'Uploading'))
@@ -330,7 +330,7 @@ class StartRestore(RestoreStep):
             return True
         if _last_lifecycle_event(ctx.workspace, self.id) != 'started':
             # only a run that died inside this step can have left a restore unrecorded (a
-            # refused POST may leave a row that never runs, obs70 §3.2: never adopt that)
+            # refused POST may leave a row that never runs, observed-7.0 §3.2: never adopt that)
             return False
         execution = common._snapshot_execution(ctx.data['target_manager'], _snapshot(ctx)['id'],
                                                workflow='restore_snapshot')
@@ -372,7 +372,7 @@ def _last_lifecycle_event(workspace, step_id):
 
 
 def _restores_certificates(ctx):
-    """In place only, and only when the snapshot carries ssl/ (not 4.0.0, facts §7.1)."""
+    """In place only, and only when the snapshot carries ssl/ (not 4.0.0, behaviour §7.1)."""
     return ctx.data['mode'] == versions.MODE_IN_PLACE and \
         bool(_snapshot(ctx).get('has_ssl'))
 
@@ -434,12 +434,12 @@ def _restore_failed(ctx, execution_id, error):
 
 RESTORE_POLL_CAP = 1.0
 # How long after a restore ends an announced REST outage (the 4.2-4.5 restart, the reboot
-# after restoring certificates: facts §3.8 "a few seconds", docs "at least 10 seconds") may
+# after restoring certificates: behaviour §3.8 "a few seconds", docs "at least 10 seconds") may
 # take to begin before it is considered missed.
 OUTAGE_GRACE = 60.0
 # ... and once the restored certificates are seen on the host (the reboot follows them).
 REBOOT_SOON = 10.0
-POST_RESTORE_SLEEP = 3.0   # facts §3.8: the detached post-restore shell's `sleep 3`
+POST_RESTORE_SLEEP = 3.0   # behaviour §3.8: the detached post-restore shell's `sleep 3`
 
 
 class WaitRestore(RestoreStep):
@@ -457,10 +457,10 @@ class WaitRestore(RestoreStep):
         target = credentials.working(target, candidates, wait=True) or target
         alternatives = credentials.alternatives(target, candidates)
         current = {'manager': target}
-        # 4.6+ switch the admin password inside the workflow (facts §3.8)
+        # 4.6+ switch the admin password inside the workflow (behaviour §3.8)
         try:
             # poll at least every second: the end must be seen before the post-restore
-            # shell's `sleep 3` is over and it restarts / reboots the manager (facts §3.8)
+            # shell's `sleep 3` is over and it restarts / reboots the manager (behaviour §3.8)
             execution = waits.wait_for_execution(
                 target, execution_id, timeout=timeout, alternatives=alternatives,
                 on_switch=lambda m: current.update(manager=m), poll_cap=RESTORE_POLL_CAP)
@@ -490,7 +490,7 @@ class WaitRestore(RestoreStep):
                 ago if ago is not None else clock.seconds_since(ended_seen))
             if post['reboot'] and grace > 0 and _certificate_differences(ctx, target) == []:
                 # the certificates are already moved: `shutdown -r now` comes right after
-                # them in the post-restore shell (`sleep 3` after the end, facts §3.8), or
+                # them in the post-restore shell (`sleep 3` after the end, behaviour §3.8), or
                 # came already
                 grace = min(grace, REBOOT_SOON if ago is None else
                             POST_RESTORE_SLEEP + REBOOT_SOON - ago)
@@ -542,7 +542,7 @@ def _confirm_healthy(target, grace, sleep=None, clock=None):
 
 
 def _post_restore_expectations(target, snapshot, mode, snapshot_doc):
-    """What happens after the restore execution ends, per target version (facts §3.8)."""
+    """What happens after the restore execution ends, per target version (behaviour §3.8)."""
     certificates = mode == versions.MODE_IN_PLACE and bool(snapshot_doc.get('has_ssl'))
     return {'credentials_change': snapshot.base >= V4_2,
             'restart': snapshot.base >= V4_2 or certificates,
@@ -551,7 +551,7 @@ def _post_restore_expectations(target, snapshot, mode, snapshot_doc):
 
 
 def _outage_after_terminated(target, post):
-    """facts §3.8: the reboot after moving certificates; the REST restart of the detached
+    """behaviour §3.8: the reboot after moving certificates; the REST restart of the detached
     post-restore shell on 4.2-4.5 targets (4.6+ restart inside the workflow)."""
     return bool(post['reboot'] or (post['credentials_change'] and target < V4_6))
 
@@ -589,7 +589,7 @@ def _ended_ago(target, execution):
 
 def _credentials_refused(ctx, target, execution_id, error):
     """Every known password is refused while the restore runs: after a >= 4.2 snapshot the
-    admin password is the old manager's (facts §3.8), which an in-place profile may not hold
+    admin password is the old manager's (behaviour §3.8), which an in-place profile may not hold
     any more (the operator set the fresh install's)."""
     return UpgradeError(
         '{0} refuses the credentials of profile {1} while restore execution {2} runs: a '
@@ -837,7 +837,7 @@ class CutOver(RestoreStep):
 
 
 def _stop_riemann(source_profile_name):
-    """facts §7.4: `systemctl stop` + `disable` cloudify-riemann on the old 3.x/4.x host."""
+    """behaviour §7.4: `systemctl stop` + `disable` cloudify-riemann on the old 3.x/4.x host."""
     manager = common.open_manager(source_profile_name, role='old')
     if not common.ssh_configured(manager):
         raise UpgradeError(

@@ -2,7 +2,7 @@
 
 Each check has a stable id (the one `--waive` names).  They only read: REST GETs, an SSH
 `test`/`grep`, the local disk.  Version rules come from versions.py and the facts:
-maintenance mode blocks snapshots on 3.4-4.4 (facts §2.5), 4.0.0 needs patch-1 and 4.0.1
+maintenance mode blocks snapshots on 3.4-4.4 (behaviour §2.5), 4.0.0 needs patch-1 and 4.0.1
 update-3 (§7.3), several users on 4.0/4.1 need the rest-security backup (§7.2), system
 executions count as running work (§4).
 """
@@ -42,7 +42,7 @@ def source_checks(manager, mode, target, options):
     if maintenance.status == PASS:
         checks.run('no-active-executions', BLOCK, _no_active_executions, manager)
     else:
-        # the executions list answers 503 in maintenance mode (facts §2.5)
+        # the executions list answers 503 in maintenance mode (behaviour §2.5)
         checks.add(Check('no-active-executions', BLOCK, WARN,
                          'Not checked: the manager is in maintenance mode (see '
                          'maintenance-mode).'))
@@ -56,7 +56,7 @@ def source_checks(manager, mode, target, options):
 
 
 def _in_place_certificates(manager):
-    """facts §7.1: a 4.0.0 snapshot has no ssl/; in place, the host copy is the only one."""
+    """behaviour §7.1: a 4.0.0 snapshot has no ssl/; in place, the host copy is the only one."""
     if common.ssh_configured(manager):
         return PASS, 'A {0} snapshot carries no certificates (no ssl/): prepare copies ' \
                      '/etc/cloudify/ssl over SSH and in-place puts it back, so the agents ' \
@@ -164,7 +164,7 @@ def _no_active_executions(manager):
 
 
 def _maintenance(manager):
-    """facts §2.5: maintenance mode answers 503 to everything but an allow-list.
+    """behaviour §2.5: maintenance mode answers 503 to everything but an allow-list.
 
     3.4-4.4 allow only maintenance, status and version (no snapshot create or download);
     4.5+ add snapshots, but no version allows the lists prepare reads (executions for the
@@ -178,7 +178,7 @@ def _maintenance(manager):
     else:
         blocked = 'the executions and inventory lists prepare reads (snapshots stay ' \
                   'allowed)'
-    return FAIL, 'Maintenance mode is {0}: on {1} it blocks {2} (facts §2.5). Deactivate ' \
+    return FAIL, 'Maintenance mode is {0}: on {1} it blocks {2} (behaviour §2.5). Deactivate ' \
                  'it first (`cfy maintenance-mode deactivate`); `prepare --freeze` ' \
                  'activates it again once the snapshot is safe.'.format(
                      state, manager.version, blocked)
@@ -227,7 +227,7 @@ def host_backups_needed(manager, mode, options):
     needed = []
     in_place = mode == versions.MODE_IN_PLACE
     if manager.version.major < 4:
-        return needed  # 3.x: no rest-security.conf, no /etc/cloudify/ssl (facts §7.1)
+        return needed  # 3.x: no rest-security.conf, no /etc/cloudify/ssl (behaviour §7.1)
     if in_place or (manager.version < V4_2 and several_users(manager)):
         needed.append('rest-security')
     if in_place or manager.version.base == V4_0_0:

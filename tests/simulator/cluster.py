@@ -1,7 +1,7 @@
 """Simulated Cloudify Manager clusters (issue 16 item 7): several manager nodes that share one
 data state, each with its own REST service, host tree, SSH server and rest-security.conf.
 
-- **5.0.5+ premium clusters** (facts §12.9): N managers listed by GET managers, with broker and
+- **5.0.5+ premium clusters** (behaviour §12.9): N managers listed by GET managers, with broker and
   DB node entries (GET brokers, db-nodes; on their own addresses, or beside the managers with
   `colocated=True`) and GET cluster-status.  The nodes share the DB (one `data.Store`: every
   resource, user, token, execution), the licence and the failed-login counts (DB rows), and
@@ -10,7 +10,7 @@ data state, each with its own REST service, host tree, SSH server and rest-secur
   that received the request) and host files.  `cfy_manager stop|start|restart` over SSH (or
   `node.cfy_manager(...)`) stops / starts every service of that node: stopped, its REST
   address refuses connections; the shared state survives.
-- **4.0-4.6 premium HA** (facts §3.5; MGR@4.1..4.6, COMMON@4.4): an active node (`leader`)
+- **4.0-4.6 premium HA** (behaviour §3.5; MGR@4.1..4.6, COMMON@4.4): an active node (`leader`)
   and standbys; GET /cluster says initialized, GET /cluster/nodes lists the nodes; a standby
   answers every REST call with 400 `not_cluster_master` (rules.py); the active node refuses
   a restore on 4.1+ while the cluster has more than one node.
@@ -20,7 +20,7 @@ restservice.py takes hash_salt, secret_key, encoding_*, encryption_key from conf
 `flask_security`, which a cluster's nodes share; written to each node's
 /etc/cloudify/config.yaml here too), the same internal CA and the same SSH user and client
 key (each node also authorises its own key).  Nothing syncs rest-security.conf afterwards
-(MGR@7.0.4 snapshot_restore.py `_restore_security_file`; facts §12.9 [U]): a restore merges
+(MGR@7.0.4 snapshot_restore.py `_restore_security_file`; behaviour §12.9 [U]): a restore merges
 the snapshot's file on the node that ran it only, and a node whose file differs hashes
 passwords (hash_salt) and signs 4.x-6.x tokens (secret_key) differently, so it refuses the
 restored users until its file is made equal and its REST service restarted (a service start
@@ -298,7 +298,7 @@ class ClusterNode(SimulatedManager):
 
     def reinstall(self, version, edition=None, data='empty', **kwargs):
         """Not simulated: a reinstalled node would leave the cluster's shared state (the
-        vendor's in-place cluster upgrade is an RPM upgrade, facts §12.9)."""
+        vendor's in-place cluster upgrade is an RPM upgrade, behaviour §12.9)."""
         raise NotImplementedError('cluster nodes cannot be reinstalled in the simulator')
 
     def __repr__(self):
@@ -323,7 +323,7 @@ class SimulatedCluster:
                       patch_1=kwargs.get('patch_1', False))
         if rules.cluster_kind is None:
             raise ValueError('clusters are simulated for premium 4.0-4.6 (HA) and premium '
-                             '5.0.5+ managers (facts §3.5, §12.9), not {0}'.format(
+                             '5.0.5+ managers (behaviour §3.5, §12.9), not {0}'.format(
                                  rules.describe()))
         managers = int(managers)
         if managers < 1:
@@ -597,7 +597,7 @@ class SimulatedCluster:
                 shutil.rmtree(os.path.dirname(SimulatedManager.snapshot_path(node, sid)),
                               ignore_errors=True)
 
-    # -- the cfy profile (facts §12.9; cloudify_cli 7.0.5) ---------------------------------------
+    # -- the cfy profile (behaviour §12.9; cloudify_cli 7.0.5) ---------------------------------------
     def profile_cluster(self, ssh=True, cert=None):
         """The profile's `cluster` as `cfy profiles use` (with credentials, validated) and
         `cfy cluster update-profile` 7.0.5 write it (commands/cluster.py `_update_node`:
@@ -629,7 +629,7 @@ class SimulatedCluster:
                         tenant='default_tenant'):
         """The whole context.json of a profile made by `cfy profiles use <node address>
         --rest-port P -u -p -t [--ssh-user --ssh-key --ssh-port] [--rest-certificate CA]`
-        then `set-cluster` for every manager (facts §6.1; cloudify_cli/commands/profiles.py
+        then `set-cluster` for every manager (behaviour §6.1; cloudify_cli/commands/profiles.py
         `_set_profile_context`, env.py ProfileContext)."""
         first = self.node(node)
         rest_certificate = self.ca_path if self.ssl else None

@@ -1,11 +1,11 @@
 """Contract: simulated 5.0.5+ premium clusters (tests/simulator/cluster.py).
 
-References: facts §12.9 (clusters: the profile's `cluster` section, ClusterHTTPClient
+References: behaviour §12.9 (clusters: the profile's `cluster` section, ClusterHTTPClient
 failover, `cfy_manager stop|start`, the snapshot route into a new cluster, rest-security.conf
 written on the restoring node only), cloudify-manager@<tag> rest-service/manager_rest/
 storage/management_models.py (GET managers|brokers|db-nodes fields per version) and @7.0.4
-snapshot_restore.py `_restore_security_file` (nothing syncs rest-security.conf), facts §6.1
-(`cfy profiles use` fills `cluster`), facts §7.2 (what hash_salt / secret_key do).  The
+snapshot_restore.py `_restore_security_file` (nothing syncs rest-security.conf), behaviour §6.1
+(`cfy profiles use` fills `cluster`), behaviour §7.2 (what hash_salt / secret_key do).  The
 stock cfy 7.0.5 CLI runs as a subprocess (fixture `run_cfy` of tests/conftest.py) and in
 process (cloudify_cli.env.CloudifyClusterClient).
 """
@@ -65,7 +65,7 @@ def items(node, path):
 ])
 def test_node_lists_per_version(simulated_cluster, version, extra):
     """MGR@<tag> management_models.py: every node lists every manager, broker and DB node;
-    the columns are the model's (5.0.5 node_id; 5.1-6.3 monitoring_*; 6.4+ neither); facts
+    the columns are the model's (5.0.5 node_id; 5.1-6.3 monitoring_*; 6.4+ neither); behaviour
     §12.9 / §6.1: these lists are what `cfy profiles use` reads."""
     cluster = simulated_cluster(version)
     for node in cluster.nodes:
@@ -84,7 +84,7 @@ def test_node_lists_per_version(simulated_cluster, version, extra):
 
 
 def test_colocated_layout(simulated_cluster):
-    """facts §12.9: a compact cluster runs broker and DB beside each manager; the entries
+    """behaviour §12.9: a compact cluster runs broker and DB beside each manager; the entries
     then carry the managers' addresses (cfy's `_all_in_one_manager` compares them)."""
     cluster = simulated_cluster('7.0', colocated=True)
     node = cluster.nodes[1]
@@ -93,7 +93,7 @@ def test_colocated_layout(simulated_cluster):
 
 
 def test_one_db_for_every_node(simulated_cluster):
-    """facts §12.9: the managers share one DB: what one node writes, every node reads;
+    """behaviour §12.9: the managers share one DB: what one node writes, every node reads;
     users, licence and tokens are rows of that DB."""
     cluster = simulated_cluster('7.0', data='demo')
     a, b, c = cluster.nodes
@@ -109,7 +109,7 @@ def test_one_db_for_every_node(simulated_cluster):
 
 # ---- the cfy profile and failover ----------------------------------------------------------
 def test_profiles_use_writes_the_cluster_section(simulated_cluster, run_cfy, cfy_workdir):
-    """facts §12.9, §6.1: stock `cfy profiles use` (validated, with credentials) fills the
+    """behaviour §12.9, §6.1: stock `cfy profiles use` (validated, with credentials) fills the
     profile's `cluster` from GET managers|brokers|db-nodes, and `cfy profiles set-cluster`
     adds a node's SSH settings; `SimulatedCluster.profile_context` writes the same file."""
     cluster = simulated_cluster('7.0', ssh=True)
@@ -138,7 +138,7 @@ def test_profiles_use_writes_the_cluster_section(simulated_cluster, run_cfy, cfy
 
 def test_stock_cli_fails_over_between_upload_and_restore(simulated_cluster, run_cfy,
                                                          cfy_workdir, tmp_path):
-    """facts §12.9: with a cluster profile, cfy's ClusterHTTPClient moves to the next manager
+    """behaviour §12.9: with a cluster profile, cfy's ClusterHTTPClient moves to the next manager
     when one refuses connections, so an upload on node A and the restore after it can land
     on different managers; the failed-over node goes first in the profile.  (Fault:
     `fail_after`, node A goes down after the upload.)"""
@@ -167,7 +167,7 @@ def test_stock_cli_fails_over_between_upload_and_restore(simulated_cluster, run_
 
 
 def test_cluster_client_in_process(simulated_cluster, cfy_workdir):
-    """facts §12.9: the same failover through cloudify_cli.env.get_rest_client (a
+    """behaviour §12.9: the same failover through cloudify_cli.env.get_rest_client (a
     CloudifyClusterClient for a profile with cluster managers): 502 pages count as down."""
     from cloudify_cli import env
     cluster = simulated_cluster('7.0')
@@ -184,7 +184,7 @@ def test_cluster_client_in_process(simulated_cluster, cfy_workdir):
 
 
 def test_tls_cluster_one_ca(simulated_cluster, cfy_workdir):
-    """facts §2.1 / §6.1 'Certificate' with facts §12.9: every node serves https with a
+    """behaviour §2.1 / §6.1 'Certificate' with behaviour §12.9: every node serves https with a
     certificate for its own address signed by the cluster's one CA, so the profile's one
     rest_certificate verifies whichever node the cluster client fails over to."""
     from cloudify_cli import env
@@ -205,7 +205,7 @@ def test_tls_cluster_one_ca(simulated_cluster, cfy_workdir):
 
 # ---- nodes stopped and started over SSH ------------------------------------------------------
 def test_cfy_manager_stop_and_start(simulated_cluster):
-    """facts §12.9 (DOCS 5.1 ha_cluster_upgrade.md): `cfy_manager stop` on a manager stops
+    """behaviour §12.9 (DOCS 5.1 ha_cluster_upgrade.md): `cfy_manager stop` on a manager stops
     its services (its REST address refuses connections), `cfy_manager start` brings it back
     with the shared data intact; GET cluster-status sees the stopped node (MGR@7.0.4
     cluster_status_manager.py: one healthy manager is enough, so Degraded).  There is no
@@ -253,9 +253,9 @@ def test_cluster_status_quorum(simulated_cluster):
 
 # ---- the restore route into a cluster ---------------------------------------------------------
 def test_restore_writes_rest_security_on_its_node_only(simulated_cluster):
-    """facts §12.9, MGR@7.0.4 snapshot_restore.py `_restore_security_file`: the restore merges the
+    """behaviour §12.9, MGR@7.0.4 snapshot_restore.py `_restore_security_file`: the restore merges the
     snapshot's rest-security.conf on the node that ran it; the others keep their file, so their
-    hash_salt does not match the restored password hashes and they refuse the restored admin (facts
+    hash_salt does not match the restored password hashes and they refuse the restored admin (behaviour
     §7.2) until the file is copied there and their REST service restarted. The snapshot uploaded to
     one node is on every node (replicated file server)."""
     source = simulated_cluster('5.1', managers=1, brokers=1, db_nodes=1, data='demo')

@@ -1,13 +1,13 @@
 """Contract: simulated 4.x premium HA clusters (active/passive; tests/simulator/cluster.py).
 
-References: facts §3.5 (4.1-4.4.x row: refused on a multi-node HA cluster,
+References: behaviour §3.5 (4.1-4.4.x row: refused on a multi-node HA cluster,
 `_verify_no_multi_node_cluster`) and §12.9 (last item), Cloudify's source (GET /cluster
 fields initialized/logs/error, GET /cluster/nodes ClusterNode fields, the exact refusal:
 cloudify-manager@4.1..4.6 rest-service/manager_rest/rest/resources_v2/snapshots.py,
 @4.4 rest/resources_v3/cluster.py, cloudify-common@4.4 cloudify_rest_client/cluster.py,
 cloudify-cli@4.4 commands/cluster.py), DOCS 4.4.0-build
 high-availability-clusters.md ('the active manager returns a 200 response, and all other
-managers return a 400 response'), facts §6.1 (what cfy 7.0.5 does on managers older than
+managers return a 400 response'), behaviour §6.1 (what cfy 7.0.5 does on managers older than
 5.0.5).
 """
 import json
@@ -55,7 +55,7 @@ def test_failover_to_the_standby(simulated_cluster):
 @pytest.mark.parametrize('version', ['4.1', '4.4', '4.6'])
 def test_restore_refused_on_a_multi_node_cluster(simulated_cluster, simulated_manager,
                                                  version):
-    """facts §3.5, MGR@4.1..4.6 snapshots.py `_verify_no_multi_node_cluster`: POST
+    """behaviour §3.5, MGR@4.1..4.6 snapshots.py `_verify_no_multi_node_cluster`: POST
     /snapshots/<id>/restore on a two-node HA cluster -> 400 illegal_action_error with the exact
     message, before the body is read and before any execution; the upload is accepted."""
     source = simulated_manager(version, data='demo')
@@ -93,7 +93,7 @@ def test_single_node_ha_cluster_restores(simulated_cluster, simulated_manager):
 
 
 def test_stock_cli_profiles_use_on_ha(simulated_cluster, run_cfy, cfy_workdir):
-    """facts §6.1: cfy 7.0.5 `profiles use` (validated) asks GET managers, gets 404, falls
+    """behaviour §6.1: cfy 7.0.5 `profiles use` (validated) asks GET managers, gets 404, falls
     back to GET /cluster; an initialized 4.x cluster makes it ask GET managers again and
     fail (cloudify_cli 7.0.5 commands/cluster.py `_all_in_one_manager`,
     `update_profile_logic`) -- after the profile was written, without a `cluster`
@@ -115,7 +115,7 @@ def test_stock_cli_profiles_use_on_ha(simulated_cluster, run_cfy, cfy_workdir):
 
 
 def test_clusters_need_premium(simulated_cluster):
-    """facts §12.9 / §3.5: clusters are a premium feature (community: no cluster routes)."""
+    """behaviour §12.9 / §3.5: clusters are a premium feature (community: no cluster routes)."""
     with pytest.raises(ValueError):
         simulated_cluster('4.4', edition='community')
     with pytest.raises(ValueError):

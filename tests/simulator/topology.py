@@ -4,7 +4,7 @@ restore on a multi-node cluster.
 
 An all-in-one manager reports itself as its only manager, broker and DB node
 (:func:`all_in_one`); a simulated cluster (cluster.py) hands its own :class:`Topology` to
-every node.  This module only renders; version rules come from rules.py (facts §12.9,
+every node.  This module only renders; version rules come from rules.py (behaviour §12.9,
 §3.5; MGR@<tag> storage/management_models.py, cluster_status_manager.py).
 """
 from dataclasses import dataclass, field
@@ -64,7 +64,7 @@ class NodeEntry:
 @dataclass
 class Topology:
     """The layout: manager, broker and DB entries; `kind` None (all-in-one), 'nodes' (5.0.5+
-    premium cluster, facts §12.9) or 'ha4' (4.x active/passive HA, facts §3.5); `leader` the
+    premium cluster, behaviour §12.9) or 'ha4' (4.x active/passive HA, behaviour §3.5); `leader` the
     index of the active manager of a 4.x HA cluster."""
     managers: list
     brokers: list
@@ -104,7 +104,7 @@ def _extras(entry, rules):
 
 
 def manager_items(topology, rules):
-    """GET managers items and fields (MGR@<tag> storage/management_models.py; facts §12.9)."""
+    """GET managers items and fields (MGR@<tag> storage/management_models.py; behaviour §12.9)."""
     fields = _fields(MANAGER_FIELDS, rules)
     items = []
     for index, entry in enumerate(topology.managers):
@@ -224,7 +224,7 @@ def cluster_status(topology, rules, summary=False):
     return 200, {'status': overall, 'services': services}
 
 
-# -- 4.x HA (facts §3.5; MGR@4.4 resources_v3/cluster.py; COMMON@4.4 cluster.py) ------------
+# -- 4.x HA (behaviour §3.5; MGR@4.4 resources_v3/cluster.py; COMMON@4.4 cluster.py) ------------
 def ha_state(topology):
     """GET /cluster: ClusterState {initialized, logs, error} (plus `consul`, README
     assumption)."""
