@@ -1,6 +1,9 @@
 """`python -m tests.simulator`: run one simulated manager (and its SSH host) until SIGTERM or
 SIGINT.  Prints exactly one JSON line with rest_port, ssh_port, ssh_user, ssh_key,
 admin_username and admin_password (ssh fields null when no host is available).
+
+With `--cluster-managers N`: a simulated cluster (tests/simulator/cluster.py) instead; the
+JSON line then lists every node (README 'Clusters').
 """
 import argparse
 import json
@@ -9,6 +12,7 @@ import sys
 import threading
 
 from tests.simulator.agents import set_install_method
+from tests.simulator.cluster import start_cluster
 from tests.simulator.data import DATA_SETS
 from tests.simulator.manager import start
 from tests.simulator.rules import VERSIONS
@@ -59,6 +63,16 @@ def parse_args(argv=None):
                               "source does)")
     facts12.add_argument('--ok-fail-delay', type=float, default=None,
                          help='real seconds before /ok answers FAIL (default 3 x time scale)')
+    clusters = parser.add_argument_group('clusters (README "Clusters")')
+    clusters.add_argument('--cluster-managers', type=int, default=None, metavar='N',
+                          help='run a cluster of N managers (premium 4.0-4.6: HA, 5.0.5+: '
+                               'nodes); --port/--ssh-port are then chosen by the cluster')
+    clusters.add_argument('--cluster-brokers', type=int, default=3, metavar='N')
+    clusters.add_argument('--cluster-db-nodes', type=int, default=3, metavar='N')
+    clusters.add_argument('--cluster-colocated', action='store_true',
+                          help='brokers and DB nodes run on the managers')
+    clusters.add_argument('--fail-over-after', default=None, metavar='COUNT[:METHOD[:REGEX]]',
+                          help='the first manager goes down after COUNT matching requests')
     parser.add_argument('--auto-heal-after', type=float, default=None,
                         help='old managers: start heals for every auto-heal deployment '
                              'after N seconds while cloudify-riemann runs')
@@ -138,6 +152,8 @@ def main(argv=None):
                   account_lock_period=args.account_lock_period,
                   legacy_stage_restore=args.legacy_stage_restore,
                   ok_fail_delay=args.ok_fail_delay)
+    if args.cluster_managers is not None:
+        return run_cluster(args, kwargs, stop)
     try:
         mgr = start(args.manager_version, edition=args.edition, data=args.data,
                     state_dir=args.state_dir, ssh=not args.no_ssh, port=args.port,
@@ -163,6 +179,47 @@ def main(argv=None):
         if args.teardown_on_exit:
             mgr.teardown()
         mgr.stop()
+    return 0
+
+
+def run_cluster(args, kwargs, stop):
+    if args.port or args.ssh_port:
+        sys.stderr.write('simulator: a cluster chooses its ports (no --port / --ssh-port)\n')
+        return 2
+    try:
+        cluster = start_cluster(args.manager_version, managers=args.cluster_managers,
+                                brokers=args.cluster_brokers, db_nodes=args.cluster_db_nodes,
+                                colocated=args.cluster_colocated, edition=args.edition,
+                                data=args.data, state_dir=args.state_dir, ssh=not args.no_ssh,
+                                time_scale=args.time_scale, update_3=args.update_3,
+                                download_headers=args.download_headers, ssl=args.ssl,
+                                **kwargs)
+    except (ValueError, OSError) as e:
+        sys.stderr.write('simulator: {0}\n'.format(e))
+        return 2
+    try:
+        first = cluster.nodes[0]
+        try:
+            apply_faults(first, args)
+            for node in cluster.nodes[1:]:      # the LDAP server is out of every node's reach
+                node.ldap_reachable = first.ldap_reachable
+            if args.fail_over_after:
+                count, _, rest = args.fail_over_after.partition(':')
+                method, _, regex = rest.partition(':')
+                first.fail_after(int(count), method=method or None, path=regex or None)
+        except (ValueError, IndexError) as e:
+            sys.stderr.write('simulator: bad fault option: {0}\n'.format(e))
+            return 2
+        if args.auto_heal_after is not None:
+            first.auto_heal.schedule_all(args.auto_heal_after)
+        sys.stdout.write(json.dumps(cluster.info()) + '\n')
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        if args.teardown_on_exit:
+            cluster.teardown()
+        cluster.stop()
     return 0
 
 

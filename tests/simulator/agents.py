@@ -81,8 +81,10 @@ def _hosts(mgr, tenant, did, params):
 
 def _old_manager(mgr, agent):
     from tests.simulator import manager as managermod
+    broker = agent.get('broker') or {}
     with managermod._REGISTRY_LOCK:
-        other = managermod._REGISTRY.get((agent.get('broker') or {}).get('port'))
+        # keyed by (REST address, REST port): cluster nodes share a port (manager.py)
+        other = managermod._REGISTRY.get((broker.get('ip') or '127.0.0.1', broker.get('port')))
     return other if other is not mgr else None
 
 

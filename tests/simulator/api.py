@@ -16,6 +16,7 @@ import traceback
 import uuid
 
 from tests.simulator import data as datamod
+from tests.simulator import topology as topomod
 from tests.simulator.transport import Response
 
 JSON = 'application/json'
@@ -865,49 +866,61 @@ def list_tenants(api, ctx):
                             presenter=present)
 
 
+def _node_list(api, ctx, kind, items_and_fields):
+    items, fields = items_and_fields
+    return api.list_records(ctx, kind, items, fields,
+                            presenter=lambda rec, inc: {k: rec[k] for k in (inc or fields)})
+
+
 @route('GET', r'/managers', scoped=False, when='has_cluster_nodes')
 def managers(api, ctx):
-    """observed-7.0 'GET /managers' item fields; one all-in-one manager."""
-    mgr = api.mgr
-    item = {'id': 1, 'hostname': mgr.hostname, 'private_ip': '127.0.0.1',
-            'public_ip': '127.0.0.1', 'version': api.rules.reported_version,
-            'edition': api.rules.edition, 'distribution': api.rules.distribution[0],
-            'distro_release': api.rules.distribution[1], 'fs_sync_node_id': '',
-            'networks': dict(mgr.networks), 'last_seen': datamod.ts(),
-            'status_report_frequency': None, 'ca_cert_content': mgr.ca_cert()}
-    fields = tuple(item)
-    return api.list_records(ctx, 'managers', [item], fields,
-                            presenter=lambda rec, inc: {k: rec[k] for k in (inc or fields)})
+    """Research of MGR@<tag> management_models.py Manager (fields per rules.py); behaviour §12.9:
+    every manager of a cluster, or this all-in-one manager (topology.py)."""
+    return _node_list(api, ctx, 'managers', topomod.manager_items(api.mgr.topology(),
+                                                                  api.rules))
 
 
 @route('GET', r'/brokers', scoped=False, when='has_cluster_nodes')
 def brokers(api, ctx):
-    mgr = api.mgr
-    item = {'name': mgr.hostname, 'host': '127.0.0.1', 'management_host': '127.0.0.1',
-            'port': 5671, 'networks': dict(mgr.networks), 'is_external': False,
-            'ca_cert_content': mgr.ca_cert(), 'node_id': 'broker-' + mgr.hostname}
-    fields = tuple(item)
-    return api.list_records(ctx, 'brokers', [item], fields,
-                            presenter=lambda rec, inc: {k: rec[k] for k in (inc or fields)})
+    return _node_list(api, ctx, 'brokers', topomod.broker_items(
+        api.mgr.topology(), api.rules, ca_cert=api.mgr.ca_cert()))
 
 
 @route('GET', r'/db-nodes', scoped=False, when='has_cluster_nodes')
 def db_nodes(api, ctx):
-    mgr = api.mgr
-    item = {'name': mgr.hostname, 'host': '127.0.0.1', 'is_external': False,
-            'node_id': 'db-' + mgr.hostname}
-    fields = tuple(item)
-    return api.list_records(ctx, 'db-nodes', [item], fields,
-                            presenter=lambda rec, inc: {k: rec[k] for k in (inc or fields)})
+    return _node_list(api, ctx, 'db-nodes', topomod.db_items(api.mgr.topology(), api.rules))
+
+
+@route('GET', r'/cluster-status', scoped=False, when='has_cluster_status',
+       prefixes=('v3.1',))
+def cluster_status(api, ctx):
+    """MGR@5.0.5..7.0.4 resources_v3_1/cluster_status.py (topology.py, rules.py)."""
+    summary = ctx.request.arg('summary')
+    return topomod.cluster_status(api.mgr.topology(), api.rules,
+                                  summary=summary is not None and _bool('summary', summary))
 
 
 @route('GET', r'/cluster', scoped=False, when='has_old_cluster_route')
 def old_cluster(api, ctx):
-    """Pre-5.0.5 HA cluster endpoint, premium only (behaviour §6.1: cfy falls back to it; README
-    assumption: an uninitialised cluster)."""
+    """Pre-5.0.5 HA cluster endpoint, premium only (behaviour §6.1: cfy falls back to it;
+    README assumption: an uninitialised cluster unless the manager is a node of a simulated
+    4.x HA cluster, behaviour §3.5)."""
     if api.rules.edition != 'premium':
         raise HtmlError(404, 'Not Found', 'The requested URL was not found on the server.')
-    return 200, {'initialized': False, 'consul': {}, 'error': None, 'logs': []}
+    return 200, topomod.ha_state(api.mgr.topology())
+
+
+@route('GET', r'/cluster/nodes', scoped=False, when='has_old_cluster_route')
+def old_cluster_nodes(api, ctx):
+    """ClusterNode items (COMMON@4.4 cluster.py; MGR@4.4 resources_v3/cluster.py ClusterNodes: 404
+    before a cluster exists [U: the error code and message])."""
+    if api.rules.edition != 'premium':
+        raise HtmlError(404, 'Not Found', 'The requested URL was not found on the server.')
+    items = topomod.ha_nodes(api.mgr.topology())
+    if items is None:
+        raise ApiError(404, 'not_found_error', 'Cluster not initialized (simulated message)')
+    return 200, {'items': items, 'metadata': {'pagination': {
+        'total': len(items), 'size': len(items), 'offset': 0}}}
 
 
 @route('GET', r'/provider/context', scoped=False)
@@ -1400,6 +1413,11 @@ def upload_snapshot(api, ctx, sid):
 def restore_snapshot(api, ctx, sid):
     """behaviour §3.5 table and 'Further details'; observed-7.0 restore rows."""
     rules, store, mgr = api.rules, api.store, api.mgr
+    if rules.restore_refused_on_multi_node_cluster:
+        # behaviour §3.5: before the body is read (rules.py 'clusters')
+        refusal = topomod.multi_node_refusal(mgr.topology(), 'restore snapshot')
+        if refusal:
+            raise ApiError(400, 'illegal_action_error', refusal)
     body = api.json_body(ctx)
     for name in rules.restore_required:
         if name not in body:

@@ -1,10 +1,15 @@
 """pytest fixtures for simulated managers, importable from any conftest:
 
     from tests.simulator.fixtures import simulated_manager  # noqa: F401
+    from tests.simulator.fixtures import simulated_cluster  # noqa: F401
 
 ``simulated_manager(version, edition='premium', data='empty', **kwargs)`` starts a manager
 (default: no SSH host, time scale 0.05; pass ssh=True for the SSH host) and stops it at
 teardown, together with the manager last reinstalled on its machine.
+
+``simulated_cluster(version, managers=3, brokers=3, db_nodes=3, **kwargs)`` starts a
+cluster (tests/simulator/cluster.py; same defaults: no SSH hosts, time scale 0.05) and stops
+every node at teardown.
 """
 import pytest
 
@@ -30,3 +35,21 @@ def simulated_manager():
         if current is not None and current is not mgr:
             current.stop()
         mgr.stop()
+
+
+@pytest.fixture
+def simulated_cluster():
+    from tests.simulator.cluster import start_cluster
+    started = []
+
+    def factory(version, managers=3, brokers=3, db_nodes=3, **kwargs):
+        kwargs.setdefault('ssh', False)
+        kwargs.setdefault('time_scale', TEST_TIME_SCALE)
+        cluster = start_cluster(version, managers=managers, brokers=brokers,
+                                db_nodes=db_nodes, **kwargs)
+        started.append(cluster)
+        return cluster
+
+    yield factory
+    for cluster in reversed(started):
+        cluster.stop()

@@ -1,4 +1,5 @@
-"""The simulated manager host: a real SSH server (asyncssh) on 127.0.0.1 for tests.
+"""The simulated manager host: a real SSH server (asyncssh) on 127.0.0.1 (or another loopback
+address, `bind_host`, for cluster nodes) for tests.
 
 Owns `SimulatedHost`: key authentication, an exec channel that understands the few commands the
 plugin runs on a manager host, and an SFTP subsystem, all acting on a per-host directory that
@@ -73,8 +74,10 @@ class CommandFailed(Exception):
 class SimulatedHost:
     """A manager host reachable over SSH on 127.0.0.1 (see the module docstring)."""
 
-    def __init__(self, root_dir, on_systemctl, authorized_keys_path=None, port=0, user='centos'):
+    def __init__(self, root_dir, on_systemctl, authorized_keys_path=None, port=0, user='centos',
+                 bind_host='127.0.0.1'):
         self.root = os.path.realpath(str(root_dir))
+        self.bind_host = bind_host  # a cluster node listens on its own loopback address
         os.makedirs(self.root, exist_ok=True)
         for sub in ('tmp', 'var/tmp', 'home/' + user):
             os.makedirs(os.path.join(self.root, sub), exist_ok=True)
@@ -122,7 +125,7 @@ class SimulatedHost:
         """The known_hosts line for this host, e.g. `[127.0.0.1]:2222 ssh-ed25519 AAAA...`."""
         text = self._host_key.export_public_key('openssh').decode()
         kind, blob = text.split()[:2]
-        name = '127.0.0.1' if self.port == 22 else '[127.0.0.1]:%d' % self.port
+        name = self.bind_host if self.port == 22 else '[%s]:%d' % (self.bind_host, self.port)
         return '%s %s %s' % (name, kind, blob)
 
     def _key_ok(self, username, key):
@@ -203,7 +206,7 @@ class SimulatedHost:
 
     async def _listen(self):
         return await asyncssh.listen(
-            host='127.0.0.1', port=self.port, reuse_address=True,
+            host=self.bind_host, port=self.port, reuse_address=True,
             server_factory=lambda: _Server(self), server_host_keys=[self._host_key],
             process_factory=self._handle_process, sftp_factory=lambda chan: _Sftp(chan, self),
             encoding=None, allow_scp=False, login_timeout=30, agent_forwarding=False,

@@ -23,6 +23,7 @@ import time
 from tests.simulator import api as apimod
 from tests.simulator import data as datamod
 from tests.simulator import tls as tlsmod
+from tests.simulator import topology as topomod
 from tests.simulator import workflows
 # modules that register their REST routes and workflows when imported (issue 15)
 from tests.simulator import agents as _agents, ldap as _ldap, plugins as _plugins  # noqa: F401
@@ -34,7 +35,8 @@ from tests.simulator.transport import Listener, Response
 
 DEFAULT_TIME_SCALE = 1.0
 
-# managers alive in this process, by REST port (the "broker address" of their agents)
+# managers alive in this process, by (REST address, REST port): the "broker address" of
+# their agents
 _REGISTRY = {}
 _REGISTRY_LOCK = threading.Lock()
 
@@ -144,9 +146,13 @@ class AutoHeal:
 
 
 class Machine:
-    """The host a manager is installed on: its file tree, its SSH server, its REST port."""
+    """The host a manager is installed on: its file tree, its SSH server, its REST port.
+    `bind_host`: the loopback address it listens on (127.0.0.1; cluster nodes get their
+    own); `host_class`: the SSH server class (cluster.py adds `cfy_manager`)."""
 
-    def __init__(self, state_dir=None, ssh=True, ssh_port=0, ssh_user='centos'):
+    def __init__(self, state_dir=None, ssh=True, ssh_port=0, ssh_user='centos',
+                 bind_host='127.0.0.1', host_class=None):
+        self.bind_host = bind_host
         if state_dir:
             self.root = os.path.join(os.path.abspath(state_dir), 'host')
             os.makedirs(self.root, exist_ok=True)
@@ -158,13 +164,15 @@ class Machine:
         self.current = None
         self.host = None
         if ssh:
-            try:
-                from tests.simulator.host import SimulatedHost
-            except ImportError:
-                SimulatedHost = None
+            SimulatedHost = host_class
+            if SimulatedHost is None:
+                try:
+                    from tests.simulator.host import SimulatedHost
+                except ImportError:
+                    SimulatedHost = None
             if SimulatedHost is not None:
                 host = SimulatedHost(self.root, self._on_systemctl, port=ssh_port,
-                                     user=ssh_user)
+                                     user=ssh_user, bind_host=bind_host)
                 try:
                     host.start()
                 except BaseException:
@@ -244,9 +252,10 @@ class SimulatedManager:
         self._ok_fail_delay = ok_fail_delay
         self.machine = machine or Machine(ssh=False)
         self.root = self.machine.root
+        self.rest_host = self.machine.bind_host      # 127.0.0.1; a cluster node's own address
         self.time_scale = float(time_scale)
         self.hostname = hostname or 'manager-{0}'.format(self.rules.key.replace('.', '-'))
-        self.networks = dict(networks or {'default': '127.0.0.1'})
+        self.networks = dict(networks or {'default': self.rest_host})
         if download_headers not in ('nginx', 'rest'):
             raise ValueError("download_headers must be 'nginx' or 'rest'")
         # README 'Content-Length': 'nginx' = what a client meets (nginx serves the file);
@@ -285,16 +294,17 @@ class SimulatedManager:
         self.ssl = bool(ssl)
         self.ca_path = None
         self.http_listener = None
-        self.listener = Listener(self, port=port, ssl_context=self._install_tls())
+        self.listener = Listener(self, host=self.rest_host, port=port,
+                                 ssl_context=self._install_tls())
         self.listener.start()
         self.rest_port = self.listener.port
         self.protocol = 'https' if self.ssl else 'http'
-        self.url = '{0}://127.0.0.1:{1}'.format(self.protocol, self.rest_port)
+        self.url = '{0}://{1}:{2}'.format(self.protocol, self.rest_host, self.rest_port)
         if self.ssl and self.rules.ssl_plain_port_400:
             # behaviour §2.1: an SSL-enabled 4.2+ manager answers 400 on its plain HTTP port
-            self.http_listener = Listener(_SslRequired(self.rules))
+            self.http_listener = Listener(_SslRequired(self.rules), host=self.rest_host)
             self.http_listener.start()
-        self.broker = {'ip': '127.0.0.1', 'port': self.rest_port,
+        self.broker = {'ip': self.rest_host, 'port': self.rest_port,
                        'manager_version': self.rules.reported_version}
         datamod.seed(self.store, self.rules, data, self.admin_password, self.broker,
                      self.rest_security.get('hash_salt', ''))
@@ -309,7 +319,7 @@ class SimulatedManager:
         self.api = apimod.RestApi(self)
         self.machine.current = self
         with _REGISTRY_LOCK:
-            _REGISTRY[self.rest_port] = self
+            _REGISTRY[(self.rest_host, self.rest_port)] = self
 
     def _install_tls(self):
         """ssl=True: nginx serves https with the external certificate (behaviour §2.1, §7.1;
@@ -364,7 +374,7 @@ class SimulatedManager:
         if self.ssl:
             kwargs.setdefault('protocol', 'https')
             kwargs.setdefault('cert', self.ca_path)
-        return CloudifyClient(host='127.0.0.1', port=self.rest_port, api_version=prefix,
+        return CloudifyClient(host=self.rest_host, port=self.rest_port, api_version=prefix,
                               username=username or self.admin_username,
                               password=password or self.admin_password, tenant=tenant,
                               **kwargs)
@@ -377,6 +387,12 @@ class SimulatedManager:
 
     def __repr__(self):
         return '<SimulatedManager {0} on {1}>'.format(self.rules.describe(), self.url)
+
+    def topology(self):
+        """The node layout GET managers|brokers|db-nodes|cluster-status and the 4.x
+        /cluster routes report (topology.py): an all-in-one manager; cluster nodes
+        (cluster.py) answer their cluster's."""
+        return topomod.all_in_one(self)
 
     # -- called by the HTTP layer -----------------------------------------------------------
     def handle(self, request):
@@ -544,7 +560,7 @@ class SimulatedManager:
         for name in rules.ssl_files:
             rel = 'etc/cloudify/ssl/' + name
             if name == 'certificate_metadata':
-                content = json.dumps({'internal_rest_host': '127.0.0.1',
+                content = json.dumps({'internal_rest_host': self.rest_host,
                                       'networks': sorted(set(self.networks.values()))})
             elif name.endswith('.p12'):
                 content = b'\x30\x82' + secrets.token_bytes(64)
@@ -874,7 +890,7 @@ class SimulatedManager:
         process answers by its cloudify-rabbitmq unit; otherwise a TCP connect decides."""
         port = broker.get('port')
         with _REGISTRY_LOCK:
-            other = _REGISTRY.get(port)
+            other = _REGISTRY.get((broker.get('ip') or '127.0.0.1', port))
         if other is not None:
             return (not other.stopped and not other.torn_down and
                     other.unit_active('cloudify-rabbitmq'))
@@ -917,8 +933,8 @@ class SimulatedManager:
             self.http_listener.stop()
         self.engine.stop()
         with _REGISTRY_LOCK:
-            if _REGISTRY.get(self.rest_port) is self:
-                del _REGISTRY[self.rest_port]
+            if _REGISTRY.get((self.rest_host, self.rest_port)) is self:
+                del _REGISTRY[(self.rest_host, self.rest_port)]
         for rel in ('opt/manager', 'etc/cloudify', 'tmp/cloudify', 'opt/mgmtworker'):
             shutil.rmtree(self.host_path(rel), ignore_errors=True)
 
@@ -941,8 +957,8 @@ class SimulatedManager:
                 self.http_listener.stop()
             self.engine.stop()
             with _REGISTRY_LOCK:
-                if _REGISTRY.get(self.rest_port) is self:
-                    del _REGISTRY[self.rest_port]
+                if _REGISTRY.get((self.rest_host, self.rest_port)) is self:
+                    del _REGISTRY[(self.rest_host, self.rest_port)]
         if self.machine.current is self:
             self.machine.stop()
 

@@ -456,6 +456,50 @@ class Rules:
         # nothing runs (MGR@4.2+)
         self.maintenance_activate_nested_list = v >= (5, 1, 1)
 
+        # --- clusters (behaviour §12.9, §3.5; Cloudify source named per rule) ---------------------
+        # behaviour §12.9: premium clusters of several managers sharing one DB, with broker and
+        # DB node entries, listed by GET managers|brokers|db-nodes (5.0.5+); behaviour §3.5: the
+        # 4.x premium active/passive HA cluster (`cfy cluster`, GET /cluster, /cluster/nodes;
+        # cloudify-manager@4.4 rest-service/manager_rest/rest/resources_v3/cluster.py)
+        self.cluster_kind = ('nodes' if self.premium and self.has_cluster_nodes else
+                             'ha4' if self.has_old_cluster else None)
+        # GET managers|brokers|db-nodes columns beyond the common ones (research of
+        # cloudify-manager@5.0.5..7.0.4 rest-service/manager_rest/storage/management_models.py):
+        # node_id at 5.0.5; monitoring_username / monitoring_password from 5.1.0 through 6.3.x
+        self.cluster_node_extra_fields = (
+            ('node_id',) if v < (5, 1, 0) else
+            ('monitoring_username', 'monitoring_password') if v < (6, 4, 0) else ())
+        # GET cluster-status (cloudify-manager@5.0.5..7.0.4 rest-service/manager_rest/rest/
+        # resources_v3_1/cluster_status.py): `?summary=true` answers 500 on Fail from 5.1.0;
+        # per-node `metrics` from 5.1.0 (Prometheus, cluster_status_manager.py) and
+        # `failures` from 6.4.0 (absent at 6.3.0)
+        self.has_cluster_status = v >= (5, 0, 5)
+        self.cluster_status_summary_500 = v >= (5, 1, 0)
+        self.cluster_status_metrics = v >= (5, 1, 0)
+        self.cluster_status_node_failures = v >= (6, 4, 0)
+        # services run under supervisord from 7.0 (cloudify-manager-install@7.0.4
+        # cfy_manager/utils/service.py `Supervisord`), systemd before [I for the label]
+        self.process_manager = 'supervisord' if v >= (7, 0, 0) else 'systemd'
+        # behaviour §3.5: cloudify-manager@4.1..4.6 resources_v2/snapshots.py
+        # SnapshotsIdRestore.post calls `_verify_no_multi_node_cluster("restore snapshot")`
+        # before reading the body: 400 illegal_action_error on a multi-node HA cluster (gone
+        # at 5.0.0); upload and create are not refused
+        self.restore_refused_on_multi_node_cluster = (4, 1, 0) <= v < (5, 0, 0)
+        # A 4.x HA standby answers REST calls with 400 (DOCS 4.4.0-build .. 4.6-build
+        # working_with/manager/high-availability-clusters.md 'Finding the Active Cloudify
+        # Manager'); the code is the client's NotClusterMaster (cloudify-common@4.4
+        # cloudify_rest_client/exceptions.py `not_cluster_master`) [I: the server side is
+        # closed source]
+        self.ha_standby_status = 400
+        self.ha_standby_error_code = 'not_cluster_master'
+        # Maintenance mode state: a file of each manager (maintenance_folder) up to 5.1.0, a
+        # DB row shared by every manager from 5.1.1 (cloudify-manager commit 868e6ba78 RD-554,
+        # first tag 5.1.1; rest-service/manager_rest/maintenance.py get_maintenance_state)
+        self.maintenance_state_in_db = v >= (5, 1, 1)
+        # `cfy_manager start|stop|restart` (cloudify-manager-install@4.3..7.0.4
+        # cfy_manager/main.py); there is no `cfy_manager status` at any tag
+        self.has_cfy_manager = v >= (4, 3, 0)
+
         # --- host files (behaviour §7.1, §7.2) ------------------------------------------------------
         self.has_rest_security_conf = v >= (4, 0, 0)
         # behaviour §7.2 'At install (5.0.5+)': flask_security: of /etc/cloudify/config.yaml

@@ -5,7 +5,8 @@ with `ssl_enabled`, 4.x-5.x when enabled, 6.0+ by default serve the REST API on 
 MB@4.2 https-external-rest-server.cloudify: nginx uses the external cert/key of
 /etc/cloudify/ssl, §7.1), and the server-side ``ssl.SSLContext`` for the listener.
 
-The certificate names 127.0.0.1 and localhost (the simulator only listens on loopback).
+The certificate names 127.0.0.1 (a cluster node: its own loopback address) and localhost
+(the simulator only listens on loopback).
 EC P-256 keys keep generation at a few milliseconds.  The CA file is what the operator was
 given for the profile's `rest_certificate` (behaviour §6.1 'Certificate').
 """
@@ -31,9 +32,9 @@ def _pem_key(key):
                              serialization.NoEncryption())
 
 
-def make_certificates(common_name='cloudify-simulated-ca'):
-    """(ca_cert_pem, server_cert_pem, server_key_pem) as bytes: a fresh CA and a server
-    certificate for 127.0.0.1 / localhost signed by it."""
+def make_ca(common_name='cloudify-simulated-ca'):
+    """(ca_cert_pem, ca_key_pem) as bytes: a fresh CA (a cluster's nodes share one, the way
+    a cluster install signs every node's certificate with the given CA)."""
     now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (x509.CertificateBuilder()
@@ -46,20 +47,36 @@ def make_certificates(common_name='cloudify-simulated-ca'):
                    data_encipherment=False, key_agreement=False, key_cert_sign=True,
                    crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
                .sign(ca_key, hashes.SHA256()))
+    return ca_cert.public_bytes(serialization.Encoding.PEM), _pem_key(ca_key)
+
+
+def make_server_certificate(ca_cert_pem, ca_key_pem, ip='127.0.0.1'):
+    """(server_cert_pem, server_key_pem) as bytes: a server certificate for `ip` (and
+    localhost) signed by the CA."""
+    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
+    ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (x509.CertificateBuilder()
-            .subject_name(_name('127.0.0.1')).issuer_name(ca_cert.subject)
+            .subject_name(_name(ip)).issuer_name(ca_cert.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now).not_valid_after(now + _VALID)
             .add_extension(x509.SubjectAlternativeName([
-                x509.IPAddress(ipaddress.ip_address('127.0.0.1')),
+                x509.IPAddress(ipaddress.ip_address(ip)),
                 x509.DNSName('localhost')]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
                            critical=False)
             .sign(ca_key, hashes.SHA256()))
-    return (ca_cert.public_bytes(serialization.Encoding.PEM),
-            cert.public_bytes(serialization.Encoding.PEM), _pem_key(key))
+    return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
+
+
+def make_certificates(common_name='cloudify-simulated-ca', ip='127.0.0.1'):
+    """(ca_cert_pem, server_cert_pem, server_key_pem) as bytes: a fresh CA and a server
+    certificate for `ip` (127.0.0.1) / localhost signed by it."""
+    ca_cert, ca_key = make_ca(common_name)
+    cert, key = make_server_certificate(ca_cert, ca_key, ip)
+    return ca_cert, cert, key
 
 
 def server_context(cert_path, key_path):

@@ -8,8 +8,6 @@ Durations are in "manager seconds" and multiplied by the manager's time scale.
 """
 import heapq
 import itertools
-import os
-import shutil
 import threading
 import time
 
@@ -302,7 +300,7 @@ class Engine:
                        security if rules.post_restore == 'after_terminated' else None,
                        arc['ssl'] if certs else None, params.get('no_reboot'), sid)
         if rules.delete_snapshot_after_restore:
-            shutil.rmtree(os.path.dirname(mgr.snapshot_path(sid)), ignore_errors=True)
+            mgr.remove_snapshot_file(sid)
         return after_terminated
 
     def _new_route(self, ex, arc, meta, snap):
