@@ -24,7 +24,9 @@ import tempfile
 
 import pytest
 
-from tests.reliability import flows, harness
+from tests import flows
+from tests.reliability import harness
+from tests.waiting import wait_until
 
 CREATE_WAIT = r'/executions/[^/]+$'
 
@@ -49,7 +51,7 @@ def assert_clear_error(result, step, causes, exit_code=1, error_ids=None):
 
 def old_changes(sc):
     """Changes the old manager received besides creating the upgrade's snapshot."""
-    return [m for m in harness.mutations(sc.old)
+    return [m for m in flows.mutations(sc.old)
             if not (m[0] == 'PUT' and re.search(flows.SNAPSHOT_CREATE, m[1]))]
 
 
@@ -60,7 +62,7 @@ def assert_nothing_lost(sc):
         directory = os.path.join(workspace, 'snapshot')
         ids = [n[:-4] for n in os.listdir(directory) if n.endswith('.zip')] \
             if os.path.isdir(directory) else []
-        server = {sid: harness.server_archive_sha256(sc.old, sid) for sid in ids}
+        server = {sid: flows.server_archive_sha256(sc.old, sid) for sid in ids}
         assert harness.snapshot_files_problems(workspace, server) == []
 
 
@@ -76,21 +78,21 @@ def outage_longer_than_timeout(sc, sim, args, step):
     after the outage (``sim`` listens again)."""
     gate = sc.gate(sim, 'GET', CREATE_WAIT)
     proc = sc.start(*args)
-    harness.wait_for(gate.reached, 'the first poll of the {0} execution'.format(step),
-                     proc=proc)
+    wait_until(gate.reached, flows.KILL_TIMEOUT,
+               'the first poll of the {0} execution'.format(step), proc=proc)
     sim.rest_outage(6)
     gate.release()
     result = sc.finish(proc)
     assert_clear_error(result, step,
                        ['unreachable', 'timed out', 'timeout', 'did not answer', 'connect'])
-    harness.wait_for(lambda: sim.listener.listening, 'the end of the outage')
+    wait_until(lambda: sim.listener.listening, flows.KILL_TIMEOUT, 'the end of the outage')
 
 
 def finish_prepare(sc):
     sc.old.faults.clear()
     result = sc.run(*flows.prepare_args())
     assert result.returncode == 0, result
-    flows.record_server_snapshot(sc)
+    sc.record_server_snapshot()
     assert_nothing_lost(sc)
 
 
@@ -109,10 +111,10 @@ def test_f01_5xx_burst_on_execution_polls(managers):
     """503 pages on three polls of the create_snapshot execution: retried, prepare works."""
     sc = managers
     sc.old.faults.fail_requests(CREATE_WAIT, count=3, status=503, method='GET')
-    flows.prepare(sc)
-    assert len(harness.requests_matching(sc.old, 'GET', CREATE_WAIT, status=503)) == 3
+    sc.prepare()
+    assert len(flows.requests_matching(sc.old, 'GET', CREATE_WAIT, status=503)) == 3
     assert_nothing_lost(sc)
-    flows.assert_snapshot_intact(sc)
+    harness.assert_snapshot_intact(sc)
 
 
 @pytest.mark.slow
@@ -121,8 +123,8 @@ def test_f02_5xx_burst_on_lists_and_json_500(managers):
     sc = managers
     sc.old.faults.fail_requests(r'/node-instances$', count=2, status=502, method='GET')
     sc.old.faults.fail_requests(flows.SNAPSHOT_CREATE, count=2, status=500, method='GET')
-    flows.prepare(sc)
-    assert harness.requests_matching(sc.old, 'GET', r'/node-instances$', status=502)
+    sc.prepare()
+    assert flows.requests_matching(sc.old, 'GET', r'/node-instances$', status=502)
     assert_nothing_lost(sc)
 
 
@@ -136,19 +138,19 @@ def test_f03_5xx_on_snapshot_create(managers):
     assert_nothing_lost(sc)
     assert no_zip(sc)
     finish_prepare(sc)
-    assert len(harness.executions(sc.old, 'create_snapshot')) == 1
+    assert len(flows.executions(sc.old, 'create_snapshot')) == 1
 
 
 def test_f04_download_reset_twice_resumes(managers):
     """The archive download is cut after 2,000 bytes twice: resumed with Range requests."""
     sc = managers
     sc.old.faults.drop_download(2000, times=2)
-    flows.prepare(sc)
-    downloads = harness.requests_matching(sc.old, 'GET', flows.SNAPSHOT_ARCHIVE)
+    sc.prepare()
+    downloads = flows.requests_matching(sc.old, 'GET', flows.SNAPSHOT_ARCHIVE)
     assert len(downloads) >= 3
     assert_nothing_lost(sc)
-    flows.assert_snapshot_intact(sc)
-    flows.assert_no_partial_files(sc)
+    harness.assert_snapshot_intact(sc)
+    harness.assert_no_partial_files(sc)
 
 
 @pytest.mark.slow
@@ -157,9 +159,9 @@ def test_f05_download_reset_without_content_length(managers):
     sc = managers
     sc.old.faults.no_content_length = True
     sc.old.faults.drop_download(1500, times=1)
-    flows.prepare(sc)
+    sc.prepare()
     assert_nothing_lost(sc)
-    flows.assert_snapshot_intact(sc)
+    harness.assert_snapshot_intact(sc)
 
 
 @pytest.mark.slow
@@ -175,7 +177,7 @@ def test_f06_download_always_reset(managers):
     assert no_zip(sc)
     assert_nothing_lost(sc)
     finish_prepare(sc)
-    flows.assert_snapshot_intact(sc)
+    harness.assert_snapshot_intact(sc)
 
 
 @pytest.mark.slow
@@ -183,7 +185,7 @@ def test_f07_slow_manager(managers):
     """Every answer of the old manager takes 0.15 s more: prepare still works."""
     sc = managers
     sc.old.faults.delay(r'.', 0.15)
-    flows.prepare(sc)
+    sc.prepare()
     assert_nothing_lost(sc)
 
 
@@ -193,12 +195,13 @@ def test_f08_short_outage_during_create(managers):
     sc = managers
     gate = sc.gate(sc.old, 'GET', CREATE_WAIT)
     proc = sc.start(*flows.prepare_args())
-    harness.wait_for(gate.reached, 'the first poll of the create execution', proc=proc)
+    wait_until(gate.reached, flows.KILL_TIMEOUT, 'the first poll of the create execution',
+               proc=proc)
     sc.old.rest_outage(2)
     gate.release()
     result = sc.finish(proc)
     assert result.returncode == 0, result
-    flows.record_server_snapshot(sc)
+    sc.record_server_snapshot()
     assert_nothing_lost(sc)
 
 
@@ -210,7 +213,7 @@ def test_f09_outage_longer_than_timeout(managers):
                                'create-snapshot')
     assert no_zip(sc)
     finish_prepare(sc)
-    assert len(harness.executions(sc.old, 'create_snapshot')) == 1
+    assert len(flows.executions(sc.old, 'create_snapshot')) == 1
 
 
 def test_f10_create_execution_fails(managers):
@@ -250,7 +253,7 @@ def test_f12_ssh_key_refused_at_prepare(managers, tmp_path):
     assert 'ssh' in text.lower(), result
     assert 'Possible solutions:' in text
     if result.returncode == 3:
-        assert harness.mutations(sc.old) == []
+        assert flows.mutations(sc.old) == []
         assert sc.upgrade_ids() == []
     else:
         assert_clear_error(result, 'backup-host-files', ['ssh', 'key', 'auth'])
@@ -274,7 +277,7 @@ def test_f13_disk_full_rlimit_during_download(managers):
     same command finishes once there is room."""
     sc = managers
     big_secret(sc.old)
-    sc.source_view = harness.data_view(sc.old)
+    sc.source_view = flows.data_view(sc.old)
     limit = 256 * 1024
 
     def small_files():
@@ -286,7 +289,7 @@ def test_f13_disk_full_rlimit_during_download(managers):
     assert_clear_error(result, 'download-snapshot',
                        ['File too large', 'space', 'disk', 'EFBIG', 'Errno 27'])
     finish_prepare(sc)
-    flows.assert_snapshot_intact(sc)
+    harness.assert_snapshot_intact(sc)
 
 
 def _can_mount():
@@ -356,7 +359,7 @@ def other_key(tmp_path):
 
 @pytest.fixture
 def prepared(managers):
-    flows.prepare(managers)
+    managers.prepare()
     return managers
 
 
@@ -384,7 +387,7 @@ def drop_upload(mgr, after_bytes=2000, times=1):
 
 
 def restores(sc, status=200):
-    return harness.requests_matching(sc.new, 'POST', flows.SNAPSHOT_RESTORE, status=status)
+    return flows.requests_matching(sc.new, 'POST', flows.SNAPSHOT_RESTORE, status=status)
 
 
 @pytest.mark.slow
@@ -394,7 +397,7 @@ def test_t01_5xx_burst_while_waiting_for_restore(prepared):
     sc.new.faults.fail_requests(CREATE_WAIT, count=3, status=503, method='GET')
     result = finish_new_host(sc)
     assert result.returncode == 0
-    flows.assert_upgraded(sc)
+    harness.assert_upgraded(sc)
 
 
 def test_t02_5xx_on_upload(prepared):
@@ -407,7 +410,7 @@ def test_t02_5xx_on_upload(prepared):
     assert restores(sc) == []
     assert_nothing_lost(sc)
     finish_new_host(sc)
-    flows.assert_upgraded(sc)
+    harness.assert_upgraded(sc)
 
 
 def test_t03_connection_reset_during_upload(prepared):
@@ -422,7 +425,7 @@ def test_t03_connection_reset_during_upload(prepared):
         assert restores(sc) == []
         assert_nothing_lost(sc)
         finish_new_host(sc)
-    flows.assert_upgraded(sc)
+    harness.assert_upgraded(sc)
 
 
 def test_t04_restore_execution_fails(prepared):
@@ -439,7 +442,7 @@ def test_t04_restore_execution_fails(prepared):
     assert len(restores(sc)) == 2
     installs = sc.new.agent_installs()
     assert sorted(installs) == sc.source_agents and set(installs.values()) == {1}
-    assert harness.data_view(sc.new) == sc.source_view
+    assert flows.data_view(sc.new) == sc.source_view
 
 
 def test_t05_restore_execution_hangs(prepared):
@@ -465,7 +468,7 @@ def test_t06_target_outage_longer_than_timeout(prepared):
                                'wait-restore')
     assert_nothing_lost(sc)
     finish_new_host(sc)
-    flows.assert_upgraded(sc)
+    harness.assert_upgraded(sc)
 
 
 def test_t07_agents_fail_on_one_deployment(prepared):
@@ -505,7 +508,7 @@ def test_t09_ssh_key_refused_by_target(prepared, tmp_path):
     assert result.returncode in (1, 3), result
     assert 'ssh' in text.lower() and 'Possible solutions:' in text, result
     if result.returncode == 3:
-        assert harness.mutations(sc.new) == []
+        assert flows.mutations(sc.new) == []
     else:
         assert_clear_error(result, 'restore-users', ['ssh', 'key', 'auth'])
     assert_nothing_lost(sc)
@@ -530,7 +533,7 @@ def test_t11_slow_target(prepared):
     sc.new.faults.delay(r'.', 0.1)
     result = sc.run(*flows.NEW_HOST)
     assert result.returncode == 0, result
-    flows.assert_upgraded(sc)
+    harness.assert_upgraded(sc)
 
 
 @pytest.mark.slow
@@ -543,7 +546,7 @@ def test_t12_target_down(prepared):
     assert result.returncode in (1, 3), result
     assert re.search(r'Error \[[a-z-]+\]', text) and 'Possible solutions:' in text, result
     assert any(w in text.lower() for w in ('unreachable', 'connect', 'refused')), result
-    assert harness.mutations(sc.new) == []
+    assert flows.mutations(sc.new) == []
     assert_nothing_lost(sc)
 
 
@@ -557,7 +560,7 @@ def test_t13_5xx_on_restore_request(prepared):
     assert restores(sc) == []
     assert_nothing_lost(sc)
     finish_new_host(sc)
-    flows.assert_upgraded(sc)
+    harness.assert_upgraded(sc)
 
 
 @pytest.mark.slow
@@ -571,4 +574,4 @@ def test_t14_5xx_on_agent_install_request(prepared):
         assert_clear_error(result, 'install-agents', ['503', 'Service', 'unavailable'])
         assert_nothing_lost(sc)
         finish_new_host(sc)
-    flows.assert_upgraded(sc)
+    harness.assert_upgraded(sc)
