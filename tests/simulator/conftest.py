@@ -1,2 +1,2 @@
-"""Fixtures of the simulator's contract tests (the `simulated_manager` factory)."""
-from tests.simulator.fixtures import simulated_manager  # noqa: F401
+"""Fixtures of the simulator's contract tests: `simulated_manager` (tests/simulator/fixtures.py),
+registered once for every test directory in tests/conftest.py (``pytest_plugins``)."""
