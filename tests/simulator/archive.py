@@ -1,5 +1,5 @@
-"""Snapshot archives of the simulated managers: a real zip laid out per version (facts §3.7)
-with ``metadata.json``, ``agents.json`` (flat or per tenant, facts §7.3), ``ssl/`` (4.0.1+,
+"""Snapshot archives of the simulated managers: a real zip laid out per version (behaviour §3.7)
+with ``metadata.json``, ``agents.json`` (flat or per tenant, behaviour §7.3), ``ssl/`` (4.0.1+,
 copied from the host's /etc/cloudify/ssl), ``hash_salt.json`` (4.2-4.3),
 ``rest-security.conf`` (4.4+), ``admin_account.json`` (4.x+), ``license.json`` (4.6+), and
 the manager's data in the simulator's own file ``simulator-data.json``.
@@ -17,9 +17,9 @@ def build(path, rules, store_dump, host_root, rest_security, execution_id, legac
     os.makedirs(os.path.dirname(path), exist_ok=True)
     metadata = {'snapshot_version': rules.snapshot_version}
     if rules.is_3x:
-        metadata['has_cloudify_events'] = True          # facts §3.7 (3.x)
+        metadata['has_cloudify_events'] = True          # behaviour §3.7 (3.x)
     if rules.new_format_restore and not legacy:
-        # 7.0.4 non-legacy format: no schema revisions -> not "legacy" (facts §3.7)
+        # 7.0.4 non-legacy format: no schema revisions -> not "legacy" (behaviour §3.7)
         metadata['execution_id'] = execution_id
     else:
         if rules.schema_revision:
@@ -66,7 +66,7 @@ def build(path, rules, store_dump, host_root, rest_security, execution_id, legac
 
 def agents_json(rules, agents):
     """Per-tenant layout from 4.1 (or patched 4.0.x), flat (by deployment) otherwise
-    (facts §3.7 table row agents.json; facts §7.3 'Ways to detect it' item 1)."""
+    (behaviour §3.7 table row agents.json; behaviour §7.3 'Ways to detect it' item 1)."""
     out = {}
     for agent in agents:
         entry = {'version': agent['version'], 'ip': agent['ip'],

@@ -2,8 +2,8 @@
 
 Every handler of the simulator asks a :class:`Rules` object instead of comparing versions
 itself.  Each rule carries a citation of the reference line it comes from:
-``facts §x`` = /work/shared/reference/cloudify-manager-facts.md, ``matrix`` =
-cloudify-api-matrix.json, ``obs70`` = manager-7.0-observed.md, ``MGR@tag:path`` = a rule read
+``behaviour §x`` = docs/manager-behaviour.md (its §13 holds the API matrix),
+``observed-7.0`` = docs/manager-7.0-observed.md, ``MGR@tag:path`` = a rule read
 in the cloudify-manager source where the references are silent (listed in README.md).
 """
 
@@ -17,7 +17,8 @@ _ALIASES = {
     '7.0.4': '7.0', '7.0.0': '7.0',
 }
 
-# What /version reports (facts §2.2: VERSION files use three parts; 7.0 plays 7.0.4, obs70).
+# What /version reports (behaviour §2.2: VERSION files use three parts; 7.0 plays 7.0.4,
+# observed-7.0).
 _REPORTED = {
     '3.4.2': '3.4.2', '4.0.0': '4.0.0', '4.0.1': '4.0.1', '4.1': '4.1.0', '4.2': '4.2.0',
     '4.3': '4.3.0', '4.4': '4.4.0', '4.5.0': '4.5.0', '4.5.5': '4.5.5', '4.6': '4.6.0',
@@ -25,17 +26,17 @@ _REPORTED = {
     '7.0': '7.0.4',
 }
 
-# Community calendar versions (facts §2.2: MGR@17.3.31 / 17.6.30 VERSION files).
+# Community calendar versions (behaviour §2.2: MGR@17.3.31 / 17.6.30 VERSION files).
 _COMMUNITY_CALENDAR = {'4.0.0': '17.3.31', '4.1': '17.6.30'}
 
-# DB schema revisions written into metadata.json (facts §3.6 item 4: 333998bc1627 = 4.0).
+# DB schema revisions written into metadata.json (behaviour §3.6 item 4: 333998bc1627 = 4.0).
 # Only 4.0's id is in the references; the others are simulator labels (README assumption).
 _SCHEMA_REVISION = {'4.0.1': '333998bc1627'}
 
 
 def version_tuple(text):
     """'4.1.0-p3-4.0.1' -> (4, 1, 0): ManagerVersion keeps major.minor.service of the part
-    before the first '-' (facts §2.2 'What the version string looks like')."""
+    before the first '-' (behaviour §2.2 'What the version string looks like')."""
     head = str(text).split('-', 1)[0].split('+', 1)[0]
     parts = []
     for piece in head.split('.')[:3]:
@@ -63,9 +64,9 @@ def parse_spec(spec, update_3=False, patch_1=False):
         raise ValueError('unsupported manager version {0!r}; choose one of {1}'.format(
             spec, ', '.join(VERSIONS)))
     if update_3 and key != '4.0.1':
-        raise ValueError('update-3 exists only for 4.0.1 (facts §7.3)')
+        raise ValueError('update-3 exists only for 4.0.1 (behaviour §7.3)')
     if patch_1 and key != '4.0.0':
-        raise ValueError('patch-1 exists only for 4.0.0 (facts §7.3)')
+        raise ValueError('patch-1 exists only for 4.0.0 (behaviour §7.3)')
     return key, update_3, patch_1
 
 
@@ -86,12 +87,12 @@ class Rules(object):
 
         # --- identity -----------------------------------------------------------------
         self.base_version = _REPORTED[key]
-        # facts §2.2: community builds report calendar versions (V for 17.3.31 / 17.6.30)
+        # behaviour §2.2: community builds report calendar versions (V for 17.3.31 / 17.6.30)
         if edition == 'community' and key in _COMMUNITY_CALENDAR:
             self.reported_version = _COMMUNITY_CALENDAR[key]
         else:
             self.reported_version = self.base_version
-        # facts §7.3: update-3 / patch-1 write '4.1.0-p3-4.0.1' / '4.1.0-p1-4.0.0'
+        # behaviour §7.3: update-3 / patch-1 write '4.1.0-p3-4.0.1' / '4.1.0-p1-4.0.0'
         if update_3:
             self.snapshot_version = '4.1.0-p3-4.0.1'
         elif patch_1:
@@ -100,7 +101,7 @@ class Rules(object):
             self.snapshot_version = self.reported_version
         self.is_3x = v < (4, 0, 0)
 
-        # --- API prefixes (facts §2.1 table) -------------------------------------------
+        # --- API prefixes (behaviour §2.1 table) -------------------------------------------
         if v < (4, 0, 0):
             self.server_api_versions = ('v1', 'v2', 'v2.1')
             self.nginx_api_versions = ('v1', 'v2', 'v2.1')
@@ -108,46 +109,46 @@ class Rules(object):
             self.server_api_versions = ('v1', 'v2', 'v2.1', 'v3')
             self.nginx_api_versions = ('v1', 'v2', 'v2.1', 'v3')
         elif v < (4, 1, 0):
-            # facts §2.1: 4.0.1 registers v3.1 but the stock nginx regex proxies v1..v3 only
+            # behaviour §2.1: 4.0.1 registers v3.1 but the stock nginx regex proxies v1..v3 only
             self.server_api_versions = ('v1', 'v2', 'v2.1', 'v3', 'v3.1')
             self.nginx_api_versions = ('v1', 'v2', 'v2.1', 'v3')
         else:
             self.server_api_versions = ('v1', 'v2', 'v2.1', 'v3', 'v3.1')
             self.nginx_api_versions = ('v1', 'v2', 'v2.1', 'v3', 'v3.1')
         self.api_prefix = ('/api/v2.1' if v < (4, 0, 0) else
-                           '/api/v3' if v < (4, 1, 0) else '/api/v3.1')   # facts §1 item 2
-        self.unversioned_version_route = v >= (4, 0, 0)        # facts §2.1 '/api/version'
-        # facts §2.1: 4.1-5.x proxy a fixed list of resource names; 5.0.5 adds
+                           '/api/v3' if v < (4, 1, 0) else '/api/v3.1')   # behaviour §1 item 2
+        self.unversioned_version_route = v >= (4, 0, 0)        # behaviour §2.1 '/api/version'
+        # behaviour §2.1: 4.1-5.x proxy a fixed list of resource names; 5.0.5 adds
         # snapshot-status, managers, agents; 6.0+ proxies everything under /api/.
         self.nginx_proxies_everything = v >= (6, 0, 0)
-        # The UI answers unproxied paths with HTML (facts §2.1 [I]: "HTML or a UI 404");
+        # The UI answers unproxied paths with HTML (behaviour §2.1 [I]: "HTML or a UI 404");
         # we answer the UI's 404 page, which cfy 7.0.5 expects from managers older than
-        # 5.0.5 (facts §6.1 'On 404 it logs ... falls back to GET /cluster'); 6.0+ reaches
-        # Flask whose unknown routes are Werkzeug HTML 404s (obs70 'GET /api/v9/version').
+        # 5.0.5 (behaviour §6.1 'On 404 it logs ... falls back to GET /cluster'); 6.0+ reaches
+        # Flask whose unknown routes are Werkzeug HTML 404s (observed-7.0 'GET /api/v9/version').
         self.ui_status_for_unproxied = 404
 
         # --- endpoints present ------------------------------------------------------------
         self.has_tenants = v >= (4, 0, 0)
-        self.has_ok = v >= (6, 0, 0)                            # facts §2.3 /ok (6.0+)
-        self.has_snapshot_status = v >= (5, 0, 5)               # facts §2.3 (5.0.5+)
-        self.has_cluster_nodes = v >= (5, 0, 5)                 # facts §6.1, matrix cfy
-        self.has_agents_endpoint = v >= (5, 0, 5)               # facts §2.1 (5.0.5 adds agents)
+        self.has_ok = v >= (6, 0, 0)                            # behaviour §2.3 /ok (6.0+)
+        self.has_snapshot_status = v >= (5, 0, 5)               # behaviour §2.3 (5.0.5+)
+        self.has_cluster_nodes = v >= (5, 0, 5)                 # behaviour §6.1, §13.5
+        self.has_agents_endpoint = v >= (5, 0, 5)               # behaviour §2.1 (5.0.5 adds agents)
         self.has_sites = v >= (5, 0, 5)                         # README assumption (5.0)
-        self.has_license = v >= (4, 6, 0) and edition == 'premium'   # facts §11 [I]
+        self.has_license = v >= (4, 6, 0) and edition == 'premium'   # behaviour §11 [I]
         self.has_old_cluster = (4, 0, 0) <= v < (5, 0, 5) and edition == 'premium'
         self.has_user_endpoint = v >= (4, 0, 0)
-        self.users_premium_only = v >= (4, 0, 0)                # obs70 /users community 404
-        self.v1_status = v < (7, 0, 0)                          # facts §2.3 (gone in 7.0.0)
-        self.new_status_shape = v >= (5, 0, 5)                  # facts §2.3 (v3.1, 5.0.5+)
-        self.tokens_post = v >= (7, 0, 0)                       # obs70 'POST /tokens'
-        self.has_riemann = v < (5, 0, 0)                        # facts §7.4 (removed 5.0.0)
+        self.users_premium_only = v >= (4, 0, 0)                # observed-7.0 /users community 404
+        self.v1_status = v < (7, 0, 0)                          # behaviour §2.3 (gone in 7.0.0)
+        self.new_status_shape = v >= (5, 0, 5)                  # behaviour §2.3 (v3.1, 5.0.5+)
+        self.tokens_post = v >= (7, 0, 0)                       # observed-7.0 'POST /tokens'
+        self.has_riemann = v < (5, 0, 0)                        # behaviour §7.4 (removed 5.0.0)
 
-        # --- auth (facts §2.4, §2.2) ---------------------------------------------------------
+        # --- auth (behaviour §2.4, §2.2) ---------------------------------------------------------
         self.security_enabled = (v >= (4, 0, 0)) if security_enabled is None else \
             bool(security_enabled)
         if v < (4, 0, 0):
             self.tenant_mode = 'none'
-            self.version_auth = False                            # facts §2.2 3.4.2 row
+            self.version_auth = False                            # behaviour §2.2 3.4.2 row
         elif v < (4, 2, 0):
             self.tenant_mode = 'mandatory'                       # 401 'a Tenant name ...'
             self.version_auth = True
@@ -155,19 +156,19 @@ class Rules(object):
             self.tenant_mode = 'optional'                        # global-only without it
             self.version_auth = True
         else:
-            self.tenant_mode = 'optional_403'                    # obs70 403 'tenant not ...'
+            self.tenant_mode = 'optional_403'                    # observed-7.0 403 'tenant not ...'
             self.version_auth = True
         self.version_fields = (('version', 'build', 'date', 'commit') if v < (4, 0, 0) else
                                ('edition', 'version', 'build', 'date', 'commit') if v < (4, 4, 0)
                                else ('edition', 'version', 'build', 'date', 'commit',
                                      'distribution', 'distro_release'))
         if v >= (7, 0, 0):
-            self.distribution = ('debian', 'bookworm')          # obs70 GET /version
+            self.distribution = ('debian', 'bookworm')          # observed-7.0 GET /version
         else:
             self.distribution = ('centos', 'Core')              # README assumption
-        self.roles_42 = v >= (4, 2, 0)      # facts §9 item 7: sys_admin/default from 4.2
+        self.roles_42 = v >= (4, 2, 0)      # behaviour §9 item 7: sys_admin/default from 4.2
 
-        # --- lists (facts §4 pagination table; MGR@4.4..7.0.4 storage_manager._paginate) --
+        # --- lists (behaviour §4 pagination table; MGR@4.4..7.0.4 storage_manager._paginate) --
         if v < (4, 0, 0):
             self.pagination = 'truncate'          # 3.4.2: silently truncated at 1000
         elif v < (4, 5, 5):
@@ -177,17 +178,17 @@ class Rules(object):
         self.max_results = 1000
         self.size_over_max_is_error = v < (4, 5, 5)
         if v < (4, 4, 0):
-            self.get_all_results = None           # not accepted (facts §4)
+            self.get_all_results = None           # not accepted (behaviour §4)
         elif v < (4, 5, 5):
             self.get_all_results = 'no_pagination'   # MGR@4.4/4.5 _paginate: skips size check
         elif v < (5, 1, 0):
             self.get_all_results = 'ignored'      # MGR@4.5.5/5.0.5 _paginate ignores it
         else:
             self.get_all_results = 'all'          # MGR@5.1.0..7.0.4 _paginate
-        self.all_tenants_param = v >= (4, 0, 0)   # facts §4
-        self.pydantic_errors = v >= (7, 0, 0)     # obs70 '_size=abc' variant
+        self.all_tenants_param = v >= (4, 0, 0)   # behaviour §4
+        self.pydantic_errors = v >= (7, 0, 0)     # observed-7.0 '_size=abc' variant
 
-        # --- execution states (facts §4 'Status values') ----------------------------------
+        # --- execution states (behaviour §4 'Status values') ----------------------------------
         states = ['pending', 'started', 'cancelling', 'force_cancelling', 'cancelled',
                   'terminated', 'failed']
         if v >= (4, 4, 0):
@@ -202,7 +203,7 @@ class Rules(object):
                                ('cancel', 'force-cancel', 'kill') if v >= (4, 4, 0) else
                                ('cancel', 'force-cancel'))
 
-        # --- snapshot create (facts §3.1 table) -------------------------------------------------
+        # --- snapshot create (behaviour §3.1 table) -----------------------------------------------
         keys = {'include_metrics': False, 'include_credentials': True}
         if (4, 0, 0) <= v < (4, 3, 0):
             keys['private_resource'] = False
@@ -215,14 +216,14 @@ class Rules(object):
         if v >= (6, 4, 0):
             keys['tempdir_path'] = None
         if v >= (7, 0, 0):
-            keys['legacy'] = False              # 7.0.4 default (facts §3.1)
+            keys['legacy'] = False              # 7.0.4 default (behaviour §3.1)
             keys['listener_timeout'] = None
         self.snapshot_create_keys = keys
-        self.snapshot_body_must_be_object = True   # facts §3.1 (3.4.2: 500 otherwise)
-        self.snapshot_id_rules = v >= (4, 4, 0)    # facts §3.1 constraints
+        self.snapshot_body_must_be_object = True   # behaviour §3.1 (3.4.2: 500 otherwise)
+        self.snapshot_id_rules = v >= (4, 4, 0)    # behaviour §3.1 constraints
         self.queue_supported = v >= (4, 5, 0)
-        self.system_wide_check = v >= (4, 0, 0)    # facts §3.1 '4.x' rule
-        # obs70: a rejected restore still leaves a pending row; MGR@4.2 resource_manager
+        self.system_wide_check = v >= (4, 0, 0)    # behaviour §3.1 '4.x' rule
+        # observed-7.0: a rejected restore still leaves a pending row; MGR@4.2 resource_manager
         # checks before creating the row and deletes the snapshot row of a refused create.
         self.rejected_restore_leaves_row = v >= (7, 0, 0)
         self.running_execution_message = (
@@ -231,7 +232,7 @@ class Rules(object):
             'You cannot start a system-wide execution if there are other executions '
             'running. Currently running executions: {ids}')
 
-        # --- snapshot archive content (facts §3.7, §7.1-§7.3) ------------------------------
+        # --- snapshot archive content (behaviour §3.7, §7.1-§7.3) ------------------------------
         self.per_tenant_agents_json = v >= (4, 1, 0) or update_3 or patch_1
         self.snapshot_has_ssl = v >= (4, 0, 1)
         self.snapshot_has_hash_salt = (4, 2, 0) <= v < (4, 4, 0)
@@ -244,12 +245,12 @@ class Rules(object):
         self.has_composer = v >= (4, 1, 0)
         self.has_stage_revision = v >= (4, 0, 1)
 
-        # --- download / upload (facts §3.3, §3.4; README on Content-Length) ---------------
+        # --- download / upload (behaviour §3.3, §3.4; README on Content-Length) ---------------
         self.rest_sends_content_length = v < (5, 1, 0)
         self.upload_existing = 'replace' if v >= (7, 0, 0) else 'conflict'
         self.upload_private_resource_param = (4, 0, 0) <= v < (4, 3, 0)
 
-        # --- restore request (facts §3.5 table) --------------------------------------------
+        # --- restore request (behaviour §3.5 table) --------------------------------------------
         required = []
         if v < (6, 0, 0):
             required.append('recreate_deployments_envs')
@@ -259,10 +260,10 @@ class Rules(object):
             required.append('ignore_plugin_failure')
         self.restore_required = tuple(required)
         self.restore_has_certificates = v >= (4, 1, 0)
-        self.restore_bool_strict = v >= (7, 0, 0)   # facts §3.5 'Further details'
+        self.restore_bool_strict = v >= (7, 0, 0)   # behaviour §3.5 'Further details'
 
-        # --- restore workflow (facts §3.6, §3.8) -------------------------------------------
-        self.accepts_3x_snapshots = v < (5, 0, 0)     # facts §3.6 item 3 (5.0.0+ refuse)
+        # --- restore workflow (behaviour §3.6, §3.8) -------------------------------------------
+        self.accepts_3x_snapshots = v < (5, 0, 0)     # behaviour §3.6 item 3 (5.0.0+ refuse)
         self.checks_agent_networks = v >= (4, 2, 0)
         self.cert_restore_needs_matching_metadata = (4, 0, 1) <= v < (4, 2, 0)
         if v < (4, 2, 0):
@@ -273,9 +274,9 @@ class Rules(object):
             self.post_restore = 'inside'              # restart inside the workflow
         self.snapshot_status_flag = v >= (5, 0, 5)
         self.delete_snapshot_after_restore = v >= (6, 3, 0)
-        self.new_format_restore = v >= (7, 0, 0)      # facts §3.6 item 5
+        self.new_format_restore = v >= (7, 0, 0)      # behaviour §3.6 item 5
 
-        # --- maintenance (facts §2.5 table; MGR@7.0.4 constants.py) -----------------------
+        # --- maintenance (behaviour §2.5 table; MGR@7.0.4 constants.py) -----------------------
         allowed = ['maintenance', 'status', 'version']
         if v >= (4, 5, 0):
             allowed.append('snapshots')
@@ -285,7 +286,7 @@ class Rules(object):
                        'file-server-auth', 'ok', 'snapshots', 'snapshot-status']
         self.maintenance_allowed = tuple(allowed)
 
-        # --- host files (facts §7.1, §7.2) ------------------------------------------------------
+        # --- host files (behaviour §7.1, §7.2) ----------------------------------------------------
         self.has_rest_security_conf = v >= (4, 0, 0)
         self.rest_security_encryption_key_bytes = (0 if v < (4, 4, 0) else
                                                    32 if v < (5, 0, 5) else 64)
@@ -312,7 +313,7 @@ class Rules(object):
     # ------------------------------------------------------------------------------------
     def execution_fields(self):
         """Execution fields per version (MGR@3.4.2 models.py, @4.4/@4.5/@4.5.5/@6.0.0
-        resource_models.py; obs70 §5 'Execution')."""
+        resource_models.py; observed-7.0 §5 'Execution')."""
         v = self.v
         if v >= (7, 0, 0):
             return ('created_at', 'visibility', 'id', 'ended_at', 'error',
@@ -339,7 +340,7 @@ class Rules(object):
         return tuple(fields)
 
     def tenant_fields(self):
-        """facts §3.2 'Fields': tenant_name, created_by + private_resource /
+        """behaviour §3.2 'Fields': tenant_name, created_by + private_resource /
         resource_availability (4.0-4.2) or visibility (4.3+)."""
         v = self.v
         if v < (4, 0, 0):
@@ -350,7 +351,7 @@ class Rules(object):
                 'resource_availability')
 
     def snapshot_fields(self):
-        """facts §3.2; obs70 §5 'Snapshot'."""
+        """behaviour §3.2; observed-7.0 §5 'Snapshot'."""
         return ('id', 'created_at', 'status', 'error') + self.tenant_fields()
 
     def describe(self):

@@ -1,7 +1,7 @@
-"""Contract: an SSL-enabled manager (facts §2.1 'Ports and protocol'; §7.1 certificates).
+"""Contract: an SSL-enabled manager (behaviour §2.1 'Ports and protocol'; §7.1 certificates).
 
 - the REST API is served over https with a certificate of the manager's own CA; a client
-  verifies it with that CA (the profile's `rest_certificate`, facts §6.1) and fails without;
+  verifies it with that CA (the profile's `rest_certificate`, behaviour §6.1) and fails without;
 - 4.2+ also keep a plain HTTP server that answers 400: 6.0+ with a JSON `SSL_REQUIRED`
   body on ^/api/, 4.2-5.x with nginx's bare 400 page (MB@4.2 https-external-rest-server);
 - nginx's certificate is the external one in /etc/cloudify/ssl (4.0+), /root/cloudify
@@ -41,7 +41,7 @@ def test_https_with_the_managers_ca(simulated_manager, version):
 def test_plain_http_port_of_an_ssl_manager(simulated_manager, version, plain_port):
     mgr = simulated_manager(version, ssl=True)
     if not plain_port:
-        assert mgr.http_port is None          # facts say nothing before 4.2: not served
+        assert mgr.http_port is None          # behaviour §2.1: nothing before 4.2: not served
         return
     response = requests.get('http://127.0.0.1:{0}/api/v3.1/ok'.format(mgr.http_port),
                             timeout=5)

@@ -1,7 +1,7 @@
 """The simulated management worker: a scheduler thread that moves executions through
 pending -> started -> terminated/failed/cancelled over (scaled) time, and the workflows it
 runs: create_snapshot, restore_snapshot (validator, DB swap, post-restore work per target
-version, facts §3.6 / §3.8), install_new_agents (facts §5.3), heal and plain workflows.
+version, behaviour §3.6 / §3.8), install_new_agents (behaviour §5.3), heal and plain workflows.
 
 Durations are in "manager seconds" and multiplied by the manager's time scale.
 """
@@ -19,9 +19,9 @@ from tests.simulator.rules import version_tuple
 # manager-second durations (README "Time scale")
 PENDING_DELAY = 0.3        # pending -> started
 WORK_STEP = 1.0            # one step of a workflow
-POST_RESTORE_DELAY = 3.0   # the detached post-restore shell sleeps 3 s (facts §3.8)
-REST_RESTART_OUTAGE = 3.0  # cloudify-restservice restart (facts §3.8: "a few seconds")
-REBOOT_OUTAGE = 15.0       # `shutdown -r now` after a certificate restore (facts §3.8)
+POST_RESTORE_DELAY = 3.0   # the detached post-restore shell sleeps 3 s (behaviour §3.8)
+REST_RESTART_OUTAGE = 3.0  # cloudify-restservice restart (behaviour §3.8: "a few seconds")
+REBOOT_OUTAGE = 15.0       # `shutdown -r now` after a certificate restore (behaviour §3.8)
 POLL = 0.2
 
 
@@ -114,13 +114,13 @@ class Engine(object):
 
     def _lifecycle(self, ex, work):
         mgr = self.mgr
-        while ex['status'] == 'queued':        # facts §3.1: queue from 4.5
+        while ex['status'] == 'queued':        # behaviour §3.1: queue from 4.5
             if not self._others_active(ex):
                 self._set(ex, status='pending')
                 break
             yield POLL
         while not mgr.unit_active('cloudify-mgmtworker') and not ex.get('_cancel'):
-            yield POLL                          # no worker: stays pending (obs70 §3.1)
+            yield POLL                          # no worker: stays pending (observed-7.0 §3.1)
         yield PENDING_DELAY
         if ex.get('_cancel'):
             self._finish(ex, 'cancelled')
@@ -162,7 +162,7 @@ class Engine(object):
         yield WORK_STEP
 
     def heal_work(self, ex, fail_rule):
-        """heal = auto_heal_reinstall_node_subgraph (facts §7.4)."""
+        """heal = auto_heal_reinstall_node_subgraph (behaviour §7.4)."""
         yield WORK_STEP
         if fail_rule is not None:
             raise WorkflowFailed(fail_rule.error)
@@ -173,7 +173,7 @@ class Engine(object):
         yield WORK_STEP
 
     def create_snapshot_work(self, ex, fail_rule):
-        """facts §3.1: the snapshot row moves creating -> created/failed."""
+        """behaviour §3.1: the snapshot row moves creating -> created/failed."""
         mgr = self.mgr
         params = ex.get('parameters') or {}
         sid = params.get('snapshot_id')
@@ -201,7 +201,7 @@ class Engine(object):
             self._set(snap, status='created', error='')
 
     def install_agents_work(self, ex, fail_rule):
-        """facts §5.3: every selected host must be started; the old agent is reached through
+        """behaviour §5.3: every selected host must be started; the old agent is reached through
         the old broker (validate_amqp), then the new agent is installed."""
         mgr = self.mgr
         params = ex.get('parameters') or {}
@@ -252,11 +252,11 @@ class Engine(object):
             raise WorkflowFailed('install_new_agents failed for: ' + '; '.join(failed))
 
     def restore_work(self, ex, fail_rule):
-        """facts §3.6 (validator), §3.8 (what happens after, per target)."""
+        """behaviour §3.6 (validator), §3.8 (what happens after, per target)."""
         mgr, rules = self.mgr, self.mgr.rules
         params = ex.get('parameters') or {}
         sid = params['snapshot_id']
-        mgr.set_snapshot_flag(True)             # facts §2.3 snapshot-status (5.0.5+)
+        mgr.set_snapshot_flag(True)             # behaviour §2.3 snapshot-status (5.0.5+)
         try:
             yield WORK_STEP
             if fail_rule is not None:
@@ -268,8 +268,8 @@ class Engine(object):
             meta = arc['metadata']
             snap_version = str(meta.get('snapshot_version', '0'))
             sv = version_tuple(snap_version)
-            # facts §3.7: 7.0 treats a snapshot as legacy when it has the three schema
-            # revisions; facts §3.6 items 3/5: only the 7.0.4 format skips the validator
+            # behaviour §3.7: 7.0 treats a snapshot as legacy when it has the three schema
+            # revisions; behaviour §3.6 items 3/5: only the 7.0.4 format skips the validator
             # (README: older zips always take the legacy path here)
             new_format = rules.new_format_restore and sv >= (7, 0, 0) and not (
                 'schema_revision' in meta and 'composer_schema_revision' in meta
@@ -285,7 +285,7 @@ class Engine(object):
                     into_tenant = self._tenant_for_3x(ex, params)
             yield WORK_STEP
             self._check_cancel(ex)
-            # the DB step: the manager's data becomes the snapshot's (facts §3.8)
+            # the DB step: the manager's data becomes the snapshot's (behaviour §3.8)
             mgr.mark('db restored')
             with mgr.store.lock:
                 target_admin = dict(mgr.store.admin())
@@ -299,7 +299,7 @@ class Engine(object):
                         rec.update(status='terminated', ended_at=rec.get('ended_at') or
                                    datamod.ts(), error='')
                 if into_tenant is None and sv < (4, 2, 0) and rules.roles_42:
-                    _map_old_roles(mgr.store)                    # facts §9 item 7
+                    _map_old_roles(mgr.store)                    # behaviour §9 item 7
                 if rules.delete_snapshot_after_restore:
                     for rec in mgr.store.find('snapshots', sid):
                         mgr.store.delete('snapshots', rec)
@@ -367,8 +367,8 @@ class Engine(object):
                     'permitted. Use the force flag to override')
 
     def _tenant_for_3x(self, ex, params):
-        """facts §3.6 item 3: 4.1-4.6 restore a 3.x snapshot into the request's tenant;
-        facts §3.5 4.0.x row: premium needs a non-null new tenant_name, community null."""
+        """behaviour §3.6 item 3: 4.1-4.6 restore a 3.x snapshot into the request's tenant;
+        behaviour §3.5 4.0.x row: premium needs a non-null new tenant_name, community null."""
         rules = self.mgr.rules
         if rules.v >= (4, 1, 0):
             return ex['tenant_name']
@@ -386,7 +386,7 @@ class Engine(object):
         return name
 
     def _security_from(self, arc, sv):
-        """facts §7.2: 4.2-4.3 snapshots carry hash_salt.json, 4.4+ rest-security.conf."""
+        """behaviour §7.2: 4.2-4.3 snapshots carry hash_salt.json, 4.4+ rest-security.conf."""
         if sv >= (4, 4, 0) and arc['rest_security']:
             return dict(arc['rest_security'])
         if sv >= (4, 2, 0) and arc['hash_salt']:
@@ -394,7 +394,7 @@ class Engine(object):
         return None
 
     def _certs_ok(self, arc):
-        """facts §3.8: 4.0.1-4.1 only restore certificates whose metadata matches."""
+        """behaviour §3.8: 4.0.1-4.1 only restore certificates whose metadata matches."""
         if not arc['ssl']:
             return False
         if self.mgr.rules.cert_restore_needs_matching_metadata:
@@ -403,7 +403,7 @@ class Engine(object):
         return True
 
     def _post_restore(self, source_admin, security, ssl_files, no_reboot, sid):
-        """The detached post-restore shell (facts §3.8 '4.2 - 4.5.x targets' / '4.6+')."""
+        """The detached post-restore shell (behaviour §3.8 '4.2 - 4.5.x targets' / '4.6+')."""
         mgr = self.mgr
         if mgr.stopped:
             return
@@ -430,7 +430,7 @@ class Engine(object):
 
 
 def _map_old_roles(store):
-    """facts §9 item 7: user->default, admin->sys_admin, tenant roles become 'user'."""
+    """behaviour §9 item 7: user->default, admin->sys_admin, tenant roles become 'user'."""
     for user in store.users.values():
         if user['id'] == 0:
             continue
