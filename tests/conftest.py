@@ -1,36 +1,21 @@
-"""Fixtures shared by every test package: a private cfy workdir and the real `cfy` binary.
+"""Fixtures shared by every test package: a private cfy workdir, the real `cfy` binary, the flow.
 
-Integration tests run the real `cfy` (the one installed next to this interpreter, with the
-plugin's wheel and its .pth) in a subprocess whose CFY_WORKDIR is a tmp dir, so no test
-ever touches ~/.cloudify.
+Integration and reliability tests run the real `cfy` (the one installed next to this
+interpreter, with the plugin's wheel and its .pth) in a subprocess whose CFY_WORKDIR is a
+tmp dir, so no test ever touches ~/.cloudify.  ``flow`` (tests/flows.py) is the one flow
+helper; ``run_cfy`` is its ``run``; ``make_profile`` uses the stock `cfy profiles use`.
+
+Fixtures defined outside this file and shared across directories are registered once here,
+in ``pytest_plugins``: ``simulated_manager`` and ``simulated_cluster``
+(tests/simulator/fixtures.py).
 """
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-BIN_DIR = os.path.dirname(sys.executable)
-CFY = os.path.join(BIN_DIR, 'cfy')
+from tests import flows
 
-
-class CfyResult(object):
-    """What one `cfy` run did: exit code, stdout, stderr, and the JSON document if any."""
-
-    def __init__(self, argv, proc):
-        self.argv = argv
-        self.returncode = proc.returncode
-        self.stdout = proc.stdout
-        self.stderr = proc.stderr
-
-    @property
-    def json(self):
-        return json.loads(self.stdout)
-
-    def __repr__(self):
-        return 'cfy {0} -> {1}\n--- stdout\n{2}\n--- stderr\n{3}'.format(
-            ' '.join(self.argv), self.returncode, self.stdout, self.stderr)
+pytest_plugins = ['tests.simulator.fixtures']
 
 
 @pytest.fixture
@@ -57,20 +42,22 @@ def cfy_workdir(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def run_cfy(cfy_workdir):
-    """run_cfy(*args, env=None, input=None, timeout=300) -> CfyResult (never raises on rc)."""
+def flow(cfy_workdir, tmp_path):
+    """This test's upgrade through the real `cfy` (a tests.flows.Flow on ``cfy_workdir``).
 
-    def run(*args, env=None, input=None, timeout=300):
-        full_env = dict(os.environ)
-        full_env['CFY_WORKDIR'] = str(cfy_workdir)
-        full_env.setdefault('PYTHONWARNINGS', 'ignore')
-        full_env.update(env or {})
-        argv = [str(a) for a in args]
-        proc = subprocess.run([CFY] + argv, env=full_env, input=input,
-                              capture_output=True, text=True, timeout=timeout,
-                              cwd=str(cfy_workdir))
-        return CfyResult(argv, proc)
-    return run
+    Gates still holding a request are released at the end; ``CFY_REL_TIMING=1`` prints every
+    `cfy` run of the test (duration, exit code)."""
+    this = flows.Flow(cfy_workdir, tmp_path / 'logs')
+    yield this
+    this.release_gates()
+    if os.environ.get('CFY_REL_TIMING'):
+        this.print_timings()
+
+
+@pytest.fixture
+def run_cfy(flow):
+    """run_cfy(*args, env=None, input=None, timeout=300) -> CfyResult (never raises on rc)."""
+    return flow.run
 
 
 @pytest.fixture

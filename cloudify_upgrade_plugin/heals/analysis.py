@@ -1,6 +1,6 @@
 """verify-heals, the analysis: list one manager's heals in a window, find the suspicious ones.
 
-Version rules used here (``versions``; facts section 4, checked against the manager
+Version rules used here (``versions``; behaviour §4, checked against the manager
 sources):
 - `_all_tenants=true` is honoured by the executions list from 4.2 on only; 4.0 / 4.1
   silently ignore it and list the Tenant header's tenant, so they are listed per tenant.

@@ -2,7 +2,7 @@
 
 Thin glue between the steps and the layers below (manager/, host/, snapshot/, engine/):
 each function does one manager- or host-level action the steps of prepare, new-host and
-in-place need, with the version rules of the facts applied in one place.
+in-place need, with the version rules of docs/manager-behaviour.md applied in one place.
 """
 import os
 from typing import List, Optional

@@ -133,7 +133,7 @@ def follow(ctx) -> Tuple[Manager, bool]:
 
 def users_policy(ctx) -> Optional[str]:
     """--users, or for in-place (prepare always backs rest-security.conf up there, and the
-    seed's in-place step 4 puts it back) 'rest-security' by default; None = not chosen."""
+    procedure step I4 puts it back) 'rest-security' by default; None = not chosen."""
     return ctx.options.users or ctx.mode.default_users_policy
 
 

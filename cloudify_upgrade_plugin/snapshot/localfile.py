@@ -170,6 +170,7 @@ class _Flusher:
         self.error = None
         self._wanted = threading.Event()
         self._closing = False
+        self._requested = False
         self._thread = threading.Thread(target=self._run, name='snapshot-flush',
                                         daemon=True)
         self._thread.start()
@@ -178,17 +179,21 @@ class _Flusher:
         while True:
             self._wanted.wait()
             self._wanted.clear()
+            if self._requested:
+                # a flush asked for before close() is done, never dropped by the closing
+                self._requested = False
+                try:
+                    _fdatasync(self.fd)
+                except OSError as exc:
+                    self.error = exc
+                    return
             if self._closing:
-                return
-            try:
-                _fdatasync(self.fd)
-            except OSError as exc:
-                self.error = exc
                 return
 
     def request(self):
         if self.error is not None:
             raise LocalWriteError(self.error)
+        self._requested = True
         self._wanted.set()
 
     def close(self):

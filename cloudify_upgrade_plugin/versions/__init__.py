@@ -5,7 +5,7 @@ names what a manager of a version has and does (``has_riemann(v)``,
 ``restarts_rest_after_restore(v)``, ``api_prefix(v)``...); ``paths.py`` which upgrades
 are possible and which patches a source needs; ``bodies.py`` the request bodies per
 version.  Everything public is importable from here (``versions.has_tenants(v)``).
-Nothing here talks to a manager; every rule cites the section of the Cloudify facts it
+Nothing here talks to a manager; every rule cites the section of docs/manager-behaviour.md it
 comes from.
 """
 from cloudify_upgrade_plugin.versions.bodies import (  # noqa: F401

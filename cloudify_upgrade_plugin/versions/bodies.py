@@ -18,7 +18,7 @@ def restore_body(target, force=False, restore_certificates=False, no_reboot=Fals
     behaviour §1.1 / §3.5: ``force`` is read with dict indexing on every version (missing ->
     500), so it is always sent; ``recreate_deployments_envs`` is required on 3.4.2 - 5.2.x
     and was removed in 6.0; 4.0.x also requires the ``tenant_name`` key; 4.5.0-4.5.1 require
-    ``ignore_plugin_failure``.  For 4.1 - 5.2.x the facts' maximally compatible body is
+    ``ignore_plugin_failure``.  For 4.1 - 5.2.x the maximally compatible body of behaviour §3.5 is
     used (extra keys are ignored everywhere, behaviour §1.1).  Booleans are JSON booleans.
     """
     target = as_version(target)

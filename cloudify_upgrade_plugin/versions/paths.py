@@ -28,7 +28,7 @@ class PathRule:
 
 
 PATH_RULES = (
-    # facts scope + procedure 'Version relevance': sources are 3.4.2 and newer
+    # behaviour §0 scope + procedure 'Version relevance': sources are 3.4.2 and newer
     PathRule('source-version-unsupported',
              lambda source, target, mode: source < MIN_SOURCE,
              'Source manager {source} is older than 3.4; only 3.4.2 and newer can be upgraded '

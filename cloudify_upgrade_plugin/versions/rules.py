@@ -2,7 +2,7 @@
 
 Every rule the plugin applies to a version is a function here, named after what it means
 (``has_riemann(v)``, ``restarts_rest_after_restore(v)``...), so that no other module
-compares versions itself; each cites the section of the Cloudify facts it comes from.
+compares versions itself; each cites the section of docs/manager-behaviour.md it comes from.
 Nothing here talks to a manager.
 """
 from typing import List, Optional

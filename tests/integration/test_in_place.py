@@ -9,11 +9,10 @@ connections for `workflows.REBOOT_OUTAGE` manager-seconds (times the time scale)
 """
 import pytest
 
-from tests.integration import flows
+from tests import flows
 from tests.simulator import data as simdata
 from tests.simulator import workflows
 from tests.simulator.fixtures import TEST_TIME_SCALE as TIME_SCALE
-from tests.simulator.fixtures import simulated_manager  # noqa: F401  (pytest fixture)
 
 CONTRACT_KEYS = {'upgrade_id', 'target', 'restore_execution_id', 'reconciliation', 'agents',
                  'cutover_at', 'next'}
@@ -23,12 +22,7 @@ CERT = 'etc/cloudify/ssl/cloudify_internal_cert.pem'
 
 
 @pytest.fixture
-def flow(run_cfy, cfy_workdir):
-    return flows.Flow(run_cfy, cfy_workdir)
-
-
-@pytest.fixture
-def machine(flow, run_cfy, simulated_manager, make_profile, tmp_path):  # noqa: F811
+def machine(flow, run_cfy, simulated_manager, make_profile, tmp_path):
     """machine(old_version) -> (old, reinstall): old manager prepared for in-place;
     reinstall(new_version, **kwargs) tears it down, installs the new one, sets the profile."""
 
@@ -36,7 +30,7 @@ def machine(flow, run_cfy, simulated_manager, make_profile, tmp_path):  # noqa: 
         old = simulated_manager(old_version, data='demo', ssh=True,
                                 state_dir=str(tmp_path / 'machine'))
         make_profile('mgr', old)
-        flow.prepare('mgr', 'in-place')
+        flow.prepare('--from-profile', 'mgr', '--mode', 'in-place', '--json')
 
         def reinstall(new_version, **kwargs):
             old.teardown()

@@ -16,7 +16,6 @@ from cloudify_upgrade_plugin.manager import (
 from cloudify_upgrade_plugin.manager.credentials import Credentials
 from cloudify_upgrade_plugin.versions import Version
 from tests.simulator import VERSIONS
-from tests.simulator.fixtures import simulated_manager  # noqa: F401  (pytest fixture)
 
 FAST_RETRY = RetryPolicy(base_delay=0.05, max_delay=0.2)
 QUICK = {'poll_start': 0.05, 'poll_cap': 0.2}
@@ -37,7 +36,7 @@ CASES = [(v, 'premium') for v in VERSIONS] + [('4.0.0', 'community'), ('4.1', 'c
 
 
 @pytest.mark.parametrize('version, edition', CASES)
-def test_discovery_on_every_simulated_version(simulated_manager, version, edition):  # noqa: F811
+def test_discovery_on_every_simulated_version(simulated_manager, version, edition):
     sim = simulated_manager(version, edition=edition)
     manager = connect(sim, with_credentials=not version.startswith('3.'))
     reported = sim.version
@@ -65,7 +64,7 @@ def test_discovery_on_every_simulated_version(simulated_manager, version, editio
 
 
 @pytest.mark.parametrize('version', VERSIONS)
-def test_restore_body_accepted_per_version(simulated_manager, version):  # noqa: F811
+def test_restore_body_accepted_per_version(simulated_manager, version):
     sim = simulated_manager(version)
     manager = connect(sim)
     create_id = manager.create_snapshot('upg_snap')
@@ -83,7 +82,7 @@ def test_restore_body_accepted_per_version(simulated_manager, version):  # noqa:
 
 
 @pytest.mark.parametrize('version', ['4.2', '4.5.0', '5.2.7'])
-def test_stock_client_restore_is_refused(simulated_manager, version):  # noqa: F811
+def test_stock_client_restore_is_refused(simulated_manager, version):
     """Negative control: rc705's restore body lacks recreate_deployments_envs (behaviour §1.1)."""
     sim = simulated_manager(version)
     manager = connect(sim)
@@ -94,7 +93,7 @@ def test_stock_client_restore_is_refused(simulated_manager, version):  # noqa: F
     assert 'recreate_deployments_envs' in str(info.value)
 
 
-def test_pagination_on_42_with_thousands_of_executions(simulated_manager):  # noqa: F811
+def test_pagination_on_42_with_thousands_of_executions(simulated_manager):
     sim = simulated_manager('4.2', data='large')
     manager = connect(sim)
     expected = {e['id'] for e in sim.state.all('executions')}
@@ -118,7 +117,7 @@ def test_pagination_on_42_with_thousands_of_executions(simulated_manager):  # no
         assert entry['query']['_all_tenants'] == 'true'
 
 
-def test_listing_per_tenant_on_a_premium_manager(simulated_manager):  # noqa: F811
+def test_listing_per_tenant_on_a_premium_manager(simulated_manager):
     sim = simulated_manager('4.2', data='large')
     manager = connect(sim)
     tenants = manager.list_tenants()
@@ -133,7 +132,7 @@ def test_listing_per_tenant_on_a_premium_manager(simulated_manager):  # noqa: F8
     assert tenant_headers == set(tenants)
 
 
-def test_get_retries_real_5xx_answers_but_restore_is_sent_once(simulated_manager):  # noqa: F811
+def test_get_retries_real_5xx_answers_but_restore_is_sent_once(simulated_manager):
     sim = simulated_manager('5.0.5')
     manager = connect(sim)
     wait_for_execution(manager, manager.create_snapshot('upg_snap'), 60, **QUICK)
@@ -150,7 +149,7 @@ def test_get_retries_real_5xx_answers_but_restore_is_sent_once(simulated_manager
     assert len(sim.requests.matching('POST', '/restore')) == 1
 
 
-def test_auth_errors_name_the_manager(simulated_manager):  # noqa: F811
+def test_auth_errors_name_the_manager(simulated_manager):
     sim = simulated_manager('7.0')
     with pytest.raises(UpgradeError) as info:
         Manager.connect('127.0.0.1', sim.rest_port, 'http', username='admin',
@@ -172,7 +171,7 @@ def _refused(port):
 
 
 @pytest.mark.parametrize('mode, seconds', [('refuse', 10), ('502', 4)])
-def test_wait_across_a_rest_outage(simulated_manager, mode, seconds):  # noqa: F811
+def test_wait_across_a_rest_outage(simulated_manager, mode, seconds):
     sim = simulated_manager('4.2')
     manager = connect(sim)
     outcomes = []
@@ -205,7 +204,7 @@ def test_wait_across_a_rest_outage(simulated_manager, mode, seconds):  # noqa: F
 
 @pytest.mark.parametrize('source_version, target_version', [
     ('4.2', '4.3'), ('4.2', '4.6'), ('5.0.5', '7.0')])
-def test_restore_follows_the_admin_password(simulated_manager, tmp_path,  # noqa: F811
+def test_restore_follows_the_admin_password(simulated_manager, tmp_path,
                                             source_version, target_version):
     """behaviour §3.8: after restoring a 4.2+ snapshot the target's admin has the source's
     password - after the execution on 4.2-4.5 targets, inside it on 4.6+."""

@@ -7,9 +7,9 @@ profiles and every file of the workspace.
 """
 import pytest
 
-from tests.integration import flows
+from tests import flows
 from tests.simulator import data as simdata
-from tests.simulator.fixtures import simulated_manager  # noqa: F401  (pytest fixture)
+from tests.waiting import wait_until
 
 CONTRACT_KEYS = {'upgrade_id', 'target', 'restore_execution_id', 'reconciliation', 'agents',
                  'cutover_at', 'next'}
@@ -18,12 +18,7 @@ DEMO_AGENT_DEPLOYMENTS = {('default_tenant', 'hw-1'), ('default_tenant', 'web-1'
 
 
 @pytest.fixture
-def flow(run_cfy, cfy_workdir):
-    return flows.Flow(run_cfy, cfy_workdir)
-
-
-@pytest.fixture
-def pair(flow, simulated_manager, make_profile):  # noqa: F811
+def pair(flow, simulated_manager, make_profile):
     """pair(old_version, new_version, **new_kwargs): prepared old + clean new manager."""
 
     def make(old_version, new_version, old_data='demo', new_data='empty', new_profile=True,
@@ -34,7 +29,7 @@ def pair(flow, simulated_manager, make_profile):  # noqa: F811
         if new_profile:
             make_profile('new', new, ssh=new_kwargs['ssh'])
         make_profile('old', old)          # the active profile, as an operator would have
-        flow.prepare('old')
+        flow.prepare('--from-profile', 'old', '--mode', 'new-host', '--json')
         return old, new
     return make
 
@@ -112,7 +107,7 @@ def test_admin_password_change_is_followed(flow, pair, old_version, new_version,
     assert flows.can_login(new, 'admin', old.admin_password)
     assert not flows.can_login(new, 'admin', new.admin_password)
     # ... and the new profile follows it (the plugin never printed it)
-    assert flow.profile('new')['manager_password'] == old.admin_password
+    assert flow.read_profile('new')['manager_password'] == old.admin_password
     assert old.admin_password not in result.stdout + result.stderr
     followed = flow.last_entry('follow-credentials', 'succeeded')
     assert followed['details']['profile_updated'] is True
@@ -292,14 +287,14 @@ def test_killed_at_each_step_then_rerun_completes_with_one_restore_and_one_insta
     installs_at_kill = None
     for step, slow_down in KILL_POINTS:
         inside = slow_down(new)
-        proc = flow.spawn('new-host', *args)
-        flow.kill_when(proc, step, 'started', extra=inside)
-        assert proc.returncode == -9
+        killed = flow.crash('upgrade', 'new-host', '--upgrade-id', flow.upgrade_id, '--json',
+                            *args, until=lambda: flow.last_entry(step, 'started') and inside())
+        assert killed.returncode == -9
         assert flow.events(step)[-1] == 'started', step     # killed inside the step
         if step in ('upload-snapshot', 'start-restore'):
             # the simulator finishes answering the dead process's request (its body was
             # sent) before the next run, as a real manager would
-            flows.wait_for(lambda: inside()[0]['status'], 'the answer to the dead process')
+            wait_until(lambda: inside()[0]['status'], 30, 'the answer to the dead process')
         new.faults.clear()
         if step == 'install-agents':
             installs_at_kill = {(e['tenant_name'], e['deployment_id'])

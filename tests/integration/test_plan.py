@@ -12,7 +12,6 @@ import shlex
 import pytest
 
 from tests.simulator import data as simdata
-from tests.simulator.fixtures import simulated_manager  # noqa: F401  (pytest fixture)
 
 # What a read-only plan may run on the manager host (host_patch_marker, ssh_probe).
 READ_COMMANDS = ('true', 'test', 'grep', 'cat', 'ls', 'whoami', 'echo')
@@ -39,7 +38,7 @@ def _by_id(document):
 
 
 def test_plan_41_in_place_is_read_only_and_lists_the_steps(
-        simulated_manager, make_profile, run_cfy, cfy_workdir):  # noqa: F811
+        simulated_manager, make_profile, run_cfy, cfy_workdir):
     sim = simulated_manager('4.1', data='demo', ssh=True)
     make_profile('old', sim, ssh=True)
     sim.requests.clear()
@@ -81,7 +80,7 @@ def test_plan_41_in_place_is_read_only_and_lists_the_steps(
 
 
 def test_plan_human_output_and_from_profile(
-        simulated_manager, make_profile, run_cfy, cfy_workdir):  # noqa: F811
+        simulated_manager, make_profile, run_cfy, cfy_workdir):
     sim = simulated_manager('5.2.7', data='demo')
     make_profile('old', sim, ssh=False)
     run_cfy('profiles', 'use', 'local')
@@ -101,7 +100,7 @@ def test_plan_human_output_and_from_profile(
 
 
 def test_plan_blocks_on_a_running_execution_without_changing_anything(
-        simulated_manager, make_profile, run_cfy, cfy_workdir):  # noqa: F811
+        simulated_manager, make_profile, run_cfy, cfy_workdir):
     sim = simulated_manager('4.2', data='demo', ssh=True)
     running = simdata.new_execution('exec-running-1', 'install', 't_prod', 'admin',
                                     'prod-db', 'web-app', {}, is_system=False)
@@ -130,7 +129,7 @@ def test_plan_blocks_on_a_running_execution_without_changing_anything(
     ('4.0.0+patch1', '4.2', 'in-place', 'in-place-certificates'),   # no SSH in the profile
 ])
 def test_plan_refuses_impossible_paths(
-        simulated_manager, make_profile, run_cfy, version, target, mode, problem):  # noqa: F811
+        simulated_manager, make_profile, run_cfy, version, target, mode, problem):
     sim = simulated_manager(version, data='empty')
     make_profile('old', sim, ssh=False)
     sim.requests.clear()

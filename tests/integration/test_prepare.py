@@ -11,14 +11,10 @@ import json
 import os
 import signal
 import stat
-import subprocess
-import time
 
 import pytest
 
-from tests.conftest import CFY
 from tests.simulator import data as simdata
-from tests.simulator.fixtures import simulated_manager  # noqa: F401  (pytest fixture)
 from tests.simulator.helpers import sha256_of
 
 CONTRACT_KEYS = {'upgrade_id', 'mode', 'source', 'checks', 'steps', 'snapshot', 'backups',
@@ -83,7 +79,7 @@ def _running_execution(sim, execution_id, tenant, deployment_id):
 # -- 4.1 premium, two users -------------------------------------------------------------
 
 def test_prepare_41_premium_two_users(
-        simulated_manager, make_profile, run_cfy, cfy_workdir):  # noqa: F811
+        simulated_manager, make_profile, run_cfy, cfy_workdir):
     sim = simulated_manager('4.1', data='demo', ssh=True)
     with sim.state.lock:
         del sim.state.users['bob']            # exactly two users: admin and alice
@@ -156,7 +152,7 @@ def test_prepare_41_premium_two_users(
 # -- 4.0.x patches ----------------------------------------------------------------------
 
 def test_prepare_401_without_update_3_is_blocked_by_the_host_marker(
-        simulated_manager, make_profile, run_cfy, cfy_workdir):  # noqa: F811
+        simulated_manager, make_profile, run_cfy, cfy_workdir):
     sim = simulated_manager('4.0.1', data='demo', ssh=True)
     make_profile('old', sim, ssh=True)
     sim.requests.clear()
@@ -175,7 +171,7 @@ def test_prepare_401_without_update_3_is_blocked_by_the_host_marker(
 
 
 def test_prepare_401_without_update_3_is_blocked_by_the_snapshot_version(
-        simulated_manager, make_profile, run_cfy, cfy_workdir):  # noqa: F811
+        simulated_manager, make_profile, run_cfy, cfy_workdir):
     sim = simulated_manager('4.0.1', data='empty')
     make_profile('old', sim, ssh=False)
 
@@ -208,7 +204,7 @@ def test_prepare_401_without_update_3_is_blocked_by_the_snapshot_version(
 
 @pytest.mark.parametrize('ssh', [True, False], ids=['ssh', 'no-ssh'])
 def test_prepare_401_with_update_3_passes(
-        simulated_manager, make_profile, run_cfy, cfy_workdir, ssh):  # noqa: F811
+        simulated_manager, make_profile, run_cfy, cfy_workdir, ssh):
     sim = simulated_manager('4.0.1+update3', data='empty', ssh=ssh)
     make_profile('old', sim, ssh=ssh)
 
@@ -226,7 +222,7 @@ def test_prepare_401_with_update_3_passes(
 
 
 def test_prepare_400_in_place_backs_up_ssl(
-        simulated_manager, make_profile, run_cfy, cfy_workdir):  # noqa: F811
+        simulated_manager, make_profile, run_cfy, cfy_workdir):
     sim = simulated_manager('4.0.0+patch1', data='demo', ssh=True)
     make_profile('old', sim, ssh=True)
 
@@ -257,7 +253,7 @@ def test_prepare_400_in_place_backs_up_ssl(
 
 # -- 3.4.2 ------------------------------------------------------------------------------
 
-def test_prepare_342_without_auth(simulated_manager, run_cfy, cfy_workdir):  # noqa: F811
+def test_prepare_342_without_auth(simulated_manager, run_cfy, cfy_workdir):
     sim = simulated_manager('3.4.2', data='demo')
     profile = run_cfy('profiles', 'use', '127.0.0.1', '--profile-name', 'old',
                       '--rest-port', sim.rest_port, '--skip-credentials-validation')
@@ -300,7 +296,7 @@ def test_prepare_342_without_auth(simulated_manager, run_cfy, cfy_workdir):  # n
 # -- faults -----------------------------------------------------------------------------
 
 def test_prepare_resumes_a_dropped_download(
-        simulated_manager, make_profile, run_cfy, cfy_workdir):  # noqa: F811
+        simulated_manager, make_profile, run_cfy, cfy_workdir):
     sim = simulated_manager('4.2', data='demo')
     make_profile('old', sim, ssh=False)
     sim.faults.drop_download(1500, times=1)
@@ -320,7 +316,7 @@ def test_prepare_resumes_a_dropped_download(
 
 
 def test_prepare_reports_a_failed_snapshot_and_retries_it_under_a_new_id(
-        simulated_manager, make_profile, run_cfy, cfy_workdir):  # noqa: F811
+        simulated_manager, make_profile, run_cfy, cfy_workdir):
     sim = simulated_manager('5.2.7', data='empty')
     make_profile('old', sim, ssh=False)
     sim.faults.fail_execution(workflow_id='create_snapshot', times=1,
@@ -347,7 +343,7 @@ def test_prepare_reports_a_failed_snapshot_and_retries_it_under_a_new_id(
 
 
 def test_prepare_blocks_on_a_running_execution(
-        simulated_manager, make_profile, run_cfy, cfy_workdir):  # noqa: F811
+        simulated_manager, make_profile, run_cfy, cfy_workdir):
     sim = simulated_manager('4.1', data='demo', ssh=True)
     _running_execution(sim, 'exec-busy-7', 't_prod', 'prod-db')
     make_profile('old', sim, ssh=True)
@@ -366,29 +362,21 @@ def test_prepare_blocks_on_a_running_execution(
 
 
 def test_prepare_resumes_after_sigkill_and_freezes_only_once_the_snapshot_is_local(
-        simulated_manager, make_profile, run_cfy, cfy_workdir):  # noqa: F811
+        simulated_manager, make_profile, run_cfy, cfy_workdir, flow):
     sim = simulated_manager('4.1', data='demo')
     make_profile('old', sim, ssh=False)
     sim.faults.delay(r'/archive$', 30, count=1)
-    argv = [CFY, 'upgrade', 'prepare', '--freeze', '--waive', 'ssh-access', '--reason',
+    argv = ['upgrade', 'prepare', '--freeze', '--waive', 'ssh-access', '--reason',
             'test: no SSH to this host']
-    env = dict(os.environ, CFY_WORKDIR=str(cfy_workdir), PYTHONWARNINGS='ignore')
-    proc = subprocess.Popen(argv, env=env, cwd=str(cfy_workdir), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not sim.requests.matching('GET', '/archive'):
-            assert proc.poll() is None, 'prepare ended before its download'
-            assert time.monotonic() < deadline, 'no download request'
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(30)
+    # SIGKILL once the (slow) download request reached the manager; fails if prepare
+    # ended before its download
+    killed = flow.crash(*argv, until=lambda: sim.requests.matching('GET', '/archive'))
+    assert killed.returncode == -signal.SIGKILL
     (upgrade_id,) = os.listdir(_upgrades(cfy_workdir))
     assert sim.maintenance_state()['status'] == 'deactivated'     # not frozen yet
     assert not sim.requests.matching('POST', '/maintenance')
 
-    result = run_cfy(*argv[1:] + ['--json'])
+    result = run_cfy(*argv + ['--json'])
 
     assert result.returncode == 0, result
     document = result.json
@@ -429,7 +417,7 @@ def test_prepare_help_explains_freeze(run_cfy):
     ('4.2', '4.2.0'), ('4.4', '4.4.0'), ('5.2.7', '5.2.7'), ('6.4', '6.4.0'),
     ('7.0', '7.0.4')])
 def test_prepare_on_other_sources(
-        simulated_manager, make_profile, run_cfy, cfy_workdir, version, reported):  # noqa: F811
+        simulated_manager, make_profile, run_cfy, cfy_workdir, version, reported):
     sim = simulated_manager(version, data='demo')
     make_profile('old', sim, ssh=False)
 

@@ -10,13 +10,12 @@ Asserted: exit codes, the JSON document, the human table, what the old simulator
 and the journal/report in the workspace.
 """
 import datetime
-import time
 
 import pytest
 
 from cloudify_upgrade_plugin.engine.workspace import Workspace
 from tests.simulator import data as simdata
-from tests.simulator.fixtures import simulated_manager  # noqa: F401  (pytest fixture)
+from tests.waiting import wait_until
 
 OTHER_EXECUTIONS = 3000
 UPGRADE_ID = 'upg-heals'
@@ -48,17 +47,8 @@ def _add_executions(sim, count, cutover):
             sim.state.put('executions', record)
 
 
-def _wait_for(predicate, what, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError('timed out waiting for ' + what)
-
-
 @pytest.fixture
-def upgrade(simulated_manager, make_profile, cfy_workdir):  # noqa: F811
+def upgrade(simulated_manager, make_profile, cfy_workdir):
     """An old 4.1 and a new 7.0 manager, their profiles, and a workspace with a cut-over."""
     old = simulated_manager('4.1', data='demo', ssh=True)
     new = simulated_manager('7.0', data='demo')
@@ -85,7 +75,7 @@ def _fire_heals(old):
 
     def done():
         return len(old.auto_heal.fired) + len(old.auto_heal.suppressed) >= expected
-    _wait_for(done, 'the auto-heal triggers')
+    wait_until(done, 30, 'the auto-heal triggers')
     return expected
 
 
@@ -233,8 +223,7 @@ def test_bad_since_is_a_usage_error(run_cfy):
 
 
 @pytest.mark.parametrize('version, listings', [('3.4.2', 1), ('4.2', 1), ('5.0.5', 1)])
-def test_other_old_versions(simulated_manager, make_profile, run_cfy, version,  # noqa: F811
-                            listings):
+def test_other_old_versions(simulated_manager, make_profile, run_cfy, version, listings):
     """3.4.2 (no tenants) and 4.2+ (one `_all_tenants` listing) list heals in one request;
     5.0+ has no riemann, so its healing is not applicable."""
     old = simulated_manager(version, data='demo', ssh=True)
@@ -244,8 +233,8 @@ def test_other_old_versions(simulated_manager, make_profile, run_cfy, version,  
     cutover = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - \
         datetime.timedelta(minutes=1)
     expected = old.auto_heal.schedule_all(after=0.0) if version != '5.0.5' else 0
-    _wait_for(lambda: len(old.auto_heal.fired) + len(old.auto_heal.suppressed) >= expected,
-              'the auto-heal triggers')
+    wait_until(lambda: len(old.auto_heal.fired) + len(old.auto_heal.suppressed) >= expected,
+               30, 'the auto-heal triggers')
     assert bool(old.auto_heal.fired) is (version != '5.0.5')
     old.requests.clear()
     result = run_cfy('upgrade', 'verify-heals', '--json', '--old-profile', 'old',

@@ -4,17 +4,13 @@
 selects them with ``-m slow`` (or any ``-m`` expression naming ``slow``) or sets
 ``CFY_UPGRADE_SLOW=1``; see tests/reliability/README.md for the commands.
 
-Fixtures: ``scenario`` (a harness.Scenario on the test's private CFY_WORKDIR),
-``managers`` (old 4.1 premium ``demo`` + new 7.0 ``empty`` simulators with SSH hosts and
-known admin passwords, profiles ``old`` (active) and ``new``), ``prepared`` (the same after a
-successful ``prepare``), and ``simulated_manager`` from tests/simulator/fixtures.py.
+Fixture: ``managers``, the ``flow`` of tests/conftest.py after ``Flow.setup``: old 4.1
+premium ``demo`` + new 7.0 ``empty`` simulators with SSH hosts and known admin passwords,
+profiles ``old`` (active) and ``new``.  (``flow``, ``simulated_manager``: tests/conftest.py.)
 """
 import os
 
 import pytest
-
-from tests.reliability import harness
-from tests.simulator.fixtures import simulated_manager  # noqa: F401  (pytest fixture)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -47,18 +43,6 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
-def scenario(cfy_workdir, tmp_path):
-    sc = harness.Scenario(cfy_workdir, tmp_path / 'logs')
-    yield sc
-    sc.release_gates()
-    if os.environ.get('CFY_REL_TIMING'):
-        for result in sc.captures:
-            print('  {0:6.1f}s rc={1} cfy {2}'.format(
-                result.duration, result.returncode, ' '.join(result.argv)))
-
-
-@pytest.fixture
-def managers(scenario, simulated_manager):  # noqa: F811
+def managers(flow, simulated_manager):
     """Old 4.1 premium demo and new 7.0 empty managers, both with SSH hosts; profiles."""
-    from tests.reliability import flows
-    return flows.setup(scenario, simulated_manager)
+    return flow.setup(simulated_manager)

@@ -1,344 +1,19 @@
-"""The reliability suite's harness (issue 9): one upgrade scenario against simulated managers,
-driven through the real `cfy` in subprocesses, with kill points, request gates and the
-invariants every scenario asserts afterwards.
+"""The reliability suite's invariants (issue 9): what every scenario asserts after its runs.
 
-- ``Scenario``: a private CFY_WORKDIR, the simulated managers, their cfy profiles, every
-  `cfy` run (captured, for the secrets scan), ``run`` / ``crash`` / ``start``.
-- Kill points: ``crash(args, pause=(step, event, phase))`` stops the process inside
-  ``Journal.append`` (tests/reliability/pausehook, loaded through PYTHONPATH only in that
-  subprocess); ``crash(args, gate=Gate(...))`` waits until the process is blocked on a
-  held request of a simulated manager.  Either way the test then sends SIGKILL.
-- ``Gate``: holds one matching request of a simulated manager, before the manager acts on
-  it (``phase='before'``) or after it acted with the answer held back (``phase='after'``);
-  ``SshGate`` does the same for `systemctl` calls over SSH.
-- Invariants: ``snapshot_files_problems`` (every snapshot/*.zip has a matching .sha256
-  equal to the server archive's SHA-256), ``mutations`` (what changed a manager),
-  ``same_data`` (the target holds the source's data), journal helpers.
+The runs themselves (profiles, `cfy` runs, kill points, request gates, the operator's
+sequence) are the one flow helper, tests/flows.py (``Flow``, the ``flow`` fixture).  Here:
+
+- ``show``: the full story of a run for an assertion message;
+- ``snapshot_files_problems``: every ``snapshot/*.zip`` has a matching ``.sha256`` equal to
+  the server archive's SHA-256; ``tree_modes``: the modes of a workspace;
+- ``assert_upgraded`` (every invariant of a finished upgrade), ``assert_resumed`` (the
+  journal shows an interruption and its resumption), ``assert_snapshot_intact``,
+  ``assert_no_partial_files``, ``assert_private_modes``.
 """
-import json
 import os
-import re
-import signal
-import subprocess
-import threading
-import time
 
-from tests.conftest import CFY, CfyResult
+from tests import flows
 from tests.simulator.helpers import sha256_of
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-PAUSE_DIR = os.path.join(HERE, 'pausehook')
-MUTATING = ('POST', 'PUT', 'PATCH', 'DELETE')
-KILL_TIMEOUT = 90          # longest wait for a kill point to be reached (seconds)
-RUN_TIMEOUT = 240          # longest `cfy` run
-
-# Known, distinct passwords (the secrets scan looks for them).
-OLD_ADMIN_PASSWORD = 'Old-Admin-Pw-7f3a91c2e5'
-NEW_ADMIN_PASSWORD = 'New-Admin-Pw-2b8d40e6f1'
-
-
-# -- waiting ------------------------------------------------------------------------------
-
-def wait_for(predicate, what, timeout=KILL_TIMEOUT, interval=0.02, proc=None):
-    """Poll ``predicate`` until true; fail if ``proc`` ended first or on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError('the process ended (rc {0}) before {1}'.format(
-                proc.returncode, what))
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out waiting for ' + what)
-        time.sleep(interval)
-
-
-# -- request gates --------------------------------------------------------------------------
-
-class _Hold(object):
-    """What every gate shares: ``hit`` is set once the held call waits, ``hold()`` waits
-    for ``release(drop=...)`` (at most ``max_hold`` seconds) and tells whether to drop."""
-
-    def __init__(self, max_hold):
-        self.max_hold = max_hold
-        self.hit = threading.Event()
-        self._release = threading.Event()
-        self._drop = False
-
-    def hold(self):
-        self.hit.set()
-        self._release.wait(self.max_hold)
-        return self._drop
-
-    def reached(self):
-        return self.hit.is_set()
-
-    def release(self, drop=False):
-        self._drop = drop
-        self._release.set()
-
-
-class Gate(_Hold):
-    """Hold the matching request of a simulated manager until ``release()``.
-
-    ``phase='before'``: the request waits before the manager acts on it; ``release()`` lets
-    the manager act on it, ``release(drop=True)`` (what ``Scenario.crash`` does once the
-    client is dead) closes the connection without acting: the request never reached the
-    REST service.  ``phase='after'``: the manager acts, then its answer is held (effect
-    done, answer lost when the client dies).  ``when()`` (optional) must be true for a
-    request to be held; ``skip`` matching requests pass first.  Only one request is held.
-    """
-
-    def __init__(self, mgr, method, pattern, phase='before', when=None, skip=0,
-                 max_hold=120):
-        super().__init__(max_hold)
-        self.mgr = mgr
-        self.method = method
-        self.regex = re.compile(pattern)
-        self.phase = phase
-        self.when = when
-        self.skip = skip
-        self._lock = threading.Lock()
-        self._done = False
-        self._original = mgr.api.handle
-        mgr.api.handle = self._handle
-
-    def _take(self, request):
-        if request.method != self.method or not self.regex.search(request.path):
-            return False
-        with self._lock:
-            if self._done:
-                return False
-            if self.when is not None and not self.when():
-                return False
-            if self.skip > 0:
-                self.skip -= 1
-                return False
-            self._done = True
-            return True
-
-    def _handle(self, request):
-        held = self._take(request)
-        if held and self.phase == 'before' and self.hold():
-            self.mgr.record_request(request)['status'] = 'dropped'
-            raise ConnectionError('the client died while its request was held')
-        response = self._original(request)
-        if held and self.phase == 'after':
-            self.hold()
-        return response
-
-
-class SshGate(_Hold):
-    """Hold one ``systemctl ACTION UNIT`` that reaches a simulated manager over SSH
-    (``phase`` and ``release(drop=...)`` as for ``Gate``: a dropped command never runs)."""
-
-    def __init__(self, mgr, action, unit, phase='before', max_hold=120):
-        super().__init__(max_hold)
-        self.mgr = mgr
-        self._done = False
-        original = mgr.systemctl
-
-        def systemctl(act, name):
-            held = not self._done and act == action and name.replace('.service', '') == unit
-            if held:
-                self._done = True
-            if held and phase == 'before' and self.hold():
-                return 255, 'the SSH client went away\n'
-            result = original(act, name)
-            if held and phase == 'after':
-                self.hold()
-            return result
-
-        mgr.systemctl = systemctl
-
-
-# -- the scenario -----------------------------------------------------------------------------
-
-class Scenario(object):
-    """One upgrade: a cfy workdir, simulated managers and every `cfy` run made on them."""
-
-    def __init__(self, workdir, logs_dir):
-        self.workdir = str(workdir)
-        self.dot = os.path.join(self.workdir, '.cloudify')
-        self.logs_dir = str(logs_dir)
-        os.makedirs(self.logs_dir, exist_ok=True)
-        self.captures = []        # CfyResult of every run (killed ones too)
-        self.gates = []
-        self.sims = {}
-        self._runs = 0
-
-    # -- profiles ---------------------------------------------------------------------------
-    def profile(self, name, sim, ssh=True, password=None, ssh_key=None, activate=True,
-                protocol='http', port=None, certificate=None):
-        """Write the cfy profile ``name`` of ``sim`` (what `cfy profiles use` stores)."""
-        from cloudify_cli.env import ProfileContext
-        profile = ProfileContext(profile_name=name)
-        profile.manager_ip = '127.0.0.1'
-        profile.rest_port = port or sim.rest_port
-        profile.rest_protocol = protocol
-        profile.rest_certificate = certificate
-        profile.manager_username = sim.admin_username
-        profile.manager_password = password or sim.admin_password
-        profile.manager_tenant = 'default_tenant'
-        if ssh and sim.ssh_port:
-            profile.ssh_user = sim.ssh_user
-            profile.ssh_key = ssh_key or sim.ssh_key
-            profile.ssh_port = sim.ssh_port
-        directory = os.path.join(self.dot, 'profiles', name)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        profile.save(destination=directory)
-        if activate:
-            self.activate(name)
-        self.sims[name] = sim
-        return name
-
-    def activate(self, name):
-        with open(os.path.join(self.dot, 'active.profile'), 'w') as stream:
-            stream.write(name)
-
-    def read_profile(self, name):
-        with open(os.path.join(self.dot, 'profiles', name, 'context.json')) as stream:
-            return json.load(stream)
-
-    # -- running cfy ------------------------------------------------------------------------
-    def env(self, extra=None):
-        full = dict(os.environ)
-        full['CFY_WORKDIR'] = self.workdir
-        full.setdefault('PYTHONWARNINGS', 'ignore')
-        for name in ('CLOUDIFY_USERNAME', 'CLOUDIFY_PASSWORD', 'CLOUDIFY_TENANT',
-                     'CLOUDIFY_TOKEN', 'CLOUDIFY_SSL_TRUST_ALL', 'CFY_REL_PAUSE',
-                     'CFY_REL_PAUSE_MARKER'):
-            full.pop(name, None)
-        full.update(extra or {})
-        return full
-
-    def run(self, *args, env=None, timeout=RUN_TIMEOUT, preexec_fn=None):
-        """Run `cfy ARGS` to its end; the result is also kept for the secrets scan."""
-        argv = [str(a) for a in args]
-        began = time.monotonic()
-        proc = subprocess.run([CFY] + argv, env=self.env(env), capture_output=True,
-                              text=True, timeout=timeout, cwd=self.workdir,
-                              preexec_fn=preexec_fn)
-        result = CfyResult(argv, proc)
-        result.duration = time.monotonic() - began
-        self.captures.append(result)
-        return result
-
-    def start(self, *args, env=None):
-        """Start `cfy ARGS` (Popen); its stdout/stderr go to files under logs_dir."""
-        self._runs += 1
-        argv = [str(a) for a in args]
-        out = open(os.path.join(self.logs_dir, 'run{0}.out'.format(self._runs)), 'w+')
-        err = open(os.path.join(self.logs_dir, 'run{0}.err'.format(self._runs)), 'w+')
-        proc = subprocess.Popen([CFY] + argv, env=self.env(env), stdout=out, stderr=err,
-                                text=True, cwd=self.workdir)
-        proc.argv, proc.out, proc.err = argv, out, err
-        proc.began = time.monotonic()
-        return proc
-
-    def finish(self, proc, timeout=RUN_TIMEOUT):
-        """Wait for a started process; its CfyResult (kept for the secrets scan)."""
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise
-        proc.out.seek(0)
-        proc.err.seek(0)
-        stdout, stderr = proc.out.read(), proc.err.read()
-        proc.out.close()
-        proc.err.close()
-        result = CfyResult(proc.argv, subprocess.CompletedProcess(
-            proc.argv, proc.returncode, stdout, stderr))
-        result.duration = time.monotonic() - proc.began
-        self.captures.append(result)
-        return result
-
-    def crash(self, *args, pause=None, gate=None, until=None, env=None, inside=None):
-        """Start `cfy ARGS`, wait for the kill point, SIGKILL it; the (killed) result.
-
-        ``pause=(step, event, phase)``: the process stops in Journal.append (see
-        pausehook/sitecustomize.py).  ``gate``: a Gate/SshGate it must block on.
-        ``until``: a predicate (e.g. on a simulator's state) that decides the moment.
-        ``inside``: a step id whose ``started`` must be the last journal event of that
-        step when the kill happens (checked after the kill).
-        """
-        extra = dict(env or {})
-        marker = None
-        if pause is not None:
-            self._runs += 1
-            marker = os.path.join(self.logs_dir, 'pause{0}.marker'.format(self._runs))
-            extra['CFY_REL_PAUSE'] = ':'.join(pause)
-            extra['CFY_REL_PAUSE_MARKER'] = marker
-            extra['PYTHONPATH'] = os.pathsep.join(
-                [PAUSE_DIR] + [p for p in [os.environ.get('PYTHONPATH')] if p])
-        proc = self.start(*args, env=extra)
-        try:
-            if marker is not None:
-                wait_for(lambda: os.path.exists(marker), 'the pause at {0}'.format(pause),
-                         proc=proc)
-            if gate is not None:
-                wait_for(gate.reached, 'the held request', proc=proc)
-            if until is not None:
-                wait_for(until, 'the kill moment', proc=proc, interval=0.005)
-        finally:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(30)
-            if gate is not None:
-                gate.release(drop=True)
-        result = self.finish(proc)
-        assert result.returncode == -signal.SIGKILL, result
-        if inside is not None:
-            events = [e['event'] for e in self.journal() if e['step'] == inside
-                      and e['event'] in ('started', 'succeeded', 'failed', 'skipped')]
-            assert events and events[-1] == 'started', (inside, events, result)
-        return result
-
-    def gate(self, *args, **kwargs):
-        gate = Gate(*args, **kwargs)
-        self.gates.append(gate)
-        return gate
-
-    def ssh_gate(self, *args, **kwargs):
-        gate = SshGate(*args, **kwargs)
-        self.gates.append(gate)
-        return gate
-
-    def release_gates(self):
-        for gate in self.gates:
-            gate.release()
-
-    # -- the workspace ----------------------------------------------------------------------
-    @property
-    def upgrades_dir(self):
-        return os.path.join(self.dot, 'upgrades')
-
-    def upgrade_ids(self):
-        try:
-            return sorted(name for name in os.listdir(self.upgrades_dir)
-                          if os.path.isfile(os.path.join(self.upgrades_dir, name,
-                                                         'workspace.json')))
-        except FileNotFoundError:
-            return []
-
-    def workspace(self, upgrade_id=None):
-        """The path of the workspace ``upgrade_id`` (default: the only one)."""
-        if upgrade_id is None:
-            ids = self.upgrade_ids()
-            assert len(ids) == 1, ids
-            upgrade_id = ids[0]
-        return os.path.join(self.upgrades_dir, upgrade_id)
-
-    def meta(self, upgrade_id=None):
-        return read_json(os.path.join(self.workspace(upgrade_id), 'workspace.json'))
-
-    def journal(self, upgrade_id=None):
-        if upgrade_id is None and not self.upgrade_ids():
-            return []
-        return journal_entries(self.workspace(upgrade_id))
 
 
 def show(result, limit=6000):
@@ -346,25 +21,6 @@ def show(result, limit=6000):
     return 'cfy {0} -> rc {1}\n--- stdout\n{2}\n--- stderr\n{3}'.format(
         ' '.join(result.argv), result.returncode, result.stdout[-limit:],
         result.stderr[-limit:])
-
-
-# -- files ----------------------------------------------------------------------------------
-
-def read_json(path, default=None):
-    try:
-        with open(path, encoding='utf-8') as stream:
-            return json.load(stream)
-    except FileNotFoundError:
-        return default
-
-
-def journal_entries(workspace):
-    path = os.path.join(workspace, 'journal.jsonl')
-    try:
-        with open(path, encoding='utf-8') as stream:
-            return [json.loads(line) for line in stream if line.strip()]
-    except FileNotFoundError:
-        return []
 
 
 def snapshot_files_problems(workspace, server_sha256, require_sha_file=True):
@@ -402,11 +58,6 @@ def snapshot_files_problems(workspace, server_sha256, require_sha_file=True):
     return problems
 
 
-def server_archive_sha256(sim, snapshot_id):
-    path = sim.snapshot_path(snapshot_id)
-    return sha256_of(path) if os.path.isfile(path) else None
-
-
 def tree_modes(root):
     """[(relpath, mode, 'dir'|'file')] of everything under ``root``."""
     found = []
@@ -421,50 +72,79 @@ def tree_modes(root):
     return found
 
 
-# -- managers -------------------------------------------------------------------------------
-
-def mutations(sim, start=0):
-    """The mutating requests ``sim`` received from request number ``start`` on."""
-    return [(r['method'], r['path'], r['status']) for r in list(sim.requests)[start:]
-            if r['method'] in MUTATING]
-
-
-def requests_matching(sim, method, pattern, status=None, start=0):
-    regex = re.compile(pattern)
-    return [r for r in list(sim.requests)[start:]
-            if r['method'] == method and regex.search(r['path'])
-            and (status is None or r['status'] == status)]
+def assert_resumed(sc, step):
+    """The journal shows the interruption of ``step`` and its resumption to success."""
+    entries = [e for e in sc.journal() if e['step'] == step]
+    events = [e['event'] for e in entries]
+    assert 'interrupted' in events, (step, events)
+    after = entries[events.index('interrupted') + 1:]
+    outcome = [e for e in after if e['event'] in ('succeeded', 'skipped')]
+    assert outcome, (step, events)
+    resumed = any(e['event'] == 'resumed' for e in after) or \
+        (outcome[0].get('details') or {}).get('recovered')
+    assert resumed, (step, events, outcome[0])
 
 
-def executions(sim, workflow_id):
-    with sim.state.lock:
-        return [dict(e) for e in sim.state.all('executions')
-                if e['workflow_id'] == workflow_id]
+def assert_snapshot_intact(sc):
+    problems = snapshot_files_problems(sc.workspace(), sc.server_sha)
+    assert problems == [], problems
 
 
-def data_view(sim):
-    """What must survive an upgrade, per tenant: names of blueprints, deployments, secrets,
-    plugins, node instances with their state; the usernames."""
-    view = {'users': None, 'tenants': {}}
-    with sim.state.lock:
-        view['users'] = sorted(sim.state.users)
-        for kind, key in (('blueprints', 'id'), ('deployments', 'id'), ('secrets', 'key'),
-                          ('plugins', 'id')):
-            for record in sim.state.all(kind):
-                tenant = view['tenants'].setdefault(record.get('tenant_name'), {})
-                tenant.setdefault(kind, []).append(record[key])
-        for record in sim.state.all('node_instances'):
-            tenant = view['tenants'].setdefault(record.get('tenant_name'), {})
-            tenant.setdefault('node_instances', []).append(
-                '{0}:{1}'.format(record['id'], record['state']))
-    for tenant in view['tenants'].values():
-        for kind in tenant:
-            tenant[kind] = sorted(tenant[kind])
-    return view
+def assert_no_partial_files(sc):
+    """No partial download left once the upgrade is done (a kill may orphan the hidden
+    ``.<name>.*.tmp`` of an atomic write: never under a final name, not checked)."""
+    leftovers = []
+    for current, _, files in os.walk(sc.workspace()):
+        leftovers.extend(os.path.join(current, name) for name in files
+                         if name.endswith('.part'))
+    assert leftovers == [], leftovers
 
 
-def last_event(entries, step):
-    events = [e['event'] for e in entries if e['step'] == step
-              and e['event'] in ('started', 'succeeded', 'failed', 'skipped', 'waived')
-              and 'check' not in (e.get('details') or {})]
-    return events[-1] if events else None
+def assert_private_modes(sc):
+    wrong = [(rel, oct(mode), kind) for rel, mode, kind in tree_modes(sc.workspace())
+             if mode != (0o700 if kind == 'dir' else 0o600)]
+    assert wrong == [], wrong
+
+
+def assert_upgraded(sc, mode='new-host'):
+    """Every invariant of a finished upgrade: the snapshot created once and restored once,
+    each deployment's agents installed once, the target's data equal to the source's
+    (simulator state and inventory files), the local snapshot equal to the server's, no
+    half-written file, private modes, and (new-host) the old manager untouched by the
+    restore side, its auto-heal fenced."""
+    old, new = sc.old, sc.new
+    meta = sc.meta()
+    state = {e['step']: e['event'] for e in sc.journal()
+             if 'check' not in (e.get('details') or {})}
+    assert state.get('write-prepare-report') == 'succeeded', state
+    assert state.get('finish') == 'succeeded', state
+    # the snapshot: created once on the old manager, restored once on the target
+    creates = flows.requests_matching(old, 'PUT', flows.SNAPSHOT_CREATE, status=201)
+    assert len(creates) == 1, creates
+    assert len(flows.executions(old, 'create_snapshot')) == 1
+    restores = flows.requests_matching(new, 'POST', flows.SNAPSHOT_RESTORE, status=200)
+    assert len(restores) == 1, restores
+    # each deployment's agents installed once, on the target
+    installs = new.agent_installs()
+    assert sorted(installs) == sc.source_agents, (installs, sc.source_agents)
+    assert set(installs.values()) == {1}, installs
+    assert (meta.get('agents') or {}).get('succeeded') == len(sc.source_agents), meta
+    # the target's data is the source's
+    assert flows.data_view(new) == sc.source_view
+    source = flows.read_json(os.path.join(sc.workspace(), 'inventory', 'source.json'))
+    target_inv = flows.read_json(os.path.join(sc.workspace(), 'inventory', 'target.json'))
+    # a 7.0 target also lists kinds a 4.1 source has not (sites): compare the source's kinds
+    assert sorted(target_inv['tenants']) == sorted(source['tenants'])
+    for tenant, kinds in source['tenants'].items():
+        assert {kind: target_inv['tenants'][tenant].get(kind) for kind in kinds} == kinds, \
+            tenant
+    assert target_inv['users'] == source['users']
+    assert (meta.get('reconciliation') or {}).get('ok') is True, meta.get('reconciliation')
+    # the local snapshot is the server's, nothing half-written, modes private
+    assert_snapshot_intact(sc)
+    assert_no_partial_files(sc)
+    assert_private_modes(sc)
+    if mode == 'new-host':
+        # the old manager was only read after prepare (riemann is stopped over SSH)
+        assert flows.mutations(old, sc.old_requests_after_prepare) == []
+        assert not old.unit_active('cloudify-riemann')

@@ -12,7 +12,8 @@ import zipfile
 
 import pytest
 
-from tests.reliability import flows, harness
+from tests import flows
+from tests.reliability import harness
 
 
 class no_change(object):
@@ -28,7 +29,7 @@ class no_change(object):
     def __exit__(self, *exc):
         if exc[0] is None:
             for sim, mark in zip(self.sims, self.marks):
-                assert harness.mutations(sim, mark) == [], sim
+                assert flows.mutations(sim, mark) == [], sim
 
 
 def assert_refused(result, codes=(2, 3), words=(), error_id=None):
@@ -57,17 +58,17 @@ def prepared_template(tmp_path_factory):
     from tests.simulator.fixtures import TEST_TIME_SCALE
     base = tmp_path_factory.mktemp('prepared-template')
     old = start('4.1', data='demo', ssh=True, time_scale=TEST_TIME_SCALE,
-                admin_password=harness.OLD_ADMIN_PASSWORD)
+                admin_password=flows.OLD_ADMIN_PASSWORD)
     new = start('7.0', data='empty', ssh=True, time_scale=TEST_TIME_SCALE,
-                admin_password=harness.NEW_ADMIN_PASSWORD)
+                admin_password=flows.NEW_ADMIN_PASSWORD)
     try:
         workdir = base / 'cfyhome'
         workdir.mkdir(mode=0o700)
-        sc = harness.Scenario(workdir, base / 'logs')
+        sc = flows.Flow(workdir, base / 'logs')
         sc.profile('new', new, activate=False)
         sc.profile('old', old)
         sc.old, sc.new = old, new
-        flows.prepare(sc)
+        sc.prepare()
         yield sc
     finally:
         new.stop()
@@ -75,14 +76,14 @@ def prepared_template(tmp_path_factory):
 
 
 @pytest.fixture
-def prepared(prepared_template, scenario):
+def prepared(prepared_template, flow):
     """A private copy of the prepared workdir, on the module's (shared) simulators."""
     template = prepared_template
-    shutil.copytree(template.dot, scenario.dot, dirs_exist_ok=True)
+    shutil.copytree(template.dot, flow.dot, dirs_exist_ok=True)
     for name in ('old', 'new', 'snapshot_id', 'server_sha'):
-        setattr(scenario, name, getattr(template, name))
-    scenario.old_requests_after_prepare = len(template.old.requests)
-    return scenario
+        setattr(flow, name, getattr(template, name))
+    flow.old_requests_after_prepare = len(template.old.requests)
+    return flow
 
 
 # -- profiles and options -------------------------------------------------------------------
@@ -129,7 +130,7 @@ def test_b05_bad_snapshot_id(managers, snapshot_id):
     with no_change(sc.old, sc.new):
         result = sc.run(*flows.PREPARE, '--snapshot-id', snapshot_id)
     assert_refused(result, codes=(2,), words=['snapshot'])
-    assert harness.executions(sc.old, 'create_snapshot') == []
+    assert flows.executions(sc.old, 'create_snapshot') == []
 
 
 def test_b06_bad_target_version(managers):
@@ -219,7 +220,7 @@ def test_b09_broken_snapshot_archive(managers, kind):
         result = sc.run(*flows.PREPARE, '--snapshot-id', sid)
     assert_refused(result, words=['zip' if kind != 'no-metadata' else 'metadata.json'])
     problems = harness.snapshot_files_problems(
-        sc.workspace(), {sid: harness.server_archive_sha256(sc.old, sid)})
+        sc.workspace(), {sid: flows.server_archive_sha256(sc.old, sid)})
     assert problems == []
     assert 'snapshot' not in sc.meta()
 
@@ -236,7 +237,7 @@ def test_b10_local_zip_truncated_before_new_host(prepared):
     assert_refused(result, words=['snapshot-checksum'])
 
 
-def test_b11_snapshot_newer_than_target(managers, simulated_manager):  # noqa: F811
+def test_b11_snapshot_newer_than_target(managers, simulated_manager):
     """A 5.0.5 source prepared, then new-host onto a 4.6 manager: refused (exit 3)."""
     sc = managers
     source = simulated_manager('5.0.5', data='demo', ssh=True)
@@ -257,23 +258,23 @@ def test_b12_target_version_older_than_source(managers):
     with no_change(sc.old):
         result = sc.run('upgrade', 'prepare', '--target-version', '4.0.1')
     assert_refused(result, codes=(3,))
-    assert harness.executions(sc.old, 'create_snapshot') == []
+    assert flows.executions(sc.old, 'create_snapshot') == []
 
 
-def test_b13_3x_snapshot_for_5x_target(scenario, simulated_manager):  # noqa: F811
+def test_b13_3x_snapshot_for_5x_target(flow, simulated_manager):
     """A 3.4.2 manager cannot go to 5.x: prepare --target-version 5.1 is refused (exit 3)."""
-    sc = scenario
+    sc = flow
     old = simulated_manager('3.4.2', data='demo', ssh=True)
     sc.profile('old342', old)
     with no_change(old):
         result = sc.run('upgrade', 'prepare', '--target-version', '5.1')
     assert_refused(result, codes=(3,))
-    assert harness.executions(old, 'create_snapshot') == []
+    assert flows.executions(old, 'create_snapshot') == []
 
 
-def test_b14_3x_workspace_onto_5x_target(scenario, simulated_manager):  # noqa: F811
+def test_b14_3x_workspace_onto_5x_target(flow, simulated_manager):
     """A 3.4.2 snapshot prepared for 4.6, then new-host onto a 5.1 manager: refused."""
-    sc = scenario
+    sc = flow
     old = simulated_manager('3.4.2', data='demo', ssh=True)
     target = simulated_manager('5.1', data='empty', ssh=True)
     sc.profile('old342', old)
@@ -285,7 +286,7 @@ def test_b14_3x_workspace_onto_5x_target(scenario, simulated_manager):  # noqa: 
     assert_refused(result, codes=(3,), words=['target-path'])
 
 
-def test_b15_target_not_clean(prepared, simulated_manager):  # noqa: F811
+def test_b15_target_not_clean(prepared, simulated_manager):
     """new-host onto a 7.0 that already holds blueprints: exit 3 target-not-clean."""
     sc = prepared
     busy = simulated_manager('7.0', data='demo', ssh=True)
@@ -300,7 +301,7 @@ def test_b16_missing_passwords_file(managers):
     """--users reset-passwords with an unreadable --passwords-file: refused before any
     upload or restore.  (Own managers: a failure here changes the target.)"""
     sc = managers
-    flows.prepare(sc)
+    sc.prepare()
     with no_change(sc.old, sc.new):
         result = sc.run('upgrade', 'new-host', '--to-profile', 'new', '--yes', '--users',
                         'reset-passwords', '--passwords-file', '/nonexistent/passwords.txt')
@@ -352,7 +353,7 @@ def test_b19_invalid_upgrade_id(prepared, upgrade_id):
     assert_refused(result, codes=(2,))
 
 
-def test_b20_workspace_of_another_upgrade(prepared, simulated_manager):  # noqa: F811
+def test_b20_workspace_of_another_upgrade(prepared, simulated_manager):
     """prepare --upgrade-id of a workspace made for another old manager: refused."""
     sc = prepared
     other = simulated_manager('4.1', data='demo', ssh=True)
@@ -361,14 +362,14 @@ def test_b20_workspace_of_another_upgrade(prepared, simulated_manager):  # noqa:
     with no_change(sc.old, sc.new, other):
         result = sc.run(*flows.PREPARE, '--upgrade-id', upgrade_id)
     assert_refused(result, codes=(2,))
-    assert harness.executions(other, 'create_snapshot') == []
+    assert flows.executions(other, 'create_snapshot') == []
 
 
-def test_b21_workspace_copied_from_another_upgrade(managers, simulated_manager):  # noqa: F811
+def test_b21_workspace_copied_from_another_upgrade(managers, simulated_manager):
     """A workspace that another new-host run already bound to a different target: refused
     (fingerprint) before anything reaches either target."""
     sc = managers
-    flows.prepare(sc)
+    sc.prepare()
     result = sc.run(*flows.NEW_HOST)
     assert result.returncode == 0, harness.show(result)
     second = simulated_manager('7.0', data='empty', ssh=True)

@@ -7,14 +7,17 @@ nothing, and the first must then finish the upgrade normally.
 """
 import pytest
 
-from tests.reliability import flows, harness
+from tests import flows
+from tests.reliability import harness
+from tests.waiting import wait_until
 
 
 def _new_host_held_in_upload(sc):
     """Start new-host and return (its process, the gate) once its upload is held."""
     gate = sc.gate(sc.new, 'PUT', flows.SNAPSHOT_ARCHIVE)
     first = sc.start(*flows.NEW_HOST)
-    harness.wait_for(gate.reached, 'the first run inside upload-snapshot', proc=first)
+    wait_until(gate.reached, flows.KILL_TIMEOUT, 'the first run inside upload-snapshot',
+               proc=first)
     return first, gate
 
 
@@ -28,30 +31,31 @@ def test_c01_two_new_host_runs(managers):
     """Two new-host runs on one workspace: the second fails fast with workspace-locked and
     changes nothing (no request, no journal line); the first finishes the upgrade."""
     sc = managers
-    flows.prepare(sc)
+    sc.prepare()
     first, gate = _new_host_held_in_upload(sc)
     marks = (len(sc.old.requests), len(sc.new.requests))
     journal_before = sc.journal()
     second = sc.run(*flows.NEW_HOST)
     assert first.poll() is None, 'the first run ended while its request was held'
     assert _locked(second), harness.show(second)
-    assert harness.mutations(sc.old, marks[0]) == []
-    assert harness.mutations(sc.new, marks[1]) == []
+    assert flows.mutations(sc.old, marks[0]) == []
+    assert flows.mutations(sc.new, marks[1]) == []
     assert sc.journal() == journal_before       # the second run journaled nothing
     gate.release()
     result = sc.finish(first)
     assert result.returncode == 0, harness.show(result)
-    flows.assert_upgraded(sc)
+    harness.assert_upgraded(sc)
 
 
 @pytest.mark.slow
 def test_c02_status_while_new_host_runs(managers):
     """`status` reads the workspace without taking the lock: it works during a run."""
     sc = managers
-    flows.prepare(sc)
+    sc.prepare()
     gate = sc.gate(sc.new, 'POST', flows.SNAPSHOT_RESTORE)
     first = sc.start(*flows.NEW_HOST)
-    harness.wait_for(gate.reached, 'the first run inside start-restore', proc=first)
+    wait_until(gate.reached, flows.KILL_TIMEOUT, 'the first run inside start-restore',
+               proc=first)
     status = sc.run('upgrade', 'status', '--json')
     assert status.returncode == 0, harness.show(status)
     steps = {s['id']: s['status'] for s in status.json['steps']}
@@ -59,7 +63,7 @@ def test_c02_status_while_new_host_runs(managers):
     assert steps.get('start-restore') in ('started', 'running', 'in-progress'), steps
     gate.release()
     assert sc.finish(first).returncode == 0
-    flows.assert_upgraded(sc)
+    harness.assert_upgraded(sc)
 
 
 def test_c03_two_prepare_runs_same_upgrade_id(managers):
@@ -68,18 +72,19 @@ def test_c03_two_prepare_runs_same_upgrade_id(managers):
     args = flows.prepare_args(extra=('--upgrade-id', 'upg-twice'))
     gate = sc.gate(sc.old, 'PUT', flows.SNAPSHOT_CREATE)
     first = sc.start(*args)
-    harness.wait_for(gate.reached, 'the first run inside create-snapshot', proc=first)
+    wait_until(gate.reached, flows.KILL_TIMEOUT, 'the first run inside create-snapshot',
+               proc=first)
     mark = len(sc.old.requests)
     second = sc.run(*args)
     assert first.poll() is None
     assert _locked(second), harness.show(second)
-    assert harness.mutations(sc.old, mark) == []
+    assert flows.mutations(sc.old, mark) == []
     gate.release()
     result = sc.finish(first)
     assert result.returncode == 0, harness.show(result)
-    assert len(harness.executions(sc.old, 'create_snapshot')) == 1
-    flows.record_server_snapshot(sc)
-    flows.assert_snapshot_intact(sc)
+    assert len(flows.executions(sc.old, 'create_snapshot')) == 1
+    sc.record_server_snapshot()
+    harness.assert_snapshot_intact(sc)
 
 
 @pytest.mark.slow
@@ -87,7 +92,7 @@ def test_c04_in_place_against_running_new_host(managers):
     """An in-place run on a workspace a new-host run holds: refused (locked or wrong mode),
     nothing changed."""
     sc = managers
-    flows.prepare(sc)
+    sc.prepare()
     first, gate = _new_host_held_in_upload(sc)
     marks = (len(sc.old.requests), len(sc.new.requests))
     second = sc.run(*flows.IN_PLACE)
@@ -95,7 +100,7 @@ def test_c04_in_place_against_running_new_host(managers):
     text = second.stdout + second.stderr
     assert second.returncode != 0 and ('workspace-locked' in text or 'wrong-mode' in text), \
         harness.show(second)
-    assert harness.mutations(sc.old, marks[0]) == []
-    assert harness.mutations(sc.new, marks[1]) == []
+    assert flows.mutations(sc.old, marks[0]) == []
+    assert flows.mutations(sc.new, marks[1]) == []
     gate.release()
     assert sc.finish(first).returncode == 0

@@ -11,7 +11,7 @@ Kill moments per step:
   `systemctl` calls over SSH held before/after they act.
 
 After the kill, the same command is run again and must finish; then the rest of the upgrade
-runs and ``flows.assert_upgraded`` checks the end state (snapshot created once, restored
+runs and ``harness.assert_upgraded`` checks the end state (snapshot created once, restored
 once, agents installed once per deployment, the target's data equal to the source's, the
 local zip equal to the server archive, the journal showing the interruption and the resume).
 
@@ -23,7 +23,9 @@ import os
 
 import pytest
 
-from tests.reliability import flows, harness
+from tests import flows
+from tests.reliability import harness
+from tests.waiting import wait_until
 
 PREPARE_STEPS = ('check-source', 'create-snapshot', 'download-snapshot', 'verify-snapshot',
                  'backup-host-files', 'source-inventory', 'write-prepare-report')
@@ -46,7 +48,7 @@ class Point(object):
         self.extra = tuple(extra)
         self.fast = fast
         self.check = check     # called with the scenario right after the kill
-        self.until = until     # kill when until(scenario) is true (instead of pause/gate)
+        self.until = until     # kill when until(flow) is true (instead of pause/gate)
         self.after_kill = after_kill   # called after the kill, before the re-run
 
     @property
@@ -111,7 +113,8 @@ def settled(sc):
 
 
 def wait_settled(sc):
-    harness.wait_for(lambda: settled(sc), 'the end of the restore on the target')
+    wait_until(lambda: settled(sc), flows.KILL_TIMEOUT,
+               'the end of the restore on the target')
 
 
 def long_reboot(sc):
@@ -215,7 +218,7 @@ def zips_after_kill(sc):
     if server is None:
         directory = os.path.join(sc.workspace(), 'snapshot')
         names = os.listdir(directory) if os.path.isdir(directory) else []
-        server = {name[:-4]: harness.server_archive_sha256(sc.old, name[:-4])
+        server = {name[:-4]: flows.server_archive_sha256(sc.old, name[:-4])
                   for name in names if name.endswith('.zip')}
     return harness.snapshot_files_problems(sc.workspace(), server, require_sha_file=False)
 
@@ -237,16 +240,15 @@ def test_matrix_size():
 
 
 @pytest.mark.parametrize('point', [_param(p) for p in POINTS])
-def test_crash_point(scenario, simulated_manager, point):  # noqa: F811
-    sc = flows.setup(scenario, simulated_manager, point.source,
-                     target=point.mode == 'new-host')
+def test_crash_point(flow, simulated_manager, point):
+    sc = flow.setup(simulated_manager, point.source, target=point.mode == 'new-host')
     mode = point.mode
     if point.command == 'prepare':
         args = flows.prepare_args(mode, point.extra)
     else:
-        flows.prepare(sc, mode)
+        sc.prepare(*flows.prepare_options(mode))
         if mode == 'in-place':
-            flows.reinstall(sc)
+            sc.reinstall()
         args = flows.command_args(mode)
     gate = point.gate(sc) if point.gate else None
     sc.crash(*args, pause=point.pause, gate=gate, until=point.until and (
@@ -256,15 +258,15 @@ def test_crash_point(scenario, simulated_manager, point):  # noqa: F811
         point.check(sc)
     if point.after_kill:
         point.after_kill(sc)
-    elif mode == 'in-place' and harness.requests_matching(
+    elif mode == 'in-place' and flows.requests_matching(
             sc.new, 'POST', flows.SNAPSHOT_RESTORE, status=200):
         wait_settled(sc)     # re-run once the target is back (target-down-at-rerun: not)
     sc.old.faults.clear()
     resumed = sc.run(*args)
     assert resumed.returncode == 0, harness.show(resumed)
-    flows.assert_resumed(sc, point.step)
+    harness.assert_resumed(sc, point.step)
     if point.command == 'prepare':
-        flows.record_server_snapshot(sc)
+        sc.record_server_snapshot()
         finished = sc.run(*flows.command_args(mode))
         assert finished.returncode == 0, harness.show(finished)
-    flows.assert_upgraded(sc, mode)
+    harness.assert_upgraded(sc, mode)

@@ -28,7 +28,8 @@ import stat
 
 import pytest
 
-from tests.reliability import flows, harness
+from tests import flows
+from tests.reliability import harness
 
 EXCLUDED = (os.path.join('backups', 'rest-security.conf'),)
 
@@ -63,15 +64,15 @@ def _files(root, skip_dirs=()):
             yield os.path.join(current, name)
 
 
-def test_s01_no_secret_anywhere(scenario, simulated_manager, tmp_path):  # noqa: F811
+def test_s01_no_secret_anywhere(flow, simulated_manager, tmp_path):
     """plan, prepare, new-host, verify-heals, status with known secrets: none of them in any
     file (profiles and backups/rest-security.conf excluded), TMPDIR or output; modes
     0700/0600."""
-    sc = scenario
+    sc = flow
     old = simulated_manager('4.1', data='demo', ssh=True,
-                            admin_password=harness.OLD_ADMIN_PASSWORD)
+                            admin_password=flows.OLD_ADMIN_PASSWORD)
     new = simulated_manager('7.0', data='empty', ssh=True,
-                            admin_password=harness.NEW_ADMIN_PASSWORD)
+                            admin_password=flows.NEW_ADMIN_PASSWORD)
     with old.state.lock:
         for record in old.state.all('secrets'):
             record['value'] = 'secret-value-' + secrets.token_hex(12)
@@ -79,10 +80,10 @@ def test_s01_no_secret_anywhere(scenario, simulated_manager, tmp_path):  # noqa:
         broker_passwords = sorted({a['rabbitmq_password'] for a in old.state.all('agents')
                                    if a.get('rabbitmq_password')})
     known = {
-        'old admin password': [harness.OLD_ADMIN_PASSWORD],
-        'new admin password': [harness.NEW_ADMIN_PASSWORD],
+        'old admin password': [flows.OLD_ADMIN_PASSWORD],
+        'new admin password': [flows.NEW_ADMIN_PASSWORD],
         'basic auth': [base64.b64encode('admin:{0}'.format(p).encode()).decode()
-                       for p in (harness.OLD_ADMIN_PASSWORD, harness.NEW_ADMIN_PASSWORD)],
+                       for p in (flows.OLD_ADMIN_PASSWORD, flows.NEW_ADMIN_PASSWORD)],
         'user passwords': [p for u, p in old.user_passwords.items() if u != 'admin'],
         'old rest-security': _rest_security_values(old),
         'new rest-security': _rest_security_values(new),
@@ -99,7 +100,7 @@ def test_s01_no_secret_anywhere(scenario, simulated_manager, tmp_path):  # noqa:
     _profile_use(sc, 'new', new)
     _profile_use(sc, 'old', old)
     sc.old, sc.new = old, new
-    sc.source_view = harness.data_view(old)
+    sc.source_view = flows.data_view(old)
     sc.source_agents = sorted({(a['tenant_name'], a['deployment'])
                                for a in old.agents() if a.get('state') == 'started'})
     for args in (('upgrade', 'plan', '--target-version', flows.TARGET_VERSION),
@@ -109,8 +110,8 @@ def test_s01_no_secret_anywhere(scenario, simulated_manager, tmp_path):  # noqa:
         result = sc.run(*args, env=run_env)
         assert result.returncode == 0, harness.show(result)
         if args == flows.prepare_args():
-            flows.record_server_snapshot(sc)
-    flows.assert_upgraded(sc)
+            sc.record_server_snapshot()
+    harness.assert_upgraded(sc)
     with new.state.lock:
         tokens = [rec['secret'] for rec in new.state.tokens.values()]
     known['api tokens'] = tokens
@@ -158,7 +159,7 @@ def test_s01_no_secret_anywhere(scenario, simulated_manager, tmp_path):  # noqa:
     assert stat.S_IMODE(os.stat(backup).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(os.path.dirname(backup)).st_mode) == 0o700
     assert not os.path.exists(os.path.join(workspace, 'new-user-passwords.txt'))
-    flows.assert_private_modes(sc)
+    harness.assert_private_modes(sc)
     known_hosts = os.path.join(sc.dot, 'upgrade_known_hosts')
     if os.path.exists(known_hosts):
         assert stat.S_IMODE(os.stat(known_hosts).st_mode) == 0o600
@@ -169,7 +170,7 @@ def test_s02_reset_passwords_file_is_private(managers):
     """--users reset-passwords writes generated passwords once, to a 0600 file; they appear
     nowhere else (output, journal, report, CLI log)."""
     sc = managers
-    flows.prepare(sc)
+    sc.prepare()
     result = sc.run('upgrade', 'new-host', '--to-profile', 'new', '--yes', '--users',
                     'reset-passwords')
     assert result.returncode == 0, harness.show(result)
@@ -193,4 +194,4 @@ def test_s02_reset_passwords_file_is_private(managers):
         hits.extend((capture.argv[1], p) for p in generated
                     if p in capture.stdout or p in capture.stderr)
     assert hits == []
-    flows.assert_private_modes(sc)
+    harness.assert_private_modes(sc)

@@ -19,7 +19,8 @@ behaviour §2.1); an operator's profile holds that CA as ``rest_certificate`` (b
 """
 import os
 
-from tests.reliability import flows, harness
+from tests import flows
+from tests.reliability import harness
 
 PLAN = ('upgrade', 'plan', '--target-version', flows.TARGET_VERSION, '--json')
 DISABLED_WARNING = 'CLOUDIFY_SSL_TRUST_ALL'
@@ -39,45 +40,45 @@ def _assert_tls_refused(sc, result, sim):
 
 
 def test_t01_whole_upgrade_over_https_with_the_profiles_certificates(
-        scenario, simulated_manager):  # noqa: F811
-    sc = flows.setup(scenario, simulated_manager, ssl=True)
+        flow, simulated_manager):
+    sc = flow.setup(simulated_manager, ssl=True)
     assert sc.old.url.startswith('https://') and sc.new.url.startswith('https://')
-    flows.prepare(sc)
+    sc.prepare()
     result = sc.run(*flows.NEW_HOST)
     assert result.returncode == 0, harness.show(result)
     heals = sc.run('upgrade', 'verify-heals', '--json')
     assert heals.returncode == 0, harness.show(heals)
     status = sc.run('upgrade', 'status', '--json')
     assert status.returncode == 0, harness.show(status)
-    flows.assert_upgraded(sc)
+    harness.assert_upgraded(sc)
     # the snapshot went down and up over TLS (the only listener the managers have)
-    assert harness.requests_matching(sc.old, 'GET', flows.SNAPSHOT_ARCHIVE, status=200)
-    assert harness.requests_matching(sc.new, 'PUT', r'/snapshots/[^/]+/archive$',
-                                     status=201)
+    assert flows.requests_matching(sc.old, 'GET', flows.SNAPSHOT_ARCHIVE, status=200)
+    assert flows.requests_matching(sc.new, 'PUT', r'/snapshots/[^/]+/archive$',
+                                   status=201)
     for result in sc.captures:
         assert DISABLED_WARNING not in result.stderr, harness.show(result)
 
 
-def test_t02_profile_without_certificate_fails_closed(scenario, simulated_manager):  # noqa
-    sc = scenario
+def test_t02_profile_without_certificate_fails_closed(flow, simulated_manager):
+    sc = flow
     old = simulated_manager('6.4', data='demo', ssh=False, ssl=True)
     sc.profile('old', old, ssh=False, protocol='https', certificate=None)
     _assert_tls_refused(sc, sc.run(*PLAN), old)
     _assert_tls_refused(sc, sc.run('upgrade', 'prepare', '--target-version', '7.0',
                                    '--json'), old)
-    assert harness.executions(old, 'create_snapshot') == []
+    assert flows.executions(old, 'create_snapshot') == []
 
 
-def test_t03_another_managers_ca_is_refused(scenario, simulated_manager):  # noqa: F811
-    sc = scenario
+def test_t03_another_managers_ca_is_refused(flow, simulated_manager):
+    sc = flow
     old = simulated_manager('5.0.5', data='demo', ssh=False, ssl=True)
     other = simulated_manager('7.0', ssh=False, ssl=True)
     sc.profile('old', old, ssh=False, protocol='https', certificate=other.ca_path)
     _assert_tls_refused(sc, sc.run(*PLAN), old)
 
 
-def test_t04_trust_all_only_when_asked_and_with_a_warning(scenario, simulated_manager):  # noqa
-    sc = scenario
+def test_t04_trust_all_only_when_asked_and_with_a_warning(flow, simulated_manager):
+    sc = flow
     old = simulated_manager('6.4', data='demo', ssh=False, ssl=True)
     sc.profile('old', old, ssh=False, protocol='https', certificate=None)
     result = sc.run(*PLAN, env={'CLOUDIFY_SSL_TRUST_ALL': 'true'})
@@ -87,8 +88,8 @@ def test_t04_trust_all_only_when_asked_and_with_a_warning(scenario, simulated_ma
     assert len(old.requests) > 0
 
 
-def test_t05_https_profile_is_never_downgraded(scenario, simulated_manager):  # noqa: F811
-    sc = scenario
+def test_t05_https_profile_is_never_downgraded(flow, simulated_manager):
+    sc = flow
     old = simulated_manager('4.1', data='demo', ssh=False)           # plain HTTP only
     sc.profile('old', old, ssh=False, protocol='https', certificate=None)
     result = sc.run(*PLAN)
@@ -97,9 +98,8 @@ def test_t05_https_profile_is_never_downgraded(scenario, simulated_manager):  # 
     assert len(old.requests) == 0, list(old.requests)   # nothing was sent over http
 
 
-def test_t06_http_profile_on_the_plain_port_of_an_ssl_manager(scenario,
-                                                              simulated_manager):  # noqa
-    sc = scenario
+def test_t06_http_profile_on_the_plain_port_of_an_ssl_manager(flow, simulated_manager):
+    sc = flow
     old = simulated_manager('7.0', data='demo', ssh=False, ssl=True)
     sc.profile('old', old, ssh=False, protocol='http', port=old.http_port, certificate=None)
     result = sc.run(*PLAN)
@@ -111,8 +111,8 @@ def test_t06_http_profile_on_the_plain_port_of_an_ssl_manager(scenario,
     assert sc.upgrade_ids() == []
 
 
-def test_t07_stock_profiles_use_with_rest_certificate(scenario, simulated_manager):  # noqa
-    sc = scenario
+def test_t07_stock_profiles_use_with_rest_certificate(flow, simulated_manager):
+    sc = flow
     old = simulated_manager('6.4', data='demo', ssh=False, ssl=True)
     made = sc.run('profiles', 'use', '127.0.0.1', '--profile-name', 'old',
                   '--rest-port', old.rest_port, '-u', old.admin_username,
@@ -128,12 +128,11 @@ def test_t07_stock_profiles_use_with_rest_certificate(scenario, simulated_manage
     assert os.path.isfile(old.ca_path)
 
 
-def test_t08_new_host_creates_an_https_profile_from_its_options(scenario,
-                                                                simulated_manager):  # noqa
+def test_t08_new_host_creates_an_https_profile_from_its_options(flow, simulated_manager):
     """`new-host --manager-ip ... --rest-certificate CA` (the `cfy profiles use` options):
     the created profile is https with that certificate and the whole new-host runs on it."""
-    sc = flows.setup(scenario, simulated_manager, ssl=True)
-    flows.prepare(sc)
+    sc = flow.setup(simulated_manager, ssl=True)
+    sc.prepare()
     new = sc.new
     result = sc.run('upgrade', 'new-host', '--yes', '--users', 'rest-security',
                     '--manager-ip', '127.0.0.1', '--profile-name', 'made',
@@ -146,4 +145,4 @@ def test_t08_new_host_creates_an_https_profile_from_its_options(scenario,
     made = sc.read_profile('made')
     assert (made['rest_protocol'], made['rest_port'], made['rest_certificate']) == \
         ('https', new.rest_port, new.ca_path)
-    flows.assert_upgraded(sc)
+    harness.assert_upgraded(sc)

@@ -1339,7 +1339,7 @@ def _parse_range(header, size):
 @route('GET', r'/snapshots/(?P<sid>[^/]+)/archive', admin=True, action='snapshot_download')
 def download_snapshot(api, ctx, sid):
     """behaviour §3.3: headers of make_streaming_response, file served by nginx (README:
-    Content-Length and Range are nginx's; Range support is [I/U] in the facts)."""
+    Content-Length and Range are nginx's; Range support is [I/U] in behaviour §3.3)."""
     mgr, rules = api.mgr, api.rules
     rec = api.get_one(ctx, 'snapshots', sid)
     if rec['status'] == 'failed':

@@ -597,7 +597,7 @@ class SimulatedCluster:
                 shutil.rmtree(os.path.dirname(SimulatedManager.snapshot_path(node, sid)),
                               ignore_errors=True)
 
-    # -- the cfy profile (behaviour §12.9; cloudify_cli 7.0.5) ---------------------------------------
+    # -- the cfy profile (behaviour §12.9; cloudify_cli 7.0.5) -------------------------------------
     def profile_cluster(self, ssh=True, cert=None):
         """The profile's `cluster` as `cfy profiles use` (with credentials, validated) and
         `cfy cluster update-profile` 7.0.5 write it (commands/cluster.py `_update_node`:

@@ -1,3 +1,3 @@
-"""Fixtures of the simulator's contract tests (the `simulated_manager` and
-`simulated_cluster` factories)."""
-from tests.simulator.fixtures import simulated_cluster, simulated_manager  # noqa: F401
+"""Fixtures of the simulator's contract tests: `simulated_manager` and `simulated_cluster`
+(tests/simulator/fixtures.py), registered once for every test directory in tests/conftest.py
+(``pytest_plugins``)."""

@@ -1,7 +1,5 @@
-"""pytest fixtures for simulated managers, importable from any conftest:
-
-    from tests.simulator.fixtures import simulated_manager  # noqa: F401
-    from tests.simulator.fixtures import simulated_cluster  # noqa: F401
+"""pytest fixtures for simulated managers and clusters, registered for every test directory
+by tests/conftest.py (``pytest_plugins = ['tests.simulator.fixtures']``).
 
 ``simulated_manager(version, edition='premium', data='empty', **kwargs)`` starts a manager
 (default: no SSH host, time scale 0.05; pass ssh=True for the SSH host) and stops it at

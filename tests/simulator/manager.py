@@ -681,7 +681,7 @@ class SimulatedManager:
             os.unlink(path)
         self.mark('snapshot-status {0}'.format('running' if on else 'not-running'))
 
-    # -- auth (behaviour §2.4; account lock behaviour §12.10, rules.py 'account lock') ---------------
+    # -- auth (behaviour §2.4; account lock behaviour §12.10, rules.py 'account lock') -------------
     def check_password(self, username, password):
         """Basic authentication as the version does it: -> (user or None, locked).  Counts
         failed logins per user (4.4+); a locked user is refused before the password check up
@@ -754,7 +754,7 @@ class SimulatedManager:
         period = self.account_lock_period * 60.0 * self.time_scale
         return last + period > time.monotonic()
 
-    # -- licence (behaviour §12.2) ------------------------------------------------------------------
+    # -- licence (behaviour §12.2) -----------------------------------------------------------------
     def set_licence(self, version=_DEFAULT, expired=False, edition='Premium', trial=False,
                     expiration_date=_DEFAULT, customer_id=None):
         """Install a licence (like `cfy license upload` of a valid file): `version` is its
@@ -811,7 +811,7 @@ class SimulatedManager:
                 self.rest_security.get('hash_salt', ''), password)
         self.user_passwords[username] = password
 
-    # -- maintenance (behaviour §2.5) ------------------------------------------------------------------
+    # -- maintenance (behaviour §2.5) --------------------------------------------------------------
     def _running_executions(self):
         with self.store.lock:
             return [{'id': e['id'], 'status': e['status'],

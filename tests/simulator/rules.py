@@ -3,11 +3,11 @@
 Every handler of the simulator asks a :class:`Rules` object (the target manager) or a
 :class:`SnapshotRules` object (the snapshot being restored) instead of comparing versions
 itself: no other module of the simulator compares version tuples.  Each rule carries a
-citation: ``behaviour §x`` = the project's Cloudify facts, section x (§12 corrects earlier
-sections), ``matrix`` = the per-version API matrix, ``observed-7.0`` = what the real 7.0.4 REST
-service answered, ``MGR@tag:path`` = cloudify-cosmo/cloudify-manager at that tag (likewise
-``COMMON@``, ``MI@``, ``STAGE@``, ``AG@`` = cloudify-agent), used where the facts are silent
-(listed in README.md).
+citation: ``behaviour §x`` = docs/manager-behaviour.md, section x (§12 corrects earlier
+sections; its §13 holds the API matrix), ``observed-7.0`` = docs/manager-7.0-observed.md (what
+the real 7.0.4 REST service answered), ``MGR@tag:path`` = cloudify-cosmo/cloudify-manager at
+that tag (likewise ``COMMON@``, ``MI@``, ``STAGE@``, ``AG@`` = cloudify-agent), used where the
+project's docs are silent (listed in README.md).
 """
 
 # The versions the simulator can play, in order (issue 3 "What to build" item 1).
@@ -20,7 +20,8 @@ _ALIASES = {
     '7.0.4': '7.0', '7.0.0': '7.0',
 }
 
-# What /version reports (behaviour §2.2: VERSION files use three parts; 7.0 plays 7.0.4, observed-7.0).
+# What /version reports (behaviour §2.2: VERSION files use three parts; 7.0 plays 7.0.4,
+# observed-7.0).
 _REPORTED = {
     '3.4.2': '3.4.2', '4.0.0': '4.0.0', '4.0.1': '4.0.1', '4.1': '4.1.0', '4.2': '4.2.0',
     '4.3': '4.3.0', '4.4': '4.4.0', '4.5.0': '4.5.0', '4.5.5': '4.5.5', '4.6': '4.6.0',
@@ -137,7 +138,7 @@ class Rules:
         self.has_tenants = v >= (4, 0, 0)
         self.has_ok = v >= (6, 0, 0)                            # behaviour §2.3 /ok (6.0+)
         self.has_snapshot_status = v >= (5, 0, 5)               # behaviour §2.3 (5.0.5+)
-        self.has_cluster_nodes = v >= (5, 0, 5)                 # behaviour §6.1, behaviour §13.5
+        self.has_cluster_nodes = v >= (5, 0, 5)                 # behaviour §6.1, §13.5
         self.has_sites = v >= (5, 0, 5)                         # README assumption (5.0)
         # behaviour §11 [I]: premium `cfy upload` calls /license-check (MGR@4.6+ license.py)
         self.has_license_check = v >= (4, 6, 0)
@@ -288,7 +289,7 @@ class Rules:
         # MGR@4.0+: deployments are created by a create_deployment_environment execution
         self.create_deployment_environment_execution = v >= (4, 0, 0)
 
-        # --- snapshot create (behaviour §3.1 table) -------------------------------------------------
+        # --- snapshot create (behaviour §3.1 table) -----------------------------------------------
         keys = {'include_metrics': False, 'include_credentials': True}
         if (4, 0, 0) <= v < (4, 3, 0):
             keys['private_resource'] = False
@@ -500,7 +501,7 @@ class Rules:
         # cfy_manager/main.py); there is no `cfy_manager status` at any tag
         self.has_cfy_manager = v >= (4, 3, 0)
 
-        # --- host files (behaviour §7.1, §7.2) ------------------------------------------------------
+        # --- host files (behaviour §7.1, §7.2) ----------------------------------------------------
         self.has_rest_security_conf = v >= (4, 0, 0)
         # behaviour §7.2 'At install (5.0.5+)': flask_security: of /etc/cloudify/config.yaml
         self.install_reads_config_yaml = v >= (5, 0, 5)
@@ -541,9 +542,9 @@ class Rules:
     # ------------------------------------------------------------------------------------
     def _after_cutover_rules(self):
         """Plugins, plugins updates, execution schedules, agents, LDAP / config and the data
-        a restore must carry (issue 15).  Citations: behaviour §x, or MGR@tag / COMMON@tag / AG@tag /
-        MI@tag = the
-        cloudify-manager / cloudify-common / cloudify-agent source at that release tag."""
+        a restore must carry (issue 15).  Citations: behaviour §x, or MGR@tag / COMMON@tag /
+        AG@tag / MI@tag = the cloudify-manager / cloudify-common / cloudify-agent source at that
+        release tag."""
         v = self.v
         premium = self.edition == 'premium'
 
@@ -807,7 +808,8 @@ class Rules:
 
     def workflow_parameters(self, workflow_id):
         """Declared parameters of the deployment workflows the simulator runs (MGR@4.2
-        types.yaml; behaviour §5.3; behaviour §4 heal parameters; COMMON@7.0.4 plugins/workflows.py)."""
+        types.yaml; behaviour §5.3; behaviour §4 heal parameters; COMMON@7.0.4
+        plugins/workflows.py)."""
         if workflow_id == 'install_new_agents':
             return dict(self.install_new_agents_params)
         if workflow_id == 'heal':

@@ -253,11 +253,11 @@ def test_cluster_status_quorum(simulated_cluster):
 
 # ---- the restore route into a cluster ---------------------------------------------------------
 def test_restore_writes_rest_security_on_its_node_only(simulated_cluster):
-    """behaviour §12.9, MGR@7.0.4 snapshot_restore.py `_restore_security_file`: the restore merges the
-    snapshot's rest-security.conf on the node that ran it; the others keep their file, so their
-    hash_salt does not match the restored password hashes and they refuse the restored admin (behaviour
-    §7.2) until the file is copied there and their REST service restarted. The snapshot uploaded to
-    one node is on every node (replicated file server)."""
+    """behaviour §12.9, MGR@7.0.4 snapshot_restore.py `_restore_security_file`: the restore merges
+    the snapshot's rest-security.conf on the node that ran it; the others keep their file, so
+    their hash_salt does not match the restored password hashes and they refuse the restored
+    admin (behaviour §7.2) until the file is copied there and their REST service restarted. The
+    snapshot uploaded to one node is on every node (replicated file server)."""
     source = simulated_cluster('5.1', managers=1, brokers=1, db_nodes=1, data='demo')
     old = source.nodes[0]
     payload = make_snapshot(old)

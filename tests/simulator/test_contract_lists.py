@@ -95,7 +95,8 @@ def test_342_truncates_silently(simulated_manager):
 
 
 def test_sort_include_filters(simulated_manager):
-    """observed-7.0: _include projection, _sort -field, repeatable filters = OR, unknown keys 400."""
+    """observed-7.0: _include projection, _sort -field, repeatable filters = OR, unknown keys
+    400."""
     mgr = simulated_manager('7.0', data='demo')
     body = get(mgr, '/deployments?_sort=-id&_include=id,blueprint_id').json()
     ids = [d['id'] for d in body['items']]

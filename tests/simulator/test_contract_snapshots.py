@@ -28,8 +28,8 @@ def archive_of(mgr, sid='snap1'):
 
 
 def test_create_returns_execution_then_created(simulated_manager):
-    """behaviour §3.1: 201 + Execution (create_snapshot); observed-7.0 §3.2: pending, system workflow,
-    then the snapshot is created and the execution terminated."""
+    """behaviour §3.1: 201 + Execution (create_snapshot); observed-7.0 §3.2: pending, system
+    workflow, then the snapshot is created and the execution terminated."""
     mgr = simulated_manager('7.0', data='demo')
     execution, done = create_and_wait(mgr, body={'include_credentials': True,
                                                  'include_logs': False,
@@ -210,7 +210,7 @@ def test_archive_ssl_copied_from_host(simulated_manager):
 
 def test_download_headers_and_range(simulated_manager):
     """behaviour §3.3: Content-Disposition attachment; Range answered by nginx (206 +
-    Content-Range) — [I/U] in the facts, see README."""
+    Content-Range) — [I/U] in behaviour §3.3, see README."""
     mgr = simulated_manager('7.0', data='demo')
     create_and_wait(mgr)
     path = '/api/v3.1/snapshots/snap1/archive'

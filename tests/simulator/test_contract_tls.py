@@ -41,7 +41,7 @@ def test_https_with_the_managers_ca(simulated_manager, version):
 def test_plain_http_port_of_an_ssl_manager(simulated_manager, version, plain_port):
     mgr = simulated_manager(version, ssl=True)
     if not plain_port:
-        assert mgr.http_port is None          # facts say nothing before 4.2: not served
+        assert mgr.http_port is None          # behaviour §2.1: nothing before 4.2: not served
         return
     response = requests.get('http://127.0.0.1:{0}/api/v3.1/ok'.format(mgr.http_port),
                             timeout=5)

@@ -1,7 +1,7 @@
 """Contract: API prefixes, version / status / ok / snapshot-status endpoints, authentication,
 tenants, content types, error bodies and maintenance mode, version by version.
 
-References: facts = docs/manager-behaviour.md, observed-7.0 = docs/manager-7.0-observed.md.
+References: behaviour = docs/manager-behaviour.md, observed-7.0 = docs/manager-7.0-observed.md.
 """
 import pytest
 

@@ -2,7 +2,6 @@
 import json
 import os
 import signal
-import time
 
 import pytest
 
@@ -11,22 +10,18 @@ from cloudify_upgrade_plugin.engine.runner import Runner
 from cloudify_upgrade_plugin.engine.step import Context, FunctionStep, Runbook
 from cloudify_upgrade_plugin.engine.workspace import Workspace
 from cloudify_upgrade_plugin.errors import UpgradeError
+from tests.waiting import wait_until
 
 STEP_IDS = ['alpha', 'bravo', 'charlie', 'delta']
 UPGRADE_ID = 'upg-crash'
 POLL_LIMIT = 60.0   # seconds; only a safety net against a hung test, never asserted on
 
 
-def _wait_for(predicate, proc):
-    deadline = time.monotonic() + POLL_LIMIT
-    while not predicate():
-        if proc.poll() is not None:
-            raise AssertionError('the script ended early: rc={0} stderr={1}'.format(
-                proc.returncode, proc.stderr.read().decode()))
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError('the script never reached the kill point')
-        time.sleep(0.02)
+def _stderr_once_ended(proc):
+    """What the script printed on stderr, once it ended (its pipe is read only then)."""
+    if proc.poll() is None:
+        return '(the script is still running)'
+    return 'stderr={0}'.format(proc.stderr.read().decode())
 
 
 def _journal(workdir):
@@ -44,9 +39,14 @@ def _kill_inside(run_script, workdir, effects_dir, step, phase):
     proc = run_script('run', UPGRADE_ID, effects_dir,
                       env={'CRASH_HANG': '{0}:{1}'.format(step, phase)}, wait=False)
     hanging = os.path.join(str(effects_dir), 'hanging')
-    _wait_for(lambda: os.path.exists(hanging), proc)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        wait_until(lambda: os.path.exists(hanging), POLL_LIMIT,
+                   'the kill point {0}:{1}'.format(step, phase), proc=proc,
+                   describe=lambda: _stderr_once_ended(proc))
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
     proc.stdout.close()
     proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
@@ -121,7 +121,9 @@ def test_second_process_fails_fast_on_the_lock(run_script, workdir, tmp_path):
     effects_dir.mkdir()
     holder = run_script('hold-lock', UPGRADE_ID, effects_dir, wait=False)
     try:
-        _wait_for(lambda: os.path.exists(os.path.join(str(effects_dir), 'locked')), holder)
+        wait_until(lambda: os.path.exists(os.path.join(str(effects_dir), 'locked')),
+                   POLL_LIMIT, 'the lock held by the script', proc=holder,
+                   describe=lambda: _stderr_once_ended(holder))
         workspace = Workspace.open(UPGRADE_ID)
         ran = []
         runbook = Runbook('prepare', [FunctionStep('only', run=lambda ctx: ran.append(1))])

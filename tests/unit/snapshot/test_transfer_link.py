@@ -14,8 +14,7 @@ import requests
 
 from benchmarks.link import BLOCK, Proxy, TokenBucket
 from cloudify_upgrade_plugin.snapshot import transfer
-from tests.unit.snapshot.test_snapshot_transfer import (  # noqa: F401 (fixture)
-    body_sha, make_file, serve)
+from tests.unit.snapshot.archive_server import body_sha, make_file
 
 
 class FakeClock(object):
@@ -48,7 +47,7 @@ def test_token_bucket_burst_holds_two_blocks_at_least():
     assert TokenBucket(1000).burst == 2 * BLOCK
 
 
-def test_download_and_upload_through_the_link_are_intact_and_limited(serve, tmp_path):  # noqa: F811
+def test_download_and_upload_through_the_link_are_intact_and_limited(serve, tmp_path):
     size = 3 * (1 << 20) + 5
     server = serve(size=size)
     proxy = Proxy(server.port, 20).start()      # 20 MiB/s each way
