@@ -63,7 +63,8 @@ class _Gated:
         check = self.checks.run_check(spec, *args)
         if check.status == FAIL and check.details.get('error_id') == UNLICENSED:
             results = self.checks.results
-            check = results[results.index(check)] = _not_checked(check.id, check.severity)
+            index = results.index(check)
+            check = results[index] = _not_checked(check.id, check.severity)
         return check
 
 
