@@ -136,6 +136,23 @@ def test_community_51_to_premium_704_is_blocked_before_any_upload(
                 if 'route' in n]
 
 
+def test_community_70_legacy_snapshot_to_community_704(
+        flow, simulated_manager, make_profile):  # noqa: F811
+    """A 7.0 community source: its `legacy: true` snapshot has no UI revisions either
+    (facts §12.1), so a community 7.0 target restores the route copy."""
+    old = simulated_manager('7.0', edition='community', data='demo', ssh=True)
+    new = simulated_manager('7.0', edition='community', data='empty', ssh=True)
+    make_profile('new', new)
+    _prepare(flow, make_profile, old)
+    assert flow.meta()['snapshot']['revisions'] == ['schema_revision']
+    result = flow.upgrade('new-host', '--to-profile', 'new', '--yes')
+    assert result.returncode == 0, result
+    assert result.json['reconciliation'] == {'ok': True, 'differences': []}
+    _assert_copy_restored(flow, new, {'stage_schema_revision': '',
+                                      'composer_schema_revision': ''})
+    assert data_view(new) == data_view(old)
+
+
 # -- premium 4.0.1 with update-3 ----------------------------------------------------------
 
 def test_premium_401_update3_to_premium_704_new_host(flow, simulated_manager,  # noqa: F811
