@@ -1,15 +1,22 @@
 """The target checks of issue 14 (runbooks/restore/gates.py, checks.py) on fake managers:
-licence gate, edition, route, Kubernetes, old agents, the gated run and the catalogue."""
+licence gate, edition, route, Kubernetes, old agents, the gated run and the catalogue; the
+route-copy step on a real workspace."""
+import hashlib
+import json
+import zipfile
+
 import pytest
 
 from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.engine.checks import CheckSet
+from cloudify_upgrade_plugin.engine.workspace import Workspace
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.runbooks.restore import checks as target_checks
 from cloudify_upgrade_plugin.runbooks.restore import command as restore_command
 from cloudify_upgrade_plugin.runbooks.restore import gates
+from cloudify_upgrade_plugin.runbooks.restore.base import restored_snapshot
 from cloudify_upgrade_plugin.runbooks.restore.route import (
-    explain_restore_failure, route_snapshot_id)
+    RouteCopy, explain_restore_failure, route_snapshot_id)
 
 LICENCE = {'customer_id': 'c1', 'expiration_date': '2030-01-01T00:00:00.000Z',
            'license_edition': 'Premium', 'trial': False, 'cloudify_version': '7.0',
@@ -190,3 +197,64 @@ def test_route_copy_id_and_failure_explanation():
         'NonRecoverableError: legacy snapshots cannot be restored on a distributed manager')
     assert 'Kubernetes' in more and hints
     assert explain_restore_failure('something else') == ('', [])
+
+
+# -- the route-copy step on a real workspace ----------------------------------------------
+
+def _prepared_workspace(tmp_path):
+    ws = Workspace.create('upg-route', mode='new-host')
+    ws.makedirs('snapshot')
+    path = ws.path('snapshot/snap1.zip')
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr('metadata.json', json.dumps({'snapshot_version': '5.1.0',
+                                                      'schema_revision': 'abc'}))
+        archive.writestr('pg_data', b'data' * 1000)
+    with open(path, 'rb') as stream:
+        digest = hashlib.sha256(stream.read()).hexdigest()
+    with open(path + '.sha256', 'w') as stream:
+        stream.write('{0}  snap1.zip\n'.format(digest))
+    ws.update_meta(snapshot={'id': 'snap1', 'path': 'snapshot/snap1.zip', 'sha256': digest,
+                             'size': 1, 'snapshot_version': '5.1.0',
+                             'revisions': ['schema_revision']},
+                   restore_route={'route': 'legacy', 'action': 'copy', 'reason': 'r',
+                                  'add': {'stage_schema_revision': '',
+                                          'composer_schema_revision': ''}})
+    return ws
+
+
+class _Ctx:
+    def __init__(self, workspace):
+        self.workspace = workspace
+        self.target_manager = None
+
+
+def test_route_copy_step_makes_verifies_and_reopens_an_earlier_upload(cfy_workdir, tmp_path):
+    ws = _prepared_workspace(tmp_path)
+    # an upload done by an earlier run for the original id
+    ws.journal.append('upload-snapshot', 'started', {})
+    ws.journal.append('upload-snapshot', 'succeeded', {'snapshot_id': 'snap1'})
+    ctx, step = _Ctx(ws), RouteCopy()
+    assert step.check(ctx) is False
+    details = step.run(ctx)
+    assert details['snapshot_id'] == 'snap1-route'
+    assert details['path'] == 'snapshot/snap1-route.zip'
+    copy = ws.meta['restore_route']['copy']
+    assert copy['sha256'] == details['sha256'] and copy['of'] == 'snap1'
+    assert step.check(ctx) is True
+    restored = restored_snapshot(ws)
+    assert (restored['id'], restored['path'], restored['original_id']) == \
+        ('snap1-route', 'snapshot/snap1-route.zip', 'snap1')
+    assert restored['snapshot_version'] == '5.1.0'
+    assert ws.journal.last_event('upload-snapshot') == 'failed'     # uploaded again
+    # a copy that no longer matches its hash is never used: the step runs again
+    with open(ws.path(copy['path']), 'ab') as stream:
+        stream.write(b'junk')
+    assert step.check(ctx) is False
+
+
+def test_route_copy_is_skipped_when_the_route_needs_none(cfy_workdir, tmp_path):
+    ws = _prepared_workspace(tmp_path)
+    ws.update_meta(restore_route={'route': 'legacy', 'action': 'as-is', 'reason': 'r',
+                                  'add': {}})
+    assert RouteCopy().check(_Ctx(ws)) is True
+    assert restored_snapshot(ws)['id'] == 'snap1'
