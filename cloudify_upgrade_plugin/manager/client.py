@@ -450,7 +450,7 @@ class Manager:
         return self.get('/provider/context', what='reading the provider context') or {}
 
     def licence(self) -> dict:
-        """``GET /license``: ``items`` (facts §12.2; a JSON 404 on community managers)."""
+        """``GET /license``: ``items`` (behaviour §12.2; a JSON 404 on community managers)."""
         return self.get('/license', what='reading the licence')
 
     def ldap_state(self) -> Optional[str]:

@@ -4,7 +4,7 @@ Owns: which failures are transient (connection errors, timeouts, HTTP 5xx), the 
 backoff used for idempotent calls only (a POST/PUT is never repeated behind the caller's
 back), and the translation of client errors into ``UpgradeError`` with stable ids that name
 the manager: ``manager-auth-failed`` (401), ``manager-forbidden`` (403), ``not-found``
-(404), ``manager-unlicensed`` (the licence gate of a premium 4.6+ manager, facts §12.2),
+(404), ``manager-unlicensed`` (the licence gate of a premium 4.6+ manager, behaviour §12.2),
 ``manager-unreachable``, ``manager-tls-failed`` and ``manager-request-failed``.
 """
 import time
@@ -17,7 +17,7 @@ from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 
 _MAX_MESSAGE = 400
-# facts §12.2: what an unlicensed (or expired-trial) premium manager answers outside its
+# behaviour §12.2: what an unlicensed (or expired-trial) premium manager answers outside its
 # allow-list (cloudify-common@7.0.4 cloudify_rest_client/exceptions.py)
 LICENCE_ERROR_CODES = ('missing_cloudify_license', 'expired_cloudify_license')
 # What a call to a manager may raise before ``translate``: transport and client errors.

@@ -5,7 +5,7 @@ prepare steps, in place the manual teardown, then the restore steps) with what e
 changes.  With ``--to-profile`` it also runs the target checks that need no snapshot
 (``restore.checks.plan_target_checks``: licence, path, edition, predicted restore route,
 clean, admin), read only, without a workspace.  ``notes`` say where the vendor tests
-another way (``cfy_manager upgrade`` from 6.1+ all-in-one managers, facts §12.8).  It
+another way (``cfy_manager upgrade`` from 6.1+ all-in-one managers, behaviour §12.8).  It
 sends only read requests.  Exit 3 when a blocking check fails.
 """
 from typing import List, Optional
@@ -82,7 +82,7 @@ def _target_manager(options, source, target):
 
 
 def notes(manager) -> List[str]:
-    """Where the vendor tests another way than a snapshot upgrade (facts §12.8)."""
+    """Where the vendor tests another way than a snapshot upgrade (behaviour §12.8)."""
     if not versions.cfy_manager_upgrade_applies(manager.version):
         return []
     nodes = _manager_nodes(manager)
@@ -91,7 +91,7 @@ def notes(manager) -> List[str]:
     return ['{0} {1}: the vendor-tested in-place alternative is `cfy_manager upgrade` on '
             'the manager host (an RPM upgrade that keeps the certificates, '
             'rest-security.conf, the licence, LDAP and the plugins; tested from 6.1-6.4 '
-            'all-in-one managers to 7.0, facts §12.8){2}. Snapshots (this plugin) remain '
+            'all-in-one managers to 7.0, behaviour §12.8){2}. Snapshots (this plugin) remain '
             'the documented way to move to a new manager.'.format(
                 manager.version, manager.edition or '',
                 '' if nodes == 1 else ' - if this is an all-in-one manager')]

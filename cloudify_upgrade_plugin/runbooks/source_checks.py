@@ -81,7 +81,7 @@ def source_healthy(manager) -> CheckOutcome:
 def upgrade_path(source, target, mode) -> CheckOutcome:
     """The path checks: ``upgrade-path``, or one check per problem (under its own id, not
     waivable when the target manager refuses the path whatever the options say), and a
-    warning where the path is not the one the vendor tests (facts §12.8)."""
+    warning where the path is not the one the vendor tests (behaviour §12.8)."""
     if target is None:
         problems = versions.upgrade_problems(source, max(source, versions.MIN_TARGET), mode)
         problems = [p for p in problems if p[0] in ('in-place-unsupported',

@@ -16,7 +16,7 @@ This module owns reading a downloaded snapshot archive without extracting it:
        'agent_networks': [...] | None,   # networks.json (4.2+); None when absent
        'agents_min_version': '4.1' | None,   # the oldest agent version in agents.json
        'revisions': [...]}   # which of schema_revision, composer_schema_revision,
-                             # stage_schema_revision metadata.json holds (facts §12.1)
+                             # stage_schema_revision metadata.json holds (behaviour §12.1)
 
   ``agents_layout`` is read from the structure of ``agents.json`` (per tenant:
   tenant/deployment/node/instance -> agent; flat: deployment/node/instance -> agent); when

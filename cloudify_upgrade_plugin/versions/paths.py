@@ -5,7 +5,7 @@ Each path rule is declared once in ``PATH_RULES`` with the check id it is report
 the target manager refuses whatever the operator says may not), so ``PATH_PROBLEM_IDS``,
 ``PATH_UNWAIVABLE`` and ``PATCH_PROBLEM_IDS`` are derived from the rules, never listed by
 hand.  ``NEWEST_KNOWN_RELEASE`` is the newest manager release the plugin knows the rules
-of; ``path_advice`` says where a possible path is not the vendor-tested one (facts §12.8).
+of; ``path_advice`` says where a possible path is not the vendor-tested one (behaviour §12.8).
 Also the snapshot id rule.
 """
 import re
@@ -24,11 +24,11 @@ FIRST_TARGET_REFUSING_3X = Version((5, 0, 0))
 # the restore workflow of the 7.0.5 build branch is the 7.0.4 one (cloudify-manager@7.0.4
 # and 7.0.5-build mgmtworker/cloudify_system_workflows/snapshots/snapshot_restore.py).
 NEWEST_KNOWN_RELEASE = Version((7, 0, 5))
-# facts §12.8: the vendor's 7.0-era system tests restore into the newest manager only from
+# behaviour §12.8: the vendor's 7.0-era system tests restore into the newest manager only from
 # 5.1.0 or later (cloudify-system-tests SUPPORTED_RELEASES)
 VENDOR_TESTED_SOURCE = Version((5, 1, 0))
 VENDOR_TESTED_FROM_TARGET = Version((6, 0, 0))
-# facts §12.8: `cfy_manager upgrade` is tested in place from 6.1 to 7.0 on all-in-one managers
+# behaviour §12.8: `cfy_manager upgrade` is tested in place from 6.1 to 7.0 on all-in-one managers
 CFY_MANAGER_UPGRADE_FROM = Version((6, 1, 0))
 
 
@@ -58,9 +58,9 @@ PATH_RULES = (
              lambda source, target, mode: target.base < source.base,
              'Target version {target} is older than the source {source}; a manager refuses '
              'snapshots of a newer manager.',
-             not_waivable='a manager refuses a snapshot of a newer manager (facts §3.6.1)'),
+             not_waivable='a manager refuses a snapshot of a newer manager (behaviour §3.6.1)'),
     # facts §1.4 / §3.6.3: 4.2-4.6 restore 3.x snapshots, 5.0.0+ refuse anything below 4.0.0
-    # (and 7.0 restores them as nothing, facts §12.1)
+    # (and 7.0 restores them as nothing, behaviour §12.1)
     PathRule('source-3x-needs-stepping-stone',
              lambda source, target, mode: source.major < 4 and
              target >= FIRST_TARGET_REFUSING_3X,
@@ -68,7 +68,7 @@ PATH_RULES = (
              'snapshots older than 4.0.0. Upgrade to a 4.x (4.2-4.6) manager first, then from '
              'that manager to {target}.',
              not_waivable='5.0 and later managers refuse 3.x snapshots, and 7.0 restores '
-                          'them as nothing (facts §3.6.3, §12.1)'),
+                          'them as nothing (behaviour §3.6.3, §12.1)'),
     # issue 14 item 6: the rules of a release the plugin does not know are guesses
     PathRule('target-version-unknown',
              lambda source, target, mode: target.base > NEWEST_KNOWN_RELEASE,
@@ -114,7 +114,7 @@ def upgrade_problems(source, target, mode: Optional[str] = None) -> List[Tuple[s
 def path_advice(source, target) -> List[Tuple[str, str]]:
     """Possible paths that are not the vendor-tested one: a list of (check_id, message).
 
-    facts §12.8: the vendor's 7.0-era tests restore into 6.0+ managers only from 5.1.0 or
+    behaviour §12.8: the vendor's 7.0-era tests restore into 6.0+ managers only from 5.1.0 or
     later sources; older sources should go through a 5.1 manager first.
     """
     source = as_version(source)
@@ -124,14 +124,14 @@ def path_advice(source, target) -> List[Tuple[str, str]]:
         advice.append((
             'path-not-vendor-tested',
             'Cloudify tests snapshot restores into {0} managers only from 5.1.0 or later '
-            'sources (facts §12.8); {1} -> {0} is not a path the vendor tests. The '
+            'sources (behaviour §12.8); {1} -> {0} is not a path the vendor tests. The '
             'vendor-tested stepping stone is a 5.1 manager: upgrade {1} to 5.1 first, then '
             '5.1 to {0}.'.format(target, source)))
     return advice
 
 
 def cfy_manager_upgrade_applies(source) -> bool:
-    """facts §12.8: `cfy_manager upgrade` (in place, RPM) is the vendor-tested way from
+    """behaviour §12.8: `cfy_manager upgrade` (in place, RPM) is the vendor-tested way from
     6.1+ all-in-one managers to 7.0."""
     return as_version(source).base >= CFY_MANAGER_UPGRADE_FROM
 

@@ -6,7 +6,7 @@ three keys ``schema_revision``, ``composer_schema_revision`` and ``stage_schema_
 are present (key presence: an empty value counts), otherwise the per-entity route, which
 restores a legacy-shaped zip as nothing (cloudify-manager@7.0.0…7.0.4
 mgmtworker/cloudify_system_workflows/snapshots/snapshot_restore.py `_is_legacy_snapshot`,
-`restore`; facts §12.1).  Every community snapshot and every 4.0.x snapshot lacks a key.
+`restore`; behaviour §12.1).  Every community snapshot and every 4.0.x snapshot lacks a key.
 
 Whether a copy whose metadata gains the missing keys restores correctly was decided from
 the same file at the 7.0.x tags (`restore`, `_restore_db`, `_restore_stage`,
@@ -89,12 +89,12 @@ class RoutePlan:
 
 
 def has_route_rule(target) -> bool:
-    """facts §12.1: 7.0 chooses the restore route from the snapshot's metadata."""
+    """behaviour §12.1: 7.0 chooses the restore route from the snapshot's metadata."""
     return as_version(target) >= ROUTE_RULE_SINCE
 
 
 def refuses_legacy_on_kubernetes(target) -> bool:
-    """facts §12.1: a Kubernetes (distributed) 7.0.3+ manager refuses legacy snapshots."""
+    """behaviour §12.1: a Kubernetes (distributed) 7.0.3+ manager refuses legacy snapshots."""
     return as_version(target) >= KUBERNETES_REFUSAL_SINCE
 
 
@@ -127,10 +127,10 @@ def restore_route(snapshot_version, revisions: Iterable[str], target, target_edi
                                         'route.'.format(target))
     snapshot = as_version(snapshot_version)
     nothing = 'Its metadata.json lacks {0}, so {1} would take its per-entity route and ' \
-              'restore nothing of it (facts §12.1).'.format(', '.join(missing), target)
+              'restore nothing of it (behaviour §12.1).'.format(', '.join(missing), target)
     if snapshot.major < 4:
         return RoutePlan(ENTITIES, BLOCK, nothing + ' Adding the keys would not help: the '
-                         'legacy route refuses snapshots older than 4.0 (facts §3.6.3).')
+                         'legacy route refuses snapshots older than 4.0 (behaviour §3.6.3).')
     add = {}
     if SCHEMA_REVISION in missing:
         if snapshot.base > Version((4, 0, 0)):
@@ -165,7 +165,7 @@ def restore_route(snapshot_version, revisions: Iterable[str], target, target_edi
 def snapshot_revisions(source, edition: Optional[str]) -> Tuple[str, ...]:
     """The revision keys a snapshot of this source will hold (for ``plan``, before any
     snapshot exists): ``schema_revision`` from 4.0.1; ``stage_schema_revision`` on premium
-    4.0.1+, ``composer_schema_revision`` on premium 4.1+ (facts §3.7, §12.1; a patched
+    4.0.1+, ``composer_schema_revision`` on premium 4.1+ (behaviour §3.7, §12.1; a patched
     4.0.x writes the keys of its base version)."""
     base = as_version(source).base
     keys = []

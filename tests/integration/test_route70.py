@@ -1,6 +1,6 @@
 """Moving to 7.0 as real managers behave (issue 14): the restore route, through the real `cfy`.
 
-A 7.0 target picks its restore route from the snapshot's metadata.json (facts §12.1): the
+A 7.0 target picks its restore route from the snapshot's metadata.json (behaviour §12.1): the
 simulated 7.0 does so (tests/simulator README "Snapshot formats and the 7.0 restore route").
 Every test here ends either with the target holding the source's data (reconcile passes, and
 the simulators' data compared directly) or with exit 3 before any upload: none may see a
@@ -99,7 +99,7 @@ def test_community_51_to_community_704_in_place(flow, simulated_manager, make_pr
     source_view = data_view(old)
     _prepare(flow, make_profile, old, 'in-place')
     # installed with the old admin password: a >= 4.2 snapshot gives the admin the old
-    # one (facts §3.8), and the profile keeps working (how other passwords are followed is
+    # one (behaviour §3.8), and the profile keeps working (how other passwords are followed is
     # issue 14 item 3)
     new = old.reinstall('7.0', admin_password=old.admin_password)
     assert new.rules.edition == 'community'
@@ -139,7 +139,7 @@ def test_community_51_to_premium_704_is_blocked_before_any_upload(
 def test_community_70_legacy_snapshot_to_community_704(
         flow, simulated_manager, make_profile):  # noqa: F811
     """A 7.0 community source: its `legacy: true` snapshot has no UI revisions either
-    (facts §12.1), so a community 7.0 target restores the route copy."""
+    (behaviour §12.1), so a community 7.0 target restores the route copy."""
     old = simulated_manager('7.0', edition='community', data='demo', ssh=True)
     new = simulated_manager('7.0', edition='community', data='empty', ssh=True)
     make_profile('new', new)
@@ -224,7 +224,7 @@ def test_premium_401_update3_default_tenant_only_to_community_704(
 
 def test_distributed_704_warns_then_explains_the_refusal(flow, simulated_manager,  # noqa: F811
                                                          make_profile):  # noqa: F811
-    """facts §12.1: nothing in the REST answers of the simulated Kubernetes 7.0 tells, so
+    """behaviour §12.1: nothing in the REST answers of the simulated Kubernetes 7.0 tells, so
     check-target warns; the workflow refuses the legacy snapshot and the error says why."""
     old = simulated_manager('4.4', data='demo', ssh=True)
     new = simulated_manager('7.0', data='empty', ssh=True, distributed=True)

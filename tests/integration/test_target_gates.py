@@ -1,7 +1,7 @@
 """What a target refuses whatever the operator says, and waivers (issue 14 items 4, 6, 7, 10).
 
 Through the real `cfy` against simulated managers: the licence gate of premium 7.0.4
-targets (facts §12.2), supported paths (§12.8: the newest known release, the vendor-tested
+targets (behaviour §12.2), supported paths (§12.8: the newest known release, the vendor-tested
 stepping stone, `cfy_manager upgrade`, old agents onto an SSL 6.0+ target), checks that
 cannot be waived, waivers validated once per command, and `plan --to-profile` (the target
 checks, read only).

@@ -24,7 +24,7 @@ from tests.reliability import flows, harness
 PLAN = ('upgrade', 'plan', '--target-version', flows.TARGET_VERSION, '--json')
 DISABLED_WARNING = 'CLOUDIFY_SSL_TRUST_ALL'
 # The 4.1 source's agents fetch their new installer over http, which an SSL 7.0 target
-# redirects (facts §12.6, check agents-too-old-for-ssl); the simulated agents do not model
+# redirects (behaviour §12.6, check agents-too-old-for-ssl); the simulated agents do not model
 # the redirect, so these whole-upgrade-over-https tests waive it by name.
 OLD_AGENTS_WAIVER = ('--waive', 'agents-too-old-for-ssl', '--reason',
                      'simulated agents are not affected by the https redirect')

@@ -80,7 +80,7 @@ def test_blocked_reason_says_what_to_do():
                           'composer_schema_revision')),
 ])
 def test_predicted_revisions_follow_what_each_source_writes(source, edition, keys):
-    """facts §3.7 / §12.1: the keys `_dump_metadata` writes per edition and version."""
+    """behaviour §3.7 / §12.1: the keys `_dump_metadata` writes per edition and version."""
     assert versions.snapshot_revisions(source, edition) == keys
 
 

@@ -204,7 +204,7 @@ def test_active_execution_states_only_name_states_the_version_knows():
 
 
 def test_licence_gate_on_premium_from_46():
-    """facts §12.2: premium 4.6+ managers gate their endpoints on a licence."""
+    """behaviour §12.2: premium 4.6+ managers gate their endpoints on a licence."""
     assert versions.has_licence_gate('5.0.5', 'premium') is True
     assert versions.has_licence_gate('4.6', 'premium') is True
     assert versions.has_licence_gate('7.0.4', 'community') is False
@@ -212,7 +212,7 @@ def test_licence_gate_on_premium_from_46():
 
 
 def test_agent_and_ssl_rules():
-    """facts §12.6: < 4.2 agents fetch over http; SSL 6.0+ managers redirect http."""
+    """behaviour §12.6: < 4.2 agents fetch over http; SSL 6.0+ managers redirect http."""
     assert versions.agent_fetches_installer_over_http('4.1') is True
     assert versions.agent_fetches_installer_over_http('4.1.0-p3-4.0.1') is True
     assert versions.agent_fetches_installer_over_http('4.2') is False

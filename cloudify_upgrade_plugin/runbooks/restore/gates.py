@@ -8,7 +8,7 @@ manager keeps.
 - ``target-licence`` (first): a premium 4.6+ target without a usable licence answers only
   a short allow-list; a missing licence or an expired trial one closes the gate, an expired
   paying licence does not, and the licence's ``cloudify_version`` is checked only when a
-  licence is uploaded (facts §12.2; the vendor's tests cloudify-manager@7.0.4
+  licence is uploaded (behaviour §12.2; the vendor's tests cloudify-manager@7.0.4
   tests/integration_tests/tests/agentless_tests/test_license.py).  Not waivable.
 - ``target-edition``: a community target cannot hold a premium source's other tenants,
   users, user groups or LDAP.
@@ -16,10 +16,10 @@ manager keeps.
   (``versions.restore_route``); blocks, not waivable, when no version of the snapshot
   restores correctly there.
 - ``target-distributed``: a Kubernetes 7.0.3+ target refuses legacy snapshots inside the
-  workflow (facts §12.1): blocks when its status lists a service only the Kubernetes build
+  workflow (behaviour §12.1): blocks when its status lists a service only the Kubernetes build
   has, warns otherwise (no REST answer is known to tell for sure).
 - ``agents-too-old-for-ssl``: agents older than 4.2 cannot follow an SSL 6.0+ target's
-  redirect to https (facts §12.6); "SSL" is read from the target profile's protocol.
+  redirect to https (behaviour §12.6); "SSL" is read from the target profile's protocol.
 """
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
@@ -33,11 +33,11 @@ from cloudify_upgrade_plugin.snapshot import archive
 from cloudify_upgrade_plugin.versions import Version
 
 DEFAULT_TENANT = 'default_tenant'
-NO_LICENCE = 'an unlicensed premium manager refuses the upload and the restore (facts §12.2)'
+NO_LICENCE = 'an unlicensed premium manager refuses the upload and the restore (behaviour §12.2)'
 NO_ROUTE = 'the target restores such a snapshot as nothing or fails it; a waiver does not ' \
-           'change its restore route (facts §12.1)'
+           'change its restore route (behaviour §12.1)'
 ON_KUBERNETES = 'a Kubernetes 7.0.3+ manager refuses legacy snapshots inside the restore ' \
-                '(facts §12.1)'
+                '(behaviour §12.1)'
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def _zip_revisions(workspace, snapshot):
 
 @TARGET_CHECKS.check('target-licence', BLOCK, unwaivable={'target-licence': NO_LICENCE})
 def target_licence(target) -> CheckOutcome:
-    """facts §12.2: the licence gate of a premium 4.6+ target (see the module docstring)."""
+    """behaviour §12.2: the licence gate of a premium 4.6+ target (see the module docstring)."""
     if not versions.has_licence_gate(target.version, target.edition):
         return PASS, 'A {0} {1} manager has no licence gate.'.format(
             target.edition or '', target.version)
@@ -120,7 +120,7 @@ def target_licence(target) -> CheckOutcome:
     usable = [item for item in items if not (item.get('expired') and item.get('trial'))]
     if not usable:
         return FAIL, 'The licence of {0} is an expired trial licence: the manager refuses ' \
-                     'every request but a few with expired_cloudify_license (facts §12.2). ' \
+                     'every request but a few with expired_cloudify_license (behaviour §12.2). ' \
                      '{1}'.format(target.label, upload)
     best = next((item for item in usable if not item.get('expired')), usable[0])
     notes = []
@@ -131,7 +131,7 @@ def target_licence(target) -> CheckOutcome:
                      'working.'.format(licensed))
     if best.get('expired'):
         return WARN, 'The licence of {0} expired on {1}: a paying licence keeps the manager ' \
-                     'serving (facts §12.2), but renew it.{2}'.format(
+                     'serving (behaviour §12.2), but renew it.{2}'.format(
                          target.label, best.get('expiration_date'), ''.join(notes))
     return PASS, 'Licence of {0}: {1}{2}, valid until {3}.{4}'.format(
         target.label, best.get('license_edition') or 'premium',
@@ -206,7 +206,7 @@ def route_plan(facts: SourceFacts, target) -> versions.RoutePlan:
 @TARGET_CHECKS.check('target-distributed', BLOCK,
                      unwaivable={'target-distributed': ON_KUBERNETES})
 def target_distributed(facts: SourceFacts, target) -> CheckOutcome:
-    """facts §12.1: a Kubernetes 7.0.3+ target refuses legacy snapshots in the workflow."""
+    """behaviour §12.1: a Kubernetes 7.0.3+ target refuses legacy snapshots in the workflow."""
     if not route_plan(facts, target).legacy or \
             not versions.refuses_legacy_on_kubernetes(target.version):
         return PASS, 'Not a legacy restore onto 7.0.3 or later.'
@@ -217,7 +217,7 @@ def target_distributed(facts: SourceFacts, target) -> CheckOutcome:
                      'installed on a host (RPM), then move from there if needed.'.format(
                          target.label, ', '.join(found), versions.DISTRIBUTED_REFUSAL)
     return WARN, 'This snapshot takes the legacy route: a 7.0 manager running on ' \
-                 'Kubernetes (helm) refuses it inside the restore ("{0}", facts §12.1). ' \
+                 'Kubernetes (helm) refuses it inside the restore ("{0}", behaviour §12.1). ' \
                  'Nothing {1} answered says it runs on Kubernetes; if it does, restore ' \
                  'onto a 7.0 manager installed on a host instead.'.format(
                      versions.DISTRIBUTED_REFUSAL, target.label)
@@ -236,7 +236,7 @@ def kubernetes_services(target) -> List[str]:
 
 @TARGET_CHECKS.check('agents-too-old-for-ssl', BLOCK)
 def agents_too_old_for_ssl(facts: SourceFacts, target) -> CheckOutcome:
-    """facts §12.6: < 4.2 agents fetch the new installer over http, which an SSL 6.0+
+    """behaviour §12.6: < 4.2 agents fetch the new installer over http, which an SSL 6.0+
     target redirects to https (a 308 they do not follow)."""
     agents = facts.agents_version
     if agents is None:
@@ -250,7 +250,7 @@ def agents_too_old_for_ssl(facts: SourceFacts, target) -> CheckOutcome:
     return FAIL, 'Agents of {0} (the oldest in the snapshot) fetch the new agent\'s installer ' \
                  'over plain http, and {1} is an SSL {2} manager (its profile talks https) ' \
                  'that redirects http to https, which they do not follow: install-agents ' \
-                 'would fail for them (facts §12.6). Move through a manager older than 6.0 ' \
+                 'would fail for them (behaviour §12.6). Move through a manager older than 6.0 ' \
                  'first (e.g. 5.1: its install_new_agents gives them 5.1 agents), or plan to ' \
                  'install their agents by hand and waive this check.'.format(
                      agents, target.label, target.version)

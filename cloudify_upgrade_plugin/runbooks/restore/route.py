@@ -112,10 +112,10 @@ def _reopen_upload(workspace, copy_id):
 
 def explain_restore_failure(reason: str) -> Tuple[str, List[str]]:
     """(more message, hints) for a failed restore whose error is one the route rules know:
-    a Kubernetes 7.0.3+ manager refusing a legacy snapshot (facts §12.1)."""
+    a Kubernetes 7.0.3+ manager refusing a legacy snapshot (behaviour §12.1)."""
     if versions.DISTRIBUTED_REFUSAL not in (reason or ''):
         return '', []
     return (' The target runs on Kubernetes (a "distributed manager"): 7.0.3 and later '
-            'refuse every legacy snapshot there, before anything is restored (facts §12.1).',
+            'refuse every legacy snapshot there, before anything is restored (behaviour §12.1).',
             ['Restore onto a 7.0 manager installed on a host (RPM) instead: start a new '
              'upgrade for it (`cfy upgrade prepare`); nothing was restored on this one.'])

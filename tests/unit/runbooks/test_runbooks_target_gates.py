@@ -66,7 +66,7 @@ def _facts(version='4.4', edition='premium', revisions=versions.REVISION_KEYS,
     ([dict(LICENCE, cloudify_version=None, expiration_date=None)], 'pass', 'no end'),
 ])
 def test_licence_gate(licences, status, words):
-    """facts §12.2: a missing licence or an expired trial closes the gate; an expired
+    """behaviour §12.2: a missing licence or an expired trial closes the gate; an expired
     paying licence and an old cloudify_version do not."""
     check = CheckSet().run_check(gates.target_licence, Target(licences=licences))
     assert check.status == status and words in check.message, check
