@@ -2,7 +2,7 @@
 
 Version rules (``versions``): the restore body per target (``Manager.restore_snapshot``);
 after ``terminated`` the REST service restarts on 4.2-4.5 targets and the admin password
-becomes the source admin's for snapshots that carry the passwords (facts §3.8); 5.0.5+
+becomes the source admin's for snapshots that carry the passwords (behaviour §3.8); 5.0.5+
 report the end of the post-restore work at ``snapshot-status`` (§2.3); certificates are
 restored only in place (§3.8).
 
@@ -80,7 +80,7 @@ class StartRestore(RestoreStep):
             return True
         if _last_lifecycle_event(ctx.workspace, self.id) != 'started':
             # only a run that died inside this step can have left a restore unrecorded (a
-            # refused POST may leave a row that never runs, obs70 §3.2: never adopt that)
+            # refused POST may leave a row that never runs, observed-7.0 §3.2: never adopt that)
             return False
         execution = common.snapshot_execution(
             ctx.target_manager, restored_snapshot(ctx.workspace)['id'],
@@ -191,10 +191,10 @@ class WaitRestore(RestoreStep):
         target = credentials.working(target, candidates, wait=True) or target
         alternatives = credentials.alternatives(target, candidates)
         current = {'manager': target}
-        # 4.6+ switch the admin password inside the workflow (facts §3.8)
+        # 4.6+ switch the admin password inside the workflow (behaviour §3.8)
         try:
             # poll at least every second: the end must be seen before the post-restore
-            # shell's `sleep 3` is over and it restarts / reboots the manager (facts §3.8)
+            # shell's `sleep 3` is over and it restarts / reboots the manager (behaviour §3.8)
             execution = waits.wait_for_execution(
                 target, execution_id, timeout=timeout, alternatives=alternatives,
                 on_switch=lambda m: current.update(manager=m),
@@ -246,7 +246,7 @@ class WaitRestore(RestoreStep):
 
 
 def post_restore_expectations(target, snapshot, certificates: bool) -> dict:
-    """What happens after the restore execution ends, per target version (facts §3.8)."""
+    """What happens after the restore execution ends, per target version (behaviour §3.8)."""
     passwords = versions.snapshot_carries_passwords(snapshot)
     return {'credentials_change': passwords,
             'restart': passwords or certificates,
@@ -255,7 +255,7 @@ def post_restore_expectations(target, snapshot, certificates: bool) -> dict:
 
 
 def outage_after_terminated(target, post: dict) -> bool:
-    """facts §3.8: the reboot after moving certificates; the REST restart of the detached
+    """behaviour §3.8: the reboot after moving certificates; the REST restart of the detached
     post-restore shell on 4.2-4.5 targets (4.6+ restart inside the workflow)."""
     return bool(post['reboot'] or (post['credentials_change'] and
                                    versions.restarts_rest_after_restore(target)))
@@ -263,7 +263,7 @@ def outage_after_terminated(target, post: dict) -> bool:
 
 def _credentials_refused(ctx, target, execution_id, error):
     """Every known password is refused while the restore runs: after a >= 4.2 snapshot the
-    admin password is the old manager's (facts §3.8), which an in-place profile may not hold
+    admin password is the old manager's (behaviour §3.8), which an in-place profile may not hold
     any more (the operator set the fresh install's)."""
     return UpgradeError(
         '{0} refuses the credentials of profile {1} while restore execution {2} runs: a '
