@@ -128,21 +128,26 @@ def upgrade() -> None:
               help='Version of the manager you will upgrade to.')
 @click.option('--from-profile', default=None, metavar='NAME',
               help='Profile of the old manager (default: the active one).')
+# issue 14 (item 10)
+@click.option('--to-profile', default=None, metavar='NAME',
+              help='Profile of the new manager: also run the target checks '
+                   '(read only).')
 @waive_options
 @cfy.options.common_options
 @boundary
-def plan(mode, target_version, from_profile, waive, reason) -> Outcome:
+def plan(mode, target_version, from_profile, to_profile, waive, reason) -> Outcome:
     """Check an upgrade and list its steps; changes nothing.
 
     Runs every check `prepare` would run that needs no snapshot (reachability,
     version and edition, upgrade path, update-3 / patch-1, running executions,
     maintenance mode, users, SSH access, local disk) and prints the ordered
-    steps of the chosen mode for this source/target pair. Exit 3 when a
-    blocking check fails.
+    steps of the chosen mode for this source/target pair. With --to-profile
+    it also runs the target checks that need no snapshot (licence, path,
+    edition, restore route, clean, admin). Exit 3 when a blocking check fails.
     """
     from cloudify_upgrade_plugin.runbooks import plan as command
     return command.run(PlanOptions(mode=mode, target_version=target_version,
-                                   from_profile=from_profile,
+                                   from_profile=from_profile, to_profile=to_profile,
                                    waivers=_waivers(waive, reason)))
 
 

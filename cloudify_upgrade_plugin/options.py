@@ -28,6 +28,8 @@ class PlanOptions:
     target_version: Optional[str] = None
     from_profile: Optional[str] = None
     waivers: Tuple[Waiver, ...] = ()
+    # issue 14 (item 10): plan only; the new manager's profile, to run the target checks
+    to_profile: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,25 @@
   severity (``@REGISTRY.check('source-healthy', BLOCK)``, which makes a ``CheckSpec``);
   ``ids`` - the catalogue of ids ``--waive`` may name - is derived from the registrations,
   including the ``also`` ids a check may report instead of its own.
+  A check may be registered as one that cannot be waived (``unwaivable={id: why}``): it
+  describes what a manager refuses whatever the operator says; ``unwaivable`` maps those ids
+  to the reason.  ``declare`` registers an id a step builds itself (checks made after the
+  managers changed), so that it is in the catalogue too.
 - ``Waiver(check, reason)``: one ``--waive ID --reason TEXT``.
+- ``validate_waivers(waivers, known_ids, unwaivable)``: what every command does once, before
+  anything changes: an unknown id is ``InputError('unknown-waiver')``, an id that cannot be
+  waived ``InputError('waiver-not-allowed')`` naming why, a waiver without a reason
+  ``InputError('waiver-needs-reason')`` (all exit 2).
 - ``evaluate(checks, waivers, journal=None, known_ids=None)``: applies the waivers (each one
   names one check id and carries a reason), journals every waiver actually used (``waived``,
   details ``check``, ``reason``, ``message``), and raises ``BlockedError`` (exit 3) listing
   every failed blocking check that was not waived; its ``document`` carries ``checks`` for the
-  ``--json`` output.  A waiver for an unknown check id is ``InputError('unknown-waiver')``.
+  ``--json`` output, and its hints offer only checks that can be waived.  A waiver for an
+  unknown check id is ``InputError('unknown-waiver')``; one naming a check that cannot be
+  waived ``InputError('waiver-not-allowed')``.
 """
 from dataclasses import dataclass
-from typing import Callable, FrozenSet, Iterable, List, Mapping, Tuple, Union
+from typing import Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple, Union
 
 from cloudify_upgrade_plugin.errors import BlockedError, InputError, UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
@@ -30,7 +40,8 @@ STATUSES = (PASS, WARN, FAIL, WAIVED)
 class Check:
     """The result of one check."""
 
-    def __init__(self, id, severity, status, message, details=None, waiver=None):
+    def __init__(self, id, severity, status, message, details=None, waiver=None,
+                 not_waivable=None):
         if severity not in SEVERITIES:
             raise ValueError('check {0}: severity {1!r} is not one of {2}'.format(
                 id, severity, SEVERITIES))
@@ -43,10 +54,17 @@ class Check:
         self.message = message
         self.details = details or {}
         self.waiver = waiver
+        # why a waiver cannot override it (what a manager refuses whatever the operator
+        # says), or None: it may be waived
+        self.not_waivable = not_waivable
 
     def __repr__(self):
         return '<Check {0} {1}/{2}: {3}>'.format(self.id, self.severity, self.status,
                                                  self.message)
+
+    @property
+    def waivable(self) -> bool:
+        return not self.not_waivable
 
     @property
     def blocking_failure(self) -> bool:
@@ -59,9 +77,13 @@ class Check:
             doc['details'] = self.details
         if self.waiver:
             doc['waiver'] = dict(self.waiver)
+        if self.not_waivable:
+            doc['not_waivable'] = self.not_waivable
         return doc
 
     def waived(self, reason) -> 'Check':
+        if not self.waivable:
+            raise ValueError('check {0} cannot be waived'.format(self.id))
         return Check(self.id, self.severity, WAIVED, self.message, self.details,
                      waiver={'reason': reason})
 
@@ -87,12 +109,14 @@ class Waiver:
 
 @dataclass(frozen=True)
 class CheckSpec:
-    """A registered check: its id, severity, function, and the ids it may report instead."""
+    """A registered check: its id, severity, function, the ids it may report instead, and
+    those of its ids that cannot be waived (id -> why)."""
 
     id: str
     severity: str
-    func: Callable
+    func: Optional[Callable]
     also: Tuple[str, ...] = ()
+    unwaivable: Tuple[Tuple[str, str], ...] = ()
 
     def __call__(self, *args, **kwargs):
         return self.func(*args, **kwargs)
@@ -100,6 +124,10 @@ class CheckSpec:
     @property
     def ids(self) -> Tuple[str, ...]:
         return (self.id,) + self.also
+
+    def not_waivable(self, check_id: str) -> Optional[str]:
+        """Why ``check_id`` cannot be waived, or None."""
+        return dict(self.unwaivable).get(check_id)
 
 
 class CheckRegistry:
@@ -109,21 +137,37 @@ class CheckRegistry:
         self.name = name
         self._specs = {}
 
-    def check(self, check_id: str, severity: str,
-              also: Iterable[str] = ()) -> Callable[[Callable], CheckSpec]:
-        """Decorator: register the function as check ``check_id``; returns its CheckSpec."""
+    def check(self, check_id: str, severity: str, also: Iterable[str] = (),
+              unwaivable: Optional[Mapping[str, str]] = None
+              ) -> Callable[[Callable], CheckSpec]:
+        """Decorator: register the function as check ``check_id``; returns its CheckSpec.
+
+        ``unwaivable``: {id: why} for the ids (``check_id`` or ``also``) that describe what
+        a manager refuses whatever the operator says; ``--waive`` on them is refused.
+        """
         if severity not in SEVERITIES:
             raise ValueError('check {0}: severity {1!r} is not one of {2}'.format(
                 check_id, severity, SEVERITIES))
+        unwaivable = tuple(sorted((unwaivable or {}).items()))
+        unknown = {cid for cid, _ in unwaivable} - {check_id, *also}
+        if unknown:
+            raise ValueError('check {0}: unwaivable ids {1} are not its ids'.format(
+                check_id, sorted(unknown)))
 
-        def register(func: Callable) -> CheckSpec:
+        def register(func: Optional[Callable]) -> CheckSpec:
             if check_id in self._specs:
                 raise ValueError('{0} checks: {1} is registered twice'.format(
                     self.name, check_id))
-            spec = CheckSpec(check_id, severity, func, tuple(also))
+            spec = CheckSpec(check_id, severity, func, tuple(also), unwaivable)
             self._specs[check_id] = spec
             return spec
         return register
+
+    def declare(self, check_id: str, severity: str, why_not_waivable: Optional[str] = None
+                ) -> CheckSpec:
+        """Register an id whose ``Check`` a step builds itself (no function here)."""
+        unwaivable = {check_id: why_not_waivable} if why_not_waivable else None
+        return self.check(check_id, severity, unwaivable=unwaivable)(None)
 
     def __iter__(self):
         return iter(self._specs.values())
@@ -132,6 +176,11 @@ class CheckRegistry:
     def ids(self) -> FrozenSet[str]:
         """Every id these checks may report: the catalogue ``--waive`` may name."""
         return frozenset(check_id for spec in self for check_id in spec.ids)
+
+    @property
+    def unwaivable(self) -> Dict[str, str]:
+        """{id: why} of the ids ``--waive`` may not name."""
+        return {check_id: why for spec in self for check_id, why in spec.unwaivable}
 
 
 class CheckSet:
@@ -160,8 +209,12 @@ class CheckSet:
         return check
 
     def run_check(self, spec: CheckSpec, *args, **kwargs) -> Check:
-        """Run the registered check ``spec`` with these arguments (see ``run``)."""
-        return self.run(spec.id, spec.severity, spec.func, *args, **kwargs)
+        """Run the registered check ``spec`` with these arguments (see ``run``); a result
+        under one of the spec's unwaivable ids cannot be waived."""
+        check = self.run(spec.id, spec.severity, spec.func, *args, **kwargs)
+        if spec.not_waivable(check.id) and not check.not_waivable:
+            check.not_waivable = spec.not_waivable(check.id)
+        return check
 
     def run(self, check_id, severity, func, *args, **kwargs) -> Check:
         """Run ``func(*args, **kwargs)`` as check ``check_id``; always returns a Check."""
@@ -196,24 +249,21 @@ def _as_check(check_id, severity, outcome):
                     'message[, details]) tuple'.format(check_id, outcome))
 
 
-def evaluate(checks, waivers=(), journal=None, known_ids=None, step='checks') -> List[Check]:
-    """Apply ``waivers`` to ``checks``; return the resulting list of Check.
+def validate_waivers(waivers, known_ids: Iterable[str],
+                     unwaivable: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+    """Check every waiver against the ids a command can raise; {check id: reason}.
 
-    ``waivers``: ``Waiver`` objects (cli.py builds them from ``--waive`` and ``--reason``)
-    or ``{'check': id, 'reason': text}`` mappings.  ``known_ids`` (default: the ids of
-    ``checks``, plus a CheckSet's catalogue) is every id a waiver may name.  Raises
-    ``InputError('unknown-waiver')`` or ``BlockedError`` (exit 3) as described in the
-    module docstring.
+    Run once per command before anything changes (so that no later step can refuse a
+    waiver the command accepted): an id outside ``known_ids`` is
+    ``InputError('unknown-waiver')``, an id of ``unwaivable`` (id -> why) is
+    ``InputError('waiver-not-allowed')``, an empty reason ``InputError('waiver-needs-reason')``.
     """
-    results = list(checks)
     known = set(known_ids or ())
-    known.update(check.id for check in results)
-    if isinstance(checks, CheckSet):
-        known.update(checks.known_ids)
+    unwaivable = dict(unwaivable or {})
     reasons = {}
     for waiver in waivers or ():
         waiver = Waiver.of(waiver)
-        check_id, reason = waiver.check, waiver.reason.strip()
+        check_id, reason = waiver.check, (waiver.reason or '').strip()
         if check_id not in known:
             raise InputError(
                 '--waive {0}: there is no check with that id. Known check ids: {1}.'.format(
@@ -222,11 +272,38 @@ def evaluate(checks, waivers=(), journal=None, known_ids=None, step='checks') ->
                 hints=['Use one of the ids listed (they also appear in the checks of '
                        '`cfy upgrade plan --json`).'],
                 details={'known_ids': sorted(known)})
+        if check_id in unwaivable:
+            raise InputError(
+                '--waive {0}: this check cannot be waived: {1}'.format(
+                    check_id, unwaivable[check_id]),
+                error_id='waiver-not-allowed',
+                hints=['Fix what the check describes: a waiver would not change what the '
+                       'manager does.'],
+                details={'check': check_id})
         if not reason:
             raise InputError('--waive {0} needs --reason TEXT.'.format(check_id),
                              error_id='waiver-needs-reason',
                              hints=['Say why it is safe to go on despite the failed check.'])
         reasons[check_id] = reason
+    return reasons
+
+
+def evaluate(checks, waivers=(), journal=None, known_ids=None, step='checks') -> List[Check]:
+    """Apply ``waivers`` to ``checks``; return the resulting list of Check.
+
+    ``waivers``: ``Waiver`` objects (cli.py builds them from ``--waive`` and ``--reason``)
+    or ``{'check': id, 'reason': text}`` mappings.  ``known_ids`` (default: the ids of
+    ``checks``, plus a CheckSet's catalogue) is every id a waiver may name.  Raises
+    ``InputError('unknown-waiver')``, ``InputError('waiver-not-allowed')`` or
+    ``BlockedError`` (exit 3) as described in the module docstring.
+    """
+    results = list(checks)
+    known = set(known_ids or ())
+    known.update(check.id for check in results)
+    if isinstance(checks, CheckSet):
+        known.update(checks.known_ids)
+    unwaivable = {check.id: check.not_waivable for check in results if check.not_waivable}
+    reasons = validate_waivers(waivers, known, unwaivable)
 
     logger = get_logger()
     evaluated = []
@@ -245,17 +322,26 @@ def evaluate(checks, waivers=(), journal=None, known_ids=None, step='checks') ->
 
     blocking = [check for check in evaluated if check.blocking_failure]
     if blocking:
-        lines = ['{0}: {1}'.format(check.id, check.message) for check in blocking]
-        error = BlockedError(
-            '{0} blocking check(s) failed; nothing was changed:\n  - {1}'.format(
-                len(blocking), '\n  - '.join(lines)),
-            checks=[check.to_dict() for check in evaluated],
-            error_id='blocked',
-            hints=['Fix what the failed checks describe and run the command again.',
-                   'If one of them is safe to ignore in your case, waive it by name: '
-                   '--waive {0} --reason TEXT (recorded in the journal).'.format(
-                       blocking[0].id)],
-            details={'failed': [check.id for check in blocking]},
-            document={'checks': [check.to_dict() for check in evaluated]})
-        raise error
+        raise blocked_error(evaluated, blocking)
     return evaluated
+
+
+def blocked_error(evaluated: List[Check], blocking: List[Check]) -> BlockedError:
+    """The exit-3 error for failed blocking checks; hints offer only waivable ones."""
+    lines = ['{0}: {1}'.format(check.id, check.message) for check in blocking]
+    hints = ['Fix what the failed checks describe and run the command again.']
+    waivable = [check.id for check in blocking if check.waivable]
+    if waivable:
+        hints.append('If one of them is safe to ignore in your case, waive it by name: '
+                     '--waive {0} --reason TEXT (recorded in the journal).'.format(
+                         waivable[0]))
+    for check in blocking:
+        if check.not_waivable:
+            hints.append('{0} cannot be waived: {1}.'.format(check.id, check.not_waivable))
+    return BlockedError(
+        '{0} blocking check(s) failed; nothing was changed:\n  - {1}'.format(
+            len(blocking), '\n  - '.join(lines)),
+        checks=[check.to_dict() for check in evaluated],
+        error_id='blocked', hints=hints,
+        details={'failed': [check.id for check in blocking]},
+        document={'checks': [check.to_dict() for check in evaluated]})

@@ -4,7 +4,8 @@ Owns: which failures are transient (connection errors, timeouts, HTTP 5xx), the 
 backoff used for idempotent calls only (a POST/PUT is never repeated behind the caller's
 back), and the translation of client errors into ``UpgradeError`` with stable ids that name
 the manager: ``manager-auth-failed`` (401), ``manager-forbidden`` (403), ``not-found``
-(404), ``manager-unreachable``, ``manager-tls-failed`` and ``manager-request-failed``.
+(404), ``manager-unlicensed`` (the licence gate of a premium 4.6+ manager, behaviour §12.2),
+``manager-unreachable``, ``manager-tls-failed`` and ``manager-request-failed``.
 """
 import time
 from typing import Any, List, Optional
@@ -16,6 +17,9 @@ from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 
 _MAX_MESSAGE = 400
+# behaviour §12.2: what an unlicensed (or expired-trial) premium manager answers outside its
+# allow-list (cloudify-common@7.0.4 cloudify_rest_client/exceptions.py)
+LICENCE_ERROR_CODES = ('missing_cloudify_license', 'expired_cloudify_license')
 # What a call to a manager may raise before ``translate``: transport and client errors.
 TRANSPORT_ERRORS = (requests.exceptions.RequestException, CloudifyClientError)
 
@@ -148,6 +152,12 @@ def translate(exc, manager_label, what=None) -> UpgradeError:
             error_id='manager-unreachable', details=details,
             hints=['Check that the manager is up and that its REST port is reachable from '
                    'here (`cfy profiles show-current`).'])
+    if error_code in LICENCE_ERROR_CODES:
+        return UpgradeError(
+            '{0} has no usable licence{1}: {2}'.format(manager_label, doing, message),
+            error_id='manager-unlicensed', details=details,
+            hints=['Upload a licence to it: `cfy license upload LICENCE_FILE` (an unlicensed '
+                   'premium manager answers only a few read requests).'])
     if status == 401:
         return UpgradeError(
             '{0} refused the credentials{1}: {2}'.format(manager_label, doing, message),

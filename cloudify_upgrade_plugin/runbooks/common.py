@@ -258,7 +258,11 @@ def inspect_local_snapshot(workspace, snapshot_id, downloaded=None) -> dict:
             'has_ssl': details.get('has_ssl'),
             'has_rest_security': details.get('has_rest_security'),
             # not 'has_hash_salt': redaction masks every key naming a salt, even a bool
-            'has_users_hashing': details.get('has_hash_salt')}
+            'has_users_hashing': details.get('has_hash_salt'),
+            # issue 14: what 7.0 picks its restore route from, and the oldest agent
+            'format': details.get('format'),
+            'revisions': details.get('revisions') or [],
+            'agents_min_version': details.get('agents_min_version')}
 
 
 # -- host files -------------------------------------------------------------------------
@@ -291,11 +295,14 @@ def evaluate_late(checks, ctx, step, known_ids) -> List[Check]:
     """Evaluate checks made after the managers were changed: a failure is exit 1, not 3.
 
     Exit 3 means "blocked before anything changed"; past the upload/restore that is no
-    longer true, so a failed blocking check becomes an UpgradeError named after it.
+    longer true, so a failed blocking check becomes an UpgradeError named after it.  The
+    waivers were validated when the command started (against ``ctx.check_ids``, every id
+    it can raise), so none of them is refused here.
     """
+    known = set(known_ids or ()) | set(getattr(ctx, 'check_ids', None) or ())
     try:
         return evaluate(checks, ctx.options.waivers,
-                        journal=ctx.workspace.journal, known_ids=known_ids, step=step)
+                        journal=ctx.workspace.journal, known_ids=known, step=step)
     except BlockedError as error:
         failed = (error.details or {}).get('failed') or ['blocked']
         raise UpgradeError(error.message.replace('; nothing was changed', ''),

@@ -1,7 +1,9 @@
 """What a manager holds, per tenant, and how two inventories differ (reconciliation).
 
 The inventory is names and counts only - never a secret's value: blueprints, deployments,
-node instances by state, secret keys, plugins, users, sites, agents.  ``prepare`` writes
+node instances by state, secret keys, plugins, users, sites, agents; and what only a premium
+manager holds besides the tenants and users (user groups, whether LDAP is on: ``None`` where
+the manager cannot tell), which the edition check of the target reads.  ``prepare`` writes
 the source's to ``inventory/source.json``; ``new-host`` / ``in-place`` write the
 target's to ``inventory/target.json`` after the restore and compare them.
 """
@@ -68,6 +70,8 @@ def collect(manager) -> dict:
     inventory = {'manager': {'version': str(manager.version),
                              'edition': manager.edition},
                  'users': _users(manager),
+                 'user_groups': _user_groups(manager),
+                 'ldap': _ldap(manager),
                  'tenants': {}}
     # 3.x has no tenants: its data lands in the restore request's tenant (behaviour §3.6)
     for tenant in manager.list_tenants() or [None]:
@@ -89,6 +93,36 @@ def collect(manager) -> dict:
 def _users(manager):
     """Usernames (premium 4.0+ only; community answers missing_premium_package_error)."""
     return common.usernames(manager)
+
+
+def _premium(manager):
+    return manager.has_tenants and manager.edition != 'community'
+
+
+def _user_groups(manager):
+    """User group names (premium 4.0+); None where the manager has no such list."""
+    if not _premium(manager):
+        return None
+    try:
+        return sorted(group['name'] for group in
+                      manager.list_all('user-groups', include=['name']))
+    except Exception as error:
+        if _is_unsupported(error) or 'premium' in str(getattr(error, 'message', '')):
+            return None
+        raise
+
+
+def premium_holdings(manager) -> dict:
+    """What only a premium manager keeps: {tenants, users, user_groups, ldap} (None where
+    the manager cannot tell), without the full inventory (for ``plan``)."""
+    return {'tenants': manager.list_tenants() if manager.has_tenants else None,
+            'users': _users(manager), 'user_groups': _user_groups(manager),
+            'ldap': _ldap(manager)}
+
+
+def _ldap(manager):
+    """'enabled' / 'disabled' on premium managers; None where it cannot tell."""
+    return manager.ldap_state() if _premium(manager) else None
 
 
 def summary(inventory) -> List[str]:

@@ -9,7 +9,7 @@ freezes the old manager, and prints the next command.  Nothing it does is irreve
 from typing import List, Optional
 
 from cloudify_upgrade_plugin import log, versions
-from cloudify_upgrade_plugin.engine.checks import evaluate
+from cloudify_upgrade_plugin.engine.checks import evaluate, validate_waivers
 from cloudify_upgrade_plugin.engine.command import Command, Outcome
 from cloudify_upgrade_plugin.engine.runner import Runner
 from cloudify_upgrade_plugin.engine.step import Runbook, Step
@@ -45,6 +45,8 @@ class PrepareCommand(Command):
 
     def check(self) -> None:
         options, mode = self.options, self.options.mode
+        # every waiver checked once, before anything changes (issue 14 item 7)
+        validate_waivers(options.waivers, SOURCE_CHECKS.ids, SOURCE_CHECKS.unwaivable)
         manager = self.manager = common.open_manager(options.from_profile, role='source')
         target = common.parse_target(options.target_version)
         if options.snapshot_id:

@@ -75,23 +75,36 @@ def source_healthy(manager) -> CheckOutcome:
                  'incomplete.'.format(', '.join(failing) or 'unknown')
 
 
-@SOURCE_CHECKS.check('upgrade-path', BLOCK, also=versions.PATH_PROBLEM_IDS)
+@SOURCE_CHECKS.check('upgrade-path', BLOCK,
+                     also=versions.PATH_PROBLEM_IDS + versions.PATH_ADVICE_IDS,
+                     unwaivable=versions.PATH_UNWAIVABLE)
 def upgrade_path(source, target, mode) -> CheckOutcome:
-    """The path checks: ``upgrade-path``, or one check per problem (under its own id)."""
+    """The path checks: ``upgrade-path``, or one check per problem (under its own id, not
+    waivable when the target manager refuses the path whatever the options say), and a
+    warning where the path is not the one the vendor tests (behaviour §12.8)."""
     if target is None:
         problems = versions.upgrade_problems(source, max(source, versions.MIN_TARGET), mode)
         problems = [p for p in problems if p[0] in ('in-place-unsupported',
                                                     'source-version-unsupported')]
-        checks = [Check(pid, BLOCK, FAIL, message) for pid, message in problems]
+        checks = path_problem_checks(problems)
         checks.append(Check('upgrade-path', INFO, PASS,
                             'No --target-version given: the path to the new manager is '
                             'checked when {0} runs.'.format(mode)))
         return checks
     problems = versions.upgrade_problems(source, target, mode)
+    advice = [Check(pid, WARN, WARN, message)
+              for pid, message in versions.path_advice(source, target)]
     if not problems:
         return [Check('upgrade-path', BLOCK, PASS,
-                      '{0} -> {1} ({2}) is a supported path.'.format(source, target, mode))]
-    return [Check(pid, BLOCK, FAIL, message) for pid, message in problems]
+                      '{0} -> {1} ({2}) is a supported path.'.format(source, target, mode))
+                ] + advice
+    return path_problem_checks(problems) + advice
+
+
+def path_problem_checks(problems) -> List[Check]:
+    """One failed blocking check per path problem, under the problem's id."""
+    return [Check(pid, BLOCK, FAIL, message, not_waivable=versions.PATH_UNWAIVABLE.get(pid))
+            for pid, message in problems]
 
 
 @SOURCE_CHECKS.check(PATCH_CHECK, BLOCK, also=versions.PATCH_PROBLEM_IDS)

@@ -13,7 +13,10 @@ This module owns reading a downloaded snapshot archive without extracting it:
        'has_hash_salt': bool,      # hash_salt.json (4.2-4.3) or rest-security.conf (4.4+)
        'agents_layout': 'per-tenant' | 'flat' | None,
        'agent_tenants': [...] | None, 'agents_count': int | None,
-       'agent_networks': [...] | None}   # networks.json (4.2+); None when absent
+       'agent_networks': [...] | None,   # networks.json (4.2+); None when absent
+       'agents_min_version': '4.1' | None,   # the oldest agent version in agents.json
+       'revisions': [...]}   # which of schema_revision, composer_schema_revision,
+                             # stage_schema_revision metadata.json holds (behaviour §12.1)
 
   ``agents_layout`` is read from the structure of ``agents.json`` (per tenant:
   tenant/deployment/node/instance -> agent; flat: deployment/node/instance -> agent); when
@@ -23,7 +26,9 @@ This module owns reading a downloaded snapshot archive without extracting it:
   ``None`` means the archive has no agent data at all.  ``agent_networks`` comes from
   ``networks.json`` (4.2+), else from ``network`` keys of the agent records, else None.
   ``has_hash_salt`` is decided from member names only: the secrets in
-  ``rest-security.conf`` are never read by this module.
+  ``rest-security.conf`` are never read by this module.  ``revisions`` lists the schema
+  revision keys present (key presence, as 7.0 decides its restore route:
+  ``versions.restore_route``), in the order of ``versions.REVISION_KEYS``.
 - ``read_member(path, name)`` returns one small member parsed as JSON (``agents.json``,
   ``networks.json``...), bounded by ``max_size``.
 
@@ -39,7 +44,8 @@ import zipfile
 import zlib
 from typing import Any
 
-from cloudify_upgrade_plugin.errors import InputError
+from cloudify_upgrade_plugin import versions
+from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 
 METADATA = 'metadata.json'
@@ -154,15 +160,26 @@ def _agent_records(obj, depth, target):
         yield from _agent_records(value, depth + 1, target)
 
 
+def _oldest_version(records):
+    """The oldest ``version`` among agent records (as written), or None."""
+    found = []
+    for record in records:
+        try:
+            found.append(versions.Version.parse(record.get('version')))
+        except (UpgradeError, ValueError, TypeError):
+            continue
+    return min(found).raw if found else None
+
+
 def _agents_summary(agents, snapshot_version):
-    """(layout, tenants, count, networks) from a parsed agents.json.
+    """(layout, tenants, count, networks, oldest version) from a parsed agents.json.
 
     Managers write tenant/deployment/node/instance (depth 4) or deployment/node/instance
     (depth 3).  Depth 4 can only be per tenant and depth 2 (no node level) only flat; depth 3
     or no agent at all is decided by the snapshot version, as the restoring manager does.
     """
     if not isinstance(agents, dict):
-        return None, None, None, []
+        return None, None, None, [], None
     depth = _agent_depth(agents)
     if depth == 4:
         layout = 'per-tenant'
@@ -174,7 +191,7 @@ def _agents_summary(agents, snapshot_version):
     records = list(_agent_records(agents, 0, depth)) if depth else []
     networks = sorted({r['network'] for r in records if isinstance(r.get('network'), str)})
     tenants = sorted(agents) if layout == 'per-tenant' else None
-    return layout, tenants, len(records), networks
+    return layout, tenants, len(records), networks, _oldest_version(records)
 
 
 def _networks(data):
@@ -222,11 +239,11 @@ def inspect(path) -> dict:
         networks_raw = _read(zf, path, NETWORKS, _METADATA_MAX)
 
     entity_format = any(name.startswith(('mgmt/', 'tenants/')) for name in members)
-    layout = tenants = count = None
+    layout = tenants = count = oldest = None
     record_networks = []
     if agents_raw is not None:
         try:
-            layout, tenants, count, record_networks = _agents_summary(
+            layout, tenants, count, record_networks, oldest = _agents_summary(
                 _parse_json(agents_raw), snapshot_version)
         except ValueError:
             log.warning('agents.json in %s is not valid JSON; agent layout unknown', path)
@@ -256,6 +273,8 @@ def inspect(path) -> dict:
         'agent_tenants': tenants,
         'agents_count': count,
         'agent_networks': agent_networks,
+        'agents_min_version': oldest,
+        'revisions': [key for key in versions.REVISION_KEYS if key in metadata],
     }
     log.debug('Snapshot %s: version %s, %d members, agents %s', path, snapshot_version,
               len(members), layout)

@@ -3,7 +3,8 @@
 ``Version`` parses and orders manager and snapshot versions (version.py); ``rules.py``
 names what a manager of a version has and does (``has_riemann(v)``,
 ``restarts_rest_after_restore(v)``, ``api_prefix(v)``...); ``paths.py`` which upgrades
-are possible and which patches a source needs; ``bodies.py`` the request bodies per
+are possible and which patches a source needs; ``route.py`` the restore route a target
+takes for a snapshot and what a copy must add; ``bodies.py`` the request bodies per
 version.  Everything public is importable from here (``versions.has_tenants(v)``).
 Nothing here talks to a manager; every rule cites the section of docs/manager-behaviour.md it
 comes from.
@@ -12,15 +13,21 @@ from cloudify_upgrade_plugin.versions.bodies import (  # noqa: F401
     DEFAULT_RESTORE_TIMEOUT, restore_body, snapshot_create_body)
 from cloudify_upgrade_plugin.versions.paths import (  # noqa: F401
     FIRST_TARGET_REFUSING_3X, MAX_SNAPSHOT_ID_LENGTH, MIN_IN_PLACE_WITH_SSL_BACKUP,
-    MIN_SOURCE, MIN_TARGET, PATCH_PROBLEM_IDS, PATCHES, PATH_PROBLEM_IDS, PATH_RULES,
-    PathRule, needs_patch, patch_number, patch_problem, snapshot_id_problem,
-    upgrade_problems)
+    MIN_SOURCE, MIN_TARGET, NEWEST_KNOWN_RELEASE, PATCH_PROBLEM_IDS, PATCHES,
+    PATH_ADVICE_IDS, PATH_PROBLEM_IDS, PATH_RULES, PATH_UNWAIVABLE, PathRule,
+    cfy_manager_upgrade_applies, needs_patch, patch_number, patch_problem, path_advice,
+    snapshot_id_problem, upgrade_problems)
+from cloudify_upgrade_plugin.versions.route import (  # noqa: F401
+    DISTRIBUTED_REFUSAL, KUBERNETES_STATUS_SERVICES, REVISION_KEYS, SCHEMA_REVISION_4_0,
+    RoutePlan, has_route_rule, refuses_legacy_on_kubernetes, restore_route,
+    snapshot_revisions)
 from cloudify_upgrade_plugin.versions.rules import (  # noqa: F401
     MODE_IN_PLACE, MODE_NEW_HOST, MODES, OK_ENDPOINT_SINCE, RESTORE_FLAG_SINCE,
     VERSION_CALL_SECURED_SINCE, active_execution_states, api_prefix, api_version,
     creates_db_tokens, executions_have_ended_at, has_events_api, has_host_security_files,
     has_ok_endpoint, has_riemann, has_tenants, honours_all_tenants_on_executions,
-    maintenance_allows_snapshots, may_need_licence, reports_restore_flag,
+    maintenance_allows_snapshots, has_licence_gate, agent_fetches_installer_over_http,
+    redirects_http_to_https, reports_restore_flag,
     restarts_rest_after_restore, snapshot_carries_passwords, snapshot_has_certificates,
     teardown_kind, upload_needs_private_resource, users_need_rest_security)
 from cloudify_upgrade_plugin.versions.version import (  # noqa: F401

@@ -1,12 +1,16 @@
 """Upgrade paths: which (source, target, mode) combinations are possible, and patches.
 
 Each path rule is declared once in ``PATH_RULES`` with the check id it is reported under
-(the id ``--waive`` names), so ``PATH_PROBLEM_IDS`` and ``PATCH_PROBLEM_IDS`` are derived
-from the rules, never listed by hand.  Also the snapshot id rule.
+(the id ``--waive`` names) and whether a waiver may override it (a rule that describes what
+the target manager refuses whatever the operator says may not), so ``PATH_PROBLEM_IDS``,
+``PATH_UNWAIVABLE`` and ``PATCH_PROBLEM_IDS`` are derived from the rules, never listed by
+hand.  ``NEWEST_KNOWN_RELEASE`` is the newest manager release the plugin knows the rules
+of; ``path_advice`` says where a possible path is not the vendor-tested one (behaviour §12.8).
+Also the snapshot id rule.
 """
 import re
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from cloudify_upgrade_plugin.errors import InputError
 from cloudify_upgrade_plugin.versions.rules import MODE_IN_PLACE, MODES
@@ -16,15 +20,27 @@ MIN_TARGET = Version((4, 2, 0))
 MIN_SOURCE = Version((3, 4, 0))
 MIN_IN_PLACE_WITH_SSL_BACKUP = Version((4, 0, 0))
 FIRST_TARGET_REFUSING_3X = Version((5, 0, 0))
+# The newest release whose rules the plugin knows: cloudify 7.0.5 is the CLI it runs in, and
+# the restore workflow of the 7.0.5 build branch is the 7.0.4 one (cloudify-manager@7.0.4
+# and 7.0.5-build mgmtworker/cloudify_system_workflows/snapshots/snapshot_restore.py).
+NEWEST_KNOWN_RELEASE = Version((7, 0, 5))
+# behaviour §12.8: the vendor's 7.0-era system tests restore into the newest manager only from
+# 5.1.0 or later (cloudify-system-tests SUPPORTED_RELEASES)
+VENDOR_TESTED_SOURCE = Version((5, 1, 0))
+VENDOR_TESTED_FROM_TARGET = Version((6, 0, 0))
+# behaviour §12.8: `cfy_manager upgrade` is tested in place from 6.1 to 7.0 on all-in-one managers
+CFY_MANAGER_UPGRADE_FROM = Version((6, 1, 0))
 
 
 @dataclass(frozen=True)
 class PathRule:
-    """One reason a path is impossible: its check id, when it applies, what to say."""
+    """One reason a path is impossible: its check id, when it applies, what to say, and
+    why it cannot be waived (None: a waiver may override it)."""
 
     id: str
     applies: Callable[[Version, Version, Optional[str]], bool]
     message: str        # formatted with source= and target=
+    not_waivable: Optional[str] = None
 
 
 PATH_RULES = (
@@ -41,14 +57,26 @@ PATH_RULES = (
     PathRule('target-older-than-source',
              lambda source, target, mode: target.base < source.base,
              'Target version {target} is older than the source {source}; a manager refuses '
-             'snapshots of a newer manager.'),
+             'snapshots of a newer manager.',
+             not_waivable='a manager refuses a snapshot of a newer manager (behaviour §3.6.1)'),
     # behaviour §1.4 / §3.6.3: 4.2-4.6 restore 3.x snapshots, 5.0.0+ refuse anything below 4.0.0
+    # (and 7.0 restores them as nothing, behaviour §12.1)
     PathRule('source-3x-needs-stepping-stone',
              lambda source, target, mode: source.major < 4 and
              target >= FIRST_TARGET_REFUSING_3X,
              'A {source} snapshot can only be restored on a 4.2-4.6 manager; {target} refuses '
              'snapshots older than 4.0.0. Upgrade to a 4.x (4.2-4.6) manager first, then from '
-             'that manager to {target}.'),
+             'that manager to {target}.',
+             not_waivable='5.0 and later managers refuse 3.x snapshots, and 7.0 restores '
+                          'them as nothing (behaviour §3.6.3, §12.1)'),
+    # issue 14 item 6: the rules of a release the plugin does not know are guesses
+    PathRule('target-version-unknown',
+             lambda source, target, mode: target.base > NEWEST_KNOWN_RELEASE,
+             'Target version {target} is newer than any release this plugin knows (the '
+             'newest is ' + str(NEWEST_KNOWN_RELEASE) + '): its restore route, request bodies '
+             'and credentials rules are unknown. Use a plugin release that knows {target}.',
+             not_waivable='the plugin does not know the rules of releases after ' +
+                          str(NEWEST_KNOWN_RELEASE) + '; a waiver cannot teach them'),
     # procedure 'In-place upgrade': "only supported in 4.0.1+"; but procedure step P2
     # covers a 4.0.0 in-place upgrade whose certificates (not in 4.0.0 snapshots, behaviour
     # §7.1) are copied off the host by hand ("contact support"), which this tool automates:
@@ -62,6 +90,9 @@ PATH_RULES = (
              'upgrade.'),
 )
 PATH_PROBLEM_IDS = tuple(rule.id for rule in PATH_RULES)
+PATH_UNWAIVABLE: Dict[str, str] = {rule.id: rule.not_waivable for rule in PATH_RULES
+                                   if rule.not_waivable}
+PATH_ADVICE_IDS = ('path-not-vendor-tested',)
 
 
 def upgrade_problems(source, target, mode: Optional[str] = None) -> List[Tuple[str, str]]:
@@ -78,6 +109,31 @@ def upgrade_problems(source, target, mode: Optional[str] = None) -> List[Tuple[s
                          hints=['Use one of: {0}.'.format(', '.join(MODES))])
     return [(rule.id, rule.message.format(source=source, target=target))
             for rule in PATH_RULES if rule.applies(source, target, mode)]
+
+
+def path_advice(source, target) -> List[Tuple[str, str]]:
+    """Possible paths that are not the vendor-tested one: a list of (check_id, message).
+
+    behaviour §12.8: the vendor's 7.0-era tests restore into 6.0+ managers only from 5.1.0 or
+    later sources; older sources should go through a 5.1 manager first.
+    """
+    source = as_version(source)
+    target = as_version(target)
+    advice = []
+    if source.base < VENDOR_TESTED_SOURCE and target >= VENDOR_TESTED_FROM_TARGET:
+        advice.append((
+            'path-not-vendor-tested',
+            'Cloudify tests snapshot restores into {0} managers only from 5.1.0 or later '
+            'sources (behaviour §12.8); {1} -> {0} is not a path the vendor tests. The '
+            'vendor-tested stepping stone is a 5.1 manager: upgrade {1} to 5.1 first, then '
+            '5.1 to {0}.'.format(target, source)))
+    return advice
+
+
+def cfy_manager_upgrade_applies(source) -> bool:
+    """behaviour §12.8: `cfy_manager upgrade` (in place, RPM) is the vendor-tested way from
+    6.1+ all-in-one managers to 7.0."""
+    return as_version(source).base >= CFY_MANAGER_UPGRADE_FROM
 
 
 # behaviour §7.3 / §9.9: the patch a 4.0.x manager needs before its snapshot is usable, and the

@@ -97,9 +97,23 @@ def maintenance_allows_snapshots(version) -> bool:
     return as_version(version) >= Version((4, 5, 0))
 
 
-def may_need_licence(version, edition: Optional[str]) -> bool:
-    """behaviour §2.5 [U]: a fresh premium 5.x+ probably needs a licence before a restore."""
-    return edition == 'premium' and as_version(version) >= Version((5, 0, 0))
+def has_licence_gate(version, edition: Optional[str]) -> bool:
+    """behaviour §12.2: a premium 4.6+ manager without a usable licence serves only a short
+    allow-list (status, version, license, tokens, tenants...); snapshots, executions,
+    blueprints and the rest are refused with ``missing_cloudify_license``."""
+    return edition == 'premium' and as_version(version) >= Version((4, 6, 0))
+
+
+def agent_fetches_installer_over_http(agent_version) -> bool:
+    """behaviour §12.6: an agent older than 4.2 downloads the new agent's install script over
+    plain http."""
+    return as_version(agent_version).base < Version((4, 2, 0))
+
+
+def redirects_http_to_https(version) -> bool:
+    """behaviour §12.6: an SSL 6.0+ manager redirects plain http to https (308), which an agent
+    older than 4.2 does not follow."""
+    return as_version(version) >= Version((6, 0, 0))
 
 
 def creates_db_tokens(version) -> bool:

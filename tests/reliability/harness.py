@@ -5,12 +5,16 @@ sequence) are the one flow helper, tests/flows.py (``Flow``, the ``flow`` fixtur
 
 - ``show``: the full story of a run for an assertion message;
 - ``snapshot_files_problems``: every ``snapshot/*.zip`` has a matching ``.sha256`` equal to
-  the server archive's SHA-256; ``tree_modes``: the modes of a workspace;
+  the server archive's SHA-256, and every route copy ``<id>-route.zip`` is its original with
+  only the missing schema revisions added (``route_copy_problems``); ``tree_modes``: the
+  modes of a workspace;
 - ``assert_upgraded`` (every invariant of a finished upgrade), ``assert_resumed`` (the
   journal shows an interruption and its resumption), ``assert_snapshot_intact``,
   ``assert_no_partial_files``, ``assert_private_modes``.
 """
+import json
 import os
+import zipfile
 
 from tests import flows
 from tests.simulator.helpers import sha256_of
@@ -23,10 +27,43 @@ def show(result, limit=6000):
         result.stderr[-limit:])
 
 
+ROUTE_COPY_SUFFIX = '-route'
+ROUTE_KEYS = ('schema_revision', 'composer_schema_revision', 'stage_schema_revision')
+
+
+def route_copy_problems(copy_path, original_path):
+    """What is wrong with ``<id>-route.zip``, the copy of ``<id>.zip`` the 7.0 restore route
+    needs (issue 14): [] when it holds the original's members with the same CRCs and sizes
+    and a metadata.json that only adds missing schema revisions."""
+    name = os.path.basename(copy_path)
+    if not os.path.isfile(original_path):
+        return ['{0}: no original {1} beside it'.format(name, os.path.basename(original_path))]
+    with zipfile.ZipFile(original_path) as original, zipfile.ZipFile(copy_path) as copy:
+        if copy.testzip() is not None:
+            return ['{0}: CRC check failed'.format(name)]
+        theirs = {i.filename: (i.CRC, i.file_size) for i in original.infolist()}
+        ours = {i.filename: (i.CRC, i.file_size) for i in copy.infolist()}
+        old = json.loads(original.read('metadata.json'))
+        new = json.loads(copy.read('metadata.json'))
+    problems = []
+    if sorted(theirs) != sorted(ours):
+        problems.append('{0}: members differ from the original'.format(name))
+    problems.extend('{0}: {1} differs from the original'.format(name, member)
+                    for member in theirs if member != 'metadata.json' and
+                    member in ours and ours[member] != theirs[member])
+    added = {k: v for k, v in new.items() if k not in old}
+    if {k: new.get(k) for k in old} != old or set(added) - set(ROUTE_KEYS) or not added:
+        problems.append('{0}: metadata.json {1} is not the original\'s {2} plus missing '
+                        'revisions'.format(name, new, old))
+    return problems
+
+
 def snapshot_files_problems(workspace, server_sha256, require_sha_file=True):
     """What is wrong with the snapshot zips under ``workspace/snapshot``: [] when each
     ``<id>.zip`` has a ``.sha256`` that matches it and equals ``server_sha256[<id>]``
-    (the SHA-256 of the archive on the manager).  A missing directory is fine.
+    (the SHA-256 of the archive on the manager), and each route copy ``<id>-route.zip``
+    has a matching ``.sha256`` and is ``<id>.zip`` with only missing schema revisions
+    added to its metadata.json (``route_copy_problems``).  A missing directory is fine.
     ``require_sha_file=False`` (right after a kill): a zip may lack its .sha256 (the
     process may die between the two renames), but its content must be the server's."""
     problems = []
@@ -49,6 +86,10 @@ def snapshot_files_problems(workspace, server_sha256, require_sha_file=True):
                 continue
         if recorded is not None and recorded != actual:
             problems.append('{0}: .sha256 {1} != file {2}'.format(name, recorded, actual))
+        if sid.endswith(ROUTE_COPY_SUFFIX) and sid not in server_sha256:
+            problems.extend(route_copy_problems(
+                path, os.path.join(directory, sid[:-len(ROUTE_COPY_SUFFIX)] + '.zip')))
+            continue
         expected = server_sha256.get(sid)
         if expected is None:
             problems.append('{0}: no server archive to compare with'.format(name))

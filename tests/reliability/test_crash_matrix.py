@@ -201,8 +201,11 @@ POINTS = (
               gate=new_gate('GET', EXECUTION, skip=1)),
     ]
     # in place from 4.0.0 (+patch-1): the snapshot has no certificates, restore-ssl puts
-    # the backed-up /etc/cloudify/ssl back over SSH
-    + _boundary_points('in-place', ('restore-ssl',), fast=(), source='4.0.0+patch1')
+    # the backed-up /etc/cloudify/ssl back over SSH; its metadata.json lacks the schema
+    # revisions 7.0 picks its restore route from, so route-copy makes the copy restored
+    # instead (issue 14)
+    + _boundary_points('in-place', ('restore-ssl', 'route-copy'), fast=(),
+                       source='4.0.0+patch1')
     + [
         Point('in-place', 'restore-ssl', 'services-restarting', source='4.0.0+patch1',
               gate=new_ssh_gate('restart', 'cloudify-restservice')),
@@ -234,7 +237,7 @@ def test_matrix_size():
     assert len({p.id for p in POINTS}) == len(POINTS)
     for command, steps in (('prepare', PREPARE_STEPS + ('freeze-source',)),
                            ('new-host', RESTORE_STEPS + ('follow-credentials',)),
-                           ('in-place', RESTORE_STEPS + ('restore-ssl',))):
+                           ('in-place', RESTORE_STEPS + ('restore-ssl', 'route-copy'))):
         covered = {p.step for p in POINTS if p.command == command}
         assert set(steps) <= covered, (command, set(steps) - covered)
 

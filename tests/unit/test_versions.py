@@ -203,10 +203,21 @@ def test_active_execution_states_only_name_states_the_version_knows():
     assert versions.active_execution_states('7.0.4') == base + ['kill_cancelling', 'queued']
 
 
-def test_licence_rule_needs_premium_5x():
-    assert versions.may_need_licence('5.0.5', 'premium') is True
-    assert versions.may_need_licence('5.0.5', 'community') is False
-    assert versions.may_need_licence('4.6', 'premium') is False
+def test_licence_gate_on_premium_from_46():
+    """behaviour §12.2: premium 4.6+ managers gate their endpoints on a licence."""
+    assert versions.has_licence_gate('5.0.5', 'premium') is True
+    assert versions.has_licence_gate('4.6', 'premium') is True
+    assert versions.has_licence_gate('7.0.4', 'community') is False
+    assert versions.has_licence_gate('4.5.5', 'premium') is False
+
+
+def test_agent_and_ssl_rules():
+    """behaviour §12.6: < 4.2 agents fetch over http; SSL 6.0+ managers redirect http."""
+    assert versions.agent_fetches_installer_over_http('4.1') is True
+    assert versions.agent_fetches_installer_over_http('4.1.0-p3-4.0.1') is True
+    assert versions.agent_fetches_installer_over_http('4.2') is False
+    assert versions.redirects_http_to_https('6.0') is True
+    assert versions.redirects_http_to_https('5.2.7') is False
 
 
 @pytest.mark.parametrize('version, kind', [

@@ -1,19 +1,31 @@
 """What the restore steps and the two restore modes share.
 
 ``RestoreStep`` (a step that says what it ``changes``, for ``plan``), ``prepared_snapshot``
-(the snapshot prepare verified, from workspace.json) and ``RestoreMode``: everything
-new-host (``runbooks/new_host.py``) and in-place (``runbooks/in_place.py``) do differently
-around the shared steps.  The base class is what a mode does when it has nothing special
-to do.
+(the snapshot prepare verified, from workspace.json), ``restored_snapshot`` (the archive
+that is uploaded and restored: the prepared one, or the copy the target's restore route
+needs), the check registries of the restore side (``TARGET_CHECKS``, run by check-target;
+``LATE_CHECKS``, the ids steps evaluate after the managers changed) and ``RestoreMode``:
+everything new-host (``runbooks/new_host.py``) and in-place (``runbooks/in_place.py``) do
+differently around the shared steps.  The base class is what a mode does when it has
+nothing special to do.
 """
 from typing import List, Optional
 
-from cloudify_upgrade_plugin.engine.checks import CheckRegistry, CheckSet
+from cloudify_upgrade_plugin.engine.checks import BLOCK, CheckRegistry, CheckSet
 from cloudify_upgrade_plugin.engine.step import Step
 from cloudify_upgrade_plugin.engine.workspace import Workspace
 from cloudify_upgrade_plugin.errors import InputError
 from cloudify_upgrade_plugin.options import RestoreOptions
 from cloudify_upgrade_plugin.versions import Version
+
+
+# The checks on the target (check-target); their ids join the --waive catalogue.
+TARGET_CHECKS = CheckRegistry('target')
+# Checks a step builds after the managers changed (a failure is exit 1, not 3); declared
+# here so that --waive accepts them up front.
+LATE_CHECKS = CheckRegistry('after the restore')
+RECONCILE_CHECK = LATE_CHECKS.declare('reconcile-differences', BLOCK).id
+AGENTS_CHECK = LATE_CHECKS.declare('agents-not-eligible', BLOCK).id
 
 
 class RestoreStep(Step):
@@ -30,6 +42,19 @@ def prepared_snapshot(workspace: Workspace) -> dict:
                          error_id='prepare-not-finished',
                          hints=['Run `cfy upgrade prepare --upgrade-id {0}` first.'.format(
                              workspace.upgrade_id)])
+    return snapshot
+
+
+def restored_snapshot(workspace: Workspace) -> dict:
+    """The snapshot document of the archive uploaded and restored: the prepared snapshot,
+    or - when the target's restore route needs it (``restore/route.py``) - the copy made
+    beside it (its own ``id``, ``path``, ``sha256`` and ``size``; the rest is the
+    prepared snapshot's)."""
+    snapshot = prepared_snapshot(workspace)
+    copy = (workspace.meta.get('restore_route') or {}).get('copy')
+    if copy:
+        snapshot = dict(snapshot, id=copy['id'], path=copy['path'], sha256=copy['sha256'],
+                        size=copy['size'], original_id=snapshot['id'])
     return snapshot
 
 

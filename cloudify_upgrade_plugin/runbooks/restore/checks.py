@@ -1,34 +1,77 @@
 """check-target: every check on the target manager, run and reported together.
 
-The checks are registered in ``TARGET_CHECKS`` (their ids are the catalogue ``--waive``
-may name, with the modes' own checks and prepare's); the command runs them before the
-runner so that a blocking failure stops with exit 3 before anything is uploaded, and
-``CheckTarget`` evaluates (and journals the waivers of) the same results.
+The checks are registered in ``TARGET_CHECKS`` (``base.py``; their ids are the catalogue
+``--waive`` may name, with the modes' own checks, the late ones and prepare's); the command
+runs them before the runner so that a blocking failure stops with exit 3 before anything
+is uploaded, and ``CheckTarget`` evaluates (and journals the waivers of) the same results
+and records the restore route (``gates.py``, ``route.py``).  The licence check runs first:
+when the target's licence gate is closed, the checks that read what the gate refuses are
+reported as not checked rather than as failures of their own.  ``plan_target_checks`` is
+the read-only subset ``plan --to-profile`` runs before any snapshot exists.
 """
 import os
 from typing import List
 
 from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.engine.checks import (
-    BLOCK, FAIL, PASS, WARN, CheckOutcome, CheckRegistry, CheckSet, evaluate)
+    BLOCK, FAIL, PASS, WARN, Check, CheckOutcome, CheckSet, evaluate)
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.runbooks import common, credentials
-from cloudify_upgrade_plugin.runbooks.restore.base import RestoreStep, prepared_snapshot
+from cloudify_upgrade_plugin.runbooks.restore import gates
+from cloudify_upgrade_plugin.runbooks.restore.base import (
+    TARGET_CHECKS, RestoreStep, prepared_snapshot)
 from cloudify_upgrade_plugin.snapshot import transfer
 
-TARGET_CHECKS = CheckRegistry('target')
+__all__ = ['TARGET_CHECKS', 'CheckTarget', 'target_checks', 'plan_target_checks']
+UNLICENSED = 'manager-unlicensed'
 
 
 class CheckTarget(RestoreStep):
     id = 'check-target'
-    title = 'Check the target manager (version, clean, admin, networks, checksum)'
+    title = 'Check the target manager (licence, version, route, clean, admin, networks, ' \
+            'checksum)'
 
     def run(self, ctx) -> dict:
         checks = ctx.target_checks or target_checks(ctx)
         evaluated = evaluate(checks, ctx.options.waivers,
                              journal=ctx.workspace.journal, step=self.id)
-        ctx.workspace.update_meta(target_checks=[c.to_dict() for c in evaluated])
-        return {'checks': {c.id: c.status for c in evaluated}}
+        route = next((c.details for c in evaluated if c.id == gates.target_restore_route.id),
+                     None)
+        ctx.workspace.update_meta(target_checks=[c.to_dict() for c in evaluated],
+                                  restore_route=route)
+        return {'checks': {c.id: c.status for c in evaluated},
+                'route': route and {k: route[k] for k in ('route', 'action', 'add')}}
+
+
+class _Gated:
+    """Runs checks into a CheckSet; once the licence gate is known closed, the checks that
+    read what the gate refuses are reported as not checked (WARN), never as failures."""
+
+    def __init__(self, checks: CheckSet, target):
+        self.checks = checks
+        self.closed = False
+        self.licence = checks.run_check(gates.target_licence, target)
+        self.closed = gates.licence_closed(self.licence)
+
+    def rest(self, spec, *args) -> Check:
+        """A check that reads the target's REST service beyond the licence allow-list."""
+        if self.closed:
+            return self.checks.add(_not_checked(spec.id, spec.severity))
+        return self.run(spec, *args)
+
+    def run(self, spec, *args) -> Check:
+        check = self.checks.run_check(spec, *args)
+        if check.status == FAIL and check.details.get('error_id') == UNLICENSED:
+            results = self.checks.results
+            index = results.index(check)
+            check = results[index] = _not_checked(check.id, check.severity)
+        return check
+
+
+def _not_checked(check_id, severity):
+    return Check(check_id, severity, WARN, 'Not checked: the target has no usable licence '
+                                           '(see target-licence), so it refuses what this '
+                                           'check reads.')
 
 
 def target_checks(ctx) -> CheckSet:
@@ -36,19 +79,60 @@ def target_checks(ctx) -> CheckSet:
     target = ctx.target_manager
     snapshot = prepared_snapshot(ctx.workspace)
     source_meta = ctx.workspace.meta.get('source') or {}
+    facts = gates.SourceFacts.of_workspace(ctx.workspace, snapshot)
     policy = credentials.users_policy(ctx)
     checks = CheckSet(catalogue=ctx.check_ids)
-    checks.run_check(target_path, source_meta, snapshot, target, ctx.mode.name)
-    ctx.mode.add_target_checks(checks, ctx, source_meta, snapshot)
+    gated = _Gated(checks, target)
+    _path_checks(checks, facts.version, target, ctx.mode.name)
+    _route_and_edition(gated, facts, target)
+    if gated.closed:
+        _mode_checks_gated(gated, ctx, source_meta, snapshot)
+    else:
+        ctx.mode.add_target_checks(checks, ctx, source_meta, snapshot)
     checks.run_check(host_backups, ctx.workspace, snapshot, ctx.mode, policy)
     checks.run_check(target_ssh, target, host_steps(ctx, snapshot))
-    checks.run_check(target_not_clean, target)
-    checks.run_check(not_bootstrap_admin, target)
-    checks.run_check(agent_networks, snapshot, target)
-    checks.run_check(target_licence, target)
+    gated.rest(target_not_clean, target)
+    gated.rest(not_bootstrap_admin, target)
+    gated.rest(agent_networks, snapshot, target)
     checks.run_check(snapshot_checksum, ctx.workspace, snapshot)
     checks.run_check(users_policy, ctx.workspace, snapshot, policy)
     return checks
+
+
+def plan_target_checks(source, target, mode, catalogue=()) -> CheckSet:
+    """``plan --to-profile``: the target checks that need no snapshot and no workspace
+    (read only); the route is predicted from what the source's snapshot will hold."""
+    facts = gates.SourceFacts.of_manager(source)
+    checks = CheckSet(catalogue=catalogue)
+    gated = _Gated(checks, target)
+    _path_checks(checks, source.version, target, mode)
+    _route_and_edition(gated, facts, target)
+    gated.rest(target_not_clean, target)
+    gated.rest(not_bootstrap_admin, target)
+    return checks
+
+
+def _route_and_edition(gated, facts, target):
+    gated.run(gates.target_edition, facts, target)
+    gated.run(gates.target_restore_route, facts, target)
+    gated.run(gates.target_distributed, facts, target)
+    gated.run(gates.agents_too_old_for_ssl, facts, target)
+
+
+def _mode_checks_gated(gated, ctx, source_meta, snapshot):
+    """The mode's own checks with the licence gate closed (refused reads not failures)."""
+    own = CheckSet()
+    ctx.mode.add_target_checks(own, ctx, source_meta, snapshot)
+    for check in own:
+        if check.status == FAIL and check.details.get('error_id') == UNLICENSED:
+            check = _not_checked(check.id, check.severity)
+        gated.checks.add(check)
+
+
+def _path_checks(checks, source, target, mode):
+    checks.run_check(target_path, source, target, mode)
+    for pid, message in versions.path_advice(source, target.version):
+        checks.add(Check(pid, WARN, WARN, message))
 
 
 @TARGET_CHECKS.check('users-policy', BLOCK)
@@ -67,13 +151,18 @@ def users_policy(workspace, snapshot, policy) -> CheckOutcome:
                  'skip.'.format(len(users), ', '.join(users[:10]))
 
 
-@TARGET_CHECKS.check('target-path', BLOCK)
-def target_path(source_meta, snapshot, target, mode) -> CheckOutcome:
-    source = versions.Version.parse(source_meta.get('version') or snapshot['snapshot_version'])
+@TARGET_CHECKS.check('target-path', BLOCK, also=versions.PATH_ADVICE_IDS)
+def target_path(source, target, mode) -> CheckOutcome:
+    """The upgrade path to the real target (problem ids in the message and details); not
+    waivable when one of its problems is refused by the manager whatever the options say."""
     problems = versions.upgrade_problems(source, target.version, mode)
     if problems:
-        return FAIL, ' '.join(message for _, message in problems), \
-            {'problems': [pid for pid, _ in problems]}
+        fixed = [versions.PATH_UNWAIVABLE[pid] for pid, _ in problems
+                 if pid in versions.PATH_UNWAIVABLE]
+        return Check('target-path', BLOCK, FAIL,
+                     ' '.join('{0}: {1}'.format(pid, message) for pid, message in problems),
+                     {'problems': [pid for pid, _ in problems]},
+                     not_waivable=fixed[0] if fixed else None)
     return PASS, '{0} -> {1} ({2}) is supported.'.format(source, target.version, mode)
 
 
@@ -178,19 +267,6 @@ def _target_networks(target):
     except UpgradeError:
         pass
     return networks or {'default'}
-
-
-@TARGET_CHECKS.check('target-licence', WARN)
-def target_licence(target) -> CheckOutcome:
-    """behaviour §2.5 [U]: a fresh premium 5.x+ probably needs a licence before restore."""
-    if not versions.may_need_licence(target.version, target.edition):
-        return PASS, 'No licence needed.'
-    try:
-        target.licence()
-    except UpgradeError as error:
-        return WARN, 'Could not read the licence ({0}); if the restore is refused, upload ' \
-                     'one with `cfy license upload`.'.format(error.message)
-    return PASS, 'Licence readable.'
 
 
 @TARGET_CHECKS.check('snapshot-checksum', BLOCK)

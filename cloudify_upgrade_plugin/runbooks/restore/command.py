@@ -5,13 +5,16 @@
 prepared workspace and the target manager (waiting while a restore this upgrade started
 restarts or reboots it), run the target checks (a blocking failure is exit 3 before
 anything is uploaded), run the steps (``steps_for``), write the report and render the
-document.  ``describe`` lists the steps of a mode for ``plan``.
+document.  The waivers are checked first, once, against every check id the command can
+raise (``CHECK_IDS``: the late ones included) and the ids that cannot be waived
+(``UNWAIVABLE``), so that no later step refuses one.  ``describe`` lists the steps of a
+mode for ``plan``.
 """
 import time
 from typing import Dict, FrozenSet, List
 
 from cloudify_upgrade_plugin import versions
-from cloudify_upgrade_plugin.engine.checks import evaluate
+from cloudify_upgrade_plugin.engine.checks import evaluate, validate_waivers
 from cloudify_upgrade_plugin.engine.command import Command, Outcome
 from cloudify_upgrade_plugin.engine.runner import Runner
 from cloudify_upgrade_plugin.engine.step import Runbook, Step, default_confirm
@@ -25,9 +28,10 @@ from cloudify_upgrade_plugin.runbooks import agents, common, credentials
 from cloudify_upgrade_plugin.runbooks.context import RestoreContext
 from cloudify_upgrade_plugin.runbooks.in_place import IN_PLACE
 from cloudify_upgrade_plugin.runbooks.new_host import NEW_HOST
-from cloudify_upgrade_plugin.runbooks.restore.base import RestoreMode
+from cloudify_upgrade_plugin.runbooks.restore.base import LATE_CHECKS, RestoreMode
 from cloudify_upgrade_plugin.runbooks.restore.checks import (
     TARGET_CHECKS, CheckTarget, target_checks)
+from cloudify_upgrade_plugin.runbooks.restore.route import RouteCopy
 from cloudify_upgrade_plugin.runbooks.restore.cutover import (
     CutOver, Finish, FollowCredentials, InstallAgents, Reconcile, RestoreUsers)
 from cloudify_upgrade_plugin.runbooks.restore.execute import (
@@ -35,15 +39,19 @@ from cloudify_upgrade_plugin.runbooks.restore.execute import (
 from cloudify_upgrade_plugin.runbooks.source_checks import SOURCE_CHECKS
 
 MODES: Dict[str, RestoreMode] = {mode.name: mode for mode in (NEW_HOST, IN_PLACE)}
-# Every check id --waive may name in new-host / in-place: the target's, either mode's and
-# prepare's (the same waivers may be given to every command of an upgrade).
-CHECK_IDS: FrozenSet[str] = TARGET_CHECKS.ids.union(
-    SOURCE_CHECKS.ids, *(mode.checks.ids for mode in MODES.values()))
+# Every check id --waive may name in new-host / in-place: the target's, either mode's, the
+# late ones and prepare's (the same waivers may be given to every command of an upgrade).
+_REGISTRIES = (TARGET_CHECKS, LATE_CHECKS, SOURCE_CHECKS) + tuple(
+    mode.checks for mode in MODES.values())
+CHECK_IDS: FrozenSet[str] = frozenset().union(*(registry.ids for registry in _REGISTRIES))
+# The ids among them that describe what a manager refuses whatever the options say.
+UNWAIVABLE: Dict[str, str] = {check_id: why for registry in _REGISTRIES
+                              for check_id, why in registry.unwaivable.items()}
 
 
 def steps_for(mode: RestoreMode, source) -> List[Step]:
     """The restore-side steps of ``mode`` for a source of version ``source``."""
-    steps = [CheckTarget(), UploadSnapshot(), StartRestore(), WaitRestore()]
+    steps = [CheckTarget(), RouteCopy(), UploadSnapshot(), StartRestore(), WaitRestore()]
     steps.extend(mode.steps_after_restore(source))
     if versions.snapshot_carries_passwords(source):
         steps.append(FollowCredentials())
@@ -75,6 +83,7 @@ class RestoreCommand(Command):
     def check(self) -> None:
         options, mode = self.options, self.mode
         credentials.validate_options(options)
+        validate_waivers(options.waivers, CHECK_IDS, UNWAIVABLE)
         workspace = self.workspace = Workspace.open(options.upgrade_id)
         meta = workspace.meta
         _require_prepared(workspace, meta, mode.name)

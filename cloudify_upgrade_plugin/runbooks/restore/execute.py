@@ -23,8 +23,10 @@ from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import waits
 from cloudify_upgrade_plugin.runbooks import common, credentials
-from cloudify_upgrade_plugin.runbooks.restore.base import RestoreStep, prepared_snapshot
+from cloudify_upgrade_plugin.runbooks.restore.base import (
+    RestoreStep, prepared_snapshot, restored_snapshot)
 from cloudify_upgrade_plugin.runbooks.restore.checks import target_not_clean
+from cloudify_upgrade_plugin.runbooks.restore.route import explain_restore_failure
 from cloudify_upgrade_plugin.snapshot import transfer
 
 
@@ -35,11 +37,11 @@ class UploadSnapshot(RestoreStep):
 
     def check(self, ctx) -> bool:
         status = common.snapshot_status(ctx.target_manager,
-                                        prepared_snapshot(ctx.workspace)['id'])
+                                        restored_snapshot(ctx.workspace)['id'])
         return status in ('uploaded', 'created')
 
     def run(self, ctx) -> dict:
-        snapshot = prepared_snapshot(ctx.workspace)
+        snapshot = restored_snapshot(ctx.workspace)
         path = ctx.workspace.path(snapshot['path'])
         params = None
         target = ctx.target_manager
@@ -81,7 +83,7 @@ class StartRestore(RestoreStep):
             # refused POST may leave a row that never runs, observed-7.0 §3.2: never adopt that)
             return False
         execution = common.snapshot_execution(
-            ctx.target_manager, prepared_snapshot(ctx.workspace)['id'],
+            ctx.target_manager, restored_snapshot(ctx.workspace)['id'],
             workflow='restore_snapshot')
         if execution is not None and execution['id'] not in failed:
             ctx.workspace.update_meta(restore_execution_id=execution['id'])
@@ -91,7 +93,7 @@ class StartRestore(RestoreStep):
         return False
 
     def run(self, ctx) -> dict:
-        snapshot = prepared_snapshot(ctx.workspace)
+        snapshot = restored_snapshot(ctx.workspace)
         target = ctx.target_manager
         failed = ctx.workspace.meta.get('failed_restore_execution_ids') or []
         attempts = [e for e in ctx.workspace.journal.step_entries(self.id)
@@ -162,11 +164,13 @@ def _restore_failed(ctx, execution_id, error):
                    'target is found unchanged.'.format(
                        execution_id, (error.details or {}).get('status') or 'failed'),
         'reopened_by': WaitRestore.id})
+    more, route_hints = explain_restore_failure(str(reason))
     return UpgradeError(
-        '{0} No agent was touched and the old manager is unchanged.'.format(error.message),
+        '{0}{1} No agent was touched and the old manager is unchanged.'.format(
+            error.message, more),
         error_id='restore-failed',
         details={'execution_id': execution_id, 'error': str(reason)[-2000:]},
-        hints=list(error.possible_solutions) + [
+        hints=route_hints + list(error.possible_solutions) + [
             'Fix the cause on the new manager (the restore\'s events say what it was), then '
             'run the same command again: it checks that the new manager is still clean and '
             'starts a new restore (the failed one is recorded in the journal).',

@@ -148,3 +148,78 @@ def test_blocked_through_the_cli_boundary_exit_3_and_json(monkeypatch):
     assert document['error']['exit_code'] == 3
     assert {c['id']: c['status'] for c in document['checks']}['disk-space'] == 'waived'
     assert sys.modules['cloudify_upgrade_plugin.cli'].boundary is boundary
+
+
+# -- issue 14: checks that cannot be waived, waivers validated once per command ----------
+
+def _registry():
+    from cloudify_upgrade_plugin.engine.checks import CheckRegistry
+    registry = CheckRegistry('test')
+
+    @registry.check('licence', 'block', unwaivable={'licence': 'the manager refuses it'})
+    def licence():
+        return 'fail', 'no licence'
+
+    @registry.check('path', 'block', also=('path-x', 'path-y'),
+                    unwaivable={'path-y': 'refused by the target'})
+    def path():
+        return 'pass', 'ok'
+
+    registry.declare('late-one', 'block')
+    return registry, licence
+
+
+def test_registry_knows_what_cannot_be_waived():
+    registry, _ = _registry()
+    assert registry.ids == {'licence', 'path', 'path-x', 'path-y', 'late-one'}
+    assert registry.unwaivable == {'licence': 'the manager refuses it',
+                                   'path-y': 'refused by the target'}
+    from cloudify_upgrade_plugin.engine.checks import CheckRegistry
+    with pytest.raises(ValueError):
+        CheckRegistry('bad').check('a', 'block', unwaivable={'b': 'not its id'})
+
+
+def test_validate_waivers_once_per_command():
+    from cloudify_upgrade_plugin.engine.checks import validate_waivers
+    registry, _ = _registry()
+    assert validate_waivers([{'check': 'path-x', 'reason': 'r'},
+                             {'check': 'late-one', 'reason': 'later'}],
+                            registry.ids, registry.unwaivable) == {'path-x': 'r',
+                                                                   'late-one': 'later'}
+    for waiver, error_id in (({'check': 'nonsense', 'reason': 'r'}, 'unknown-waiver'),
+                             ({'check': 'licence', 'reason': 'r'}, 'waiver-not-allowed'),
+                             ({'check': 'path-x', 'reason': ' '}, 'waiver-needs-reason')):
+        with pytest.raises(InputError) as info:
+            validate_waivers([waiver], registry.ids, registry.unwaivable)
+        assert info.value.error_id == error_id and info.value.exit_code == 2
+    with pytest.raises(InputError) as info:
+        validate_waivers([{'check': 'path-y', 'reason': 'r'}], registry.ids,
+                         registry.unwaivable)
+    assert 'refused by the target' in info.value.message
+
+
+def test_unwaivable_failures_block_and_hints_offer_only_waivable_checks():
+    registry, licence = _registry()
+    checks = CheckSet(catalogue=registry.ids)
+    fixed = checks.run_check(licence)
+    assert fixed.not_waivable == 'the manager refuses it' and not fixed.waivable
+    assert fixed.to_dict()['not_waivable'] == 'the manager refuses it'
+    checks.run('disk', 'block', lambda: ('fail', 'full'))
+    with pytest.raises(BlockedError) as info:
+        evaluate(checks, [])
+    hints = info.value.hints
+    assert any('--waive disk' in hint for hint in hints)
+    assert not any('--waive licence' in hint for hint in hints)
+    assert any(hint.startswith('licence cannot be waived') for hint in hints)
+    with pytest.raises(InputError) as info:
+        evaluate(checks, [{'check': 'licence', 'reason': 'please'}])
+    assert info.value.error_id == 'waiver-not-allowed'
+    with pytest.raises(ValueError):
+        fixed.waived('please')
+
+
+def test_only_unwaivable_failures_offer_no_waiver_at_all():
+    checks = [Check('route', 'block', 'fail', 'restores nothing', not_waivable='refused')]
+    with pytest.raises(BlockedError) as info:
+        evaluate(checks, [])
+    assert not any('--waive' in hint for hint in info.value.hints)
