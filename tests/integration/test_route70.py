@@ -11,18 +11,10 @@ import json
 import os
 import zipfile
 
-import pytest
-
-from tests.integration import flows
-from tests.reliability.harness import data_view
-from tests.simulator.fixtures import simulated_manager  # noqa: F401  (pytest fixture)
+from tests import flows
+from tests.flows import data_view
 
 REVISIONS = ('schema_revision', 'composer_schema_revision', 'stage_schema_revision')
-
-
-@pytest.fixture
-def flow(run_cfy, cfy_workdir):
-    return flows.Flow(run_cfy, cfy_workdir)
 
 
 def _sha256(path):
@@ -49,8 +41,8 @@ def _assert_copy_restored(flow, sim, added):
     copy = meta['restore_route']['copy']
     assert meta['restore_route']['action'] == 'copy'
     assert copy['id'] == snapshot['id'] + '-route' and copy['added'] == added
-    original = os.path.join(flow.root, snapshot['path'])
-    copied = os.path.join(flow.root, copy['path'])
+    original = os.path.join(flow.workspace(), snapshot['path'])
+    copied = os.path.join(flow.workspace(), copy['path'])
     assert _sha256(original) == snapshot['sha256']            # the original is untouched
     assert _sha256(copied) == copy['sha256']
     with open(copied + '.sha256') as stream:
@@ -69,13 +61,13 @@ def _assert_copy_restored(flow, sim, added):
 
 def _prepare(flow, make_profile, old, mode='new-host'):
     make_profile('old', old)
-    flow.prepare('old', mode)
+    flow.prepare('--from-profile', 'old', '--mode', mode, '--json')
 
 
 # -- community 5.1 ----------------------------------------------------------------------
 
 def test_community_51_to_community_704_new_host_restores_a_route_copy(
-        flow, simulated_manager, make_profile):  # noqa: F811
+        flow, simulated_manager, make_profile):
     old = simulated_manager('5.1', edition='community', data='demo', ssh=True)
     new = simulated_manager('7.0', edition='community', data='empty', ssh=True)
     make_profile('new', new)
@@ -92,8 +84,8 @@ def test_community_51_to_community_704_new_host_restores_a_route_copy(
     assert checks['target-licence']['status'] == 'pass'          # community: no gate
 
 
-def test_community_51_to_community_704_in_place(flow, simulated_manager, make_profile,  # noqa: F811
-                                                tmp_path):  # noqa: F811
+def test_community_51_to_community_704_in_place(flow, simulated_manager, make_profile,
+                                                tmp_path):
     old = simulated_manager('5.1', edition='community', data='demo', ssh=True,
                             state_dir=str(tmp_path / 'machine'))
     source_view = data_view(old)
@@ -112,7 +104,7 @@ def test_community_51_to_community_704_in_place(flow, simulated_manager, make_pr
 
 
 def test_community_51_to_premium_704_is_blocked_before_any_upload(
-        flow, simulated_manager, make_profile):  # noqa: F811
+        flow, simulated_manager, make_profile):
     old = simulated_manager('5.1', edition='community', data='demo', ssh=True)
     new = simulated_manager('7.0', data='empty', ssh=True)
     make_profile('new', new)
@@ -132,12 +124,12 @@ def test_community_51_to_premium_704_is_blocked_before_any_upload(
     assert waived.returncode == 2, waived
     assert waived.json['error']['id'] == 'waiver-not-allowed'
     _assert_nothing_uploaded(new)
-    assert not [n for n in os.listdir(os.path.join(flow.root, 'snapshot'))
+    assert not [n for n in os.listdir(os.path.join(flow.workspace(), 'snapshot'))
                 if 'route' in n]
 
 
 def test_community_70_legacy_snapshot_to_community_704(
-        flow, simulated_manager, make_profile):  # noqa: F811
+        flow, simulated_manager, make_profile):
     """A 7.0 community source: its `legacy: true` snapshot has no UI revisions either
     (behaviour §12.1), so a community 7.0 target restores the route copy."""
     old = simulated_manager('7.0', edition='community', data='demo', ssh=True)
@@ -155,8 +147,8 @@ def test_community_70_legacy_snapshot_to_community_704(
 
 # -- premium 4.0.1 with update-3 ----------------------------------------------------------
 
-def test_premium_401_update3_to_premium_704_new_host(flow, simulated_manager,  # noqa: F811
-                                                     make_profile):  # noqa: F811
+def test_premium_401_update3_to_premium_704_new_host(flow, simulated_manager,
+                                                     make_profile):
     old = simulated_manager('4.0.1+update3', data='demo', ssh=True)
     new = simulated_manager('7.0', data='empty', ssh=True)
     make_profile('new', new)
@@ -172,7 +164,7 @@ def test_premium_401_update3_to_premium_704_new_host(flow, simulated_manager,  #
 
 
 def test_premium_401_update3_to_premium_704_in_place(
-        flow, simulated_manager, make_profile, run_cfy, tmp_path):  # noqa: F811
+        flow, simulated_manager, make_profile, run_cfy, tmp_path):
     old = simulated_manager('4.0.1+update3', data='demo', ssh=True,
                             state_dir=str(tmp_path / 'machine'))
     source_view = data_view(old)
@@ -188,7 +180,7 @@ def test_premium_401_update3_to_premium_704_in_place(
 
 
 def test_premium_401_update3_with_tenants_to_community_704_is_blocked(
-        flow, simulated_manager, make_profile):  # noqa: F811
+        flow, simulated_manager, make_profile):
     """Item 5: a premium source whose tenants and users a community target cannot hold."""
     old = simulated_manager('4.0.1+update3', data='demo', ssh=True)
     new = simulated_manager('7.0', edition='community', data='empty', ssh=True)
@@ -206,7 +198,7 @@ def test_premium_401_update3_with_tenants_to_community_704_is_blocked(
 
 
 def test_premium_401_update3_default_tenant_only_to_community_704(
-        flow, simulated_manager, make_profile):  # noqa: F811
+        flow, simulated_manager, make_profile):
     """A premium source holding only what a community target keeps: a route copy
     (stage and composer are skipped on a community target) restores it."""
     old = simulated_manager('4.0.1+update3', data='empty', ssh=True)
@@ -222,8 +214,8 @@ def test_premium_401_update3_default_tenant_only_to_community_704(
 
 # -- a distributed (Kubernetes) 7.0 -----------------------------------------------------------
 
-def test_distributed_704_warns_then_explains_the_refusal(flow, simulated_manager,  # noqa: F811
-                                                         make_profile):  # noqa: F811
+def test_distributed_704_warns_then_explains_the_refusal(flow, simulated_manager,
+                                                         make_profile):
     """behaviour §12.1: nothing in the REST answers of the simulated Kubernetes 7.0 tells, so
     check-target warns; the workflow refuses the legacy snapshot and the error says why."""
     old = simulated_manager('4.4', data='demo', ssh=True)

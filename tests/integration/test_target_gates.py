@@ -10,13 +10,7 @@ import os
 
 import pytest
 
-from tests.integration import flows
-from tests.simulator.fixtures import simulated_manager  # noqa: F401  (pytest fixture)
-
-
-@pytest.fixture
-def flow(run_cfy, cfy_workdir):
-    return flows.Flow(run_cfy, cfy_workdir)
+from tests import flows
 
 
 def _checks(document):
@@ -35,12 +29,12 @@ def _upgrades(cfy_workdir):
 # -- licence (item 4) ----------------------------------------------------------------------
 
 def test_unlicensed_premium_704_target_blocks_before_any_upload(
-        flow, simulated_manager, make_profile):  # noqa: F811
+        flow, simulated_manager, make_profile):
     old = simulated_manager('4.4', data='demo', ssh=True)
     new = simulated_manager('7.0', data='empty', ssh=True, licensed=False)
     make_profile('new', new)
     make_profile('old', old)
-    flow.prepare('old')
+    flow.prepare('--from-profile', 'old', '--mode', 'new-host', '--json')
     new.requests.clear()
     result = flow.upgrade('new-host', '--to-profile', 'new', '--yes')
     assert result.returncode == 3, result
@@ -71,8 +65,8 @@ def test_unlicensed_premium_704_target_blocks_before_any_upload(
     ({'licence_expired': True, 'licence_trial': True}, 'fail', 'expired trial'),
     ({'licence_version': '4.6'}, 'pass', 'older than the manager'),     # checked at upload
 ])
-def test_plan_to_profile_reads_the_licence(run_cfy, simulated_manager, make_profile,  # noqa: F811
-                                           cfy_workdir, licence, status, words):  # noqa: F811
+def test_plan_to_profile_reads_the_licence(run_cfy, simulated_manager, make_profile,
+                                           cfy_workdir, licence, status, words):
     old = simulated_manager('4.4', data='demo')
     new = simulated_manager('7.0', data='empty', **licence)
     make_profile('new', new, ssh=False)
@@ -88,7 +82,7 @@ def test_plan_to_profile_reads_the_licence(run_cfy, simulated_manager, make_prof
 # -- plan --to-profile (item 10) -----------------------------------------------------------
 
 def test_plan_to_profile_runs_the_target_checks_read_only(
-        run_cfy, simulated_manager, make_profile, cfy_workdir):  # noqa: F811
+        run_cfy, simulated_manager, make_profile, cfy_workdir):
     old = simulated_manager('5.1', edition='community', data='demo')
     premium = simulated_manager('7.0', data='empty')
     community = simulated_manager('7.0', edition='community', data='demo')
@@ -118,8 +112,8 @@ def test_plan_to_profile_runs_the_target_checks_read_only(
 
 # -- supported paths (item 6) ------------------------------------------------------------
 
-def test_target_newer_than_any_known_release_is_refused(run_cfy, simulated_manager,  # noqa: F811
-                                                        make_profile, cfy_workdir):  # noqa
+def test_target_newer_than_any_known_release_is_refused(run_cfy, simulated_manager,
+                                                        make_profile, cfy_workdir):
     sim = simulated_manager('5.1', data='demo')
     make_profile('old', sim, ssh=False)
     plan = run_cfy('upgrade', 'plan', '--target-version', '8.0', '--json')
@@ -136,8 +130,8 @@ def test_target_newer_than_any_known_release_is_refused(run_cfy, simulated_manag
     assert _mutations(sim) == [] and _upgrades(cfy_workdir) == []
 
 
-def test_342_to_70_cannot_be_waived_into_a_restore(flow, run_cfy, simulated_manager,  # noqa: F811
-                                                   make_profile, cfy_workdir):  # noqa: F811
+def test_342_to_70_cannot_be_waived_into_a_restore(flow, run_cfy, simulated_manager,
+                                                   make_profile, cfy_workdir):
     old = simulated_manager('3.4.2', data='demo', ssh=True)
     new = simulated_manager('7.0', data='empty', ssh=True)
     make_profile('new', new)
@@ -149,7 +143,7 @@ def test_342_to_70_cannot_be_waived_into_a_restore(flow, run_cfy, simulated_mana
     assert 'refuse 3.x snapshots' in refused.json['error']['message']
     assert _upgrades(cfy_workdir) == []
     # prepared without a target version, the new-host onto 7.0 is blocked, unwaivably
-    flow.prepare('old')
+    flow.prepare('--from-profile', 'old', '--mode', 'new-host', '--json')
     blocked = flow.upgrade('new-host', '--to-profile', 'new', '--yes')
     assert blocked.returncode == 3, blocked
     checks = _checks(blocked.json)
@@ -165,7 +159,7 @@ def test_342_to_70_cannot_be_waived_into_a_restore(flow, run_cfy, simulated_mana
 
 
 def test_paths_the_vendor_does_not_test_and_its_alternatives(
-        run_cfy, simulated_manager, make_profile):  # noqa: F811
+        run_cfy, simulated_manager, make_profile):
     old44 = simulated_manager('4.4', data='demo')
     make_profile('old44', old44, ssh=False)
     plan = run_cfy('upgrade', 'plan', '--from-profile', 'old44', '--target-version', '7.0',
@@ -185,7 +179,7 @@ def test_paths_the_vendor_does_not_test_and_its_alternatives(
 
 
 def test_agents_older_than_42_onto_an_ssl_70_are_blocked(
-        flow, run_cfy, simulated_manager, make_profile):  # noqa: F811
+        flow, run_cfy, simulated_manager, make_profile):
     old = simulated_manager('4.1', data='demo', ssh=True)
     new = simulated_manager('7.0', data='empty', ssh=True, ssl=True)
     created = run_cfy('profiles', 'use', '127.0.0.1', '--profile-name', 'new', '--rest-port',
@@ -194,7 +188,7 @@ def test_agents_older_than_42_onto_an_ssl_70_are_blocked(
                       '--skip-credentials-validation')
     assert created.returncode == 0, created
     make_profile('old', old)
-    flow.prepare('old')
+    flow.prepare('--from-profile', 'old', '--mode', 'new-host', '--json')
     result = flow.upgrade('new-host', '--to-profile', 'new', '--yes', '--users',
                           'rest-security')
     assert result.returncode == 3, result
@@ -207,12 +201,12 @@ def test_agents_older_than_42_onto_an_ssl_70_are_blocked(
 # -- waivers validated once per command (item 7) ------------------------------------------
 
 def test_waivers_are_checked_before_anything_and_never_fail_a_later_step(
-        flow, simulated_manager, make_profile):  # noqa: F811
+        flow, simulated_manager, make_profile):
     old = simulated_manager('4.4', data='demo', ssh=True)
     new = simulated_manager('7.0', data='empty', ssh=True)
     make_profile('new', new)
     make_profile('old', old)
-    flow.prepare('old')
+    flow.prepare('--from-profile', 'old', '--mode', 'new-host', '--json')
     journal = flow.journal()
     new.requests.clear()
     nonsense = flow.upgrade('new-host', '--to-profile', 'new', '--yes', '--waive', 'nonsense',
