@@ -3,7 +3,7 @@
 A manager counts the failed password logins of each user and locks him once the count is
 greater than ``failed_logins_before_account_lock`` (4 by default, so at the fifth failure
 in a row) for ``account_lock_period`` minutes; only HTTP Basic logins count, and a right
-password resets the count (facts §12.10; ``cloudify-manager@7.0.4``
+password resets the count (behaviour §12.10; ``cloudify-manager@7.0.4``
 ``rest-service/manager_rest/storage/management_models.py`` ``User.is_locked``,
 ``security/user_handler.py``; from 4.4).  On 4.4-6.3 a locked user is refused even with
 the right password.

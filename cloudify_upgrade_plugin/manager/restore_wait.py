@@ -1,6 +1,6 @@
 """Waiting on a restore without harming it: a quiet database swap and few logins.
 
-The database swap (facts §12.7): 5.0.5-6.1 targets keep their REST service up while the
+The database swap (behaviour §12.7): 5.0.5-6.1 targets keep their REST service up while the
 restore downgrades and upgrades the database, and REST traffic can deadlock that
 migration (cloudify-manager PR #2937 RD-2110, PR #3186 RD-2913; the service is paused
 from 6.2).  On those targets nothing is sent for ``DB_SWAP_QUIET`` seconds after the
@@ -9,7 +9,7 @@ restore started - the vendor's own tests wait 60 s before their first poll
 ``restore_snapshot``) - then the execution is polled every ``QUIET_POLL`` seconds, and
 its events are not read until the restore flag drops (``stay_quiet``, ``quiet_left``).
 
-Logging in again (``LoginGate``): a restore that installs the source admin (facts §3.8)
+Logging in again (``LoginGate``): a restore that installs the source admin (behaviour §3.8)
 leaves a while in which neither the target's nor the source's admin password works, and
 every refused password counts towards the account lock (``manager/logins.py``).  When
 every known password was refused, the gate sends no password until it is worth trying
@@ -34,7 +34,7 @@ from cloudify_upgrade_plugin.manager import discovery
 from cloudify_upgrade_plugin.manager.polling import (
     POLL_CAP, POLL_FACTOR, POLL_START, PROGRESS_EVERY, Poll, Progress, duration)
 
-# facts §12.7: no request to a 5.0.5-6.1 target this long after its restore started ...
+# behaviour §12.7: no request to a 5.0.5-6.1 target this long after its restore started ...
 DB_SWAP_QUIET = 60.0
 # ... then the restore is polled this slowly until its flag drops.
 QUIET_POLL = 5.0
@@ -147,7 +147,7 @@ def wait_for_restore_flag(manager, timeout, clock=None, sleep=None, poll_start=P
                           poll_cap=POLL_CAP, poll_factor=POLL_FACTOR, session=None) -> bool:
     """5.0.5+: wait until ``/api/v3.1/snapshot-status`` says "not-running".
 
-    facts §2.3: the flag is removed by the detached post-restore shell, so this is the
+    behaviour §2.3: the flag is removed by the detached post-restore shell, so this is the
     "restore fully done" signal on 5.0.5+.  Older managers return at once (False).
     """
     if not versions.reports_restore_flag(manager.version):

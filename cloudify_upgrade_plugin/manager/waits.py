@@ -55,7 +55,7 @@ def wait_for_execution(manager, execution_id, timeout, on_event=None, clock=None
     events as they appear (4.0+, best effort).  ``alternatives``: the same manager with
     other credentials (``Manager.with_credentials``), tried in turn when the credentials in
     use are refused: a restore of a 4.2+ snapshot makes the *source* admin's password the
-    target's (facts §3.8).  The first one that works is used from then on and passed to
+    target's (behaviour §3.8).  The first one that works is used from then on and passed to
     ``on_switch(manager)``.  Every password sent stays within the failed-login budget
     (``manager/logins.py``): when every candidate is refused or out of budget,
     ``relogin(refused_manager, round)`` (if given) waits without sending a password until
@@ -161,7 +161,7 @@ def wait_for_execution(manager, execution_id, timeout, on_event=None, clock=None
 
 def restore_pace(target) -> dict:
     """The poll of a restore on ``target``: at least every ``RESTORE_POLL_CAP`` seconds;
-    every ``restore_wait.QUIET_POLL`` seconds on 5.0.5-6.1 (facts §12.7)."""
+    every ``restore_wait.QUIET_POLL`` seconds on 5.0.5-6.1 (behaviour §12.7)."""
     if versions.restore_traffic_can_deadlock(target.version):
         return {'poll_start': QUIET_POLL, 'poll_cap': QUIET_POLL}
     return {'poll_cap': RESTORE_POLL_CAP}
@@ -192,7 +192,7 @@ def wait_for_restore(target, execution_id, timeout, started_at=None, logins=None
 
 def _switch_relogin(order, poll):
     """The default ``relogin`` when there are alternatives: wait for a ``LoginGate``, then
-    try the alternatives first (the password a restore installs, facts §3.8)."""
+    try the alternatives first (the password a restore installs, behaviour §3.8)."""
     gate = LoginGate(order[0], poll.deadline if poll.deadline is not None else float('inf'),
                      clock=poll.clock, sleep=poll._sleep)
 

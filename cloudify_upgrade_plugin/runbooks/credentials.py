@@ -46,7 +46,7 @@ def restore_installs_source_admin(workspace, target_version) -> bool:
 
     Recorded by start-restore (``restore_installs_source_admin``), else decided now from
     the prepared zip's ``metadata.json`` (``versions.restore_installs_source_admin``: a
-    >= 4.2 snapshot on the legacy route, facts §3.8, §12.1)."""
+    >= 4.2 snapshot on the legacy route, behaviour §3.8, §12.1)."""
     recorded = workspace.meta.get('restore_installs_source_admin')
     if recorded is not None:
         return bool(recorded)
@@ -71,7 +71,7 @@ def source_admin_credentials(workspace, source_profile: Optional[str],
     """The source admin's credentials, when they may be sent to the target; else None.
 
     Only after this upgrade started, on that target, a restore whose route installs the
-    source admin (facts §3.8, §12.1): before that the target never had that password, and
+    source admin (behaviour §3.8, §12.1): before that the target never had that password, and
     sending it would only hand the old manager's password to another machine and count
     as a failed login.  Never over plain http when the source profile used https.
     """
@@ -141,7 +141,7 @@ def working(manager, found, wait=False) -> Optional[Manager]:
 def wait_for_switch(target: Manager, found: List[Credentials], timeout, sleep=time.sleep,
                     clock=time.monotonic) -> Manager:
     """Wait until the source admin's credentials work (a legacy restore of a >= 4.2
-    snapshot installs them after it ended, facts §3.8), never spending more than the
+    snapshot installs them after it ended, behaviour §3.8), never spending more than the
     failed-login budget.
 
     Each round tries the source admin's password once; when it is refused, the target

@@ -23,7 +23,7 @@ def restore_body(target, force=False, restore_certificates=False, no_reboot=Fals
     ``ignore_plugin_failure``.  For 4.1 - 5.2.x the facts' maximally compatible body is
     used (extra keys are ignored everywhere, facts §1.1).  Booleans are JSON booleans.
     ``ignore_plugin_failure`` true is only for the targets that read it (4.5.0 - 5.0.x,
-    facts §12.4): a deployment whose plugins do not install no longer fails the restore.
+    behaviour §12.4): a deployment whose plugins do not install no longer fails the restore.
     """
     target = as_version(target)
     if ignore_plugin_failure and not has_ignore_plugin_failure(target):

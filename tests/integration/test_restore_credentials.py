@@ -1,14 +1,14 @@
 """Issue 14 items 3, 8 and 9 through the real `cfy` against simulated managers.
 
-- Credentials after a restore (facts §3.8, §12.1, §12.10): the old manager's admin password
+- Credentials after a restore (behaviour §3.8, §12.1, §12.10): the old manager's admin password
   reaches the target only after this upgrade started there a restore whose route installs
   it, never over http when the old manager was reached over https; a refused target profile
   is an error naming it; never more than 3 failed logins in a row against one account, so
   a 7.0.4 configured to lock after 4 failures is never locked.  Asserted on the simulators'
   per-request records (auth_user, auth_ok, password_fingerprint).
-- facts §12.7: no REST request reaches a 5.0.5-6.1 target while its restore swaps the
+- behaviour §12.7: no REST request reaches a 5.0.5-6.1 target while its restore swaps the
   database (the simulator fails the restore as a deadlock would).
-- facts §12.4: --ignore-plugin-failure on 4.5.0-5.0.x targets, the skipped deployments in
+- behaviour §12.4: --ignore-plugin-failure on 4.5.0-5.0.x targets, the skipped deployments in
   the output and the report; refused (exit 2) elsewhere.
 """
 import json
@@ -122,7 +122,7 @@ def test_wrong_target_password_is_refused_and_the_old_one_never_sent(
 
 
 def test_44_to_704_locking_after_4_failures_is_never_locked(flow, managers):
-    """facts §3.8, §12.1: a 4.4 premium snapshot takes 7.0's legacy route, which gives the
+    """behaviour §3.8, §12.1: a 4.4 premium snapshot takes 7.0's legacy route, which gives the
     admin the old password inside the workflow; the plugin follows it with at most 3
     failed logins in a row (in fact one: none is sent while the restore flag is up)."""
     old, new = managers('4.4', '7.0', **LOCK)
@@ -138,7 +138,7 @@ def test_44_to_704_locking_after_4_failures_is_never_locked(flow, managers):
 
 def test_new_route_restore_keeps_the_admin_and_never_sees_the_old_password(
         flow, simulated_manager, write_profile, run_cfy):  # noqa: F811
-    """facts §12.1: a 7.0 per-entity snapshot restores on 7.0's new route, which leaves the
+    """behaviour §12.1: a 7.0 per-entity snapshot restores on 7.0's new route, which leaves the
     admin as it was: the old admin's password is never sent to the target."""
     old = simulated_manager('7.0', data='demo', ssh=True)
     new = simulated_manager('7.0', data='empty', ssh=True, **LOCK)
@@ -182,10 +182,10 @@ def test_old_password_never_goes_over_http_when_the_old_manager_was_https(
 # -- item 8: the quiet database swap of 5.0.5-6.1 (also item 9 on 5.0.x) ---------------------
 
 def test_505_target_gets_no_request_during_its_database_swap(flow, managers):
-    """facts §12.7: the first request after the restore comes 60 s after it started; the
+    """behaviour §12.7: the first request after the restore comes 60 s after it started; the
     simulated 5.0.5 swaps its database for 20 s and would fail the restore (deadlock) on
     any request meanwhile.  The plugin of hw-1 does not install there
-    (--ignore-plugin-failure, facts §12.4)."""
+    (--ignore-plugin-failure, behaviour §12.4)."""
     old, new = managers('4.4', '5.0.5', db_swap_seconds=20, deadlock_on_db_swap_traffic=True)
     new.faults.fail_plugin_install('hw-1')
     result = flow.upgrade('new-host', '--yes', '--to-profile', 'new', '--ignore-plugin-failure')

@@ -60,10 +60,10 @@ def parse_args(argv=None):
                          help='real seconds before /ok answers FAIL (default 3 x time scale)')
     facts12.add_argument('--db-swap-seconds', type=float, default=None,
                          help='5.0.5-6.1: real seconds the restore swaps its database '
-                              '(facts §12.7; default 2 manager-seconds)')
+                              '(behaviour §12.7; default 2 manager-seconds)')
     facts12.add_argument('--deadlock-on-db-swap-traffic', action='store_true',
                          help='5.0.5-6.1: a REST request during the database swap fails '
-                              'the restore (deadlock, facts §12.7)')
+                              'the restore (deadlock, behaviour §12.7)')
     parser.add_argument('--auto-heal-after', type=float, default=None,
                         help='old managers: start heals for every auto-heal deployment '
                              'after N seconds while cloudify-riemann runs')
@@ -81,7 +81,7 @@ def parse_args(argv=None):
     faults.add_argument('--fail-plugin-install', action='append', default=[],
                         metavar='DEPLOYMENT[:TENANT]',
                         help="its wagon does not install here (4.x-5.0.x restores, "
-                             "facts §12.4)")
+                             "behaviour §12.4)")
     faults.add_argument('--no-content-length', action='store_true',
                         help='downloads are chunked, without Content-Length')
     faults.add_argument('--download-headers', choices=('nginx', 'rest'), default='nginx',

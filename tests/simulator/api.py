@@ -190,7 +190,7 @@ class RestApi:
                                     'the server.')     # obs70 'GET /api/v9/version'
                 return Response(rules.ui_status_for_unproxied, UI_PAGE,
                                 content_type='text/html')
-        # the request reaches the REST service (facts §12.7: during a 5.0.5-6.1 restore's
+        # the request reaches the REST service (behaviour §12.7: during a 5.0.5-6.1 restore's
         # database swap that is what can deadlock it)
         mgr.note_rest_request(entry)
         ctx = Ctx(request, api_version, rest, entry)
@@ -1469,7 +1469,7 @@ def restore_snapshot(api, ctx, sid):
     if 'tenant_name' in rules.restore_required:
         params['tenant_name'] = body.get('tenant_name')
     if rules.restore_reads_ignore_plugin_failure:
-        # facts §12.4; MGR@4.5..5.0.5 resources_v2/snapshots.py: verify_and_convert_bool(
+        # behaviour §12.4; MGR@4.5..5.0.5 resources_v2/snapshots.py: verify_and_convert_bool(
         # 'ignore_plugin_failure', request_dict.get('ignore_plugin_failure', 'false'))
         params['ignore_plugin_failure'] = _bool(
             'ignore_plugin_failure', body.get('ignore_plugin_failure', False))

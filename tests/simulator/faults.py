@@ -47,7 +47,7 @@ class Faults(object):
     - ``no_content_length = True``: downloads are sent chunked without Content-Length.
     - ``fail_plugin_install(deployment_id, tenant=None, plugin=...)``: the snapshot's wagon
       that deployment uses does not install on this manager (another platform or Python,
-      facts §12.4): on 4.x-5.0.x targets the restore's deployment environment fails
+      behaviour §12.4): on 4.x-5.0.x targets the restore's deployment environment fails
       (``workflows.Engine._restore_deployment_envs``); a wagon is never installed by a
       5.1+ restore.
     - ``clear()``: remove every fault.
@@ -149,7 +149,7 @@ class Faults(object):
                     return 'fail', rule
         return None, None
 
-    # -- plugins (facts §12.4) ---------------------------------------------------------------
+    # -- plugins (behaviour §12.4) ---------------------------------------------------------------
     def fail_plugin_install(self, deployment_id, tenant=None,
                             plugin='cloudify-openstack-plugin'):
         with self._lock:

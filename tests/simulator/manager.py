@@ -237,7 +237,7 @@ class SimulatedManager:
                                          else account_lock_period)
         self._failed_logins = {}     # username -> [failed_logins_counter, last failure]
         self._ok_fail_delay = ok_fail_delay
-        # facts §12.7: the database swap of a 5.0.5-6.1 restore, and what reached the REST
+        # behaviour §12.7: the database swap of a 5.0.5-6.1 restore, and what reached the REST
         # service during it
         self._db_swap_seconds = db_swap_seconds
         self.deadlock_on_db_swap_traffic = bool(deadlock_on_db_swap_traffic)
@@ -428,7 +428,7 @@ class SimulatedManager:
         """Append to `timeline` (tests assert the order of events, never durations)."""
         self.timeline.append((time.monotonic(), event))
 
-    # -- the 5.0.5-6.1 restore's database swap (facts §12.7) ---------------------------------
+    # -- the 5.0.5-6.1 restore's database swap (behaviour §12.7) ---------------------------------
     def db_swap_seconds(self):
         """Manager-seconds the database swap lasts (an explicit option is real seconds)."""
         if self._db_swap_seconds is not None:

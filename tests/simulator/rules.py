@@ -397,14 +397,14 @@ class Rules:
         # legacy restore that fails after its DB step still runs them (MGR@4.2..4.5.1 only
         # on success, inside the `try`)
         self.post_restore_commands_in_finally = v >= (4, 5, 5)
-        # facts §12.7: 5.0.5-6.1 keep the REST service up while the restore downgrades and
+        # behaviour §12.7: 5.0.5-6.1 keep the REST service up while the restore downgrades and
         # upgrades the database, and REST traffic can deadlock that migration (MGR PR
         # #2937 RD-2110 locks `users` and `maintenance_mode`, which every request's
         # maintenance check and authentication read; PR #3186 RD-2913: "we keep seeing
         # deadlocks with concurrent requests", so from 6.2 `_pause_services` stops
         # cloudify-restservice during that step)
         self.restore_db_swap_serves_rest = (5, 0, 5) <= v < (6, 2, 0)
-        # facts §12.4: up to 5.0.x the restore installs every deployment's plugins into
+        # behaviour §12.4: up to 5.0.x the restore installs every deployment's plugins into
         # its environment and a failure fails the restore (MGR@4.4..5.0.5
         # snapshot_restore.py `_restore_deployment_envs`; [I] before 4.4); 5.1 only makes
         # the deployment directories (MGR@5.1.0), plugins install when a workflow needs them

@@ -1,14 +1,14 @@
 """Contract: two restore hazards the plugin must respect.
 
 References:
-- facts §12.7: 5.0.5-6.1 targets keep the REST service up while the restore downgrades and
+- behaviour §12.7: 5.0.5-6.1 targets keep the REST service up while the restore downgrades and
   upgrades the database, and REST traffic can deadlock that migration (cloudify-manager PR
   #2937 RD-2110 locks `users` and `maintenance_mode`; PR #3186 RD-2913 "we keep seeing
   deadlocks with concurrent requests" pauses cloudify-restservice from 6.2).  The
   simulator marks every request that reaches the REST service during the swap
   (`during_db_swap`, `mgr.db_swap_traffic()`), and with `deadlock_on_db_swap_traffic`
   fails the restore as the deadlock would.
-- facts §12.4: up to 5.0.x the restore installs every deployment's plugins; one that does
+- behaviour §12.4: up to 5.0.x the restore installs every deployment's plugins; one that does
   not install fails the whole restore unless `ignore_plugin_failure` (4.5.0-5.0.x), per
   version as MGR@4.4, 4.5.1, 4.5.5, 5.0.5 snapshot_restore.py `_restore_deployment_envs`
   do it (log texts included); 5.1+ restores install no plugin.
@@ -38,7 +38,7 @@ def prepared(simulated_manager, source_version, target_version, **target_kwargs)
 
 
 def finish(target, source, execution_id, timeout=30):
-    """Wait for the end of the restore in process (no request: facts §12.7), then read it
+    """Wait for the end of the restore in process (no request: behaviour §12.7), then read it
     over REST."""
     def ended():
         with target.state.lock:
@@ -49,13 +49,13 @@ def finish(target, source, execution_id, timeout=30):
                               [target.admin_password, source.admin_password], timeout=timeout)
 
 
-# -- facts §12.7 ---------------------------------------------------------------------------
+# -- behaviour §12.7 ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize('version, swaps', [('5.0.5', True), ('5.1', True), ('6.0', True),
                                             ('6.4', False), ('7.0', False), ('4.6', False)])
 def test_database_swap_with_the_rest_service_up_on_505_to_61(simulated_manager, version,
                                                              swaps):
-    """facts §12.7: only 5.0.5-6.1 swap the database while the REST service serves."""
+    """behaviour §12.7: only 5.0.5-6.1 swap the database while the REST service serves."""
     source, target = prepared(simulated_manager, '4.4', version)
     finish(target, source, start_restore(target))
     assert ('db swap started' in target.events()) is swaps
@@ -105,7 +105,7 @@ def test_traffic_during_the_swap_deadlocks_the_restore_when_asked(simulated_mana
     assert target.state.admin()['username'] == 'admin'
 
 
-# -- facts §12.4 ---------------------------------------------------------------------------
+# -- behaviour §12.4 ---------------------------------------------------------------------------
 
 def _restore_logs(target, source, execution_id):
     for password in (target.admin_password, source.admin_password):
@@ -127,7 +127,7 @@ def _deployments(target, source):
 
 @pytest.mark.parametrize('version', ['4.4', '4.5.0', '4.5.5', '5.0.5'])
 def test_a_plugin_that_does_not_install_fails_the_restore(simulated_manager, version):
-    """facts §12.4: without ignore_plugin_failure the restore fails; 4.5.5+ first restore
+    """behaviour §12.4: without ignore_plugin_failure the restore fails; 4.5.5+ first restore
     every other environment and then list the failed ones."""
     source, target = prepared(simulated_manager, '4.2', version)
     target.faults.fail_plugin_install('hw-1')

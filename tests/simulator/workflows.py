@@ -304,7 +304,7 @@ class Engine:
                 raise WorkflowFailed('RuntimeError: Failed running command: alembic '
                                      'downgrade {0!r}'.format(meta['schema_revision']))
             if rules.restore_db_swap_serves_rest:
-                # facts §12.7: 5.0.5-6.1 downgrade and upgrade the database with the REST
+                # behaviour §12.7: 5.0.5-6.1 downgrade and upgrade the database with the REST
                 # service up; a request reaching it meanwhile can deadlock the migration
                 mgr.begin_db_swap()
                 yield mgr.db_swap_seconds()
@@ -364,14 +364,14 @@ class Engine:
 
     @staticmethod
     def _source_admin(arc, snap):
-        """facts §3.8: the admin a >= 4.2 snapshot installs (its user with id 0)."""
+        """behaviour §3.8: the admin a >= 4.2 snapshot installs (its user with id 0)."""
         if not snap.installs_source_admin:
             return None
         return next((u for u in arc['data'].get('users', {}).values() if u['id'] == 0),
                     None)
 
     def _restore_deployment_envs(self, ex, params):
-        """facts §12.4: up to 5.0.x every restored deployment's environment gets its
+        """behaviour §12.4: up to 5.0.x every restored deployment's environment gets its
         plugins; one that does not install (``faults.fail_plugin_install``) fails the
         restore unless ``ignore_plugin_failure`` (4.5.0-5.0.x).  Log texts and what
         happens per version: MGR@4.4, 4.5.1, 4.5.5, 5.0.5 snapshot_restore.py

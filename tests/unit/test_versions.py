@@ -330,12 +330,12 @@ FULL_KEYS = {'schema_revision': 'a', 'stage_schema_revision': 'b',
 
 
 @pytest.mark.parametrize('target, meta, expected', [
-    # facts §3.8: a >= 4.2 snapshot installs the source admin (one route before 7.0)
+    # behaviour §3.8: a >= 4.2 snapshot installs the source admin (one route before 7.0)
     ('4.2', {'snapshot_version': '4.2'}, True),
     ('6.4', {'snapshot_version': '5.1.0'}, True),
     ('4.6', {'snapshot_version': '4.1'}, False),
     ('4.6', {'snapshot_version': '4.1.0-p3-4.0.1'}, False),
-    # facts §12.1: 7.0 takes the legacy route only with all three keys (presence)
+    # behaviour §12.1: 7.0 takes the legacy route only with all three keys (presence)
     ('7.0.4', dict(FULL_KEYS, snapshot_version='4.4.0'), True),
     ('7.0.4', dict(FULL_KEYS, snapshot_version='4.4.0', stage_schema_revision=''), True),
     ('7.0.4', {'snapshot_version': '5.1.0', 'schema_revision': 'a'}, False),
@@ -352,7 +352,7 @@ def test_restore_installs_source_admin(target, meta, expected):
     ('6.1', True), ('6.1.1', True), ('6.2', False), ('6.4', False), ('7.0', False),
     ('4.6', False)])
 def test_restore_traffic_can_deadlock(version, expected):
-    """facts §12.7: 5.0.5-6.1 keep the REST service up during the database swap."""
+    """behaviour §12.7: 5.0.5-6.1 keep the REST service up during the database swap."""
     assert versions.restore_traffic_can_deadlock(version) is expected
 
 
@@ -361,7 +361,7 @@ def test_restore_traffic_can_deadlock(version, expected):
     ('4.5.5', True, False), ('4.6', True, False), ('5.0.5', True, False),
     ('5.1', False, False), ('7.0', False, False)])
 def test_ignore_plugin_failure_targets(version, reads, removes):
-    """facts §12.4: 4.5.0-5.0.x read it; 4.5.0-4.5.1 delete the skipped deployment."""
+    """behaviour §12.4: 4.5.0-5.0.x read it; 4.5.0-4.5.1 delete the skipped deployment."""
     assert versions.has_ignore_plugin_failure(version) is reads
     assert versions.ignore_plugin_failure_removes_deployments(version) is removes
 

@@ -151,7 +151,7 @@ def _open_target(target_profile, source_profile, workspace, timeout):
     """The target manager, waited for while a restore this upgrade started restarts or
     reboots it (in place: the reboot after restoring the certificates; issue 7 "a reboot in
     the middle of a step is expected, not an error").  A 5.0.5-6.1 target that may still
-    swap its database is left alone until the quiet period is over (facts §12.7)."""
+    swap its database is left alone until the quiet period is over (behaviour §12.7)."""
     restoring = bool(workspace.meta.get('restore_execution_id'))
     recorded = (workspace.meta.get('target') or {}).get('version')
     if restoring and recorded and not workspace.meta.get('restore_ended_seen_at'):

@@ -21,7 +21,7 @@ admin's only once this restore's route installs it (``credentials.candidates``);
 password stays within the failed-login budget (``manager/logins.py``), and when every one
 is refused nothing is sent until the restore flag drops or a delay passed
 (``manager/restore_wait.py`` ``LoginGate``).  5.0.5-6.1 targets get no request for 60 s
-after the restore started, then slow polls (facts §12.7).  With
+after the restore started, then slow polls (behaviour §12.7).  With
 ``--ignore-plugin-failure`` the deployments the restore skipped are read from its warnings
 once it is over (``restore/plugins.py``).
 """
@@ -112,7 +112,7 @@ class StartRestore(RestoreStep):
             # a failed restore, or a run that died in here without a trace on the target
             _ready_for_another_restore(ctx, target, snapshot, failed)
         certificates = ctx.mode.restores_certificates(snapshot)
-        # facts §3.8, §12.1: whether this restore gives the admin the source's password
+        # behaviour §3.8, §12.1: whether this restore gives the admin the source's password
         # decides which passwords the waits may send (recorded before the restore starts)
         ctx.workspace.update_meta(restore_installs_source_admin=(
             versions.restore_installs_source_admin(
@@ -208,13 +208,13 @@ class WaitRestore(RestoreStep):
         current = {'manager': target}
 
         def logins(how):
-            # facts §3.8: 4.6+ change the admin password inside the workflow: once the
+            # behaviour §3.8: 4.6+ change the admin password inside the workflow: once the
             # restore flag dropped, the password it installs first, then the profile's;
             # without a flag, one password per delay (the failed-login budget, §12.10)
             ordered = credentials.logins(target, found, source_first=installs_admin)
             return ordered if how == 'flag' else ordered[:1]
         try:
-            # facts §12.7: nothing is sent to a 5.0.5-6.1 target while it swaps its
+            # behaviour §12.7: nothing is sent to a 5.0.5-6.1 target while it swaps its
             # database, then it is polled slowly; the restore's events are not read (its
             # warnings are, once it is over: ``plugins.record_skipped``)
             execution = waits.wait_for_restore(
@@ -271,7 +271,7 @@ class WaitRestore(RestoreStep):
 
 def post_restore_expectations(target, snapshot, certificates: bool,
                               installs_admin: Optional[bool] = None) -> dict:
-    """What happens after the restore execution ends, per target version (facts §3.8).
+    """What happens after the restore execution ends, per target version (behaviour §3.8).
 
     ``installs_admin``: whether the restore's route installs the source admin
     (``versions.restore_installs_source_admin``; None: decided by the snapshot version

@@ -1,6 +1,6 @@
 """``--ignore-plugin-failure``: which targets take it, and which deployments it skipped.
 
-facts §12.4: 4.5.0-5.0.x targets install the snapshot's plugins into every deployment's
+behaviour §12.4: 4.5.0-5.0.x targets install the snapshot's plugins into every deployment's
 environment during the restore, and one deployment whose plugins do not install (a wagon
 built for another platform or Python) fails the whole restore unless the restore body says
 ``ignore_plugin_failure`` (``versions.has_ignore_plugin_failure``).  The restore then logs
@@ -16,7 +16,7 @@ a warning for each deployment it skipped (cloudify-manager@<tag>
   ``versions.ignore_plugin_failure_removes_deployments``), so reconcile reports it missing.
 
 ``record_skipped`` reads those lines from the restore execution's logs once the restore is
-over (never while a 5.0.5-6.1 target swaps its database, facts §12.7), keeps them in
+over (never while a 5.0.5-6.1 target swaps its database, behaviour §12.7), keeps them in
 workspace.json (``restore_skipped_deployments``) for the output and the report, and warns.
 """
 import re

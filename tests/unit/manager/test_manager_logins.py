@@ -37,7 +37,7 @@ def test_a_success_resets_the_count_as_the_manager_does():
 
 
 def test_accounts_are_counted_apart():
-    """Per manager address and username (facts §12.10: the count is per user)."""
+    """Per manager address and username (behaviour §12.10: the count is per user)."""
     ledger = Ledger()
     for _ in range(3):
         ledger.record(ADDRESS, 'admin', ok=False)

@@ -1,8 +1,8 @@
 """Unit tests of the restore wait's schedule and of its failed-login budget (issue 14),
 with a fake clock: waits.wait_for_restore, restore_wait (quiet period, LoginGate).
 
-facts §12.7: no request to a 5.0.5-6.1 target for 60 s after its restore started, then slow
-polls and no event reading; facts §3.8 / §12.10: around the admin password switch never
+behaviour §12.7: no request to a 5.0.5-6.1 target for 60 s after its restore started, then slow
+polls and no event reading; behaviour §3.8 / §12.10: around the admin password switch never
 more than 3 failed logins in a row, and no password at all while the restore flag is up.
 """
 import datetime
@@ -79,7 +79,7 @@ def target_and_source(make_manager, version, timeline):
     return target, source, session
 
 
-# -- facts §12.7: the quiet database swap --------------------------------------------------
+# -- behaviour §12.7: the quiet database swap --------------------------------------------------
 
 @pytest.mark.parametrize('version', ['5.0.5', '5.1', '6.0', '6.1'])
 def test_no_request_for_60s_then_slow_polls_on_505_to_61(make_manager, fakes, clock,
@@ -125,7 +125,7 @@ def test_other_targets_are_polled_at_once_and_often(make_manager, fakes, clock, 
     assert max(b - a for a, b in zip(times, times[1:])) <= waits.RESTORE_POLL_CAP
 
 
-# -- facts §3.8 / §12.10: the password switch within the budget ---------------------------
+# -- behaviour §3.8 / §12.10: the password switch within the budget ---------------------------
 
 def test_7x_switch_sends_no_password_while_the_flag_is_up(make_manager, fakes, clock):
     """7.0 legacy route: the target's password stops at the REST restart (t=5), the source

@@ -91,7 +91,7 @@ def test_logins_put_the_installed_password_first():
     (False, {'credentials_change': False, 'restart': False, 'reboot': False, 'flag': True}),
 ])
 def test_post_restore_expectations_follow_the_route(installs, expected):
-    """facts §12.1: the 7.0 per-entity route changes neither the admin nor restarts."""
+    """behaviour §12.1: the 7.0 per-entity route changes neither the admin nor restarts."""
     got = execute.post_restore_expectations(versions.Version.parse('7.0.4'),
                                             versions.Version.parse('5.1.0'),
                                             certificates=False, installs_admin=installs)
