@@ -11,7 +11,7 @@ with the cap the restore wait passes (`manager.waits.RESTORE_POLL_CAP`):
   simulator) connects with `Manager.connect(...)` and waits on `--executions` executions at
   once, one thread each; this process ends them through the REST API (the admin
   `PATCH /executions/<id>` `{"status": "cancelled"}` that finalises a stuck execution,
-  obs70; the simulator stamps `ended_at`; a hung simulated execution can only end
+  observed-7.0; the simulator stamps `ended_at`; a hung simulated execution can only end
   cancelled, and the wait notices every end state the same way) at random (seeded) offsets
   over `--spread` seconds after the waits began, so every phase of the poll's back-off is
   sampled.  Latency = the moment the wait returned (wall clock in

@@ -3,7 +3,7 @@
 Every failure the operator can meet is an ``UpgradeError`` (a ``CloudifyCliError``, so
 the host's excepthook prints ``possible_solutions`` if one ever escapes the command
 boundary in ``cli.py``).  The id appears in the human output, the ``--json`` document
-and the journal; the exit code follows ``cli-contract.md``.
+and the journal; the exit code follows ``docs/cli-contract.md``.
 """
 from typing import List, Optional
 

@@ -1,6 +1,6 @@
 """A manager's status in one shape for every version, and what it says about its health.
 
-3.4.2-5.0.0 answer ``GET /status`` with systemd units, 5.0.5+ with named services (facts
+3.4.2-5.0.0 answer ``GET /status`` with systemd units, 5.0.5+ with named services (behaviour
 §2.3); ``normalise_status`` maps both to ``{status, healthy, shape, services}`` and
 ``health`` to ``('ok'|'degraded'|'fail', [failing services])``.
 """
@@ -8,7 +8,7 @@ from typing import List, Tuple
 
 
 def normalise_status(body) -> dict:
-    """Both status shapes (facts §2.3) as ``{status, healthy, shape, services}``.
+    """Both status shapes (behaviour §2.3) as ``{status, healthy, shape, services}``.
 
     3.4.2-5.0.0: ``{"status": "running", "services": [{"display_name", "instances":
     [{"ActiveState", ...}]}]}``; 5.0.5+: ``{"status": "OK"|"Degraded"|"Fail", "services":

@@ -3,8 +3,8 @@ restores to finish, services to be healthy, maintenance mode to be active.
 
 Owns: the adaptive poll (fast at first, backing off to a cap so the end of an execution is
 noticed within about ``poll_cap`` seconds), tolerance of the REST outages a restore causes
-(connection refused/reset, 502/503, the errors polled while the DB is swapped, facts §3.8 /
-§9.16), the end states of facts §4, the timeout with a message naming the execution, and
+(connection refused/reset, 502/503, the errors polled while the DB is swapped, behaviour §3.8 /
+§9.16), the end states of behaviour §4, the timeout with a message naming the execution, and
 best-effort printing of the execution's events while waiting; after a restore, watching
 for the announced outage (never sleeping through it: it must begin within a grace counted
 by the manager's own clock) and for healthy services.  ``clock`` and ``sleep`` are
@@ -26,7 +26,7 @@ from cloudify_upgrade_plugin.manager.polling import (  # noqa: F401  (the waits'
 from cloudify_upgrade_plugin.manager.restore_wait import (  # noqa: F401  (the waits' API)
     DB_SWAP_QUIET, QUIET_POLL, LoginGate, quiet_left, stay_quiet, wait_for_restore_flag)
 
-END_STATES = ('terminated', 'failed', 'cancelled')   # facts §4: the same on every version
+END_STATES = ('terminated', 'failed', 'cancelled')   # behaviour §4: the same on every version
 # 401/403/404 while a restore swaps the DB and restarts the REST service are tolerated
 # for this long in a row before they count as real (a wrong password must not hang).
 CLIENT_ERROR_GRACE = 60.0
@@ -295,16 +295,16 @@ def wait_for_rest(manager, timeout, clock=None, sleep=None, poll_start=POLL_STAR
                   session=None, settle=0.0, alternatives=()) -> dict:
     """Wait until the manager's REST service answers again (after a restart or reboot).
 
-    6.0+: unauthenticated ``/api/v3.1/ok`` (facts §2.3) must say "OK" ("FAIL" is accepted
+    6.0+: unauthenticated ``/api/v3.1/ok`` (behaviour §2.3) must say "OK" ("FAIL" is accepted
     with a warning after ``unhealthy_grace`` seconds); then, on every version, an
     authenticated ``<prefix>/version``.  Connection refused, 5xx and non-JSON answers are
     waited out.  Returns ``{'up': True, 'auth_ok': bool, 'healthy': bool|None,
     'waited': seconds, 'manager': Manager|None}``: ``manager`` is the one whose credentials
     work (``manager`` itself, or the first of ``alternatives`` that does); ``auth_ok`` False
-    means every one was refused (after a restore the admin password is the source's, facts
+    means every one was refused (after a restore the admin password is the source's, behaviour
     §3.8).  ``settle`` seconds are slept
     first: on 4.2-4.5 targets the REST service restarts a few seconds *after* the restore
-    execution ended (facts §3.8: "wait at least 10 seconds").
+    execution ended (behaviour §3.8: "wait at least 10 seconds").
     """
     logger = get_logger()
     poll = Poll(timeout, clock, sleep, poll_start, poll_cap, poll_factor)
@@ -375,15 +375,15 @@ def _first_accepted(alternatives, manager):
 # -- after a restore ------------------------------------------------------------------------
 
 # Poll a restore at least every second: its end must be seen before the post-restore
-# shell's `sleep 3` is over and it restarts / reboots the manager (facts §3.8).
+# shell's `sleep 3` is over and it restarts / reboots the manager (behaviour §3.8).
 RESTORE_POLL_CAP = 1.0
 # How long after a restore ends an announced REST outage (the 4.2-4.5 restart, the reboot
-# after restoring certificates: facts §3.8 "a few seconds", docs "at least 10 seconds") may
+# after restoring certificates: behaviour §3.8 "a few seconds", docs "at least 10 seconds") may
 # take to begin before it is considered missed.
 OUTAGE_GRACE = 60.0
 # ... and once the restored certificates are seen on the host (the reboot follows them).
 REBOOT_SOON = 10.0
-POST_RESTORE_SLEEP = 3.0   # facts §3.8: the detached post-restore shell's `sleep 3`
+POST_RESTORE_SLEEP = 3.0   # behaviour §3.8: the detached post-restore shell's `sleep 3`
 # How long the services of a restored manager may take to all report active.
 HEALTH_GRACE = 60.0
 
@@ -409,7 +409,7 @@ def outage_grace(timeout: float, since_end: float, by_manager_clock: bool,
     after the outage, while no process was watching).  ``reboot_imminent()`` (asked only
     while some grace is left) is True when the restored certificates are already on the
     host: `shutdown -r now` comes right after them in the post-restore shell (`sleep 3`
-    after the end, facts §3.8), or came already.
+    after the end, behaviour §3.8), or came already.
     """
     grace = min(float(timeout), OUTAGE_GRACE) - since_end
     if grace > 0 and reboot_imminent is not None and reboot_imminent():

@@ -1,8 +1,8 @@
 """Moving the agents: one ``install_new_agents`` execution per eligible deployment.
 
-Through the REST API, not the 7.0.5 ``cfy agents install`` (facts §5.2: its ``_offset``-only
+Through the REST API, not the 7.0.5 ``cfy agents install`` (behaviour §5.2: its ``_offset``-only
 paging never ends on 4.2-4.5.x targets).  Eligible: a deployment whose Compute host
-instances (``id == host_id``) are all ``started`` (the workflow refuses others, facts §5.3);
+instances (``id == host_id``) are all ``started`` (the workflow refuses others, behaviour §5.3);
 the others are reported, never silently skipped.  Bounded concurrency; each deployment's
 execution id and result are persisted (``agents/state.json``, atomically, after every
 change), so a re-run waits for executions already started instead of starting a second

@@ -3,11 +3,11 @@
 What differs from new-host around the shared restore steps (``runbooks/restore``): the
 target is the old manager's own profile, and the check ``target-is-source`` makes sure the
 manager there is the new install; the snapshot's certificates are restored with it (the
-agents keep trusting the address; facts §3.8) and the reboot that follows is waited
+agents keep trusting the address; behaviour §3.8) and the reboot that follows is waited
 through and confirmed over SSH; a source whose snapshot carries no certificates (4.0.0,
-facts §7.1) gets /etc/cloudify/ssl back from prepare's backup (restore-ssl); old users are
-restored with the old rest-security values by default (the seed's in-place step 4); there
-is no old manager left to fence.  Also how to tear the old manager down (facts §7.5).
+behaviour §7.1) gets /etc/cloudify/ssl back from prepare's backup (restore-ssl); old users are
+restored with the old rest-security values by default (procedure step I4); there
+is no old manager left to fence.  Also how to tear the old manager down (behaviour §7.5).
 """
 import hashlib
 import os
@@ -35,7 +35,7 @@ class InPlace(RestoreMode):
 
     name = versions.MODE_IN_PLACE
     checks = IN_PLACE_CHECKS
-    # prepare always backs rest-security.conf up in place, and the seed's in-place step 4
+    # prepare always backs rest-security.conf up in place, and procedure step I4
     # puts it back
     default_users_policy = 'rest-security'
 
@@ -51,7 +51,7 @@ class InPlace(RestoreMode):
         return [] if snapshot.get('has_ssl') else ['put back /etc/cloudify/ssl']
 
     def missing_backups(self, workspace, snapshot: dict) -> List[str]:
-        """facts §7.1: without certificates in the snapshot, prepare's copy is the only one."""
+        """behaviour §7.1: without certificates in the snapshot, prepare's copy is the only one."""
         if snapshot.get('has_ssl') or \
                 os.path.isdir(workspace.path(os.path.join('backups', 'ssl'))):
             return []
@@ -62,7 +62,7 @@ class InPlace(RestoreMode):
         return [] if versions.snapshot_has_certificates(source) else [RestoreSsl()]
 
     def restores_certificates(self, snapshot: dict) -> bool:
-        """Only when the snapshot carries ssl/ (not 4.0.0, facts §7.1)."""
+        """Only when the snapshot carries ssl/ (not 4.0.0, behaviour §7.1)."""
         return bool(snapshot.get('has_ssl'))
 
     def certificate_differences(self, ctx, target) -> Optional[List[str]]:
@@ -199,7 +199,7 @@ def _ssl_differences(ctx, target):
     return sorted(rel for rel, digest in wanted.items() if remote.get(rel) != digest)
 
 
-# How an old manager is removed, per kind (versions.teardown_kind, facts §7.5).
+# How an old manager is removed, per kind (versions.teardown_kind, behaviour §7.5).
 TEARDOWN = {
     'teardown-script': 'On the old manager host: `sudo bash cfy_teardown_4_0_0.sh -f` (the '
                        'cloudify-dev teardown script; `cfy teardown` does not work on 4.0.x).',

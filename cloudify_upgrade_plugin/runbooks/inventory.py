@@ -42,7 +42,7 @@ def _node_instances(manager, tenant):
     """(counts by state, names of the hosts that carry an agent) or (None, None).
 
     A host instance (``host_id`` is itself) carries an agent once it is ``started``; one
-    that was never installed has none (facts §5: only started hosts get new agents).
+    that was never installed has none (behaviour §5: only started hosts get new agents).
     """
     states = {}
     agents = []
@@ -69,7 +69,7 @@ def collect(manager) -> dict:
                              'edition': manager.edition},
                  'users': _users(manager),
                  'tenants': {}}
-    # 3.x has no tenants: its data lands in the restore request's tenant (facts §3.6)
+    # 3.x has no tenants: its data lands in the restore request's tenant (behaviour §3.6)
     for tenant in manager.list_tenants() or [None]:
         logger.debug('Inventory of tenant %s', tenant)
         entry = {}

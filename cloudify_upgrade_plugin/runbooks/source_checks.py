@@ -4,7 +4,7 @@ Each check has a stable id (the one `--waive` names) and is registered in
 ``SOURCE_CHECKS`` where it is defined: the catalogue of ids ``--waive`` may name before
 the checks ran is ``SOURCE_CHECKS.ids``.  They only read: REST GETs, an SSH
 `test`/`grep`, the local disk.  Version rules come from ``versions``: maintenance mode
-blocks snapshots on 3.4-4.4 (facts §2.5), 4.0.0 needs patch-1 and 4.0.1 update-3 (§7.3),
+blocks snapshots on 3.4-4.4 (behaviour §2.5), 4.0.0 needs patch-1 and 4.0.1 update-3 (§7.3),
 several users on 4.0/4.1 need the rest-security backup (§7.2), system executions count as
 running work (§4).
 """
@@ -37,7 +37,7 @@ def source_checks(manager, mode, target) -> CheckSet:
     if maintenance.status == PASS:
         checks.run_check(no_active_executions, manager)
     else:
-        # the executions list answers 503 in maintenance mode (facts §2.5)
+        # the executions list answers 503 in maintenance mode (behaviour §2.5)
         checks.add(Check(no_active_executions.id, no_active_executions.severity, WARN,
                          'Not checked: the manager is in maintenance mode (see '
                          'maintenance-mode).'))
@@ -52,7 +52,7 @@ def source_checks(manager, mode, target) -> CheckSet:
 
 @SOURCE_CHECKS.check('in-place-certificates', BLOCK)
 def in_place_certificates(manager) -> CheckOutcome:
-    """facts §7.1: a 4.0.0 snapshot has no ssl/; in place, the host copy is the only one."""
+    """behaviour §7.1: a 4.0.0 snapshot has no ssl/; in place, the host copy is the only one."""
     if common.ssh_configured(manager):
         return PASS, 'A {0} snapshot carries no certificates (no ssl/): prepare copies ' \
                      '/etc/cloudify/ssl over SSH and in-place puts it back, so the agents ' \
@@ -159,7 +159,7 @@ def no_active_executions(manager) -> CheckOutcome:
 
 @SOURCE_CHECKS.check('maintenance-mode', BLOCK)
 def maintenance_mode(manager) -> CheckOutcome:
-    """facts §2.5: maintenance mode answers 503 to everything but an allow-list.
+    """behaviour §2.5: maintenance mode answers 503 to everything but an allow-list.
 
     3.4-4.4 allow only maintenance, status and version (no snapshot create or download);
     4.5+ add snapshots, but no version allows the lists prepare reads (executions for the
@@ -173,7 +173,7 @@ def maintenance_mode(manager) -> CheckOutcome:
     else:
         blocked = 'the executions and inventory lists prepare reads (snapshots stay ' \
                   'allowed)'
-    return FAIL, 'Maintenance mode is {0}: on {1} it blocks {2} (facts §2.5). Deactivate ' \
+    return FAIL, 'Maintenance mode is {0}: on {1} it blocks {2} (behaviour §2.5). Deactivate ' \
                  'it first (`cfy maintenance-mode deactivate`); `prepare --freeze` ' \
                  'activates it again once the snapshot is safe.'.format(
                      state, manager.version, blocked)
@@ -225,7 +225,7 @@ def host_backups_needed(manager, mode) -> List[str]:
     needed = []
     in_place = mode == versions.MODE_IN_PLACE
     if not versions.has_host_security_files(manager.version):
-        return needed  # 3.x: no rest-security.conf, no /etc/cloudify/ssl (facts §7.1)
+        return needed  # 3.x: no rest-security.conf, no /etc/cloudify/ssl (behaviour §7.1)
     if in_place or (not versions.snapshot_carries_passwords(manager.version)
                     and several_users(manager)):
         needed.append('rest-security')

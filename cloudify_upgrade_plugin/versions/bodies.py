@@ -1,6 +1,6 @@
 """Request bodies per manager version: snapshot create and restore.
 
-The stock 7.0.5 client sends bodies older managers refuse (facts §1.1); these functions
+The stock 7.0.5 client sends bodies older managers refuse (behaviour §1.1); these functions
 build, for one manager version, the body that version accepts.  ``manager/client.py``
 sends them.
 """
@@ -17,11 +17,11 @@ def restore_body(target, force=False, restore_certificates=False, no_reboot=Fals
                  ignore_plugin_failure=False) -> dict:
     """The JSON body of ``POST /snapshots/<id>/restore`` for a target manager version.
 
-    facts §1.1 / §3.5: ``force`` is read with dict indexing on every version (missing ->
+    behaviour §1.1 / §3.5: ``force`` is read with dict indexing on every version (missing ->
     500), so it is always sent; ``recreate_deployments_envs`` is required on 3.4.2 - 5.2.x
     and was removed in 6.0; 4.0.x also requires the ``tenant_name`` key; 4.5.0-4.5.1 require
     ``ignore_plugin_failure``.  For 4.1 - 5.2.x the facts' maximally compatible body is
-    used (extra keys are ignored everywhere, facts §1.1).  Booleans are JSON booleans.
+    used (extra keys are ignored everywhere, behaviour §1.1).  Booleans are JSON booleans.
     ``ignore_plugin_failure`` true is only for the targets that read it (4.5.0 - 5.0.x,
     behaviour §12.4): a deployment whose plugins do not install no longer fails the restore.
     """
@@ -37,18 +37,18 @@ def restore_body(target, force=False, restore_certificates=False, no_reboot=Fals
     force = bool(force)
     restore_certificates = bool(restore_certificates)
     no_reboot = bool(no_reboot)
-    # facts §3.5 (4.1 row) and manager-7.0-observed §3.2: no_reboot without
+    # behaviour §3.5 (4.1 row) and observed-7.0 §3.2: no_reboot without
     # restore_certificates is a 400 on every version that knows it
     if no_reboot and not restore_certificates:
         raise InputError('no_reboot only makes sense when restoring certificates.',
                          error_id='no-reboot-without-certificates',
                          hints=['Drop no_reboot, or restore the certificates too.'])
     supports_certificates = target >= '4.1'
-    # facts §3.5: restore_certificates exists from 4.1 (4.0.x/3.x would silently ignore it)
+    # behaviour §3.5: restore_certificates exists from 4.1 (4.0.x/3.x would silently ignore it)
     if restore_certificates and not supports_certificates:
         raise InputError('A {0} manager cannot restore certificates from a snapshot.'.format(
             target), error_id='restore-certificates-unsupported')
-    # facts §7.1: 4.0.0 (and 3.x) snapshots carry no ssl/ directory
+    # behaviour §7.1: 4.0.0 (and 3.x) snapshots carry no ssl/ directory
     if restore_certificates and snapshot_version is not None:
         snap = as_version(snapshot_version)
         if not snapshot_has_certificates(snap):
@@ -59,16 +59,16 @@ def restore_body(target, force=False, restore_certificates=False, no_reboot=Fals
 
     body = {'force': force}
     if target.major < 6:
-        # facts §3.5: required 3.4.2 - 5.2.x, removed in 6.0 (RD-1945, facts §9.1)
+        # behaviour §3.5: required 3.4.2 - 5.2.x, removed in 6.0 (RD-1945, behaviour §9.1)
         body['recreate_deployments_envs'] = True
     if target.major_minor == (4, 0):
-        # facts §3.5 (4.0, 4.0.1 row): the key must exist; null for 4.x snapshots
+        # behaviour §3.5 (4.0, 4.0.1 row): the key must exist; null for 4.x snapshots
         body['tenant_name'] = tenant_name
     if supports_certificates:
         body['restore_certificates'] = restore_certificates
         body['no_reboot'] = no_reboot
     if (4, 1) <= target.major_minor < (6, 0):
-        # facts §1.1: required on 4.5.0-4.5.1, optional 4.5.5-5.0.x, ignored elsewhere;
+        # behaviour §1.1: required on 4.5.0-4.5.1, optional 4.5.5-5.0.x, ignored elsewhere;
         # the maximally compatible 4.1-5.2.x body carries it (false unless asked, §12.4)
         body['ignore_plugin_failure'] = bool(ignore_plugin_failure)
     body['timeout'] = int(timeout)
@@ -78,15 +78,15 @@ def restore_body(target, force=False, restore_certificates=False, no_reboot=Fals
 def snapshot_create_body(source, legacy=None) -> dict:
     """The JSON body of ``PUT /snapshots/<id>`` for a source manager version.
 
-    facts §3.1: no key is required on any version, but 3.4.2 needs a JSON object; only
+    behaviour §3.1: no key is required on any version, but 3.4.2 needs a JSON object; only
     keys the version knows are sent: ``include_credentials`` everywhere,
     ``include_metrics`` false until it was dropped in 5.0.5, ``include_logs`` /
     ``include_events`` from 4.3, ``queue`` false from 4.5 (fail rather than wait behind
     other executions: the plugin checks the source is idle itself).
 
-    7.0: ``legacy`` defaults to True in 7.0.0 and False in 7.0.4 (facts §3.1).  We always
+    7.0: ``legacy`` defaults to True in 7.0.0 and False in 7.0.4 (behaviour §3.1).  We always
     ask for a legacy snapshot: it is the one format every target restores with the
-    validator and the clean-target check (facts §3.6.5: the new 7.0.4 per-entity format
+    validator and the clean-target check (behaviour §3.6.5: the new 7.0.4 per-entity format
     skips both), and its metadata.json is what ``snapshot.inspect`` reads for every other
     version.  Pass ``legacy=False`` to get the 7.0.4 per-entity format.
     """

@@ -13,13 +13,13 @@ MODE_NEW_HOST = 'new-host'
 MODE_IN_PLACE = 'in-place'
 MODES = (MODE_NEW_HOST, MODE_IN_PLACE)
 
-# What a probe answering proves (facts §2.6): unauthenticated /api/v3.1/ok answers on 6.0+,
+# What a probe answering proves (behaviour §2.6): unauthenticated /api/v3.1/ok answers on 6.0+,
 # snapshot-status on 5.0.5+; the version call needs credentials from 4.0 on.
 OK_ENDPOINT_SINCE = Version((6, 0, 0))
 RESTORE_FLAG_SINCE = Version((5, 0, 5))
 VERSION_CALL_SECURED_SINCE = Version((4, 0, 0))
 
-_ACTIVE_STATES = ('pending', 'started', 'cancelling', 'force_cancelling')   # facts §4
+_ACTIVE_STATES = ('pending', 'started', 'cancelling', 'force_cancelling')   # behaviour §4
 
 
 # -- REST API prefix ------------------------------------------------------------------
@@ -27,7 +27,7 @@ _ACTIVE_STATES = ('pending', 'started', 'cancelling', 'force_cancelling')   # fa
 def api_version(version) -> str:
     """The ``api_version`` to give ``CloudifyClient`` for a manager of this version.
 
-    facts §1.2 / §2.1: 3.x nginx proxies only v1|v2|v2.1; the stock 4.0.0 and 4.0.1 nginx
+    behaviour §1.2 / §2.1: 3.x nginx proxies only v1|v2|v2.1; the stock 4.0.0 and 4.0.1 nginx
     regex proxies only up to v3 (v3.1 falls through to the UI even on 4.0.1); 4.1+ v3.1.
     """
     version = as_version(version)
@@ -39,14 +39,14 @@ def api_version(version) -> str:
 
 
 def api_prefix(version) -> str:
-    """'/api/v2.1' (3.x), '/api/v3' (4.0.0, 4.0.1) or '/api/v3.1' (4.1+); facts §1.2, §2.1."""
+    """'/api/v2.1' (3.x), '/api/v3' (4.0.0, 4.0.1) or '/api/v3.1' (4.1+); behaviour §1.2, §2.1."""
     return '/api/' + api_version(version)
 
 
 # -- the REST service -------------------------------------------------------------------
 
 def has_tenants(version) -> bool:
-    """facts §2.4: 3.x has no tenants (nor users, nor a secured version call)."""
+    """behaviour §2.4: 3.x has no tenants (nor users, nor a secured version call)."""
     return as_version(version).major >= 4
 
 
@@ -56,18 +56,18 @@ def has_events_api(version) -> bool:
 
 
 def has_ok_endpoint(version) -> bool:
-    """facts §2.3: unauthenticated ``/api/v3.1/ok`` says "OK"/"FAIL" on 6.0+."""
+    """behaviour §2.3: unauthenticated ``/api/v3.1/ok`` says "OK"/"FAIL" on 6.0+."""
     return as_version(version) >= OK_ENDPOINT_SINCE
 
 
 def reports_restore_flag(version) -> bool:
-    """facts §2.3: 5.0.5+ report a running restore at ``snapshot-status`` until the
+    """behaviour §2.3: 5.0.5+ report a running restore at ``snapshot-status`` until the
     detached post-restore shell removes its flag."""
     return as_version(version) >= RESTORE_FLAG_SINCE
 
 
 def active_execution_states(version) -> List[str]:
-    """Execution states that mean 'running or about to run' on this version (facts §4).
+    """Execution states that mean 'running or about to run' on this version (behaviour §4).
 
     Only states the version knows are sent: an unknown enum value is a 500 on 7.0.
     """
@@ -81,35 +81,35 @@ def active_execution_states(version) -> List[str]:
 
 
 def honours_all_tenants_on_executions(version) -> bool:
-    """facts §4: the executions list honours ``_all_tenants`` from 4.2; 4.0 / 4.1 silently
+    """behaviour §4: the executions list honours ``_all_tenants`` from 4.2; 4.0 / 4.1 silently
     list the Tenant header's tenant only (their source has no all_tenants decorator there)."""
     return as_version(version) >= Version((4, 2, 0))
 
 
 def executions_have_ended_at(version) -> bool:
-    """facts §4: ``ended_at`` is an execution field (and a valid ``_include``) from 4.4."""
+    """behaviour §4: ``ended_at`` is an execution field (and a valid ``_include``) from 4.4."""
     return as_version(version) >= Version((4, 4, 0))
 
 
 def maintenance_allows_snapshots(version) -> bool:
-    """facts §2.5: in maintenance mode 3.4-4.4 answer 503 to everything but status, version
+    """behaviour §2.5: in maintenance mode 3.4-4.4 answer 503 to everything but status, version
     and maintenance; 4.5+ also let snapshots through (never the lists)."""
     return as_version(version) >= Version((4, 5, 0))
 
 
 def may_need_licence(version, edition: Optional[str]) -> bool:
-    """facts §2.5 [U]: a fresh premium 5.x+ probably needs a licence before a restore."""
+    """behaviour §2.5 [U]: a fresh premium 5.x+ probably needs a licence before a restore."""
     return edition == 'premium' and as_version(version) >= Version((5, 0, 0))
 
 
 def creates_db_tokens(version) -> bool:
-    """7.0 creates API tokens with ``POST /tokens`` (``ctok-…`` kept in the DB, obs70);
-    4.x-6.x hand one out at ``GET /tokens`` (signed with secret_key, facts §2.4)."""
+    """7.0 creates API tokens with ``POST /tokens`` (``ctok-…`` kept in the DB, observed-7.0);
+    4.x-6.x hand one out at ``GET /tokens`` (signed with secret_key, behaviour §2.4)."""
     return as_version(version).major >= 7
 
 
 def upload_needs_private_resource(version) -> bool:
-    """facts §3.4: 4.0-4.1 snapshot uploads need ``private_resource`` in the query."""
+    """behaviour §3.4: 4.0-4.1 snapshot uploads need ``private_resource`` in the query."""
     version = as_version(version)
     return version.major == 4 and version < Version((4, 2, 0))
 
@@ -117,44 +117,44 @@ def upload_needs_private_resource(version) -> bool:
 # -- snapshots and what a restore does ----------------------------------------------------
 
 def snapshot_carries_passwords(version) -> bool:
-    """facts §3.8, §7.2: a >= 4.2 snapshot carries the hash salt with the users' password
+    """behaviour §3.8, §7.2: a >= 4.2 snapshot carries the hash salt with the users' password
     hashes: old users log in with their passwords, and after the restore the admin logs in
     with the SOURCE admin's password.  4.0 / 4.1 snapshots carry no salt."""
     return as_version(version).base >= Version((4, 2, 0))
 
 
 def users_need_rest_security(version) -> bool:
-    """facts §7.2: 4.0 / 4.1 have users whose passwords only work with their manager's
+    """behaviour §7.2: 4.0 / 4.1 have users whose passwords only work with their manager's
     rest-security.conf (hash salt and keys), which their snapshots do not carry."""
     return has_tenants(version) and not snapshot_carries_passwords(version)
 
 
 def snapshot_has_certificates(version) -> bool:
-    """facts §7.1: snapshots carry the certificates (``ssl/``) from 4.0.1; 4.0.0 and 3.x
+    """behaviour §7.1: snapshots carry the certificates (``ssl/``) from 4.0.1; 4.0.0 and 3.x
     snapshots have none."""
     return as_version(version).base >= Version((4, 0, 1))
 
 
 def has_host_security_files(version) -> bool:
-    """facts §7.1: 3.x hosts have no /opt/manager/rest-security.conf and no
+    """behaviour §7.1: 3.x hosts have no /opt/manager/rest-security.conf and no
     /etc/cloudify/ssl."""
     return as_version(version).major >= 4
 
 
 def restarts_rest_after_restore(version) -> bool:
-    """facts §3.8: after a restore that changes the credentials, 4.2-4.5 targets restart
+    """behaviour §3.8: after a restore that changes the credentials, 4.2-4.5 targets restart
     their REST service from a detached shell *after* the execution ended; 4.6+ restart it
     inside the workflow."""
     return as_version(version) < Version((4, 6, 0))
 
 
 def has_riemann(version) -> bool:
-    """facts §7.4: riemann (and so auto-heal) exists on 3.x / 4.x managers only."""
+    """behaviour §7.4: riemann (and so auto-heal) exists on 3.x / 4.x managers only."""
     return as_version(version).major < 5
 
 
 def teardown_kind(version) -> str:
-    """How an old manager is removed (facts §7.5): ``teardown-script`` (4.0.x: the
+    """How an old manager is removed (behaviour §7.5): ``teardown-script`` (4.0.x: the
     cloudify-dev script), ``cfy-teardown`` (4.1-4.2), ``cfy-manager-remove`` (4.3-6.3) or
     ``cfy-manager-remove-config`` (6.4+)."""
     base = as_version(version).base

@@ -3,7 +3,7 @@
 The old manager is a simulator on its own host directory (SSH included); `prepare --mode
 in-place` takes the snapshot and the host backups, then the test tears the old manager down
 and installs the new version on the same REST port and host directory (what the operator
-does by hand, facts §7.5), updates the profile's password to the new install's, and runs
+does by hand, behaviour §7.5), updates the profile's password to the new install's, and runs
 the real `cfy upgrade in-place`.  The simulated reboot after a certificate restore refuses
 connections for `workflows.REBOOT_OUTAGE` manager-seconds (times the time scale).
 """
@@ -67,7 +67,7 @@ def _assert_agents_moved(new):
 def test_41_to_42_with_two_users_and_a_20s_reboot(flow, machine, monkeypatch):
     # the reboot after the certificate restore lasts 20 manager-seconds (1 s at the
     # tests' time scale), connections refused meanwhile; the post-restore shell's `sleep 3`
-    # (facts §3.8) keeps its real length, as the plugin's polls are in real seconds
+    # (behaviour §3.8) keeps its real length, as the plugin's polls are in real seconds
     monkeypatch.setattr(workflows, 'REBOOT_OUTAGE', 20.0)
     monkeypatch.setattr(workflows, 'POST_RESTORE_DELAY', 3.0 / TIME_SCALE)
     old, reinstall = machine('4.1')
@@ -111,7 +111,7 @@ def test_41_to_42_with_two_users_and_a_20s_reboot(flow, machine, monkeypatch):
 def test_400_with_patch_1_gets_its_ssl_directory_back(flow, machine):
     old, reinstall = machine('4.0.0+patch1')
     assert flow.meta()['snapshot']['snapshot_version'] == '4.1.0-p1-4.0.0'
-    assert flow.meta()['snapshot']['has_ssl'] is False      # facts §7.1
+    assert flow.meta()['snapshot']['has_ssl'] is False      # behaviour §7.1
     old_ssl = _host_ssl(old)
     new = reinstall('4.2')
     result = flow.upgrade('in-place', '--users', 'rest-security', '--yes')
@@ -168,7 +168,7 @@ def test_manager_that_never_comes_back_times_out_and_resumes_later(
 
 
 def test_44_to_64_restore_brings_back_the_old_admin_password(flow, machine, run_cfy):
-    """facts §3.8: after a >= 4.2 snapshot the admin logs in with the OLD password; the
+    """behaviour §3.8: after a >= 4.2 snapshot the admin logs in with the OLD password; the
     profile holds the fresh install's, so the command stops and says what to do; after the
     operator sets the old password on the profile, the same command resumes."""
     old, reinstall = machine('4.4')

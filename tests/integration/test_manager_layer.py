@@ -21,7 +21,7 @@ from tests.simulator.fixtures import simulated_manager  # noqa: F401  (pytest fi
 FAST_RETRY = RetryPolicy(base_delay=0.05, max_delay=0.2)
 QUICK = {'poll_start': 0.05, 'poll_cap': 0.2}
 
-# facts §1.2 / §2.1, written out independently of versions.api_prefix
+# behaviour §1.2 / §2.1, written out independently of versions.api_prefix
 EXPECTED_PREFIX = {'3.4.2': '/api/v2.1', '4.0.0': '/api/v3', '4.0.1': '/api/v3'}
 
 
@@ -42,7 +42,7 @@ def test_discovery_on_every_simulated_version(simulated_manager, version, editio
     manager = connect(sim, with_credentials=not version.startswith('3.'))
     reported = sim.version
     if edition == 'community' and version in ('4.0.0', '4.1'):
-        assert reported.startswith('17.')          # a calendar build (facts §2.2)
+        assert reported.startswith('17.')          # a calendar build (behaviour §2.2)
         assert manager.version.is_calendar
         assert str(manager.version) == {'4.0.0': '4.0.0', '4.1': '4.1.0'}[version]
     else:
@@ -84,7 +84,7 @@ def test_restore_body_accepted_per_version(simulated_manager, version):  # noqa:
 
 @pytest.mark.parametrize('version', ['4.2', '4.5.0', '5.2.7'])
 def test_stock_client_restore_is_refused(simulated_manager, version):  # noqa: F811
-    """Negative control: rc705's restore body lacks recreate_deployments_envs (facts §1.1)."""
+    """Negative control: rc705's restore body lacks recreate_deployments_envs (behaviour §1.1)."""
     sim = simulated_manager(version)
     manager = connect(sim)
     wait_for_execution(manager, manager.create_snapshot('upg_snap'), 60, **QUICK)
@@ -99,7 +99,7 @@ def test_pagination_on_42_with_thousands_of_executions(simulated_manager):  # no
     manager = connect(sim)
     expected = {e['id'] for e in sim.state.all('executions')}
     assert len(expected) >= 2500
-    # negative control: one unpaged listing is refused by a 4.2 server (facts §4)
+    # negative control: one unpaged listing is refused by a 4.2 server (behaviour §4)
     with pytest.raises(CloudifyClientError):
         sim.client().executions.list(_all_tenants=True, include_system_workflows=True)
     sim.requests.clear()
@@ -207,7 +207,7 @@ def test_wait_across_a_rest_outage(simulated_manager, mode, seconds):  # noqa: F
     ('4.2', '4.3'), ('4.2', '4.6'), ('5.0.5', '7.0')])
 def test_restore_follows_the_admin_password(simulated_manager, tmp_path,  # noqa: F811
                                             source_version, target_version):
-    """facts §3.8: after restoring a 4.2+ snapshot the target's admin has the source's
+    """behaviour §3.8: after restoring a 4.2+ snapshot the target's admin has the source's
     password - after the execution on 4.2-4.5 targets, inside it on 4.6+."""
     source = simulated_manager(source_version, data='demo')
     target = simulated_manager(target_version)

@@ -1,7 +1,7 @@
 """`cfy upgrade new-host` through the real `cfy` against simulated managers (issue 6).
 
 Old and new managers are in-process simulators (tests/simulator); the plugin runs as the
-real `cfy` in a subprocess.  Asserted: exit codes, the --json document (cli-contract.md),
+real `cfy` in a subprocess.  Asserted: exit codes, the --json document (docs/cli-contract.md),
 what each simulator received (request log, executions, agent records, units), the cfy
 profiles and every file of the workspace.
 """
@@ -108,7 +108,7 @@ def test_admin_password_change_is_followed(flow, pair, old_version, new_version,
     doc = result.json
     assert doc['target']['version'] == new.version
     assert doc['reconciliation']['ok'] is True
-    # facts §3.8: the new manager's admin now has the OLD admin's password...
+    # behaviour §3.8: the new manager's admin now has the OLD admin's password...
     assert flows.can_login(new, 'admin', old.admin_password)
     assert not flows.can_login(new, 'admin', new.admin_password)
     # ... and the new profile follows it (the plugin never printed it)
@@ -124,7 +124,7 @@ def test_admin_password_change_is_followed(flow, pair, old_version, new_version,
     assert ('recreate_deployments_envs' in restores[0]['parameters']) is \
         (new.rules.v < (6, 0, 0))
     _assert_agents_moved(old, new)
-    # riemann exists on 4.x only (facts §7.4)
+    # riemann exists on 4.x only (behaviour §7.4)
     assert flow.meta()['healing_fenced'] is (old.rules.v < (5, 0, 0))
     # no password of either manager in any file of the workspace
     assert flow.files()
@@ -224,7 +224,7 @@ def test_failed_agent_install_is_reported_and_only_it_is_retried(flow, pair):
 
 
 def test_user_restore_stopped_half_way_does_not_lock_the_admin_out(flow, pair):
-    """The old hash salt is in, the admin's re-hash is lost (facts §7.2: the admin row was
+    """The old hash salt is in, the admin's re-hash is lost (behaviour §7.2: the admin row was
     hashed with the new manager's salt): every password is refused.  The re-run puts the
     manager's own rest-security values back (kept on its host) and does the swap again."""
     old, new = pair('4.1', '4.2')

@@ -3,7 +3,7 @@
 plan runs the checks prepare runs before its snapshot and prints the ordered steps of the
 chosen mode; it must change nothing: the simulated manager receives only GETs, the
 simulated host only read commands over SSH, and no upgrade workspace is created.
-Asserted: exit codes, the JSON document (cli-contract.md), the request log and the SSH
+Asserted: exit codes, the JSON document (docs/cli-contract.md), the request log and the SSH
 command log of the simulators, the cfy workdir.
 """
 import os

@@ -2,7 +2,7 @@
 
 Each test starts a simulated old manager (and, where a host step is involved, its SSH
 host), creates a cfy profile for it and runs the installed `cfy upgrade prepare`.
-Asserted: exit codes, the `--json` document of cli-contract.md, the files of the upgrade
+Asserted: exit codes, the `--json` document of docs/cli-contract.md, the files of the upgrade
 workspace (snapshot and its SHA-256 against the server's archive, backups and their modes,
 inventory, journal), and what the simulator received (request log, snapshots, maintenance
 mode).

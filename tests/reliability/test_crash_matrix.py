@@ -96,14 +96,14 @@ EXECUTION = r'/executions/[^/]+$'
 
 
 def rebooting(sc):
-    """The in-place target reboots after restoring the certificates (facts §3.8)."""
+    """The in-place target reboots after restoring the certificates (behaviour §3.8)."""
     events = sc.new.events()
     return 'reboot' in events and 'booted' not in events
 
 
 def settled(sc):
     """The 7.0 target finished its restore and post-restore work (the snapshot-status flag
-    is off again, facts §2.3) and any reboot after the certificates ended."""
+    is off again, behaviour §2.3) and any reboot after the certificates ended."""
     events = sc.new.events()
     flags = [e for e in events if e.startswith('snapshot-status')]
     rebooted = 'reboot' not in events or 'booted' in events
@@ -191,7 +191,7 @@ POINTS = (
               gate=new_gate('POST', r'/executions$', phase='after')),
     ]
     # a >= 4.2 source: follow-credentials instead of restore-users (the admin password of
-    # the target becomes the old one inside the 4.6+ restore workflow, facts §3.8)
+    # the target becomes the old one inside the 4.6+ restore workflow, behaviour §3.8)
     + _boundary_points('new-host', ('follow-credentials',), fast=(), source='4.6')
     + [
         Point('new-host', 'wait-restore', 'password-switching', source='4.6',

@@ -1,7 +1,7 @@
 """TLS (issue 9 item 5): verification is on by default and uses the profile's certificate.
 
 The simulators serve https with a certificate of their own CA (tests/simulator/tls.py,
-facts §2.1); an operator's profile holds that CA as ``rest_certificate`` (facts §6.1
+behaviour §2.1); an operator's profile holds that CA as ``rest_certificate`` (behaviour §6.1
 'Certificate').  Asserted through the real `cfy`:
 
 - t01: the whole upgrade (prepare with its download, new-host with its upload, restore and

@@ -33,10 +33,10 @@ def parse_args(argv=None):
     parser.add_argument('--ssl', action='store_true',
                         help='serve the REST API over https (CA file in the JSON line)')
     parser.add_argument('--security', action='store_true',
-                        help='3.4.2: enable security (off by default, facts §2.4)')
+                        help='3.4.2: enable security (off by default, behaviour §2.4)')
     parser.add_argument('--teardown-on-exit', action='store_true',
                         help='delete opt/manager and etc/cloudify of the host dir on exit')
-    facts12 = parser.add_argument_group('facts §12 options (README "Options")')
+    facts12 = parser.add_argument_group('behaviour §12 options (README "Options")')
     facts12.add_argument('--unlicensed', action='store_true',
                          help='premium 4.6+: no licence (the licence gate refuses most '
                               'endpoints)')
@@ -85,7 +85,7 @@ def parse_args(argv=None):
     faults.add_argument('--no-content-length', action='store_true',
                         help='downloads are chunked, without Content-Length')
     faults.add_argument('--download-headers', choices=('nginx', 'rest'), default='nginx',
-                        help="'rest': no Content-Length from 5.1 (facts §3.3, README)")
+                        help="'rest': no Content-Length from 5.1 (behaviour §3.3, README)")
     return parser.parse_args(argv)
 
 

@@ -27,7 +27,7 @@ MODEL_NAMES = {'blueprints': 'Blueprint', 'deployments': 'Deployment', 'nodes': 
 
 
 class ApiError(Exception):
-    """A JSON error: {"message", "error_code", "server_traceback"} (facts §2.5)."""
+    """A JSON error: {"message", "error_code", "server_traceback"} (behaviour §2.5)."""
 
     def __init__(self, status, code, message, server_traceback=None, pydantic=False,
                  headers=None):
@@ -53,7 +53,7 @@ def bad(message):
 
 
 def not_found(kind, rid):
-    # obs70: "Requested `Snapshot` with ID `nosuch` was not found"
+    # observed-7.0: "Requested `Snapshot` with ID `nosuch` was not found"
     return ApiError(404, 'not_found_error', 'Requested `{0}` with ID `{1}` was not found'
                     .format(MODEL_NAMES.get(kind, kind), rid))
 
@@ -84,7 +84,7 @@ ROUTES = []
 def route(method, pattern, auth='secured', scoped=True, write=False, when=None,
           prefixes=None, admin=False, action=None):
     """Register a handler.  auth: 'none' | 'version' | 'secured'; scoped: tenant-scoped
-    resource (facts §2.4); when: the name of the rules.Rules flag saying whether the
+    resource (behaviour §2.4); when: the name of the rules.Rules flag saying whether the
     version has this route; prefixes: only under these API versions."""
     def deco(fn):
         ROUTES.append({'method': method, 'regex': re.compile('^' + pattern + '$'),
@@ -111,7 +111,7 @@ class Ctx:
 
 
 def _bool(name, value, strict=False):
-    """rest_utils.verify_and_convert_bool (MGR@4.2; obs70 'X must be <true/false>')."""
+    """rest_utils.verify_and_convert_bool (MGR@4.2; observed-7.0 'X must be <true/false>')."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ('true', 'false'):
@@ -175,8 +175,8 @@ class RestApi:
         if not path.startswith('/api/'):
             return Response(200, UI_PAGE, content_type='text/html')
         if mgr.rest_outage_502():
-            return nginx_page(502)          # nginx up, restservice down (facts §3.8)
-        # --- nginx: which prefixes reach the REST service (facts §2.1) ---------------
+            return nginx_page(502)          # nginx up, restservice down (behaviour §3.8)
+        # --- nginx: which prefixes reach the REST service (behaviour §2.1) ---------------
         if path == '/api/version' and rules.unversioned_version_route:
             api_version, rest = None, '/version'
         else:
@@ -187,7 +187,7 @@ class RestApi:
             if not proxied:
                 if rules.nginx_proxies_everything:
                     raise HtmlError(404, 'Not Found', 'The requested URL was not found on '
-                                    'the server.')     # obs70 'GET /api/v9/version'
+                                    'the server.')     # observed-7.0 'GET /api/v9/version'
                 return Response(rules.ui_status_for_unproxied, UI_PAGE,
                                 content_type='text/html')
         # the request reaches the REST service (behaviour §12.7: during a 5.0.5-6.1 restore's
@@ -209,7 +209,7 @@ class RestApi:
                 raise HtmlError(405, 'Method Not Allowed',
                                 'The method is not allowed for the requested URL.')
             if not rules.nginx_proxies_everything and not self._known_resource(rest):
-                # 4.x-5.x nginx proxies a fixed list of resources (facts §2.1)
+                # 4.x-5.x nginx proxies a fixed list of resources (behaviour §2.1)
                 return Response(rules.ui_status_for_unproxied, UI_PAGE,
                                 content_type='text/html')
             raise HtmlError(404, 'Not Found',
@@ -242,7 +242,7 @@ class RestApi:
                         content_type=JSON)
 
     # ==================================================================================
-    # licence gate (facts §12.2; rules.py 'licence gate')
+    # licence gate (behaviour §12.2; rules.py 'licence gate')
     # ==================================================================================
     def _licence_check(self, ctx):
         """An unlicensed (or expired) premium 4.6+ manager serves only the version's
@@ -265,7 +265,7 @@ class RestApi:
                        'No Cloudify license was found on the manager (simulated message)')
 
     # ==================================================================================
-    # maintenance (facts §2.5; MGR@4.2 maintenance.py)
+    # maintenance (behaviour §2.5; MGR@4.2 maintenance.py)
     # ==================================================================================
     def _maintenance_check(self, ctx, r):
         mgr = self.mgr
@@ -291,13 +291,13 @@ class RestApi:
                        server_traceback=self.rules.maintenance_traceback)
 
     # ==================================================================================
-    # authentication and tenants (facts §2.4)
+    # authentication and tenants (behaviour §2.4)
     # ==================================================================================
     def _authenticate(self, ctx, r):
         rules = self.rules
         if r['auth'] == 'none':
             return
-        if not rules.security_enabled:          # 3.4.2 default (facts §2.4)
+        if not rules.security_enabled:          # 3.4.2 default (behaviour §2.4)
             ctx.user = self.store.admin()
             ctx.tenant = 'default_tenant'
             return
@@ -316,7 +316,7 @@ class RestApi:
             ctx.log['auth_user'] = ctx.user['username']
             if rules.has_account_lock and rules.account_lock_check == 'after_password' and \
                     self.mgr.is_locked(ctx.user['username']):
-                # MGR@6.4.0+ security/authentication.py `authenticate` (facts §12.10)
+                # MGR@6.4.0+ security/authentication.py `authenticate` (behaviour §12.10)
                 raise ApiError(401, 'unauthorized_error', _failed_login_message(
                     rules, ctx.user['username']))
             ctx.log['auth_ok'] = True
@@ -338,14 +338,14 @@ class RestApi:
             ctx.log['auth_ok'] = True
             ctx.user = user
         else:
-            # obs70: 'Authorization: Bearer' -> 401 like no auth at all
+            # observed-7.0: 'Authorization: Bearer' -> 401 like no auth at all
             raise ApiError(401, 'unauthorized_error',
                            'User unauthorized: No authentication info provided')
         if not rules.has_tenants:
             ctx.tenant = 'default_tenant'
             return
         if r['auth'] == 'version':
-            return                              # facts §2.2: tenant check skipped
+            return                              # behaviour §2.2: tenant check skipped
         self._tenant(ctx, r)
         if r['admin'] and not ctx.is_admin:
             raise ApiError(403, 'forbidden_error',
@@ -384,12 +384,12 @@ class RestApi:
             ctx.tenant = name
             return
         if r['scoped'] and (rules.tenant_mode == 'optional_403' or r['write']):
-            # obs70: 403 'tenant not provided' for /snapshots without the header
+            # observed-7.0: 403 'tenant not provided' for /snapshots without the header
             raise ApiError(403, 'forbidden_error', 'Authorization failed: tenant not provided')
         ctx.tenant = None
 
     # ==================================================================================
-    # JSON bodies (facts §2.5; obs70 §3.2)
+    # JSON bodies (behaviour §2.5; observed-7.0 §3.2)
     # ==================================================================================
     def json_body(self, ctx, required=(), must_be_object=True):
         request = ctx.request
@@ -401,14 +401,14 @@ class RestApi:
         try:
             body = json.loads(raw.decode('utf-8')) if raw else None
         except (ValueError, UnicodeDecodeError):
-            # Flask/Werkzeug BadRequest: an HTML page (obs70 'body not JSON')
+            # Flask/Werkzeug BadRequest: an HTML page (observed-7.0 'body not JSON')
             raise HtmlError(400, 'Bad Request', 'The browser (or proxy) sent a request that '
                             'this server could not understand.')
         if body is None:
             raise HtmlError(400, 'Bad Request', 'The browser (or proxy) sent a request that '
                             'this server could not understand.')
         if must_be_object and not isinstance(body, dict):
-            # 3.4.2: request.json.get on a non-object -> 500 (facts §3.1)
+            # 3.4.2: request.json.get on a non-object -> 500 (behaviour §3.1)
             raise ApiError(500, 'internal_server_error',
                            'Internal error occurred in manager REST server - '
                            "AttributeError: '{0}' object has no attribute 'get'".format(
@@ -422,7 +422,7 @@ class RestApi:
         return body
 
     # ==================================================================================
-    # lists (facts §4; obs70 §5 'Lists'; MGR@4.2..7.0.4 rest_decorators / _paginate)
+    # lists (behaviour §4; observed-7.0 §5 'Lists'; MGR@4.2..7.0.4 rest_decorators / _paginate)
     # ==================================================================================
     def visible(self, ctx, records, all_tenants=False):
         if not self.rules.has_tenants:
@@ -452,7 +452,7 @@ class RestApi:
 
     def query_bool(self, ctx, name, default=False, label=None):
         """MGR@4.2 rest_decorators: 'all_tenants must be <true/false>' (no underscore);
-        obs70: '_include_system_workflows must be <true/false>, got yes'."""
+        observed-7.0: '_include_system_workflows must be <true/false>, got yes'."""
         value = ctx.request.arg(name)
         if value is None:
             return default
@@ -527,7 +527,7 @@ class RestApi:
             want_all = _bool('get_all_results', ctx.request.arg('_get_all_results'))
         meta_extra = {'filtered': None} if rules.list_meta_filtered else {}
         if rules.pagination == 'truncate':
-            # 3.4.2: silently truncated at max_results (facts §4 pagination table)
+            # 3.4.2: silently truncated at max_results (behaviour §4 pagination table)
             size = min(size if size is not None else rules.max_results, rules.max_results)
             offset = offset or 0
             page = items[offset:offset + size]
@@ -629,7 +629,7 @@ def _sort_key(value):
 
 
 def _failed_login_message(rules, username):
-    """obs70 'wrong password' row (the same text answers a locked account, MGR@6.4.0+);
+    """observed-7.0 'wrong password' row (the same text answers a locked account, MGR@6.4.0+);
     MGR@4.4..6.3 authentication.py says 'Bad credentials or locked account' for a locked
     account and a wrong password alike [message simplified to one per version]."""
     if rules.account_lock_check == 'before_password' and rules.has_account_lock:
@@ -645,7 +645,7 @@ def _token_sig(secret, user):
 
 
 def make_token(mgr, user):
-    """4.x-6.x tokens are signed with rest-security secret_key (facts §2.4 'Tokens')."""
+    """4.x-6.x tokens are signed with rest-security secret_key (behaviour §2.4 'Tokens')."""
     uid = base64.urlsafe_b64encode(str(user['id']).encode('ascii')).decode('ascii')
     return '{0}.{1}'.format(uid, _token_sig(mgr.rest_security.get('secret_key'), user))
 
@@ -680,7 +680,7 @@ def check_token(mgr, token):
 # ======================================================================================
 @route('GET', r'/version', auth='version', scoped=False)
 def version(api, ctx):
-    """facts §2.2 table: fields per version; obs70 GET /version."""
+    """behaviour §2.2 table: fields per version; observed-7.0 GET /version."""
     rules = api.rules
     values = {'edition': rules.edition, 'version': rules.reported_version,
               'build': '85' if rules.is_3x else None, 'date': None, 'commit': None,
@@ -690,7 +690,7 @@ def version(api, ctx):
 
 @route('GET', r'/ok', auth='none', scoped=False, when='has_ok', prefixes=('v3.1',))
 def ok(api, ctx):
-    """facts §2.3: unauthenticated JSON string "OK" (200) or "FAIL" (500); facts §12.11:
+    """behaviour §2.3: unauthenticated JSON string "OK" (200) or "FAIL" (500); behaviour §12.11:
     the FAIL comes after about 3 s (manager seconds, scaled; `ok_fail_delay` option)."""
     healthy = all(api.mgr.unit_active(u) for u in api.rules.units)
     if healthy:
@@ -702,7 +702,7 @@ def ok(api, ctx):
 @route('GET', r'/snapshot-status', auth='none', scoped=False, when='has_snapshot_status',
        prefixes=('v3.1',))
 def snapshot_status(api, ctx):
-    """facts §2.3: {"status": "running"|"not-running"} from the flag file."""
+    """behaviour §2.3: {"status": "running"|"not-running"} from the flag file."""
     return 200, {'status': 'running' if api.mgr.snapshot_flag() else 'not-running'}
 
 
@@ -717,7 +717,7 @@ _OLD_STATUS_NAMES = {'cloudify-restservice': 'Manager Rest-Service', 'nginx': 'W
 def status(api, ctx):
     rules = api.rules
     if rules.new_status_shape and ctx.api_version == 'v3.1':
-        # facts §2.3 5.0.5+ shape; obs70: always 200, ?summary=true -> services {}
+        # behaviour §2.3 5.0.5+ shape; observed-7.0: always 200, ?summary=true -> services {}
         services = {}
         healthy = True
         names = [('Webserver', 'nginx'), ('Management Worker', 'cloudify-mgmtworker'),
@@ -736,7 +736,7 @@ def status(api, ctx):
         return 200, {'status': 'OK' if healthy else 'Fail', 'services': services}
     if not rules.v1_status:
         raise HtmlError(404, 'Not Found', 'The requested URL was not found on the server.')
-    # facts §2.3 3.4.2-5.0.0 shape (and v1-v3 paths through 6.4)
+    # behaviour §2.3 3.4.2-5.0.0 shape (and v1-v3 paths through 6.4)
     services = []
     for unit in rules.units:
         active = api.mgr.unit_active(unit)
@@ -751,7 +751,7 @@ def status(api, ctx):
 
 @route('GET', r'/tokens', scoped=False, when='tokens_get_signed')
 def get_token(api, ctx):
-    """4.x: GET /tokens returns a token signed with secret_key (facts §2.4)."""
+    """4.x: GET /tokens returns a token signed with secret_key (behaviour §2.4)."""
     token = make_token(api.mgr, ctx.user)
     if api.rules.is_3x:
         return 200, {'value': token}
@@ -760,7 +760,7 @@ def get_token(api, ctx):
 
 @route('POST', r'/tokens', scoped=False, when='tokens_post')
 def post_token(api, ctx):
-    """obs70 'POST /tokens {"description":"x"}' -> 200 with value ctok-<id>-<secret>."""
+    """observed-7.0 'POST /tokens {"description":"x"}' -> 200 with value ctok-<id>-<secret>."""
     body = api.json_body(ctx)
     tid = secrets.token_hex(5)
     secret = secrets.token_urlsafe(24)
@@ -776,7 +776,7 @@ def post_token(api, ctx):
 
 @route('GET', r'/tokens', scoped=False, when='tokens_post')
 def list_tokens(api, ctx):
-    """facts §12.11: items carry `value`, the secret masked (rules.token_list_value)."""
+    """behaviour §12.11: items carry `value`, the secret masked (rules.token_list_value)."""
     with api.store.lock:
         items = [{k: v for k, v in t.items() if k != 'secret'}
                  for t in api.store.tokens.values()
@@ -807,13 +807,13 @@ def _user_out(api, user, get_data=False):
 
 @route('GET', r'/user', scoped=False, when='has_user_endpoint')
 def current_user(api, ctx):
-    """obs70 'GET /user' shape."""
+    """observed-7.0 'GET /user' shape."""
     return 200, _user_out(api, ctx.user)
 
 
 @route('GET', r'/users', scoped=False, when='has_tenants')
 def list_users(api, ctx):
-    """Premium only (obs70: community 404 missing_premium_package_error)."""
+    """Premium only (observed-7.0: community 404 missing_premium_package_error)."""
     if api.rules.edition != 'premium':
         raise ApiError(404, 'missing_premium_package_error',
                        'This feature exists only in the premium edition of Cloudify.\nPlease '
@@ -841,7 +841,7 @@ def list_users(api, ctx):
 def set_user_password(api, ctx, username):
     """`cfy users set-password` (rc705 users.py `set_password`: POST /users/<name>
     {"password"}): premium, sys_admin; the new hash uses the salt the REST service runs
-    with (facts §7.2: SECURITY_PASSWORD_SALT = hash_salt)."""
+    with (behaviour §7.2: SECURITY_PASSWORD_SALT = hash_salt)."""
     if api.rules.edition != 'premium':
         raise ApiError(404, 'missing_premium_package_error',
                        'This feature exists only in the premium edition of Cloudify.\nPlease '
@@ -860,7 +860,7 @@ def set_user_password(api, ctx, username):
 
 @route('GET', r'/tenants', scoped=False, when='has_tenants')
 def list_tenants(api, ctx):
-    """obs70 'GET /tenants' shape; community lists only default_tenant (facts §5.1)."""
+    """observed-7.0 'GET /tenants' shape; community lists only default_tenant (behaviour §5.1)."""
     get_data = api.query_bool(ctx, '_get_data')
     with api.store.lock:
         tenants = [dict(t) for n, t in api.store.tenants.items()
@@ -888,7 +888,7 @@ def list_tenants(api, ctx):
 
 @route('GET', r'/managers', scoped=False, when='has_cluster_nodes')
 def managers(api, ctx):
-    """obs70 'GET /managers' item fields; one all-in-one manager."""
+    """observed-7.0 'GET /managers' item fields; one all-in-one manager."""
     mgr = api.mgr
     item = {'id': 1, 'hostname': mgr.hostname, 'private_ip': '127.0.0.1',
             'public_ip': '127.0.0.1', 'version': api.rules.reported_version,
@@ -924,7 +924,7 @@ def db_nodes(api, ctx):
 
 @route('GET', r'/cluster', scoped=False, when='has_old_cluster_route')
 def old_cluster(api, ctx):
-    """Pre-5.0.5 HA cluster endpoint, premium only (facts §6.1: cfy falls back to it; README
+    """Pre-5.0.5 HA cluster endpoint, premium only (behaviour §6.1: cfy falls back to it; README
     assumption: an uninitialised cluster)."""
     if api.rules.edition != 'premium':
         raise HtmlError(404, 'Not Found', 'The requested URL was not found on the server.')
@@ -933,8 +933,8 @@ def old_cluster(api, ctx):
 
 @route('GET', r'/provider/context', scoped=False)
 def provider_context(api, ctx):
-    """cfy profiles use validates with it (facts §6.1); 4.2 keeps agent networks here
-    (facts §3.6 item 2)."""
+    """cfy profiles use validates with it (behaviour §6.1); 4.2 keeps agent networks here
+    (behaviour §3.6 item 2)."""
     mgr = api.mgr
     return 200, {'name': 'provider', 'context': {'cloudify': {
         'cloudify_agent': {'networks': dict(mgr.networks), 'broker_ip': '127.0.0.1',
@@ -944,9 +944,9 @@ def provider_context(api, ctx):
 
 @route('GET', r'/license-check', scoped=False, when='has_license_check')
 def license_check(api, ctx):
-    """facts §11: premium cfy upload calls it (MGR@6.4.0+ LicenseCheckPremium: "OK"); an
+    """behaviour §11: premium cfy upload calls it (MGR@6.4.0+ LicenseCheckPremium: "OK"); an
     unlicensed premium manager refuses it at the licence gate (it is not in
-    ALLOWED_LICENSE_ENDPOINTS, facts §12.2)."""
+    ALLOWED_LICENSE_ENDPOINTS, behaviour §12.2)."""
     if not api.rules.premium:
         raise HtmlError(404, 'Not Found', 'The requested URL was not found on the server.')
     return 200, None
@@ -957,8 +957,8 @@ LICENCE_FIELDS = ('customer_id', 'expiration_date', 'license_edition', 'trial',
 
 
 def _premium_only(api):
-    """MGR@4.6 MissingPremiumFeatureResource / MGR@6.4+ `premium_only`: JSON 404 (obs70;
-    facts §12.11 community GET /license)."""
+    """MGR@4.6 MissingPremiumFeatureResource / MGR@6.4+ `premium_only`: JSON 404 (observed-7.0;
+    behaviour §12.11 community GET /license)."""
     if not api.rules.premium:
         raise ApiError(404, 'missing_premium_package_error',
                        'This feature exists only in the premium edition of Cloudify.\nPlease '
@@ -967,7 +967,7 @@ def _premium_only(api):
 
 @route('GET', r'/license', scoped=False, when='has_license_endpoint')
 def license_list(api, ctx):
-    """facts §12.2: a paginated list, `items: []` without a licence (the endpoint is on the
+    """behaviour §12.2: a paginated list, `items: []` without a licence (the endpoint is on the
     licence allow-list); items per MGR@4.6..7.0.4 responses_v3.License."""
     _premium_only(api)
     items = api.mgr.licence_items()
@@ -981,7 +981,7 @@ def license_list(api, ctx):
 def license_upload(api, ctx):
     """`cfy license upload` (COMMON@7.0.4 license.py: PUT /license, the file as the body).
     The real file is signed and its format closed; the simulator accepts a JSON or YAML
-    mapping of the License fields, optionally under `license:` (README [U]).  facts §12.2: a
+    mapping of the License fields, optionally under `license:` (README [U]).  behaviour §12.2: a
     licence older than the manager -> 400 unverified_cloudify_license."""
     _premium_only(api)
     raw = ctx.request.body()
@@ -1093,7 +1093,7 @@ def sites(api, ctx):
 
 @route('GET', r'/agents', when='has_agents_endpoint')
 def agents(api, ctx):
-    """obs70 §5 'Agent (list)'; cfy 7.0.5 filters node_ids/node_instance_ids/
+    """observed-7.0 §5 'Agent (list)'; cfy 7.0.5 filters node_ids/node_instance_ids/
     install_methods/deployment_id."""
     return api.resource_list(ctx, 'agents', filter_map={
         'deployment_id': 'deployment', 'node_ids': 'node',
@@ -1104,7 +1104,7 @@ def agents(api, ctx):
 # ---- executions ------------------------------------------------------------------------
 @route('GET', r'/executions')
 def executions(api, ctx):
-    """facts §4: system workflows hidden unless _include_system_workflows=true; 404 for an
+    """behaviour §4: system workflows hidden unless _include_system_workflows=true; 404 for an
     unknown deployment_id filter (MGR@4.2 resources_v2/executions.py)."""
     include_system = api.query_bool(ctx, '_include_system_workflows',
                                     label='_include_system_workflows')
@@ -1117,7 +1117,7 @@ def executions(api, ctx):
     unknown = [s for s in ctx.request.query.get('status', [])
                if s not in api.rules.execution_states]
     if unknown and api.rules.unknown_status_filter_500:
-        # facts §12.11 (obs 7.0.4): the PostgreSQL enum rejects the value -> 500
+        # behaviour §12.11 (obs 7.0.4): the PostgreSQL enum rejects the value -> 500
         message = ('(psycopg2.errors.InvalidTextRepresentation) invalid input value for enum '
                    'execution_status: "{0}"'.format(unknown[0]))
         raise ApiError(500, 'internal_server_error',
@@ -1136,7 +1136,7 @@ def execution(api, ctx, rid):
 @route('POST', r'/executions', write=True)
 def start_execution(api, ctx):
     """MGR@4.2 resources_v1/executions.py post + resource_manager.execute_workflow;
-    obs70 'POST /executions' rows."""
+    observed-7.0 'POST /executions' rows."""
     rules, store = api.rules, api.store
     body = api.json_body(ctx, required=('deployment_id', 'workflow_id'))
     allow_custom = _bool('allow_custom_parameters', body.get('allow_custom_parameters',
@@ -1186,7 +1186,7 @@ def start_execution(api, ctx):
 
 @route('POST', r'/executions/(?P<rid>[^/]+)', write=True)
 def execution_action(api, ctx, rid):
-    """obs70 §3.2 'Cancelling stuck executions'; valid actions per version."""
+    """observed-7.0 §3.2 'Cancelling stuck executions'; valid actions per version."""
     body = api.json_body(ctx, required=('action',))
     action = body['action']
     valid = list(api.rules.cancel_actions)
@@ -1207,7 +1207,7 @@ def execution_action(api, ctx, rid):
 
 @route('PATCH', r'/executions/(?P<rid>[^/]+)', write=True, admin=True)
 def execution_update(api, ctx, rid):
-    """obs70: an admin PATCH {"status": "cancelled"} finalises a stuck execution."""
+    """observed-7.0: an admin PATCH {"status": "cancelled"} finalises a stuck execution."""
     body = api.json_body(ctx, required=('status',))
     if body['status'] not in api.rules.execution_states:
         raise bad('Invalid status: {0}'.format(body['status']))
@@ -1233,7 +1233,7 @@ def snapshot(api, ctx, sid):
 
 
 def _validate_snapshot_id(rules, sid):
-    """facts §3.1 constraints (4.4+); obs70 messages."""
+    """behaviour §3.1 constraints (4.4+); observed-7.0 messages."""
     if not rules.snapshot_id_rules:
         return
     if not sid or len(sid) > 256:
@@ -1265,7 +1265,7 @@ def _active_executions(api, ctx):
 
 @route('PUT', r'/snapshots/(?P<sid>[^/]+)', write=True, admin=True, action='snapshot_create')
 def create_snapshot(api, ctx, sid):
-    """facts §3.1; obs70 'PUT /snapshots/<id>' rows."""
+    """behaviour §3.1; observed-7.0 'PUT /snapshots/<id>' rows."""
     rules, store, mgr = api.rules, api.store, api.mgr
     body = api.json_body(ctx)
     _validate_snapshot_id(rules, sid)
@@ -1285,13 +1285,13 @@ def create_snapshot(api, ctx, sid):
             raise ApiError(400, 'existing_running_execution_error',
                            rules.running_execution_message.format(
                                ids=_running_ids(rules, active)))
-        # facts §12.11 / rules.py snapshot_visibility: private from 4.3
+        # behaviour §12.11 / rules.py snapshot_visibility: private from 4.3
         visibility = ('private' if rules.snapshot_visibility == 'private' or
                       params.get('private_resource') else 'tenant')
         store.put('snapshots', {'id': sid, 'created_at': datamod.ts(), 'status': 'creating',
                                 'error': '', 'tenant_name': tenant,
                                 'created_by': ctx.user['username'], 'visibility': visibility})
-        # obs70 §3.1: the parameters show config.postgresql_password
+        # observed-7.0 §3.1: the parameters show config.postgresql_password
         wf_params = dict(params)
         if not rules.is_3x:
             wf_params['config'] = {'postgresql_username': 'cloudify',
@@ -1313,7 +1313,7 @@ def delete_snapshot(api, ctx, sid):
     rec = api.get_one(ctx, 'snapshots', sid)
     with api.store.lock:
         if api.rules.snapshot_delete_checks_executions:
-            # facts §3.2: 6.0+ refuses while a create/restore execution for it is active
+            # behaviour §3.2: 6.0+ refuses while a create/restore execution for it is active
             for e in api.store.all('executions'):
                 if e['workflow_id'] in ('create_snapshot', 'restore_snapshot') and \
                         (e.get('parameters') or {}).get('snapshot_id') == sid and \
@@ -1357,7 +1357,7 @@ def _parse_range(header, size):
 
 @route('GET', r'/snapshots/(?P<sid>[^/]+)/archive', admin=True, action='snapshot_download')
 def download_snapshot(api, ctx, sid):
-    """facts §3.3: headers of make_streaming_response, file served by nginx (README:
+    """behaviour §3.3: headers of make_streaming_response, file served by nginx (README:
     Content-Length and Range are nginx's; Range support is [I/U] in the facts)."""
     mgr, rules = api.mgr, api.rules
     rec = api.get_one(ctx, 'snapshots', sid)
@@ -1391,14 +1391,14 @@ def download_snapshot(api, ctx, sid):
 @route('PUT', r'/snapshots/(?P<sid>[^/]+)/archive', write=True, admin=True,
        action='snapshot_upload')
 def upload_snapshot(api, ctx, sid):
-    """facts §3.4; obs70 'PUT /snapshots/up1/archive' rows."""
+    """behaviour §3.4; observed-7.0 'PUT /snapshots/up1/archive' rows."""
     rules, store, mgr = api.rules, api.store, api.mgr
     request = ctx.request
     ctype = (request.header('Content-Type') or '')
     if rules.upload_form_content_type_413 and \
             ctype.startswith('application/x-www-form-urlencoded'):
         request.drain()
-        return nginx_page(413)          # obs70: curl's default content type -> 413 HTML
+        return nginx_page(413)          # observed-7.0: curl's default content type -> 413 HTML
     if request.arg('snapshot_archive_url'):
         request.drain()
         raise bad('snapshot_archive_url is not supported by the simulator')
@@ -1410,9 +1410,9 @@ def upload_snapshot(api, ctx, sid):
         raise _conflict(api, 'snapshots', sid, tenant)
     mgr.receive_snapshot_file(sid, request.iter_body())
     if exists:
-        # 7.0.4: the archive is replaced, 201 with every field null (obs70)
+        # 7.0.4: the archive is replaced, 201 with every field null (observed-7.0)
         return 201, {k: None for k in rules.snapshot_fields()}
-    visibility = 'private'              # 4.3+ (rules.py snapshot_visibility; obs70)
+    visibility = 'private'              # 4.3+ (rules.py snapshot_visibility; observed-7.0)
     if rules.snapshot_visibility == 'param':
         visibility = 'tenant'
         if rules.upload_private_resource_param and \
@@ -1430,7 +1430,7 @@ def upload_snapshot(api, ctx, sid):
 @route('POST', r'/snapshots/(?P<sid>[^/]+)/restore', write=True, admin=True,
        action='snapshot_restore')
 def restore_snapshot(api, ctx, sid):
-    """facts §3.5 table and 'Further details'; obs70 restore rows."""
+    """behaviour §3.5 table and 'Further details'; observed-7.0 restore rows."""
     rules, store, mgr = api.rules, api.store, api.mgr
     body = api.json_body(ctx)
     for name in rules.restore_required:
@@ -1480,11 +1480,11 @@ def restore_snapshot(api, ctx, sid):
                                    ctx.user['username'], parameters=params)
         if active:
             if rules.rejected_restore_leaves_row:
-                store.put('executions', ex)      # obs70: a pending row is left behind
+                store.put('executions', ex)      # observed-7.0: a pending row is left behind
             raise ApiError(400, 'existing_running_execution_error',
                            rules.running_execution_message.format(
                                ids=_running_ids(rules, active)))
         store.put('executions', ex)
     mgr.run_execution(ex)
-    # 200 marshalled with the Snapshot schema although it is the execution (facts §3.5)
+    # 200 marshalled with the Snapshot schema although it is the execution (behaviour §3.5)
     return 200, datamod.present('snapshots', ex, rules)

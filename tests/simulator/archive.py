@@ -1,8 +1,8 @@
 """Snapshot archives of the simulated managers: real zips laid out per version and format.
 
-Legacy format (every version; 7.0 with ``legacy: true``; facts §3.7 as corrected by facts
+Legacy format (every version; 7.0 with ``legacy: true``; behaviour §3.7 as corrected by behaviour
 §12.1): ``metadata.json`` (revision keys per edition and version, rules.py), ``agents.json``
-(flat or per tenant, facts §7.3), ``pg_data`` / ``es_data``, ``stage_data`` /
+(flat or per tenant, behaviour §7.3), ``pg_data`` / ``es_data``, ``stage_data`` /
 ``composer_data``, ``ssl/`` (4.0.1+, copied from the host's /etc/cloudify/ssl),
 ``hash_salt.json`` (4.2-4.3), ``rest-security.conf`` (4.4+), ``admin_account.json`` (4.x+),
 ``license.json`` (4.6+), and the manager's data in the simulator's own member
@@ -45,10 +45,10 @@ def build(path, rules, store_dump, host_root, rest_security, execution_id, legac
 
 
 def legacy_metadata(rules):
-    """metadata.json of a legacy snapshot (facts §12.1 correcting §3.7; rules.py)."""
+    """metadata.json of a legacy snapshot (behaviour §12.1 correcting §3.7; rules.py)."""
     metadata = {'snapshot_version': rules.snapshot_version}
     if rules.is_3x:
-        metadata['has_cloudify_events'] = True           # facts §3.7 (3.x)
+        metadata['has_cloudify_events'] = True           # behaviour §3.7 (3.x)
     if rules.schema_revision:
         metadata['schema_revision'] = rules.schema_revision
     if rules.writes_stage_revision:
@@ -129,7 +129,7 @@ def _build_new(tmp, rules, store_dump, execution_id):
 
 def agents_json(rules, agents):
     """Per-tenant layout from 4.1 (or patched 4.0.x), flat (by deployment) otherwise
-    (facts §3.7 table row agents.json; facts §7.3 'Ways to detect it' item 1)."""
+    (behaviour §3.7 table row agents.json; behaviour §7.3 'Ways to detect it' item 1)."""
     out = {}
     for agent in agents:
         entry = {'version': agent['version'], 'ip': agent['ip'],

@@ -18,7 +18,7 @@ URL_KINDS = {'blueprints': 'blueprints', 'deployments': 'deployments', 'nodes': 
              'secrets': 'secrets', 'plugins': 'plugins', 'sites': 'sites', 'agents': 'agents',
              'snapshots': 'snapshots'}
 
-# facts §4 '_get_all_results' row: 4.4+ on these lists; MGR@5.1.0+ _paginate honours it for
+# behaviour §4 '_get_all_results' row: 4.4+ on these lists; MGR@5.1.0+ _paginate honours it for
 # every list using it (README: we apply it to every list from 5.1).
 GET_ALL_RESULTS_44 = ('blueprints', 'deployments', 'executions', 'nodes', 'secrets', 'tenants')
 
@@ -32,7 +32,7 @@ BASE_TIME = datetime.datetime(2024, 1, 15, 8, 0, 0)
 
 
 def ts(moment=None):
-    """Timestamps look like "2026-11-26T11:14:58.115Z" (obs70 §5 'Snapshot')."""
+    """Timestamps look like "2026-11-26T11:14:58.115Z" (observed-7.0 §5 'Snapshot')."""
     moment = moment or datetime.datetime.utcnow()
     return moment.strftime('%Y-%m-%dT%H:%M:%S.') + '{0:03d}Z'.format(moment.microsecond // 1000)
 
@@ -43,7 +43,7 @@ def past(seconds):
 
 def hash_password(salt, password):
     """Stand-in for flask-security's pbkdf2_sha256 keyed by rest-security hash_salt
-    (facts §7.2 'What each key does'): a different salt means the hash no longer matches."""
+    (behaviour §7.2 'What each key does'): a different salt means the hash no longer matches."""
     return hashlib.sha256('{0}\0{1}'.format(salt or '', password).encode('utf-8')).hexdigest()
 
 
@@ -66,7 +66,7 @@ _BASE_FIELDS = {
                 'supported_platform', 'distribution', 'distribution_release',
                 'uploaded_at', 'wheels'),
     'sites': ('name', 'location', 'created_at'),
-    # obs70 §5 'Agent (list)'
+    # observed-7.0 §5 'Agent (list)'
     'agents': ('id', 'host_id', 'node_instance_id', 'ip', 'install_method', 'system',
                'version', 'node', 'deployment', 'tenant_name', 'created_at',
                'rabbitmq_exchange', 'created_by', 'rabbitmq_username', 'visibility',
@@ -182,7 +182,7 @@ class Store:
 
     def load(self, data, keep_admin=None, into_tenant=None, keep=None):
         """Replace the data by a snapshot's.  keep_admin: the target's admin row to keep
-        (facts §3.8); into_tenant: a 3.x snapshot's data goes into this tenant (facts §3.6
+        (behaviour §3.8); into_tenant: a 3.x snapshot's data goes into this tenant (behaviour §3.6
         item 3); keep: execution records to keep (the running restore execution)."""
         with self.lock:
             if into_tenant is None:
@@ -213,7 +213,7 @@ class Store:
             self.agent_installs = {}
 
     def restore_entities(self, entities, skip_users=(), types=KINDS):
-        """The 7.0 new route (facts §12.1): create what a scanned new-format zip holds
+        """The 7.0 new route (behaviour §12.1): create what a scanned new-format zip holds
         (archive.read 'entities'), tenants and users first, then each tenant's entities by
         type; an entity that already exists is skipped (COMMON@7.0.4 `restore` methods log
         the client error and go on); users named in `skip_users` are never created
@@ -301,7 +301,7 @@ class Seeder:
         created = self.tick()
         groups, policy_types, policy_triggers = {}, {}, {}
         if auto_heal:
-            # facts §7.4: groups.<g>.policies of type host_failure + execute_workflow heal
+            # behaviour §7.4: groups.<g>.policies of type host_failure + execute_workflow heal
             groups = {'autoheal_group': {'members': list(hosts), 'policies': {
                 'host_failure': {
                     'type': 'cloudify.policies.types.host_failure',
@@ -413,7 +413,7 @@ def _suffix(text, seq):
 
 
 def new_agent(tenant, did, node_name, nid, ip, creator, network, broker, created):
-    """An agent record (obs70 §5 'Agent (list)' fields) + the broker it talks to (facts
+    """An agent record (observed-7.0 §5 'Agent (list)' fields) + the broker it talks to (behaviour
     §7.6: agents keep talking to the broker in their broker_config)."""
     return {
         'id': nid, 'host_id': nid, 'node_instance_id': nid, 'ip': ip,
@@ -428,7 +428,7 @@ def new_agent(tenant, did, node_name, nid, ip, creator, network, broker, created
 
 
 def agent_runtime_properties(agent):
-    """The node instance's runtime_properties.cloudify_agent (facts §5.3: broker_config)."""
+    """The node instance's runtime_properties.cloudify_agent (behaviour §5.3: broker_config)."""
     return {'cloudify_agent': {
         'name': agent['id'], 'ip': agent['ip'], 'queue': agent['id'],
         'version': agent['version'], 'network': agent.get('network', 'default'),
@@ -503,7 +503,7 @@ def _seed_demo(s, rules, premium):
                  site='london' if rules.has_sites else None)
     s.deployment('default_tenant', 'web-1', 'web-app', ['web_host', 'db_host'],
                  ['nginx'], auto_heal=True)
-    # a deployment whose Compute never started: `cfy agents install` skips it (facts §5.2)
+    # a deployment whose Compute never started: `cfy agents install` skips it (behaviour §5.2)
     s.deployment('default_tenant', 'draft-1', 'hello-world', ['vm'], [],
                  host_state='uninitialized')
     s.execution('default_tenant', 'heal', 'web-1', 'web-app',
@@ -524,7 +524,7 @@ def _seed_large(s, rules, premium):
         for tenant in tenants[1:]:
             s.tenant(tenant)
     s.blueprint('default_tenant', 'bp-large', 'scale test blueprint')
-    # > 1000 deployments / node instances in default_tenant: pagination limits (facts §4, §5.2)
+    # > 1000 deployments / node instances in default_tenant: pagination limits (behaviour §4, §5.2)
     for i in range(1050):
         s.deployment('default_tenant', 'dep-{0:04d}'.format(i), 'bp-large', ['vm'], [],
                      executions=False)

@@ -1,6 +1,6 @@
 """Fault injection for the simulated managers (issue 3 item 8): 5xx bursts, dropped
 downloads, slow responses, failing or hanging executions, REST outages, downloads without
-Content-Length, and the auto-heal hazard of an old manager (riemann heals, facts §7.4).
+Content-Length, and the auto-heal hazard of an old manager (riemann heals, behaviour §7.4).
 
 Every switch is thread-safe and can be set from tests through ``manager.faults``.
 Explicit fault durations are real seconds (not scaled by the manager's time scale).

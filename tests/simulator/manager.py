@@ -83,7 +83,7 @@ class RequestLog:
 
 
 class AutoHeal:
-    """The auto-heal hazard of an old 3.x/4.x manager (facts §7.4): while its
+    """The auto-heal hazard of an old 3.x/4.x manager (behaviour §7.4): while its
     cloudify-riemann unit runs, host_failure policies start `heal` executions.
     `schedule(deployment_id, node_instance_id=None, after=0.0, tenant='default_tenant')`
     and `schedule_all(after=0.0)` (every Compute instance of deployments with a
@@ -206,7 +206,7 @@ class SimulatedManager:
     ssh_key, admin_username, admin_password, rules, requests, faults, state (the Store),
     auto_heal, root (host dir), user_passwords (seeded users).
 
-    Options of facts §12 (README 'Options'): licensed / licence_expired / licence_trial /
+    Options of behaviour §12 (README 'Options'): licensed / licence_expired / licence_trial /
     licence_version (premium 4.6+ licence, §12.2), distributed (Kubernetes 7.0, §12.1),
     failed_logins_before_account_lock / account_lock_period (minutes, §12.10),
     legacy_stage_restore ('source' | 'lenient', the 7.0 legacy route's Stage / Composer
@@ -253,7 +253,7 @@ class SimulatedManager:
         if download_headers not in ('nginx', 'rest'):
             raise ValueError("download_headers must be 'nginx' or 'rest'")
         # README 'Content-Length': 'nginx' = what a client meets (nginx serves the file);
-        # 'rest' = the REST service's own header rule (none from 5.1, facts §3.3)
+        # 'rest' = the REST service's own header rule (none from 5.1, behaviour §3.3)
         self.download_headers = download_headers
         self.stopped = False
         self.torn_down = False
@@ -270,7 +270,7 @@ class SimulatedManager:
         self._outage_lock = threading.Lock()
         self.timeline = []     # (monotonic time, event): restarts, reboots, restore steps
         if self.rules.is_3x and not self.rules.security_enabled:
-            default_pw = 'admin'           # facts §2.4: admin/admin when security enabled
+            default_pw = 'admin'           # behaviour §2.4: admin/admin when security enabled
         else:
             default_pw = 'admin' if self.rules.is_3x else secrets.token_urlsafe(12)
         self.admin_username = 'admin'
@@ -292,7 +292,7 @@ class SimulatedManager:
         self.protocol = 'https' if self.ssl else 'http'
         self.url = '{0}://127.0.0.1:{1}'.format(self.protocol, self.rest_port)
         if self.ssl and self.rules.ssl_plain_port_400:
-            # facts §2.1: an SSL-enabled 4.2+ manager answers 400 on its plain HTTP port
+            # behaviour §2.1: an SSL-enabled 4.2+ manager answers 400 on its plain HTTP port
             self.http_listener = Listener(_SslRequired(self.rules))
             self.http_listener.start()
         self.broker = {'ip': '127.0.0.1', 'port': self.rest_port,
@@ -309,9 +309,9 @@ class SimulatedManager:
             _REGISTRY[self.rest_port] = self
 
     def _install_tls(self):
-        """ssl=True: nginx serves https with the external certificate (facts §2.1, §7.1;
+        """ssl=True: nginx serves https with the external certificate (behaviour §2.1, §7.1;
         3.4.2: /root/cloudify/server.crt); the CA goes to ``ca_path``, outside the host,
-        for the operator's profile (facts §6.1 'Certificate')."""
+        for the operator's profile (behaviour §6.1 'Certificate')."""
         if not self.ssl:
             return None
         ca, cert, key = tlsmod.make_certificates()
@@ -355,7 +355,7 @@ class SimulatedManager:
 
     def client(self, api_version=None, tenant='default_tenant', username=None, password=None,
                **kwargs):
-        """An official CloudifyClient for this manager (prefix per facts §1 item 2)."""
+        """An official CloudifyClient for this manager (prefix per behaviour §1 item 2)."""
         from cloudify_rest_client import CloudifyClient
         prefix = api_version or self.rules.api_prefix.rsplit('/', 1)[1]
         if self.ssl:
@@ -396,7 +396,7 @@ class SimulatedManager:
                         hashlib.sha256).hexdigest()[:24]
 
     def ok_fail_delay(self):
-        """Real seconds before /ok answers FAIL (facts §12.11: about 3 s on 7.0.4)."""
+        """Real seconds before /ok answers FAIL (behaviour §12.11: about 3 s on 7.0.4)."""
         if self._ok_fail_delay is not None:
             return float(self._ok_fail_delay)
         return self.rules.ok_fail_delay * self.time_scale
@@ -518,13 +518,13 @@ class SimulatedManager:
 
     def restart_restservice(self, outage):
         """Restart: a brief outage (nginx answers 502), then rest-security.conf is re-read
-        (facts §3.8; issue 3 item 7)."""
+        (behaviour §3.8; issue 3 item 7)."""
         self._set_unit('cloudify-restservice', False)
         self.engine.later(outage, self._start_unit, 'cloudify-restservice')
 
     def reboot(self, seconds):
         """`shutdown -r now` after a certificate restore: connections refused for the
-        reboot, then the same port listens again (facts §3.8)."""
+        reboot, then the same port listens again (behaviour §3.8)."""
         self.mark('reboot')
         for unit in self.units:
             self._set_unit(unit, False)
@@ -554,7 +554,7 @@ class SimulatedManager:
         if not self.stopped and not self.torn_down and self.unit_active('nginx'):
             self.listener.resume()
 
-    # -- host files (facts §7.1 - §7.3) -------------------------------------------------------
+    # -- host files (behaviour §7.1 - §7.3) -------------------------------------------------------
     def host_path(self, rel):
         return os.path.join(self.root, rel.lstrip('/'))
 
@@ -597,7 +597,7 @@ class SimulatedManager:
                 content = '-----BEGIN {0}-----\n{1}\n-----END {0}-----\n'.format(kind, body)
             self._write_host_file(rel, content, 0o600 if 'key' in name else 0o644)
         if rules.has_40x_snapshot_create_file:
-            # facts §7.3 'Ways to detect it' item 2: the patched snapshot_create.py
+            # behaviour §7.3 'Ways to detect it' item 2: the patched snapshot_create.py
             marker = ("    snapshot_version = '{0}'\n".format(rules.snapshot_version)
                       if (rules.update_3 or rules.patch_1) else
                       '    snapshot_version = get_manager_version()\n')
@@ -608,7 +608,7 @@ class SimulatedManager:
 
     def _configured_flask_security(self):
         """5.0.5+: values under flask_security in /etc/cloudify/config.yaml override the
-        generated ones at install (facts §7.2 'At install (5.0.5+)')."""
+        generated ones at install (behaviour §7.2 'At install (5.0.5+)')."""
         if not self.rules.install_reads_config_yaml:
             return {}
         raw = self.read_host_file('etc/cloudify/config.yaml')
@@ -631,14 +631,14 @@ class SimulatedManager:
             return None
 
     def reload_rest_security(self):
-        """cloudify-restservice (re)start: re-read hash_salt / secret_key (facts §7.2)."""
+        """cloudify-restservice (re)start: re-read hash_salt / secret_key (behaviour §7.2)."""
         conf = self.rest_security_file()
         if conf is not None:
             self.rest_security = conf
 
     def merge_rest_security(self, values):
         """The restore merges the snapshot's rest-security values over the target's file
-        (facts §7.2 'Why passwords break', MGR@4.4 _restore_security_file)."""
+        (behaviour §7.2 'Why passwords break', MGR@4.4 _restore_security_file)."""
         self.mark('rest-security merged')
         conf = self.rest_security_file() or {}
         conf.update(values)
@@ -646,7 +646,7 @@ class SimulatedManager:
                               json.dumps(conf, indent=2) + '\n', 0o440)
 
     def replace_certificates(self, ssl_files):
-        """facts §3.8 'restore_certificates': 4.2+ move the internal CA/cert/key/p12; 7.0
+        """behaviour §3.8 'restore_certificates': 4.2+ move the internal CA/cert/key/p12; 7.0
         moves every file of the snapshot's ssl/."""
         internal = ('cloudify_internal_ca_cert.pem', 'cloudify_internal_ca_key.pem',
                     'cloudify_internal_cert.pem', 'cloudify_internal_key.pem',
@@ -664,7 +664,7 @@ class SimulatedManager:
 
     # -- snapshots on disk -----------------------------------------------------------------------
     def snapshot_path(self, sid):
-        # file_server_root/snapshots/<id>/<id>.zip (obs70 §3.1; facts §3.3)
+        # file_server_root/snapshots/<id>/<id>.zip (observed-7.0 §3.1; behaviour §3.3)
         return self.host_path('opt/manager/resources/snapshots/{0}/{0}.zip'.format(sid))
 
     def snapshot_record(self, sid, tenant):
@@ -689,7 +689,7 @@ class SimulatedManager:
         shutil.rmtree(os.path.dirname(self.snapshot_path(sid)), ignore_errors=True)
 
     def _flag_path(self):
-        # facts §2.3: /opt/manager/snapshot_status/snapshot_restoring (5.0.5) or
+        # behaviour §2.3: /opt/manager/snapshot_status/snapshot_restoring (5.0.5) or
         # /tmp/cloudify/snapshot_restoring (7.0.4)
         return self.host_path(self.rules.snapshot_flag_file)
 
@@ -707,7 +707,7 @@ class SimulatedManager:
             os.unlink(path)
         self.mark('snapshot-status {0}'.format('running' if on else 'not-running'))
 
-    # -- auth (facts §2.4; account lock facts §12.10, rules.py 'account lock') ---------------
+    # -- auth (behaviour §2.4; account lock behaviour §12.10, rules.py 'account lock') -------------
     def check_password(self, username, password):
         """Basic authentication as the version does it: -> (user or None, locked).  Counts
         failed logins per user (4.4+); a locked user is refused before the password check up
@@ -749,14 +749,14 @@ class SimulatedManager:
         period = self.account_lock_period * 60.0 * self.time_scale
         return last + period > time.monotonic()
 
-    # -- licence (facts §12.2) ------------------------------------------------------------------
+    # -- licence (behaviour §12.2) -----------------------------------------------------------------
     def set_licence(self, version=_DEFAULT, expired=False, edition='Premium', trial=False,
                     expiration_date=_DEFAULT, customer_id=None):
         """Install a licence (like `cfy license upload` of a valid file): `version` is its
         cloudify_version (default: the manager's major.minor; None: valid for every version),
         `expired` puts its expiration_date in the past (or give `expiration_date`; None:
         never expires), `trial` marks a trial licence (only an expired trial licence closes
-        the gate, research of the vendor's tests test_license.py, facts §12.2)."""
+        the gate, research of the vendor's tests test_license.py, behaviour §12.2)."""
         if version is _DEFAULT:
             version = self.rules.licence_version
         if expiration_date is _DEFAULT:
@@ -806,7 +806,7 @@ class SimulatedManager:
                 self.rest_security.get('hash_salt', ''), password)
         self.user_passwords[username] = password
 
-    # -- maintenance (facts §2.5) ------------------------------------------------------------------
+    # -- maintenance (behaviour §2.5) --------------------------------------------------------------
     def _running_executions(self):
         with self.store.lock:
             return [{'id': e['id'], 'status': e['status'],
@@ -839,7 +839,7 @@ class SimulatedManager:
                                      'remaining_executions': [], 'requested_by': username}
                 state = self.maintenance_state()
                 if self.rules.maintenance_activate_nested_list:
-                    # facts §12.11: `remaining_executions = running,` (a 1-tuple)
+                    # behaviour §12.11: `remaining_executions = running,` (a 1-tuple)
                     state['remaining_executions'] = [state['remaining_executions'] or []]
                 return state
         return self.maintenance_state()
@@ -856,7 +856,7 @@ class SimulatedManager:
         self.mark('execution {0} {1} {2}'.format(ex['workflow_id'], ex['status'], ex['id']))
 
     def broker_alive(self, broker):
-        """Can the new manager reach the old agent's broker (facts §7.6)?  A manager of this
+        """Can the new manager reach the old agent's broker (behaviour §7.6)?  A manager of this
         process answers by its cloudify-rabbitmq unit; otherwise a TCP connect decides."""
         port = broker.get('port')
         with _REGISTRY_LOCK:
@@ -883,7 +883,7 @@ class SimulatedManager:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def teardown(self):
-        """Tear the manager down on its host (facts §7.5 4.0.x row): stop serving, delete
+        """Tear the manager down on its host (behaviour §7.5 4.0.x row): stop serving, delete
         /opt/manager and /etc/cloudify.  The host (SSH) stays up."""
         if self.torn_down:
             return
@@ -926,7 +926,7 @@ class SimulatedManager:
 class _SslRequired:
     """The plain HTTP server of an SSL-enabled 4.2+ manager: `return 400` for everything
     (MB@4.2 https-external-rest-server.cloudify, nginx's own error page); 6.0+ answers
-    ^/api/ with a JSON `SSL_REQUIRED` error (facts §2.1, MI@6.0.0 manager.upstream).  The
+    ^/api/ with a JSON `SSL_REQUIRED` error (behaviour §2.1, MI@6.0.0 manager.upstream).  The
     agent-package location of that server is not simulated."""
 
     def __init__(self, rules):
@@ -941,7 +941,7 @@ class _SslRequired:
 
 
 def _generate_rest_security(rules):
-    """facts §7.2 table: keys per version."""
+    """behaviour §7.2 table: keys per version."""
     alphabet = list(string.ascii_letters + string.digits)
     secrets.SystemRandom().shuffle(alphabet)
     conf = {'hash_salt': base64.b64encode(secrets.token_bytes(32)).decode('ascii'),
@@ -960,7 +960,7 @@ def start(version, edition='premium', data='empty', state_dir=None, ssh=True, po
 
     kwargs: admin_password, networks ({name: ip}), security_enabled (3.4.2), update_3,
     patch_1 (or version strings '4.0.1+update3' / '4.0.0+patch1'), hostname,
-    download_headers, ssl, and the facts §12 options of SimulatedManager (licensed,
+    download_headers, ssl, and the behaviour §12 options of SimulatedManager (licensed,
     licence_expired, licence_trial, licence_version, distributed,
     failed_logins_before_account_lock,
     account_lock_period, legacy_stage_restore, ok_fail_delay, db_swap_seconds,

@@ -3,8 +3,8 @@
 Every handler of the simulator asks a :class:`Rules` object (the target manager) or a
 :class:`SnapshotRules` object (the snapshot being restored) instead of comparing versions
 itself: no other module of the simulator compares version tuples.  Each rule carries a
-citation: ``facts §x`` = the project's Cloudify facts, section x (§12 corrects earlier
-sections), ``matrix`` = the per-version API matrix, ``obs70`` = what the real 7.0.4 REST
+citation: ``behaviour §x`` = the project's Cloudify facts, section x (§12 corrects earlier
+sections), ``matrix`` = the per-version API matrix, ``observed-7.0`` = what the real 7.0.4 REST
 service answered, ``MGR@tag:path`` = cloudify-cosmo/cloudify-manager at that tag (likewise
 ``COMMON@``, ``MI@``, ``STAGE@``), used where the facts are silent (listed in README.md).
 """
@@ -19,7 +19,8 @@ _ALIASES = {
     '7.0.4': '7.0', '7.0.0': '7.0',
 }
 
-# What /version reports (facts §2.2: VERSION files use three parts; 7.0 plays 7.0.4, obs70).
+# What /version reports (behaviour §2.2: VERSION files use three parts; 7.0 plays 7.0.4,
+# observed-7.0).
 _REPORTED = {
     '3.4.2': '3.4.2', '4.0.0': '4.0.0', '4.0.1': '4.0.1', '4.1': '4.1.0', '4.2': '4.2.0',
     '4.3': '4.3.0', '4.4': '4.4.0', '4.5.0': '4.5.0', '4.5.5': '4.5.5', '4.6': '4.6.0',
@@ -27,17 +28,17 @@ _REPORTED = {
     '7.0': '7.0.4',
 }
 
-# Community calendar versions (facts §2.2: MGR@17.3.31 / 17.6.30 VERSION files).
+# Community calendar versions (behaviour §2.2: MGR@17.3.31 / 17.6.30 VERSION files).
 _COMMUNITY_CALENDAR = {'4.0.0': '17.3.31', '4.1': '17.6.30'}
 
-# DB schema revisions written into metadata.json (facts §3.6 item 4: 333998bc1627 = 4.0).
+# DB schema revisions written into metadata.json (behaviour §3.6 item 4: 333998bc1627 = 4.0).
 # Only 4.0's id is in the references; the others are simulator labels (README assumption).
 _SCHEMA_REVISION = {'4.0.1': '333998bc1627'}
 
 
 def version_tuple(text):
     """'4.1.0-p3-4.0.1' -> (4, 1, 0): ManagerVersion keeps major.minor.service of the part
-    before the first '-' (facts §2.2 'What the version string looks like')."""
+    before the first '-' (behaviour §2.2 'What the version string looks like')."""
     head = str(text).split('-', 1)[0].split('+', 1)[0]
     parts = []
     for piece in head.split('.')[:3]:
@@ -65,16 +66,16 @@ def parse_spec(spec, update_3=False, patch_1=False):
         raise ValueError('unsupported manager version {0!r}; choose one of {1}'.format(
             spec, ', '.join(VERSIONS)))
     if update_3 and key != '4.0.1':
-        raise ValueError('update-3 exists only for 4.0.1 (facts §7.3)')
+        raise ValueError('update-3 exists only for 4.0.1 (behaviour §7.3)')
     if patch_1 and key != '4.0.0':
-        raise ValueError('patch-1 exists only for 4.0.0 (facts §7.3)')
+        raise ValueError('patch-1 exists only for 4.0.0 (behaviour §7.3)')
     return key, update_3, patch_1
 
 
 class Rules:
     """Everything that differs between versions, computed once per simulated manager.
 
-    `distributed`: a Kubernetes (split services) 7.0 manager (facts §12.1; MGR@7.0.4
+    `distributed`: a Kubernetes (split services) 7.0 manager (behaviour §12.1; MGR@7.0.4
     snapshots/utils.py `is_split_services_environment`)."""
 
     def __init__(self, spec, edition='premium', update_3=False, patch_1=False,
@@ -92,12 +93,12 @@ class Rules:
 
         # --- identity -----------------------------------------------------------------
         self.base_version = _REPORTED[key]
-        # facts §2.2: community builds report calendar versions (V for 17.3.31 / 17.6.30)
+        # behaviour §2.2: community builds report calendar versions (V for 17.3.31 / 17.6.30)
         if edition == 'community' and key in _COMMUNITY_CALENDAR:
             self.reported_version = _COMMUNITY_CALENDAR[key]
         else:
             self.reported_version = self.base_version
-        # facts §7.3: update-3 / patch-1 write '4.1.0-p3-4.0.1' / '4.1.0-p1-4.0.0'
+        # behaviour §7.3: update-3 / patch-1 write '4.1.0-p3-4.0.1' / '4.1.0-p1-4.0.0'
         if update_3:
             self.snapshot_version = '4.1.0-p3-4.0.1'
         elif patch_1:
@@ -106,7 +107,7 @@ class Rules:
             self.snapshot_version = self.reported_version
         self.is_3x = v < (4, 0, 0)
 
-        # --- API prefixes (facts §2.1 table) -------------------------------------------
+        # --- API prefixes (behaviour §2.1 table) -------------------------------------------
         if v < (4, 0, 0):
             self.server_api_versions = ('v1', 'v2', 'v2.1')
             self.nginx_api_versions = ('v1', 'v2', 'v2.1')
@@ -114,61 +115,61 @@ class Rules:
             self.server_api_versions = ('v1', 'v2', 'v2.1', 'v3')
             self.nginx_api_versions = ('v1', 'v2', 'v2.1', 'v3')
         elif v < (4, 1, 0):
-            # facts §2.1: 4.0.1 registers v3.1 but the stock nginx regex proxies v1..v3 only
+            # behaviour §2.1: 4.0.1 registers v3.1 but the stock nginx regex proxies v1..v3 only
             self.server_api_versions = ('v1', 'v2', 'v2.1', 'v3', 'v3.1')
             self.nginx_api_versions = ('v1', 'v2', 'v2.1', 'v3')
         else:
             self.server_api_versions = ('v1', 'v2', 'v2.1', 'v3', 'v3.1')
             self.nginx_api_versions = ('v1', 'v2', 'v2.1', 'v3', 'v3.1')
         self.api_prefix = ('/api/v2.1' if v < (4, 0, 0) else
-                           '/api/v3' if v < (4, 1, 0) else '/api/v3.1')   # facts §1 item 2
-        self.unversioned_version_route = v >= (4, 0, 0)        # facts §2.1 '/api/version'
-        # facts §2.1: 4.1-5.x proxy a fixed list of resource names; 5.0.5 adds
+                           '/api/v3' if v < (4, 1, 0) else '/api/v3.1')   # behaviour §1 item 2
+        self.unversioned_version_route = v >= (4, 0, 0)        # behaviour §2.1 '/api/version'
+        # behaviour §2.1: 4.1-5.x proxy a fixed list of resource names; 5.0.5 adds
         # snapshot-status, managers, agents; 6.0+ proxies everything under /api/.
         self.nginx_proxies_everything = v >= (6, 0, 0)
-        # The UI answers unproxied paths with HTML (facts §2.1 [I]: "HTML or a UI 404");
+        # The UI answers unproxied paths with HTML (behaviour §2.1 [I]: "HTML or a UI 404");
         # we answer the UI's 404 page, which cfy 7.0.5 expects from managers older than
-        # 5.0.5 (facts §6.1 'On 404 it logs ... falls back to GET /cluster'); 6.0+ reaches
-        # Flask whose unknown routes are Werkzeug HTML 404s (obs70 'GET /api/v9/version').
+        # 5.0.5 (behaviour §6.1 'On 404 it logs ... falls back to GET /cluster'); 6.0+ reaches
+        # Flask whose unknown routes are Werkzeug HTML 404s (observed-7.0 'GET /api/v9/version').
         self.ui_status_for_unproxied = 404
 
         # --- endpoints present ------------------------------------------------------------
         self.has_tenants = v >= (4, 0, 0)
-        self.has_ok = v >= (6, 0, 0)                            # facts §2.3 /ok (6.0+)
-        self.has_snapshot_status = v >= (5, 0, 5)               # facts §2.3 (5.0.5+)
-        self.has_cluster_nodes = v >= (5, 0, 5)                 # facts §6.1, matrix cfy
-        self.has_agents_endpoint = v >= (5, 0, 5)               # facts §2.1 (5.0.5 adds agents)
+        self.has_ok = v >= (6, 0, 0)                            # behaviour §2.3 /ok (6.0+)
+        self.has_snapshot_status = v >= (5, 0, 5)               # behaviour §2.3 (5.0.5+)
+        self.has_cluster_nodes = v >= (5, 0, 5)                 # behaviour §6.1, behaviour §13.5
+        self.has_agents_endpoint = v >= (5, 0, 5)               # behaviour §2.1 (5.0.5 adds agents)
         self.has_sites = v >= (5, 0, 5)                         # README assumption (5.0)
-        # facts §11 [I]: premium `cfy upload` calls /license-check (MGR@4.6+ license.py)
+        # behaviour §11 [I]: premium `cfy upload` calls /license-check (MGR@4.6+ license.py)
         self.has_license_check = v >= (4, 6, 0)
-        self.has_license = v >= (4, 6, 0) and self.premium          # facts §11 [I]
-        # facts §12.2: GET /license from 4.6 (MGR@4.6 resources_v3_1/license.py); community
-        # answers the JSON 404 missing_premium_package_error (facts §12.11; MGR@4.6
+        self.has_license = v >= (4, 6, 0) and self.premium          # behaviour §11 [I]
+        # behaviour §12.2: GET /license from 4.6 (MGR@4.6 resources_v3_1/license.py); community
+        # answers the JSON 404 missing_premium_package_error (behaviour §12.11; MGR@4.6
         # MissingPremiumFeatureResource, MGR@6.4+ LicenseCommunity `premium_only`)
         self.has_license_endpoint = v >= (4, 6, 0)
         # the pre-5.0.5 HA cluster route exists on both editions; community answers 404
         self.has_old_cluster_route = (4, 0, 0) <= v < (5, 0, 5)
         self.has_old_cluster = self.has_old_cluster_route and self.premium
         self.has_user_endpoint = v >= (4, 0, 0)
-        self.users_premium_only = v >= (4, 0, 0)                # obs70 /users community 404
-        self.v1_status = v < (7, 0, 0)                          # facts §2.3 (gone in 7.0.0)
-        self.new_status_shape = v >= (5, 0, 5)                  # facts §2.3 (v3.1, 5.0.5+)
-        self.tokens_post = v >= (7, 0, 0)                       # obs70 'POST /tokens'
-        self.tokens_get_signed = not self.tokens_post           # facts §2.4 'GET /tokens'
-        # facts §12.11: 7.0.4 GET /tokens items carry `value`, the secret masked
+        self.users_premium_only = v >= (4, 0, 0)                # observed-7.0 /users community 404
+        self.v1_status = v < (7, 0, 0)                          # behaviour §2.3 (gone in 7.0.0)
+        self.new_status_shape = v >= (5, 0, 5)                  # behaviour §2.3 (v3.1, 5.0.5+)
+        self.tokens_post = v >= (7, 0, 0)                       # observed-7.0 'POST /tokens'
+        self.tokens_get_signed = not self.tokens_post           # behaviour §2.4 'GET /tokens'
+        # behaviour §12.11: 7.0.4 GET /tokens items carry `value`, the secret masked
         # (MGR@7.0.4 storage/management_models.py Token.value: 'ctok-<id>-********')
         self.token_list_value = self.tokens_post
-        self.has_riemann = v < (5, 0, 0)                        # facts §7.4 (removed 5.0.0)
-        # /ok: facts §2.3 (6.0+); facts §12.11: 500 "FAIL" after about 3 s when a service is
+        self.has_riemann = v < (5, 0, 0)                        # behaviour §7.4 (removed 5.0.0)
+        # /ok: behaviour §2.3 (6.0+); behaviour §12.11: 500 "FAIL" after about 3 s when a service is
         # down (obs 7.0.4; the same OK.get at MGR@6.0.0..7.0.4 status.py)
         self.ok_fail_delay = 3.0                                # manager seconds
 
-        # --- auth (facts §2.4, §2.2) ---------------------------------------------------------
+        # --- auth (behaviour §2.4, §2.2) ---------------------------------------------------------
         self.security_enabled = (v >= (4, 0, 0)) if security_enabled is None else \
             bool(security_enabled)
         if v < (4, 0, 0):
             self.tenant_mode = 'none'
-            self.version_auth = False                            # facts §2.2 3.4.2 row
+            self.version_auth = False                            # behaviour §2.2 3.4.2 row
         elif v < (4, 2, 0):
             self.tenant_mode = 'mandatory'                       # 401 'a Tenant name ...'
             self.version_auth = True
@@ -176,22 +177,22 @@ class Rules:
             self.tenant_mode = 'optional'                        # global-only without it
             self.version_auth = True
         else:
-            self.tenant_mode = 'optional_403'                    # obs70 403 'tenant not ...'
+            self.tenant_mode = 'optional_403'                    # observed-7.0 403 'tenant not ...'
             self.version_auth = True
         self.version_fields = (('version', 'build', 'date', 'commit') if v < (4, 0, 0) else
                                ('edition', 'version', 'build', 'date', 'commit') if v < (4, 4, 0)
                                else ('edition', 'version', 'build', 'date', 'commit',
                                      'distribution', 'distro_release'))
         if v >= (7, 0, 0):
-            self.distribution = ('debian', 'bookworm')          # obs70 GET /version
+            self.distribution = ('debian', 'bookworm')          # observed-7.0 GET /version
         else:
             self.distribution = ('centos', 'Core')              # README assumption
-        self.roles_42 = v >= (4, 2, 0)      # facts §9 item 7: sys_admin/default from 4.2
-        # obs70: 'X must be <true/false>' keeps the leading underscore on 7.0 (MGR@4.2
+        self.roles_42 = v >= (4, 2, 0)      # behaviour §9 item 7: sys_admin/default from 4.2
+        # observed-7.0: 'X must be <true/false>' keeps the leading underscore on 7.0 (MGR@4.2
         # rest_decorators strips it: 'all_tenants must be ...')
         self.bool_error_keeps_underscore = v >= (7, 0, 0)
 
-        # --- account lock (facts §12.10; MGR@4.4..7.0.4 config.py, management_models.py
+        # --- account lock (behaviour §12.10; MGR@4.4..7.0.4 config.py, management_models.py
         # User.is_locked: locked while failed_logins_counter > failed_logins_before_account_lock
         # and the last failure is younger than account_lock_period minutes) ------------------
         self.has_account_lock = v >= (4, 4, 0)
@@ -204,7 +205,7 @@ class Rules:
         self.failed_logins_before_account_lock_default = 4       # MGR@4.4+ config.py
         self.account_lock_period_default = -1                    # MI@7.0.4 config.yaml
 
-        # --- licence gate (facts §12.2: premium from 4.6, MGR@<tag> constants.py
+        # --- licence gate (behaviour §12.2: premium from 4.6, MGR@<tag> constants.py
         # ALLOWED_LICENSE_ENDPOINTS; applied by a before_request hook registered before the
         # maintenance handler and before authentication, MGR@4.6..7.0.4 server.py) ----------
         # Closed by a missing licence or an expired *trial* one; an expired paying licence
@@ -229,18 +230,18 @@ class Rules:
             if v >= (6, 4, 0):
                 licence.append('user')                                     # MGR@6.4.0, 7.0.4
         self.licence_allowed = tuple(licence) if self.licence_gate else ()
-        # The HTTP status of the refusal is closed source (facts §12.2 [U]); 400 is what the
+        # The HTTP status of the refusal is closed source (behaviour §12.2 [U]); 400 is what the
         # open LicenseCheckCommunity answers with the same error code (MGR@6.4.0+
         # resources_v3_1/license.py) and what Cloudify's UI treats as a licence error
         # (cloudify-cosmo/cloudify-stage app/utils/Internal.js/.ts `isLicenseError`:
         # status 400 and one of the two codes). [U]
         self.licence_refusal_status = 400
-        # facts §12.2: a licence older than the manager is refused at upload only (MGR@7.0.4
+        # behaviour §12.2: a licence older than the manager is refused at upload only (MGR@7.0.4
         # manager_exceptions.py InvalidCloudifyLicense, 400 unverified_cloudify_license); the
         # default licence of a simulated manager is issued for its major.minor
         self.licence_version = '{0}.{1}'.format(v[0], v[1])
 
-        # --- lists (facts §4 pagination table; MGR@4.4..7.0.4 storage_manager._paginate) --
+        # --- lists (behaviour §4 pagination table; MGR@4.4..7.0.4 storage_manager._paginate) --
         if v < (4, 0, 0):
             self.pagination = 'truncate'          # 3.4.2: silently truncated at 1000
         elif v < (4, 5, 5):
@@ -250,20 +251,20 @@ class Rules:
         self.max_results = 1000
         self.size_over_max_is_error = v < (4, 5, 5)
         if v < (4, 4, 0):
-            self.get_all_results = None           # not accepted (facts §4)
+            self.get_all_results = None           # not accepted (behaviour §4)
         elif v < (4, 5, 5):
             self.get_all_results = 'no_pagination'   # MGR@4.4/4.5 _paginate: skips size check
         elif v < (5, 1, 0):
             self.get_all_results = 'ignored'      # MGR@4.5.5/5.0.5 _paginate ignores it
         else:
             self.get_all_results = 'all'          # MGR@5.1.0..7.0.4 _paginate
-        self.all_tenants_param = v >= (4, 0, 0)   # facts §4
-        self.pydantic_errors = v >= (7, 0, 0)     # obs70 '_size=abc' variant
-        self.list_meta_filtered = v >= (5, 1, 0)  # obs70 '"filtered": null' (MGR@5.1.0+)
+        self.all_tenants_param = v >= (4, 0, 0)   # behaviour §4
+        self.pydantic_errors = v >= (7, 0, 0)     # observed-7.0 '_size=abc' variant
+        self.list_meta_filtered = v >= (5, 1, 0)  # observed-7.0 '"filtered": null' (MGR@5.1.0+)
         # secrets: is_hidden_value from 4.4 (MGR@4.4 resource_models.py Secret)
         self.secret_hidden_value_field = v >= (4, 4, 0)
 
-        # --- execution states (facts §4 'Status values') ----------------------------------
+        # --- execution states (behaviour §4 'Status values') ----------------------------------
         states = ['pending', 'started', 'cancelling', 'force_cancelling', 'cancelled',
                   'terminated', 'failed']
         if v >= (4, 4, 0):
@@ -277,7 +278,7 @@ class Rules:
                                 'requeue') if v >= (7, 0, 0) else
                                ('cancel', 'force-cancel', 'kill') if v >= (4, 4, 0) else
                                ('cancel', 'force-cancel'))
-        # facts §12.11: GET /executions?status=<unknown> -> 500 (obs 7.0.4: psycopg2 enum
+        # behaviour §12.11: GET /executions?status=<unknown> -> 500 (obs 7.0.4: psycopg2 enum
         # error); the status column is a PostgreSQL enum from 4.0 (MGR@4.0..7.0.4
         # storage/resource_models.py 'execution_status'), 3.4.2 filters in Elasticsearch [I]
         self.unknown_status_filter_500 = v >= (4, 0, 0)
@@ -288,7 +289,7 @@ class Rules:
         # MGR@4.0+: deployments are created by a create_deployment_environment execution
         self.create_deployment_environment_execution = v >= (4, 0, 0)
 
-        # --- snapshot create (facts §3.1 table) -------------------------------------------------
+        # --- snapshot create (behaviour §3.1 table) -----------------------------------------------
         keys = {'include_metrics': False, 'include_credentials': True}
         if (4, 0, 0) <= v < (4, 3, 0):
             keys['private_resource'] = False
@@ -301,14 +302,14 @@ class Rules:
         if v >= (6, 4, 0):
             keys['tempdir_path'] = None
         if v >= (7, 0, 0):
-            keys['legacy'] = False              # 7.0.4 default (facts §3.1)
+            keys['legacy'] = False              # 7.0.4 default (behaviour §3.1)
             keys['listener_timeout'] = None
         self.snapshot_create_keys = keys
-        self.snapshot_body_must_be_object = True   # facts §3.1 (3.4.2: 500 otherwise)
-        self.snapshot_id_rules = v >= (4, 4, 0)    # facts §3.1 constraints
+        self.snapshot_body_must_be_object = True   # behaviour §3.1 (3.4.2: 500 otherwise)
+        self.snapshot_id_rules = v >= (4, 4, 0)    # behaviour §3.1 constraints
         self.queue_supported = v >= (4, 5, 0)
-        self.system_wide_check = v >= (4, 0, 0)    # facts §3.1 '4.x' rule
-        # obs70: a rejected restore still leaves a pending row; MGR@4.2 resource_manager
+        self.system_wide_check = v >= (4, 0, 0)    # behaviour §3.1 '4.x' rule
+        # observed-7.0: a rejected restore still leaves a pending row; MGR@4.2 resource_manager
         # checks before creating the row and deletes the snapshot row of a refused create.
         self.rejected_restore_leaves_row = v >= (7, 0, 0)
         self.running_execution_message = (
@@ -316,18 +317,18 @@ class Rules:
             if v >= (7, 0, 0) else
             'You cannot start a system-wide execution if there are other executions '
             'running. Currently running executions: {ids}')
-        # obs70 lists the ids comma-joined; MGR@4.2 formats the Python list
+        # observed-7.0 lists the ids comma-joined; MGR@4.2 formats the Python list
         self.running_execution_ids_joined = v >= (7, 0, 0)
-        # facts §3.2: 6.0+ refuse to delete a snapshot while its create/restore runs
+        # behaviour §3.2: 6.0+ refuse to delete a snapshot while its create/restore runs
         self.snapshot_delete_checks_executions = v >= (6, 0, 0)
         # Snapshot rows (created or uploaded) are `private` from 4.3 (MGR@4.3..7.0.4
-        # resource_manager.py create_snapshot_model; facts §12.11 'snapshots created by PUT
-        # are private'); 4.0-4.2 take the private_resource parameter (facts §3.1, §3.4).
+        # resource_manager.py create_snapshot_model; behaviour §12.11 'snapshots created by PUT
+        # are private'); 4.0-4.2 take the private_resource parameter (behaviour §3.1, §3.4).
         self.snapshot_visibility = 'private' if v >= (4, 3, 0) else 'param'
 
-        # --- snapshot formats (facts §12.1, correcting §3.7) --------------------------------
+        # --- snapshot formats (behaviour §12.1, correcting §3.7) --------------------------------
         # 7.0 writes the new per-entity format (mgmt/, tenants/ members) unless the create
-        # asks legacy: true (7.0.4 default False, facts §3.1); a distributed (Kubernetes)
+        # asks legacy: true (7.0.4 default False, behaviour §3.1); a distributed (Kubernetes)
         # manager never writes a legacy snapshot (MGR@7.0.4 cloudify_system_workflows/
         # snapshot.py `create`).
         self.new_format_create = v >= (7, 0, 0)
@@ -335,14 +336,14 @@ class Rules:
         if self.distributed and not self.new_format_create:
             raise ValueError('distributed (Kubernetes) managers are simulated on 7.0 only')
 
-        # --- snapshot archive content (facts §3.7, §7.1-§7.3) ------------------------------
+        # --- snapshot archive content (behaviour §3.7, §7.1-§7.3) ------------------------------
         self.per_tenant_agents_json = v >= (4, 1, 0) or update_3 or patch_1
         self.snapshot_has_ssl = v >= (4, 0, 1)
         self.snapshot_has_hash_salt = (4, 2, 0) <= v < (4, 4, 0)
         self.snapshot_has_rest_security = v >= (4, 4, 0)
         self.snapshot_has_license = v >= (4, 6, 0)
         self.snapshot_has_networks = v >= (4, 2, 0)
-        # legacy metadata.json (facts §12.1, correcting §3.7; MGR@4.0.1/4.1/4.2..7.0.4
+        # legacy metadata.json (behaviour §12.1, correcting §3.7; MGR@4.0.1/4.1/4.2..7.0.4
         # snapshot_create(_legacy).py `_dump_metadata`, snapshots/utils.py): schema_revision
         # from 4.0.1 on both editions; the stage revision (4.0.1+) and the composer revision
         # (4.1+) are written only when truthy and are None unless the edition is premium.
@@ -358,16 +359,16 @@ class Rules:
         self.snapshot_has_stage_data = v >= (4, 0, 1)
         self.snapshot_has_composer_data = self.premium and v >= (4, 2, 0)
 
-        # --- download / upload (facts §3.3, §3.4; README on Content-Length) ---------------
+        # --- download / upload (behaviour §3.3, §3.4; README on Content-Length) ---------------
         self.rest_sends_content_length = v < (5, 1, 0)
         self.upload_existing = 'replace' if v >= (7, 0, 0) else 'conflict'
         self.upload_private_resource_param = (4, 0, 0) <= v < (4, 3, 0)
-        # obs70: filename quoted on 7.0 (MGR@4.2 rest_utils: unquoted)
+        # observed-7.0: filename quoted on 7.0 (MGR@4.2 rest_utils: unquoted)
         self.download_filename_quoted = v >= (7, 0, 0)
-        # obs70: an upload with curl's default form content type -> nginx 413 page
+        # observed-7.0: an upload with curl's default form content type -> nginx 413 page
         self.upload_form_content_type_413 = v >= (7, 0, 0)
 
-        # --- restore request (facts §3.5 table) --------------------------------------------
+        # --- restore request (behaviour §3.5 table) --------------------------------------------
         required = []
         if v < (6, 0, 0):
             required.append('recreate_deployments_envs')
@@ -377,12 +378,12 @@ class Rules:
             required.append('ignore_plugin_failure')
         self.restore_required = tuple(required)
         self.restore_has_certificates = v >= (4, 1, 0)
-        self.restore_bool_strict = v >= (7, 0, 0)   # facts §3.5 'Further details'
+        self.restore_bool_strict = v >= (7, 0, 0)   # behaviour §3.5 'Further details'
 
-        # --- restore workflow (facts §3.6, §3.8) -------------------------------------------
-        self.accepts_3x_snapshots = v < (5, 0, 0)     # facts §3.6 item 3 (5.0.0+ refuse)
-        # facts §3.6 item 3: 4.1+ restore a 3.x snapshot into the request's tenant; 4.0.x
-        # take tenant_name (facts §3.5 4.0.x row)
+        # --- restore workflow (behaviour §3.6, §3.8) -------------------------------------------
+        self.accepts_3x_snapshots = v < (5, 0, 0)     # behaviour §3.6 item 3 (5.0.0+ refuse)
+        # behaviour §3.6 item 3: 4.1+ restore a 3.x snapshot into the request's tenant; 4.0.x
+        # take tenant_name (behaviour §3.5 4.0.x row)
         self.restores_3x_into_request_tenant = v >= (4, 1, 0)
         self.checks_agent_networks = v >= (4, 2, 0)
         self.cert_restore_needs_matching_metadata = (4, 0, 1) <= v < (4, 2, 0)
@@ -417,21 +418,21 @@ class Rules:
         # fail at the end listing the failed ones (MGR@4.5.1, 4.5.5, 5.0.5)
         self.ignore_plugin_failure_deletes = (4, 5, 0) <= v < (4, 5, 5)
         self.plugin_failures_collected = (4, 5, 5) <= v < (5, 1, 0)
-        # facts §2.3: the restore flag file moved to /tmp/cloudify on 7.0.4
+        # behaviour §2.3: the restore flag file moved to /tmp/cloudify on 7.0.4
         self.snapshot_flag_file = ('tmp/cloudify/snapshot_restoring' if v >= (7, 0, 0) else
                                    'opt/manager/snapshot_status/snapshot_restoring')
-        # facts §3.8 '6.3+ targets' (legacy route only: the new route returns before the
+        # behaviour §3.8 '6.3+ targets' (legacy route only: the new route returns before the
         # rmtree, MGR@7.0.4 snapshot_restore.py `restore`)
         self.delete_snapshot_after_restore = v >= (6, 3, 0)
-        # facts §3.8: 7.0 moves every file of the snapshot's ssl/, earlier only the internal
+        # behaviour §3.8: 7.0 moves every file of the snapshot's ssl/, earlier only the internal
         # CA / certificate / key / p12
         self.cert_restore_moves_all = v >= (7, 0, 0)
-        # facts §12.1: 7.0 picks the route from metadata.json, whatever the snapshot's
+        # behaviour §12.1: 7.0 picks the route from metadata.json, whatever the snapshot's
         # version: legacy only with all three schema revision keys (key presence,
         # MGR@7.0.0..7.0.4 snapshot_restore.py `_is_legacy_snapshot`), else the new
         # per-entity route (`scan_snapshot` + `_new_restore`); before 7.0 there is one route.
         self.route_by_metadata_keys = v >= (7, 0, 0)
-        # facts §12.1: a distributed (Kubernetes) 7.0.3+ manager fails a legacy restore with
+        # behaviour §12.1: a distributed (Kubernetes) 7.0.3+ manager fails a legacy restore with
         # this message, inside the workflow (MGR@7.0.4 snapshot_restore.py `restore`)
         self.refuses_legacy_restore = self.distributed
         self.legacy_refused_message = ('NonRecoverableError: legacy snapshots cannot be '
@@ -446,7 +447,7 @@ class Rules:
         self.models_ui_db_restore = v >= (7, 0, 0) and self.premium
         self.checks_schema_revision_value = v >= (7, 0, 0)
 
-        # --- maintenance (facts §2.5 table; MGR@7.0.4 constants.py) -----------------------
+        # --- maintenance (behaviour §2.5 table; MGR@7.0.4 constants.py) -----------------------
         allowed = ['maintenance', 'status', 'version']
         if v >= (4, 5, 0):
             allowed.append('snapshots')
@@ -455,28 +456,28 @@ class Rules:
                        'version', 'license', 'maintenance', 'cluster-status',
                        'file-server-auth', 'ok', 'snapshots', 'snapshot-status']
         self.maintenance_allowed = tuple(allowed)
-        # facts §12.11: 503 bodies carry the traceback.print_exc() of no exception
+        # behaviour §12.11: 503 bodies carry the traceback.print_exc() of no exception
         # (MGR@4.2..7.0.4 maintenance.py `_create_maintenance_error`): "NoneType: None\n" on
-        # Python 3 managers (5.1+, facts §12.4), "None\n" on Python 2 ones [I]
+        # Python 3 managers (5.1+, behaviour §12.4), "None\n" on Python 2 ones [I]
         self.maintenance_traceback = 'NoneType: None\n' if v >= (5, 1, 0) else 'None\n'
-        # facts §12.11: POST /maintenance/activate answers remaining_executions: [[...]] (a
+        # behaviour §12.11: POST /maintenance/activate answers remaining_executions: [[...]] (a
         # trailing comma makes it a tuple; MGR@5.1.1..7.0.4 resources_v2_1/
         # maintenance_mode.py, commit 868e6ba78 RD-554); status activated at once when
         # nothing runs (MGR@4.2+)
         self.maintenance_activate_nested_list = v >= (5, 1, 1)
 
-        # --- host files (facts §7.1, §7.2) ------------------------------------------------------
+        # --- host files (behaviour §7.1, §7.2) ----------------------------------------------------
         self.has_rest_security_conf = v >= (4, 0, 0)
-        # facts §7.2 'At install (5.0.5+)': flask_security: of /etc/cloudify/config.yaml
+        # behaviour §7.2 'At install (5.0.5+)': flask_security: of /etc/cloudify/config.yaml
         self.install_reads_config_yaml = v >= (5, 0, 5)
-        # facts §7.3 'Ways to detect it' item 2: the 4.0.x mgmtworker's snapshot_create.py
+        # behaviour §7.3 'Ways to detect it' item 2: the 4.0.x mgmtworker's snapshot_create.py
         self.has_40x_snapshot_create_file = (4, 0, 0) <= v < (4, 1, 0)
-        # facts §2.1 'Ports and protocol': where nginx reads the external certificate
+        # behaviour §2.1 'Ports and protocol': where nginx reads the external certificate
         self.external_cert_files = (
             ('etc/cloudify/ssl/cloudify_external_cert.pem',
              'etc/cloudify/ssl/cloudify_external_key.pem') if v >= (4, 0, 0) else
             ('root/cloudify/server.crt', 'root/cloudify/server.key'))
-        # facts §2.1: an SSL-enabled 4.2+ manager answers 400 on its plain port; 6.0+ a JSON
+        # behaviour §2.1: an SSL-enabled 4.2+ manager answers 400 on its plain port; 6.0+ a JSON
         # SSL_REQUIRED on ^/api/ (MI@6.0.0 manager.upstream), 4.2-5.x nginx's bare 400
         self.ssl_plain_port_400 = v >= (4, 2, 0)
         self.ssl_required_json = v >= (6, 0, 0)
@@ -505,7 +506,7 @@ class Rules:
     # ------------------------------------------------------------------------------------
     def execution_fields(self):
         """Execution fields per version (MGR@3.4.2 models.py, @4.4/@4.5/@4.5.5/@6.0.0
-        resource_models.py; obs70 §5 'Execution')."""
+        resource_models.py; observed-7.0 §5 'Execution')."""
         v = self.v
         if v >= (7, 0, 0):
             return ('created_at', 'visibility', 'id', 'ended_at', 'error',
@@ -532,7 +533,7 @@ class Rules:
         return tuple(fields)
 
     def tenant_fields(self):
-        """facts §3.2 'Fields': tenant_name, created_by + private_resource /
+        """behaviour §3.2 'Fields': tenant_name, created_by + private_resource /
         resource_availability (4.0-4.2) or visibility (4.3+)."""
         v = self.v
         if v < (4, 0, 0):
@@ -543,7 +544,7 @@ class Rules:
                 'resource_availability')
 
     def snapshot_fields(self):
-        """facts §3.2; obs70 §5 'Snapshot'."""
+        """behaviour §3.2; observed-7.0 §5 'Snapshot'."""
         return ('id', 'created_at', 'status', 'error') + self.tenant_fields()
 
     def describe(self):
@@ -553,7 +554,8 @@ class Rules:
 
     def workflow_parameters(self, workflow_id):
         """Declared parameters of the deployment workflows the simulator runs (MGR@4.2
-        types.yaml; facts §5.3; facts §4 heal parameters; COMMON@7.0.4 plugins/workflows.py)."""
+        types.yaml; behaviour §5.3; behaviour §4 heal parameters; COMMON@7.0.4
+        plugins/workflows.py)."""
         if workflow_id == 'install_new_agents':
             params = {'install_agent_timeout': 300, 'node_ids': [], 'node_instance_ids': [],
                       'validate': True, 'install': True, 'install_script': ''}
@@ -584,13 +586,13 @@ class Rules:
         return False
 
     def licence_version_older(self, licence_version):
-        """facts §12.2: a licence whose cloudify_version (major.minor) is older than the
+        """behaviour §12.2: a licence whose cloudify_version (major.minor) is older than the
         manager's is refused at upload (400 unverified_cloudify_license) [I: the comparison
         is closed source; we compare major.minor]."""
         return version_tuple(licence_version)[:2] < self.v[:2]
 
     def restore_route(self, metadata):
-        """'legacy' or 'new' for a snapshot whose metadata.json is `metadata` (facts §12.1:
+        """'legacy' or 'new' for a snapshot whose metadata.json is `metadata` (behaviour §12.1:
         on 7.0 the three keys decide, whatever the snapshot's version; earlier managers have
         the legacy route only)."""
         if not self.route_by_metadata_keys:
@@ -602,21 +604,21 @@ class Rules:
 class SnapshotRules:
     """The rules that depend on the version of the snapshot being restored (read from its
     metadata.json `snapshot_version`; ManagerVersion drops suffixes such as '-p3-4.0.1',
-    facts §2.2)."""
+    behaviour §2.2)."""
 
     def __init__(self, snapshot_version):
         self.text = str(snapshot_version)
         self.v = sv = version_tuple(self.text)
-        self.is_3x = sv < (4, 0, 0)                         # facts §3.6 item 3
-        # facts §3.6 item 2: v4+ snapshots need the bootstrap admin and a clean manager
+        self.is_3x = sv < (4, 0, 0)                         # behaviour §3.6 item 3
+        # behaviour §3.6 item 2: v4+ snapshots need the bootstrap admin and a clean manager
         self.needs_bootstrap_admin = sv >= (4, 0, 0)
-        # facts §3.6 item 2: from 4.2 the agent networks must exist on the target
+        # behaviour §3.6 item 2: from 4.2 the agent networks must exist on the target
         self.checks_agent_networks = sv >= (4, 2, 0)
-        # facts §9 item 7: pre-4.2 roles (user/admin) are mapped on 4.2+ targets
+        # behaviour §9 item 7: pre-4.2 roles (user/admin) are mapped on 4.2+ targets
         self.has_old_roles = sv < (4, 2, 0)
-        # facts §3.8 'Effect on credentials': >= 4.2 snapshots install the source admin
+        # behaviour §3.8 'Effect on credentials': >= 4.2 snapshots install the source admin
         self.installs_source_admin = sv >= (4, 2, 0)
-        # facts §7.2: 4.2-4.3 carry hash_salt.json, 4.4+ rest-security.conf
+        # behaviour §7.2: 4.2-4.3 carry hash_salt.json, 4.4+ rest-security.conf
         self.carries_rest_security = sv >= (4, 4, 0)
         self.carries_hash_salt = sv >= (4, 2, 0)
         # MGR@7.0.4 snapshot_restore.py `_restore_db`: a failed stage step is only a warning
@@ -625,5 +627,5 @@ class SnapshotRules:
         self.restores_composer = sv >= (4, 2, 0)
 
     def newer_than(self, rules):
-        """facts §3.6 item 1: 'Cannot restore a newer manager's snapshot'."""
+        """behaviour §3.6 item 1: 'Cannot restore a newer manager's snapshot'."""
         return self.v > rules.v

@@ -17,7 +17,7 @@ def use_profile(run_cfy, mgr, *extra):
 def test_stock_cli_against_70(simulated_manager, run_cfy, cfy_workdir):
     mgr = simulated_manager('7.0', data='demo')
     use_profile(run_cfy, mgr)
-    # cfy profiles use asks managers/brokers/db-nodes (facts §6.1)
+    # cfy profiles use asks managers/brokers/db-nodes (behaviour §6.1)
     assert mgr.requests.matching('GET', '/api/v3.1/managers')
     status = run_cfy('status')
     assert status.returncode == 0, status
@@ -56,7 +56,7 @@ def test_stock_cli_against_70(simulated_manager, run_cfy, cfy_workdir):
 
 
 def test_stock_cli_restore_against_42_fails(simulated_manager, run_cfy):
-    """facts §1 item 1 / §11: the 7.0.5 CLI's v3.1 prefix works on 4.2, but its restore
+    """behaviour §1 item 1 / §11: the 7.0.5 CLI's v3.1 prefix works on 4.2, but its restore
     lacks recreate_deployments_envs -> 400 like a real 4.2; its premium upload stops at
     GET /license-check (absent before 4.6)."""
     source = simulated_manager('4.2', data='demo')

@@ -1,8 +1,8 @@
 """Contract: POST /executions (install_new_agents, heal), agents moving between managers,
 the auto-heal hazard of old managers, cancel / PATCH, units stopped through systemctl.
 
-References: facts §4 (executions), §5 (agents install), §7.4 (riemann), §7.6 (old broker);
-obs70 'POST /executions' rows and 'Cancelling stuck executions'.
+References: behaviour §4 (executions), §5 (agents install), §7.4 (riemann), §7.6 (old broker);
+observed-7.0 'POST /executions' rows and 'Cancelling stuck executions'.
 """
 import pytest
 
@@ -16,7 +16,7 @@ def post_execution(mgr, body):
 
 
 def test_post_execution_errors(simulated_manager):
-    """obs70: missing deployment_id -> 400 'Missing deployment_id in json request body';
+    """observed-7.0: missing deployment_id -> 400 'Missing deployment_id in json request body';
     unknown deployment -> 404; MGR@4.2 resource_manager: unknown workflow, custom
     parameters without the flag, a running execution on the deployment."""
     mgr = simulated_manager('7.0', data='demo')
@@ -53,7 +53,7 @@ def _moved_from_41_to_70(simulated_manager):
 
 
 def test_install_new_agents_moves_agents(simulated_manager):
-    """facts §5.3 / §7.6: install_new_agents reaches the old agent through the old broker
+    """behaviour §5.3 / §7.6: install_new_agents reaches the old agent through the old broker
     and installs a new agent talking to this manager."""
     source, target = _moved_from_41_to_70(simulated_manager)
     before = {a['id']: a['broker']['port'] for a in target.agents('default_tenant')}
@@ -87,7 +87,7 @@ def test_install_new_agents_fails_for_chosen_instances(simulated_manager):
 
 
 def test_install_new_agents_needs_old_broker(simulated_manager):
-    """facts §7.6 / §1 item 8: keep the old manager and its broker up until every agent is
+    """behaviour §7.6 / §1 item 8: keep the old manager and its broker up until every agent is
     migrated (validate_amqp goes through the old broker)."""
     source, target = _moved_from_41_to_70(simulated_manager)
     assert source.systemctl('stop', 'cloudify-rabbitmq') == (0, '')
@@ -98,7 +98,7 @@ def test_install_new_agents_needs_old_broker(simulated_manager):
 
 
 def test_install_new_agents_requires_started_hosts(simulated_manager):
-    """facts §5.3 step 1: every selected host must be started, otherwise RuntimeError."""
+    """behaviour §5.3 step 1: every selected host must be started, otherwise RuntimeError."""
     mgr = simulated_manager('7.0', data='demo')
     client = mgr.client()
     ex = client.executions.start('draft-1', 'install_new_agents', {})
@@ -107,7 +107,7 @@ def test_install_new_agents_requires_started_hosts(simulated_manager):
 
 
 def test_auto_heal_while_riemann_runs(simulated_manager):
-    """facts §7.4: an old 3.x/4.x manager's riemann starts `heal` executions; stopping
+    """behaviour §7.4: an old 3.x/4.x manager's riemann starts `heal` executions; stopping
     cloudify-riemann stops them; 5.0+ has no riemann."""
     mgr = simulated_manager('4.2', data='demo')
     # web-1 (web_host + db_host) and prod-web (2 x web_host) have host_failure policies
@@ -132,7 +132,7 @@ def test_auto_heal_while_riemann_runs(simulated_manager):
 
 @pytest.mark.parametrize('version', ['4.2', '7.0'])
 def test_cancel_and_patch(simulated_manager, version):
-    """obs70 §3.2: a cancel of a stuck execution stays 'cancelling'; only an admin PATCH
+    """observed-7.0 §3.2: a cancel of a stuck execution stays 'cancelling'; only an admin PATCH
     {"status": "cancelled"} finalises it; a bad action lists the valid ones."""
     mgr = simulated_manager(version, data='demo')
     mgr.faults.hang_execution(workflow_id='heal')
@@ -161,7 +161,7 @@ def test_force_cancel_of_running_execution(simulated_manager):
 
 
 def test_mgmtworker_stopped_keeps_executions_pending(simulated_manager):
-    """obs70 §3.1: without a worker the execution stays pending; it runs once the worker is
+    """observed-7.0 §3.1: without a worker the execution stays pending; it runs once the worker is
     back."""
     mgr = simulated_manager('7.0', data='demo')
     mgr.systemctl('stop', 'cloudify-mgmtworker')

@@ -1,6 +1,6 @@
-"""Contract: the manager's host files (facts §7.1-§7.3), the systemctl callback through the
+"""Contract: the manager's host files (behaviour §7.1-§7.3), the systemctl callback through the
 real SSH host (tests/simulator/host.py), and teardown + reinstall of another version on the
-same port and host directory for in-place upgrades (facts §7.5; seed 'In-place upgrade').
+same port and host directory for in-place upgrades (behaviour §7.5; procedure 'In-place upgrade').
 """
 import json
 import os
@@ -20,7 +20,7 @@ REST_SECURITY = {'hash_salt', 'secret_key', 'encoding_alphabet', 'encoding_block
     ('4.0.1', set(), None), ('4.3', set(), None), ('4.4', {'encryption_key'}, 32),
     ('5.0.5', {'encryption_key'}, 64), ('7.0', {'encryption_key'}, 64)])
 def test_rest_security_conf(simulated_manager, version, extra_keys, key_bytes):
-    """facts §7.2 table: keys per version; encryption_key 32 bytes in 4.4, 64 in 5.0.5+."""
+    """behaviour §7.2 table: keys per version; encryption_key 32 bytes in 4.4, 64 in 5.0.5+."""
     mgr = simulated_manager(version)
     conf = json.loads(mgr.read_host_file('opt/manager/rest-security.conf'))
     assert set(conf) == REST_SECURITY | extra_keys
@@ -39,7 +39,7 @@ def test_rest_security_conf(simulated_manager, version, extra_keys, key_bytes):
     ('7.0', {'rabbitmq-ca.pem', 'postgresql.crt', 'cloudify_external_ca_cert.pem'}),
 ])
 def test_ssl_dir(simulated_manager, version, expected):
-    """facts §7.1 table ('3.4.2: this directory does not exist')."""
+    """behaviour §7.1 table ('3.4.2: this directory does not exist')."""
     mgr = simulated_manager(version)
     ssl = os.path.join(mgr.root, 'etc', 'cloudify', 'ssl')
     if not expected:
@@ -51,7 +51,7 @@ def test_ssl_dir(simulated_manager, version, expected):
 
 @pytest.mark.parametrize('version,marker', [('4.0.1+update3', True), ('4.0.1', False)])
 def test_update_3_marker(simulated_manager, version, marker):
-    """facts §7.3 'Ways to detect it' item 2: grep 4.1.0-p3 in the mgmtworker's
+    """behaviour §7.3 'Ways to detect it' item 2: grep 4.1.0-p3 in the mgmtworker's
     snapshot_create.py (GET /version still says 4.0.1, item 3)."""
     mgr = simulated_manager(version)
     content = mgr.read_host_file('opt/mgmtworker/env/lib/python2.7/site-packages/'
@@ -85,7 +85,7 @@ def test_systemctl_over_ssh(simulated_manager):
 
 
 def test_teardown_and_reinstall_same_port(simulated_manager, tmp_path):
-    """facts §7.5 4.0.x row: teardown deletes /opt/manager and /etc/cloudify; the new
+    """behaviour §7.5 4.0.x row: teardown deletes /opt/manager and /etc/cloudify; the new
     manager is installed on the same address (state dir kept)."""
     old = simulated_manager('4.1', data='demo', state_dir=str(tmp_path), ssh=True)
     old_conf = old.read_host_file('opt/manager/rest-security.conf')
@@ -106,7 +106,7 @@ def test_teardown_and_reinstall_same_port(simulated_manager, tmp_path):
 
 
 def test_configured_flask_security_at_install(simulated_manager, tmp_path):
-    """facts §7.2 'At install (5.0.5+)': flask_security values in /etc/cloudify/config.yaml
+    """behaviour §7.2 'At install (5.0.5+)': flask_security values in /etc/cloudify/config.yaml
     override the generated ones."""
     old = simulated_manager('4.2', state_dir=str(tmp_path))
     salt = old.rest_security['hash_salt']
@@ -120,8 +120,8 @@ def test_configured_flask_security_at_install(simulated_manager, tmp_path):
 
 
 def test_in_place_upgrade_with_certificates(simulated_manager, tmp_path):
-    """seed 'In-place upgrade': snapshot, teardown, install the new version on the same
-    host, upload, restore with certificates (facts §3.8: certs moved, reboot), then the
+    """procedure 'In-place upgrade': snapshot, teardown, install the new version on the same
+    host, upload, restore with certificates (behaviour §3.8: certs moved, reboot), then the
     manager answers again on the same port with the old certificates."""
     old = simulated_manager('4.2', data='demo', state_dir=str(tmp_path))
     payload = make_snapshot(old)

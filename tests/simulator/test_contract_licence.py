@@ -1,6 +1,6 @@
 """Contract: the licence of premium managers from 4.6.
 
-References: facts §12.2: an unlicensed premium manager serves only the version's
+References: behaviour §12.2: an unlicensed premium manager serves only the version's
 ALLOWED_LICENSE_ENDPOINTS (MGR@4.6/5.0.5/5.1.0/5.2.7/6.0.0/6.4.0/7.0.4
 rest-service/manager_rest/constants.py) and refuses everything else with
 `missing_cloudify_license` (`expired_cloudify_license` once expired; client codes
@@ -8,7 +8,7 @@ COMMON@7.0.4 cloudify_rest_client/exceptions.py; the HTTP status is [U], the sim
 answers 400, README); `GET /license` answers `items: []` without a licence and an item with
 expiration_date, cloudify_version, license_edition, trial, expired when licensed
 (MGR@7.0.4 storage/management_models.py License); a licence older than the manager is
-refused at upload with 400 `unverified_cloudify_license`.  facts §12.11: a community
+refused at upload with 400 `unverified_cloudify_license`.  behaviour §12.11: a community
 `GET /license` is the JSON 404 `missing_premium_package_error`.
 """
 import json
@@ -22,7 +22,7 @@ from tests.simulator.helpers import raw
 
 GATED = ('4.6', '5.0.5', '5.1', '5.2.7', '6.0', '6.4', '7.0')
 
-# endpoint probe -> the first version whose licence allow-list holds it (facts §12.2)
+# endpoint probe -> the first version whose licence allow-list holds it (behaviour §12.2)
 PROBES = {
     ('GET', 'status'): '4.6', ('GET', 'version'): '4.6', ('GET', 'license'): '4.6',
     ('GET', 'tenants'): '4.6', ('GET', 'maintenance'): '5.0.5',
@@ -39,13 +39,13 @@ def _allowed(version, since):
 
 @pytest.mark.parametrize('version', GATED)
 def test_unlicensed_gate_per_version(simulated_manager, version):
-    """facts §12.2: only the version's allow-list answers; every other endpoint is refused
+    """behaviour §12.2: only the version's allow-list answers; every other endpoint is refused
     with missing_cloudify_license."""
     mgr = simulated_manager(version, licensed=False)
     prefix = mgr.rules.api_prefix
     for (method, endpoint), since in PROBES.items():
         if endpoint == 'managers' and not mgr.rules.has_cluster_nodes:
-            continue                        # no such route before 5.0.5 (facts §2.1)
+            continue                        # no such route before 5.0.5 (behaviour §2.1)
         response = raw(mgr, method, '{0}/{1}'.format(prefix, endpoint))
         refused = response.status_code == 400 and \
             response.json().get('error_code') == 'missing_cloudify_license'
@@ -64,14 +64,14 @@ def test_stock_client_meets_missing_licence(simulated_manager):
         client.snapshots.create('snap1', True)
     with pytest.raises(MissingCloudifyLicense):
         client.license.check()                      # /license-check is not on the list
-    assert list(client.license.list()) == []        # facts §12.2 `items: []`
+    assert list(client.license.list()) == []        # behaviour §12.2 `items: []`
     assert client.manager.get_version()['version'] == '7.0.4'
     assert mgr.requests.matching('PUT', '/snapshots/snap1')[0]['status'] == 400
     assert not mgr.state.all('snapshots')
 
 
 def test_licence_items_when_licensed(simulated_manager):
-    """facts §12.2: one item with expiration_date, cloudify_version, license_edition,
+    """behaviour §12.2: one item with expiration_date, cloudify_version, license_edition,
     trial, expired (+ customer_id, capabilities: MGR@7.0.4 responses_v3.License)."""
     mgr = simulated_manager('7.0')
     body = raw(mgr, 'GET', '/api/v3.1/license').json()
@@ -84,7 +84,7 @@ def test_licence_items_when_licensed(simulated_manager):
 
 
 def test_expired_licence(simulated_manager):
-    """facts §12.2 `expired`; the vendor's tests (MGR@7.0.4 tests/integration_tests/tests/
+    """behaviour §12.2 `expired`; the vendor's tests (MGR@7.0.4 tests/integration_tests/tests/
     agentless_tests/test_license.py): an expired paying licence still serves, an expired
     trial licence closes the gate with expired_cloudify_license."""
     paying = simulated_manager('6.4', licence_expired=True)
@@ -99,7 +99,7 @@ def test_expired_licence(simulated_manager):
 
 
 def test_older_licence_version(simulated_manager):
-    """The option for a licence issued for an older version (facts §12.2 'cloudify_version');
+    """The option for a licence issued for an older version (behaviour §12.2 'cloudify_version');
     such a licence still opens the gate of a running manager [I]."""
     mgr = simulated_manager('7.0', licence_version='6.4')
     assert mgr.client().license.list()[0].cloudify_version == '6.4'
@@ -107,7 +107,7 @@ def test_older_licence_version(simulated_manager):
 
 
 def test_upload_older_licence_refused(simulated_manager, tmp_path):
-    """facts §12.2: 400 unverified_cloudify_license for a licence older than the manager;
+    """behaviour §12.2: 400 unverified_cloudify_license for a licence older than the manager;
     a current one is accepted and opens the gate (the file format is the simulator's,
     README [U])."""
     mgr = simulated_manager('7.0', licensed=False)
@@ -150,7 +150,7 @@ def test_gate_runs_before_authentication(simulated_manager):
 
 @pytest.mark.parametrize('version', ['4.6', '7.0'])
 def test_community_license_is_json_404(simulated_manager, version):
-    """facts §12.11: community GET /license -> JSON 404 missing_premium_package_error
+    """behaviour §12.11: community GET /license -> JSON 404 missing_premium_package_error
     (MGR@4.6 MissingPremiumFeatureResource, MGR@6.4+ `premium_only`); community has no
     licence gate."""
     mgr = simulated_manager(version, edition='community', licensed=False)
@@ -161,7 +161,7 @@ def test_community_license_is_json_404(simulated_manager, version):
 
 
 def test_no_gate_before_46(simulated_manager):
-    """facts §12.2: licences exist on premium managers from 4.6."""
+    """behaviour §12.2: licences exist on premium managers from 4.6."""
     mgr = simulated_manager('4.5.5', licensed=False)
     assert raw(mgr, 'GET', '/api/v3.1/blueprints').status_code == 200
     assert raw(mgr, 'GET', '/api/v3.1/license').status_code == 404

@@ -1,7 +1,7 @@
 """Contract: list responses (shape, pagination per version, _sort/_include/filters,
 _all_tenants, _get_all_results, system workflows), users/tenants per edition, data sets.
 
-References: facts §4 (pagination table, query parameters), obs70 §5 'Lists'.
+References: behaviour §4 (pagination table, query parameters), observed-7.0 §5 'Lists'.
 """
 import pytest
 
@@ -29,7 +29,7 @@ def large70():
 
 
 def test_list_shape_70(simulated_manager):
-    """obs70 'GET /tenants' row and §5 'Lists': metadata.pagination {total,size,offset},
+    """observed-7.0 'GET /tenants' row and §5 'Lists': metadata.pagination {total,size,offset},
     filtered null, size = page size (1000 default)."""
     body = get(simulated_manager('7.0'), '/tenants').json()
     assert body == {'metadata': {'pagination': {'total': 1, 'size': 1000, 'offset': 0},
@@ -48,7 +48,7 @@ def test_large_data_set(large42, large70):
 
 
 def test_strict_pagination_42(large42):
-    """facts §4 pagination table, 4.0-4.5.x row: >1000 rows without _size -> 400
+    """behaviour §4 pagination table, 4.0-4.5.x row: >1000 rows without _size -> 400
     illegal_action_error; _size > 1000 -> error; _offset alone -> size 0 (empty page)."""
     too_many = get(large42, '/executions')
     assert too_many.status_code == 400
@@ -66,7 +66,7 @@ def test_strict_pagination_42(large42):
 
 
 def test_default_page_size_70(large70):
-    """facts §4: 4.5.5+ default_page_size 1000 (no error); obs70 _size/_offset."""
+    """behaviour §4: 4.5.5+ default_page_size 1000 (no error); observed-7.0 _size/_offset."""
     body = get(large70, '/executions').json()
     assert len(body['items']) == 1000
     assert body['metadata']['pagination'] == {'total': 2600, 'size': 1000, 'offset': 0}
@@ -76,7 +76,7 @@ def test_default_page_size_70(large70):
                                               ('4.5.5', 'page'), ('5.1', 'all'),
                                               ('7.0', 'all')])
 def test_get_all_results(simulated_manager, version, expected):
-    """facts §4 '_get_all_results 4.4+' (MGR@4.4/4.5 _paginate: honoured without
+    """behaviour §4 '_get_all_results 4.4+' (MGR@4.4/4.5 _paginate: honoured without
     pagination; MGR@4.5.5/5.0.5 _paginate: ignored; MGR@5.1+: all results)."""
     mgr = simulated_manager(version, data='large')
     response = get(mgr, '/deployments?_get_all_results=true')
@@ -88,14 +88,15 @@ def test_get_all_results(simulated_manager, version, expected):
 
 
 def test_342_truncates_silently(simulated_manager):
-    """facts §4 pagination table 3.4.2 row: silently truncated at 1000."""
+    """behaviour §4 pagination table 3.4.2 row: silently truncated at 1000."""
     mgr = simulated_manager('3.4.2', data='large')
     body = get(mgr, '/deployments').json()
     assert len(body['items']) == 1000 and body['metadata']['pagination']['total'] == 1050
 
 
 def test_sort_include_filters(simulated_manager):
-    """obs70: _include projection, _sort -field, repeatable filters = OR, unknown keys 400."""
+    """observed-7.0: _include projection, _sort -field, repeatable filters = OR, unknown keys
+    400."""
     mgr = simulated_manager('7.0', data='demo')
     body = get(mgr, '/deployments?_sort=-id&_include=id,blueprint_id').json()
     ids = [d['id'] for d in body['items']]
@@ -111,7 +112,7 @@ def test_sort_include_filters(simulated_manager):
 
 
 def test_system_workflows_hidden(simulated_manager):
-    """facts §4 / obs70: create_snapshot executions are hidden unless
+    """behaviour §4 / observed-7.0: create_snapshot executions are hidden unless
     _include_system_workflows=true; booleans must be true/false."""
     mgr = simulated_manager('7.0')
     client = mgr.client()
@@ -125,7 +126,7 @@ def test_system_workflows_hidden(simulated_manager):
 
 
 def test_all_tenants(simulated_manager):
-    """facts §4 '_all_tenants=true 4.0+': a sys_admin sees every tenant."""
+    """behaviour §4 '_all_tenants=true 4.0+': a sys_admin sees every tenant."""
     mgr = simulated_manager('4.2', data='demo')
     mine = get(mgr, '/deployments').json()['items']
     every = get(mgr, '/deployments?_all_tenants=true').json()['items']
@@ -134,7 +135,7 @@ def test_all_tenants(simulated_manager):
 
 
 def test_users_premium_only(simulated_manager):
-    """obs70 'GET /users' community -> 404 missing_premium_package_error; GET /user."""
+    """observed-7.0 'GET /users' community -> 404 missing_premium_package_error; GET /user."""
     community = simulated_manager('7.0', edition='community', data='demo')
     response = get(community, '/users')
     assert response.status_code == 404
@@ -148,7 +149,7 @@ def test_users_premium_only(simulated_manager):
 
 
 def test_demo_user_scoping(simulated_manager):
-    """facts §4: non-admins with _all_tenants see their own tenants only."""
+    """behaviour §4: non-admins with _all_tenants see their own tenants only."""
     mgr = simulated_manager('7.0', data='demo')
     password = mgr.user_passwords['alice']
     mine = get(mgr, '/deployments?_all_tenants=true', username='alice',
@@ -159,8 +160,8 @@ def test_demo_user_scoping(simulated_manager):
 
 
 def test_node_instances_and_agents(simulated_manager):
-    """Compute hosts have id == host_id (facts §5.2); /agents (5.0.5+) fields per obs70
-    §5 'Agent (list)'; agent broker config in runtime properties (facts §5.3)."""
+    """Compute hosts have id == host_id (behaviour §5.2); /agents (5.0.5+) fields per observed-7.0
+    §5 'Agent (list)'; agent broker config in runtime properties (behaviour §5.3)."""
     mgr = simulated_manager('7.0', data='demo')
     instances = get(mgr, '/node-instances?deployment_id=hw-1').json()['items']
     hosts = [ni for ni in instances if ni['id'] == ni['host_id']]

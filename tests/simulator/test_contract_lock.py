@@ -1,7 +1,7 @@
 """Contract: failed logins, the account lock, and what the request log says about the
 credentials each manager received.
 
-References: facts §12.10: 7.0 counts failed logins per user;
+References: behaviour §12.10: 7.0 counts failed logins per user;
 `failed_logins_before_account_lock` (default 4) and `account_lock_period` (MGR@7.0.4
 manager_rest/config.py; the installer's default period -1 = no lockout, MI@7.0.4
 config.yaml).  From the source (rules.py 'account lock'): the counter exists from 4.4; a
@@ -26,7 +26,7 @@ def fail_logins(mgr, count, username='admin'):
 
 
 def test_counts_failed_logins_per_user(simulated_manager):
-    """facts §12.10: failures are counted per user; a right password resets the counter
+    """behaviour §12.10: failures are counted per user; a right password resets the counter
     (MGR@7.0.4 user_handler.py `_reset_failed_logins_counter`)."""
     mgr = simulated_manager('7.0', data='demo')
     fail_logins(mgr, 3)

@@ -1,5 +1,5 @@
 """Contract: `python -m tests.simulator ...` prints one JSON line, serves, and stops cleanly
-on SIGTERM (issue 3 acceptance; cli-contract.md 'The simulated managers')."""
+on SIGTERM (issue 3 acceptance; docs/cli-contract.md 'The simulated managers')."""
 import json
 import os
 import signal

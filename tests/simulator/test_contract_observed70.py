@@ -1,6 +1,6 @@
 """Contract: the differences the real 7.0.4 REST service showed against the simulated 7.0.
 
-References: facts §12.11 (observed on the real 7.0.4 REST service), with the source lines
+References: behaviour §12.11 (observed on the real 7.0.4 REST service), with the source lines
 that explain each one (rules.py): `GET /executions?status=<unknown>` -> 500 (PostgreSQL
 enum, MGR@4.0+ resource_models.py); snapshots created by PUT are `private` (MGR@4.3+
 resource_manager.py create_snapshot_model); `POST /maintenance/activate` with nothing
@@ -19,7 +19,7 @@ from tests.simulator.helpers import raw, wait_execution
 
 @pytest.mark.parametrize('version', ['4.2', '7.0'])
 def test_unknown_execution_status_filter_is_500(simulated_manager, version):
-    """facts §12.11: status=bogus -> 500 internal_server_error (the enum rejects it)."""
+    """behaviour §12.11: status=bogus -> 500 internal_server_error (the enum rejects it)."""
     mgr = simulated_manager(version, data='demo')
     response = raw(mgr, 'GET', '/api/v3.1/executions?status=bogus')
     assert response.status_code == 500
@@ -35,7 +35,7 @@ def test_unknown_execution_status_filter_is_500(simulated_manager, version):
 @pytest.mark.parametrize('version,visibility', [('4.2', 'tenant'), ('4.3', 'private'),
                                                 ('7.0', 'private')])
 def test_snapshot_visibility(simulated_manager, version, visibility):
-    """facts §12.11: snapshots created by PUT are private (from 4.3; 4.0-4.2 take
+    """behaviour §12.11: snapshots created by PUT are private (from 4.3; 4.0-4.2 take
     private_resource, default false -> tenant)."""
     mgr = simulated_manager(version)
     created = raw(mgr, 'PUT', '/api/v3.1/snapshots/snap1', json_body={})
@@ -52,7 +52,7 @@ def test_snapshot_visibility(simulated_manager, version, visibility):
 @pytest.mark.parametrize('version,nested', [('5.1', False), ('5.2.7', True),
                                             ('7.0', True)])
 def test_maintenance_activate_remaining_executions(simulated_manager, version, nested):
-    """facts §12.11: with nothing running, activate answers activated and
+    """behaviour §12.11: with nothing running, activate answers activated and
     remaining_executions [[]] (5.1.1+); 5.1.0 answers []."""
     mgr = simulated_manager(version)
     state = raw(mgr, 'POST', '/api/v3.1/maintenance/activate').json()
@@ -74,7 +74,7 @@ def test_maintenance_activate_with_running_execution_70(simulated_manager):
 @pytest.mark.parametrize('version,traceback', [('4.4', 'None\n'), ('5.1', 'NoneType: None\n'),
                                                ('7.0', 'NoneType: None\n')])
 def test_maintenance_503_traceback(simulated_manager, version, traceback):
-    """facts §12.11: 503 bodies carry the traceback of no exception ("NoneType: None\\n" on
+    """behaviour §12.11: 503 bodies carry the traceback of no exception ("NoneType: None\\n" on
     Python 3 managers; "None\\n" on Python 2 ones [I])."""
     mgr = simulated_manager(version)
     raw(mgr, 'POST', mgr.rules.api_prefix + '/maintenance/activate')
@@ -87,7 +87,7 @@ def test_maintenance_503_traceback(simulated_manager, version, traceback):
 
 
 def test_token_list_items_carry_masked_value(simulated_manager):
-    """facts §12.11: GET /tokens items carry `value`; MGR@7.0.4 Token.value masks the
+    """behaviour §12.11: GET /tokens items carry `value`; MGR@7.0.4 Token.value masks the
     secret ('ctok-<id>-********'); only the POST answer holds the secret."""
     mgr = simulated_manager('7.0')
     created = mgr.client().tokens.create(description='x')
@@ -98,7 +98,7 @@ def test_token_list_items_carry_masked_value(simulated_manager):
 
 
 def test_ok_fails_after_a_delay_when_a_service_is_down(simulated_manager, monkeypatch):
-    """facts §12.11: /ok answers 500 "FAIL" after about 3 s (manager seconds, scaled by the
+    """behaviour §12.11: /ok answers 500 "FAIL" after about 3 s (manager seconds, scaled by the
     time scale; `ok_fail_delay` overrides); a healthy manager answers "OK" at once."""
     mgr = simulated_manager('7.0')
     slept = []

@@ -3,8 +3,8 @@
 restore per target (data, admin password, REST restart, certificates and reboot,
 snapshot-status, the snapshot leaving the list).
 
-References: facts §3.5 (table), §3.6 (validator), §3.8 (after the restore), §7.2
-(rest-security / salts); obs70 §3.2 restore rows.
+References: behaviour §3.5 (table), §3.6 (validator), §3.8 (after the restore), §7.2
+(rest-security / salts); observed-7.0 §3.2 restore rows.
 """
 import json
 import os
@@ -47,7 +47,7 @@ def restore(mgr, sid='snap1', body=None, **overrides):
 
 def restore_and_wait(mgr, sid='snap1', source=None, **overrides):
     """Restore and wait; `source` = the source manager, whose admin password becomes the
-    target's around the restore (facts §3.8)."""
+    target's around the restore (behaviour §3.8)."""
     response = restore(mgr, sid, **overrides)
     assert response.status_code == 200, response.text
     passwords = [mgr.admin_password] + ([source.admin_password] if source else [])
@@ -77,7 +77,7 @@ def can_login(mgr, password, username='admin'):
     ('5.2.7', 'recreate_deployments_envs'),
 ])
 def test_required_keys(simulated_manager, version, missing):
-    """facts §3.5 table 'required' column: a missing key -> 400 'Missing X in json request
+    """behaviour §3.5 table 'required' column: a missing key -> 400 'Missing X in json request
     body'."""
     mgr = simulated_manager(version)
     upload(mgr, b'zip')
@@ -89,7 +89,7 @@ def test_required_keys(simulated_manager, version, missing):
 
 @pytest.mark.parametrize('version', ['4.5.5', '5.1', '6.0', '7.0'])
 def test_optional_keys(simulated_manager, version):
-    """facts §3.5 table: ignore_plugin_failure optional from 4.5.5; recreate_deployments_envs
+    """behaviour §3.5 table: ignore_plugin_failure optional from 4.5.5; recreate_deployments_envs
     gone from 6.0 (RD-1945)."""
     mgr = simulated_manager(version)
     upload(mgr, b'zip')
@@ -101,7 +101,7 @@ def test_optional_keys(simulated_manager, version):
 
 @pytest.mark.parametrize('version', ['3.4.2', '4.2', '7.0'])
 def test_missing_force_is_500(simulated_manager, version):
-    """facts §3.5 'force is read as request_dict['force'] on every version' -> 500."""
+    """behaviour §3.5 'force is read as request_dict['force'] on every version' -> 500."""
     mgr = simulated_manager(version)
     upload(mgr, b'zip')
     body = {k: v for k, v in FULL_BODY.items() if k != 'force'}
@@ -113,7 +113,7 @@ def test_missing_force_is_500(simulated_manager, version):
 
 @pytest.mark.parametrize('version,rejected', [('4.0.1', False), ('4.1', True), ('7.0', True)])
 def test_no_reboot_needs_restore_certificates(simulated_manager, version, rejected):
-    """facts §3.5 4.1-4.4 row / obs70: no_reboot without restore_certificates -> 400."""
+    """behaviour §3.5 4.1-4.4 row / observed-7.0: no_reboot without restore_certificates -> 400."""
     mgr = simulated_manager(version)
     upload(mgr, b'zip')
     response = restore(mgr, no_reboot=True)
@@ -126,7 +126,7 @@ def test_no_reboot_needs_restore_certificates(simulated_manager, version, reject
 
 
 def test_response_is_snapshot_shaped_execution(simulated_manager):
-    """facts §3.5: 200 marshalled with the Snapshot model, id = execution id (obs70)."""
+    """behaviour §3.5: 200 marshalled with the Snapshot model, id = execution id (observed-7.0)."""
     mgr = simulated_manager('7.0')
     upload(mgr, b'zip')
     response = restore(mgr, body={'force': False, 'restore_certificates': False,
@@ -141,7 +141,7 @@ def test_response_is_snapshot_shaped_execution(simulated_manager):
 
 
 def test_request_errors_70(simulated_manager):
-    """obs70 restore rows: force 'maybe' -> 400; unknown snapshot -> 404; failed -> 400."""
+    """observed-7.0 restore rows: force 'maybe' -> 400; unknown snapshot -> 404; failed -> 400."""
     mgr = simulated_manager('7.0')
     upload(mgr, b'zip')
     maybe = restore(mgr, body={'force': 'maybe'})
@@ -155,7 +155,7 @@ def test_request_errors_70(simulated_manager):
 
 
 def test_stock_client_restore_against_42(simulated_manager):
-    """facts §1 item 1 / matrix client_7_0_5_compat: rc705 restore never sends
+    """behaviour §1 item 1 / behaviour §13.5: rc705 restore never sends
     recreate_deployments_envs -> 400 on 4.1..5.2.x (works on 6.0+)."""
     mgr = simulated_manager('4.2')
     upload(mgr, b'zip')
@@ -170,7 +170,7 @@ def test_stock_client_restore_against_42(simulated_manager):
 
 @pytest.mark.parametrize('version,leaves_row', [('4.2', False), ('7.0', True)])
 def test_restore_refused_while_executions_run(simulated_manager, version, leaves_row):
-    """obs70: existing_running_execution_error still leaves a pending restore row on 7.0;
+    """observed-7.0: existing_running_execution_error still leaves a pending restore row on 7.0;
     MGR@4.2 resource_manager checks before creating the execution."""
     mgr = simulated_manager(version, data='demo')
     upload(mgr, b'zip')
@@ -187,9 +187,9 @@ def test_restore_refused_while_executions_run(simulated_manager, version, leaves
         assert restores[0].status == 'pending'
 
 
-# ---- the workflow's checks (facts §3.6) ------------------------------------------------------
+# ---- the workflow's checks (behaviour §3.6) ------------------------------------------------------
 def test_newer_snapshot_refused(simulated_manager):
-    """facts §3.6 item 1: 'Cannot restore a newer manager's snapshot on this manager'."""
+    """behaviour §3.6 item 1: 'Cannot restore a newer manager's snapshot on this manager'."""
     payload = make_snapshot(simulated_manager('7.0', data='demo'))
     target = simulated_manager('4.2')
     upload(target, payload)
@@ -201,8 +201,8 @@ def test_newer_snapshot_refused(simulated_manager):
 @pytest.mark.parametrize('target_version,outcome', [('4.2', 'restored'), ('4.6', 'restored'),
                                                     ('5.0.5', 'refused'), ('7.0', 'nothing')])
 def test_3x_snapshots(simulated_manager, target_version, outcome):
-    """facts §3.6 item 3: 4.1-4.6 restore a 3.x snapshot into the request's tenant;
-    5.0.0-6.x refuse: 'Restoring snapshot from version 3.x is not supported'.  facts §12.1
+    """behaviour §3.6 item 3: 4.1-4.6 restore a 3.x snapshot into the request's tenant;
+    5.0.0-6.x refuse: 'Restoring snapshot from version 3.x is not supported'.  behaviour §12.1
     (correcting §3.6 on 7.0): a 3.x zip lacks the schema revisions, so 7.0 takes the new
     route, whose validator never runs: the execution terminates and nothing is restored."""
     payload = make_snapshot(simulated_manager('3.4.2', data='demo'))
@@ -224,7 +224,7 @@ def test_3x_snapshots(simulated_manager, target_version, outcome):
 
 
 def test_3x_snapshot_on_40_premium_needs_tenant_name(simulated_manager):
-    """facts §3.5 4.0.x row: premium needs a non-null new tenant for 3.x snapshots."""
+    """behaviour §3.5 4.0.x row: premium needs a non-null new tenant for 3.x snapshots."""
     payload = make_snapshot(simulated_manager('3.4.2', data='demo'))
     target = simulated_manager('4.0.1')
     upload(target, payload)
@@ -236,7 +236,7 @@ def test_3x_snapshot_on_40_premium_needs_tenant_name(simulated_manager):
 
 
 def test_only_bootstrap_admin(simulated_manager):
-    """facts §3.6 item 2: a v4+ snapshot may only be restored by the bootstrap admin."""
+    """behaviour §3.6 item 2: a v4+ snapshot may only be restored by the bootstrap admin."""
     payload = make_snapshot(simulated_manager('4.2', data='demo'))
     target = simulated_manager('4.2')
     upload(target, payload)
@@ -254,7 +254,7 @@ def test_only_bootstrap_admin(simulated_manager):
 
 @pytest.mark.parametrize('target_version', ['4.2', '6.4'])
 def test_dirty_target_needs_force(simulated_manager, target_version):
-    """facts §3.6 item 2: no blueprints in any tenant unless force."""
+    """behaviour §3.6 item 2: no blueprints in any tenant unless force."""
     source = simulated_manager('4.2', data='demo')
     payload = make_snapshot(source)
     target = simulated_manager(target_version, data='demo')
@@ -265,7 +265,7 @@ def test_dirty_target_needs_force(simulated_manager, target_version):
 
 
 def test_agent_networks_must_exist(simulated_manager):
-    """facts §3.6 item 2: from 4.2 every network with live agents in the snapshot must exist
+    """behaviour §3.6 item 2: from 4.2 every network with live agents in the snapshot must exist
     on the target ('Upgrade is not allowed!')."""
     source = simulated_manager('4.2', data='demo', networks={'default': '127.0.0.1',
                                                              'private': '10.0.0.1'})
@@ -282,7 +282,7 @@ def test_agent_networks_must_exist(simulated_manager):
 
 
 def test_70_new_format_skips_clean_check(simulated_manager):
-    """facts §3.6 item 5: 7.0.4 non-legacy snapshots run neither validator nor clean check."""
+    """behaviour §3.6 item 5: 7.0.4 non-legacy snapshots run neither validator nor clean check."""
     source = simulated_manager('7.0', data='demo')
     payload = make_snapshot(source)
     target = simulated_manager('7.0', data='demo')
@@ -290,12 +290,12 @@ def test_70_new_format_skips_clean_check(simulated_manager):
     assert restore_and_wait(target, source=source).status == 'terminated'
 
 
-# ---- after the restore (facts §3.8) ----------------------------------------------------------
+# ---- after the restore (behaviour §3.8) ----------------------------------------------------------
 def test_41_to_70_new_host(simulated_manager):
     """The demo path: 4.1 premium demo -> 7.0 empty.  Data replaced (every tenant), roles
-    mapped (facts §9 item 7), admin keeps the target password (snapshot < 4.2, facts §3.8),
+    mapped (behaviour §9 item 7), admin keeps the target password (snapshot < 4.2, behaviour §3.8),
     other users cannot log in until the source hash_salt is installed and the REST service
-    restarted (facts §7.2)."""
+    restarted (behaviour §7.2)."""
     source = simulated_manager('4.1', data='demo')
     payload = make_snapshot(source)
     target = simulated_manager('7.0')
@@ -320,7 +320,7 @@ def test_41_to_70_new_host(simulated_manager):
 
 @pytest.mark.parametrize('target_version', ['4.2', '4.5.5'])
 def test_42_target_restart_after_terminated(simulated_manager, target_version):
-    """facts §3.8 '4.2 - 4.5.x targets': the execution terminates, then the detached shell
+    """behaviour §3.8 '4.2 - 4.5.x targets': the execution terminates, then the detached shell
     installs the source admin and restarts cloudify-restservice (after `terminated`)."""
     source = simulated_manager('4.2', data='demo')
     payload = make_snapshot(source)
@@ -339,7 +339,7 @@ def test_42_target_restart_after_terminated(simulated_manager, target_version):
 
 @pytest.mark.parametrize('target_version', ['4.6', '7.0'])
 def test_46_target_restart_inside_workflow(simulated_manager, target_version):
-    """facts §3.8 '4.6+ targets': rest-security restored and the REST service restarted
+    """behaviour §3.8 '4.6+ targets': rest-security restored and the REST service restarted
     inside the workflow; the admin update stays in the post-restore shell."""
     source = simulated_manager('4.4', data='demo')
     payload = make_snapshot(source)
@@ -354,11 +354,11 @@ def test_46_target_restart_inside_workflow(simulated_manager, target_version):
     assert events.index('admin updated') > terminated
     conf = json.loads(target.read_host_file('opt/manager/rest-security.conf'))
     source_conf = json.loads(source.read_host_file('opt/manager/rest-security.conf'))
-    assert conf['secret_key'] == source_conf['secret_key']         # facts §7.2 4.4+
+    assert conf['secret_key'] == source_conf['secret_key']         # behaviour §7.2 4.4+
 
 
 def test_restore_certificates_and_reboot(simulated_manager):
-    """facts §3.8: restore_certificates moves the snapshot's internal certificates over
+    """behaviour §3.8: restore_certificates moves the snapshot's internal certificates over
     /etc/cloudify/ssl and reboots (connections refused, then the same port again)."""
     source = simulated_manager('4.2', data='demo')
     payload = make_snapshot(source)
@@ -377,7 +377,7 @@ def test_restore_certificates_and_reboot(simulated_manager):
 
 
 def test_restore_certificates_no_reboot(simulated_manager):
-    """facts §3.8: certificates replaced, no reboot with no_reboot."""
+    """behaviour §3.8: certificates replaced, no reboot with no_reboot."""
     source = simulated_manager('4.2', data='demo')
     payload = make_snapshot(source)
     target = simulated_manager('4.2')
@@ -389,7 +389,7 @@ def test_restore_certificates_no_reboot(simulated_manager):
 
 
 def test_snapshot_status_until_post_restore_done(simulated_manager):
-    """facts §2.3: 5.0.5+ snapshot-status is 'running' until the post-restore shell ends."""
+    """behaviour §2.3: 5.0.5+ snapshot-status is 'running' until the post-restore shell ends."""
     source = simulated_manager('5.0.5', data='demo')
     payload = make_snapshot(source)
     target = simulated_manager('5.0.5')
@@ -406,7 +406,7 @@ def test_snapshot_status_until_post_restore_done(simulated_manager):
 
 @pytest.mark.parametrize('target_version,listed', [('6.0', True), ('6.4', False)])
 def test_snapshot_leaves_the_list_from_63(simulated_manager, target_version, listed):
-    """facts §3.8 '6.3+ targets': the uploaded zip is deleted and the snapshot no longer
+    """behaviour §3.8 '6.3+ targets': the uploaded zip is deleted and the snapshot no longer
     appears; before, the list is the restored DB's (the source's rows)."""
     source = simulated_manager('5.2.7', data='demo')
     payload = make_snapshot(source, 'upg')

@@ -1,6 +1,6 @@
 """Contract: snapshot metadata written by edition and version, and 7.0's restore route.
 
-References: facts §12.1 (which corrects §3.7 and, on 7.0, §3.6): the stage and composer
+References: behaviour §12.1 (which corrects §3.7 and, on 7.0, §3.6): the stage and composer
 schema revisions are written only by premium managers (stage from 4.0.1, composer from 4.1,
 MGR@4.0.1/4.1/7.0.4 snapshot_create(_legacy).py `_dump_metadata`, snapshots/utils.py); 7.0
 takes the legacy route only when metadata.json holds `schema_revision`,
@@ -70,7 +70,7 @@ def upload(mgr, payload, sid='snap1'):
 
 def restore(mgr, sid='snap1', source=None, **body):
     """Restore and wait; `source`: the manager whose admin password a legacy restore of a
-    >= 4.2 snapshot installs (facts §3.8), tried as well."""
+    >= 4.2 snapshot installs (behaviour §3.8), tried as well."""
     payload = {'force': True, 'restore_certificates': False, 'no_reboot': False}
     payload.update(body)
     response = raw(mgr, 'POST', '/api/v3.1/snapshots/{0}/restore'.format(sid),
@@ -98,7 +98,7 @@ def deployments(mgr, source=None):
     return {(d['tenant_name'], d['id']) for d in client.deployments.list(_all_tenants=True)}
 
 
-# ---- metadata by edition and version (facts §12.1, correcting §3.7) --------------------
+# ---- metadata by edition and version (behaviour §12.1, correcting §3.7) --------------------
 @pytest.mark.parametrize('version,edition,body,expected', [
     ('3.4.2', 'premium', None, set()),
     ('4.0.0', 'premium', None, set()),
@@ -115,7 +115,7 @@ def deployments(mgr, source=None):
 ])
 def test_revision_keys_by_edition_and_version(simulated_manager, version, edition, body,
                                               expected):
-    """facts §12.1: schema_revision from 4.0.1; stage_schema_revision (4.0.1+) and
+    """behaviour §12.1: schema_revision from 4.0.1; stage_schema_revision (4.0.1+) and
     composer_schema_revision (4.1+) only on premium; never on community, 7.0 `legacy: true`
     included; the 7.0 new format has none of them."""
     payload = create(simulated_manager(version, edition=edition, data='demo'), body=body)
@@ -125,7 +125,7 @@ def test_revision_keys_by_edition_and_version(simulated_manager, version, editio
 
 
 def test_70_new_format_layout(simulated_manager):
-    """facts §12.1 / MGR@7.0.4 snapshot_create.py: without `legacy`, 7.0 writes mgmt/ and
+    """behaviour §12.1 / MGR@7.0.4 snapshot_create.py: without `legacy`, 7.0 writes mgmt/ and
     tenants/<tenant>/ members and metadata {snapshot_version, execution_id}; no DB dump, no
     ssl/, no rest-security.conf, no agents.json."""
     mgr = simulated_manager('7.0', data='demo')
@@ -144,14 +144,14 @@ def test_70_new_format_layout(simulated_manager):
 
 def test_distributed_70_writes_new_format_even_when_legacy_asked(simulated_manager):
     """MGR@7.0.4 cloudify_system_workflows/snapshot.py: on Kubernetes a legacy snapshot
-    cannot be created at all (facts §12.1)."""
+    cannot be created at all (behaviour §12.1)."""
     payload = create(simulated_manager('7.0', data='demo', distributed=True),
                      body={'legacy': True})
     assert not set(REVISION_KEYS) & set(metadata_of(payload))
     assert any(n.startswith('tenants/') for n in names_of(payload))
 
 
-# ---- the route rule, for every snapshot version (facts §12.1) ------------------------------
+# ---- the route rule, for every snapshot version (behaviour §12.1) ------------------------------
 @pytest.mark.parametrize('version,edition,body,route', [
     ('3.4.2', 'premium', None, 'new'),
     ('4.0.0', 'premium', None, 'new'),
@@ -166,7 +166,7 @@ def test_distributed_70_writes_new_format_even_when_legacy_asked(simulated_manag
 ])
 def test_70_route_for_every_snapshot_version(simulated_manager, version, edition, body,
                                              route):
-    """facts §12.1: the legacy (DB) route only with all three keys, whatever the version;
+    """behaviour §12.1: the legacy (DB) route only with all three keys, whatever the version;
     otherwise the new route, where a legacy-shaped zip restores nothing and terminates."""
     source = simulated_manager(version, edition=edition, data='demo')
     payload = create(source, body=body)
@@ -185,7 +185,7 @@ def test_70_route_for_every_snapshot_version(simulated_manager, version, edition
 
 
 def test_new_route_on_legacy_zip_changes_nothing(simulated_manager):
-    """facts §12.1: on the new route a legacy-shaped zip restores nothing; the validator
+    """behaviour §12.1: on the new route a legacy-shaped zip restores nothing; the validator
     (clean target, bootstrap admin), rest-security.conf, certificates and the admin account
     are skipped: the admin password stays, no REST restart, no reboot; the uploaded zip is
     not deleted (the new route returns before the rmtree)."""
@@ -215,7 +215,7 @@ def test_new_route_on_legacy_zip_changes_nothing(simulated_manager):
 
 
 def test_new_route_restores_new_format(simulated_manager):
-    """facts §12.1: a new-format zip restores its entities on the new route (tenants,
+    """behaviour §12.1: a new-format zip restores its entities on the new route (tenants,
     users but admin, every tenant's resources); the admin keeps the target's password and
     the snapshot's create execution is marked terminated (MGR@7.0.4
     `_new_restore_update_execution_status`)."""
@@ -235,7 +235,7 @@ def test_new_route_restores_new_format(simulated_manager):
 
 
 def test_distributed_70_refuses_legacy_snapshots(simulated_manager):
-    """facts §12.1: a Kubernetes 7.0 manager fails a legacy restore with "legacy snapshots
+    """behaviour §12.1: a Kubernetes 7.0 manager fails a legacy restore with "legacy snapshots
     cannot be restored on a distributed manager" (inside the workflow, after the upload)
     and changes nothing; new-format zips still restore."""
     legacy = create(simulated_manager('4.4', data='demo'))
@@ -260,7 +260,7 @@ def _padded(payload, **keys):
 @pytest.mark.parametrize('edition,outcome', [('premium', 'failed'),
                                              ('community', 'terminated')])
 def test_empty_stage_revision_on_legacy_route(simulated_manager, edition, outcome):
-    """facts §12.1 [U] resolved from MGR@7.0.4 `_restore_stage`: an empty stage revision
+    """behaviour §12.1 [U] resolved from MGR@7.0.4 `_restore_stage`: an empty stage revision
     makes `npm run db-migrate-down-to ''` fail; on a premium target the restore fails after
     the main DB was replaced (snapshots >= 4.3), a community target skips both UI steps."""
     source = simulated_manager('5.1', edition='community', data='demo')
@@ -289,7 +289,7 @@ def test_empty_stage_revision_forgiven_before_43(simulated_manager):
 
 def test_lenient_stage_restore_option(simulated_manager):
     """README 'Options': legacy_stage_restore='lenient' selects the other outcome of the
-    [U] of facts §12.1 (the UI steps succeed whatever the zip holds)."""
+    [U] of behaviour §12.1 (the UI steps succeed whatever the zip holds)."""
     source = simulated_manager('5.1', edition='community', data='demo')
     payload = _padded(create(source), stage_schema_revision='', composer_schema_revision='')
     target = simulated_manager('7.0', legacy_stage_restore='lenient')

@@ -1,7 +1,7 @@
 """Contract: snapshot create / list / download / upload per version, the archive layout and
 metadata.json, and the creating -> created/failed lifecycle.
 
-References: facts §3.1-§3.4, §3.7, §7.1-§7.3; obs70 §3.1/§3.2/§5 'Snapshot endpoint'.
+References: behaviour §3.1-§3.4, §3.7, §7.1-§7.3; observed-7.0 §3.1/§3.2/§5 'Snapshot endpoint'.
 """
 import io
 import json
@@ -28,8 +28,8 @@ def archive_of(mgr, sid='snap1'):
 
 
 def test_create_returns_execution_then_created(simulated_manager):
-    """facts §3.1: 201 + Execution (create_snapshot); obs70 §3.2: pending, system workflow,
-    then the snapshot is created and the execution terminated."""
+    """behaviour §3.1: 201 + Execution (create_snapshot); observed-7.0 §3.2: pending, system
+    workflow, then the snapshot is created and the execution terminated."""
     mgr = simulated_manager('7.0', data='demo')
     execution, done = create_and_wait(mgr, body={'include_credentials': True,
                                                  'include_logs': False,
@@ -47,7 +47,7 @@ def test_create_returns_execution_then_created(simulated_manager):
 
 
 def test_create_parameters_show_config_password(simulated_manager):
-    """obs70 §3.1: the create_snapshot execution shows parameters.config.postgresql_password
+    """observed-7.0 §3.1: the create_snapshot execution shows parameters.config.postgresql_password
     (the plugin must redact it)."""
     mgr = simulated_manager('7.0')
     execution, _ = create_and_wait(mgr)
@@ -55,8 +55,8 @@ def test_create_parameters_show_config_password(simulated_manager):
 
 
 def test_create_fails_on_demand(simulated_manager):
-    """facts §3.1: the workflow PATCHes the snapshot to failed with an error;
-    facts §3.3: a failed snapshot gives 400 snapshot_action_error on download."""
+    """behaviour §3.1: the workflow PATCHes the snapshot to failed with an error;
+    behaviour §3.3: a failed snapshot gives 400 snapshot_action_error on download."""
     mgr = simulated_manager('4.2')
     mgr.faults.fail_execution(workflow_id='create_snapshot', error='disk full')
     _, done = create_and_wait(mgr)
@@ -70,7 +70,7 @@ def test_create_fails_on_demand(simulated_manager):
 
 @pytest.mark.parametrize('version', ['3.4.2', '4.2', '7.0'])
 def test_create_body_must_be_object(simulated_manager, version):
-    """facts §3.1: the body must be a JSON object (3.4.2 answers 500 otherwise)."""
+    """behaviour §3.1: the body must be a JSON object (3.4.2 answers 500 otherwise)."""
     mgr = simulated_manager(version)
     response = raw(mgr, 'PUT', mgr.rules.api_prefix + '/snapshots/snap1', data='[]',
                    headers={'Content-Type': 'application/json'})
@@ -79,7 +79,7 @@ def test_create_body_must_be_object(simulated_manager, version):
 
 
 def test_create_boolean_validation(simulated_manager):
-    """obs70: {"include_logs":"perhaps"} -> 400 'include_logs must be <true/false>'."""
+    """observed-7.0: {"include_logs":"perhaps"} -> 400 'include_logs must be <true/false>'."""
     mgr = simulated_manager('7.0')
     body = {'include_logs': 'perhaps'}
     response = raw(mgr, 'PUT', '/api/v3.1/snapshots/snap1', json_body=body)
@@ -90,8 +90,8 @@ def test_create_boolean_validation(simulated_manager):
 @pytest.mark.parametrize('version,enforced', [('4.2', False), ('4.3', False), ('4.4', True),
                                               ('7.0', True)])
 def test_snapshot_id_rules(simulated_manager, version, enforced):
-    """facts §3.1 constraints: from 4.4 the id must start with a letter and use
-    [A-Za-z0-9._-]; obs70 messages."""
+    """behaviour §3.1 constraints: from 4.4 the id must start with a letter and use
+    [A-Za-z0-9._-]; observed-7.0 messages."""
     mgr = simulated_manager(version)
     response = raw(mgr, 'PUT', '/api/v3.1/snapshots/1startsdigit', json_body={})
     if enforced:
@@ -105,7 +105,7 @@ def test_snapshot_id_rules(simulated_manager, version, enforced):
 
 
 def test_create_conflict(simulated_manager):
-    """facts §3.1: an existing id gives 409; obs70 message."""
+    """behaviour §3.1: an existing id gives 409; observed-7.0 message."""
     mgr = simulated_manager('7.0')
     create_and_wait(mgr)
     response = raw(mgr, 'PUT', '/api/v3.1/snapshots/snap1', json_body={})
@@ -117,7 +117,7 @@ def test_create_conflict(simulated_manager):
 
 @pytest.mark.parametrize('version', ['4.2', '7.0'])
 def test_create_refused_while_executions_run(simulated_manager, version):
-    """facts §3.1 '4.x: ... 400 existing_running_execution_error if any execution visible to
+    """behaviour §3.1 '4.x: ... 400 existing_running_execution_error if any execution visible to
     the caller's tenant is active'; MGR@4.2 resource_manager deletes the snapshot row."""
     mgr = simulated_manager(version, data='demo')
     mgr.faults.hang_execution(workflow_id='heal')
@@ -132,7 +132,7 @@ def test_create_refused_while_executions_run(simulated_manager, version):
 
 @pytest.mark.parametrize('version,queued', [('4.4', False), ('4.5.0', True)])
 def test_queue_from_45(simulated_manager, version, queued):
-    """facts §3.1: from 4.5, queue: true queues the create instead of failing."""
+    """behaviour §3.1: from 4.5, queue: true queues the create instead of failing."""
     mgr = simulated_manager(version, data='demo')
     mgr.faults.hang_execution(workflow_id='heal')
     client = mgr.client()
@@ -147,8 +147,8 @@ def test_queue_from_45(simulated_manager, version, queued):
     assert done.status == 'terminated'
 
 
-# facts §3.7 'Files in the zip' table and §7.3 (update-3 / patch-1 snapshot versions); the
-# 7.0 row is a `legacy: true` archive (facts §12.1: the default 7.0 format has no DB dump,
+# behaviour §3.7 'Files in the zip' table and §7.3 (update-3 / patch-1 snapshot versions); the
+# 7.0 row is a `legacy: true` archive (behaviour §12.1: the default 7.0 format has no DB dump,
 # ssl/ or rest-security.conf; test_contract_route70.py pins it)
 ARCHIVES = [
     ('3.4.2', '3.4.2', 'flat', {'es_data'}, {'ssl', 'hash_salt.json', 'pg_data'}),
@@ -183,20 +183,20 @@ def test_archive_layout(simulated_manager, version, snapshot_version, layout, pr
     else:
         assert 'hw-1' in agents and 'default_tenant' not in agents
     if version.startswith('3.'):
-        assert metadata['has_cloudify_events'] is True          # facts §3.7
+        assert metadata['has_cloudify_events'] is True          # behaviour §3.7
     if version.startswith('4.0.1'):
-        assert 'schema_revision' in metadata                    # facts §3.7 4.0.1+
+        assert 'schema_revision' in metadata                    # behaviour §3.7 4.0.1+
     if version == '4.1':
-        assert 'composer_schema_revision' in metadata           # facts §3.7 4.1+
+        assert 'composer_schema_revision' in metadata           # behaviour §3.7 4.1+
     if version == '7.0':
-        # facts §3.7 '7.0.4: execution_id' is the new format's (test_contract_route70.py);
+        # behaviour §3.7 '7.0.4: execution_id' is the new format's (test_contract_route70.py);
         # the 7.0.4 legacy create writes none (MGR@7.0.4 snapshot_create_legacy.py
-        # `_dump_metadata`, facts §12.1)
+        # `_dump_metadata`, behaviour §12.1)
         assert 'execution_id' not in metadata
 
 
 def test_archive_ssl_copied_from_host(simulated_manager):
-    """facts §7.1: snapshots >= 4.0.1 include /etc/cloudify/ssl as ssl/ (4.2+ adds the
+    """behaviour §7.1: snapshots >= 4.0.1 include /etc/cloudify/ssl as ssl/ (4.2+ adds the
     internal CA)."""
     mgr = simulated_manager('4.2')
     create_and_wait(mgr)
@@ -209,7 +209,7 @@ def test_archive_ssl_copied_from_host(simulated_manager):
 
 
 def test_download_headers_and_range(simulated_manager):
-    """facts §3.3: Content-Disposition attachment; Range answered by nginx (206 +
+    """behaviour §3.3: Content-Disposition attachment; Range answered by nginx (206 +
     Content-Range) — [I/U] in the facts, see README."""
     mgr = simulated_manager('7.0', data='demo')
     create_and_wait(mgr)
@@ -232,7 +232,7 @@ def test_download_headers_and_range(simulated_manager):
 
 
 def test_download_unknown_is_json_404(simulated_manager):
-    """obs70 §5: 404 not_found_error for an unknown id."""
+    """observed-7.0 §5: 404 not_found_error for an unknown id."""
     response = raw(simulated_manager('7.0'), 'GET', '/api/v3.1/snapshots/nosuch/archive')
     assert response.status_code == 404
     assert response.json()['message'] == 'Requested `Snapshot` with ID `nosuch` was not found'
@@ -247,7 +247,7 @@ def _zip_bytes():
 
 @pytest.mark.parametrize('chunked', [False, True])
 def test_upload_raw_and_chunked(simulated_manager, chunked):
-    """facts §3.4: raw zip body, read whole or chunked (nginx de-chunks, obs70 §3.1);
+    """behaviour §3.4: raw zip body, read whole or chunked (nginx de-chunks, observed-7.0 §3.1);
     201 + Snapshot 'uploaded'."""
     mgr = simulated_manager('4.2')
     payload = _zip_bytes()
@@ -264,8 +264,8 @@ def test_upload_raw_and_chunked(simulated_manager, chunked):
 
 @pytest.mark.parametrize('version', ['4.2', '6.4', '7.0'])
 def test_upload_existing_id(simulated_manager, version):
-    """facts §3.4 'If the id already exists': 409 before 7.0.4; 7.0.4 replaces the archive
-    and answers 201 with every field null (obs70)."""
+    """behaviour §3.4 'If the id already exists': 409 before 7.0.4; 7.0.4 replaces the archive
+    and answers 201 with every field null (observed-7.0)."""
     mgr = simulated_manager(version)
     path = '/api/v3.1/snapshots/up1/archive'
     headers = {'Content-Type': 'application/octet-stream'}
@@ -282,7 +282,7 @@ def test_upload_existing_id(simulated_manager, version):
 
 
 def test_upload_form_content_type_413_on_70(simulated_manager):
-    """obs70: upload with curl's default application/x-www-form-urlencoded -> 413 HTML."""
+    """observed-7.0: upload with curl's default application/x-www-form-urlencoded -> 413 HTML."""
     mgr = simulated_manager('7.0')
     response = raw(mgr, 'PUT', '/api/v3.1/snapshots/up1/archive', data=b'abc',
                    headers={'Content-Type': 'application/x-www-form-urlencoded'})
@@ -291,7 +291,7 @@ def test_upload_form_content_type_413_on_70(simulated_manager):
 
 
 def test_official_client_round_trip(simulated_manager, tmp_path):
-    """obs70 §3.2: the official client's create / download / upload work (the upload is a
+    """observed-7.0 §3.2: the official client's create / download / upload work (the upload is a
     chunked generator body)."""
     mgr = simulated_manager('7.0', data='demo')
     client = mgr.client()

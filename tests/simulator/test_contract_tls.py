@@ -1,7 +1,7 @@
-"""Contract: an SSL-enabled manager (facts §2.1 'Ports and protocol'; §7.1 certificates).
+"""Contract: an SSL-enabled manager (behaviour §2.1 'Ports and protocol'; §7.1 certificates).
 
 - the REST API is served over https with a certificate of the manager's own CA; a client
-  verifies it with that CA (the profile's `rest_certificate`, facts §6.1) and fails without;
+  verifies it with that CA (the profile's `rest_certificate`, behaviour §6.1) and fails without;
 - 4.2+ also keep a plain HTTP server that answers 400: 6.0+ with a JSON `SSL_REQUIRED`
   body on ^/api/, 4.2-5.x with nginx's bare 400 page (MB@4.2 https-external-rest-server);
 - nginx's certificate is the external one in /etc/cloudify/ssl (4.0+), /root/cloudify

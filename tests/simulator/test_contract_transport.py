@@ -1,7 +1,7 @@
 """Contract: API prefixes, version / status / ok / snapshot-status endpoints, authentication,
 tenants, content types, error bodies and maintenance mode, version by version.
 
-References: facts = cloudify-manager-facts.md, obs70 = manager-7.0-observed.md.
+References: facts = docs/manager-behaviour.md, observed-7.0 = docs/manager-7.0-observed.md.
 """
 import pytest
 
@@ -11,7 +11,7 @@ from cloudify_rest_client.exceptions import CloudifyClientError
 from tests.simulator.helpers import is_json, raw
 from tests.simulator.rules import VERSIONS
 
-# facts §2.1 table "versions proxied by the stock nginx" (written out, not read from rules.py)
+# behaviour §2.1 table "versions proxied by the stock nginx" (written out, not read from rules.py)
 EXPOSED = {
     '3.4.2': {'v1', 'v2', 'v2.1'},
     '4.0.0': {'v1', 'v2', 'v2.1', 'v3'},
@@ -26,7 +26,7 @@ def exposed(version):
 
 @pytest.mark.parametrize('version', VERSIONS)
 def test_prefixes_proxied_per_version(simulated_manager, version):
-    """facts §2.1 table: only the proxied prefixes answer JSON; the others fall through to a
+    """behaviour §2.1 table: only the proxied prefixes answer JSON; the others fall through to a
     non-JSON UI page ("Always check Content-Type: application/json when probing")."""
     mgr = simulated_manager(version)
     for prefix in ALL_PREFIXES:
@@ -42,14 +42,14 @@ def test_prefixes_proxied_per_version(simulated_manager, version):
 @pytest.mark.parametrize('version,expected', [('3.4.2', False), ('4.0.0', True),
                                               ('4.2', True), ('7.0', True)])
 def test_unversioned_version_route(simulated_manager, version, expected):
-    """facts §2.1 '4.0+ /api/version' (absent on 3.4.2, facts §11)."""
+    """behaviour §2.1 '4.0+ /api/version' (absent on 3.4.2, behaviour §11)."""
     mgr = simulated_manager(version)
     response = raw(mgr, 'GET', '/api/version')
     assert is_json(response) is expected
 
 
 def test_unknown_routes_are_html_404_on_70(simulated_manager):
-    """obs70: GET /api/v9/version and /api/v3.1/nosuch -> 404 HTML Werkzeug page."""
+    """observed-7.0: GET /api/v9/version and /api/v3.1/nosuch -> 404 HTML Werkzeug page."""
     mgr = simulated_manager('7.0')
     for path in ('/api/v9/version', '/api/v3.1/nosuch'):
         response = raw(mgr, 'GET', path)
@@ -67,7 +67,7 @@ def test_unknown_routes_are_html_404_on_70(simulated_manager):
              'distro_release'}),
 ])
 def test_version_fields(simulated_manager, version, fields):
-    """facts §2.2 table 'fields' column; obs70 GET /version."""
+    """behaviour §2.2 table 'fields' column; observed-7.0 GET /version."""
     mgr = simulated_manager(version)
     prefix = mgr.rules.api_prefix
     body = raw(mgr, 'GET', prefix + '/version').json()
@@ -78,13 +78,13 @@ def test_version_fields(simulated_manager, version, fields):
                                               ('4.1', '4.1.0'), ('4.2', '4.2.0'),
                                               ('7.0', '7.0.4')])
 def test_version_strings(simulated_manager, version, reported):
-    """facts §2.2 'VERSION files ... three parts: 4.0 reports 4.0.0'; 7.0 plays 7.0.4."""
+    """behaviour §2.2 'VERSION files ... three parts: 4.0 reports 4.0.0'; 7.0 plays 7.0.4."""
     mgr = simulated_manager(version)
     assert raw(mgr, 'GET', mgr.rules.api_prefix + '/version').json()['version'] == reported
 
 
 def test_community_calendar_versions(simulated_manager):
-    """facts §2.2: community tags' VERSION files are 17.3.31 (~4.0) and 17.6.30 (~4.1)."""
+    """behaviour §2.2: community tags' VERSION files are 17.3.31 (~4.0) and 17.6.30 (~4.1)."""
     assert raw(simulated_manager('4.0.0', edition='community'), 'GET',
                '/api/version').json()['version'] == '17.3.31'
     assert raw(simulated_manager('4.1', edition='community'), 'GET',
@@ -93,7 +93,7 @@ def test_community_calendar_versions(simulated_manager):
 
 @pytest.mark.parametrize('version', ['3.4.2', '4.0.0', '4.1', '4.2', '7.0'])
 def test_version_endpoint_auth(simulated_manager, version):
-    """facts §2.2 'auth' column: 3.4.2 none (even with security on); 4.0/4.1 auth but the
+    """behaviour §2.2 'auth' column: 3.4.2 none (even with security on); 4.0/4.1 auth but the
     tenant check is skipped; 4.2+ auth."""
     mgr = simulated_manager(version, security_enabled=True if version == '3.4.2' else None)
     path = mgr.rules.api_prefix + '/version'
@@ -108,7 +108,7 @@ def test_version_endpoint_auth(simulated_manager, version):
 
 @pytest.mark.parametrize('version', ['3.4.2', '4.2', '5.0.5'])
 def test_old_status_shape(simulated_manager, version):
-    """facts §2.3 'GET …/status 3.4.2 - 5.0.0' shape (v1-v3 paths keep it through 6.4)."""
+    """behaviour §2.3 'GET …/status 3.4.2 - 5.0.0' shape (v1-v3 paths keep it through 6.4)."""
     mgr = simulated_manager(version)
     prefix = '/api/v3' if version == '5.0.5' else mgr.rules.api_prefix
     body = raw(mgr, 'GET', prefix + '/status').json()
@@ -126,7 +126,7 @@ def test_old_status_shape(simulated_manager, version):
 
 @pytest.mark.parametrize('version', ['5.0.5', '6.4', '7.0'])
 def test_new_status_shape(simulated_manager, version):
-    """facts §2.3 5.0.5+ at /api/v3.1/status; obs70: ?summary=true -> services {}."""
+    """behaviour §2.3 5.0.5+ at /api/v3.1/status; observed-7.0: ?summary=true -> services {}."""
     mgr = simulated_manager(version)
     body = raw(mgr, 'GET', '/api/v3.1/status').json()
     assert body['status'] == 'OK'
@@ -136,7 +136,7 @@ def test_new_status_shape(simulated_manager, version):
 
 
 def test_v1_status_gone_in_70(simulated_manager):
-    """facts §2.3: v1 status is gone in 7.0.0 (kept through 6.4)."""
+    """behaviour §2.3: v1 status is gone in 7.0.0 (kept through 6.4)."""
     assert raw(simulated_manager('6.4'), 'GET', '/api/v3/status').json()['status'] == 'running'
     response = raw(simulated_manager('7.0'), 'GET', '/api/v3/status')
     assert response.status_code == 404 and not is_json(response)
@@ -144,7 +144,7 @@ def test_v1_status_gone_in_70(simulated_manager):
 
 @pytest.mark.parametrize('version,present', [('5.2.7', False), ('6.0', True), ('7.0', True)])
 def test_ok_endpoint(simulated_manager, version, present):
-    """facts §2.3 '/api/v3.1/ok (6.0+) unauthenticated ... JSON string'."""
+    """behaviour §2.3 '/api/v3.1/ok (6.0+) unauthenticated ... JSON string'."""
     response = raw(simulated_manager(version), 'GET', '/api/v3.1/ok', auth=False, tenant=None)
     if present:
         assert response.status_code == 200 and response.json() == 'OK'
@@ -154,7 +154,7 @@ def test_ok_endpoint(simulated_manager, version, present):
 
 @pytest.mark.parametrize('version,present', [('4.6', False), ('5.0.5', True), ('7.0', True)])
 def test_snapshot_status_endpoint(simulated_manager, version, present):
-    """facts §2.3 '/api/v3.1/snapshot-status (5.0.5+) unauthenticated'."""
+    """behaviour §2.3 '/api/v3.1/snapshot-status (5.0.5+) unauthenticated'."""
     response = raw(simulated_manager(version), 'GET', '/api/v3.1/snapshot-status', auth=False,
                    tenant=None)
     if present:
@@ -164,7 +164,7 @@ def test_snapshot_status_endpoint(simulated_manager, version, present):
 
 
 def test_unauthorized_bodies(simulated_manager):
-    """obs70 table: no auth / wrong password / Bearer -> 401 unauthorized_error."""
+    """observed-7.0 table: no auth / wrong password / Bearer -> 401 unauthorized_error."""
     mgr = simulated_manager('7.0')
     none = raw(mgr, 'GET', '/api/v3.1/blueprints', auth=False)
     assert none.status_code == 401
@@ -179,7 +179,7 @@ def test_unauthorized_bodies(simulated_manager):
 
 
 def test_tokens_70(simulated_manager):
-    """obs70 'POST /tokens' -> value ctok-…; header Authentication-Token."""
+    """observed-7.0 'POST /tokens' -> value ctok-…; header Authentication-Token."""
     mgr = simulated_manager('7.0')
     token = raw(mgr, 'POST', '/api/v3.1/tokens', json_body={'description': 'x'}).json()
     assert token['value'].startswith('ctok-') and token['description'] == 'x'
@@ -192,7 +192,7 @@ def test_tokens_70(simulated_manager):
 
 
 def test_tokens_4x_signed_with_secret_key(simulated_manager):
-    """facts §2.4 'Tokens': 4.x tokens are signed with secret_key and stop working when it
+    """behaviour §2.4 'Tokens': 4.x tokens are signed with secret_key and stop working when it
     changes (here: rest-security.conf edited and cloudify-restservice restarted)."""
     mgr = simulated_manager('4.2')
     token = raw(mgr, 'GET', '/api/v3.1/tokens').json()['value']
@@ -206,7 +206,7 @@ def test_tokens_4x_signed_with_secret_key(simulated_manager):
 
 
 def test_342_security(simulated_manager):
-    """facts §2.4 3.4.2: security off by default; when enabled Basic auth or a token from
+    """behaviour §2.4 3.4.2: security off by default; when enabled Basic auth or a token from
     GET /api/v2.1/tokens; Tenant ignored."""
     open_mgr = simulated_manager('3.4.2')
     assert raw(open_mgr, 'GET', '/api/v2.1/blueprints', auth=False, tenant=None).ok
@@ -219,7 +219,7 @@ def test_342_security(simulated_manager):
 
 @pytest.mark.parametrize('version', ['4.0.0', '4.1'])
 def test_tenant_mandatory_40_41(simulated_manager, version):
-    """facts §2.4 '4.0 and 4.1': missing Tenant -> 401 'a Tenant name was not provided';
+    """behaviour §2.4 '4.0 and 4.1': missing Tenant -> 401 'a Tenant name was not provided';
     unknown tenant -> 401; /version skips the tenant check."""
     mgr = simulated_manager(version)
     prefix = mgr.rules.api_prefix
@@ -232,7 +232,7 @@ def test_tenant_mandatory_40_41(simulated_manager, version):
 
 
 def test_tenant_optional_42(simulated_manager):
-    """facts §2.4 '4.2+': invalid tenant -> 403; without the header only global resources
+    """behaviour §2.4 '4.2+': invalid tenant -> 403; without the header only global resources
     are visible, so a default_tenant snapshot is a 404."""
     mgr = simulated_manager('4.2', data='demo')
     client = mgr.client()
@@ -246,7 +246,7 @@ def test_tenant_optional_42(simulated_manager):
 
 
 def test_tenant_not_provided_70(simulated_manager):
-    """obs70: no Tenant header -> /version 200, /snapshots 403 'tenant not provided';
+    """observed-7.0: no Tenant header -> /version 200, /snapshots 403 'tenant not provided';
     Tenant: nosuch -> 403 invalid tenant name."""
     mgr = simulated_manager('7.0')
     assert raw(mgr, 'GET', '/api/v3.1/version', tenant=None).status_code == 200
@@ -260,8 +260,8 @@ def test_tenant_not_provided_70(simulated_manager):
 
 @pytest.mark.parametrize('version', ['3.4.2', '4.2', '7.0'])
 def test_json_content_type_exact(simulated_manager, version):
-    """facts §2.5: Content-Type compared literally -> 415 unsupported_content_type_error
-    (charset suffix included); obs70: no Content-Type -> 415, body not JSON -> HTML 400."""
+    """behaviour §2.5: Content-Type compared literally -> 415 unsupported_content_type_error
+    (charset suffix included); observed-7.0: no Content-Type -> 415, body not JSON -> HTML 400."""
     mgr = simulated_manager(version)
     path = mgr.rules.api_prefix + '/snapshots/snap1'
     for ctype in ('application/json; charset=utf-8', None):
@@ -277,7 +277,7 @@ def test_json_content_type_exact(simulated_manager, version):
 
 
 def test_pydantic_error_has_no_traceback_key(simulated_manager):
-    """obs70 '_size=abc' -> 400 bad_parameters_error without a server_traceback key."""
+    """observed-7.0 '_size=abc' -> 400 bad_parameters_error without a server_traceback key."""
     response = raw(simulated_manager('7.0'), 'GET', '/api/v3.1/executions?_size=abc')
     assert response.status_code == 400
     assert set(response.json()) == {'message', 'error_code'}
@@ -286,7 +286,7 @@ def test_pydantic_error_has_no_traceback_key(simulated_manager):
 @pytest.mark.parametrize('version,snapshots_allowed', [('4.2', False), ('4.4', False),
                                                        ('4.5.0', True), ('7.0', True)])
 def test_maintenance_allow_list(simulated_manager, version, snapshots_allowed):
-    """facts §2.5 maintenance table: 3.4.2-4.4 allow maintenance/status/version; 4.5+ add
+    """behaviour §2.5 maintenance table: 3.4.2-4.4 allow maintenance/status/version; 4.5+ add
     snapshots; 5.0.5+ add snapshot-status."""
     mgr = simulated_manager(version)
     prefix = mgr.rules.api_prefix
@@ -324,8 +324,8 @@ def test_maintenance_activating_while_executions_run(simulated_manager):
 @pytest.mark.parametrize('version,api_version', [('3.4.2', 'v2.1'), ('4.0.1', 'v3'),
                                                  ('4.1', 'v3.1')])
 def test_official_client_with_version_prefix(simulated_manager, version, api_version):
-    """facts §2.1 'Default client API version' / §1 item 2: the official client works when
-    built with the version's prefix (3.4.2 has no /api/version, facts §11)."""
+    """behaviour §2.1 'Default client API version' / §1 item 2: the official client works when
+    built with the version's prefix (3.4.2 has no /api/version, behaviour §11)."""
     mgr = simulated_manager(version, data='demo')
     client = CloudifyClient(host='127.0.0.1', port=mgr.rest_port, api_version=api_version,
                             username=mgr.admin_username, password=mgr.admin_password,

@@ -1,13 +1,13 @@
 """TLS material of an SSL-enabled simulated manager.
 
-Owns: generating a private CA and the nginx server certificate it signs (facts §2.1: 3.4.2
+Owns: generating a private CA and the nginx server certificate it signs (behaviour §2.1: 3.4.2
 with `ssl_enabled`, 4.x-5.x when enabled, 6.0+ by default serve the REST API on https;
 MB@4.2 https-external-rest-server.cloudify: nginx uses the external cert/key of
 /etc/cloudify/ssl, §7.1), and the server-side ``ssl.SSLContext`` for the listener.
 
 The certificate names 127.0.0.1 and localhost (the simulator only listens on loopback).
 EC P-256 keys keep generation at a few milliseconds.  The CA file is what the operator was
-given for the profile's `rest_certificate` (facts §6.1 'Certificate').
+given for the profile's `rest_certificate` (behaviour §6.1 'Certificate').
 """
 import datetime
 import ipaddress

@@ -1,7 +1,7 @@
 """The simulated management worker: a scheduler thread that moves executions through
 pending -> started -> terminated/failed/cancelled over (scaled) time, and the workflows it
 runs: create_snapshot, restore_snapshot (validator, DB swap, post-restore work per target
-version, facts §3.6 / §3.8), install_new_agents (facts §5.3), heal and plain workflows.
+version, behaviour §3.6 / §3.8), install_new_agents (behaviour §5.3), heal and plain workflows.
 
 Durations are in "manager seconds" and multiplied by the manager's time scale.
 """
@@ -19,9 +19,9 @@ from tests.simulator.rules import SnapshotRules
 # manager-second durations (README "Time scale")
 PENDING_DELAY = 0.3        # pending -> started
 WORK_STEP = 1.0            # one step of a workflow
-POST_RESTORE_DELAY = 3.0   # the detached post-restore shell sleeps 3 s (facts §3.8)
-REST_RESTART_OUTAGE = 3.0  # cloudify-restservice restart (facts §3.8: "a few seconds")
-REBOOT_OUTAGE = 15.0       # `shutdown -r now` after a certificate restore (facts §3.8)
+POST_RESTORE_DELAY = 3.0   # the detached post-restore shell sleeps 3 s (behaviour §3.8)
+REST_RESTART_OUTAGE = 3.0  # cloudify-restservice restart (behaviour §3.8: "a few seconds")
+REBOOT_OUTAGE = 15.0       # `shutdown -r now` after a certificate restore (behaviour §3.8)
 POLL = 0.2
 
 
@@ -114,13 +114,13 @@ class Engine:
 
     def _lifecycle(self, ex, work):
         mgr = self.mgr
-        while ex['status'] == 'queued':        # facts §3.1: queue from 4.5
+        while ex['status'] == 'queued':        # behaviour §3.1: queue from 4.5
             if not self._others_active(ex):
                 self._set(ex, status='pending')
                 break
             yield POLL
         while not mgr.unit_active('cloudify-mgmtworker') and not ex.get('_cancel'):
-            yield POLL                          # no worker: stays pending (obs70 §3.1)
+            yield POLL                          # no worker: stays pending (observed-7.0 §3.1)
         yield PENDING_DELAY
         if ex.get('_cancel'):
             self._finish(ex, 'cancelled')
@@ -162,7 +162,7 @@ class Engine:
         yield WORK_STEP
 
     def heal_work(self, ex, fail_rule):
-        """heal = auto_heal_reinstall_node_subgraph (facts §7.4)."""
+        """heal = auto_heal_reinstall_node_subgraph (behaviour §7.4)."""
         yield WORK_STEP
         if fail_rule is not None:
             raise WorkflowFailed(fail_rule.error)
@@ -173,8 +173,8 @@ class Engine:
         yield WORK_STEP
 
     def create_snapshot_work(self, ex, fail_rule):
-        """facts §3.1: the snapshot row moves creating -> created/failed; the zip's format
-        and metadata follow facts §12.1 (archive.py, rules.py)."""
+        """behaviour §3.1: the snapshot row moves creating -> created/failed; the zip's format
+        and metadata follow behaviour §12.1 (archive.py, rules.py)."""
         mgr, rules = self.mgr, self.mgr.rules
         params = ex.get('parameters') or {}
         sid = params.get('snapshot_id')
@@ -202,7 +202,7 @@ class Engine:
             self._set(snap, status='created', error='')
 
     def install_agents_work(self, ex, fail_rule):
-        """facts §5.3: every selected host must be started; the old agent is reached through
+        """behaviour §5.3: every selected host must be started; the old agent is reached through
         the old broker (validate_amqp), then the new agent is installed."""
         mgr = self.mgr
         params = ex.get('parameters') or {}
@@ -253,12 +253,12 @@ class Engine:
             raise WorkflowFailed('install_new_agents failed for: ' + '; '.join(failed))
 
     def restore_work(self, ex, fail_rule):
-        """facts §12.1 (the 7.0 route), §3.6 (validator), §3.8 (what happens after, per
+        """behaviour §12.1 (the 7.0 route), §3.6 (validator), §3.8 (what happens after, per
         target)."""
         mgr, rules = self.mgr, self.mgr.rules
         params = ex.get('parameters') or {}
         sid = params['snapshot_id']
-        mgr.set_snapshot_flag(True)             # facts §2.3 snapshot-status (5.0.5+)
+        mgr.set_snapshot_flag(True)             # behaviour §2.3 snapshot-status (5.0.5+)
         db_replaced = False
         try:
             yield WORK_STEP
@@ -280,7 +280,7 @@ class Engine:
                 mgr.set_snapshot_flag(False)
                 return None
             if rules.refuses_legacy_restore:
-                raise WorkflowFailed(rules.legacy_refused_message)      # facts §12.1
+                raise WorkflowFailed(rules.legacy_refused_message)      # behaviour §12.1
             caller = params.get('_caller_id')
             force = params.get('force')
             into_tenant = None
@@ -314,7 +314,7 @@ class Engine:
                         'psycopg2.extensions.TransactionRollbackError: deadlock detected '
                         '(while restoring the database; {0} REST request(s) during the '
                         'migration)'.format(len(traffic)))
-            # the DB step: the manager's data becomes the snapshot's (facts §3.8)
+            # the DB step: the manager's data becomes the snapshot's (behaviour §3.8)
             mgr.mark('db restored')
             with mgr.store.lock:
                 target_admin = dict(mgr.store.admin())
@@ -322,7 +322,7 @@ class Engine:
                 mgr.store.load(arc['data'], keep_admin=target_admin,
                                into_tenant=into_tenant, keep=keep)
                 if into_tenant is None and snap.has_old_roles and rules.roles_42:
-                    _map_old_roles(mgr.store)                    # facts §9 item 7
+                    _map_old_roles(mgr.store)                    # behaviour §9 item 7
             self._ui_databases(arc, meta, snap)
             # `_restore_db` is over (its Stage / Composer steps included): the admin's
             # UPDATE is queued next (`_restore_hash_salt`, MGR@4.5.5..7.0.4)
@@ -444,7 +444,7 @@ class Engine:
                     store.delete(kind, rec)
 
     def _new_route(self, ex, arc, meta):
-        """facts §12.1: the 7.0 per-entity route (MGR@7.0.4 snapshot_restore.py
+        """behaviour §12.1: the 7.0 per-entity route (MGR@7.0.4 snapshot_restore.py
         `scan_snapshot`, `_new_restore`).  No validator, no clean check, no rest-security,
         no certificates; entities found under mgmt/ and tenants/ are created through REST
         (an existing one is an error logged and skipped: COMMON@7.0.4 `restore` methods),
@@ -500,7 +500,7 @@ class Engine:
                                  '<tempdir>/composer_data (No such file or directory)')
 
     def _validate(self, arc, snap, caller, force, ex):
-        """facts §3.6: the restore workflow's validator (legacy route only on 7.0)."""
+        """behaviour §3.6: the restore workflow's validator (legacy route only on 7.0)."""
         mgr, rules = self.mgr, self.mgr.rules
         if snap.newer_than(rules):
             raise WorkflowFailed(
@@ -539,8 +539,8 @@ class Engine:
                     'permitted. Use the force flag to override')
 
     def _tenant_for_3x(self, ex, params):
-        """facts §3.6 item 3: 4.1-4.6 restore a 3.x snapshot into the request's tenant;
-        facts §3.5 4.0.x row: premium needs a non-null new tenant_name, community null."""
+        """behaviour §3.6 item 3: 4.1-4.6 restore a 3.x snapshot into the request's tenant;
+        behaviour §3.5 4.0.x row: premium needs a non-null new tenant_name, community null."""
         rules = self.mgr.rules
         if rules.restores_3x_into_request_tenant:
             return ex['tenant_name']
@@ -558,7 +558,7 @@ class Engine:
         return name
 
     def _security_from(self, arc, snap):
-        """facts §7.2: 4.2-4.3 snapshots carry hash_salt.json, 4.4+ rest-security.conf."""
+        """behaviour §7.2: 4.2-4.3 snapshots carry hash_salt.json, 4.4+ rest-security.conf."""
         if snap.carries_rest_security and arc['rest_security']:
             return dict(arc['rest_security'])
         if snap.carries_hash_salt and arc['hash_salt']:
@@ -566,7 +566,7 @@ class Engine:
         return None
 
     def _certs_ok(self, arc):
-        """facts §3.8: 4.0.1-4.1 only restore certificates whose metadata matches."""
+        """behaviour §3.8: 4.0.1-4.1 only restore certificates whose metadata matches."""
         if not arc['ssl']:
             return False
         if self.mgr.rules.cert_restore_needs_matching_metadata:
@@ -575,7 +575,7 @@ class Engine:
         return True
 
     def _post_restore(self, source_admin, security, ssl_files, no_reboot, sid):
-        """The detached post-restore shell (facts §3.8 '4.2 - 4.5.x targets' / '4.6+')."""
+        """The detached post-restore shell (behaviour §3.8 '4.2 - 4.5.x targets' / '4.6+')."""
         mgr = self.mgr
         if mgr.stopped:
             return
@@ -607,7 +607,7 @@ def _py2_repr(pairs):
 
 
 def _map_old_roles(store):
-    """facts §9 item 7: user->default, admin->sys_admin, tenant roles become 'user'."""
+    """behaviour §9 item 7: user->default, admin->sys_admin, tenant roles become 'user'."""
     for user in store.users.values():
         if user['id'] == 0:
             continue

@@ -53,7 +53,7 @@ def target_checks(ctx) -> CheckSet:
 
 @TARGET_CHECKS.check('users-policy', BLOCK)
 def users_policy(workspace, snapshot, policy) -> CheckOutcome:
-    """facts §7.2: users of a pre-4.2 snapshot need a decision before anything changes."""
+    """behaviour §7.2: users of a pre-4.2 snapshot need a decision before anything changes."""
     if versions.snapshot_carries_passwords(snapshot['snapshot_version']):
         return PASS, 'Users and their passwords travel with a >= 4.2 snapshot.'
     users = [u for u in ((workspace.read_json('inventory/source.json') or {}).get('users')
@@ -88,7 +88,7 @@ def host_steps(ctx, snapshot) -> List[str]:
 
 @TARGET_CHECKS.check('host-backups', BLOCK)
 def host_backups(workspace, snapshot, mode, policy) -> CheckOutcome:
-    """The backups prepare took that this run needs (facts §7.1, §7.2)."""
+    """The backups prepare took that this run needs (behaviour §7.1, §7.2)."""
     missing = []
     if policy == 'rest-security' and \
             not versions.snapshot_carries_passwords(snapshot['snapshot_version']) and \
@@ -116,7 +116,7 @@ def target_ssh(target, needs) -> CheckOutcome:
 
 @TARGET_CHECKS.check('target-not-clean', BLOCK)
 def target_not_clean(target) -> CheckOutcome:
-    """facts §3.6: a v4+ snapshot needs a manager with no blueprints in any tenant."""
+    """behaviour §3.6: a v4+ snapshot needs a manager with no blueprints in any tenant."""
     found = []
     for tenant in target.list_tenants() or [None]:
         names = [b['id'] for b in target.list_all('blueprints', tenant=tenant,
@@ -131,7 +131,7 @@ def target_not_clean(target) -> CheckOutcome:
 
 @TARGET_CHECKS.check('not-bootstrap-admin', BLOCK)
 def not_bootstrap_admin(target) -> CheckOutcome:
-    """facts §3.6: only the bootstrap admin (user id 0) may restore a v4+ snapshot."""
+    """behaviour §3.6: only the bootstrap admin (user id 0) may restore a v4+ snapshot."""
     try:
         user = target.current_user()
     except UpgradeError as error:
@@ -148,7 +148,7 @@ def not_bootstrap_admin(target) -> CheckOutcome:
 
 @TARGET_CHECKS.check('agent-networks', BLOCK)
 def agent_networks(snapshot, target) -> CheckOutcome:
-    """facts §3.6: from 4.2 every agent network in the snapshot must exist on the target."""
+    """behaviour §3.6: from 4.2 every agent network in the snapshot must exist on the target."""
     wanted = set(snapshot.get('agent_networks') or [])
     if not wanted:
         return PASS, 'The snapshot names no agent network beyond the default.'
@@ -182,7 +182,7 @@ def _target_networks(target):
 
 @TARGET_CHECKS.check('target-licence', WARN)
 def target_licence(target) -> CheckOutcome:
-    """facts §2.5 [U]: a fresh premium 5.x+ probably needs a licence before restore."""
+    """behaviour §2.5 [U]: a fresh premium 5.x+ probably needs a licence before restore."""
     if not versions.may_need_licence(target.version, target.edition):
         return PASS, 'No licence needed.'
     try:

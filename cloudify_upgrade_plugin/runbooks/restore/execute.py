@@ -2,7 +2,7 @@
 
 Version rules (``versions``): the restore body per target (``Manager.restore_snapshot``);
 after ``terminated`` the REST service restarts on 4.2-4.5 targets and the admin password
-becomes the source admin's for snapshots that carry the passwords (facts §3.8); 5.0.5+
+becomes the source admin's for snapshots that carry the passwords (behaviour §3.8); 5.0.5+
 report the end of the post-restore work at ``snapshot-status`` (§2.3); certificates are
 restored only in place (§3.8).
 
@@ -90,7 +90,7 @@ class StartRestore(RestoreStep):
             return True
         if _last_lifecycle_event(ctx.workspace, self.id) != 'started':
             # only a run that died inside this step can have left a restore unrecorded (a
-            # refused POST may leave a row that never runs, obs70 §3.2: never adopt that)
+            # refused POST may leave a row that never runs, observed-7.0 §3.2: never adopt that)
             return False
         execution = common.snapshot_execution(
             ctx.target_manager, prepared_snapshot(ctx.workspace)['id'],
@@ -285,7 +285,7 @@ def post_restore_expectations(target, snapshot, certificates: bool,
 
 
 def outage_after_terminated(target, post: dict) -> bool:
-    """facts §3.8: the reboot after moving certificates; the REST restart of the detached
+    """behaviour §3.8: the reboot after moving certificates; the REST restart of the detached
     post-restore shell on 4.2-4.5 targets (4.6+ restart inside the workflow)."""
     return bool(post['reboot'] or (post['credentials_change'] and
                                    versions.restarts_rest_after_restore(target)))

@@ -1,4 +1,4 @@
-"""Unit tests of manager/discovery.py against fake per-version answers (facts §2.6)."""
+"""Unit tests of manager/discovery.py against fake per-version answers (behaviour §2.6)."""
 import base64
 
 import pytest
@@ -43,7 +43,7 @@ def fake_manager(fakes, version, edition='premium', https_only=False, creds=CRED
             if major < 4:
                 return fakes.html()
             if path == '/api/v3.1/version' and numeric < (4, 1, 0):
-                return fakes.html()     # not proxied by the stock 4.0.x nginx (facts §2.1)
+                return fakes.html()     # not proxied by the stock 4.0.x nginx (behaviour §2.1)
             if _basic(call) != creds:
                 return fakes.error(401, 'unauthorized_error', 'Wrong credentials')
             return fakes.Response(200, {'version': version, 'edition': edition})
@@ -215,7 +215,7 @@ def test_https_only_on_a_custom_port_is_named_not_guessed(fakes):
 
 @pytest.mark.parametrize('port, moved', [(80, True), (8080, False)])
 def test_bare_400_of_an_ssl_enabled_4x_manager(fakes, port, moved):
-    """4.2-5.x with SSL: port 80 is nginx's `return 400` (facts §2.1): from 80 the plugin
+    """4.2-5.x with SSL: port 80 is nginx's `return 400` (behaviour §2.1): from 80 the plugin
     moves up to https:443 (verification on); from another port it names the cause."""
     def handler(call):
         if call.scheme == 'http':

@@ -68,7 +68,7 @@ def test_agents_plan_eligibility_by_compute_hosts():
         ('t1', 'deployments'): [{'id': 'd1'}, {'id': 'd2'}, {'id': 'd3'}],
     }
     eligible, not_eligible = agents.plan(FakeManager(tenants=['t1'], data=data))
-    # only the Compute host's state matters (facts §9.10, CLI 4.6 rework)
+    # only the Compute host's state matters (behaviour §9.10, CLI 4.6 rework)
     assert eligible == [('t1', 'd1')]
     assert [n['deployment_id'] for n in not_eligible] == ['d2']
     assert 'vm_2' in not_eligible[0]['reason']
