@@ -206,6 +206,17 @@ def users_option(f) -> Callable:
              'new passwords (reset-passwords), or record a waiver (skip).')(f)
 
 
+def restore_issue14_options(f) -> Callable:
+    """Options of new-host and in-place added by issue 14 (plugins, failed logins)."""
+    f = click.option('--ignore-plugin-failure', is_flag=True, default=False,
+                     help='4.5.0-5.0.x targets: restore the deployments whose plugins '
+                          'install and skip the others (reported) instead of failing '
+                          'the whole restore.')(f)
+    return click.option('--reset-failed-logins', is_flag=True, default=False,
+                        help='Forget the failed logins earlier runs of this upgrade '
+                             'recorded (after you checked the password by hand).')(f)
+
+
 @upgrade.command(name='new-host')
 @upgrade_id_option
 @click.option('--to-profile', default=None, metavar='NAME',
@@ -233,6 +244,7 @@ def users_option(f) -> Callable:
               help='Do not stop cloudify-riemann on the old manager before '
                    'the agents move (recorded as a waiver).')
 @agents_options
+@restore_issue14_options
 @yes_option
 @waive_options
 @timeout_option
@@ -241,7 +253,8 @@ def users_option(f) -> Callable:
 def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
              manager_password, manager_tenant, rest_port, ssl, rest_certificate, ssh_user,
              ssh_key, ssh_port, users, passwords_file, no_stop_old_healing, agent_timeout,
-             agents_concurrency, yes, waive, reason, timeout) -> Outcome:
+             agents_concurrency, ignore_plugin_failure, reset_failed_logins, yes, waive,
+             reason, timeout) -> Outcome:
     """Restore the snapshot on a new manager and move the agents to it.
 
     Checks the new manager (version, clean, bootstrap admin, agent networks,
@@ -259,7 +272,8 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
         rest_port=rest_port, ssl=ssl, rest_certificate=rest_certificate, ssh_user=ssh_user,
         ssh_key=ssh_key, ssh_port=ssh_port, users=users, passwords_file=passwords_file,
         no_stop_old_healing=no_stop_old_healing, agent_timeout=agent_timeout,
-        agents_concurrency=agents_concurrency, yes=yes, waivers=_waivers(waive, reason),
+        agents_concurrency=agents_concurrency, ignore_plugin_failure=ignore_plugin_failure,
+        reset_failed_logins=reset_failed_logins, yes=yes, waivers=_waivers(waive, reason),
         timeout=timeout))
 
 
@@ -267,13 +281,14 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
 @upgrade_id_option
 @users_option
 @agents_options
+@restore_issue14_options
 @yes_option
 @waive_options
 @timeout_option
 @cfy.options.common_options
 @boundary
-def in_place(upgrade_id, users, agent_timeout, agents_concurrency, yes, waive, reason,
-             timeout) -> Outcome:
+def in_place(upgrade_id, users, agent_timeout, agents_concurrency, ignore_plugin_failure,
+             reset_failed_logins, yes, waive, reason, timeout) -> Outcome:
     """Restore the snapshot on the rebuilt manager at the same address.
 
     Run it after tearing the old manager down and installing the new version
@@ -284,7 +299,8 @@ def in_place(upgrade_id, users, agent_timeout, agents_concurrency, yes, waive, r
     from cloudify_upgrade_plugin.runbooks.restore import command
     return command.run(InPlaceOptions(
         upgrade_id=upgrade_id, users=users, agent_timeout=agent_timeout,
-        agents_concurrency=agents_concurrency, yes=yes, waivers=_waivers(waive, reason),
+        agents_concurrency=agents_concurrency, ignore_plugin_failure=ignore_plugin_failure,
+        reset_failed_logins=reset_failed_logins, yes=yes, waivers=_waivers(waive, reason),
         timeout=timeout))
 
 

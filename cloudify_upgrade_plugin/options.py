@@ -57,6 +57,10 @@ class RestoreOptions:
     # new-host only: in place they keep these values
     passwords_file: Optional[str] = None
     no_stop_old_healing: bool = False
+    # issue 14: 4.5.0-5.0.x targets skip deployments whose plugins do not install;
+    # forget the failed logins an earlier run recorded (the operator checked the password)
+    ignore_plugin_failure: bool = False
+    reset_failed_logins: bool = False
 
 
 @dataclass(frozen=True)

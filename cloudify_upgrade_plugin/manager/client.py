@@ -26,9 +26,10 @@ from cloudify_upgrade_plugin.manager.connection import Connection
 from cloudify_upgrade_plugin.manager.credentials import Credentials
 from cloudify_upgrade_plugin.manager.discovery import (
     ManagerInfo, ProbeResult, basic_auth_header, discover, probe)
+from cloudify_upgrade_plugin.manager.logins import LEDGER
 from cloudify_upgrade_plugin.manager.profiles import read_profile
 from cloudify_upgrade_plugin.manager.retry import (
-    NO_RETRY, RetryPolicy, call_with_retries, translate)
+    NO_RETRY, RetryPolicy, call_with_retries, status_of, translate)
 from cloudify_upgrade_plugin.manager.status import health, normalise_status
 
 DEFAULT_TENANT = 'default_tenant'
@@ -218,9 +219,14 @@ class Manager:
             idempotent = method == 'get'
         policy = self.retry_policy if retry else NO_RETRY
         what = what or '{0} {1}'.format(method.upper(), uri)
+        basic = self.credentials.basic
+        if basic:   # a password is sent: within the failed-login budget only (logins.py)
+            LEDGER.check(self.address, self.username, label=self.label)
         try:
-            return call_with_retries(lambda: func(uri, **kwargs), idempotent, policy, what)
+            answer = call_with_retries(lambda: func(uri, **kwargs), idempotent, policy, what)
         except (CloudifyClientError, requests.exceptions.RequestException, ValueError) as exc:
+            if basic and status_of(exc) == 401:
+                LEDGER.record(self.address, self.username, ok=False)
             if not isinstance(exc, ValueError):   # requests' JSONDecodeError is both
                 raise translate(exc, self.label, what) from exc
             # a 2xx answer that was not JSON: the web UI, not the REST API (behaviour §2.1)
@@ -228,6 +234,9 @@ class Manager:
                 '{0} did not answer {1} with JSON; is {2} the right API prefix?'.format(
                     self.label, what, self.api_prefix),
                 error_id='manager-bad-answer', details={'manager': self.label}) from exc
+        if basic:
+            LEDGER.record(self.address, self.username, ok=True)
+        return answer
 
     def get(self, uri, params=None, headers=None, retry=True, what=None) -> Any:
         return self.request('get', uri, params=params, headers=headers, retry=retry,
@@ -274,7 +283,8 @@ class Manager:
 
     def restore_snapshot(self, snapshot_id, restore_certificates=False, force=False,
                          no_reboot=False, snapshot_version=None,
-                         timeout=versions.DEFAULT_RESTORE_TIMEOUT) -> str:
+                         timeout=versions.DEFAULT_RESTORE_TIMEOUT,
+                         ignore_plugin_failure=False) -> str:
         """Start ``restore_snapshot`` with the body for this target; return the execution id.
 
         The stock 7.0.5 ``snapshots.restore()`` omits ``recreate_deployments_envs`` (400 on
@@ -285,7 +295,8 @@ class Manager:
         body = versions.restore_body(self.version, force=force,
                                      restore_certificates=restore_certificates,
                                      no_reboot=no_reboot, snapshot_version=snapshot_version,
-                                     timeout=timeout)
+                                     timeout=timeout,
+                                     ignore_plugin_failure=ignore_plugin_failure)
         answer = self.request('post', '/snapshots/{0}/restore'.format(
             quote(snapshot_id, safe='')), data=body, expected=(200, 201),
             what='restoring snapshot {0}'.format(snapshot_id))
@@ -361,12 +372,16 @@ class Manager:
             if total is None and len(items) < size:
                 break
 
-    def events(self, execution_id, offset=0, size=100) -> Tuple[List[dict], Optional[int]]:
-        """One page of an execution's events: (items, total).  4.0+ only."""
-        answer = self.get('/events', params={
-            'execution_id': execution_id, 'type': ['cloudify_event'], '_offset': offset,
-            '_size': min(int(size), MAX_PAGE_SIZE), '_sort': '@timestamp'},
-            retry=False, what='reading events')
+    def events(self, execution_id, offset=0, size=100, logs_of_levels=None
+               ) -> Tuple[List[dict], Optional[int]]:
+        """One page of an execution's events: (items, total).  4.0+ only.
+        ``logs_of_levels`` (e.g. ``['warning']``): its log records of those levels instead
+        (the list filters by ``type`` and ``level``, cloudify-manager@5.0.5 events.py)."""
+        params = {'execution_id': execution_id, '_offset': offset, '_sort': '@timestamp',
+                  '_size': min(int(size), MAX_PAGE_SIZE), 'type': ['cloudify_event']}
+        if logs_of_levels:
+            params.update(type=['cloudify_log'], level=list(logs_of_levels))
+        answer = self.get('/events', params=params, retry=False, what='reading events')
         total = ((answer.get('metadata') or {}).get('pagination') or {}).get('total')
         return answer.get('items') or [], total
 

@@ -18,6 +18,7 @@ import requests
 from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.manager import logins
 from cloudify_upgrade_plugin.manager.retry import credentials_hints
 
 PROBE_TIMEOUT = (5, 30)
@@ -180,7 +181,11 @@ def _discover_at(session, host, port, protocol, verify, username, password, toke
             'set.'.format(base, at_least), error_id='credentials-missing',
             hints=credentials_hints()[:1])
     for path in ('/api/version', '/api/v3.1/version', '/api/v3/version'):
+        # a password is sent: within the failed-login budget only (logins.py, §12.10)
+        logins.check_headers(base, auth)
         result = probe(session, base, path, verify, headers=auth, timeout=timeout)
+        if result.is_json:
+            logins.observe(base, auth, result.status)
         _check_transport(result)
         if not result.is_json:
             continue   # an unproxied path reached the UI (behaviour §2.1)

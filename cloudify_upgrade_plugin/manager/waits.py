@@ -20,42 +20,18 @@ from cloudify_upgrade_plugin.clock import parse as parse_time
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import discovery
+from cloudify_upgrade_plugin.manager.logins import LEDGER, FailedLoginsLimit
+from cloudify_upgrade_plugin.manager.polling import (  # noqa: F401  (the waits' API)
+    POLL_CAP, POLL_FACTOR, POLL_START, PROGRESS_EVERY, Poll, Progress)
+from cloudify_upgrade_plugin.manager.restore_wait import (  # noqa: F401  (the waits' API)
+    DB_SWAP_QUIET, QUIET_POLL, LoginGate, quiet_left, stay_quiet, wait_for_restore_flag)
 
 END_STATES = ('terminated', 'failed', 'cancelled')   # behaviour §4: the same on every version
-POLL_START = 0.25
-POLL_CAP = 2.0
-POLL_FACTOR = 1.5
 # 401/403/404 while a restore swaps the DB and restarts the REST service are tolerated
 # for this long in a row before they count as real (a wrong password must not hang).
 CLIENT_ERROR_GRACE = 60.0
 _MAX_EVENT_PAGES = 10
 _MAX_ERROR_TEXT = 4000
-
-
-class _Poll:
-    """Adaptive poll interval and deadline over an injectable clock."""
-
-    def __init__(self, timeout, clock, sleep, start, cap, factor):
-        self.clock = clock or time.monotonic
-        self._sleep = sleep or time.sleep
-        self.started = self.clock()
-        self.deadline = None if timeout is None else self.started + float(timeout)
-        self.interval = start
-        self.cap = cap
-        self.factor = factor
-
-    def elapsed(self):
-        return self.clock() - self.started
-
-    def expired(self):
-        return self.deadline is not None and self.clock() >= self.deadline
-
-    def sleep(self):
-        delay = self.interval
-        if self.deadline is not None:
-            delay = max(0.0, min(delay, self.deadline - self.clock()))
-        self._sleep(delay)
-        self.interval = min(self.cap, self.interval * self.factor)
 
 
 def _is_tolerable(exc):
@@ -72,63 +48,90 @@ def _last_line(text):
 def wait_for_execution(manager, execution_id, timeout, on_event=None, clock=None, sleep=None,
                        poll_start=POLL_START, poll_cap=POLL_CAP, poll_factor=POLL_FACTOR,
                        tolerate_outage=True, client_error_grace=CLIENT_ERROR_GRACE,
-                       alternatives=(), on_switch=None) -> dict:
+                       alternatives=(), on_switch=None, relogin=None) -> dict:
     """Poll ``execution_id`` on ``manager`` until it ends; return the final execution dict.
 
     ``timeout`` in seconds (None: no limit).  ``on_event(event_dict)`` gets the execution's
     events as they appear (4.0+, best effort).  ``alternatives``: the same manager with
-    other credentials (``Manager.with_credentials``), tried when ``manager``'s are refused:
-    a restore of a 4.2+ snapshot makes the *source* admin's password the target's, inside
-    the workflow on 4.6+ targets (behaviour §3.8).  The first one that works is used from then
-    on and passed to ``on_switch(manager)``.  Raises ``UpgradeError`` with ids
-    ``execution-failed``, ``execution-cancelled``, ``execution-timeout``, or the
-    manager's error when it persists (auth, not found) beyond ``client_error_grace``.
+    other credentials (``Manager.with_credentials``), tried in turn when the credentials in
+    use are refused: a restore of a 4.2+ snapshot makes the *source* admin's password the
+    target's (behaviour §3.8).  The first one that works is used from then on and passed to
+    ``on_switch(manager)``.  Every password sent stays within the failed-login budget
+    (``manager/logins.py``): when every candidate is refused or out of budget,
+    ``relogin(refused_manager, round)`` (if given) waits without sending a password until
+    logging in again is worth it and returns the candidates to try next, in order; without
+    it, refusals are polled on for ``client_error_grace`` seconds.  Progress is logged at
+    least every ``PROGRESS_EVERY`` seconds.  Raises ``UpgradeError`` with ids
+    ``execution-failed``, ``execution-cancelled``, ``execution-timeout``,
+    ``failed-logins-limit``, or the manager's error when it persists (auth, not found)
+    beyond ``client_error_grace``.
     """
     logger = get_logger()
-    poll = _Poll(timeout, clock, sleep, poll_start, poll_cap, poll_factor)
+    poll = Poll(timeout, clock, sleep, poll_start, poll_cap, poll_factor)
     events = _EventFollower(manager, execution_id, on_event)
-    others = [m for m in alternatives or () if m is not None and m is not manager]
+    order = [manager] + [m for m in alternatives or () if m is not None and m is not manager]
+    if relogin is None and len(order) > 1:
+        relogin = _switch_relogin(order, poll)
+    refused = []          # candidates refused (or out of budget) since the last success
+    rounds = 0
+    progress = Progress(poll, PROGRESS_EVERY)
+    pause = None
     last_status = None
     workflow = None
     outage_since = None
     client_error_since = None
     last_error = None
     while True:
+        current = order[0]
         execution = None
         try:
-            execution = manager.get_execution(execution_id, retry=False)
+            execution = current.get_execution(execution_id, retry=False)
         except UpgradeError as exc:
             if not tolerate_outage:
                 raise
             status = (exc.details or {}).get('status_code')
-            if status == 401 and others:
-                switched, execution = _try_others(others, execution_id)
-                if switched is not None:
-                    logger.info('%s refused the credentials in use; continuing with other '
-                                'credentials (after a restore the admin password is the old '
-                                "manager's).", manager.label)
-                    others.remove(switched)
-                    others.insert(0, manager)
-                    manager = switched
-                    events.manager = switched
-                    if on_switch is not None:
-                        on_switch(switched)
-            if execution is None:
-                last_error = exc
-                if _is_tolerable(exc):
-                    client_error_since = None
-                else:
-                    if status not in (401, 403, 404):
-                        raise
-                    if client_error_since is None:
-                        client_error_since = poll.clock()
-                    if poll.clock() - client_error_since >= client_error_grace:
-                        raise
-                if outage_since is None:
-                    outage_since = poll.clock()
-                    logger.info('%s: %s; still waiting for execution %s.', manager.label,
-                                exc.message, execution_id)
+            limited = exc.error_id == FailedLoginsLimit.default_id
+            if status == 401 or limited:
+                if current not in refused:
+                    refused.append(current)
+                untried = [m for m in order if m not in refused]
+                if untried:          # the next candidate, at once
+                    order = untried + refused
+                    continue
+                if all(_out_of_budget(m) for m in order):
+                    raise exc if limited else _limit_error(current)
+                if relogin is not None:
+                    order = list(relogin(current, rounds) or order)
+                    rounds += 1
+                    refused = []
+                    continue
+                # no relogin: the refusal is polled on for the grace, spaced so that the
+                # budget lasts it (a REST restart can refuse a right password briefly)
+                pause = float(client_error_grace) / LEDGER.limit
+                refused = []
+            last_error = exc
+            if _is_tolerable(exc):
+                client_error_since = None
+            else:
+                if status not in (401, 403, 404) and not limited:
+                    raise
+                if client_error_since is None:
+                    client_error_since = poll.clock()
+                if poll.clock() - client_error_since >= client_error_grace:
+                    raise
+            if outage_since is None:
+                outage_since = poll.clock()
+                logger.info('%s: %s; still waiting for execution %s.', current.label,
+                            exc.message, execution_id)
         if execution is not None:
+            if current is not manager:
+                logger.info('%s accepts the %s credentials; continuing with them.',
+                            current.label, current.credentials.label or 'other')
+                manager = current
+                events.manager = current
+                if on_switch is not None:
+                    on_switch(current)
+            refused = []
             if outage_since is not None:
                 logger.info('%s answers again after %.0fs.', manager.label,
                             poll.clock() - outage_since)
@@ -139,25 +142,76 @@ def wait_for_execution(manager, execution_id, timeout, on_event=None, clock=None
             if status != last_status:
                 logger.info('Execution %s (%s): %s', execution_id, workflow, status)
                 last_status = status
+                progress.reset()
             events.follow()
             if status in END_STATES:
                 events.follow(final=True)
                 return _ended(manager, execution, execution_id, workflow)
+        progress.tick('Execution %s (%s) still %s after %s.', execution_id,
+                      workflow or 'workflow unknown', last_status or 'unread', None)
         if poll.expired():
             raise _timeout_error(manager, execution_id, workflow, last_status, timeout,
                                  last_error if outage_since is not None else None)
-        poll.sleep()
+        if pause:
+            poll.pause(pause)
+            pause = None
+        else:
+            poll.sleep()
 
 
-def _try_others(others, execution_id):
-    """(manager, execution) for the first alternative whose credentials work, else (None,
-    None)."""
-    for other in others:
-        try:
-            return other, other.get_execution(execution_id, retry=False)
-        except UpgradeError:
-            continue
-    return None, None
+def restore_pace(target) -> dict:
+    """The poll of a restore on ``target``: at least every ``RESTORE_POLL_CAP`` seconds;
+    every ``restore_wait.QUIET_POLL`` seconds on 5.0.5-6.1 (behaviour §12.7)."""
+    if versions.restore_traffic_can_deadlock(target.version):
+        return {'poll_start': QUIET_POLL, 'poll_cap': QUIET_POLL}
+    return {'poll_cap': RESTORE_POLL_CAP}
+
+
+def wait_for_restore(target, execution_id, timeout, started_at=None, logins=None,
+                     on_switch=None, clock=None, sleep=None, now=None) -> dict:
+    """Wait for restore execution ``execution_id`` on ``target`` as the target allows it.
+
+    5.0.5-6.1: nothing is sent until ``DB_SWAP_QUIET`` seconds after ``started_at`` (the
+    restore's start, ISO 8601; ``now`` for tests), then slow polls (``restore_pace``).
+    When every password is refused, a ``LoginGate`` decides when to try again and
+    ``logins(how)`` ('flag' or 'delay') the managers to try, in order (default: the one
+    refused).  The execution's events are not read.  Returns the final execution.
+    """
+    clock = clock or time.monotonic
+    pace = restore_pace(target)
+    if versions.restore_traffic_can_deadlock(target.version):
+        stay_quiet(target.label, quiet_left(target.version, started_at, now=now), sleep=sleep)
+    gate = LoginGate(target, clock() + float(timeout), clock=clock, sleep=sleep, **pace)
+
+    def relogin(refused, round_):
+        how = gate.wait(round_)
+        return list(logins(how)) if logins is not None else [refused]
+    return wait_for_execution(target, execution_id, timeout, clock=clock, sleep=sleep,
+                              relogin=relogin, on_switch=on_switch, **pace)
+
+
+def _switch_relogin(order, poll):
+    """The default ``relogin`` when there are alternatives: wait for a ``LoginGate``, then
+    try the alternatives first (the password a restore installs, behaviour §3.8)."""
+    gate = LoginGate(order[0], poll.deadline if poll.deadline is not None else float('inf'),
+                     clock=poll.clock, sleep=poll._sleep)
+
+    def relogin(refused, round_):
+        gate.wait(round_)
+        return order[1:] + order[:1]
+    return relogin
+
+
+def _out_of_budget(manager):
+    return manager.credentials.basic and not LEDGER.allows(manager.address, manager.username)
+
+
+def _limit_error(manager):
+    try:
+        LEDGER.check(manager.address, manager.username, label=manager.label)
+    except FailedLoginsLimit as error:
+        return error
+    return FailedLoginsLimit('{0} refused every known password.'.format(manager.label))
 
 
 def _ended(manager, execution, execution_id, workflow):
@@ -253,7 +307,7 @@ def wait_for_rest(manager, timeout, clock=None, sleep=None, poll_start=POLL_STAR
     execution ended (behaviour §3.8: "wait at least 10 seconds").
     """
     logger = get_logger()
-    poll = _Poll(timeout, clock, sleep, poll_start, poll_cap, poll_factor)
+    poll = Poll(timeout, clock, sleep, poll_start, poll_cap, poll_factor)
     if settle:
         poll._sleep(float(settle))
     session = session or requests.Session()
@@ -316,37 +370,6 @@ def _first_accepted(alternatives, manager):
             continue
         return other
     return None
-
-
-def wait_for_restore_flag(manager, timeout, clock=None, sleep=None, poll_start=POLL_START,
-                          poll_cap=POLL_CAP, poll_factor=POLL_FACTOR, session=None) -> bool:
-    """5.0.5+: wait until ``/api/v3.1/snapshot-status`` says "not-running".
-
-    behaviour §2.3: the flag is removed by the detached post-restore shell, so this is the
-    "restore fully done" signal on 5.0.5+.  Older managers return at once (False).
-    """
-    if not versions.reports_restore_flag(manager.version):
-        return False
-    poll = _Poll(timeout, clock, sleep, poll_start, poll_cap, poll_factor)
-    session = session or requests.Session()
-    last = 'no answer yet'
-    while True:
-        result = discovery.probe(session, manager.address, '/api/v3.1/snapshot-status',
-                                 verify=manager.verify)
-        if result.is_json and isinstance(result.body, dict):
-            if result.body.get('status') == 'not-running':
-                return True
-            last = 'status {0}'.format(result.body.get('status'))
-        elif result.error is not None:
-            last = str(result.error)
-        if poll.expired():
-            raise UpgradeError(
-                '{0} still reports a snapshot restore running after {1}s ({2}).'.format(
-                    manager.label, timeout, last),
-                error_id='restore-still-running', details={'manager': manager.label},
-                hints=['Check the restore on the manager host, then run the same command '
-                       'again.'])
-        poll.sleep()
 
 
 # -- after a restore ------------------------------------------------------------------------

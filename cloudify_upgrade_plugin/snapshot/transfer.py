@@ -48,6 +48,7 @@ from requests.structures import CaseInsensitiveDict
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager.connection import Connection
+from cloudify_upgrade_plugin.manager import logins
 from cloudify_upgrade_plugin.snapshot.localfile import (  # noqa: F401  (the module's API)
     DEFAULT_CHUNK, LocalWriteError, PartState, local_write_error, read_sha256_file,
     sha256_file, unlink_quiet, verify_file)
@@ -237,6 +238,7 @@ def _attempt(session, url, headers, verify, timeout, state, expected_size, progr
     resumed_from = state.offset
     if resumed_from:
         request_headers['Range'] = 'bytes={0}-'.format(resumed_from)
+    logins.check_headers(url, request_headers)
     try:
         response = session.get(url, headers=request_headers, stream=True, verify=verify,
                                timeout=timeout)
@@ -247,6 +249,7 @@ def _attempt(session, url, headers, verify, timeout, state, expected_size, progr
                    '--rest-certificate PATH).'])
     except (requests.exceptions.RequestException, OSError) as exc:
         raise _Retry('connection error: {0}'.format(exc))
+    logins.observe(url, request_headers, response.status_code)
     try:
         status = response.status_code
         total = None
@@ -431,6 +434,7 @@ def upload(source, url, path, headers=None, verify=None, progress=None,
     headers.pop('Content-Type', None)
     headers['Content-Type'] = 'application/octet-stream'
     size = os.path.getsize(path)
+    logins.check_headers(url, headers)
     with open(path, 'rb') as f:
         body = _UploadBody(f, size, progress, chunk_size, chunk_size)
         try:
@@ -447,6 +451,7 @@ def upload(source, url, path, headers=None, verify=None, progress=None,
                 error_id='upload-failed',
                 hints=['Check that the manager is reachable, then rerun the command.'],
                 details={'url': url})
+    logins.observe(url, headers, response.status_code)
     try:
         if response.status_code == 409:
             raise UpgradeError(

@@ -30,5 +30,9 @@ from cloudify_upgrade_plugin.versions.rules import (  # noqa: F401
     redirects_http_to_https, reports_restore_flag,
     restarts_rest_after_restore, snapshot_carries_passwords, snapshot_has_certificates,
     teardown_kind, upload_needs_private_resource, users_need_rest_security)
+from cloudify_upgrade_plugin.versions.rules import (  # noqa: F401  (issue 14)
+    IGNORE_PLUGIN_FAILURE_RANGE, LEGACY_ROUTE_KEYS, has_ignore_plugin_failure,
+    ignore_plugin_failure_removes_deployments, restore_installs_source_admin,
+    restore_traffic_can_deadlock)
 from cloudify_upgrade_plugin.versions.version import (  # noqa: F401
     CALENDAR_VERSIONS, Version, as_version)

@@ -5,23 +5,36 @@ build, for one manager version, the body that version accepts.  ``manager/client
 sends them.
 """
 from cloudify_upgrade_plugin.errors import InputError
-from cloudify_upgrade_plugin.versions.rules import snapshot_has_certificates
+from cloudify_upgrade_plugin.versions.rules import (
+    IGNORE_PLUGIN_FAILURE_RANGE, has_ignore_plugin_failure, snapshot_has_certificates)
 from cloudify_upgrade_plugin.versions.version import as_version
 
 DEFAULT_RESTORE_TIMEOUT = 300
 
 
 def restore_body(target, force=False, restore_certificates=False, no_reboot=False,
-                 snapshot_version=None, timeout=DEFAULT_RESTORE_TIMEOUT, tenant_name=None) -> dict:
+                 snapshot_version=None, timeout=DEFAULT_RESTORE_TIMEOUT, tenant_name=None,
+                 ignore_plugin_failure=False) -> dict:
     """The JSON body of ``POST /snapshots/<id>/restore`` for a target manager version.
 
     behaviour §1.1 / §3.5: ``force`` is read with dict indexing on every version (missing ->
     500), so it is always sent; ``recreate_deployments_envs`` is required on 3.4.2 - 5.2.x
     and was removed in 6.0; 4.0.x also requires the ``tenant_name`` key; 4.5.0-4.5.1 require
-    ``ignore_plugin_failure``.  For 4.1 - 5.2.x the maximally compatible body of behaviour §3.5 is
-    used (extra keys are ignored everywhere, behaviour §1.1).  Booleans are JSON booleans.
+    ``ignore_plugin_failure``.  For 4.1 - 5.2.x the maximally compatible body of behaviour
+    §3.5 is used (extra keys are ignored everywhere, behaviour §1.1).  Booleans are JSON
+    booleans.
+    ``ignore_plugin_failure`` true is only for the targets that read it (4.5.0 - 5.0.x,
+    behaviour §12.4): a deployment whose plugins do not install no longer fails the restore.
     """
     target = as_version(target)
+    if ignore_plugin_failure and not has_ignore_plugin_failure(target):
+        raise InputError(
+            '--ignore-plugin-failure is only for {0} targets; {1} does not read it.'.format(
+                IGNORE_PLUGIN_FAILURE_RANGE, target),
+            error_id='ignore-plugin-failure-unsupported',
+            hints=['Drop --ignore-plugin-failure: {0} targets install plugins only when a '
+                   'workflow needs them (5.1+), or fail the restore on a plugin that does '
+                   'not install (before 4.5).'.format(target)])
     force = bool(force)
     restore_certificates = bool(restore_certificates)
     no_reboot = bool(no_reboot)
@@ -57,8 +70,8 @@ def restore_body(target, force=False, restore_certificates=False, no_reboot=Fals
         body['no_reboot'] = no_reboot
     if (4, 1) <= target.major_minor < (6, 0):
         # behaviour §1.1: required on 4.5.0-4.5.1, optional 4.5.5-5.0.x, ignored elsewhere;
-        # the maximally compatible 4.1-5.2.x body carries it as false
-        body['ignore_plugin_failure'] = False
+        # the maximally compatible 4.1-5.2.x body carries it (false unless asked, §12.4)
+        body['ignore_plugin_failure'] = bool(ignore_plugin_failure)
     body['timeout'] = int(timeout)
     return body
 

@@ -179,3 +179,60 @@ def teardown_kind(version) -> str:
     if base < Version((6, 4, 0)):
         return 'cfy-manager-remove'
     return 'cfy-manager-remove-config'
+
+
+# -- what a restore does to the admin, its timing, plugins (issue 14) ----------------------
+
+# behaviour §12.1: the metadata.json keys that send a snapshot down 7.0's legacy (DB) route
+LEGACY_ROUTE_KEYS = ('schema_revision', 'composer_schema_revision', 'stage_schema_revision')
+# behaviour §12.4: the restore body's ignore_plugin_failure is read by these targets
+IGNORE_PLUGIN_FAILURE_RANGE = '4.5.0 - 5.0.x'
+
+
+def restore_installs_source_admin(target, snapshot_meta: Optional[dict]) -> bool:
+    """Does restoring this snapshot give the target's admin the SOURCE admin's password?
+
+    behaviour §3.8 'Effect on credentials': yes for a snapshot of 4.2 or later restored by the
+    legacy (DB) route.  behaviour §12.1: 7.0 takes that route only when ``metadata.json`` holds
+    all three ``LEGACY_ROUTE_KEYS`` (key presence; cloudify-manager@7.0.0..7.0.4
+    ``snapshot_restore.py`` ``_is_legacy_snapshot``), otherwise the per-entity route,
+    which leaves the admin as it was; earlier targets have the legacy route only.
+    ``snapshot_meta`` is the snapshot's ``metadata.json`` (``snapshot_version`` and the
+    keys).
+    """
+    meta = snapshot_meta or {}
+    version = meta.get('snapshot_version')
+    if not version or not snapshot_carries_passwords(version):
+        return False
+    if as_version(target).base < Version((7, 0, 0)):
+        return True
+    return all(key in meta for key in LEGACY_ROUTE_KEYS)
+
+
+def restore_traffic_can_deadlock(target) -> bool:
+    """behaviour §12.7: 5.0.5-6.1 keep the REST service up while the restore downgrades and
+    upgrades the database, and REST traffic then can deadlock the migration
+    (cloudify-manager PR #2937 RD-2110, PR #3186 RD-2913); from 6.2 the REST service is
+    paused during that step (cloudify-manager@6.2.0 ``_pause_services``)."""
+    base = as_version(target).base
+    return Version((5, 0, 5)) <= base < Version((6, 2, 0))
+
+
+def has_ignore_plugin_failure(target) -> bool:
+    """behaviour §12.4, §1.1: 4.5.0-5.0.x restores install the snapshot's plugins into every
+    deployment's environment, and only they read ``ignore_plugin_failure``
+    (cloudify-manager@4.5..5.0.5 ``snapshot_restore.py`` ``_restore_deployment_envs``);
+    earlier ones fail the restore on a plugin that does not install, 5.1+ install plugins
+    only when a workflow needs them."""
+    base = as_version(target).base
+    return Version((4, 5, 0)) <= base < Version((5, 1, 0))
+
+
+def ignore_plugin_failure_removes_deployments(target) -> bool:
+    """4.5.0-4.5.1 delete a deployment whose environment failed with
+    ``ignore_plugin_failure`` ("Removing failed deployment ... footprints",
+    cloudify-manager@4.5, 4.5.1 ``snapshot_restore.py``
+    ``__remove_failed_deployments_footprints``); 4.5.5-5.0.x keep it, without its plugins
+    ("Proceeding since `ignore_plugin_failure` flag was used", cloudify-manager@4.5.5)."""
+    base = as_version(target).base
+    return Version((4, 5, 0)) <= base < Version((4, 5, 5))

@@ -63,6 +63,12 @@ def parse_args(argv=None):
                               "source does)")
     facts12.add_argument('--ok-fail-delay', type=float, default=None,
                          help='real seconds before /ok answers FAIL (default 3 x time scale)')
+    facts12.add_argument('--db-swap-seconds', type=float, default=None,
+                         help='5.0.5-6.1: real seconds the restore swaps its database '
+                              '(behaviour §12.7; default 2 manager-seconds)')
+    facts12.add_argument('--deadlock-on-db-swap-traffic', action='store_true',
+                         help='5.0.5-6.1: a REST request during the database swap fails '
+                              'the restore (deadlock, behaviour §12.7)')
     clusters = parser.add_argument_group('clusters (README "Clusters")')
     clusters.add_argument('--cluster-managers', type=int, default=None, metavar='N',
                           help='run a cluster of N managers (premium 4.0-4.6: HA, 5.0.5+: '
@@ -87,6 +93,10 @@ def parse_args(argv=None):
                         metavar='WORKFLOW[:DEPLOYMENT]', help='such executions fail')
     faults.add_argument('--hang-execution', action='append', default=[],
                         metavar='WORKFLOW[:DEPLOYMENT]', help='such executions hang')
+    faults.add_argument('--fail-plugin-install', action='append', default=[],
+                        metavar='DEPLOYMENT[:TENANT]',
+                        help="its wagon does not install here (4.x-5.0.x restores, "
+                             "behaviour §12.4)")
     faults.add_argument('--no-content-length', action='store_true',
                         help='downloads are chunked, without Content-Length')
     faults.add_argument('--download-headers', choices=('nginx', 'rest'), default='nginx',
@@ -121,6 +131,9 @@ def apply_faults(mgr, args):
     for spec in args.hang_execution:
         workflow, _, deployment = spec.partition(':')
         mgr.faults.hang_execution(workflow_id=workflow, deployment_id=deployment or None)
+    for spec in args.fail_plugin_install:
+        deployment, _, tenant = spec.partition(':')
+        mgr.faults.fail_plugin_install(deployment, tenant=tenant or None)
     mgr.faults.no_content_length = args.no_content_length
     for spec in args.agent_install_method:
         target, _, method = spec.partition('=')
@@ -151,7 +164,8 @@ def main(argv=None):
                   failed_logins_before_account_lock=args.failed_logins_before_account_lock,
                   account_lock_period=args.account_lock_period,
                   legacy_stage_restore=args.legacy_stage_restore,
-                  ok_fail_delay=args.ok_fail_delay)
+                  ok_fail_delay=args.ok_fail_delay, db_swap_seconds=args.db_swap_seconds,
+                  deadlock_on_db_swap_traffic=args.deadlock_on_db_swap_traffic)
     if args.cluster_managers is not None:
         return run_cluster(args, kwargs, stop)
     try:

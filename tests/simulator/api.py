@@ -191,6 +191,9 @@ class RestApi:
                                     'the server.')     # observed-7.0 'GET /api/v9/version'
                 return Response(rules.ui_status_for_unproxied, UI_PAGE,
                                 content_type='text/html')
+        # the request reaches the REST service (behaviour §12.7: during a 5.0.5-6.1 restore's
+        # database swap that is what can deadlock it)
+        mgr.note_rest_request(entry)
         ctx = Ctx(request, api_version, rest, entry)
         matched, allowed = None, False
         for r in ROUTES:
@@ -1011,11 +1014,24 @@ def maintenance_post(api, ctx, action):
 
 @route('GET', r'/events', scoped=True)
 def events(api, ctx):
-    """Events are not simulated: an empty page (README)."""
-    size = ctx.request.arg('_size') or 1000
-    offset = ctx.request.arg('_offset') or 0
-    return 200, {'metadata': {'pagination': {'total': 0, 'size': int(size),
-                                             'offset': int(offset)}}, 'items': []}
+    """Only the restore workflow's log records are simulated (README 'Events'): filtered by
+    execution_id, type (cloudify_event has none) and level (MGR@5.0.5
+    rest/resources_v1/events.py ALLOWED_FILTERS; a level filter drops events), paged."""
+    size = int(ctx.request.arg('_size') or 1000)
+    offset = int(ctx.request.arg('_offset') or 0)
+    query = ctx.request.query
+    wanted_ids = query.get('execution_id') or []
+    types = query.get('type') or ['cloudify_event', 'cloudify_log']
+    levels = query.get('level') or []
+    items = [dict(e) for e in list(api.mgr.workflow_logs)
+             if (not wanted_ids or e['execution_id'] in wanted_ids)
+             and e['type'] in types and (not levels or e['level'] in levels)
+             and e.get('tenant_name') in (None, ctx.tenant)]
+    page = items[offset:offset + size]
+    for item in page:
+        item.pop('tenant_name', None)
+    return 200, {'metadata': {'pagination': {'total': len(items), 'size': size,
+                                             'offset': offset}}, 'items': page}
 
 
 # ---- plain resources ---------------------------------------------------------------------
@@ -1454,6 +1470,11 @@ def restore_snapshot(api, ctx, sid):
                                                     body['recreate_deployments_envs'])
     if 'tenant_name' in rules.restore_required:
         params['tenant_name'] = body.get('tenant_name')
+    if rules.restore_reads_ignore_plugin_failure:
+        # behaviour §12.4; MGR@4.5..5.0.5 resources_v2/snapshots.py: verify_and_convert_bool(
+        # 'ignore_plugin_failure', request_dict.get('ignore_plugin_failure', 'false'))
+        params['ignore_plugin_failure'] = _bool(
+            'ignore_plugin_failure', body.get('ignore_plugin_failure', False))
     tenant = ctx.tenant or 'default_tenant'
     with store.lock:
         active = _active_executions(api, ctx)

@@ -48,6 +48,11 @@ class Faults(object):
     - ``agent_stays_old(node_instance_id, tenant=None, times=None)``: install_new_agents
       leaves that host's agent where it is (old version, old broker) and still ends
       `terminated` (for the plugin's own check through ``GET /agents``).
+    - ``fail_plugin_install(deployment_id, tenant=None, plugin=...)``: the snapshot's wagon
+      that deployment uses does not install on this manager (another platform or Python,
+      behaviour §12.4): on 4.x-5.0.x targets the restore's deployment environment fails
+      (``workflows.Engine._restore_deployment_envs``); a wagon is never installed by a
+      5.1+ restore.
     - ``clear()``: remove every fault.
     """
 
@@ -59,12 +64,14 @@ class Faults(object):
         self._exec_fail = []
         self._exec_hang = []
         self._agent_stay = []
+        self._plugin_fail = []
         self.no_content_length = False
 
     def clear(self):
         with self._lock:
             self._fail, self._drops, self._delays = [], [], []
             self._exec_fail, self._exec_hang, self._agent_stay = [], [], []
+            self._plugin_fail = []
             self.no_content_length = False
 
     # -- HTTP level ----------------------------------------------------------------------
@@ -161,3 +168,19 @@ class Faults(object):
                     rule.consume()
                     return 'fail', rule
         return None, None
+
+    # -- plugins (behaviour §12.4) ---------------------------------------------------------------
+    def fail_plugin_install(self, deployment_id, tenant=None,
+                            plugin='cloudify-openstack-plugin'):
+        with self._lock:
+            self._plugin_fail.append({'deployment_id': deployment_id, 'tenant': tenant,
+                                      'plugin': plugin})
+
+    def plugin_install_failure(self, tenant, deployment_id):
+        """The plugin that does not install into this deployment's environment, or None."""
+        with self._lock:
+            for rule in self._plugin_fail:
+                if rule['deployment_id'] == deployment_id and \
+                        rule['tenant'] in (None, tenant):
+                    return rule['plugin']
+        return None

@@ -223,7 +223,10 @@ class SimulatedManager:
     licence_version (premium 4.6+ licence, §12.2), distributed (Kubernetes 7.0, §12.1),
     failed_logins_before_account_lock / account_lock_period (minutes, §12.10),
     legacy_stage_restore ('source' | 'lenient', the 7.0 legacy route's Stage / Composer
-    steps, §12.1), ok_fail_delay (real seconds before /ok answers FAIL, §12.11)."""
+    steps, §12.1), ok_fail_delay (real seconds before /ok answers FAIL, §12.11),
+    db_swap_seconds (real seconds the 5.0.5-6.1 restore's database swap lasts; default 2
+    manager-seconds) and deadlock_on_db_swap_traffic (a request reaching the REST service
+    during it fails the restore as a deadlock would, §12.7)."""
 
     def __init__(self, version, edition='premium', data='empty', machine=None, port=0,
                  time_scale=DEFAULT_TIME_SCALE, admin_password=None, networks=None,
@@ -231,7 +234,8 @@ class SimulatedManager:
                  download_headers='nginx', ssl=False, licensed=True, licence_expired=False,
                  licence_trial=False, licence_version=None, distributed=False,
                  failed_logins_before_account_lock=None, account_lock_period=None,
-                 legacy_stage_restore='source', ok_fail_delay=None):
+                 legacy_stage_restore='source', ok_fail_delay=None, db_swap_seconds=None,
+                 deadlock_on_db_swap_traffic=False):
         self.rules = Rules(version, edition, update_3=update_3, patch_1=patch_1,
                            security_enabled=security_enabled, distributed=distributed)
         if legacy_stage_restore not in LEGACY_STAGE_RESTORE:
@@ -250,6 +254,14 @@ class SimulatedManager:
                                          else account_lock_period)}
         self._failed_logins = {}     # username -> [failed_logins_counter, last failure]
         self._ok_fail_delay = ok_fail_delay
+        # behaviour §12.7: the database swap of a 5.0.5-6.1 restore, and what reached the REST
+        # service during it
+        self._db_swap_seconds = db_swap_seconds
+        self.deadlock_on_db_swap_traffic = bool(deadlock_on_db_swap_traffic)
+        self._db_swapping = False
+        self._db_swap_traffic = []
+        # the restore workflow's log records (`GET /events`, type cloudify_log)
+        self.workflow_logs = []
         self.machine = machine or Machine(ssh=False)
         self.root = self.machine.root
         self.rest_host = self.machine.bind_host      # 127.0.0.1; a cluster node's own address
@@ -403,7 +415,7 @@ class SimulatedManager:
         entry = {'method': request.method, 'path': request.path, 'query': query,
                  'status': None, 'tenant': request.header('Tenant'), 'time': time.time(),
                  'auth_method': None, 'auth_user': None, 'auth_ok': None,
-                 'password_fingerprint': None}
+                 'password_fingerprint': None, 'during_db_swap': False}
         self.requests.append(entry)
         return entry
 
@@ -446,6 +458,51 @@ class SimulatedManager:
     def mark(self, event):
         """Append to `timeline` (tests assert the order of events, never durations)."""
         self.timeline.append((time.monotonic(), event))
+
+    # -- the 5.0.5-6.1 restore's database swap (behaviour §12.7) ---------------------------------
+    def db_swap_seconds(self):
+        """Manager-seconds the database swap lasts (an explicit option is real seconds)."""
+        if self._db_swap_seconds is not None:
+            return float(self._db_swap_seconds) / self.time_scale
+        return 2.0
+
+    def begin_db_swap(self):
+        with self._outage_lock:
+            self._db_swapping = True
+        self.mark('db swap started')
+
+    def end_db_swap(self):
+        """End the swap; -> the request-log entries that reached the REST service during
+        it."""
+        with self._outage_lock:
+            self._db_swapping = False
+            seen = [e for e in self._db_swap_traffic]
+        self.mark('db swap ended')
+        return seen
+
+    def note_rest_request(self, entry):
+        """A request reached the REST service (called by api.py): during a database swap
+        it is marked ``during_db_swap`` and remembered."""
+        with self._outage_lock:
+            if not self._db_swapping:
+                return
+            self._db_swap_traffic.append(entry)
+        entry['during_db_swap'] = True
+
+    def db_swap_traffic(self):
+        """Every request-log entry that reached the REST service during a database swap."""
+        with self._outage_lock:
+            return list(self._db_swap_traffic)
+
+    def workflow_log(self, ex, level, message, logger='ctx'):
+        """A log record of execution `ex` (`ctx.logger.<level>(message)` in a workflow)."""
+        self.workflow_logs.append({
+            'type': 'cloudify_log', 'level': level, 'message': message, 'logger': logger,
+            'execution_id': ex['id'], 'workflow_id': ex.get('workflow_id'),
+            'tenant_name': ex.get('tenant_name'), 'blueprint_id': None,
+            'deployment_id': None, 'node_instance_id': None, 'node_name': None,
+            'operation': None, 'error_causes': None, 'event_type': None,
+            'timestamp': datamod.ts(), 'reported_timestamp': datamod.ts()})
 
     def events(self, prefix=''):
         return [e for _, e in list(self.timeline) if e.startswith(prefix)]
@@ -1003,7 +1060,8 @@ def start(version, edition='premium', data='empty', state_dir=None, ssh=True, po
     download_headers, ssl, and the behaviour §12 options of SimulatedManager (licensed,
     licence_expired, licence_trial, licence_version, distributed,
     failed_logins_before_account_lock,
-    account_lock_period, legacy_stage_restore, ok_fail_delay)."""
+    account_lock_period, legacy_stage_restore, ok_fail_delay, db_swap_seconds,
+    deadlock_on_db_swap_traffic)."""
     machine = Machine(state_dir=state_dir, ssh=ssh, ssh_port=ssh_port)
     try:
         return SimulatedManager(version, edition, data, machine=machine, port=port,

@@ -394,6 +394,30 @@ class Rules:
         else:
             self.post_restore = 'inside'              # restart inside the workflow
         self.snapshot_status_flag = v >= (5, 0, 5)
+        # MGR@4.5.5..7.0.4 `restore`: the post-restore commands run in `finally`, so a
+        # legacy restore that fails after its DB step still runs them (MGR@4.2..4.5.1 only
+        # on success, inside the `try`)
+        self.post_restore_commands_in_finally = v >= (4, 5, 5)
+        # behaviour §12.7: 5.0.5-6.1 keep the REST service up while the restore downgrades and
+        # upgrades the database, and REST traffic can deadlock that migration (MGR PR
+        # #2937 RD-2110 locks `users` and `maintenance_mode`, which every request's
+        # maintenance check and authentication read; PR #3186 RD-2913: "we keep seeing
+        # deadlocks with concurrent requests", so from 6.2 `_pause_services` stops
+        # cloudify-restservice during that step)
+        self.restore_db_swap_serves_rest = (5, 0, 5) <= v < (6, 2, 0)
+        # behaviour §12.4: up to 5.0.x the restore installs every deployment's plugins into
+        # its environment and a failure fails the restore (MGR@4.4..5.0.5
+        # snapshot_restore.py `_restore_deployment_envs`; [I] before 4.4); 5.1 only makes
+        # the deployment directories (MGR@5.1.0), plugins install when a workflow needs them
+        self.restore_installs_deployment_plugins = (4, 0, 0) <= v < (5, 1, 0)
+        # ... `ignore_plugin_failure` is read from 4.5.0 (MGR@4.5 resources_v2/snapshots.py)
+        self.restore_reads_ignore_plugin_failure = (4, 5, 0) <= v < (5, 1, 0)
+        # 4.5.0-4.5.1 stop at the first failed environment (`raise re`) and, with the flag,
+        # delete the deployment (`__remove_failed_deployments_footprints`); 4.5.5-5.0.x
+        # restore every environment, keep a skipped deployment without its plugins, and
+        # fail at the end listing the failed ones (MGR@4.5.1, 4.5.5, 5.0.5)
+        self.ignore_plugin_failure_deletes = (4, 5, 0) <= v < (4, 5, 5)
+        self.plugin_failures_collected = (4, 5, 5) <= v < (5, 1, 0)
         # behaviour §2.3: the restore flag file moved to /tmp/cloudify on 7.0.4
         self.snapshot_flag_file = ('tmp/cloudify/snapshot_restoring' if v >= (7, 0, 0) else
                                    'opt/manager/snapshot_status/snapshot_restoring')

@@ -1,8 +1,10 @@
 """The simulated management worker: a scheduler thread that moves executions through
 pending -> started -> terminated/failed/cancelled over (scaled) time, and the workflows it
 runs: create_snapshot, restore_snapshot (validator, DB swap, post-restore work per target
-version, behaviour §3.6 / §3.8), heal and plain workflows; other modules register theirs
-(install_new_agents: agents.py, update_plugin: plugins.py).
+version, behaviour §3.6 / §3.8; the 5.0.5-6.1 database swap with the REST service up, §12.7;
+the 4.x-5.0.x deployment environments' plugins, §12.4), heal and plain workflows; other
+modules register theirs (install_new_agents: agents.py, update_plugin: plugins.py) and the
+fix-ups of restored data (``RESTORE_HOOKS``).
 
 Durations are in "manager seconds" and multiplied by the manager's time scale.
 """
@@ -39,7 +41,9 @@ def register_work(workflow_id, fn):
 
 # Called after a restore's data step as fn(mgr, snapshot, new_format): `snapshot` is the
 # rules.SnapshotRules of the restored snapshot, `new_format` True on the 7.0 new route
-# (behaviour §12.1), where nothing of the legacy DB step happens.
+# (behaviour §12.1), where nothing of the legacy DB step happens.  Hooks adjust the restored
+# data and cannot fail the restore; the workflow's own later steps that can (the 4.x-5.0.x
+# deployment environments, `Engine._restore_deployment_envs`) stay in `restore_work`.
 RESTORE_HOOKS = []
 
 
@@ -222,6 +226,7 @@ class Engine:
         params = ex.get('parameters') or {}
         sid = params['snapshot_id']
         mgr.set_snapshot_flag(True)             # behaviour §2.3 snapshot-status (5.0.5+)
+        db_replaced = False
         try:
             yield WORK_STEP
             if fail_rule is not None:
@@ -265,6 +270,17 @@ class Engine:
                 # cannot downgrade to (before any table is cleared) [I]
                 raise WorkflowFailed('RuntimeError: Failed running command: alembic '
                                      'downgrade {0!r}'.format(meta['schema_revision']))
+            if rules.restore_db_swap_serves_rest:
+                # behaviour §12.7: 5.0.5-6.1 downgrade and upgrade the database with the REST
+                # service up; a request reaching it meanwhile can deadlock the migration
+                mgr.begin_db_swap()
+                yield mgr.db_swap_seconds()
+                traffic = mgr.end_db_swap()
+                if traffic and mgr.deadlock_on_db_swap_traffic:
+                    raise WorkflowFailed(
+                        'psycopg2.extensions.TransactionRollbackError: deadlock detected '
+                        '(while restoring the database; {0} REST request(s) during the '
+                        'migration)'.format(len(traffic)))
             # the DB step: the manager's data becomes the snapshot's (behaviour §3.8)
             mgr.mark('db restored')
             with mgr.store.lock:
@@ -275,6 +291,9 @@ class Engine:
                 if into_tenant is None and snap.has_old_roles and rules.roles_42:
                     _map_old_roles(mgr.store)                    # behaviour §9 item 7
             self._ui_databases(arc, meta, snap)
+            # `_restore_db` is over (its Stage / Composer steps included): the admin's
+            # UPDATE is queued next (`_restore_hash_salt`, MGR@4.5.5..7.0.4)
+            db_replaced = True
             with mgr.store.lock:
                 if rules.delete_snapshot_after_restore:
                     for rec in mgr.store.find('snapshots', sid):
@@ -285,14 +304,23 @@ class Engine:
                 # 4.6+: the REST service is restarted inside the workflow
                 mgr.restart_restservice(REST_RESTART_OUTAGE)
                 yield REST_RESTART_OUTAGE
+            if rules.restore_installs_deployment_plugins:
+                self._restore_deployment_envs(ex, params)
             yield WORK_STEP
         except WorkflowFailed:
-            mgr.set_snapshot_flag(False)
+            if db_replaced and rules.post_restore_commands_in_finally:
+                # MGR@4.5.5+ `restore`: `finally: _trigger_post_restore_commands()`, and
+                # the admin's UPDATE was queued right after `_restore_db`
+                # (`_restore_hash_salt` -> `_restore_admin_user`): a restore that fails
+                # later still installs the source admin, then removes the flag
+                self.later(POST_RESTORE_DELAY, self._post_restore,
+                           self._source_admin(arc, snap),
+                           security if rules.post_restore == 'after_terminated' else None,
+                           None, True, sid)
+            else:
+                mgr.set_snapshot_flag(False)
             raise
-        source_admin = None
-        if snap.installs_source_admin:
-            source_admin = next((u for u in arc['data'].get('users', {}).values()
-                                 if u['id'] == 0), None)
+        source_admin = self._source_admin(arc, snap)
         certs = params.get('restore_certificates') and self._certs_ok(arc)
 
         def after_terminated():
@@ -302,6 +330,87 @@ class Engine:
         if rules.delete_snapshot_after_restore:
             mgr.remove_snapshot_file(sid)
         return after_terminated
+
+    @staticmethod
+    def _source_admin(arc, snap):
+        """behaviour §3.8: the admin a >= 4.2 snapshot installs (its user with id 0)."""
+        if not snap.installs_source_admin:
+            return None
+        return next((u for u in arc['data'].get('users', {}).values() if u['id'] == 0),
+                    None)
+
+    def _restore_deployment_envs(self, ex, params):
+        """behaviour §12.4: up to 5.0.x every restored deployment's environment gets its
+        plugins; one that does not install (``faults.fail_plugin_install``) fails the
+        restore unless ``ignore_plugin_failure`` (4.5.0-5.0.x).  Log texts and what
+        happens per version: MGR@4.4, 4.5.1, 4.5.5, 5.0.5 snapshot_restore.py
+        `_restore_deployment_envs`, `_get_and_execute_task_graph`,
+        `_log_final_information`, `__remove_failed_deployments_footprints`; the task's
+        error text is [I]."""
+        mgr, rules = self.mgr, self.mgr.rules
+        ignore = bool(params.get('ignore_plugin_failure')) and \
+            rules.restore_reads_ignore_plugin_failure
+        with mgr.store.lock:
+            deployments = [(d['tenant_name'], d['id']) for d in mgr.store.all('deployments')]
+        tenants = []
+        for tenant, _ in deployments:
+            if tenant not in tenants:
+                tenants.append(tenant)
+        skipped, failed = [], []
+        for tenant in tenants:
+            mgr.workflow_log(ex, 'info', 'Restoring deployment environments for '
+                                         '{0}'.format(tenant))
+            for t, did in deployments:
+                if t != tenant:
+                    continue
+                plugin = mgr.faults.plugin_install_failure(tenant, did)
+                if plugin is None:
+                    continue
+                error = ("RuntimeError: Workflow failed: Task failed "
+                         "'cloudify_agent.operations.install_plugins' -> Failed to install "
+                         "plugin {0}: no wagon of it fits this manager".format(plugin))
+                if not ignore:
+                    if not rules.plugin_failures_collected:
+                        raise WorkflowFailed(error)            # 4.x-4.5.1: `raise re`
+                    mgr.workflow_log(ex, 'info', error)
+                    failed.append((did, tenant))
+                    continue
+                skipped.append((did, tenant))
+                if rules.ignore_plugin_failure_deletes:
+                    mgr.workflow_log(ex, 'warning', 'Failed to create deployment: {0},'
+                                     'ignore_plugin_failureflag used, proceeding...'.format(did))
+                    mgr.workflow_log(ex, 'info', 'Removing failed deployment {0} '
+                                                 'footprints'.format(did))
+                    self._delete_deployment(tenant, did)
+                else:
+                    mgr.workflow_log(ex, 'warning', 'Failed to install plugins for '
+                                     'deployment `{0}` under tenant `{1}`.  Proceeding '
+                                     'since `ignore_plugin_failure` flag was used.'.format(
+                                         did, tenant))
+        if failed:
+            raise WorkflowFailed(
+                'NonRecoverableError: Failed to restore snapshot, the following deployment '
+                'environments were not restored: {0}. See exception tracebacks logged '
+                'above for more details.'.format(_py2_repr(failed)))
+        if skipped and rules.plugin_failures_collected:
+            mgr.workflow_log(ex, 'warning', 'Finished restoring deployment evnironments. '
+                             'Please note that the following deployment plugins were not '
+                             'installed and need to be installed manually on each '
+                             'deployment`s virtual env: {0}'.format(_py2_repr(skipped)))
+        elif rules.plugin_failures_collected:
+            mgr.workflow_log(ex, 'info', 'Successfully restored deployment environments.')
+
+    def _delete_deployment(self, tenant, did):
+        """`deployments.delete` of 4.5.0-4.5.1's failed-environment cleanup: the
+        deployment, its nodes, node instances and agents."""
+        store = self.mgr.store
+        with store.lock:
+            for kind, field in (('deployments', 'id'), ('nodes', 'deployment_id'),
+                                ('node_instances', 'deployment_id'),
+                                ('agents', 'deployment')):
+                for rec in [r for r in store.all(kind)
+                            if r.get('tenant_name') == tenant and r.get(field) == did]:
+                    store.delete(kind, rec)
 
     def _new_route(self, ex, arc, meta, snap):
         """behaviour §12.1: the 7.0 per-entity route (MGR@7.0.4 snapshot_restore.py
@@ -461,6 +570,11 @@ class Engine:
                 mgr.reboot(REBOOT_OUTAGE)
                 delay = max(delay, REBOOT_OUTAGE)
         self.later(delay, mgr.set_snapshot_flag, False)
+
+
+def _py2_repr(pairs):
+    """How a Python 2.7 mgmtworker formats a list of (deployment, tenant) tuples."""
+    return '[{0}]'.format(', '.join("(u'{0}', u'{1}')".format(d, t) for d, t in pairs))
 
 
 def _map_old_roles(store):

@@ -332,3 +332,59 @@ def test_snapshot_create_body_new_format_on_request():
 def test_snapshot_id_problem(snapshot_id, ok):
     problem = versions.snapshot_id_problem(snapshot_id)
     assert (problem is None) == ok
+
+
+# -- issue 14 ------------------------------------------------------------------------------
+
+FULL_KEYS = {'schema_revision': 'a', 'stage_schema_revision': 'b',
+             'composer_schema_revision': 'c'}
+
+
+@pytest.mark.parametrize('target, meta, expected', [
+    # behaviour §3.8: a >= 4.2 snapshot installs the source admin (one route before 7.0)
+    ('4.2', {'snapshot_version': '4.2'}, True),
+    ('6.4', {'snapshot_version': '5.1.0'}, True),
+    ('4.6', {'snapshot_version': '4.1'}, False),
+    ('4.6', {'snapshot_version': '4.1.0-p3-4.0.1'}, False),
+    # behaviour §12.1: 7.0 takes the legacy route only with all three keys (presence)
+    ('7.0.4', dict(FULL_KEYS, snapshot_version='4.4.0'), True),
+    ('7.0.4', dict(FULL_KEYS, snapshot_version='4.4.0', stage_schema_revision=''), True),
+    ('7.0.4', {'snapshot_version': '5.1.0', 'schema_revision': 'a'}, False),
+    ('7.0.4', {'snapshot_version': '7.0.4', 'execution_id': 'x'}, False),
+    ('7.0.4', dict(FULL_KEYS, snapshot_version='4.1'), False),
+    ('7.0', None, False),
+])
+def test_restore_installs_source_admin(target, meta, expected):
+    assert versions.restore_installs_source_admin(target, meta) is expected
+
+
+@pytest.mark.parametrize('version, expected', [
+    ('5.0.0', False), ('5.0.5', True), ('5.1', True), ('5.2.7', True), ('6.0', True),
+    ('6.1', True), ('6.1.1', True), ('6.2', False), ('6.4', False), ('7.0', False),
+    ('4.6', False)])
+def test_restore_traffic_can_deadlock(version, expected):
+    """behaviour §12.7: 5.0.5-6.1 keep the REST service up during the database swap."""
+    assert versions.restore_traffic_can_deadlock(version) is expected
+
+
+@pytest.mark.parametrize('version, reads, removes', [
+    ('4.4', False, False), ('4.5', True, True), ('4.5.1', True, True),
+    ('4.5.5', True, False), ('4.6', True, False), ('5.0.5', True, False),
+    ('5.1', False, False), ('7.0', False, False)])
+def test_ignore_plugin_failure_targets(version, reads, removes):
+    """behaviour §12.4: 4.5.0-5.0.x read it; 4.5.0-4.5.1 delete the skipped deployment."""
+    assert versions.has_ignore_plugin_failure(version) is reads
+    assert versions.ignore_plugin_failure_removes_deployments(version) is removes
+
+
+def test_restore_body_carries_ignore_plugin_failure_only_where_it_is_read():
+    assert versions.restore_body('5.0.5', ignore_plugin_failure=True)[
+        'ignore_plugin_failure'] is True
+    assert versions.restore_body('4.5', ignore_plugin_failure=True)[
+        'ignore_plugin_failure'] is True
+    assert versions.restore_body('5.0.5')['ignore_plugin_failure'] is False
+    for target in ('4.4', '5.1', '7.0'):
+        with pytest.raises(InputError) as info:
+            versions.restore_body(target, ignore_plugin_failure=True)
+        assert info.value.error_id == 'ignore-plugin-failure-unsupported'
+        assert versions.IGNORE_PLUGIN_FAILURE_RANGE in info.value.message

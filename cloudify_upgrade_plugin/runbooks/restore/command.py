@@ -19,15 +19,17 @@ from cloudify_upgrade_plugin.engine.command import Command, Outcome
 from cloudify_upgrade_plugin.engine.runner import Runner
 from cloudify_upgrade_plugin.engine.step import Runbook, Step, default_confirm
 from cloudify_upgrade_plugin.engine.workspace import Workspace
-from cloudify_upgrade_plugin.errors import InputError, UpgradeError
+from cloudify_upgrade_plugin.errors import BlockedError, InputError, UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
-from cloudify_upgrade_plugin.manager import profiles
+from cloudify_upgrade_plugin.manager import profiles, restore_wait
 from cloudify_upgrade_plugin.manager.client import Manager
+from cloudify_upgrade_plugin.manager.logins import LEDGER
 from cloudify_upgrade_plugin.options import RestoreOptions
 from cloudify_upgrade_plugin.runbooks import agents, common, credentials
 from cloudify_upgrade_plugin.runbooks.context import RestoreContext
 from cloudify_upgrade_plugin.runbooks.in_place import IN_PLACE
 from cloudify_upgrade_plugin.runbooks.new_host import NEW_HOST
+from cloudify_upgrade_plugin.runbooks.restore import plugins
 from cloudify_upgrade_plugin.runbooks.restore.base import LATE_CHECKS, RestoreMode
 from cloudify_upgrade_plugin.runbooks.restore.checks import (
     TARGET_CHECKS, CheckTarget, target_checks)
@@ -87,9 +89,11 @@ class RestoreCommand(Command):
         workspace = self.workspace = Workspace.open(options.upgrade_id)
         meta = workspace.meta
         _require_prepared(workspace, meta, mode.name)
+        _track_failed_logins(workspace, options.reset_failed_logins)
         source_profile = (meta.get('source') or {}).get('profile')
         target_profile = mode.target_profile(options, meta, source_profile)
         target = _open_target(target_profile, source_profile, workspace, options.timeout)
+        plugins.validate_option(options, target)
         ctx = self.ctx = RestoreContext(
             workspace, yes=options.yes, options=options, mode=mode, target_manager=target,
             target_profile=target_profile, source_profile=source_profile,
@@ -137,11 +141,31 @@ def _require_prepared(workspace, meta, mode):
                    '--mode {2}.'.format(meta.get('mode'), workspace.upgrade_id, mode)])
 
 
+def _track_failed_logins(workspace, reset: bool) -> None:
+    """The failed logins earlier runs recorded count in this one (``manager/logins.py``),
+    unless ``--reset-failed-logins``; every change is kept in workspace.json."""
+    recorded = workspace.meta.get('failed_logins') or []
+    if reset:
+        if recorded:
+            get_logger().info('Forgetting %d account(s) with failed logins recorded by '
+                              'earlier runs (--reset-failed-logins).', len(recorded))
+        LEDGER.forget()
+        workspace.update_meta(failed_logins=[])
+    else:
+        LEDGER.load(recorded)
+    LEDGER.on_change(lambda entries: workspace.update_meta(failed_logins=entries))
+
+
 def _open_target(target_profile, source_profile, workspace, timeout):
     """The target manager, waited for while a restore this upgrade started restarts or
     reboots it (in place: the reboot after restoring the certificates; issue 7 "a reboot in
-    the middle of a step is expected, not an error")."""
+    the middle of a step is expected, not an error").  A 5.0.5-6.1 target that may still
+    swap its database is left alone until the quiet period is over (behaviour §12.7)."""
     restoring = bool(workspace.meta.get('restore_execution_id'))
+    recorded = (workspace.meta.get('target') or {}).get('version')
+    if restoring and recorded and not workspace.meta.get('restore_ended_seen_at'):
+        restore_wait.stay_quiet('The target manager', restore_wait.quiet_left(
+            recorded, workspace.meta.get('restore_started_at')))
     deadline = time.monotonic() + float(timeout)
     delay = 0.25
     waiting = False
@@ -174,26 +198,55 @@ class _Retry(Exception):
     """Something was repaired on the target; connect again."""
 
 
+_REFUSED = ('manager-auth-failed', 'failed-logins-limit')
+
+
 def _connect_target(target_profile, source_profile, workspace):
-    """The target manager; after a >= 4.2 restore its profile password may be stale."""
+    """The target manager.  The old admin's password is tried only when the restore this
+    upgrade started there installs it (``credentials.source_admin_credentials``); before
+    that a refused profile is an error naming it, not a retry with another password."""
     try:
         return common.open_manager(target_profile, role='target')
     except UpgradeError as error:
-        if error.error_id != 'manager-auth-failed':
+        if error.error_id not in _REFUSED:
             raise
         refused = error
-    if source_profile and source_profile != target_profile:
-        get_logger().info('The target refuses its profile\'s credentials; trying the old '
-                          'admin\'s (a restore installs them).')
+    source = credentials.source_admin_credentials(
+        workspace, source_profile, target_profile, profiles.read_profile(target_profile)
+        .protocol)
+    if source is not None:
+        get_logger().info('The target refuses the credentials of profile %s; the restore this '
+                          'upgrade started there installs the old admin\'s, trying them.',
+                          target_profile)
         try:
-            return Manager.from_profile(target_profile,
-                                        credentials=profiles.profile_credentials(source_profile))
+            return Manager.from_profile(target_profile, credentials=source)
         except UpgradeError as error:
-            if error.error_id != 'manager-auth-failed':
+            if error.error_id not in _REFUSED:
                 raise
     if credentials.recover_lockout(workspace, target_profile):
         raise _Retry()
-    raise refused
+    raise _profile_refused(refused, target_profile, workspace, source is not None)
+
+
+def _profile_refused(refused, target_profile, workspace, tried_source):
+    """The target refuses the profile's credentials: exit 3 while nothing was sent to it
+    yet (no upload), else 1."""
+    changed = workspace.journal.state().get(UploadSnapshot.id) is not None
+    message = 'The target manager refuses the credentials of profile {0}{1}: {2}'.format(
+        target_profile, ' (and the old admin\'s, which the restore installs)'
+        if tried_source else '', refused.message)
+    hints = ['Correct the profile: `cfy profiles use {0}` then `cfy profiles set '
+             '--manager-username USER --manager-password PASSWORD`, and run the same command '
+             'again.'.format(target_profile)]
+    if refused.error_id == 'failed-logins-limit':
+        hints = list(refused.possible_solutions)
+    elif not changed:
+        hints.append('Nothing was sent to the target yet: the old manager\'s password is '
+                     'never tried before this upgrade restored its snapshot there.')
+    kind = UpgradeError if changed else BlockedError
+    return kind(message, error_id=refused.error_id if refused.error_id != 'manager-auth-failed'
+                else 'target-credentials-refused', hints=hints,
+                details=dict(refused.details or {}, profile=target_profile))
 
 
 def _confirm_with_summary(ctx):
@@ -245,9 +298,11 @@ def result_document(workspace: Workspace, mode: RestoreMode) -> dict:
                        'not_eligible': agents_summary.get('not_eligible') or []},
             'cutover_at': meta.get('cutover_at'),
             'healing_fenced': meta.get('healing_fenced'),
+            'skipped_deployments': meta.get('restore_skipped_deployments'),
             'steps': common.step_states(workspace),
             'next': 'cfy upgrade verify-heals --upgrade-id {0}'.format(workspace.upgrade_id),
-            'left_to_do': mode.left_to_do()}
+            'left_to_do': plugins.left_to_do(meta.get('restore_skipped_deployments')) +
+            mode.left_to_do()}
 
 
 def result_lines(document: dict) -> List[str]:

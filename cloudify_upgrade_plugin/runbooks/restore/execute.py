@@ -15,7 +15,18 @@ reboot after restoring certificates) is watched for, never slept through
 (``manager.waits``): it must begin within a grace (counted by the manager's clock from
 the execution's end) and end within ``--timeout``; a resumed run waits for a target that
 is still restarting.
+
+Credentials (issue 14): the waits send the target profile's password, and the source
+admin's only once this restore's route installs it (``credentials.candidates``); every
+password stays within the failed-login budget (``manager/logins.py``), and when every one
+is refused nothing is sent until the restore flag drops or a delay passed
+(``manager/restore_wait.py`` ``LoginGate``).  5.0.5-6.1 targets get no request for 60 s
+after the restore started, then slow polls (behaviour §12.7).  With
+``--ignore-plugin-failure`` the deployments the restore skipped are read from its warnings
+once it is over (``restore/plugins.py``).
 """
+from typing import Optional
+
 from cloudify_upgrade_plugin import clock, versions
 from cloudify_upgrade_plugin.engine.checks import FAIL
 from cloudify_upgrade_plugin.engine.journal import LIFECYCLE_EVENTS
@@ -23,6 +34,7 @@ from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import waits
 from cloudify_upgrade_plugin.runbooks import common, credentials
+from cloudify_upgrade_plugin.runbooks.restore import plugins
 from cloudify_upgrade_plugin.runbooks.restore.base import (
     RestoreStep, prepared_snapshot, restored_snapshot)
 from cloudify_upgrade_plugin.runbooks.restore.checks import target_not_clean
@@ -102,9 +114,15 @@ class StartRestore(RestoreStep):
             # a failed restore, or a run that died in here without a trace on the target
             _ready_for_another_restore(ctx, target, snapshot, failed)
         certificates = ctx.mode.restores_certificates(snapshot)
+        # behaviour §3.8, §12.1: whether this restore gives the admin the source's password
+        # decides which passwords the waits may send (recorded before the restore starts)
+        ctx.workspace.update_meta(restore_installs_source_admin=(
+            versions.restore_installs_source_admin(
+                target.version, credentials.snapshot_metadata(ctx.workspace))))
         execution_id = target.restore_snapshot(
             snapshot['id'], restore_certificates=certificates,
-            force=False, snapshot_version=snapshot['snapshot_version'])
+            force=False, snapshot_version=snapshot['snapshot_version'],
+            ignore_plugin_failure=ctx.options.ignore_plugin_failure)
         ctx.workspace.update_meta(restore_execution_id=execution_id,
                                   restore_started_at=clock.isoformat(), restore_outage_seen=None,
                                   restore_ended_seen_at=None)
@@ -170,7 +188,8 @@ def _restore_failed(ctx, execution_id, error):
             error.message, more),
         error_id='restore-failed',
         details={'execution_id': execution_id, 'error': str(reason)[-2000:]},
-        hints=route_hints + list(error.possible_solutions) + [
+        hints=route_hints + list(error.possible_solutions) +
+        plugins.restore_failure_hints(ctx.target_manager, reason) + [
             'Fix the cause on the new manager (the restore\'s events say what it was), then '
             'run the same command again: it checks that the new manager is still clean and '
             'starts a new restore (the failed one is recorded in the journal).',
@@ -187,30 +206,37 @@ class WaitRestore(RestoreStep):
         snapshot = prepared_snapshot(ctx.workspace)
         timeout = ctx.options.timeout
         target = ctx.target_manager
-        candidates = credentials.candidates(ctx)
-        target = credentials.working(target, candidates, wait=True) or target
-        alternatives = credentials.alternatives(target, candidates)
+        installs_admin = credentials.restore_installs_source_admin(ctx.workspace,
+                                                                   target.version)
+        found = credentials.candidates(ctx, target)
         current = {'manager': target}
-        # 4.6+ switch the admin password inside the workflow (behaviour §3.8)
+
+        def logins(how):
+            # behaviour §3.8: 4.6+ change the admin password inside the workflow: once the
+            # restore flag dropped, the password it installs first, then the profile's;
+            # without a flag, one password per delay (the failed-login budget, §12.10)
+            ordered = credentials.logins(target, found, source_first=installs_admin)
+            return ordered if how == 'flag' else ordered[:1]
         try:
-            # poll at least every second: the end must be seen before the post-restore
-            # shell's `sleep 3` is over and it restarts / reboots the manager (behaviour §3.8)
-            execution = waits.wait_for_execution(
-                target, execution_id, timeout=timeout, alternatives=alternatives,
-                on_switch=lambda m: current.update(manager=m),
-                poll_cap=waits.RESTORE_POLL_CAP)
+            # behaviour §12.7: nothing is sent to a 5.0.5-6.1 target while it swaps its
+            # database, then it is polled slowly; the restore's events are not read (its
+            # warnings are, once it is over: ``plugins.record_skipped``)
+            execution = waits.wait_for_restore(
+                target, execution_id, timeout, started_at=meta.get('restore_started_at'),
+                logins=logins, on_switch=lambda m: current.update(manager=m))
         except UpgradeError as error:
             if error.error_id in ('execution-failed', 'execution-cancelled'):
                 raise _restore_failed(ctx, execution_id, error)
             if error.error_id == 'execution-timeout' and not target.rest_answers()[0]:
                 raise _not_back(target, timeout, execution_id, error, snapshot, ctx)
-            if credentials.working(target, candidates, wait=True) is None and \
-                    target.rest_answers()[0]:
-                raise _credentials_refused(ctx, target, execution_id, error)
+            if error.error_id in ('credentials-refused', 'failed-logins-limit'):
+                raise _credentials_refused(ctx, target, execution_id, error, installs_admin,
+                                           found)
             raise
         target = current['manager']
         post = post_restore_expectations(target.version, snapshot['snapshot_version'],
-                                         ctx.mode.restores_certificates(snapshot))
+                                         ctx.mode.restores_certificates(snapshot),
+                                         installs_admin=installs_admin)
         outage = outage_after_terminated(target.version, post)
         ended_seen = meta.get('restore_ended_seen_at') or clock.isoformat()
         if not meta.get('restore_ended_seen_at'):
@@ -228,26 +254,34 @@ class WaitRestore(RestoreStep):
             seen = waits.wait_for_outage(target, grace) if grace > 0 else False
             ctx.workspace.update_meta(restore_outage_seen=seen)
         if post['flag']:
-            waits.wait_for_restore_flag(target, timeout)
-        alternatives = credentials.alternatives(target, candidates)
+            waits.wait_for_restore_flag(target, timeout, **waits.restore_pace(target))
+        ordered = credentials.logins(target, found, source_first=post['credentials_change'])
         if outage or post['restart']:
-            answer = waits.wait_for_rest(target, timeout, alternatives=alternatives)
+            answer = waits.wait_for_rest(ordered[0], timeout, alternatives=ordered[1:])
             target = answer.get('manager') or target
-        if post['credentials_change'] and len(candidates) > 1:
-            target = credentials.wait_for_switch(target, candidates, timeout)
+        if post['credentials_change'] and len(found) > 1:
+            target = credentials.wait_for_switch(target, found, timeout)
         ctx.target_manager = target
         health = waits.wait_until_healthy(target, min(float(timeout), waits.HEALTH_GRACE))
         ctx.workspace.update_meta(target_health=health)
         details = {'execution_id': execution_id, 'post_restore': post, 'health': health,
                    'outage': outage and ctx.workspace.meta.get('restore_outage_seen')}
+        if ctx.options.ignore_plugin_failure:
+            details['skipped_deployments'] = plugins.record_skipped(ctx, target, execution_id)
         if post['reboot']:
             details['certificates'] = ctx.mode.confirm_certificates(ctx, target)
         return details
 
 
-def post_restore_expectations(target, snapshot, certificates: bool) -> dict:
-    """What happens after the restore execution ends, per target version (behaviour §3.8)."""
-    passwords = versions.snapshot_carries_passwords(snapshot)
+def post_restore_expectations(target, snapshot, certificates: bool,
+                              installs_admin: Optional[bool] = None) -> dict:
+    """What happens after the restore execution ends, per target version (behaviour §3.8).
+
+    ``installs_admin``: whether the restore's route installs the source admin
+    (``versions.restore_installs_source_admin``; None: decided by the snapshot version
+    alone, as before 7.0's per-entity route)."""
+    passwords = versions.snapshot_carries_passwords(snapshot) if installs_admin is None \
+        else bool(installs_admin)
     return {'credentials_change': passwords,
             'restart': passwords or certificates,
             'reboot': certificates,
@@ -261,19 +295,35 @@ def outage_after_terminated(target, post: dict) -> bool:
                                    versions.restarts_rest_after_restore(target)))
 
 
-def _credentials_refused(ctx, target, execution_id, error):
-    """Every known password is refused while the restore runs: after a >= 4.2 snapshot the
-    admin password is the old manager's (behaviour §3.8), which an in-place profile may not hold
-    any more (the operator set the fresh install's)."""
-    return UpgradeError(
-        '{0} refuses the credentials of profile {1} while restore execution {2} runs: a '
-        'restore of a {3} snapshot gives the admin the OLD manager\'s password.'.format(
-            target.label, ctx.target_profile, execution_id,
-            prepared_snapshot(ctx.workspace)['snapshot_version']),
-        error_id='credentials-changed-by-restore', details=error.details,
-        hints=['Set the old manager\'s admin password on the profile: `cfy profiles set '
-               '--manager-password <old admin password> --skip-credentials-validation`, '
-               'then run the same command again (the restore is not started again).'])
+def _credentials_refused(ctx, target, execution_id, error, installs_admin, found):
+    """Every password the plugin may send is refused while (or after) the restore runs."""
+    snapshot_version = prepared_snapshot(ctx.workspace)['snapshot_version']
+    hints = []
+    if installs_admin:
+        message = ('{0} refuses the credentials of profile {1} while restore execution {2} '
+                   'runs: a restore of a {3} snapshot gives the admin the OLD manager\'s '
+                   'password{4}.'.format(
+                       target.label, ctx.target_profile, execution_id, snapshot_version,
+                       ', which is refused too' if len(found) > 1 else ''))
+        error_id = 'credentials-changed-by-restore'
+        hints.append('Set the old manager\'s admin password on the profile: `cfy profiles '
+                     'set --manager-password <old admin password> '
+                     '--skip-credentials-validation`, then run the same command again (the '
+                     'restore is not started again).')
+    else:
+        message = ('{0} refuses the credentials of profile {1} while restore execution {2} '
+                   'runs; this restore does not change the admin password.'.format(
+                       target.label, ctx.target_profile, execution_id))
+        error_id = 'credentials-refused'
+        hints.append('Check the admin password of profile {0} (`cfy profiles set '
+                     '--manager-password ...`), then run the same command again (the '
+                     'restore is not started again).'.format(ctx.target_profile))
+    if error.error_id == 'failed-logins-limit':
+        message += ' ' + error.message
+        hints.append('Add --reset-failed-logins to that command once the password is '
+                     'right: the plugin stopped sending it to stay clear of the account '
+                     'lock.')
+    return UpgradeError(message, error_id=error_id, details=error.details, hints=hints)
 
 
 def _not_back(target, timeout, execution_id, error, snapshot, ctx):

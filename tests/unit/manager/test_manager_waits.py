@@ -105,12 +105,14 @@ def test_timeout_during_an_outage_says_so(make_manager, fakes, clock):
 
 
 def test_persistent_auth_failure_is_not_waited_out_forever(make_manager, fakes, clock):
-    manager, _ = make_manager('4.2', lambda call: fakes.error(401, 'unauthorized_error'))
+    """A wrong password is not polled for the grace any more: after 3 refusals in a row
+    the failed-login budget stops it (issue 14; a hardened manager locks at the 5th)."""
+    manager, session = make_manager('4.2', lambda call: fakes.error(401, 'unauthorized_error'))
     with pytest.raises(UpgradeError) as info:
         wait_for_execution(manager, 'ex1', timeout=3600, clock=clock, sleep=clock.sleep,
                            client_error_grace=20)
-    assert info.value.error_id == 'manager-auth-failed'
-    assert 20 <= clock.now - 1000.0 < 25
+    assert info.value.error_id == 'failed-logins-limit'
+    assert len(session.calls) == 3
 
 
 def test_brief_auth_failure_while_rest_restarts_is_tolerated(make_manager, fakes, clock):
