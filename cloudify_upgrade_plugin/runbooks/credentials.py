@@ -31,7 +31,7 @@ from cloudify_upgrade_plugin.manager.client import Manager
 from cloudify_upgrade_plugin.manager.credentials import Credentials
 from cloudify_upgrade_plugin.options import RestoreOptions
 from cloudify_upgrade_plugin.runbooks import common
-from cloudify_upgrade_plugin.runbooks.restore.base import prepared_snapshot
+from cloudify_upgrade_plugin.runbooks.restore.base import restored_snapshot
 from cloudify_upgrade_plugin.snapshot import archive
 
 SECURITY_KEYS = ('hash_salt', 'secret_key', 'encoding_alphabet', 'encoding_block_size',
@@ -45,8 +45,9 @@ def restore_installs_source_admin(workspace, target_version) -> bool:
     """Does the restore of this upgrade give the target's admin the source admin's password?
 
     Recorded by start-restore (``restore_installs_source_admin``), else decided now from
-    the prepared zip's ``metadata.json`` (``versions.restore_installs_source_admin``: a
-    >= 4.2 snapshot on the legacy route, behaviour §3.8, §12.1)."""
+    the ``metadata.json`` of the archive restored (``snapshot_metadata``) by
+    ``versions.restore_installs_source_admin``: a >= 4.2 snapshot on the legacy route,
+    behaviour §3.8, §12.1."""
     recorded = workspace.meta.get('restore_installs_source_admin')
     if recorded is not None:
         return bool(recorded)
@@ -54,9 +55,11 @@ def restore_installs_source_admin(workspace, target_version) -> bool:
 
 
 def snapshot_metadata(workspace) -> dict:
-    """The prepared snapshot's ``metadata.json`` (``{'snapshot_version': ...}`` if the zip
-    cannot be read)."""
-    snapshot = prepared_snapshot(workspace)
+    """The ``metadata.json`` of the archive this upgrade uploads and restores
+    (``restored_snapshot``: the route copy when check-target planned one, whose metadata
+    gained the revisions that send it down 7.0's legacy route; else the prepared zip), or
+    ``{'snapshot_version': ...}`` if the zip cannot be read."""
+    snapshot = restored_snapshot(workspace)
     try:
         metadata = archive.read_member(workspace.path(snapshot['path']), 'metadata.json')
     except UpgradeError:

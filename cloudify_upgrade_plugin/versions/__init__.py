@@ -19,8 +19,8 @@ from cloudify_upgrade_plugin.versions.paths import (  # noqa: F401
     snapshot_id_problem, upgrade_problems)
 from cloudify_upgrade_plugin.versions.route import (  # noqa: F401
     DISTRIBUTED_REFUSAL, KUBERNETES_STATUS_SERVICES, REVISION_KEYS, SCHEMA_REVISION_4_0,
-    RoutePlan, has_route_rule, refuses_legacy_on_kubernetes, restore_route,
-    snapshot_revisions)
+    RoutePlan, has_route_rule, refuses_legacy_on_kubernetes, restore_installs_source_admin,
+    restore_route, route_taken, snapshot_revisions)
 from cloudify_upgrade_plugin.versions.rules import (  # noqa: F401
     MODE_IN_PLACE, MODE_NEW_HOST, MODES, OK_ENDPOINT_SINCE, RESTORE_FLAG_SINCE,
     VERSION_CALL_SECURED_SINCE, active_execution_states, api_prefix, api_version,
@@ -31,8 +31,7 @@ from cloudify_upgrade_plugin.versions.rules import (  # noqa: F401
     restarts_rest_after_restore, snapshot_carries_passwords, snapshot_has_certificates,
     teardown_kind, upload_needs_private_resource, users_need_rest_security)
 from cloudify_upgrade_plugin.versions.rules import (  # noqa: F401  (issue 14)
-    IGNORE_PLUGIN_FAILURE_RANGE, LEGACY_ROUTE_KEYS, has_ignore_plugin_failure,
-    ignore_plugin_failure_removes_deployments, restore_installs_source_admin,
-    restore_traffic_can_deadlock)
+    IGNORE_PLUGIN_FAILURE_RANGE, has_ignore_plugin_failure,
+    ignore_plugin_failure_removes_deployments, restore_traffic_can_deadlock)
 from cloudify_upgrade_plugin.versions.version import (  # noqa: F401
     CALENDAR_VERSIONS, Version, as_version)

@@ -30,6 +30,7 @@ workflow ("legacy snapshots cannot be restored on a distributed manager").
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, Optional, Tuple
 
+from cloudify_upgrade_plugin.versions.rules import snapshot_carries_passwords
 from cloudify_upgrade_plugin.versions.version import Version, as_version
 
 SCHEMA_REVISION = 'schema_revision'
@@ -105,6 +106,41 @@ def _as_7_0_reads_it(snapshot) -> Version:
     return Version.parse(snapshot.claimed) if snapshot.claimed else snapshot.base
 
 
+def route_taken(target, revisions: Iterable[str], snapshot_format: str = 'legacy') -> str:
+    """The route ``target`` takes for an archive as it is, whose ``metadata.json`` holds the
+    keys ``revisions`` (any iterable of key names: a metadata dict will do).
+
+    ``single`` before 7.0; on 7.0 ``legacy`` (the database dump) only when all three
+    ``REVISION_KEYS`` are present (key presence, an empty value counts), otherwise
+    ``entities`` (behaviour §12.1; cloudify-manager@7.0.0…7.0.4 snapshot_restore.py
+    `_is_legacy_snapshot`).
+    """
+    if not has_route_rule(target):
+        return SINGLE
+    present = set(revisions or ())
+    if snapshot_format == 'entities' or any(key not in present for key in REVISION_KEYS):
+        return ENTITIES
+    return LEGACY
+
+
+def restore_installs_source_admin(target, snapshot_meta: Optional[dict]) -> bool:
+    """Does restoring this archive give the target's admin the SOURCE admin's password?
+
+    The one rule for it (check-target's route plan and the credential switch after the
+    restore both follow ``route_taken``).  behaviour §3.8 'Effect on credentials': yes for
+    a snapshot of 4.2 or later restored by the legacy (database) route, the only route
+    before 7.0; on 7.0 only when ``metadata.json`` sends it down that route (behaviour
+    §12.1): the per-entity route leaves the admin as it was.  ``snapshot_meta`` is the
+    ``metadata.json`` of the archive the restore was started with (``snapshot_version`` and
+    the revision keys): the route copy's, when the plugin restores that copy.
+    """
+    meta = snapshot_meta or {}
+    version = meta.get('snapshot_version')
+    if not version or not snapshot_carries_passwords(version):
+        return False
+    return route_taken(target, meta) != ENTITIES
+
+
 def restore_route(snapshot_version, revisions: Iterable[str], target, target_edition,
                   snapshot_format: str = 'legacy') -> RoutePlan:
     """The route ``target`` takes for a snapshot whose metadata holds ``revisions``.
@@ -114,17 +150,18 @@ def restore_route(snapshot_version, revisions: Iterable[str], target, target_edi
     the stricter one).
     """
     target = as_version(target)
-    if not has_route_rule(target):
+    route = route_taken(target, revisions, snapshot_format)
+    if route == SINGLE:
         return RoutePlan(SINGLE, AS_IS, 'A {0} manager has one restore route.'.format(target))
     if snapshot_format == 'entities':
         return RoutePlan(ENTITIES, AS_IS, 'A per-entity snapshot: {0} restores it entity by '
                                           'entity.'.format(target))
-    present = set(revisions or ())
-    missing = [key for key in REVISION_KEYS if key not in present]
-    if not missing:
+    if route == LEGACY:
         return RoutePlan(LEGACY, AS_IS, 'The snapshot\'s metadata names all three schema '
                                         'revisions: {0} restores it on its legacy (database) '
                                         'route.'.format(target))
+    present = set(revisions or ())
+    missing = [key for key in REVISION_KEYS if key not in present]
     snapshot = as_version(snapshot_version)
     nothing = 'Its metadata.json lacks {0}, so {1} would take its per-entity route and ' \
               'restore nothing of it (behaviour §12.1).'.format(', '.join(missing), target)

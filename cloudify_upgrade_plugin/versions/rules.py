@@ -181,32 +181,10 @@ def teardown_kind(version) -> str:
     return 'cfy-manager-remove-config'
 
 
-# -- what a restore does to the admin, its timing, plugins (issue 14) ----------------------
+# -- a restore's timing and plugins (issue 14; its effect on the admin: route.py) -----------
 
-# behaviour §12.1: the metadata.json keys that send a snapshot down 7.0's legacy (DB) route
-LEGACY_ROUTE_KEYS = ('schema_revision', 'composer_schema_revision', 'stage_schema_revision')
 # behaviour §12.4: the restore body's ignore_plugin_failure is read by these targets
 IGNORE_PLUGIN_FAILURE_RANGE = '4.5.0 - 5.0.x'
-
-
-def restore_installs_source_admin(target, snapshot_meta: Optional[dict]) -> bool:
-    """Does restoring this snapshot give the target's admin the SOURCE admin's password?
-
-    behaviour §3.8 'Effect on credentials': yes for a snapshot of 4.2 or later restored by the
-    legacy (DB) route.  behaviour §12.1: 7.0 takes that route only when ``metadata.json`` holds
-    all three ``LEGACY_ROUTE_KEYS`` (key presence; cloudify-manager@7.0.0..7.0.4
-    ``snapshot_restore.py`` ``_is_legacy_snapshot``), otherwise the per-entity route,
-    which leaves the admin as it was; earlier targets have the legacy route only.
-    ``snapshot_meta`` is the snapshot's ``metadata.json`` (``snapshot_version`` and the
-    keys).
-    """
-    meta = snapshot_meta or {}
-    version = meta.get('snapshot_version')
-    if not version or not snapshot_carries_passwords(version):
-        return False
-    if as_version(target).base < Version((7, 0, 0)):
-        return True
-    return all(key in meta for key in LEGACY_ROUTE_KEYS)
 
 
 def restore_traffic_can_deadlock(target) -> bool:

@@ -79,6 +79,11 @@ def test_community_51_to_community_704_new_host_restores_a_route_copy(
     _assert_copy_restored(flow, new, {'stage_schema_revision': '',
                                       'composer_schema_revision': ''})
     assert data_view(new) == data_view(old)
+    # the copy took the legacy route, which gives the admin the old password (behaviour
+    # §3.8): decided from the copy's metadata, and followed into the profile
+    assert flow.meta()['restore_installs_source_admin'] is True
+    assert flows.can_login(new, 'admin', old.admin_password)
+    assert flow.read_profile('new')['manager_password'] == old.admin_password
     checks = {c['id']: c for c in flow.meta()['target_checks']}
     assert checks['target-restore-route']['status'] == 'pass'
     assert checks['target-licence']['status'] == 'pass'          # community: no gate

@@ -54,6 +54,30 @@ def test_route_table(snapshot, keys, target, edition, route_, action, add):
         assert '' != plan.add.get('schema_revision', 'x')     # never an empty schema
 
 
+def test_the_archive_restored_takes_the_planned_route_and_decides_the_admin():
+    """One rule for the route (``route_taken``): the archive check-target's plan restores
+    (the snapshot as it is, or the copy with ``add``) takes the plan's route, and whether
+    that restore installs the source admin follows from it (behaviour §3.8, §12.1)."""
+    for snapshot, keys, target, edition in (
+            ('5.1.0', SCHEMA, '7.0.4', 'community'), ('4.4.0', ALL, '7.0.4', 'premium'),
+            ('4.2.0', SCHEMA, '7.0.4', 'premium'), ('4.0.1', SCHEMA, '7.0.4', 'premium'),
+            ('4.1.0-p3-4.0.1', SCHEMA_STAGE, '7.0.4', 'premium'),
+            ('5.1.0', SCHEMA, '6.4', 'premium'), ('5.1.0', SCHEMA, '7.0.4', 'premium')):
+        plan = versions.restore_route(snapshot, keys, target, edition)
+        restored = dict(dict.fromkeys(keys, 'x'), snapshot_version=snapshot, **plan.add)
+        taken = versions.route_taken(target, restored)
+        installs = versions.restore_installs_source_admin(target, restored)
+        if plan.blocked:        # nothing is restored; as it is, the per-entity route
+            assert taken == 'entities' and installs is False
+            continue
+        assert taken == plan.route, (snapshot, target, plan)
+        assert installs is versions.snapshot_carries_passwords(snapshot), (snapshot, target)
+    # the original of a route copy alone would have taken the per-entity route
+    assert versions.route_taken('7.0.4', {'schema_revision': 'x'}) == 'entities'
+    assert versions.restore_installs_source_admin(
+        '7.0.4', {'snapshot_version': '5.1.0', 'schema_revision': 'x'}) is False
+
+
 def test_new_format_snapshots_take_the_entity_route_as_they_are():
     plan = versions.restore_route('7.0.4', (), '7.0.4', 'premium', snapshot_format='entities')
     assert (plan.route, plan.action) == ('entities', 'as-is')

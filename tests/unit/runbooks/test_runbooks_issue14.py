@@ -70,6 +70,28 @@ def test_the_route_is_read_from_the_zip_when_not_recorded(mocker):
     assert credentials.restore_installs_source_admin(workspace, '6.4') is True
 
 
+def test_the_route_copy_metadata_decides_when_the_copy_is_restored(mocker):
+    """check-target planned a route copy (``restore_route.copy``): the copy is what is
+    uploaded and restored (``restored_snapshot``), so its metadata.json, which gained the
+    three revisions, decides - not the original's, which would say the per-entity route."""
+    copy = {'id': 's-route', 'path': 'snapshot/s-route.zip', 'sha256': 'h', 'size': 1}
+    workspace = started(restore_installs_source_admin=None,
+                        restore_route={'route': 'legacy', 'action': 'copy', 'copy': copy},
+                        snapshot={'id': 's', 'path': 'snapshot/s.zip', 'sha256': 'o',
+                                  'size': 1, 'snapshot_version': '5.1.0'})
+    workspace.path = lambda rel: '/nowhere/' + rel
+    original = {'snapshot_version': '5.1.0', 'schema_revision': 'x'}
+    members = {'/nowhere/snapshot/s.zip': original,
+               '/nowhere/snapshot/s-route.zip': dict(original, stage_schema_revision='',
+                                                     composer_schema_revision='')}
+    read = mocker.patch.object(credentials.archive, 'read_member',
+                               side_effect=lambda path, name: members[path])
+    assert credentials.restore_installs_source_admin(workspace, '7.0.4') is True
+    read.assert_called_once_with('/nowhere/snapshot/s-route.zip', 'metadata.json')
+    workspace.meta['restore_route'] = {'route': 'legacy', 'action': 'as-is'}
+    assert credentials.restore_installs_source_admin(workspace, '7.0.4') is False
+
+
 def test_logins_put_the_installed_password_first():
     target = types.SimpleNamespace(credentials=Credentials('admin', 'new-pw', label='target'))
     made = []
