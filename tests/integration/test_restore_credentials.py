@@ -16,45 +16,25 @@ import os
 
 import pytest
 
-from tests.integration import flows
-from tests.simulator.fixtures import simulated_manager  # noqa: F401  (pytest fixture)
+from tests import flows
 from tests.simulator.helpers import raw, wait_execution
 
 LOCK = {'failed_logins_before_account_lock': 4, 'account_lock_period': 10}
 
 
 @pytest.fixture
-def flow(run_cfy, cfy_workdir):
-    return flows.Flow(run_cfy, cfy_workdir)
-
-
-@pytest.fixture
-def write_profile(cfy_workdir):
-    """write_profile(name, sim, password=None, protocol='http', certificate=None): what
-    `cfy profiles use` stores (https with a CA file too)."""
-    from cloudify_cli.env import ProfileContext
+def write_profile(flow):
+    """write_profile(name, sim, password=None, protocol='http', certificate=None, ssh=True):
+    what `cfy profiles use` stores (https with a CA file too), not activated."""
 
     def write(name, sim, password=None, protocol='http', certificate=None, ssh=True):
-        profile = ProfileContext(profile_name=name)
-        profile.manager_ip = '127.0.0.1'
-        profile.rest_port = sim.rest_port
-        profile.rest_protocol = protocol
-        profile.rest_certificate = certificate
-        profile.manager_username = sim.admin_username
-        profile.manager_password = password or sim.admin_password
-        profile.manager_tenant = 'default_tenant'
-        if ssh and sim.ssh_port:
-            profile.ssh_user, profile.ssh_key = sim.ssh_user, sim.ssh_key
-            profile.ssh_port = sim.ssh_port
-        directory = os.path.join(str(cfy_workdir), '.cloudify', 'profiles', name)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        profile.save(destination=directory)
-        return name
+        return flow.profile(name, sim, ssh=ssh, password=password, activate=False,
+                            protocol=protocol, certificate=certificate)
     return write
 
 
 @pytest.fixture
-def managers(flow, simulated_manager, write_profile, run_cfy):  # noqa: F811
+def managers(flow, simulated_manager, write_profile, run_cfy):
     """managers(old_version, new_version, new_password=None, **new_kwargs): a prepared
     old `demo` manager (profile old) and a clean new one (profile new)."""
 
@@ -65,7 +45,7 @@ def managers(flow, simulated_manager, write_profile, run_cfy):  # noqa: F811
         write_profile('new', new, password=new_password)
         write_profile('old', old)
         assert run_cfy('profiles', 'use', 'old').returncode == 0
-        flow.prepare('old', 'new-host', *prepare)
+        flow.prepare('--from-profile', 'old', '--mode', 'new-host', '--json', *prepare)
         return old, new
     return make
 
@@ -131,13 +111,13 @@ def test_44_to_704_locking_after_4_failures_is_never_locked(flow, managers):
     assert_never_locked(new)
     assert failures_in_a_row(new) <= 1
     assert flows.can_login(new, 'admin', old.admin_password)
-    assert flow.profile('new')['manager_password'] == old.admin_password
+    assert flow.read_profile('new')['manager_password'] == old.admin_password
     assert flow.meta()['restore_installs_source_admin'] is True
     assert 'restore route legacy' in new.events()
 
 
 def test_new_route_restore_keeps_the_admin_and_never_sees_the_old_password(
-        flow, simulated_manager, write_profile, run_cfy):  # noqa: F811
+        flow, simulated_manager, write_profile, run_cfy):
     """behaviour §12.1: a 7.0 per-entity snapshot restores on 7.0's new route, which leaves the
     admin as it was: the old admin's password is never sent to the target."""
     old = simulated_manager('7.0', data='demo', ssh=True)
@@ -148,26 +128,27 @@ def test_new_route_restore_keeps_the_admin_and_never_sees_the_old_password(
     write_profile('new', new)
     write_profile('old', old)
     assert run_cfy('profiles', 'use', 'old').returncode == 0
-    flow.prepare('old', 'new-host', '--snapshot-id', 'newfmt')
+    flow.prepare('--from-profile', 'old', '--mode', 'new-host', '--json', '--snapshot-id',
+                 'newfmt')
     result = flow.upgrade('new-host', '--yes', '--to-profile', 'new')
     assert result.returncode == 0, result
     assert 'restore route new' in new.events()
     assert flow.meta()['restore_installs_source_admin'] is False
     assert new.password_fingerprint(old.admin_password) not in fingerprints(new)
     assert flows.can_login(new, 'admin', new.admin_password)
-    assert flow.profile('new')['manager_password'] == new.admin_password
+    assert flow.read_profile('new')['manager_password'] == new.admin_password
     assert_never_locked(new)
     assert new.requests.logins('admin', ok=False) == []
 
 
 def test_old_password_never_goes_over_http_when_the_old_manager_was_https(
-        flow, simulated_manager, write_profile, run_cfy):  # noqa: F811
+        flow, simulated_manager, write_profile, run_cfy):
     old = simulated_manager('6.4', data='demo', ssh=True, ssl=True)
     new = simulated_manager('7.0', data='empty', ssh=True, **LOCK)
     write_profile('new', new)
     write_profile('old', old, protocol='https', certificate=old.ca_path)
     assert run_cfy('profiles', 'use', 'old').returncode == 0
-    flow.prepare('old')
+    flow.prepare('--from-profile', 'old', '--mode', 'new-host', '--json')
     result = flow.upgrade('new-host', '--yes', '--to-profile', 'new', '--timeout', '30')
     assert result.returncode == 1, result
     assert result.json['error']['id'] == 'credentials-changed-by-restore', result.json
@@ -211,9 +192,9 @@ def test_ignore_plugin_failure_on_455_reports_the_skipped_deployment(flow, manag
     assert doc['reconciliation']['ok'] is True
     restores = flows.restore_executions(new)
     assert [r['parameters']['ignore_plugin_failure'] for r in restores] == [True]
-    with open(os.path.join(flow.root, 'report.json')) as stream:
+    with open(os.path.join(flow.workspace(), 'report.json')) as stream:
         assert json.load(stream)['skipped_deployments'] == doc['skipped_deployments']
-    with open(os.path.join(flow.root, 'report.md')) as stream:
+    with open(os.path.join(flow.workspace(), 'report.md')) as stream:
         assert 'hw-1' in stream.read()
     waited = flow.last_entry('wait-restore', 'succeeded')
     assert waited['details']['skipped_deployments'] == doc['skipped_deployments']
@@ -221,11 +202,14 @@ def test_ignore_plugin_failure_on_455_reports_the_skipped_deployment(flow, manag
 
 def test_ignore_plugin_failure_on_450_removes_the_deployment(flow, managers):
     """4.5.0-4.5.1 delete the deployment whose plugins failed: the skipped deployment is
-    recorded as removed, and reconcile stops on it (nothing moved: no cut-over yet)."""
+    recorded as removed, and reconcile stops on it (nothing moved: no cut-over yet).  The
+    operator who accepts the loss waives reconcile-differences on the same command: the
+    waiver is accepted up front (issue 14 item 7: it never fails a later step) and the
+    upgrade goes on from reconcile to the end, the removal still reported."""
     old, new = managers('4.2', '4.5.0')
     new.faults.fail_plugin_install('prod-db', tenant='t_prod')
     result = flow.upgrade('new-host', '--yes', '--to-profile', 'new', '--ignore-plugin-failure')
-    assert result.returncode != 0, result
+    assert result.returncode == 1, result
     doc = result.json
     assert doc['error']['step'] == 'reconcile', doc['error']
     assert doc['skipped_deployments'] == [
@@ -234,6 +218,21 @@ def test_ignore_plugin_failure_on_450_removes_the_deployment(flow, managers):
     diffs = flow.meta()['reconciliation']['differences']
     assert any(d['tenant'] == 't_prod' and d['kind'] == 'deployments' for d in diffs), diffs
     assert doc['cutover_at'] is None
+    assert any('--waive reconcile-differences' in hint for hint in doc['error']['hints'])
+    # the operator accepts the loss
+    waived = flow.upgrade('new-host', '--yes', '--to-profile', 'new', '--ignore-plugin-failure',
+                          '--waive', 'reconcile-differences', '--reason',
+                          'prod-db is recreated by hand')
+    assert waived.returncode == 0, waived
+    done = waived.json
+    assert done['cutover_at'] is not None
+    assert done['reconciliation']['ok'] is False
+    assert done['skipped_deployments'] == doc['skipped_deployments']
+    assert any('Recreate deployment prod-db' in line for line in done['left_to_do'])
+    waivers = [e for e in flow.journal() if e['event'] == 'waived']
+    assert [w['details']['check'] for w in waivers] == ['reconcile-differences'], waivers
+    assert waivers[0]['step'] == 'reconcile'
+    assert len(flows.restore_executions(new)) == 1          # the restore was not repeated
 
 
 def test_a_plugin_failure_without_the_option_names_it(flow, managers):
