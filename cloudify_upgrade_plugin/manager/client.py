@@ -1,16 +1,16 @@
 """The version-aware manager: a discovered manager plus a client bound to its API prefix.
 
-Owns: building a ``Manager`` from a cfy profile (``manager/profiles.py``) or from explicit
-settings; the ``cloudify_rest_client.CloudifyClient`` bound to the prefix discovery chose,
-with Basic auth (or a token) and the ``Tenant`` header always; every REST call the plugin
-makes, as a method named after what it does (the runbooks never build a URL): the requests
-the stock 7.0.5 client gets wrong for older managers (restore and create bodies per
-version, bounded pagination, system workflows, the version call on 3.x) made through the
-client's own HTTP layer; retries for idempotent calls and errors that name the manager;
-the unauthenticated probes and the server's clock the waits need; the ``Connection`` a
-raw transfer uses.
+Owns: building a ``Manager`` from a cfy profile (``manager/profiles.py``) or explicit
+settings; the ``CloudifyClient`` bound to the prefix discovery chose (Basic auth or a token,
+the ``Tenant`` header always); every REST call the plugin makes, as a method named after
+what it does (runbooks never build a URL), through the client's HTTP layer where the stock
+7.0.5 client is wrong on older managers (bodies per version, bounded pagination, system
+workflows, the 3.x version call); retries for idempotent calls, errors naming the manager,
+passwords within the failed-login budget (``manager/logins.py``); the unauthenticated
+probes and the server's clock the waits need; the ``Connection`` a raw transfer uses.
 """
 import datetime
+import functools
 from typing import Any, Iterator, List, Optional, Tuple, Union
 from urllib.parse import quote
 
@@ -21,15 +21,14 @@ from cloudify_rest_client.exceptions import CloudifyClientError
 from cloudify_upgrade_plugin import clock, versions
 from cloudify_upgrade_plugin.engine.redact import register_secret
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
-from cloudify_upgrade_plugin.manager import waits
+from cloudify_upgrade_plugin.manager import logins, waits
 from cloudify_upgrade_plugin.manager.connection import Connection
 from cloudify_upgrade_plugin.manager.credentials import Credentials
 from cloudify_upgrade_plugin.manager.discovery import (
     ManagerInfo, ProbeResult, basic_auth_header, discover, probe)
-from cloudify_upgrade_plugin.manager.logins import LEDGER
 from cloudify_upgrade_plugin.manager.profiles import read_profile
 from cloudify_upgrade_plugin.manager.retry import (
-    NO_RETRY, RetryPolicy, call_with_retries, status_of, translate)
+    NO_RETRY, RetryPolicy, call_with_retries, translate)
 from cloudify_upgrade_plugin.manager.status import health, normalise_status
 
 DEFAULT_TENANT = 'default_tenant'
@@ -215,18 +214,16 @@ class Manager:
         func = getattr(http, method)
         kwargs = {'data': data, 'params': _query(params), 'headers': headers,
                   'expected_status_code': expected, 'timeout': timeout}
-        if idempotent is None:
-            idempotent = method == 'get'
+        idempotent = method == 'get' if idempotent is None else idempotent
         policy = self.retry_policy if retry else NO_RETRY
         what = what or '{0} {1}'.format(method.upper(), uri)
-        basic = self.credentials.basic
-        if basic:   # a password is sent: within the failed-login budget only (logins.py)
-            LEDGER.check(self.address, self.username, label=self.label)
+        send = functools.partial(call_with_retries, lambda: func(uri, **kwargs), idempotent,
+                                 policy, what)
         try:
-            answer = call_with_retries(lambda: func(uri, **kwargs), idempotent, policy, what)
+            if self.credentials.basic:   # a password: within the failed-login budget only
+                return logins.send_counted(self.address, self.username, self.label, send)
+            return send()
         except (CloudifyClientError, requests.exceptions.RequestException, ValueError) as exc:
-            if basic and status_of(exc) == 401:
-                LEDGER.record(self.address, self.username, ok=False)
             if not isinstance(exc, ValueError):   # requests' JSONDecodeError is both
                 raise translate(exc, self.label, what) from exc
             # a 2xx answer that was not JSON: the web UI, not the REST API (behaviour §2.1)
@@ -234,9 +231,6 @@ class Manager:
                 '{0} did not answer {1} with JSON; is {2} the right API prefix?'.format(
                     self.label, what, self.api_prefix),
                 error_id='manager-bad-answer', details={'manager': self.label}) from exc
-        if basic:
-            LEDGER.record(self.address, self.username, ok=True)
-        return answer
 
     def get(self, uri, params=None, headers=None, retry=True, what=None) -> Any:
         return self.request('get', uri, params=params, headers=headers, retry=retry,
@@ -295,8 +289,7 @@ class Manager:
         body = versions.restore_body(self.version, force=force,
                                      restore_certificates=restore_certificates,
                                      no_reboot=no_reboot, snapshot_version=snapshot_version,
-                                     timeout=timeout,
-                                     ignore_plugin_failure=ignore_plugin_failure)
+                                     timeout=timeout, ignore_plugin_failure=ignore_plugin_failure)
         answer = self.request('post', '/snapshots/{0}/restore'.format(
             quote(snapshot_id, safe='')), data=body, expected=(200, 201),
             what='restoring snapshot {0}'.format(snapshot_id))
@@ -378,9 +371,8 @@ class Manager:
         ``logs_of_levels`` (e.g. ``['warning']``): its log records of those levels instead
         (the list filters by ``type`` and ``level``, cloudify-manager@5.0.5 events.py)."""
         params = {'execution_id': execution_id, '_offset': offset, '_sort': '@timestamp',
-                  '_size': min(int(size), MAX_PAGE_SIZE), 'type': ['cloudify_event']}
-        if logs_of_levels:
-            params.update(type=['cloudify_log'], level=list(logs_of_levels))
+                  '_size': min(int(size), MAX_PAGE_SIZE), 'level': logs_of_levels or None,
+                  'type': ['cloudify_log' if logs_of_levels else 'cloudify_event']}
         answer = self.get('/events', params=params, retry=False, what='reading events')
         total = ((answer.get('metadata') or {}).get('pagination') or {}).get('total')
         return answer.get('items') or [], total

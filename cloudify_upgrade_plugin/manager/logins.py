@@ -16,12 +16,12 @@ leaves it), and no Basic request is sent once ``MAX_FAILED_LOGINS`` failures in 
 recorded for its account: ``check`` raises ``FailedLoginsLimit`` before anything leaves.
 Counting a failure the manager did not count (or missing a reset) only makes the plugin
 stricter, never looser.  The request paths that send passwords call ``check`` before and
-``record`` after: ``Manager.request``, discovery's authenticated version call, and the raw
-snapshot transfers (``check_headers`` / ``observe``).
+``record`` after: ``Manager.request`` (``send_counted``), discovery's authenticated version
+call, and the raw snapshot transfers (``check_headers`` / ``observe``).
 """
 import base64
 import threading
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 from cloudify_upgrade_plugin import clock
@@ -157,6 +157,22 @@ class Ledger:
 
 
 LEDGER = Ledger()
+
+
+def send_counted(address: str, username: str, label: Optional[str],
+                 send: Callable[[], Any]) -> Any:
+    """``send()`` carries this account's password (``Manager.request``): ``LEDGER.check``
+    before (nothing leaves once the budget is spent), then a 401 it raises counts one
+    failure and an answer resets the count."""
+    LEDGER.check(address, username, label=label)
+    try:
+        answer = send()
+    except Exception as exc:
+        if getattr(exc, 'status_code', None) == 401:
+            LEDGER.record(address, username, ok=False)
+        raise
+    LEDGER.record(address, username, ok=True)
+    return answer
 
 
 def check_headers(url: str, headers: Optional[Mapping[str, str]]) -> None:
