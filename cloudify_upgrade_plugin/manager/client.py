@@ -40,6 +40,12 @@ MAX_PAGE_SIZE = 1000
 PROBE_TIMEOUT = 5
 
 
+def segment(value) -> str:
+    """``value`` as one URL path segment: every character but letters, digits and
+    ``_.-~`` percent-encoded, so an id can never add a path, a query or a header line."""
+    return quote(str(value), safe='')
+
+
 def _query_value(value):
     if isinstance(value, bool):
         return 'true' if value else 'false'
@@ -248,11 +254,11 @@ class Manager:
         return health(self.status())
 
     def get_execution(self, execution_id, retry=True) -> dict:
-        return self.get('/executions/{0}'.format(quote(execution_id, safe='')),
+        return self.get('/executions/{0}'.format(segment(execution_id)),
                         retry=retry, what='reading execution {0}'.format(execution_id))
 
     def get_snapshot(self, snapshot_id) -> dict:
-        return self.get('/snapshots/{0}'.format(quote(snapshot_id, safe='')),
+        return self.get('/snapshots/{0}'.format(segment(snapshot_id)),
                         what='reading snapshot {0}'.format(snapshot_id))
 
     def create_snapshot(self, snapshot_id, legacy=None) -> str:
@@ -267,7 +273,7 @@ class Manager:
                              hints=['Use an id like upgrade_20240101 (a letter first, then '
                                     'letters, digits, ".", "-" or "_").'])
         body = versions.snapshot_create_body(self.version, legacy=legacy)
-        execution = self.request('put', '/snapshots/{0}'.format(snapshot_id), data=body,
+        execution = self.request('put', '/snapshots/{0}'.format(segment(snapshot_id)), data=body,
                                  expected=(200, 201),
                                  what='creating snapshot {0}'.format(snapshot_id))
         return execution['id']
@@ -287,7 +293,7 @@ class Manager:
                                      no_reboot=no_reboot, snapshot_version=snapshot_version,
                                      timeout=timeout)
         answer = self.request('post', '/snapshots/{0}/restore'.format(
-            quote(snapshot_id, safe='')), data=body, expected=(200, 201),
+            segment(snapshot_id)), data=body, expected=(200, 201),
             what='restoring snapshot {0}'.format(snapshot_id))
         return answer['id']
 
@@ -417,7 +423,7 @@ class Manager:
     def set_password(self, username: str, password: str, what: Optional[str] = None) -> None:
         """Set a user's password (the password is sent in the body, never logged)."""
         register_secret(password)
-        self.request('post', '/users/{0}'.format(quote(username, safe='')),
+        self.request('post', '/users/{0}'.format(segment(username)),
                      data={'password': password}, expected=(200, 201),
                      what=what or 'setting the password of {0}'.format(username))
 

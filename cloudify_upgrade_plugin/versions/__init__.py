@@ -13,7 +13,7 @@ from cloudify_upgrade_plugin.versions.bodies import (  # noqa: F401
 from cloudify_upgrade_plugin.versions.paths import (  # noqa: F401
     FIRST_TARGET_REFUSING_3X, MAX_SNAPSHOT_ID_LENGTH, MIN_IN_PLACE_WITH_SSL_BACKUP,
     MIN_SOURCE, MIN_TARGET, PATCH_PROBLEM_IDS, PATCHES, PATH_PROBLEM_IDS, PATH_RULES,
-    PathRule, needs_patch, patch_number, patch_problem, snapshot_id_problem,
+    PathRule, name_problem, needs_patch, patch_number, patch_problem, snapshot_id_problem,
     upgrade_problems)
 from cloudify_upgrade_plugin.versions.rules import (  # noqa: F401
     MODE_IN_PLACE, MODE_NEW_HOST, MODES, OK_ENDPOINT_SINCE, RESTORE_FLAG_SINCE,

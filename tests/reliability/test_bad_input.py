@@ -121,10 +121,11 @@ def test_b04_to_profile_is_the_source(prepared):
 
 
 @pytest.mark.parametrize('snapshot_id', ['9starts-with-digit', 'has/slash', 'space in id',
-                                         'semi;colon', 'x' * 300])
+                                         'semi;colon', 'x' * 300,
+                                         pytest.param('upgrade1\n', id='trailing-newline')])
 def test_b05_bad_snapshot_id(managers, snapshot_id):
-    """--snapshot-id with a digit first, "/", a space, ";", 300 characters: exit 2, no
-    snapshot created."""
+    """--snapshot-id with a digit first, "/", a space, ";", 300 characters, a trailing
+    newline: exit 2, no snapshot created."""
     sc = managers
     with no_change(sc.old, sc.new):
         result = sc.run(*flows.PREPARE, '--snapshot-id', snapshot_id)
@@ -437,3 +438,21 @@ def test_b27_snapshot_deleted_from_workspace(prepared):
     with no_change(sc.old, sc.new):
         result = sc.run(*flows.NEW_HOST)
     assert_refused(result, words=['snapshot'])
+
+
+@pytest.mark.parametrize('option, value', [
+    ('--manager-tenant', 'default_tenant\n'), ('--manager-tenant', 'a/b'),
+    ('--manager-username', 'admin\n')],
+    ids=['tenant-newline', 'tenant-slash', 'username-newline'])
+def test_b28_bad_names_for_a_new_profile(prepared, option, value):
+    """new-host --manager-ip with a tenant or user name that is not a whole Cloudify name
+    (a trailing newline, a "/"): exit 2 bad-name before any profile or request."""
+    sc = prepared
+    profiles = sorted(os.listdir(os.path.join(sc.dot, 'profiles')))
+    with no_change(sc.old, sc.new):
+        result = sc.run('upgrade', 'new-host', '--manager-ip', '127.0.0.1', '--profile-name',
+                        'made-here', '--rest-port', sc.new.rest_port, '--manager-username',
+                        'admin', '--manager-password', harness.NEW_ADMIN_PASSWORD, option,
+                        value, '--yes')
+    assert_refused(result, codes=(2,), error_id='bad-name', words=[option])
+    assert sorted(os.listdir(os.path.join(sc.dot, 'profiles'))) == profiles

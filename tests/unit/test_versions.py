@@ -321,3 +321,18 @@ def test_snapshot_create_body_new_format_on_request():
 def test_snapshot_id_problem(snapshot_id, ok):
     problem = versions.snapshot_id_problem(snapshot_id)
     assert (problem is None) == ok
+
+
+@pytest.mark.parametrize('value', ['upgrade_1\n', 'upgrade_1\r\n', 'a\nb', 'tenant\x00',
+                                   ' padded', 'trailing '])
+def test_names_must_match_whole(value):
+    """Issue 17 item 7: a trailing newline (``$`` matches before it) is refused too."""
+    assert versions.name_problem(value, 'a tenant name')
+    assert versions.snapshot_id_problem(value)
+
+
+def test_name_problem_names_what_and_shows_the_value_escaped():
+    problem = versions.name_problem('bad\nname', 'a user name')
+    assert problem.startswith('a user name may only contain') and "'bad\\nname'" in problem
+    assert versions.name_problem('default_tenant', 'a tenant name') is None
+    assert versions.name_problem(7, 'a tenant name') == 'a tenant name must not be empty'

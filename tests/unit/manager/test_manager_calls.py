@@ -159,3 +159,18 @@ def test_connection_carries_prefix_headers_and_verification(make_manager, fakes)
     assert connection.verify == '/path/ca.pem'
     assert 'Authorization' not in repr(connection) and 's3cret' not in repr(connection)
     assert manager.for_tenant('x').connection().headers['Tenant'] == 'x'
+
+
+def test_ids_are_one_quoted_path_segment(make_manager, fakes):
+    """Issue 17 item 7: an id never adds a path, a query or a line to a request."""
+    from cloudify_upgrade_plugin.manager.client import segment
+    assert segment('a/b?c#d\n') == 'a%2Fb%3Fc%23d%0A'
+    manager, session = make_manager('7.0', lambda call: _ok(fakes, {'id': 'e'}))
+    manager.get_execution('ex/../1\n')
+    manager.set_password('bob/../admin', 'pw-x')
+    assert [c.url.split('/api/v3.1', 1)[1] for c in session.calls] == [
+        '/executions/ex%2F..%2F1%0A', '/users/bob%2F..%2Fadmin']
+    with pytest.raises(UpgradeError) as info:
+        manager.create_snapshot('upgrade1\n')
+    assert info.value.error_id == 'bad-snapshot-id' and len(session.calls) == 2
+    redact.clear_registered_secrets()
