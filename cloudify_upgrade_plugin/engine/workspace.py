@@ -27,7 +27,9 @@ from cloudify_upgrade_plugin.engine.journal import Journal
 from cloudify_upgrade_plugin.engine.redact import redact
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.files import (
-    DIR_MODE, FILE_MODE, atomic_write, cfy_workdir, make_private_dirs)
+    DIR_MODE, FILE_MODE, atomic_write, cfy_workdir, enforce_private_tree, make_private_dirs,
+    open_private, refuse_link)
+from cloudify_upgrade_plugin.log import get_logger
 
 UPGRADES = 'upgrades'
 META_FILE = 'workspace.json'
@@ -114,8 +116,8 @@ class Workspace:
             os.mkdir(root, DIR_MODE)
         except FileExistsError:
             pass
-        os.chmod(root, DIR_MODE)
         workspace = cls(root, upgrade_id)
+        workspace.enforce_private()
         document = {'upgrade_id': upgrade_id, 'mode': mode, 'created_at': clock.isoformat(now),
                     'fingerprint': None, 'runbooks': []}
         document.update(meta)
@@ -129,11 +131,12 @@ class Workspace:
         if upgrade_id is not None:
             validate_upgrade_id(upgrade_id)
             if upgrade_id in existing:
-                return cls(os.path.join(upgrades_dir(), upgrade_id), upgrade_id)
+                return cls(os.path.join(upgrades_dir(), upgrade_id),
+                           upgrade_id).enforce_private()
             message = 'No upgrade workspace named {0} in {1}.'.format(
                 upgrade_id, upgrades_dir())
         elif existing:
-            return cls(*_most_recent(existing))
+            return cls(*_most_recent(existing)).enforce_private()
         else:
             message = 'There is no upgrade workspace yet in {0}.'.format(upgrades_dir())
         if existing:
@@ -144,6 +147,23 @@ class Workspace:
         hints.append('Check CFY_WORKDIR: workspaces live in <CFY_WORKDIR or ~>/.cloudify/'
                      'upgrades/.')
         raise InputError(message, error_id='workspace-not-found', hints=hints)
+
+    def enforce_private(self) -> 'Workspace':
+        """Refuse a workspace holding a symbolic link or another user's file (exit 2,
+        ``workspace-unsafe``); put its directories back to 0700 and files to 0600 (issue 17
+        item 6: a workspace found 0755 is fixed, with a warning, not refused)."""
+        fixed = enforce_private_tree(self.root)
+        parent = upgrades_dir()
+        refuse_link(parent)
+        if os.path.isdir(parent) and (os.stat(parent).st_mode & 0o777) != DIR_MODE:
+            os.chmod(parent, DIR_MODE)
+            fixed.append(parent)
+        if fixed:
+            get_logger().warning('Upgrade %s: %d file(s) or folder(s) were readable by others; '
+                                 'their modes are back to 0700/0600: %s', self.upgrade_id,
+                                 len(fixed), ', '.join(sorted(fixed)[:5]) +
+                                 (' ...' if len(fixed) > 5 else ''))
+        return self
 
     # -- files ----------------------------------------------------------------------------
 
@@ -157,7 +177,9 @@ class Workspace:
 
     def makedirs(self, rel) -> str:
         """Create a 0700 directory (and parents) inside the workspace; return its path."""
-        return make_private_dirs(self.path(rel))
+        path = self.path(rel)
+        refuse_link(path)
+        return make_private_dirs(path)
 
     def write_bytes(self, rel, data) -> str:
         return atomic_write(self.path(rel), data)
@@ -170,10 +192,12 @@ class Workspace:
     def read_json(self, rel, default=None) -> Any:
         """The JSON in ``rel``; ``default`` when the file does not exist."""
         try:
-            with open(self.path(rel), 'r', encoding='utf-8') as stream:
-                return json.load(stream)
+            fd = open_private(self.path(rel), os.O_RDONLY)
         except FileNotFoundError:
             return default
+        try:
+            with os.fdopen(fd, 'r', encoding='utf-8') as stream:
+                return json.load(stream)
         except ValueError as error:
             raise InputError(
                 '{0} in upgrade {1} is not valid JSON: {2}'.format(rel, self.upgrade_id, error),
@@ -233,9 +257,9 @@ class Workspace:
                 raise self._locked_error()
             _held_locks.add(key)
         try:
-            fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+            fd = open_private(lock_path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+            os.fchmod(fd, FILE_MODE)
             os.close(fd)
-            os.chmod(lock_path, FILE_MODE)
             process_lock = fasteners.InterProcessLock(lock_path)
             if not process_lock.acquire(blocking=False):
                 raise self._locked_error()

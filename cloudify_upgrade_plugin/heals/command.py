@@ -23,6 +23,7 @@ from cloudify_upgrade_plugin.engine.report import REPORT_JSON, write_report
 from cloudify_upgrade_plugin.engine.workspace import Workspace
 from cloudify_upgrade_plugin.errors import (
     EXIT_HEALS_FOUND, EXIT_OK, InputError, UpgradeError)
+from cloudify_upgrade_plugin.files import UnsafePath
 from cloudify_upgrade_plugin.heals.analysis import (
     DEFAULT_TENANT, MAX_PAGE_SIZE, RIEMANN_UNIT, analyse, healing_state, inspect_manager)
 from cloudify_upgrade_plugin.host.ssh import Host
@@ -69,6 +70,8 @@ def ssh_riemann_probe(profile) -> str:
 def _open_workspace(upgrade_id, required):
     try:
         return Workspace.open(upgrade_id)
+    except UnsafePath:
+        raise
     except UpgradeError:
         if required:
             raise

@@ -16,6 +16,7 @@ from cloudify_upgrade_plugin.engine.step import Runbook, Step
 from cloudify_upgrade_plugin.engine.workspace import (
     Workspace, list_upgrade_ids, validate_upgrade_id)
 from cloudify_upgrade_plugin.errors import BlockedError, InputError, UpgradeError
+from cloudify_upgrade_plugin.files import UnsafePath
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import waits
 from cloudify_upgrade_plugin.options import PrepareOptions
@@ -183,6 +184,8 @@ def _unfinished_prepare(manager, mode):
     """
     try:
         workspace = Workspace.open()
+    except UnsafePath:
+        raise       # never silently start another upgrade next to a tampered one
     except UpgradeError:
         return None
     meta = workspace.meta
