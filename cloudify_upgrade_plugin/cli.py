@@ -46,9 +46,15 @@ def boundary(func) -> Callable:
                 log.emit_json(document)
             sys.exit(error.exit_code)
         except OSError as error:
-            if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-                raise
-            return _disk_full(error)
+            if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                return _disk_full(error)
+            if error.filename is not None:
+                return boundary(_raise)(_local_error(error))
+            return _unexpected(error)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise       # click's own usage errors and exits keep their exit codes
+        except Exception as error:      # a bug, or an answer nobody expected: no traceback
+            return _unexpected(error)
         exit_code = getattr(outcome, 'exit_code', EXIT_OK)
         if exit_code != EXIT_OK:
             sys.exit(exit_code)
@@ -63,6 +69,30 @@ def _disk_full(error):
         hints=['Free space where the cfy workdir is (or set CFY_WORKDIR to a bigger disk), '
                'then run the same command again: finished steps are not redone.'])
     return boundary(_raise)(full)
+
+
+def _unexpected(error):
+    """Last resort: an ``Error [unexpected-error]`` line, the traceback in the debug log."""
+    log.get_logger().debug('unexpected error', exc_info=True)
+    return boundary(_raise)(UpgradeError(
+        'Unexpected {0}: {1}'.format(type(error).__name__, error),
+        error_id='unexpected-error',
+        hints=['Run the same command again with -vvv: the traceback goes to the log '
+               '(cfy\'s cli.log); report it with the command line.',
+               'Nothing is lost: the journal says which steps finished, and the command '
+               'resumes from there.']))
+
+
+def _local_error(error):
+    """A local file that cannot be read or written (a read-only workdir, a permission)."""
+    where = error.filename or 'a local file'
+    return UpgradeError(
+        'Cannot use {0}: {1}'.format(where, error.strerror or error),
+        error_id='local-write-failed' if error.errno in (errno.EACCES, errno.EPERM,
+                                                         errno.EROFS) else 'local-io-failed',
+        hints=['The cfy workdir (CFY_WORKDIR, default ~/.cloudify) must be writable by this '
+               'user: check its permissions and mount, or point CFY_WORKDIR elsewhere.',
+               'Then run the same command again: finished steps are not redone.'])
 
 
 def _raise(error):

@@ -72,6 +72,50 @@ def list_upgrade_ids() -> List[str]:
                   and os.path.isfile(os.path.join(root, name, META_FILE)))
 
 
+# The type of every workspace.json key the plugin writes (None is always allowed), and of
+# the string fields inside the manager and snapshot descriptions: a document that breaks
+# them is refused (workspace-corrupt) instead of failing later with a TypeError.
+META_TYPES = {
+    'upgrade_id': str, 'mode': str, 'created_at': str, 'snapshot_id': str,
+    'target_version': str, 'restore_execution_id': str, 'restore_started_at': str,
+    'restore_ended_seen_at': str, 'cutover_at': str, 'target_health': str,
+    'fingerprint': dict, 'source': dict, 'target': dict, 'snapshot': dict,
+    'reconciliation': dict, 'agents': dict,
+    'runbooks': list, 'checks': list, 'backups': list, 'target_checks': list,
+    'failed_restore_execution_ids': list,
+}
+_META_STRING_FIELDS = {
+    'source': ('profile', 'address', 'version', 'edition', 'api_prefix'),
+    'target': ('profile', 'address', 'version', 'edition', 'api_prefix'),
+    'snapshot': ('id', 'path', 'sha256', 'snapshot_version'),
+}
+_TYPE_NAMES = {str: 'a string', dict: 'an object', list: 'a list'}
+
+
+def meta_problem(document) -> str:
+    """What is wrong with the types of a workspace.json document, or '' (see META_TYPES)."""
+    if document is None:
+        return ''
+    if not isinstance(document, dict):
+        return 'it is not a JSON object'
+    for key, wanted in META_TYPES.items():
+        value = document.get(key)
+        if value is not None and not isinstance(value, wanted):
+            return '"{0}" is {1}, not {2}'.format(
+                key, type(value).__name__, _TYPE_NAMES[wanted])
+    for key, fields in _META_STRING_FIELDS.items():
+        for name in fields:
+            value = (document.get(key) or {}).get(name)
+            if value is not None and not isinstance(value, str):
+                return '"{0}.{1}" is {2}, not a string'.format(
+                    key, name, type(value).__name__)
+    for entry in document.get('runbooks') or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get('steps') or [], list) or \
+                not all(isinstance(step, dict) for step in entry.get('steps') or []):
+            return '"runbooks" holds an entry that is not a runbook'
+    return ''
+
+
 # Locks held by this process (path -> True): fcntl.lockf locks are per process, so a second
 # lock of the same file in the same process would silently "succeed" (and releasing it would
 # drop the first one).  This registry makes the second attempt fail like another process's.
@@ -212,8 +256,18 @@ class Workspace:
 
     @property
     def meta(self) -> dict:
-        """workspace.json as a dict (empty when missing)."""
-        return self.read_json(META_FILE, default={}) or {}
+        """workspace.json as a dict (empty when missing); ``workspace-corrupt`` (exit 2) when
+        it or one of its known keys has the wrong type (``META_TYPES``)."""
+        document = self.read_json(META_FILE, default={})
+        problem = meta_problem(document)
+        if problem:
+            raise InputError(
+                '{0} in upgrade {1} is not what the plugin wrote: {2}.'.format(
+                    META_FILE, self.upgrade_id, problem),
+                error_id='workspace-corrupt',
+                hints=['Restore the file from a backup, or start a new upgrade with a new '
+                       '--upgrade-id.'])
+        return document or {}
 
     def update_meta(self, **fields) -> dict:
         """Merge ``fields`` into workspace.json (atomic, redacted); return the new meta."""
@@ -289,7 +343,9 @@ def _most_recent(ids):
         root = os.path.join(upgrades_dir(), upgrade_id)
         try:
             with open(os.path.join(root, META_FILE), encoding='utf-8') as stream:
-                created = json.load(stream).get('created_at') or ''
+                document = json.load(stream)
+            created = document.get('created_at') if isinstance(document, dict) else ''
+            created = created if isinstance(created, str) else ''
         except (OSError, ValueError):
             created = ''
         if not created:

@@ -21,7 +21,7 @@ from cloudify_rest_client.exceptions import CloudifyClientError
 from cloudify_upgrade_plugin import clock, versions
 from cloudify_upgrade_plugin.engine.redact import register_secret
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
-from cloudify_upgrade_plugin.manager import waits
+from cloudify_upgrade_plugin.manager import answers, waits
 from cloudify_upgrade_plugin.manager.connection import Connection
 from cloudify_upgrade_plugin.manager.credentials import Credentials
 from cloudify_upgrade_plugin.manager.discovery import (
@@ -209,11 +209,14 @@ class Manager:
     # -- raw requests through the client's HTTP layer -------------------------------------
 
     def request(self, method, uri, data=None, params=None, headers=None, expected=200,
-                idempotent=None, retry=True, what=None, timeout=None) -> Any:
+                idempotent=None, retry=True, what=None, timeout=None,
+                answer: Optional[type] = dict) -> Any:
         """One REST call under the bound prefix; returns the decoded JSON answer.
 
         GETs are retried on transient failures (``retry_policy``); others never are.
         Failures become ``UpgradeError`` naming the manager (``manager.retry.translate``).
+        ``answer``: the JSON type the call must return (None: anything; an empty answer is
+        always accepted); another type is ``manager-bad-answer``.
         """
         http = self.client._client
         method = method.lower()
@@ -225,15 +228,18 @@ class Manager:
         policy = self.retry_policy if retry else NO_RETRY
         what = what or '{0} {1}'.format(method.upper(), uri)
         try:
-            return call_with_retries(lambda: func(uri, **kwargs), idempotent, policy, what)
+            result = call_with_retries(lambda: func(uri, **kwargs), idempotent, policy, what)
         except (CloudifyClientError, requests.exceptions.RequestException, ValueError) as exc:
-            if not isinstance(exc, ValueError):   # requests' JSONDecodeError is both
+            if not isinstance(exc, ValueError) or \
+                    isinstance(exc, requests.exceptions.InvalidHeader):
                 raise translate(exc, self.label, what) from exc
             # a 2xx answer that was not JSON: the web UI, not the REST API (facts §2.1)
-            raise UpgradeError(
-                '{0} did not answer {1} with JSON; is {2} the right API prefix?'.format(
-                    self.label, what, self.api_prefix),
-                error_id='manager-bad-answer', details={'manager': self.label}) from exc
+            raise answers.not_json(self.label, what, self.api_prefix) from exc
+        except (TypeError, AttributeError, KeyError) as exc:
+            # the stock client reads its JSON answer as a dict (``history``, errors)
+            raise answers.bad_answer(self.label, what, 'an answer of an unexpected shape '
+                                     '({0})'.format(exc)) from exc
+        return answers.of_type(self.label, what, result, answer)
 
     def get(self, uri, params=None, headers=None, retry=True, what=None) -> Any:
         return self.request('get', uri, params=params, headers=headers, retry=retry,
@@ -273,10 +279,10 @@ class Manager:
                              hints=['Use an id like upgrade_20240101 (a letter first, then '
                                     'letters, digits, ".", "-" or "_").'])
         body = versions.snapshot_create_body(self.version, legacy=legacy)
+        what = 'creating snapshot {0}'.format(snapshot_id)
         execution = self.request('put', '/snapshots/{0}'.format(segment(snapshot_id)), data=body,
-                                 expected=(200, 201),
-                                 what='creating snapshot {0}'.format(snapshot_id))
-        return execution['id']
+                                 expected=(200, 201), what=what)
+        return answers.field(self.label, execution, 'id', str, what)
 
     def restore_snapshot(self, snapshot_id, restore_certificates=False, force=False,
                          no_reboot=False, snapshot_version=None,
@@ -292,10 +298,10 @@ class Manager:
                                      restore_certificates=restore_certificates,
                                      no_reboot=no_reboot, snapshot_version=snapshot_version,
                                      timeout=timeout)
+        what = 'restoring snapshot {0}'.format(snapshot_id)
         answer = self.request('post', '/snapshots/{0}/restore'.format(
-            segment(snapshot_id)), data=body, expected=(200, 201),
-            what='restoring snapshot {0}'.format(snapshot_id))
-        return answer['id']
+            segment(snapshot_id)), data=body, expected=(200, 201), what=what)
+        return answers.field(self.label, answer, 'id', str, what)
 
     def wait_for_execution(self, execution_id, timeout, **kwargs) -> dict:
         """``waits.wait_for_execution(self, ...)``."""
@@ -311,7 +317,8 @@ class Manager:
             return []
         if self.edition == 'community':
             return [DEFAULT_TENANT]
-        return [t['name'] for t in self.list_all('tenants', include=['name'])]
+        return [answers.field(self.label, t, 'name', str, 'listing tenants')
+                for t in self.list_all('tenants', include=['name'])]
 
     def list_all(self, resource, tenant=None, all_tenants=False, include=None, sort=None,
                  per_tenant=False, include_system_workflows=None, page_size=MAX_PAGE_SIZE,
@@ -349,14 +356,12 @@ class Manager:
         if all_tenants and self.has_tenants:
             params['_all_tenants'] = True
         headers = {TENANT_HEADER: tenant} if tenant else None
+        what = 'listing {0}'.format(resource)
         offset = 0
         while True:
             page = dict(params, _offset=offset, _size=size)
-            answer = self.get('/' + resource, params=page, headers=headers,
-                              what='listing {0}'.format(resource))
-            items = answer.get('items') or []
-            pagination = (answer.get('metadata') or {}).get('pagination') or {}
-            total = pagination.get('total')
+            answer = self.get('/' + resource, params=page, headers=headers, what=what)
+            items, total = answers.page(self.label, answer, what)
             for item in items:
                 yield item
             offset += len(items)
@@ -373,8 +378,7 @@ class Manager:
             'execution_id': execution_id, 'type': ['cloudify_event'], '_offset': offset,
             '_size': min(int(size), MAX_PAGE_SIZE), '_sort': '@timestamp'},
             retry=False, what='reading events')
-        total = ((answer.get('metadata') or {}).get('pagination') or {}).get('total')
-        return answer.get('items') or [], total
+        return answers.page(self.label, answer, 'reading events')
 
     def list_page(self, resource: str, params: dict, tenant: Optional[str] = None,
                   what: Optional[str] = None) -> dict:
@@ -382,8 +386,11 @@ class Manager:
         caller pages (``_offset``/``_size`` in ``params``).  ``tenant`` sends that
         ``Tenant`` header."""
         headers = {TENANT_HEADER: tenant} if tenant else None
-        return self.get('/' + resource.strip('/'), params=dict(params), headers=headers,
-                        what=what or 'listing {0}'.format(resource))
+        what = what or 'listing {0}'.format(resource)
+        answer = self.get('/' + resource.strip('/'), params=dict(params), headers=headers,
+                          what=what)
+        answers.page(self.label, answer, what)
+        return answer
 
     def start_execution(self, deployment_id: str, workflow_id: str,
                         parameters: Optional[dict] = None) -> dict:
@@ -412,7 +419,7 @@ class Manager:
 
     def activate_maintenance(self) -> None:
         self.request('post', '/maintenance/activate', data={}, expected=(200, 201, 304),
-                     what='activating maintenance mode')
+                     what='activating maintenance mode', answer=None)
 
     # -- users, credentials and tokens --------------------------------------------------
 
@@ -424,14 +431,15 @@ class Manager:
         """Set a user's password (the password is sent in the body, never logged)."""
         register_secret(password)
         self.request('post', '/users/{0}'.format(segment(username)),
-                     data={'password': password}, expected=(200, 201),
+                     data={'password': password}, expected=(200, 201), answer=None,
                      what=what or 'setting the password of {0}'.format(username))
 
     def accepts_credentials(self) -> bool:
         """True when the manager accepts these credentials (``GET /version``, no retry);
         False on 401.  Other failures are raised."""
         try:
-            self.request('get', '/version', retry=False, what='checking credentials')
+            self.request('get', '/version', retry=False, what='checking credentials',
+                         answer=None)
             return True
         except UpgradeError as error:
             if (error.details or {}).get('status_code') == 401 or \
@@ -446,7 +454,7 @@ class Manager:
                                   expected=(200, 201), what='creating an API token')
         else:
             answer = self.get('/tokens', what='getting an API token')
-        token = answer['value']
+        token = answers.field(self.label, answer, 'value', str, 'creating an API token')
         register_secret(token)
         return token
 

@@ -214,6 +214,17 @@ def _json_message(result):
 
 
 def _info(version_data, version_override, protocol, port, host):
+    base = '{0}://{1}:{2}'.format(protocol, _url_host(host), port)
+    for name in ('version', 'edition'):
+        value = version_data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise UpgradeError(
+                'The manager at {0} answered its version call with a "{1}" that is a {2}, '
+                'not a string: no Cloudify Manager does.'.format(base, name,
+                                                                 type(value).__name__),
+                error_id='manager-bad-answer', details={'manager': base},
+                hints=['Check that the profile points at a Cloudify Manager\'s REST API and '
+                       'not at a proxy or another service (`cfy profiles show-current`).'])
     if version_override is not None:
         version = versions.as_version(version_override)
     else:

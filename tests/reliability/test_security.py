@@ -3,9 +3,16 @@ make the plugin do, through the real `cfy` against simulated managers.
 
 - x01-x02: the workspace never follows a planted symbolic link and keeps private modes
   (item 6).
+- x03-x04: a read-only workdir and manager answers of the wrong type end in an
+  ``Error [id]`` line, never a traceback (item 8; the archive and workspace.json cases are
+  b09 and b29 in test_bad_input.py).
 """
 import os
+import shutil
 import stat
+import subprocess
+
+import pytest
 
 from tests.reliability import flows, harness
 
@@ -61,3 +68,52 @@ def test_x02_workspace_modes_are_put_back(managers):
     assert 'modes are back to 0700/0600' in result.stdout + result.stderr, harness.show(result)
     flows.assert_private_modes(sc)
     assert _mode(sc.upgrades_dir) == 0o700
+
+
+def _read_only(path):
+    """Make the directory ``path`` read-only for this process: a read-only tmpfs mounted on
+    it as root (root ignores modes), mode 0500 otherwise.  Returns the undo function."""
+    if os.geteuid() == 0 and shutil.which('mount'):
+        subprocess.run(['mount', '-t', 'tmpfs', '-o', 'ro,size=64k,mode=0700', 'tmpfs',
+                        path], check=True)
+        return lambda: subprocess.run(['umount', '-l', path], check=False)
+    os.chmod(path, 0o500)
+    return lambda: os.chmod(path, 0o700)
+
+
+def test_x03_read_only_workdir(managers):
+    """The upgrades folder of the cfy workdir is read-only: prepare ends with
+    `Error [local-write-failed]` naming the path and the cause (exit 1), no traceback, and
+    the old manager received no change (no snapshot)."""
+    sc = managers
+    os.makedirs(sc.upgrades_dir, mode=0o700, exist_ok=True)
+    undo = _read_only(sc.upgrades_dir)
+    try:
+        mark = len(sc.old.requests)
+        result = sc.run(*flows.prepare_args())
+    finally:
+        undo()
+    text = result.stdout + result.stderr
+    assert result.returncode == 1, harness.show(result)
+    assert 'Error [local-write-failed]' in text and sc.upgrades_dir in text, harness.show(result)
+    assert 'Traceback' not in text, harness.show(result)
+    assert harness.mutations(sc.old, mark) == []
+
+
+@pytest.mark.parametrize('path, body', [
+    (r'^/api/version$', {'version': 41, 'edition': 'premium'}),
+    (r'^/api/v3\.1/users$', {'items': 3, 'metadata': {'pagination': {'total': 3}}}),
+    (r'^/api/v3\.1/users$', [{'username': 'admin'}])],
+    ids=['version-number', 'items-not-a-list', 'list-not-an-object'])
+def test_x04_manager_answers_of_the_wrong_type(managers, path, body):
+    """The old manager answers with JSON of the wrong type (a number for its version,
+    ``items`` that is not a list, a list for an object): plan ends with
+    `Error [manager-bad-answer]` naming the manager (exit 1), never a traceback."""
+    sc = managers
+    sc.old.faults.replace_answer(path, body)
+    result = sc.run('upgrade', 'plan', '--target-version', flows.TARGET_VERSION)
+    text = result.stdout + result.stderr
+    assert result.returncode == 1, harness.show(result)
+    assert 'Error [manager-bad-answer]' in text, harness.show(result)
+    assert '127.0.0.1:{0}'.format(sc.old.rest_port) in text, harness.show(result)
+    assert 'Traceback' not in text, harness.show(result)

@@ -75,6 +75,35 @@ def nginx_page(status):
     return Response(status, body, content_type='text/html')
 
 
+def hostile_answer(rule, request, sleep):
+    """What a faults.py hostile-answer rule sends (no Cloudify Manager does; issue 17)."""
+    if rule.kind == 'replace':
+        return Response(rule.status, json.dumps(rule.body).encode('utf-8'), content_type=JSON)
+    if rule.kind == 'redirect':
+        target = rule.location + request.raw_path + (
+            '?' + request.handler.path.split('?', 1)[1] if '?' in request.handler.path
+            else '')
+        return Response(rule.status, b'', headers=[('Location', target)])
+    if rule.kind == 'endless':
+        def endless(limit=rule.limit):
+            sent = 0
+            block = b'"' + b'x' * 65534 + b'",'
+            yield b'{"items": ['
+            while limit is None or sent < limit:
+                sent += len(block)
+                yield block
+        return Response(200, pieces=endless(), content_type=JSON)
+    body = json.dumps(rule.body if rule.body is not None else
+                      {'items': [], 'metadata': {'pagination': {'total': 0}}}).encode()
+
+    def trickle():
+        for index in range(len(body)):
+            if index:
+                sleep(rule.interval)
+            yield body[index:index + 1]
+    return Response(200, pieces=trickle(), length=len(body), content_type=JSON)
+
+
 UI_PAGE = (b'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Cloudify Manager'
            b'</title></head><body><div id="app"></div></body></html>\n')
 
@@ -169,6 +198,9 @@ class RestApi(object):
                                'Internal error occurred in manager REST server (simulated)',
                                server_traceback='Traceback (simulated fault)\n')
             return nginx_page(status)
+        hostile = mgr.faults.take_answer(request.method, request.path)
+        if hostile is not None:
+            return hostile_answer(hostile, request, mgr.sleep_real)
         path = request.path
         if not path.startswith('/api/'):
             return Response(200, UI_PAGE, content_type='text/html')

@@ -214,3 +214,18 @@ def test_part_file_link_is_refused_before_any_request(tmp_path):
     with pytest.raises(files.UnsafePath):   # port 9: a request would fail differently
         transfer.download(None, 'http://127.0.0.1:9/x', str(tmp_path / 'snap.zip'))
     assert outside.read_bytes() == b'abc'
+
+
+@pytest.mark.parametrize('change, named', [
+    ({'source': 'old'}, '"source" is str'), ({'runbooks': {}}, '"runbooks" is dict'),
+    ({'snapshot': {'id': 5}}, '"snapshot.id" is int'),
+    ({'runbooks': [{'steps': 'x'}]}, '"runbooks" holds')])
+def test_workspace_json_of_the_wrong_types_is_corrupt(cfy_workdir, change, named):
+    """Issue 17 item 8: workspace-corrupt (exit 2) naming the key, never a TypeError."""
+    workspace = Workspace.create('upg-types')
+    document = workspace.meta
+    document.update(change)
+    atomic_write(workspace.path('workspace.json'), __import__('json').dumps(document))
+    with pytest.raises(InputError) as info:
+        workspace.meta
+    assert info.value.error_id == 'workspace-corrupt' and named in info.value.message

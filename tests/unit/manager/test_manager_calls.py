@@ -174,3 +174,26 @@ def test_ids_are_one_quoted_path_segment(make_manager, fakes):
         manager.create_snapshot('upgrade1\n')
     assert info.value.error_id == 'bad-snapshot-id' and len(session.calls) == 2
     redact.clear_registered_secrets()
+
+
+@pytest.mark.parametrize('body, why', [
+    ({'items': 3}, '"items" that is not a list of objects'),
+    ({'items': ['a']}, '"items" that is not a list of objects'),
+    ({'items': [], 'metadata': {'pagination': {'total': '3'}}}, 'a "total"'),
+    ([{'name': 'x'}], 'a JSON list instead of an object')])
+def test_answers_of_the_wrong_shape_are_manager_bad_answer(make_manager, fakes, body, why):
+    """Issue 17 item 8: never a TypeError later on."""
+    manager, _ = make_manager('5.0.5', lambda call: fakes.Response(200, body))
+    with pytest.raises(UpgradeError) as info:
+        list(manager.list_all('deployments'))
+    assert info.value.error_id == 'manager-bad-answer' and why in info.value.message
+    assert manager.label in info.value.message
+    redact.clear_registered_secrets()
+
+
+def test_ids_in_answers_must_be_strings(make_manager, fakes):
+    manager, _ = make_manager('7.0', lambda call: fakes.Response(201, {'id': 17}))
+    with pytest.raises(UpgradeError) as info:
+        manager.create_snapshot('snap1')
+    assert info.value.error_id == 'manager-bad-answer' and '"id" a int' in info.value.message
+    redact.clear_registered_secrets()
