@@ -29,6 +29,7 @@ from cloudify_upgrade_plugin.manager.discovery import (
 from cloudify_upgrade_plugin.manager.profiles import read_profile
 from cloudify_upgrade_plugin.manager.retry import (
     NO_RETRY, RetryPolicy, call_with_retries, translate)
+from cloudify_upgrade_plugin.manager.session import ManagerSession
 from cloudify_upgrade_plugin.manager.status import health, normalise_status
 
 DEFAULT_TENANT = 'default_tenant'
@@ -83,7 +84,7 @@ class Manager:
             getattr(profile, 'profile_name', None) if profile is not None else None)
         self.retry_policy = retry_policy or RetryPolicy()
         self.request_timeout = request_timeout
-        self.session = session
+        self.session = session if session is not None else ManagerSession()
         register_secret(self.credentials.password)
         register_secret(self.credentials.token)
         if self.credentials.basic:
@@ -477,7 +478,7 @@ class Manager:
     def rest_answers(self, session=None) -> Tuple[bool, ProbeResult]:
         """Does the REST service answer?  An unauthenticated ``<prefix>/version``: JSON
         (200 or 401) means up; refused connections, 5xx pages and non-JSON answers down."""
-        result = probe(session or self.session or requests.Session(), self.address,
+        result = probe(session or self.session, self.address,
                        self.api_prefix + '/version', verify=self.verify,
                        timeout=PROBE_TIMEOUT)
         return bool(result.is_json and (result.status or 0) < 500), result
@@ -486,7 +487,7 @@ class Manager:
         """The manager's clock: the ``Date`` header of an unauthenticated answer now
         (None when it does not answer or sends no date)."""
         try:
-            answer = (session or self.session or requests.Session()).get(
+            answer = (session or self.session).get(
                 self.address + self.api_prefix + '/version', timeout=PROBE_TIMEOUT,
                 verify=self.verify, allow_redirects=False)
         except requests.exceptions.RequestException:

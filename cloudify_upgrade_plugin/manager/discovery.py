@@ -19,6 +19,8 @@ from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager.retry import credentials_hints
+from cloudify_upgrade_plugin.manager.session import (
+    AnswerTooLarge, AnswerTooSlow, ManagerSession, answer_error)
 
 PROBE_TIMEOUT = (5, 30)
 
@@ -100,6 +102,8 @@ def probe(session, base_url, path, verify=True, headers=None,
     try:
         response = session.get(url, headers=headers or {}, verify=verify, timeout=timeout,
                                allow_redirects=False)
+    except (AnswerTooLarge, AnswerTooSlow) as exc:
+        raise answer_error(exc, 'the manager at ' + base_url, 'GET ' + path) from exc
     except requests.exceptions.RequestException as exc:
         result.error = exc
         return result
@@ -250,7 +254,7 @@ def discover(host, port=None, protocol='http', cert=None, username=None, passwor
     protocol = (protocol or 'http').lower()
     port = int(port or (443 if protocol == 'https' else 80))
     verify = False if trust_all else (cert or True)
-    session = session or requests.Session()
+    session = session or ManagerSession()
     logger = get_logger()
     address = '{0}://{1}:{2}'.format(protocol, _url_host(host), port)
 

@@ -6,6 +6,7 @@ make the plugin do, through the real `cfy` against simulated managers.
 - x03-x04: a read-only workdir and manager answers of the wrong type end in an
   ``Error [id]`` line, never a traceback (item 8; the archive and workspace.json cases are
   b09 and b29 in test_bad_input.py).
+- x05-x06: an endless and a trickled answer end at the size limit and the deadline (item 3).
 """
 import os
 import shutil
@@ -117,3 +118,46 @@ def test_x04_manager_answers_of_the_wrong_type(managers, path, body):
     assert 'Error [manager-bad-answer]' in text, harness.show(result)
     assert '127.0.0.1:{0}'.format(sc.old.rest_port) in text, harness.show(result)
     assert 'Traceback' not in text, harness.show(result)
+
+
+VERSION_41 = {'version': '4.1.0', 'edition': 'premium', 'build': None, 'date': None,
+              'commit': None, 'distribution': 'centos', 'distro_release': 'Core'}
+
+
+@pytest.mark.parametrize('path', [r'^/api/version$', r'^/api/v3\.1/users$'],
+                         ids=['discovery', 'rest-client'])
+def test_x05_endless_json_answer(managers, path):
+    """The old manager's answer never ends (64 MiB of JSON array here; the limit is set to
+    1 MiB with CFY_UPGRADE_MAX_ANSWER_MB): plan stops reading at the limit and ends with
+    `Error [manager-answer-too-large]` naming the manager and the setting (exit 1)."""
+    sc = managers
+    sc.old.faults.endless_json(path, limit=64 << 20)
+    result = sc.run('upgrade', 'plan', '--target-version', flows.TARGET_VERSION,
+                    env={'CFY_UPGRADE_MAX_ANSWER_MB': '1'})
+    text = result.stdout + result.stderr
+    assert result.returncode == 1, harness.show(result)
+    assert 'Error [manager-answer-too-large]' in text, harness.show(result)
+    assert '127.0.0.1:{0}'.format(sc.old.rest_port) in text, harness.show(result)
+    assert 'CFY_UPGRADE_MAX_ANSWER_MB' in text and 'Traceback' not in text
+
+
+@pytest.mark.parametrize('path, body', [
+    (r'^/api/version$', VERSION_41),
+    (r'^/api/v3\.1/users$', {'items': [{'username': 'admin'}, {'username': 'alice'}],
+                             'metadata': {'pagination': {'total': 2, 'offset': 0,
+                                                         'size': 1000}}})],
+    ids=['discovery', 'rest-client'])
+def test_x06_trickled_answer(managers, path, body):
+    """The old manager sends its answer one byte every 0.2 s (each read gets a byte, so no
+    per-read timeout ever fires; whole, it would take about 30 s): with a 2 s overall
+    deadline (CFY_UPGRADE_REQUEST_DEADLINE) plan ends with `Error [manager-too-slow]` naming
+    the manager (exit 1)."""
+    sc = managers
+    sc.old.faults.trickle(path, interval=0.2, body=body)
+    result = sc.run('upgrade', 'plan', '--target-version', flows.TARGET_VERSION,
+                    env={'CFY_UPGRADE_REQUEST_DEADLINE': '2'})
+    text = result.stdout + result.stderr
+    assert result.returncode == 1, harness.show(result)
+    assert 'Error [manager-too-slow]' in text, harness.show(result)
+    assert '127.0.0.1:{0}'.format(sc.old.rest_port) in text, harness.show(result)
+    assert 'CFY_UPGRADE_REQUEST_DEADLINE' in text and 'Traceback' not in text
