@@ -156,6 +156,13 @@ class ManagerSession(requests.Session):
         response._content_consumed = True
         return response
 
+    def rebuild_auth(self, prepared_request, response):
+        """Drop every origin-bound header when a redirect leaves the origin."""
+        super().rebuild_auth(prepared_request, response)
+        if not same_origin(response.request.url, prepared_request.url):
+            for name in ORIGIN_BOUND_HEADERS:
+                prepared_request.headers.pop(name, None)
+
 
 def _blocks(raw):
     """The body as it arrives (``read1``: what is there, never waiting for a full block;

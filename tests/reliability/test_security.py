@@ -7,6 +7,7 @@ make the plugin do, through the real `cfy` against simulated managers.
   ``Error [id]`` line, never a traceback (item 8; the archive and workspace.json cases are
   b09 and b29 in test_bad_input.py).
 - x05-x06: an endless and a trickled answer end at the size limit and the deadline (item 3).
+- x07: a redirect to another origin carries no credentials and no tenant (item 4).
 """
 import os
 import shutil
@@ -161,3 +162,39 @@ def test_x06_trickled_answer(managers, path, body):
     assert 'Error [manager-too-slow]' in text, harness.show(result)
     assert '127.0.0.1:{0}'.format(sc.old.rest_port) in text, harness.show(result)
     assert 'CFY_UPGRADE_REQUEST_DEADLINE' in text and 'Traceback' not in text
+
+
+def _token_profile(sc, name, sim, token):
+    """A cfy profile that logs in with an API token (no username, no password)."""
+    from cloudify_cli.env import ProfileContext
+    profile = ProfileContext(profile_name=name)
+    profile.manager_ip = '127.0.0.1'
+    profile.rest_port = sim.rest_port
+    profile.rest_protocol = 'http'
+    profile.manager_token = token
+    profile.manager_tenant = 'default_tenant'
+    directory = os.path.join(sc.dot, 'profiles', name)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    profile.save(destination=directory)
+    sc.activate(name)
+
+
+def test_x07_redirect_to_another_origin_carries_no_credentials(managers):
+    """With a token profile, the old manager redirects its users list to another server
+    (another port of 127.0.0.1: another origin): plan follows it, but the other server
+    receives neither `Authentication-Token` nor `Tenant` (nor `Authorization`)."""
+    from tests.simulator.helpers import raw
+    from tests.simulator.recorder import RecordingServer
+    sc = managers
+    token = raw(sc.old, 'GET', '/api/v3.1/tokens').json()['value']
+    _token_profile(sc, 'old-token', sc.old, token)
+    page = {'items': [{'username': 'admin'}], 'metadata': {'pagination': {'total': 1}}}
+    with RecordingServer(answer=page) as other:
+        sc.old.faults.redirect(r'^/api/v3\.1/users$', other.url)
+        result = sc.run('upgrade', 'plan', '--target-version', flows.TARGET_VERSION)
+    text = result.stdout + result.stderr
+    assert 'Traceback' not in text, harness.show(result)
+    assert other.requests, harness.show(result)      # the redirect was followed
+    seen = other.headers_seen()
+    assert not seen & {'authentication-token', 'tenant', 'authorization'}, seen
+    assert token not in repr(other.requests)

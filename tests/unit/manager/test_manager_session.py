@@ -5,6 +5,7 @@ import threading
 import time
 
 import pytest
+import requests
 
 from cloudify_upgrade_plugin.errors import InputError
 from cloudify_upgrade_plugin.manager import session as session_module
@@ -113,6 +114,20 @@ def test_small_answers_and_streams_are_untouched(server):
     assert bounded.get(main.url + '/small').json() == {'ok': True}
     streamed = bounded.get(main.url + '/big', stream=True)   # a download: its own rules
     assert len(streamed.content) > 1000
+
+
+def test_origin_bound_headers_never_follow_a_redirect_elsewhere(server):
+    main, other = server
+    headers = {'Authentication-Token': 'ctok-abc-def', 'Tenant': 't1',
+               'Authorization': 'Basic eDp5', 'X-Keep': '1'}
+    answer = ManagerSession().get(main.url + '/away', headers=headers)
+    assert answer.json() == {'ok': True}
+    landed = {k.lower() for k in other.seen[-1]}
+    assert 'x-keep' in landed
+    assert not landed & {'authentication-token', 'tenant', 'authorization'}
+    plain = requests.Session().get(main.url + '/away', headers=headers)
+    assert plain.status_code == 200
+    assert 'Authentication-Token' in other.seen[-1]   # what requests alone does
 
 
 @pytest.mark.parametrize('first, second, same', [
