@@ -12,7 +12,6 @@ raw transfer uses.
 """
 import datetime
 from typing import Any, Iterator, List, Optional, Tuple, Union
-from urllib.parse import quote
 
 import requests
 from cloudify_rest_client import CloudifyClient
@@ -21,7 +20,7 @@ from cloudify_rest_client.exceptions import CloudifyClientError
 from cloudify_upgrade_plugin import clock, versions
 from cloudify_upgrade_plugin.engine.redact import register_secret
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
-from cloudify_upgrade_plugin.manager import answers, waits
+from cloudify_upgrade_plugin.manager import answers, tokens, waits
 from cloudify_upgrade_plugin.manager.connection import Connection
 from cloudify_upgrade_plugin.manager.credentials import Credentials
 from cloudify_upgrade_plugin.manager.discovery import (
@@ -31,6 +30,8 @@ from cloudify_upgrade_plugin.manager.retry import (
     NO_RETRY, RetryPolicy, call_with_retries, translate)
 from cloudify_upgrade_plugin.manager.session import ManagerSession
 from cloudify_upgrade_plugin.manager.status import health, normalise_status
+from cloudify_upgrade_plugin.manager.urls import query as _query
+from cloudify_upgrade_plugin.manager.urls import segment
 
 DEFAULT_TENANT = 'default_tenant'
 TENANT_HEADER = 'Tenant'
@@ -39,24 +40,6 @@ TENANT_HEADER = 'Tenant'
 MAX_PAGE_SIZE = 1000
 # Unauthenticated probes of a REST service that may be restarting: answer fast or not.
 PROBE_TIMEOUT = 5
-
-
-def segment(value) -> str:
-    """``value`` as one URL path segment: every character but letters, digits and
-    ``_.-~`` percent-encoded, so an id can never add a path, a query or a header line."""
-    return quote(str(value), safe='')
-
-
-def _query_value(value):
-    if isinstance(value, bool):
-        return 'true' if value else 'false'
-    if isinstance(value, (list, tuple, set)):
-        return [_query_value(v) for v in value]
-    return value
-
-
-def _query(params):
-    return {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
 
 
 class Manager:
@@ -448,16 +431,19 @@ class Manager:
                 return False
             raise
 
-    def create_token(self, description: str = 'cfy upgrade') -> str:
-        """A new API token of the logged-in user (registered as a secret)."""
-        if versions.creates_db_tokens(self.version):
-            answer = self.request('post', '/tokens', data={'description': description},
-                                  expected=(200, 201), what='creating an API token')
-        else:
-            answer = self.get('/tokens', what='getting an API token')
-        token = answers.field(self.label, answer, 'value', str, 'creating an API token')
-        register_secret(token)
-        return token
+    def create_token(self, description: str = 'cfy upgrade',
+                     lifetime: Optional[float] = None) -> str:
+        """A new API token of the logged-in user, registered as a secret; on 7.0 it expires
+        after ``lifetime`` seconds (``manager/tokens.py``)."""
+        return tokens.create(self, description, lifetime)
+
+    def revoke_token(self, token: str) -> bool:
+        """Delete a 7.0 token; False where the version cannot (``manager/tokens.py``)."""
+        return tokens.revoke(self, token)
+
+    def revoke_tokens(self, description: str) -> int:
+        """Delete every 7.0 token with this description; how many were deleted."""
+        return tokens.revoke_described(self, description)
 
     # -- configuration ----------------------------------------------------------------------
 

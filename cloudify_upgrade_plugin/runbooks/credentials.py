@@ -36,6 +36,8 @@ SECURITY_KEYS = ('hash_salt', 'secret_key', 'encoding_alphabet', 'encoding_block
 REST_SECURITY = '/opt/manager/rest-security.conf'
 # The target's own rest-security.conf, kept on its host while the old values go in.
 ORIGINAL = REST_SECURITY + '.cfy-upgrade-orig'
+# How much longer than the waits the API token of restore-users lives (7.0).
+TOKEN_MARGIN = 300
 
 
 def candidates(ctx) -> List[Credentials]:
@@ -205,17 +207,24 @@ def put_rest_security(ctx) -> dict:
                 'safely.'.format(target.label), error_id='admin-locked-out',
                 hints=['Set the admin password on the target profile (`cfy profiles set '
                        '--manager-password`), then re-run.'])
+        description = token_description(ctx)
+        _revoke_leftovers(manager, description)      # of a run killed while it held one
         if current.get('hash_salt') != source_conf.get('hash_salt'):
             if not host.file_exists(ORIGINAL, sudo=True):
                 host.run(['cp', '-p', REST_SECURITY, ORIGINAL], sudo=True)
             # a token is signed with the *current* secret_key (4.x-6.x) or kept in the DB
-            # (7.0): neither depends on the salt about to change
-            token_manager = manager.with_token(manager.create_token())
-            _install(host, current, {'hash_salt': source_conf['hash_salt']})
-            waits.wait_for_rest(token_manager, timeout)
-            token_manager.set_password(
-                manager.username, manager.credentials.password,
-                what='re-hashing the admin password with the old salt')
+            # (7.0): neither depends on the salt about to change.  On 7.0 it expires by
+            # itself and is revoked as soon as it has served (manager/tokens.py).
+            token = manager.create_token(description, lifetime=timeout + TOKEN_MARGIN)
+            token_manager = manager.with_token(token)
+            try:
+                _install(host, current, {'hash_salt': source_conf['hash_salt']})
+                waits.wait_for_rest(token_manager, timeout)
+                token_manager.set_password(
+                    manager.username, manager.credentials.password,
+                    what='re-hashing the admin password with the old salt')
+            finally:
+                _revoke(token_manager, token)
             logger.info('Old hash salt installed; the admin password was re-hashed with it.')
             current = _read_conf(host, REST_SECURITY)
         keys = {key: source_conf[key] for key in SECURITY_KEYS[1:] if key in source_conf}
@@ -232,6 +241,36 @@ def put_rest_security(ctx) -> dict:
         host.run(['rm', '-f', ORIGINAL], sudo=True)
     ctx.target_manager = manager
     return {'users': 'rest-security', 'keys': [k for k in SECURITY_KEYS if k in source_conf]}
+
+
+def token_description(ctx) -> str:
+    """How the API token restore-users takes is described on the target (found again and
+    revoked by the next run if this one is killed while it holds it)."""
+    return 'cfy upgrade {0} restore-users'.format(ctx.workspace.upgrade_id)
+
+
+def _revoke(token_manager, token) -> None:
+    """Revoke the token with itself (the admin may be locked out at this point); a failure
+    is logged, not raised: the token expires anyway and the next run looks for it."""
+    try:
+        if token_manager.revoke_token(token):
+            get_logger().debug('The API token taken for restore-users was revoked.')
+    except UpgradeError as error:
+        get_logger().warning('The API token taken for restore-users could not be revoked '
+                             '(%s); it expires by itself and the next run revokes it.',
+                             error.message)
+
+
+def _revoke_leftovers(manager, description) -> None:
+    try:
+        count = manager.revoke_tokens(description)
+    except UpgradeError as error:
+        get_logger().warning('Could not look for API tokens an interrupted run left on %s: '
+                             '%s', manager.label, error.message)
+        return
+    if count:
+        get_logger().info('Revoked %d API token(s) an interrupted run had left on %s.',
+                          count, manager.label)
 
 
 def recover_lockout(workspace, profile_name) -> bool:

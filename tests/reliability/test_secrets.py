@@ -111,9 +111,9 @@ def test_s01_no_secret_anywhere(scenario, simulated_manager, tmp_path):  # noqa:
         if args == flows.prepare_args():
             flows.record_server_snapshot(sc)
     flows.assert_upgraded(sc)
-    with new.state.lock:
-        tokens = [rec['secret'] for rec in new.state.tokens.values()]
-    known['api tokens'] = tokens
+    # every token the target issued (revoked ones too: they must not leak either)
+    known['api tokens'] = [rec['value'] for rec in new.token_history]
+    assert known['api tokens']
 
     # where to look
     workspace = sc.workspace()
@@ -194,3 +194,41 @@ def test_s02_reset_passwords_file_is_private(managers):
                     if p in capture.stdout or p in capture.stderr)
     assert hits == []
     flows.assert_private_modes(sc)
+
+
+def test_s03_no_token_or_basic_credential_with_vvv(managers):
+    """new-host -vvv with --users rest-security (the plugin takes an API token on the 7.0
+    target; cfy's REST client logs every request header at DEBUG): neither the token, nor
+    the Basic credential of either admin, nor their passwords appear in stdout, stderr or
+    cfy's cli.log; the token was short-lived (an expiration date) and is revoked on the
+    target when restore-users ends (issue 17 item 1)."""
+    sc = managers
+    _profile_use(sc, 'new', sc.new)     # the stock command: it also writes cfy's config.yaml,
+    _profile_use(sc, 'old', sc.old)     # which gives cfy's REST client logger its handlers
+    flows.prepare(sc)
+    result = sc.run(*flows.NEW_HOST, '-vvv')
+    assert result.returncode == 0, harness.show(result)
+    flows.assert_upgraded(sc)
+    log_path = os.path.join(sc.dot, 'logs', 'cli.log')
+    with open(log_path, 'rb') as stream:
+        cli_log = stream.read().decode('utf-8', 'replace')
+    assert 'request header:' in cli_log      # cfy's REST client did log its headers
+    issued = [t for t in sc.new.token_history if t['description'].startswith('cfy upgrade')]
+    assert issued, sc.new.token_history
+    secrets_ = [t['value'] for t in issued] + [
+        base64.b64encode('admin:{0}'.format(p).encode()).decode()
+        for p in (harness.OLD_ADMIN_PASSWORD, harness.NEW_ADMIN_PASSWORD)] + [
+        harness.OLD_ADMIN_PASSWORD, harness.NEW_ADMIN_PASSWORD]
+    places = {'cli.log': cli_log}
+    for number, capture in enumerate(sc.captures):
+        places['run {0} stdout'.format(number)] = capture.stdout
+        places['run {0} stderr'.format(number)] = capture.stderr
+    leaks = sorted({(place, value[:12]) for place, text in places.items()
+                    for value in secrets_ if value in text})
+    assert leaks == []
+    # short-lived, and gone once the step ended
+    assert all(t['expiration_date'] for t in issued), issued
+    with sc.new.state.lock:
+        alive = [t for t in sc.new.state.tokens.values()
+                 if t['description'].startswith('cfy upgrade')]
+    assert alive == []

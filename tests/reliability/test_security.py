@@ -198,3 +198,27 @@ def test_x07_redirect_to_another_origin_carries_no_credentials(managers):
     seen = other.headers_seen()
     assert not seen & {'authentication-token', 'tenant', 'authorization'}, seen
     assert token not in repr(other.requests)
+
+
+def _upgrade_tokens(sim):
+    with sim.state.lock:
+        return [dict(t) for t in sim.state.tokens.values()
+                if (t.get('description') or '').startswith('cfy upgrade')]
+
+
+def test_x08_token_of_a_killed_run_is_revoked_on_resume(managers):
+    """new-host --users rest-security killed while restore-users holds its API token on the
+    7.0 target (the admin re-hash request held): the token is alive then, with an expiration
+    date; the same command again revokes it and finishes; no token of the upgrade is left."""
+    sc = managers
+    flows.prepare(sc)
+    gate = sc.gate(sc.new, 'POST', r'/users/admin$')
+    sc.crash(*flows.NEW_HOST, gate=gate, inside='restore-users')
+    left = _upgrade_tokens(sc.new)
+    assert len(left) == 1 and left[0]['expiration_date'] is not None, left
+    result = sc.run(*flows.NEW_HOST)
+    assert result.returncode == 0, harness.show(result)
+    assert 'Revoked 1 API token(s) an interrupted run had left' in result.stdout, \
+        harness.show(result)
+    assert _upgrade_tokens(sc.new) == []
+    flows.assert_upgraded(sc)

@@ -11,11 +11,11 @@ import hmac
 import json
 import os
 import re
-import secrets
 import traceback
 import uuid
 
 from tests.simulator import data as datamod
+from tests.simulator import tokens as tokensmod
 from tests.simulator.transport import Response
 
 JSON = 'application/json'
@@ -632,16 +632,15 @@ def make_token(mgr, user):
 
 
 def check_token(mgr, token):
+    """The user of ``token``, or None; 7.0 raises the REST service's own 401 (tokens.py)."""
     rules = mgr.rules
     if rules.tokens_post:
-        m = re.match(r'^ctok-([A-Za-z0-9]+)-(.+)$', token)
-        if not m:
-            return None
+        try:
+            username = tokensmod.user_of(mgr.store, token)
+        except tokensmod.TokenError as error:
+            raise ApiError(error.status, error.code, error.message)
         with mgr.store.lock:
-            rec = mgr.store.tokens.get(m.group(1))
-            if not rec or not hmac.compare_digest(rec['secret'], m.group(2)):
-                return None
-            return mgr.store.users.get(rec['username'])
+            return mgr.store.users.get(username)
     try:
         uid_part, sig = token.split('.', 1)
         uid = int(base64.urlsafe_b64decode(uid_part.encode('ascii')).decode('ascii'))
@@ -737,25 +736,38 @@ def get_token(api, ctx):
 
 @route('POST', r'/tokens', scoped=False, since=(7, 0, 0))
 def post_token(api, ctx):
-    """obs70 'POST /tokens {"description":"x"}' -> 200 with value ctok-<id>-<secret>."""
+    """obs70 'POST /tokens {"description":"x"}' -> 200 with value ctok-<id>-<secret>;
+    ``expiration_date`` and the purge of expired tokens as in tests/simulator/tokens.py."""
     body = api.json_body(ctx)
-    tid = secrets.token_hex(5)
-    secret = secrets.token_urlsafe(24)
-    rec = {'id': tid, 'username': ctx.user['username'], 'role': ctx.user['role'],
-           'expiration_date': body.get('expiration_date'), 'last_used': None,
-           'description': body.get('description'), 'secret': secret}
-    with api.store.lock:
-        api.store.tokens[tid] = rec
-    out = {k: v for k, v in rec.items() if k != 'secret'}
-    out['value'] = 'ctok-{0}-{1}'.format(tid, secret)
-    return 200, out
+    try:
+        return 200, tokensmod.create(api.store, ctx.user, body.get('description'),
+                                     body.get('expiration_date'), api.mgr.token_history)
+    except tokensmod.TokenError as error:
+        raise ApiError(error.status, error.code, error.message)
+
+
+@route('DELETE', r'/tokens/(?P<tid>[^/]+)', scoped=False, since=(7, 0, 0))
+def delete_token(api, ctx, tid):
+    """MGR@7.0.4 tokens.py TokensId.delete: 204, or 404 'Could not find token <id>'."""
+    try:
+        tokensmod.delete(api.store, tid, ctx.user)
+    except tokensmod.TokenError as error:
+        raise ApiError(error.status, error.code, error.message)
+    return Response(204, b'')
+
+
+@route('GET', r'/tokens/(?P<tid>[^/]+)', scoped=False, since=(7, 0, 0))
+def get_token_by_id(api, ctx, tid):
+    try:
+        return 200, tokensmod.get(api.store, tid, ctx.user)
+    except tokensmod.TokenError as error:
+        raise ApiError(error.status, error.code, error.message)
 
 
 @route('GET', r'/tokens', scoped=False, since=(7, 0, 0))
 def list_tokens(api, ctx):
     with api.store.lock:
-        items = [{k: v for k, v in t.items() if k != 'secret'}
-                 for t in api.store.tokens.values()
+        items = [tokensmod.present(t) for t in api.store.tokens.values()
                  if ctx.is_admin or t['username'] == ctx.user['username']]
     fields = ('id', 'username', 'role', 'expiration_date', 'last_used', 'description')
     return api.list_records(ctx, 'tokens', items, fields,

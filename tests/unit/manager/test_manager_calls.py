@@ -197,3 +197,41 @@ def test_ids_in_answers_must_be_strings(make_manager, fakes):
         manager.create_snapshot('snap1')
     assert info.value.error_id == 'manager-bad-answer' and '"id" a int' in info.value.message
     redact.clear_registered_secrets()
+
+
+def test_7_0_tokens_expire_and_are_revoked(make_manager, fakes):
+    """Issue 17 item 1: POST /tokens with an expiration date; DELETE /tokens/<id>."""
+    def handler(call):
+        if call.method == 'POST':
+            return fakes.Response(200, {'id': 'Ab12', 'value': 'ctok-Ab12-S3cretS3cret'})
+        if call.method == 'GET':
+            return fakes.Response(200, {'items': [
+                {'id': 'Old1', 'description': 'cfy upgrade u1 restore-users'},
+                {'id': 'Else', 'description': 'somebody else'}],
+                'metadata': {'pagination': {'total': 2}}})
+        return fakes.Response(204, None)
+    manager, session = make_manager('7.0', handler)
+    try:
+        token = manager.create_token('cfy upgrade u1 restore-users', lifetime=3900)
+        assert token == 'ctok-Ab12-S3cretS3cret' and token in redact.registered_secrets()
+        assert session.calls[0].body == {'description': 'cfy upgrade u1 restore-users',
+                                         'expiration_date': '+66min'}
+        assert manager.revoke_token(token) is True
+        assert manager.revoke_tokens('cfy upgrade u1 restore-users') == 1
+    finally:
+        redact.clear_registered_secrets()
+    assert [(c.method, c.path) for c in session.calls[1:]] == [
+        ('DELETE', '/api/v3.1/tokens/Ab12'), ('GET', '/api/v3.1/tokens'),
+        ('DELETE', '/api/v3.1/tokens/Old1')]
+
+
+def test_4x_tokens_cannot_be_revoked(make_manager, fakes):
+    manager, session = make_manager('4.6', lambda call: fakes.Response(
+        200, {'value': 'MQ.sig', 'role': 'sys_admin'}))
+    try:
+        assert manager.create_token('x', lifetime=60) == 'MQ.sig'
+        assert manager.revoke_token('MQ.sig') is False
+        assert manager.revoke_tokens('x') == 0
+    finally:
+        redact.clear_registered_secrets()
+    assert [(c.method, c.path) for c in session.calls] == [('GET', '/api/v3.1/tokens')]
