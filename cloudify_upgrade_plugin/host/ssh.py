@@ -22,10 +22,12 @@ This module owns every command and file transfer the plugin does on a manager ho
   ``ssh-sudo-failed`` when sudo wants a password).  Arguments are logged at debug level:
   never pass a secret in ``argv`` (send it with ``put`` or ``stdin``).
 - Files: ``read_file``, ``get`` (``cat`` streamed into a temp file next to the destination,
-  then ``os.replace``; mode 0600 by default), ``put`` (SFTP; with ``sudo`` the file is staged
-  in ``/tmp`` over SFTP, copied next to the destination with ``sudo cp``, chmod/chown'ed,
-  then ``sudo mv -f`` into place so the destination changes atomically), ``file_exists``,
-  ``dir_exists``.
+  then ``os.replace``; mode 0600 by default), ``write`` / ``put`` (bytes over the exec
+  channel into a file created 0600 from its first byte in a ``mktemp -d`` directory - under
+  /tmp with ``sudo``, then copied next to the destination with ``sudo cp``, chmod/chown'ed
+  and ``sudo mv -f``'d into place so the destination changes atomically; the staging is
+  removed whatever happens, and ``clean_staging`` removes what a killed run left),
+  ``file_exists``, ``dir_exists``.
 - Directories: ``get_dir`` / ``put_dir`` (``host/dirs.py``).
 - Services: ``systemctl(action, unit) -> rc`` (sudo for state changes), ``is_active(unit)``.
 
@@ -35,21 +37,19 @@ tar over the exec channel (``host/dirs.py``).
 import hashlib
 import io
 import os
-import posixpath
 import shlex
 import socket
 import tempfile
 import time
-import uuid
 from typing import Tuple
 
 import fabric
 import paramiko
 from cloudify_cli import env
 
-from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.host.dirs import DirectoryCopy
 from cloudify_upgrade_plugin.host.errors import HostUnavailable, RemoteCommandFailed
+from cloudify_upgrade_plugin.host.staging import StagedWrite
 from cloudify_upgrade_plugin.host.known_hosts import (
     PinningPolicy, default_known_hosts_path, fingerprint)
 from cloudify_upgrade_plugin.log import get_logger
@@ -116,7 +116,7 @@ def _profile_port(profile):
     return port
 
 
-class Host(DirectoryCopy):
+class Host(DirectoryCopy, StagedWrite):
     """One manager host over SSH (see the module docstring)."""
 
     def __init__(self, hostname, user, key_filename, port=22, known_hosts_path=None,
@@ -377,73 +377,6 @@ class Host(DirectoryCopy):
             _unlink_quiet(tmp)
             raise
         return {'path': local, 'size': size[0], 'sha256': digest.hexdigest()}
-
-    def _sftp(self):
-        try:
-            return self.connection.sftp()
-        except (paramiko.SSHException, socket.error, EOFError) as exc:
-            self.close()
-            raise self._unavailable('cannot open SFTP: {0}'.format(exc))
-
-    def put(self, local, remote, mode=0o600, sudo=False, owner=None) -> None:
-        """Copy ``local`` to ``remote`` with ``mode`` (and ``owner`` 'user[:group]', sudo).
-
-        Without sudo: SFTP to a temp name in the remote directory, chmod, rename.  With sudo:
-        SFTP to /tmp, ``sudo cp`` next to the destination, chmod/chown, ``sudo mv -f``.
-        """
-        sftp = self._sftp()
-        token = uuid.uuid4().hex[:12]
-        remote_dir = posixpath.dirname(remote) or '.'
-        sibling = posixpath.join(remote_dir, '.{0}.upgrade-{1}'.format(
-            posixpath.basename(remote), token))
-        try:
-            if not sudo:
-                try:
-                    sftp.put(local, sibling)
-                    sftp.chmod(sibling, mode)
-                    sftp.posix_rename(sibling, remote)
-                except (IOError, OSError) as exc:
-                    self._remove_quiet(sftp, sibling)
-                    raise RemoteCommandFailed(
-                        'Cannot write {0} on {1}: {2}'.format(remote, self.label, exc),
-                        hints=['Write with sudo, or check the remote directory.'])
-                if owner:
-                    self.run(['chown', owner, remote])
-                return
-            staged = '/tmp/.cfy-upgrade-{0}'.format(token)
-            try:
-                sftp.put(local, staged)
-                sftp.chmod(staged, 0o600)
-            except (IOError, OSError) as exc:
-                self._remove_quiet(sftp, staged)
-                raise RemoteCommandFailed(
-                    'Cannot stage {0} in /tmp on {1}: {2}'.format(local, self.label, exc),
-                    hints=['Check the free space of /tmp on the manager host.'])
-            try:
-                self.run(['cp', staged, sibling], sudo=True)
-                self.run(['chmod', '{0:o}'.format(mode), sibling], sudo=True)
-                if owner:
-                    self.run(['chown', owner, sibling], sudo=True)
-                self.run(['mv', '-f', sibling, remote], sudo=True)
-            except BaseException:
-                try:
-                    self.run(['rm', '-f', sibling], sudo=True, check=False)
-                except UpgradeError:
-                    pass
-                raise
-            finally:
-                self._remove_quiet(sftp, staged)
-        except (paramiko.SSHException, socket.error, EOFError) as exc:
-            self.close()
-            raise self._unavailable('the connection broke while writing {0}: {1}'.format(
-                remote, exc))
-
-    @staticmethod
-    def _remove_quiet(sftp, path):
-        try:
-            sftp.remove(path)
-        except (IOError, OSError, paramiko.SSHException):
-            pass
 
     def _test(self, flag, path, sudo):
         rc, err = self._exec(['test', flag, path], sudo=sudo)

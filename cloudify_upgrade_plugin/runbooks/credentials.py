@@ -13,7 +13,6 @@ journaled or written, except generated reset passwords, written once to a 0600 f
 import json
 import os
 import secrets
-import tempfile
 import time
 from typing import List, Optional, Tuple
 
@@ -185,6 +184,7 @@ def put_rest_security(ctx) -> dict:
     found = candidates(ctx)
     logger = get_logger()
     with common.open_host(target) as host:
+        _private_staging(host, ctx.workspace)
         current = _read_conf(host, REST_SECURITY)
         if current.get('hash_salt') == source_conf.get('hash_salt') and \
                 host.file_exists(ORIGINAL, sudo=True):
@@ -288,6 +288,7 @@ def recover_lockout(workspace, profile_name) -> bool:
     if not (getattr(profile, 'ssh_user', None) and getattr(profile, 'ssh_key', None)):
         return False
     with Host.from_profile(profile) as host:
+        _private_staging(host, workspace)
         if not host.file_exists(ORIGINAL, sudo=True):
             return False
         original = host.read_file(ORIGINAL, sudo=True)
@@ -314,15 +315,17 @@ def _install(host, current, values):
     host.systemctl('restart', 'cloudify-restservice', check=True)
 
 
+def _private_staging(host, workspace) -> None:
+    """Name this upgrade's staged copies after it, and remove those a killed run left on the
+    host (rest-security values: issue 17 item 2)."""
+    host.stage_tag = workspace.upgrade_id
+    host.clean_staging(remotes=[REST_SECURITY])
+
+
 def _put_bytes(host, data, remote):
-    """Write `data` to `remote` as root (0600, cfyuser) through a private temp file."""
-    fd, local = tempfile.mkstemp(prefix='cfy-upgrade-')
-    try:
-        with os.fdopen(fd, 'wb') as stream:
-            stream.write(data)
-        host.put(local, remote, mode=0o600, sudo=True, owner='cfyuser')
-    finally:
-        os.unlink(local)
+    """Write `data` to `remote` as root (0600, cfyuser): no local copy; on the host a file
+    private from its first byte in a private directory (``Host.write``)."""
+    host.write(data, remote, mode=0o600, sudo=True, owner='cfyuser')
 
 
 def validate_options(options: RestoreOptions) -> None:

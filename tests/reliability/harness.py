@@ -153,6 +153,38 @@ class SshGate(_Hold):
         mgr.systemctl = systemctl
 
 
+class ExecGate(_Hold):
+    """Hold the first command ``name`` (e.g. ``cp``) that reaches a simulated manager's host
+    over SSH (``sudo``: only under sudo when True; ``when(argv)``: only when true);
+    ``phase`` and ``release(drop=...)`` as for ``Gate`` (a dropped command never runs and
+    fails as if the client went away)."""
+
+    def __init__(self, mgr, name, sudo=None, phase='before', when=None, max_hold=120):
+        super().__init__(max_hold)
+        host = mgr.machine.host
+        self._done = False
+        original = host.execute
+
+        def execute(argv, stdin=b''):
+            words = list(argv)
+            under_sudo = bool(words) and words[0] == 'sudo'
+            if under_sudo:
+                words = [w for w in words[1:] if not w.startswith('-')] or ['']
+            held = (not self._done and words and words[0] == name
+                    and (sudo is None or sudo == under_sudo)
+                    and (when is None or when(words)))
+            if held:
+                self._done = True
+            if held and phase == 'before' and self.hold():
+                return 255, b'', b'the SSH client went away\n'
+            result = original(argv, stdin)
+            if held and phase == 'after':
+                self.hold()
+            return result
+
+        host.execute = execute
+
+
 # -- the scenario -----------------------------------------------------------------------------
 
 class Scenario(object):
@@ -304,6 +336,11 @@ class Scenario(object):
 
     def ssh_gate(self, *args, **kwargs):
         gate = SshGate(*args, **kwargs)
+        self.gates.append(gate)
+        return gate
+
+    def exec_gate(self, *args, **kwargs):
+        gate = ExecGate(*args, **kwargs)
         self.gates.append(gate)
         return gate
 

@@ -222,3 +222,65 @@ def test_x08_token_of_a_killed_run_is_revoked_on_resume(managers):
         harness.show(result)
     assert _upgrade_tokens(sc.new) == []
     flows.assert_upgraded(sc)
+
+
+def _staged_leftovers(sim):
+    """Copies of rest-security values a run left on a host: staging directories and files
+    under /tmp, and hidden copies next to /opt/manager/rest-security.conf."""
+    root = sim.machine.host.root
+    found = [os.path.join('tmp', n) for n in os.listdir(os.path.join(root, 'tmp'))
+             if 'cfy-upgrade' in n]
+    found += [os.path.join('opt/manager', n)
+              for n in os.listdir(os.path.join(root, 'opt', 'manager'))
+              if n.startswith('.rest-security.conf.')]
+    return sorted(found)
+
+
+def _local_leftovers(private_tmp, workspace):
+    found = [os.path.join('TMPDIR', n) for n in os.listdir(private_tmp)]
+    for current, _, names in os.walk(workspace):
+        found += [os.path.join(current, n) for n in names if 'rest-security' in n
+                  and os.path.join('backups', 'rest-security.conf') not in
+                  os.path.join(current, n)]
+    return sorted(found)
+
+
+def test_x09_rest_security_copies_are_private_from_the_first_byte(managers, tmp_path):
+    """new-host --users rest-security: every file the target host creates to carry the old
+    rest-security values is 0600 when it is created, in a 0700 directory (never a 0644 file
+    chmod-ed afterwards); nothing is left on the host, in TMPDIR or in the workspace."""
+    sc = managers
+    flows.prepare(sc)
+    private_tmp = tmp_path / 'private-tmp'
+    private_tmp.mkdir()
+    host = sc.new.machine.host
+    mark = len(host.created)
+    result = sc.run(*flows.NEW_HOST, env={'TMPDIR': str(private_tmp)})
+    assert result.returncode == 0, harness.show(result)
+    created = host.created[mark:]
+    staged = [c for c in created if c['path'].startswith('/tmp/')]
+    assert staged, created                       # the old values did go through the host
+    assert [c for c in staged if (c['mode'], c['dir_mode']) != (0o600, 0o700)] == []
+    assert _staged_leftovers(sc.new) == []
+    assert _local_leftovers(str(private_tmp), sc.workspace()) == []
+    flows.assert_upgraded(sc)
+
+
+def test_x10_copies_left_by_a_kill_are_removed_on_resume(managers, tmp_path):
+    """new-host --users rest-security killed while a copy of the old rest-security values is
+    staged on the target host (its `sudo cp` into /opt/manager held): the same command again
+    finishes and leaves no copy on the host, in TMPDIR or in the workspace."""
+    sc = managers
+    flows.prepare(sc)
+    private_tmp = tmp_path / 'private-tmp'
+    private_tmp.mkdir()
+    run_env = {'TMPDIR': str(private_tmp)}
+    gate = sc.exec_gate(sc.new, 'cp', sudo=True,
+                        when=lambda argv: any(a.startswith('/tmp/') for a in argv))
+    sc.crash(*flows.NEW_HOST, gate=gate, inside='restore-users', env=run_env)
+    assert _staged_leftovers(sc.new)             # the kill left a copy behind
+    result = sc.run(*flows.NEW_HOST, env=run_env)
+    assert result.returncode == 0, harness.show(result)
+    assert _staged_leftovers(sc.new) == []
+    assert _local_leftovers(str(private_tmp), sc.workspace()) == []
+    flows.assert_upgraded(sc)

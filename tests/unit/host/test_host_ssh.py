@@ -363,3 +363,29 @@ def test_pinned_key_is_reused_and_strict_mode_refuses_unknown(sim, tmp_path):
         strict.run(['true'])
     assert info.value.error_id == 'ssh-failed'
     assert not (tmp_path / 'empty').exists()
+
+
+def test_write_creates_the_copy_private_from_its_first_byte(host, sim):
+    """Issue 17 item 2: staged in a mktemp -d directory (0700), created 0600, removed."""
+    host.stage_tag = 'upg-1'
+    host.write(b'{"hash_salt": "bmV3"}\n', '/opt/manager/rest-security.conf', mode=0o600,
+               sudo=True)
+    staged = [c for c in sim.created if c['path'].startswith('/tmp/')]
+    assert staged and all((c['mode'], c['dir_mode'], c['via']) == (0o600, 0o700, 'sh')
+                          for c in staged)
+    assert staged[0]['path'].startswith('/tmp/.cfy-upgrade-upg-1.')
+    assert os.listdir(on_host(sim, '/tmp')) == []
+    assert os.listdir(on_host(sim, '/opt/manager')) == ['rest-security.conf']
+
+
+def test_clean_staging_removes_only_this_tags_leftovers(host, sim):
+    os.makedirs(on_host(sim, '/tmp/.cfy-upgrade-upg-1.AbCdEfGhIj'))
+    put_file(sim.root, '/tmp/.cfy-upgrade-upg-1.AbCdEfGhIj/rest-security.conf', b'x', 0o600)
+    os.makedirs(on_host(sim, '/tmp/.cfy-upgrade-other.KlMnOpQrSt'))
+    put_file(sim.root, '/opt/manager/.rest-security.conf.cfy-upgrade-upg-1.0a1b2c', b'x')
+    put_file(sim.root, '/tmp/unrelated', b'x')
+    removed = host.clean_staging('upg-1', remotes=['/opt/manager/rest-security.conf'])
+    assert removed == 2
+    left = sorted(os.listdir(on_host(sim, '/tmp')))
+    assert left == ['.cfy-upgrade-other.KlMnOpQrSt', 'unrelated']
+    assert os.listdir(on_host(sim, '/opt/manager')) == ['rest-security.conf']
