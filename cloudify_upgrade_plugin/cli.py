@@ -128,6 +128,14 @@ def yes_option(f) -> Callable:
         help='Do not ask for confirmation at the point of no return.')(f)
 
 
+def host_keys_option(f) -> Callable:
+    return click.option(
+        '--accept-new-host-keys', is_flag=True, default=False,
+        help='Trust the SSH host key of a manager host this machine does not know yet '
+             '(its fingerprint is shown and recorded in the journal). Without it an '
+             'unknown key is confirmed on the terminal, or refused.')(f)
+
+
 def timeout_option(f) -> Callable:
     return click.option(
         '--timeout', type=click.IntRange(1), default=DEFAULT_TIMEOUT, show_default=True,
@@ -159,9 +167,11 @@ def upgrade() -> None:
 @click.option('--from-profile', default=None, metavar='NAME',
               help='Profile of the old manager (default: the active one).')
 @waive_options
+@host_keys_option
 @cfy.options.common_options
 @boundary
-def plan(mode, target_version, from_profile, waive, reason) -> Outcome:
+def plan(mode, target_version, from_profile, waive, reason,
+         accept_new_host_keys) -> Outcome:
     """Check an upgrade and list its steps; changes nothing.
 
     Runs every check `prepare` would run that needs no snapshot (reachability,
@@ -173,7 +183,8 @@ def plan(mode, target_version, from_profile, waive, reason) -> Outcome:
     from cloudify_upgrade_plugin.runbooks import plan as command
     return command.run(PlanOptions(mode=mode, target_version=target_version,
                                    from_profile=from_profile,
-                                   waivers=_waivers(waive, reason)))
+                                   waivers=_waivers(waive, reason),
+                                   accept_new_host_keys=accept_new_host_keys))
 
 
 @upgrade.command(name='prepare')
@@ -193,11 +204,12 @@ def plan(mode, target_version, from_profile, waive, reason) -> Outcome:
                    'On 3.4-4.4 this blocks every REST call but status, '
                    'version and maintenance; on 4.5+ snapshots stay allowed.')
 @waive_options
+@host_keys_option
 @timeout_option
 @cfy.options.common_options
 @boundary
 def prepare(mode, target_version, from_profile, upgrade_id, snapshot_id,
-            freeze, waive, reason, timeout) -> Outcome:
+            freeze, waive, reason, accept_new_host_keys, timeout) -> Outcome:
     """Snapshot and back up the old manager; touches nothing irreversibly.
 
     Checks the old manager, creates a snapshot and waits for it, downloads it
@@ -209,7 +221,8 @@ def prepare(mode, target_version, from_profile, upgrade_id, snapshot_id,
     return command.run(PrepareOptions(
         mode=mode, target_version=target_version, from_profile=from_profile,
         upgrade_id=upgrade_id, snapshot_id=snapshot_id, freeze=freeze,
-        waivers=_waivers(waive, reason), timeout=timeout))
+        waivers=_waivers(waive, reason), timeout=timeout,
+        accept_new_host_keys=accept_new_host_keys))
 
 
 def agents_options(f) -> Callable:
@@ -260,13 +273,15 @@ def users_option(f) -> Callable:
 @agents_options
 @yes_option
 @waive_options
+@host_keys_option
 @timeout_option
 @cfy.options.common_options
 @boundary
 def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
              manager_password, manager_tenant, rest_port, ssl, rest_certificate, ssh_user,
              ssh_key, ssh_port, users, passwords_file, no_stop_old_healing, agent_timeout,
-             agents_concurrency, yes, waive, reason, timeout) -> Outcome:
+             agents_concurrency, yes, waive, reason, accept_new_host_keys,
+             timeout) -> Outcome:
     """Restore the snapshot on a new manager and move the agents to it.
 
     Checks the new manager (version, clean, bootstrap admin, agent networks,
@@ -285,7 +300,7 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
         ssh_key=ssh_key, ssh_port=ssh_port, users=users, passwords_file=passwords_file,
         no_stop_old_healing=no_stop_old_healing, agent_timeout=agent_timeout,
         agents_concurrency=agents_concurrency, yes=yes, waivers=_waivers(waive, reason),
-        timeout=timeout))
+        timeout=timeout, accept_new_host_keys=accept_new_host_keys))
 
 
 @upgrade.command(name='in-place')
@@ -294,11 +309,12 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
 @agents_options
 @yes_option
 @waive_options
+@host_keys_option
 @timeout_option
 @cfy.options.common_options
 @boundary
 def in_place(upgrade_id, users, agent_timeout, agents_concurrency, yes, waive, reason,
-             timeout) -> Outcome:
+             accept_new_host_keys, timeout) -> Outcome:
     """Restore the snapshot on the rebuilt manager at the same address.
 
     Run it after tearing the old manager down and installing the new version
@@ -310,7 +326,7 @@ def in_place(upgrade_id, users, agent_timeout, agents_concurrency, yes, waive, r
     return command.run(InPlaceOptions(
         upgrade_id=upgrade_id, users=users, agent_timeout=agent_timeout,
         agents_concurrency=agents_concurrency, yes=yes, waivers=_waivers(waive, reason),
-        timeout=timeout))
+        timeout=timeout, accept_new_host_keys=accept_new_host_keys))
 
 
 @upgrade.command(name='verify-heals')
@@ -323,9 +339,11 @@ def in_place(upgrade_id, users, agent_timeout, agents_concurrency, yes, waive, r
               help='Start of the window, ISO 8601 (default: the cut-over).')
 @click.option('--until', default=None, metavar='TIME',
               help='End of the window, ISO 8601 (default: now).')
+@host_keys_option
 @cfy.options.common_options
 @boundary
-def verify_heals(upgrade_id, old_profile, new_profile, since, until) -> Outcome:
+def verify_heals(upgrade_id, old_profile, new_profile, since, until,
+                 accept_new_host_keys) -> Outcome:
     """Find heal executions that may have duplicated VMs after the cut-over.
 
     Lists `heal` executions in every tenant of both managers inside the
@@ -336,7 +354,8 @@ def verify_heals(upgrade_id, old_profile, new_profile, since, until) -> Outcome:
     from cloudify_upgrade_plugin.heals import command
     return command.run(VerifyHealsOptions(upgrade_id=upgrade_id, old_profile=old_profile,
                                           new_profile=new_profile, since=since,
-                                          until=until))
+                                          until=until,
+                                          accept_new_host_keys=accept_new_host_keys))
 
 
 @upgrade.command(name='status')

@@ -28,6 +28,7 @@ class PlanOptions:
     target_version: Optional[str] = None
     from_profile: Optional[str] = None
     waivers: Tuple[Waiver, ...] = ()
+    accept_new_host_keys: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class RestoreOptions:
     yes: bool = False
     waivers: Tuple[Waiver, ...] = ()
     timeout: int = DEFAULT_TIMEOUT
+    accept_new_host_keys: bool = False
     # new-host only: in place they keep these values
     passwords_file: Optional[str] = None
     no_stop_old_healing: bool = False
@@ -92,6 +94,7 @@ class VerifyHealsOptions:
     new_profile: Optional[str] = None
     since: Optional[str] = None
     until: Optional[str] = None
+    accept_new_host_keys: bool = False
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,13 @@ def cfy_workdir(tmp_path, monkeypatch):
     return workdir
 
 
+def private_home(cfy_workdir) -> str:
+    """<cfy_workdir>/home: HOME of the `cfy` runs, so ~/.ssh/known_hosts is the test's own."""
+    home = os.path.join(str(cfy_workdir), 'home')
+    os.makedirs(home, mode=0o700, exist_ok=True)
+    return home
+
+
 @pytest.fixture
 def run_cfy(cfy_workdir):
     """run_cfy(*args, env=None, input=None, timeout=300) -> CfyResult (never raises on rc)."""
@@ -63,6 +70,7 @@ def run_cfy(cfy_workdir):
     def run(*args, env=None, input=None, timeout=300):
         full_env = dict(os.environ)
         full_env['CFY_WORKDIR'] = str(cfy_workdir)
+        full_env['HOME'] = private_home(cfy_workdir)     # the test's own ~/.ssh
         full_env.setdefault('PYTHONWARNINGS', 'ignore')
         full_env.update(env or {})
         argv = [str(a) for a in args]
@@ -74,7 +82,7 @@ def run_cfy(cfy_workdir):
 
 
 @pytest.fixture
-def make_profile(run_cfy):
+def make_profile(run_cfy, cfy_workdir):
     """make_profile(name, sim, ssh=True, password=None) creates (and activates) a cfy profile.
 
     Uses the stock `cfy profiles use` with --skip-credentials-validation: the 7.0.5 CLI
@@ -93,5 +101,8 @@ def make_profile(run_cfy):
                      '--ssh-port', sim.ssh_port]
         result = run_cfy(*args)
         assert result.returncode == 0, result
+        if ssh and getattr(sim, 'ssh_port', None):
+            from tests.simulator.helpers import trust_host_keys
+            trust_host_keys(cfy_workdir, sim)
         return name
     return make

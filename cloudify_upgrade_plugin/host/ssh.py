@@ -31,8 +31,11 @@ This module owns every command and file transfer the plugin does on a manager ho
 - Directories: ``get_dir`` / ``put_dir`` (``host/dirs.py``).
 - Services: ``systemctl(action, unit) -> rc`` (sudo for state changes), ``is_active(unit)``.
 
-Host keys are pinned on first use (``host/known_hosts.py``); directories are copied with
-tar over the exec channel (``host/dirs.py``).
+Host keys: the system's and the operator's known_hosts and the plugin's own pinned file are
+honoured, an unknown key is confirmed or refused, a changed one refused
+(``host/known_hosts.py``); ``verify_host_key`` checks a host's key without logging in.
+Directories are copied with tar over the exec channel (``host/dirs.py``), files written
+private from their first byte (``host/staging.py``).
 """
 import hashlib
 import io
@@ -51,7 +54,8 @@ from cloudify_upgrade_plugin.host.dirs import DirectoryCopy
 from cloudify_upgrade_plugin.host.errors import HostUnavailable, RemoteCommandFailed
 from cloudify_upgrade_plugin.host.staging import StagedWrite
 from cloudify_upgrade_plugin.host.known_hosts import (
-    PinningPolicy, default_known_hosts_path, fingerprint)
+    ConfirmingPolicy, accept, changed_error, default_known_hosts_path, host_entry, known_keys,
+    load_known, server_key)
 from cloudify_upgrade_plugin.log import get_logger
 
 __all__ = ['Host', 'HostUnavailable', 'RemoteCommandFailed', 'quote_argv']
@@ -194,25 +198,23 @@ class Host(DirectoryCopy, StagedWrite):
                             'allow_agent': False, 'banner_timeout': self.connect_timeout,
                             'auth_timeout': self.connect_timeout})
         client = conn.client
-        if self.known_hosts_path and os.path.exists(self.known_hosts_path):
-            try:
-                client.load_host_keys(self.known_hosts_path)
-            except (OSError, paramiko.SSHException) as exc:
-                raise self._unavailable('cannot read known hosts file {0}: {1}'.format(
-                    self.known_hosts_path, exc))
+        try:
+            load_known(client, self.known_hosts_path)
+        except (OSError, paramiko.SSHException, ValueError) as exc:
+            raise self._unavailable('cannot read known hosts file {0}: {1}'.format(
+                self.known_hosts_path, exc))
         client.set_missing_host_key_policy(
-            PinningPolicy(self.known_hosts_path, self.strict_host_keys))
+            ConfirmingPolicy(self.known_hosts_path, self.strict_host_keys, self.label))
         try:
             conn.open()
+        except HostUnavailable:
+            conn.close()
+            raise
         except paramiko.BadHostKeyException as exc:
             conn.close()
-            raise self._unavailable(
-                'the host key changed ({0} {1}, pinned {2})'.format(
-                    exc.key.get_name(), fingerprint(exc.key), fingerprint(exc.expected_key)),
-                error_id='ssh-host-key-changed',
-                hints=['If {0} was reinstalled, remove its line from {1} and rerun; '
-                       'otherwise someone may be intercepting the connection.'.format(
-                           self.hostname, self.known_hosts_path)])
+            name = host_entry(self.hostname, self.port)
+            raise changed_error(self.label, name, exc.key, exc.expected_key,
+                                known_keys(name, self.known_hosts_path)[1])
         except paramiko.PasswordRequiredException:
             conn.close()
             raise self._unavailable('the key is protected by a passphrase',
@@ -229,6 +231,27 @@ class Host(DirectoryCopy, StagedWrite):
             transport.set_keepalive(30)
         self._conn = conn
         return conn
+
+    def verify_host_key(self) -> str:
+        """This host's key checked without logging in (a command's first contact): 'known'
+        or 'accepted' (``known_hosts.accept``: prompt or --accept-new-host-keys);
+        'unreachable' when it does not answer SSH; ``HostUnavailable``
+        ``ssh-host-key-changed`` / ``ssh-host-key-unknown`` otherwise."""
+        name = host_entry(self.hostname, self.port)
+        known, source = known_keys(name, self.known_hosts_path)
+        try:
+            key = server_key(self.hostname, self.port, self.connect_timeout, tuple(known))
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            get_logger().debug('SSH host key of %s not checked: %s', self.address, exc)
+            return 'unreachable'
+        if not known:
+            accept(name, key, self.known_hosts_path, self.strict_host_keys, self.label)
+            return 'accepted'
+        ours = known.get(key.get_name())
+        if ours is None or ours.asbytes() != key.asbytes():
+            raise changed_error(self.label, name, key, ours or next(iter(known.values())),
+                                source)
+        return 'known'
 
     def close(self) -> None:
         if self._conn is not None:

@@ -10,10 +10,11 @@ from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.engine.checks import evaluate
 from cloudify_upgrade_plugin.engine.command import Outcome
 from cloudify_upgrade_plugin.errors import UpgradeError
+from cloudify_upgrade_plugin.host import known_hosts
 from cloudify_upgrade_plugin.options import PlanOptions
 from cloudify_upgrade_plugin.runbooks import common
 from cloudify_upgrade_plugin.runbooks.prepare import (
-    BackupHostFiles, base_document, prepare_steps, report_blocked)
+    BackupHostFiles, base_document, prepare_steps, report_blocked, source_host_profiles)
 from cloudify_upgrade_plugin.runbooks.restore import command as restore_command
 from cloudify_upgrade_plugin.runbooks.source_checks import host_backups_needed, source_checks
 
@@ -21,8 +22,10 @@ from cloudify_upgrade_plugin.runbooks.source_checks import host_backups_needed, 
 def run(options: PlanOptions) -> Outcome:
     """`cfy upgrade plan`: checks and the ordered steps; read only (GETs, SSH reads)."""
     mode = options.mode
+    known_hosts.configure(accept_new=options.accept_new_host_keys, pin=False)  # writes nothing
     manager = common.open_manager(options.from_profile, role='source')
     target = common.parse_target(options.target_version)
+    common.verify_host_keys(source_host_profiles(manager, mode))
     checks = source_checks(manager, mode, target)
     document = base_document(manager, mode, checks)
     document['upgrade_id'] = None

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 
-from tests.conftest import CFY, CfyResult
+from tests.conftest import CFY, CfyResult, private_home
 from tests.simulator.helpers import raw
 
 RESTORE_WORKFLOW = 'restore_snapshot'
@@ -31,6 +31,7 @@ class Flow(object):
     def env(self):
         env = dict(os.environ)
         env['CFY_WORKDIR'] = self.workdir
+        env['HOME'] = private_home(self.workdir)
         env.setdefault('PYTHONWARNINGS', 'ignore')
         for name in ('CLOUDIFY_USERNAME', 'CLOUDIFY_PASSWORD', 'CLOUDIFY_TENANT'):
             env.pop(name, None)

@@ -24,7 +24,7 @@ import threading
 import time
 
 from tests.conftest import CFY, CfyResult
-from tests.simulator.helpers import sha256_of
+from tests.simulator.helpers import sha256_of, trust_host_keys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PAUSE_DIR = os.path.join(HERE, 'pausehook')
@@ -193,6 +193,8 @@ class Scenario(object):
     def __init__(self, workdir, logs_dir):
         self.workdir = str(workdir)
         self.dot = os.path.join(self.workdir, '.cloudify')
+        self.home = os.path.join(self.workdir, 'home')
+        os.makedirs(self.home, mode=0o700, exist_ok=True)
         self.logs_dir = str(logs_dir)
         os.makedirs(self.logs_dir, exist_ok=True)
         self.captures = []        # CfyResult of every run (killed ones too)
@@ -220,6 +222,8 @@ class Scenario(object):
         directory = os.path.join(self.dot, 'profiles', name)
         os.makedirs(directory, mode=0o700, exist_ok=True)
         profile.save(destination=directory)
+        if ssh and sim.ssh_port:
+            trust_host_keys(self.workdir, sim)
         if activate:
             self.activate(name)
         self.sims[name] = sim
@@ -237,6 +241,7 @@ class Scenario(object):
     def env(self, extra=None):
         full = dict(os.environ)
         full['CFY_WORKDIR'] = self.workdir
+        full['HOME'] = self.home      # ~/.ssh/known_hosts is the scenario's own
         full.setdefault('PYTHONWARNINGS', 'ignore')
         for name in ('CLOUDIFY_USERNAME', 'CLOUDIFY_PASSWORD', 'CLOUDIFY_TENANT',
                      'CLOUDIFY_TOKEN', 'CLOUDIFY_SSL_TRUST_ALL', 'CFY_REL_PAUSE',

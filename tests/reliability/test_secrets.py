@@ -54,6 +54,7 @@ def _profile_use(sc, name, sim):
                     '--skip-credentials-validation', '--ssh-user', sim.ssh_user,
                     '--ssh-key', sim.ssh_key, '--ssh-port', sim.ssh_port)
     assert result.returncode == 0, harness.show(result)
+    harness.trust_host_keys(sc.workdir, sim)
 
 
 def _files(root, skip_dirs=()):

@@ -8,6 +8,10 @@ make the plugin do, through the real `cfy` against simulated managers.
   b09 and b29 in test_bad_input.py).
 - x05-x06: an endless and a trickled answer end at the size limit and the deadline (item 3).
 - x07: a redirect to another origin carries no credentials and no tenant (item 4).
+- x08: the API token of a killed run is revoked on resume (item 1; s03 in test_secrets.py).
+- x09-x10: host copies of rest-security values are private and cleaned (item 2).
+- x11-x14: SSH host keys: a changed key refused at the first contact, the operator's
+  known_hosts honoured, an unknown key confirmed or refused, plan writes nothing (item 5).
 """
 import os
 import shutil
@@ -284,3 +288,105 @@ def test_x10_copies_left_by_a_kill_are_removed_on_resume(managers, tmp_path):
     assert _staged_leftovers(sc.new) == []
     assert _local_leftovers(str(private_tmp), sc.workspace()) == []
     flows.assert_upgraded(sc)
+
+
+def _pinned_file(sc):
+    return os.path.join(sc.dot, 'upgrade_known_hosts')
+
+
+def _forget_host_keys(sc):
+    """As if the harness had not pinned the simulated hosts' keys (a first upgrade)."""
+    os.unlink(_pinned_file(sc))
+
+
+def test_x11_changed_key_refused_at_check_target_not_at_cut_over(managers):
+    """After prepare, the old manager's host presents another SSH host key (reinstalled, or
+    someone in between): new-host refuses at check-target (exit 3 ssh-host-key-changed,
+    both fingerprints shown), before anything is uploaded or restored: not at the cut-over
+    where it must stop riemann, after the restore."""
+    sc = managers
+    flows.prepare(sc)
+    old_key = sc.old.machine.host.fingerprint()
+    sc.old.machine.host.new_host_key()
+    marks = len(sc.new.requests), len(sc.old.requests)
+    result = sc.run(*flows.NEW_HOST)
+    text = result.stdout + result.stderr
+    assert result.returncode == 3, harness.show(result)
+    assert 'Error [ssh-host-key-changed]' in text, harness.show(result)
+    assert old_key in text and sc.old.machine.host.fingerprint() in text
+    assert harness.mutations(sc.new, marks[0]) == []
+    assert harness.mutations(sc.old, marks[1]) == []
+    assert 'Traceback' not in text
+
+
+def test_x12_the_operators_known_hosts_are_honoured(managers):
+    """~/.ssh/known_hosts holds another key for the old manager's host (the operator's own
+    record): plan refuses it (exit 3 ssh-host-key-changed naming that file); with the right
+    key there and nothing pinned by the plugin, prepare needs no confirmation and pins
+    nothing."""
+    sc = managers
+    ssh_dir = os.path.join(sc.home, '.ssh')
+    os.makedirs(ssh_dir, mode=0o700)
+    known = os.path.join(ssh_dir, 'known_hosts')
+    from tests.simulator.host import SimulatedHost
+    other = SimulatedHost(os.path.join(sc.logs_dir, 'other-host'), lambda *a: (0, ''))
+    other.port = sc.old.ssh_port
+    with open(known, 'w') as stream:
+        stream.write(other.known_hosts_line() + '\n')
+    result = sc.run('upgrade', 'plan', '--target-version', flows.TARGET_VERSION)
+    text = result.stdout + result.stderr
+    assert result.returncode == 3, harness.show(result)
+    assert 'Error [ssh-host-key-changed]' in text and known in text, harness.show(result)
+
+    _forget_host_keys(sc)
+    with open(known, 'w') as stream:
+        stream.write(sc.old.machine.host.known_hosts_line() + '\n')
+    result = sc.run(*flows.prepare_args())
+    assert result.returncode == 0, harness.show(result)
+    assert not os.path.exists(_pinned_file(sc))
+    assert [e for e in sc.journal() if e['step'] == 'host-keys'] == []
+
+
+def test_x13_plan_with_an_unknown_host_writes_nothing(managers):
+    """The old manager's host key is known nowhere: plan without a terminal and without
+    --accept-new-host-keys stops (exit 3 ssh-host-key-unknown, showing the fingerprint and
+    the option); with the option it trusts the key for that run only: exit 0, and no
+    known-hosts file is written (main pinned it)."""
+    sc = managers
+    _forget_host_keys(sc)
+    fingerprint = sc.old.machine.host.fingerprint()
+    result = sc.run('upgrade', 'plan', '--target-version', flows.TARGET_VERSION)
+    text = result.stdout + result.stderr
+    assert result.returncode == 3, harness.show(result)
+    assert 'Error [ssh-host-key-unknown]' in text and fingerprint in text
+    assert '--accept-new-host-keys' in text
+    result = sc.run('upgrade', 'plan', '--target-version', flows.TARGET_VERSION,
+                    '--accept-new-host-keys')
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, harness.show(result)
+    assert fingerprint in text and 'nothing is written' in text, harness.show(result)
+    assert not os.path.exists(_pinned_file(sc))
+    assert sc.upgrade_ids() == []
+
+
+def test_x14_prepare_confirms_an_unknown_host_and_journals_it(managers):
+    """The old manager's host key is known nowhere: prepare without a terminal and without
+    --accept-new-host-keys stops before anything changes (exit 3, no snapshot, no
+    workspace); with the option it pins the key and the journal records it (host,
+    fingerprint, how)."""
+    sc = managers
+    _forget_host_keys(sc)
+    fingerprint = sc.old.machine.host.fingerprint()
+    result = sc.run(*flows.prepare_args())
+    assert result.returncode == 3, harness.show(result)
+    assert 'Error [ssh-host-key-unknown]' in result.stdout + result.stderr
+    assert harness.executions(sc.old, 'create_snapshot') == [] and sc.upgrade_ids() == []
+    result = sc.run(*flows.prepare_args(extra=('--accept-new-host-keys',)))
+    assert result.returncode == 0, harness.show(result)
+    with open(_pinned_file(sc)) as stream:
+        assert stream.read() == sc.old.machine.host.known_hosts_line() + '\n'
+    recorded = [e['details'] for e in sc.journal() if e['step'] == 'host-keys']
+    assert len(recorded) == 1, recorded
+    assert recorded[0]['fingerprint'] == fingerprint
+    assert recorded[0]['reason'] == '--accept-new-host-keys'
+    assert recorded[0]['host'] == '[127.0.0.1]:{0}'.format(sc.old.ssh_port)

@@ -129,6 +129,22 @@ class SimulatedHost:
                 out.write(data)
             os.chmod(self.authorized_keys_path, 0o600)
 
+    def new_host_key(self):
+        """A new identity, as a reinstalled host gets (a new host key); a running server is
+        restarted on the same port with it."""
+        key = asyncssh.generate_private_key('ssh-ed25519', comment='simulated-host')
+        key.write_private_key(self.host_key_path)
+        key.write_public_key(self.host_key_path + '.pub')
+        os.chmod(self.host_key_path, 0o600)
+        self._host_key = key
+        if self._thread is not None:
+            self.stop()
+            self.start()
+
+    def fingerprint(self):
+        """The host key's SHA-256 fingerprint as ssh-keygen -l shows it (SHA256:...)."""
+        return self._host_key.get_fingerprint('sha256')
+
     def known_hosts_line(self):
         """The known_hosts line for this host, e.g. `[127.0.0.1]:2222 ssh-ed25519 AAAA...`."""
         text = self._host_key.export_public_key('openssh').decode()

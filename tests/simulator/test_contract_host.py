@@ -464,3 +464,27 @@ def test_sftp_creations_are_recorded_with_their_mode(host, ssh, tmp_path):
         sftp.close()
     created = [c for c in host.created if c['path'] == '/tmp/uploaded']
     assert len(created) == 1 and created[0]['via'] == 'sftp'
+
+
+def test_a_new_host_key_is_a_new_identity_on_the_same_port(host, tmp_path):
+    """A reinstalled host presents another key (what a changed-key refusal must catch)."""
+    known = tmp_path / 'known_hosts'
+    known.write_text(host.known_hosts_line() + '\n')
+    before, port = host.fingerprint(), host.port
+    host.new_host_key()
+    assert host.port == port and host.fingerprint() != before
+    with pytest.raises(paramiko.BadHostKeyException):
+        _client(host, policy=paramiko.RejectPolicy(), known_hosts=str(known))
+    assert host.fingerprint() == paramiko_fingerprint(host)
+
+
+def paramiko_fingerprint(host):
+    import base64
+    sock = socket.create_connection(('127.0.0.1', host.port), timeout=10)
+    transport = paramiko.Transport(sock)
+    try:
+        transport.start_client(timeout=10)
+        digest = hashlib.sha256(transport.get_remote_server_key().asbytes()).digest()
+    finally:
+        transport.close()
+    return 'SHA256:' + base64.b64encode(digest).decode().rstrip('=')
