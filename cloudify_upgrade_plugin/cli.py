@@ -4,7 +4,7 @@ Commands are thin: every parameter is named in the callback's signature, they bu
 command's frozen options (``options.py``), call one command entry point - imported only
 when the command runs, so `cfy --help` stays cheap - and exit with the code of its
 ``Outcome``.  No REST or SSH call lives here.  Errors become exit codes per
-cli-contract.md: 1 failed, 2 usage, 3 blocked before any change, 4 suspicious heals found,
+docs/cli-contract.md: 1 failed, 2 usage, 3 blocked before any change, 4 suspicious heals found,
 5 verify-heals incomplete.
 """
 import errno

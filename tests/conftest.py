@@ -86,7 +86,7 @@ def make_profile(run_cfy, cfy_workdir):
     """make_profile(name, sim, ssh=True, password=None) creates (and activates) a cfy profile.
 
     Uses the stock `cfy profiles use` with --skip-credentials-validation: the 7.0.5 CLI
-    cannot validate managers older than 5.0.5 (facts §6.1, §11), which is also what an
+    cannot validate managers older than 5.0.5 (behaviour §6.1, §11), which is also what an
     operator must do.
     """
 

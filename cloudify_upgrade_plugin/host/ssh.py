@@ -4,7 +4,7 @@ This module owns every command and file transfer the plugin does on a manager ho
 
 - ``Host.from_profile(profile)`` builds a ``Host`` from a cfy profile (a name, None for the
   active one, or a ``ProfileContext``): ``manager_ip``, ``ssh_user``, ``ssh_key`` and
-  ``ssh_port``.  Unlike cfy 7.0.5's own fabric use (facts §6.3) the port is honoured,
+  ``ssh_port``.  Unlike cfy 7.0.5's own fabric use (behaviour §6.3) the port is honoured,
   including a legacy YAML profile's ``_ssh_port``.  A missing user/key/IP or an unreadable key
   file raises ``HostUnavailable(error_id='ssh-not-configured')`` with the
   ``cfy profiles set --ssh-user ... --ssh-key ... --ssh-port ...`` hint.

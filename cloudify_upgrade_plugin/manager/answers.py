@@ -24,7 +24,7 @@ def bad_answer(label: str, what: str, why: str) -> UpgradeError:
 
 
 def not_json(label: str, what: str, api_prefix: str) -> UpgradeError:
-    """A 2xx answer that is not JSON: the web UI, not the REST API (facts §2.1)."""
+    """A 2xx answer that is not JSON: the web UI, not the REST API (behaviour §2.1)."""
     return UpgradeError(
         '{0} did not answer {1} with JSON; is {2} the right API prefix?'.format(
             label, what, api_prefix),

@@ -35,7 +35,7 @@ from cloudify_upgrade_plugin.manager.urls import segment
 
 DEFAULT_TENANT = 'default_tenant'
 TENANT_HEADER = 'Tenant'
-# facts §4 / §9.11: 4.0-4.5.x refuse more than 1000 rows per answer and give empty pages
+# behaviour §4 / §9.11: 4.0-4.5.x refuse more than 1000 rows per answer and give empty pages
 # for _offset without _size; every page therefore asks for an explicit _size <= 1000.
 MAX_PAGE_SIZE = 1000
 # Unauthenticated probes of a REST service that may be restarting: answer fast or not.
@@ -93,7 +93,7 @@ class Manager:
             'session': self.session,
         }
         if self.credentials.basic:
-            # Basic auth around a restore: tokens die with the secret_key (facts §2.4)
+            # Basic auth around a restore: tokens die with the secret_key (behaviour §2.4)
             kwargs['username'] = self.credentials.username
             kwargs['password'] = self.credentials.password
         elif self.credentials.token:
@@ -217,7 +217,7 @@ class Manager:
             if not isinstance(exc, ValueError) or \
                     isinstance(exc, requests.exceptions.InvalidHeader):
                 raise translate(exc, self.label, what) from exc
-            # a 2xx answer that was not JSON: the web UI, not the REST API (facts §2.1)
+            # a 2xx answer that was not JSON: the web UI, not the REST API (behaviour §2.1)
             raise answers.not_json(self.label, what, self.api_prefix) from exc
         except (TypeError, AttributeError, KeyError) as exc:
             # the stock client reads its JSON answer as a dict (``history``, errors)
@@ -254,7 +254,7 @@ class Manager:
     def create_snapshot(self, snapshot_id, legacy=None) -> str:
         """Start ``create_snapshot`` with the body for this version; return the execution id.
 
-        facts §3.1: ``PUT /snapshots/<id>`` answers 201 with the Execution.
+        behaviour §3.1: ``PUT /snapshots/<id>`` answers 201 with the Execution.
         """
         problem = versions.snapshot_id_problem(snapshot_id)
         if problem:
@@ -274,8 +274,8 @@ class Manager:
         """Start ``restore_snapshot`` with the body for this target; return the execution id.
 
         The stock 7.0.5 ``snapshots.restore()`` omits ``recreate_deployments_envs`` (400 on
-        4.1-5.2.x targets, facts §1.1), so the body comes from ``versions.restore_body``.
-        The answer is a Snapshot-shaped document whose ``id`` is the execution id (facts
+        4.1-5.2.x targets, behaviour §1.1), so the body comes from ``versions.restore_body``.
+        The answer is a Snapshot-shaped document whose ``id`` is the execution id (behaviour
         §3.5).  Never retried: a lost answer must be checked, not repeated.
         """
         body = versions.restore_body(self.version, force=force,
@@ -296,7 +296,7 @@ class Manager:
         return waits.wait_for_rest(self, timeout, **kwargs)
 
     def list_tenants(self) -> List[str]:
-        """Tenant names: none on 3.x (facts §2.4), only default_tenant on community (§5.1)."""
+        """Tenant names: none on 3.x (behaviour §2.4), only default_tenant on community (§5.1)."""
         if not self.has_tenants:
             return []
         if self.edition == 'community':
@@ -309,10 +309,10 @@ class Manager:
                  **filters) -> Iterator[dict]:
         """Every item of a list resource, page by page (a generator).
 
-        Each page asks for an explicit ``_size`` (at most 1000) *and* ``_offset`` (facts §4:
+        Each page asks for an explicit ``_size`` (at most 1000) *and* ``_offset`` (behaviour §4:
         4.0-4.5.x fail above 1000 rows and give empty pages for ``_offset`` alone); paging
         stops at ``metadata.pagination.total``.  ``executions`` include system workflows
-        unless ``include_system_workflows=False`` (they are hidden by default, facts §4).
+        unless ``include_system_workflows=False`` (they are hidden by default, behaviour §4).
         ``all_tenants`` uses ``_all_tenants=true`` (4.0+), or with ``per_tenant`` one
         listing per tenant.  ``tenant`` sends that ``Tenant`` header instead.  ``sort`` is a
         field name, ``-field`` for descending; pass one for stable paging of a list that

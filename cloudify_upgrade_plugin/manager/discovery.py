@@ -1,9 +1,9 @@
 """Discovery of a manager's version, edition, API prefix and working protocol.
 
-Owns: the cheap probe sequence of facts §2.6 (``/api/v3.1/ok`` -> 6.0+,
+Owns: the cheap probe sequence of behaviour §2.6 (``/api/v3.1/ok`` -> 6.0+,
 ``/api/v3.1/snapshot-status`` -> 5.0.5+, unauthenticated ``/api/v2.1/version`` -> 3.x or
 4.x+, authenticated ``/api/version`` -> version and edition), the JSON content-type check on
-every answer (unproxied paths reach the web UI, facts §2.1), and the protocol handling:
+every answer (unproxied paths reach the web UI, behaviour §2.1), and the protocol handling:
 the profile's protocol is tried first; a plain-HTTP profile talking to an HTTPS-only
 manager is moved *up* to HTTPS with verification on, never an HTTPS profile down to HTTP.
 
@@ -68,7 +68,7 @@ class ProbeResult:
 
     @property
     def https_required(self) -> bool:
-        """The signs of plain HTTP sent to an HTTPS-only manager (facts §2.1)."""
+        """The signs of plain HTTP sent to an HTTPS-only manager (behaviour §2.1)."""
         if self.status is None:
             return False
         if self.status in (301, 302, 307, 308) and self.text.lower().startswith('https://'):
@@ -153,19 +153,19 @@ def _discover_at(session, host, port, protocol, verify, username, password, toke
     base = '{0}://{1}:{2}'.format(protocol, _url_host(host), port)
     at_least = None
 
-    # facts §2.6 step 1 / §2.3: unauthenticated /api/v3.1/ok answers a JSON "OK"/"FAIL" on 6.0+
+    # behaviour §2.6 step 1 / §2.3: unauthenticated /api/v3.1/ok answers a JSON "OK"/"FAIL" on 6.0+
     result = probe(session, base, '/api/v3.1/ok', verify, timeout=timeout)
     _check_transport(result)
     if result.is_json and result.body in ('OK', 'FAIL'):
         at_least = versions.OK_ENDPOINT_SINCE
     if at_least is None:
-        # facts §2.6 step 2 / §2.3: unauthenticated snapshot-status answers JSON on 5.0.5+
+        # behaviour §2.6 step 2 / §2.3: unauthenticated snapshot-status answers JSON on 5.0.5+
         result = probe(session, base, '/api/v3.1/snapshot-status', verify, timeout=timeout)
         _check_transport(result)
         if result.is_json and isinstance(result.body, dict) and 'status' in result.body:
             at_least = versions.RESTORE_FLAG_SINCE
     if at_least is None:
-        # facts §2.6 step 3 / §2.2: /api/v2.1/version is unsecured on 3.x (200), 401 on 4.x+
+        # behaviour §2.6 step 3 / §2.2: /api/v2.1/version is unsecured on 3.x (200), 401 on 4.x+
         result = probe(session, base, '/api/v2.1/version', verify, timeout=timeout)
         _check_transport(result)
         if result.is_json and result.status == 200 and isinstance(result.body, dict) \
@@ -176,7 +176,7 @@ def _discover_at(session, host, port, protocol, verify, username, password, toke
         else:
             raise _Failure('not-cloudify', result)
 
-    # facts §2.6 step 4 / §2.2: /api/version with auth (4.0+); no Tenant needed for it
+    # behaviour §2.6 step 4 / §2.2: /api/version with auth (4.0+); no Tenant needed for it
     auth = _auth_headers(username, password, token)
     if not auth:
         raise InputError(
@@ -187,7 +187,7 @@ def _discover_at(session, host, port, protocol, verify, username, password, toke
         result = probe(session, base, path, verify, headers=auth, timeout=timeout)
         _check_transport(result)
         if not result.is_json:
-            continue   # an unproxied path reached the UI (facts §2.1)
+            continue   # an unproxied path reached the UI (behaviour §2.1)
         if result.status == 401:
             raise UpgradeError(
                 'The manager at {0} refused the credentials: {1}'.format(
@@ -245,7 +245,7 @@ def discover(host, port=None, protocol='http', cert=None, username=None, passwor
     """Find out which manager answers at host:port; return a ``ManagerInfo``.
 
     ``tenant`` is accepted for symmetry with the client but not needed: none of the
-    discovery calls is tenant-scoped (facts §2.6 step 4).  ``version_override`` (a
+    discovery calls is tenant-scoped (behaviour §2.6 step 4).  ``version_override`` (a
     ``--source-version``) replaces the reported version, e.g. for unknown calendar builds.
     Raises ``UpgradeError`` with ids ``manager-unreachable``, ``manager-tls-failed``,
     ``manager-requires-https``, ``manager-not-detected``, ``manager-auth-failed``.
@@ -265,7 +265,7 @@ def discover(host, port=None, protocol='http', cert=None, username=None, passwor
         first = failure
 
     if protocol == 'http' and port == 80 and first.kind in ('https-required', 'unreachable'):
-        # facts §2.1 / §2.6: SSL-enabled managers (the 6.0+ default) serve https:443 and
+        # behaviour §2.1 / §2.6: SSL-enabled managers (the 6.0+ default) serve https:443 and
         # answer 400 on port 80 (SSL_REQUIRED on 6.0+, nginx's bare 400 on 4.2-5.x).
         # Moving up to HTTPS keeps TLS verification on (profile certificate or system CAs).
         # Another port is not guessed: nginx's HTTPS port is a different server.

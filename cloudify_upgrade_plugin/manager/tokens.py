@@ -1,6 +1,6 @@
 """API tokens the plugin takes on a manager: short-lived where the version allows, revoked.
 
-- 7.0 keeps tokens in its database (``POST /tokens``, ``ctok-<id>-<secret>``; obs70):
+- 7.0 keeps tokens in its database (``POST /tokens``, ``ctok-<id>-<secret>``; observed-7.0):
   ``create`` asks for an expiration date relative to the manager's own clock
   (``expiration_date: "+<n>min"``, cloudify-manager@7.0.4
   rest-service/manager_rest/rest/resources_v3_1/tokens.py, parsed by cloudify-common@7.0.4
@@ -8,7 +8,7 @@
   even if the plugin is killed; ``revoke`` deletes one (``DELETE /tokens/<id>``, 204; a token
   may delete itself) and ``revoke_described`` every token with a description (what a run
   killed before it could revoke its token left behind; the next run cleans it).
-- 4.x-6.x hand out a token at ``GET /tokens`` (facts §2.4): signed with rest-security's
+- 4.x-6.x hand out a token at ``GET /tokens`` (behaviour §2.4): signed with rest-security's
   ``secret_key`` and valid for 10 hours (``SECURITY_TOKEN_MAX_AGE = 36000``,
   cloudify-manager@4.2 .. 6.3 rest-service/manager_rest/flask_utils.py); there is no
   expiration to ask for and no way to revoke one but changing ``secret_key``.  ``create``

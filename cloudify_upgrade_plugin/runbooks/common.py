@@ -109,7 +109,7 @@ def existing_parent(path) -> str:
 def active_executions(manager) -> List[dict]:
     """Every active execution in every tenant, system workflows included."""
     # 4.0/4.1 executions lists may ignore _all_tenants (4.1 source has no all_tenants
-    # decorator there, though facts §4 says 4.0+): ask tenant by tenant before 4.2.
+    # decorator there, though behaviour §4 says 4.0+): ask tenant by tenant before 4.2.
     per_tenant = not versions.honours_all_tenants_on_executions(manager.version)
     return list(manager.list_all(
         'executions', all_tenants=True, per_tenant=per_tenant,
@@ -134,7 +134,7 @@ def usernames(manager) -> Optional[List[str]]:
 def host_patch_marker(manager) -> Optional[bool]:
     """True/False when SSH tells whether update-3 / patch-1 is in the mgmtworker, else None.
 
-    facts §7.3 (way 2, [I]/[U]): the patched snapshot_create.py writes "4.1.0-p3" (4.0.1)
+    behaviour §7.3 (way 2, [I]/[U]): the patched snapshot_create.py writes "4.1.0-p3" (4.0.1)
     or "4.1.0-p1" (4.0.0).
     """
     patch = versions.needs_patch(manager.version)

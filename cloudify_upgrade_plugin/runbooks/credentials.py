@@ -1,9 +1,9 @@
 """Credentials around a restore: the admin password switch, and old users (issues 6, 7).
 
-facts §3.8: after restoring a >= 4.2 snapshot the target's admin logs in with the SOURCE
+behaviour §3.8: after restoring a >= 4.2 snapshot the target's admin logs in with the SOURCE
 admin's password (the REST service restarts to apply it: after ``terminated`` on 4.2-4.5,
 inside the workflow on 4.6+); tokens die with the secret key, so Basic auth is used.
-facts §7.2: 4.0/4.1 snapshots carry no hash salt: other users can only log in once the
+behaviour §7.2: 4.0/4.1 snapshots carry no hash salt: other users can only log in once the
 source's hash_salt / secret_key / encoding_* are put into the target's
 /opt/manager/rest-security.conf and the REST service restarted; or their passwords reset.
 
@@ -161,7 +161,7 @@ def put_rest_security(ctx) -> dict:
     """Put the source's salt and keys into the target's rest-security.conf, keeping the admin.
 
     A pre-4.2 restore keeps the target's admin row, whose password hash was made with the
-    target's salt (facts §3.8, §7.2): swapping the salt alone would lock the admin out.  So:
+    target's salt (behaviour §3.8, §7.2): swapping the salt alone would lock the admin out.  So:
     (0) keep the target's own file next to it on the host (ORIGINAL; no secret leaves the
     host), (1) take an API token (signed with the *current* secret_key, or a 7.0 DB token,
     neither depends on the salt), (2) install the source hash_salt and restart, (3) with the

@@ -3,7 +3,7 @@
 What differs from in-place around the shared restore steps (``runbooks/restore``): the
 target is another cfy profile (``--to-profile``, or one made from ``--manager-ip`` and the
 `cfy profiles use`-like options); at the cut-over the old 3.x/4.x manager's auto-heal is
-fenced by stopping cloudify-riemann over SSH (facts §7.4; 5.x+ have no riemann), unless
+fenced by stopping cloudify-riemann over SSH (behaviour §7.4; 5.x+ have no riemann), unless
 ``--no-stop-old-healing`` records a waiver; the old manager must be kept until
 verify-heals is clean.
 """
@@ -121,7 +121,7 @@ def create_profile(options: NewHostOptions) -> str:
 
 
 def stop_riemann(source_profile_name: str) -> bool:
-    """facts §7.4: `systemctl stop` + `disable` cloudify-riemann on the old 3.x/4.x host."""
+    """behaviour §7.4: `systemctl stop` + `disable` cloudify-riemann on the old 3.x/4.x host."""
     manager = common.open_manager(source_profile_name, role='old')
     if not common.ssh_configured(manager):
         raise UpgradeError(

@@ -373,7 +373,7 @@ class VerifySnapshot(PrepareStep):
 
 def _require_source_version(manager, snapshot):
     """The zip's metadata.json must name the manager it came from (a patched 4.0.x writes
-    "4.1.0-p3-4.0.1", whose base is the manager's 4.0.1; facts §3.7, §7.3)."""
+    "4.1.0-p3-4.0.1", whose base is the manager's 4.0.1; behaviour §3.7, §7.3)."""
     found = versions.Version.parse(snapshot['snapshot_version'])
     if found.base != manager.version.base:
         raise UpgradeError(

@@ -4,7 +4,7 @@ This module owns reading a downloaded snapshot archive without extracting it:
 
 - ``inspect(path)`` checks that the file is a zip (``zipfile.is_zipfile``), CRC-checks every
   member (``ZipFile.testzip()``, one full read of the archive), parses ``metadata.json`` and
-  reports what the upgrade needs to know (facts §3.7, §7.3)::
+  reports what the upgrade needs to know (behaviour §3.7, §7.3)::
 
       {'snapshot_version': '4.4.0', 'metadata': {...}, 'members': [...names...],
        'size': bytes, 'format': 'legacy' | 'entities',

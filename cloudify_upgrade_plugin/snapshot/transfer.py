@@ -9,7 +9,7 @@ This module owns moving snapshot archives over HTTP(S):
   range, a 206 at another offset) restarts from zero and rehashes.  The size is checked
   against ``Content-Length`` (or the total of ``Content-Range`` on a resumed request)
   when the server sends one, and against ``expected_size`` when the caller knows it.
-  Managers from 5.1 on send no ``Content-Length`` from the REST layer (facts §3.3), but
+  Managers from 5.1 on send no ``Content-Length`` from the REST layer (behaviour §3.3), but
   nginx serving the X-Accel target normally does; when neither is known a clean end of
   stream is accepted and logged as unverified.
 - A ``.part`` left by an earlier call (give-up, crash, disk full) is resumed by the next
@@ -18,7 +18,7 @@ This module owns moving snapshot archives over HTTP(S):
   discards it instead.
 - ``upload()`` sends a file as the raw request body with a ``Content-Length`` (a
   sized body, never ``Transfer-Encoding: chunked``: a 7.0 REST service reached
-  without nginx refuses chunked bodies, manager-7.0-observed §3.1), constant memory,
+  without nginx refuses chunked bodies, observed-7.0 §3.1), constant memory,
   ``Content-Type: application/octet-stream``, expecting 201.  The body is an iterable of
   ``chunk_size`` (1 MiB) blocks with a length, not a file object: urllib3 reads a file
   object ``blocksize`` (16 KiB) at a time and sends each read separately, while it sends

@@ -28,29 +28,29 @@ class PathRule:
 
 
 PATH_RULES = (
-    # facts scope + seed "Version Relevance": sources are 3.4.2 and newer
+    # facts scope + procedure 'Version relevance': sources are 3.4.2 and newer
     PathRule('source-version-unsupported',
              lambda source, target, mode: source < MIN_SOURCE,
              'Source manager {source} is older than 3.4; only 3.4.2 and newer can be upgraded '
              'through a snapshot.'),
-    # seed "Version Relevance": the new manager must be 4.2 or newer
+    # procedure 'Version relevance': the new manager must be 4.2 or newer
     PathRule('target-version-too-old',
              lambda source, target, mode: target < MIN_TARGET,
              'Target version {target} is older than 4.2; upgrades must go to 4.2 or newer.'),
-    # facts §3.6.1: every target refuses a snapshot newer than itself
+    # behaviour §3.6.1: every target refuses a snapshot newer than itself
     PathRule('target-older-than-source',
              lambda source, target, mode: target.base < source.base,
              'Target version {target} is older than the source {source}; a manager refuses '
              'snapshots of a newer manager.'),
-    # facts §1.4 / §3.6.3: 4.2-4.6 restore 3.x snapshots, 5.0.0+ refuse anything below 4.0.0
+    # behaviour §1.4 / §3.6.3: 4.2-4.6 restore 3.x snapshots, 5.0.0+ refuse anything below 4.0.0
     PathRule('source-3x-needs-stepping-stone',
              lambda source, target, mode: source.major < 4 and
              target >= FIRST_TARGET_REFUSING_3X,
              'A {source} snapshot can only be restored on a 4.2-4.6 manager; {target} refuses '
              'snapshots older than 4.0.0. Upgrade to a 4.x (4.2-4.6) manager first, then from '
              'that manager to {target}.'),
-    # seed "In-place upgrade": "only supported in 4.0.1+"; but the seed's Preparation step 2
-    # covers a 4.0.0 in-place upgrade whose certificates (not in 4.0.0 snapshots, facts
+    # procedure 'In-place upgrade': "only supported in 4.0.1+"; but procedure step P2
+    # covers a 4.0.0 in-place upgrade whose certificates (not in 4.0.0 snapshots, behaviour
     # §7.1) are copied off the host by hand ("contact support"), which this tool automates:
     # 4.0.0 is allowed; patch-1 is enforced by the patch-level checks and the ssl backup by
     # prepare / the host-backups check of in-place.  Only 3.x stays refused.
@@ -80,7 +80,7 @@ def upgrade_problems(source, target, mode: Optional[str] = None) -> List[Tuple[s
             for rule in PATH_RULES if rule.applies(source, target, mode)]
 
 
-# facts §7.3 / §9.9: the patch a 4.0.x manager needs before its snapshot is usable, and the
+# behaviour §7.3 / §9.9: the patch a 4.0.x manager needs before its snapshot is usable, and the
 # patch number its patched snapshot_create.py writes (4.1.0-p<N>-<version>).
 PATCHES = {(4, 0, 0): ('patch-1', 1), (4, 0, 1): ('update-3', 3)}
 PATCH_PROBLEM_IDS = tuple('{0}-missing'.format(name) for name, _ in PATCHES.values())
@@ -89,7 +89,7 @@ PATCH_PROBLEM_IDS = tuple('{0}-missing'.format(name) for name, _ in PATCHES.valu
 def needs_patch(source) -> Optional[str]:
     """The patch a source must have before its snapshot is usable, or None.
 
-    facts §7.3 / §9.9: 4.0.0 needs 'patch-1' (snapshot version 4.1.0-p1-4.0.0) and 4.0.1
+    behaviour §7.3 / §9.9: 4.0.0 needs 'patch-1' (snapshot version 4.1.0-p1-4.0.0) and 4.0.1
     needs 'update-3' (snapshot version 4.1.0-p3-4.0.1), otherwise agents are restored
     without their tenant.  A manager's /version never shows the patch: ``source`` must be
     the snapshot's ``snapshot_version`` (metadata.json) to tell a patched one apart.
@@ -131,7 +131,7 @@ def name_problem(value, what: str = 'a snapshot id') -> Optional[str]:
 
     The REST service's own rule for the ids and names it creates (snapshots, tenants,
     users; cloudify-manager@7.0.4 rest-service/manager_rest/rest/rest_utils.py
-    ``validate_inputs``; facts §3.1 from 4.4): non-empty, at most 256 characters, only
+    ``validate_inputs``; behaviour §3.1 from 4.4): non-empty, at most 256 characters, only
     [A-Za-z0-9._-] and starting with a letter.  The whole value must match (a trailing
     newline is refused too); the strict rule is applied for every version so that a name
     works on any target.

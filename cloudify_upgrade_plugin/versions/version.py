@@ -12,7 +12,7 @@ from typing import Optional, Tuple
 from cloudify_upgrade_plugin.errors import InputError
 
 # Community builds of 4.0 / 4.1 report calendar versions from their VERSION file
-# (facts §2.2 "Community builds can report calendar versions"; §10: only these two are known).
+# (behaviour §2.2 "Community builds can report calendar versions"; §10: only these two are known).
 CALENDAR_VERSIONS = {
     '17.3.31': '4.0.0',
     '17.6.30': '4.1.0',
@@ -23,13 +23,13 @@ _CALENDAR_MAJORS = range(17, 100)
 
 _NUMBERS = r'\d+(?:\.\d+){0,3}'
 # "4.1.0-p3-4.0.1": a 4.0.1 manager with patch 3 writes snapshot version 4.1.0-p3-4.0.1
-# (facts §7.3); "4.0.1-p3" is our own normalised spelling of the same thing.
+# (behaviour §7.3); "4.0.1-p3" is our own normalised spelling of the same thing.
 _PATCHED_SNAPSHOT_RE = re.compile(
     r'(?P<claimed>{0})-p(?P<patch>\d+)-(?P<base>{0})'.format(_NUMBERS))
 _PATCHED_SHORT_RE = re.compile(r'(?P<base>{0})-p(?P<patch>\d+)'.format(_NUMBERS))
 # Plain versions, optionally with a build/milestone suffix ("5.0.5-rc1", "4.4m5",
 # "5.1.0.dev1") that is kept in ``suffix`` but ignored when comparing, exactly as the
-# manager's own ManagerVersion ignores everything after the first "-" (facts §2.2).
+# manager's own ManagerVersion ignores everything after the first "-" (behaviour §2.2).
 _PLAIN_RE = re.compile(
     r'(?P<base>{0})(?P<suffix>(?:[-+.]?(?:m|rc|dev|a|b|ga|build)[0-9a-z.]*|-[0-9A-Za-z.+_-]*)?)'
     .format(_NUMBERS), re.IGNORECASE)
@@ -105,7 +105,7 @@ class Version:
         numbers = match.group('base')
         parts = [int(p) for p in numbers.split('.')]
         if parts[0] in _CALENDAR_MAJORS:
-            # facts §2.2 / §10: community calendar builds need our own mapping table
+            # behaviour §2.2 / §10: community calendar builds need our own mapping table
             key = '.'.join(str(p) for p in (parts + [0, 0])[:3])
             mapped = CALENDAR_VERSIONS.get(key)
             if mapped is None:

@@ -27,7 +27,7 @@ MODEL_NAMES = {'blueprints': 'Blueprint', 'deployments': 'Deployment', 'nodes': 
 
 
 class ApiError(Exception):
-    """A JSON error: {"message", "error_code", "server_traceback"} (facts §2.5)."""
+    """A JSON error: {"message", "error_code", "server_traceback"} (behaviour §2.5)."""
 
     def __init__(self, status, code, message, server_traceback=None, pydantic=False,
                  headers=None):
@@ -53,7 +53,7 @@ def bad(message):
 
 
 def not_found(kind, rid):
-    # obs70: "Requested `Snapshot` with ID `nosuch` was not found"
+    # observed-7.0: "Requested `Snapshot` with ID `nosuch` was not found"
     return ApiError(404, 'not_found_error', 'Requested `{0}` with ID `{1}` was not found'
                     .format(MODEL_NAMES.get(kind, kind), rid))
 
@@ -113,7 +113,7 @@ ROUTES = []
 def route(method, pattern, auth='secured', scoped=True, write=False, since=None,
           until=None, prefixes=None, admin=False, action=None):
     """Register a handler.  auth: 'none' | 'version' | 'secured'; scoped: tenant-scoped
-    resource (facts §2.4); prefixes: only under these API versions."""
+    resource (behaviour §2.4); prefixes: only under these API versions."""
     def deco(fn):
         ROUTES.append({'method': method, 'regex': re.compile('^' + pattern + '$'),
                        'fn': fn, 'auth': auth, 'scoped': scoped, 'write': write,
@@ -138,7 +138,7 @@ class Ctx(object):
 
 
 def _bool(name, value, strict=False):
-    """rest_utils.verify_and_convert_bool (MGR@4.2; obs70 'X must be <true/false>')."""
+    """rest_utils.verify_and_convert_bool (MGR@4.2; observed-7.0 'X must be <true/false>')."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ('true', 'false'):
@@ -205,8 +205,8 @@ class RestApi(object):
         if not path.startswith('/api/'):
             return Response(200, UI_PAGE, content_type='text/html')
         if mgr.rest_outage_502():
-            return nginx_page(502)          # nginx up, restservice down (facts §3.8)
-        # --- nginx: which prefixes reach the REST service (facts §2.1) ---------------
+            return nginx_page(502)          # nginx up, restservice down (behaviour §3.8)
+        # --- nginx: which prefixes reach the REST service (behaviour §2.1) ---------------
         if path == '/api/version' and rules.unversioned_version_route:
             api_version, rest = None, '/version'
         else:
@@ -217,7 +217,7 @@ class RestApi(object):
             if not proxied:
                 if rules.nginx_proxies_everything:
                     raise HtmlError(404, 'Not Found', 'The requested URL was not found on '
-                                    'the server.')     # obs70 'GET /api/v9/version'
+                                    'the server.')     # observed-7.0 'GET /api/v9/version'
                 return Response(rules.ui_status_for_unproxied, UI_PAGE,
                                 content_type='text/html')
         ctx = Ctx(request, api_version, rest)
@@ -236,7 +236,7 @@ class RestApi(object):
                 raise HtmlError(405, 'Method Not Allowed',
                                 'The method is not allowed for the requested URL.')
             if not rules.nginx_proxies_everything and not self._known_resource(rest):
-                # 4.x-5.x nginx proxies a fixed list of resources (facts §2.1)
+                # 4.x-5.x nginx proxies a fixed list of resources (behaviour §2.1)
                 return Response(rules.ui_status_for_unproxied, UI_PAGE,
                                 content_type='text/html')
             raise HtmlError(404, 'Not Found',
@@ -271,7 +271,7 @@ class RestApi(object):
                         content_type=JSON)
 
     # ==================================================================================
-    # maintenance (facts §2.5; MGR@4.2 maintenance.py)
+    # maintenance (behaviour §2.5; MGR@4.2 maintenance.py)
     # ==================================================================================
     def _maintenance_check(self, ctx, r):
         mgr = self.mgr
@@ -295,13 +295,13 @@ class RestApi(object):
                        'Cloudify manager is currently in maintenance mode')
 
     # ==================================================================================
-    # authentication and tenants (facts §2.4)
+    # authentication and tenants (behaviour §2.4)
     # ==================================================================================
     def _authenticate(self, ctx, r):
         rules = self.rules
         if r['auth'] == 'none':
             return
-        if not rules.security_enabled:          # 3.4.2 default (facts §2.4)
+        if not rules.security_enabled:          # 3.4.2 default (behaviour §2.4)
             ctx.user = self.store.admin()
             ctx.tenant = 'default_tenant'
             return
@@ -330,14 +330,14 @@ class RestApi(object):
                                .format(username))
             ctx.user = user
         else:
-            # obs70: 'Authorization: Bearer' -> 401 like no auth at all
+            # observed-7.0: 'Authorization: Bearer' -> 401 like no auth at all
             raise ApiError(401, 'unauthorized_error',
                            'User unauthorized: No authentication info provided')
         if not rules.has_tenants:
             ctx.tenant = 'default_tenant'
             return
         if r['auth'] == 'version':
-            return                              # facts §2.2: tenant check skipped
+            return                              # behaviour §2.2: tenant check skipped
         self._tenant(ctx, r)
         if r['admin'] and not ctx.is_admin:
             raise ApiError(403, 'forbidden_error',
@@ -376,12 +376,12 @@ class RestApi(object):
             ctx.tenant = name
             return
         if r['scoped'] and (rules.tenant_mode == 'optional_403' or r['write']):
-            # obs70: 403 'tenant not provided' for /snapshots without the header
+            # observed-7.0: 403 'tenant not provided' for /snapshots without the header
             raise ApiError(403, 'forbidden_error', 'Authorization failed: tenant not provided')
         ctx.tenant = None
 
     # ==================================================================================
-    # JSON bodies (facts §2.5; obs70 §3.2)
+    # JSON bodies (behaviour §2.5; observed-7.0 §3.2)
     # ==================================================================================
     def json_body(self, ctx, required=(), must_be_object=True):
         request = ctx.request
@@ -393,14 +393,14 @@ class RestApi(object):
         try:
             body = json.loads(raw.decode('utf-8')) if raw else None
         except (ValueError, UnicodeDecodeError):
-            # Flask/Werkzeug BadRequest: an HTML page (obs70 'body not JSON')
+            # Flask/Werkzeug BadRequest: an HTML page (observed-7.0 'body not JSON')
             raise HtmlError(400, 'Bad Request', 'The browser (or proxy) sent a request that '
                             'this server could not understand.')
         if body is None:
             raise HtmlError(400, 'Bad Request', 'The browser (or proxy) sent a request that '
                             'this server could not understand.')
         if must_be_object and not isinstance(body, dict):
-            # 3.4.2: request.json.get on a non-object -> 500 (facts §3.1)
+            # 3.4.2: request.json.get on a non-object -> 500 (behaviour §3.1)
             raise ApiError(500, 'internal_server_error',
                            'Internal error occurred in manager REST server - '
                            "AttributeError: '{0}' object has no attribute 'get'".format(
@@ -414,7 +414,7 @@ class RestApi(object):
         return body
 
     # ==================================================================================
-    # lists (facts §4; obs70 §5 'Lists'; MGR@4.2..7.0.4 rest_decorators / _paginate)
+    # lists (behaviour §4; observed-7.0 §5 'Lists'; MGR@4.2..7.0.4 rest_decorators / _paginate)
     # ==================================================================================
     def visible(self, ctx, records, all_tenants=False):
         if not self.rules.has_tenants:
@@ -444,7 +444,7 @@ class RestApi(object):
 
     def query_bool(self, ctx, name, default=False, label=None):
         """MGR@4.2 rest_decorators: 'all_tenants must be <true/false>' (no underscore);
-        obs70: '_include_system_workflows must be <true/false>, got yes'."""
+        observed-7.0: '_include_system_workflows must be <true/false>, got yes'."""
         value = ctx.request.arg(name)
         if value is None:
             return default
@@ -519,7 +519,7 @@ class RestApi(object):
             want_all = _bool('get_all_results', ctx.request.arg('_get_all_results'))
         meta_extra = {'filtered': None} if rules.v >= (5, 1, 0) else {}
         if rules.pagination == 'truncate':
-            # 3.4.2: silently truncated at max_results (facts §4 pagination table)
+            # 3.4.2: silently truncated at max_results (behaviour §4 pagination table)
             size = min(size if size is not None else rules.max_results, rules.max_results)
             offset = offset or 0
             page = items[offset:offset + size]
@@ -626,7 +626,7 @@ def _token_sig(secret, user):
 
 
 def make_token(mgr, user):
-    """4.x-6.x tokens are signed with rest-security secret_key (facts §2.4 'Tokens')."""
+    """4.x-6.x tokens are signed with rest-security secret_key (behaviour §2.4 'Tokens')."""
     uid = base64.urlsafe_b64encode(str(user['id']).encode('ascii')).decode('ascii')
     return '{0}.{1}'.format(uid, _token_sig(mgr.rest_security.get('secret_key'), user))
 
@@ -660,7 +660,7 @@ def check_token(mgr, token):
 # ======================================================================================
 @route('GET', r'/version', auth='version', scoped=False)
 def version(api, ctx):
-    """facts §2.2 table: fields per version; obs70 GET /version."""
+    """behaviour §2.2 table: fields per version; observed-7.0 GET /version."""
     rules = api.rules
     values = {'edition': rules.edition, 'version': rules.reported_version,
               'build': '85' if rules.is_3x else None, 'date': None, 'commit': None,
@@ -670,7 +670,7 @@ def version(api, ctx):
 
 @route('GET', r'/ok', auth='none', scoped=False, since=(6, 0, 0), prefixes=('v3.1',))
 def ok(api, ctx):
-    """facts §2.3: unauthenticated JSON string "OK" (200) or "FAIL" (500)."""
+    """behaviour §2.3: unauthenticated JSON string "OK" (200) or "FAIL" (500)."""
     healthy = all(api.mgr.unit_active(u) for u in api.rules.units)
     return (200, 'OK') if healthy else (500, 'FAIL')
 
@@ -678,7 +678,7 @@ def ok(api, ctx):
 @route('GET', r'/snapshot-status', auth='none', scoped=False, since=(5, 0, 5),
        prefixes=('v3.1',))
 def snapshot_status(api, ctx):
-    """facts §2.3: {"status": "running"|"not-running"} from the flag file."""
+    """behaviour §2.3: {"status": "running"|"not-running"} from the flag file."""
     return 200, {'status': 'running' if api.mgr.snapshot_flag() else 'not-running'}
 
 
@@ -693,7 +693,7 @@ _OLD_STATUS_NAMES = {'cloudify-restservice': 'Manager Rest-Service', 'nginx': 'W
 def status(api, ctx):
     rules = api.rules
     if rules.new_status_shape and ctx.api_version == 'v3.1':
-        # facts §2.3 5.0.5+ shape; obs70: always 200, ?summary=true -> services {}
+        # behaviour §2.3 5.0.5+ shape; observed-7.0: always 200, ?summary=true -> services {}
         services = {}
         healthy = True
         names = [('Webserver', 'nginx'), ('Management Worker', 'cloudify-mgmtworker'),
@@ -712,7 +712,7 @@ def status(api, ctx):
         return 200, {'status': 'OK' if healthy else 'Fail', 'services': services}
     if not rules.v1_status:
         raise HtmlError(404, 'Not Found', 'The requested URL was not found on the server.')
-    # facts §2.3 3.4.2-5.0.0 shape (and v1-v3 paths through 6.4)
+    # behaviour §2.3 3.4.2-5.0.0 shape (and v1-v3 paths through 6.4)
     services = []
     for unit in rules.units:
         active = api.mgr.unit_active(unit)
@@ -727,7 +727,7 @@ def status(api, ctx):
 
 @route('GET', r'/tokens', scoped=False, until=(7, 0, 0))
 def get_token(api, ctx):
-    """4.x: GET /tokens returns a token signed with secret_key (facts §2.4)."""
+    """4.x: GET /tokens returns a token signed with secret_key (behaviour §2.4)."""
     token = make_token(api.mgr, ctx.user)
     if api.rules.is_3x:
         return 200, {'value': token}
@@ -736,7 +736,7 @@ def get_token(api, ctx):
 
 @route('POST', r'/tokens', scoped=False, since=(7, 0, 0))
 def post_token(api, ctx):
-    """obs70 'POST /tokens {"description":"x"}' -> 200 with value ctok-<id>-<secret>;
+    """observed-7.0 'POST /tokens {"description":"x"}' -> 200 with value ctok-<id>-<secret>;
     ``expiration_date`` and the purge of expired tokens as in tests/simulator/tokens.py."""
     body = api.json_body(ctx)
     try:
@@ -790,13 +790,13 @@ def _user_out(api, user, get_data=False):
 
 @route('GET', r'/user', scoped=False, since=(4, 0, 0))
 def current_user(api, ctx):
-    """obs70 'GET /user' shape."""
+    """observed-7.0 'GET /user' shape."""
     return 200, _user_out(api, ctx.user)
 
 
 @route('GET', r'/users', scoped=False, since=(4, 0, 0))
 def list_users(api, ctx):
-    """Premium only (obs70: community 404 missing_premium_package_error)."""
+    """Premium only (observed-7.0: community 404 missing_premium_package_error)."""
     if api.rules.edition != 'premium':
         raise ApiError(404, 'missing_premium_package_error',
                        'This feature exists only in the premium edition of Cloudify.\nPlease '
@@ -823,7 +823,7 @@ def list_users(api, ctx):
 def set_user_password(api, ctx, username):
     """`cfy users set-password` (rc705 users.py `set_password`: POST /users/<name>
     {"password"}): premium, sys_admin; the new hash uses the salt the REST service runs
-    with (facts §7.2: SECURITY_PASSWORD_SALT = hash_salt)."""
+    with (behaviour §7.2: SECURITY_PASSWORD_SALT = hash_salt)."""
     if api.rules.edition != 'premium':
         raise ApiError(404, 'missing_premium_package_error',
                        'This feature exists only in the premium edition of Cloudify.\nPlease '
@@ -842,7 +842,7 @@ def set_user_password(api, ctx, username):
 
 @route('GET', r'/tenants', scoped=False, since=(4, 0, 0))
 def list_tenants(api, ctx):
-    """obs70 'GET /tenants' shape; community lists only default_tenant (facts §5.1)."""
+    """observed-7.0 'GET /tenants' shape; community lists only default_tenant (behaviour §5.1)."""
     get_data = api.query_bool(ctx, '_get_data')
     with api.store.lock:
         tenants = [dict(t) for n, t in api.store.tenants.items()
@@ -870,7 +870,7 @@ def list_tenants(api, ctx):
 
 @route('GET', r'/managers', scoped=False, since=(5, 0, 5))
 def managers(api, ctx):
-    """obs70 'GET /managers' item fields; one all-in-one manager."""
+    """observed-7.0 'GET /managers' item fields; one all-in-one manager."""
     mgr = api.mgr
     item = {'id': 1, 'hostname': mgr.hostname, 'private_ip': '127.0.0.1',
             'public_ip': '127.0.0.1', 'version': api.rules.reported_version,
@@ -906,7 +906,7 @@ def db_nodes(api, ctx):
 
 @route('GET', r'/cluster', scoped=False, since=(4, 0, 0), until=(5, 0, 5))
 def old_cluster(api, ctx):
-    """Pre-5.0.5 HA cluster endpoint, premium only (facts §6.1: cfy falls back to it; README
+    """Pre-5.0.5 HA cluster endpoint, premium only (behaviour §6.1: cfy falls back to it; README
     assumption: an uninitialised cluster)."""
     if api.rules.edition != 'premium':
         raise HtmlError(404, 'Not Found', 'The requested URL was not found on the server.')
@@ -915,8 +915,8 @@ def old_cluster(api, ctx):
 
 @route('GET', r'/provider/context', scoped=False)
 def provider_context(api, ctx):
-    """cfy profiles use validates with it (facts §6.1); 4.2 keeps agent networks here
-    (facts §3.6 item 2)."""
+    """cfy profiles use validates with it (behaviour §6.1); 4.2 keeps agent networks here
+    (behaviour §3.6 item 2)."""
     mgr = api.mgr
     return 200, {'name': 'provider', 'context': {'cloudify': {
         'cloudify_agent': {'networks': dict(mgr.networks), 'broker_ip': '127.0.0.1',
@@ -926,7 +926,7 @@ def provider_context(api, ctx):
 
 @route('GET', r'/license-check', scoped=False, since=(4, 6, 0))
 def license_check(api, ctx):
-    """facts §11: premium cfy upload calls it; licence gating itself is [U], not simulated."""
+    """behaviour §11: premium cfy upload calls it; licence gating itself is [U], not simulated."""
     if api.rules.edition != 'premium':
         raise HtmlError(404, 'Not Found', 'The requested URL was not found on the server.')
     return 200, None
@@ -1005,7 +1005,7 @@ def sites(api, ctx):
 
 @route('GET', r'/agents', since=(5, 0, 5))
 def agents(api, ctx):
-    """obs70 §5 'Agent (list)'; cfy 7.0.5 filters node_ids/node_instance_ids/
+    """observed-7.0 §5 'Agent (list)'; cfy 7.0.5 filters node_ids/node_instance_ids/
     install_methods/deployment_id."""
     return api.resource_list(ctx, 'agents', filter_map={
         'deployment_id': 'deployment', 'node_ids': 'node',
@@ -1016,7 +1016,7 @@ def agents(api, ctx):
 # ---- executions ------------------------------------------------------------------------
 @route('GET', r'/executions')
 def executions(api, ctx):
-    """facts §4: system workflows hidden unless _include_system_workflows=true; 404 for an
+    """behaviour §4: system workflows hidden unless _include_system_workflows=true; 404 for an
     unknown deployment_id filter (MGR@4.2 resources_v2/executions.py)."""
     include_system = api.query_bool(ctx, '_include_system_workflows',
                                     label='_include_system_workflows')
@@ -1035,7 +1035,7 @@ def execution(api, ctx, rid):
     return api.one(ctx, 'executions', rid)
 
 
-# workflow parameters (MGR@4.2 types.yaml; facts §5.3; facts §4 heal parameters)
+# workflow parameters (MGR@4.2 types.yaml; behaviour §5.3; behaviour §4 heal parameters)
 def _workflow_params(rules, workflow_id):
     if workflow_id == 'install_new_agents':
         params = {'install_agent_timeout': 300, 'node_ids': [], 'node_instance_ids': [],
@@ -1057,7 +1057,7 @@ def _workflow_params(rules, workflow_id):
 @route('POST', r'/executions', write=True)
 def start_execution(api, ctx):
     """MGR@4.2 resources_v1/executions.py post + resource_manager.execute_workflow;
-    obs70 'POST /executions' rows."""
+    observed-7.0 'POST /executions' rows."""
     rules, store = api.rules, api.store
     body = api.json_body(ctx, required=('deployment_id', 'workflow_id'))
     allow_custom = _bool('allow_custom_parameters', body.get('allow_custom_parameters',
@@ -1107,7 +1107,7 @@ def start_execution(api, ctx):
 
 @route('POST', r'/executions/(?P<rid>[^/]+)', write=True)
 def execution_action(api, ctx, rid):
-    """obs70 §3.2 'Cancelling stuck executions'; valid actions per version."""
+    """observed-7.0 §3.2 'Cancelling stuck executions'; valid actions per version."""
     body = api.json_body(ctx, required=('action',))
     action = body['action']
     valid = list(api.rules.cancel_actions)
@@ -1128,7 +1128,7 @@ def execution_action(api, ctx, rid):
 
 @route('PATCH', r'/executions/(?P<rid>[^/]+)', write=True, admin=True)
 def execution_update(api, ctx, rid):
-    """obs70: an admin PATCH {"status": "cancelled"} finalises a stuck execution."""
+    """observed-7.0: an admin PATCH {"status": "cancelled"} finalises a stuck execution."""
     body = api.json_body(ctx, required=('status',))
     if body['status'] not in api.rules.execution_states:
         raise bad('Invalid status: {0}'.format(body['status']))
@@ -1154,7 +1154,7 @@ def snapshot(api, ctx, sid):
 
 
 def _validate_snapshot_id(rules, sid):
-    """facts §3.1 constraints (4.4+); obs70 messages."""
+    """behaviour §3.1 constraints (4.4+); observed-7.0 messages."""
     if not rules.snapshot_id_rules:
         return
     if not sid or len(sid) > 256:
@@ -1181,7 +1181,7 @@ def _active_executions(api, ctx):
 
 @route('PUT', r'/snapshots/(?P<sid>[^/]+)', write=True, admin=True, action='snapshot_create')
 def create_snapshot(api, ctx, sid):
-    """facts §3.1; obs70 'PUT /snapshots/<id>' rows."""
+    """behaviour §3.1; observed-7.0 'PUT /snapshots/<id>' rows."""
     rules, store, mgr = api.rules, api.store, api.mgr
     body = api.json_body(ctx)
     _validate_snapshot_id(rules, sid)
@@ -1206,7 +1206,7 @@ def create_snapshot(api, ctx, sid):
         store.put('snapshots', {'id': sid, 'created_at': datamod.ts(), 'status': 'creating',
                                 'error': '', 'tenant_name': tenant,
                                 'created_by': ctx.user['username'], 'visibility': visibility})
-        # obs70 §3.1: the parameters show config.postgresql_password
+        # observed-7.0 §3.1: the parameters show config.postgresql_password
         wf_params = dict(params)
         if not rules.is_3x:
             wf_params['config'] = {'postgresql_username': 'cloudify',
@@ -1228,7 +1228,7 @@ def delete_snapshot(api, ctx, sid):
     rec = api.get_one(ctx, 'snapshots', sid)
     with api.store.lock:
         if api.rules.v >= (6, 0, 0):
-            # facts §3.2: 6.0+ refuses while a create/restore execution for it is active
+            # behaviour §3.2: 6.0+ refuses while a create/restore execution for it is active
             for e in api.store.all('executions'):
                 if e['workflow_id'] in ('create_snapshot', 'restore_snapshot') and \
                         (e.get('parameters') or {}).get('snapshot_id') == sid and \
@@ -1272,7 +1272,7 @@ def _parse_range(header, size):
 
 @route('GET', r'/snapshots/(?P<sid>[^/]+)/archive', admin=True, action='snapshot_download')
 def download_snapshot(api, ctx, sid):
-    """facts §3.3: headers of make_streaming_response, file served by nginx (README:
+    """behaviour §3.3: headers of make_streaming_response, file served by nginx (README:
     Content-Length and Range are nginx's; Range support is [I/U] in the facts)."""
     mgr, rules = api.mgr, api.rules
     rec = api.get_one(ctx, 'snapshots', sid)
@@ -1306,13 +1306,13 @@ def download_snapshot(api, ctx, sid):
 @route('PUT', r'/snapshots/(?P<sid>[^/]+)/archive', write=True, admin=True,
        action='snapshot_upload')
 def upload_snapshot(api, ctx, sid):
-    """facts §3.4; obs70 'PUT /snapshots/up1/archive' rows."""
+    """behaviour §3.4; observed-7.0 'PUT /snapshots/up1/archive' rows."""
     rules, store, mgr = api.rules, api.store, api.mgr
     request = ctx.request
     ctype = (request.header('Content-Type') or '')
     if rules.v >= (7, 0, 0) and ctype.startswith('application/x-www-form-urlencoded'):
         request.drain()
-        return nginx_page(413)          # obs70: curl's default content type -> 413 HTML
+        return nginx_page(413)          # observed-7.0: curl's default content type -> 413 HTML
     if request.arg('snapshot_archive_url'):
         request.drain()
         raise bad('snapshot_archive_url is not supported by the simulator')
@@ -1324,14 +1324,14 @@ def upload_snapshot(api, ctx, sid):
         raise _conflict(api, 'snapshots', sid, tenant)
     mgr.receive_snapshot_file(sid, request.iter_body())
     if exists:
-        # 7.0.4: the archive is replaced, 201 with every field null (obs70)
+        # 7.0.4: the archive is replaced, 201 with every field null (observed-7.0)
         return 201, {k: None for k in rules.snapshot_fields()}
     visibility = 'tenant'
     if rules.upload_private_resource_param:
         if _bool('private_resource', request.arg('private_resource', 'false')):
             visibility = 'private'
     elif rules.v >= (7, 0, 0):
-        visibility = 'private'          # obs70: upload -> visibility private
+        visibility = 'private'          # observed-7.0: upload -> visibility private
     with store.lock:
         rec = store.put('snapshots', {'id': sid, 'created_at': datamod.ts(),
                                       'status': 'uploaded', 'error': '',
@@ -1344,7 +1344,7 @@ def upload_snapshot(api, ctx, sid):
 @route('POST', r'/snapshots/(?P<sid>[^/]+)/restore', write=True, admin=True,
        action='snapshot_restore')
 def restore_snapshot(api, ctx, sid):
-    """facts §3.5 table and 'Further details'; obs70 restore rows."""
+    """behaviour §3.5 table and 'Further details'; observed-7.0 restore rows."""
     rules, store, mgr = api.rules, api.store, api.mgr
     body = api.json_body(ctx)
     for name in rules.restore_required:
@@ -1389,12 +1389,12 @@ def restore_snapshot(api, ctx, sid):
                                    ctx.user['username'], parameters=params)
         if active:
             if rules.rejected_restore_leaves_row:
-                store.put('executions', ex)      # obs70: a pending row is left behind
+                store.put('executions', ex)      # observed-7.0: a pending row is left behind
             raise ApiError(400, 'existing_running_execution_error',
                            rules.running_execution_message.format(
                                ids=', '.join(e['id'] for e in active)
                                if rules.v >= (7, 0, 0) else [e['id'] for e in active]))
         store.put('executions', ex)
     mgr.run_execution(ex)
-    # 200 marshalled with the Snapshot schema although it is the execution (facts §3.5)
+    # 200 marshalled with the Snapshot schema although it is the execution (behaviour §3.5)
     return 200, datamod.present('snapshots', ex, rules)

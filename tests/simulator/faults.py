@@ -1,6 +1,6 @@
 """Fault injection for the simulated managers (issue 3 item 8): 5xx bursts, dropped
 downloads, slow responses, failing or hanging executions, REST outages, downloads without
-Content-Length, and the auto-heal hazard of an old manager (riemann heals, facts §7.4).
+Content-Length, and the auto-heal hazard of an old manager (riemann heals, behaviour §7.4).
 Hostile answers (issue 17): JSON of the wrong shape, an endless JSON answer, an answer
 trickled a byte at a time, and a redirect to another server.  No Cloudify Manager sends
 these; they stand for what a broken proxy or an attacker in its place could.

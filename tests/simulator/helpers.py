@@ -73,7 +73,7 @@ def is_json(response):
 
 def wait_execution_any(mgr, execution_id, passwords, timeout=15.0):
     """Like wait_execution, trying each admin password in turn: around a restore the admin
-    password changes from the target's to the source's (facts §3.8)."""
+    password changes from the target's to the source's (behaviour §3.8)."""
     clients = [mgr.client(password=p) for p in passwords]
 
     def done():

@@ -67,7 +67,7 @@ class RequestLog(object):
 
 
 class AutoHeal(object):
-    """The auto-heal hazard of an old 3.x/4.x manager (facts §7.4): while its
+    """The auto-heal hazard of an old 3.x/4.x manager (behaviour §7.4): while its
     cloudify-riemann unit runs, host_failure policies start `heal` executions.
     `schedule(deployment_id, node_instance_id=None, after=0.0, tenant='default_tenant')`
     and `schedule_all(after=0.0)` (every Compute instance of deployments with a
@@ -198,7 +198,7 @@ class SimulatedManager(object):
         if download_headers not in ('nginx', 'rest'):
             raise ValueError("download_headers must be 'nginx' or 'rest'")
         # README 'Content-Length': 'nginx' = what a client meets (nginx serves the file);
-        # 'rest' = the REST service's own header rule (none from 5.1, facts §3.3)
+        # 'rest' = the REST service's own header rule (none from 5.1, behaviour §3.3)
         self.download_headers = download_headers
         self.stopped = False
         self.torn_down = False
@@ -216,7 +216,7 @@ class SimulatedManager(object):
         self._outage_lock = threading.Lock()
         self.timeline = []     # (monotonic time, event): restarts, reboots, restore steps
         if self.rules.is_3x and not self.rules.security_enabled:
-            default_pw = 'admin'           # facts §2.4: admin/admin when security enabled
+            default_pw = 'admin'           # behaviour §2.4: admin/admin when security enabled
         else:
             default_pw = 'admin' if self.rules.is_3x else secrets.token_urlsafe(12)
         self.admin_username = 'admin'
@@ -233,7 +233,7 @@ class SimulatedManager(object):
         self.protocol = 'https' if self.ssl else 'http'
         self.url = '{0}://127.0.0.1:{1}'.format(self.protocol, self.rest_port)
         if self.ssl and self.rules.v >= (4, 2, 0):
-            # facts §2.1: an SSL-enabled 4.2+ manager answers 400 on its plain HTTP port
+            # behaviour §2.1: an SSL-enabled 4.2+ manager answers 400 on its plain HTTP port
             self.http_listener = Listener(_SslRequired(self.rules))
             self.http_listener.start()
         self.broker = {'ip': '127.0.0.1', 'port': self.rest_port,
@@ -250,9 +250,9 @@ class SimulatedManager(object):
             _REGISTRY[self.rest_port] = self
 
     def _install_tls(self):
-        """ssl=True: nginx serves https with the external certificate (facts §2.1, §7.1;
+        """ssl=True: nginx serves https with the external certificate (behaviour §2.1, §7.1;
         3.4.2: /root/cloudify/server.crt); the CA goes to ``ca_path``, outside the host,
-        for the operator's profile (facts §6.1 'Certificate')."""
+        for the operator's profile (behaviour §6.1 'Certificate')."""
         if not self.ssl:
             return None
         ca, cert, key = tlsmod.make_certificates()
@@ -300,7 +300,7 @@ class SimulatedManager(object):
 
     def client(self, api_version=None, tenant='default_tenant', username=None, password=None,
                **kwargs):
-        """An official CloudifyClient for this manager (prefix per facts §1 item 2)."""
+        """An official CloudifyClient for this manager (prefix per behaviour §1 item 2)."""
         from cloudify_rest_client import CloudifyClient
         prefix = api_version or self.rules.api_prefix.rsplit('/', 1)[1]
         if self.ssl:
@@ -403,13 +403,13 @@ class SimulatedManager(object):
 
     def restart_restservice(self, outage):
         """Restart: a brief outage (nginx answers 502), then rest-security.conf is re-read
-        (facts §3.8; issue 3 item 7)."""
+        (behaviour §3.8; issue 3 item 7)."""
         self._set_unit('cloudify-restservice', False)
         self.engine.later(outage, self._start_unit, 'cloudify-restservice')
 
     def reboot(self, seconds):
         """`shutdown -r now` after a certificate restore: connections refused for the
-        reboot, then the same port listens again (facts §3.8)."""
+        reboot, then the same port listens again (behaviour §3.8)."""
         self.mark('reboot')
         for unit in self.units:
             self._set_unit(unit, False)
@@ -439,7 +439,7 @@ class SimulatedManager(object):
         if not self.stopped and not self.torn_down and self.unit_active('nginx'):
             self.listener.resume()
 
-    # -- host files (facts §7.1 - §7.3) -------------------------------------------------------
+    # -- host files (behaviour §7.1 - §7.3) -------------------------------------------------------
     def host_path(self, rel):
         return os.path.join(self.root, rel.lstrip('/'))
 
@@ -482,7 +482,7 @@ class SimulatedManager(object):
                 content = '-----BEGIN {0}-----\n{1}\n-----END {0}-----\n'.format(kind, body)
             self._write_host_file(rel, content, 0o600 if 'key' in name else 0o644)
         if (4, 0, 0) <= rules.v < (4, 1, 0):
-            # facts §7.3 'Ways to detect it' item 2: the patched snapshot_create.py
+            # behaviour §7.3 'Ways to detect it' item 2: the patched snapshot_create.py
             marker = ("    snapshot_version = '{0}'\n".format(rules.snapshot_version)
                       if (rules.update_3 or rules.patch_1) else
                       '    snapshot_version = get_manager_version()\n')
@@ -493,7 +493,7 @@ class SimulatedManager(object):
 
     def _configured_flask_security(self):
         """5.0.5+: values under flask_security in /etc/cloudify/config.yaml override the
-        generated ones at install (facts §7.2 'At install (5.0.5+)')."""
+        generated ones at install (behaviour §7.2 'At install (5.0.5+)')."""
         if self.rules.v < (5, 0, 5):
             return {}
         raw = self.read_host_file('etc/cloudify/config.yaml')
@@ -516,14 +516,14 @@ class SimulatedManager(object):
             return None
 
     def reload_rest_security(self):
-        """cloudify-restservice (re)start: re-read hash_salt / secret_key (facts §7.2)."""
+        """cloudify-restservice (re)start: re-read hash_salt / secret_key (behaviour §7.2)."""
         conf = self.rest_security_file()
         if conf is not None:
             self.rest_security = conf
 
     def merge_rest_security(self, values):
         """The restore merges the snapshot's rest-security values over the target's file
-        (facts §7.2 'Why passwords break', MGR@4.4 _restore_security_file)."""
+        (behaviour §7.2 'Why passwords break', MGR@4.4 _restore_security_file)."""
         self.mark('rest-security merged')
         conf = self.rest_security_file() or {}
         conf.update(values)
@@ -531,7 +531,7 @@ class SimulatedManager(object):
                               json.dumps(conf, indent=2) + '\n', 0o440)
 
     def replace_certificates(self, ssl_files):
-        """facts §3.8 'restore_certificates': 4.2+ move the internal CA/cert/key/p12; 7.0
+        """behaviour §3.8 'restore_certificates': 4.2+ move the internal CA/cert/key/p12; 7.0
         moves every file of the snapshot's ssl/."""
         internal = ('cloudify_internal_ca_cert.pem', 'cloudify_internal_ca_key.pem',
                     'cloudify_internal_cert.pem', 'cloudify_internal_key.pem',
@@ -549,7 +549,7 @@ class SimulatedManager(object):
 
     # -- snapshots on disk -----------------------------------------------------------------------
     def snapshot_path(self, sid):
-        # file_server_root/snapshots/<id>/<id>.zip (obs70 §3.1; facts §3.3)
+        # file_server_root/snapshots/<id>/<id>.zip (observed-7.0 §3.1; behaviour §3.3)
         return self.host_path('opt/manager/resources/snapshots/{0}/{0}.zip'.format(sid))
 
     def snapshot_record(self, sid, tenant):
@@ -574,7 +574,7 @@ class SimulatedManager(object):
         shutil.rmtree(os.path.dirname(self.snapshot_path(sid)), ignore_errors=True)
 
     def _flag_path(self):
-        # facts §2.3: /opt/manager/snapshot_status/snapshot_restoring (5.0.5) or
+        # behaviour §2.3: /opt/manager/snapshot_status/snapshot_restoring (5.0.5) or
         # /tmp/cloudify/snapshot_restoring (7.0.4)
         if self.rules.v >= (7, 0, 0):
             return self.host_path('tmp/cloudify/snapshot_restoring')
@@ -618,7 +618,7 @@ class SimulatedManager(object):
                 self.rest_security.get('hash_salt', ''), password)
         self.user_passwords[username] = password
 
-    # -- maintenance (facts §2.5) ------------------------------------------------------------------
+    # -- maintenance (behaviour §2.5) ------------------------------------------------------------------
     def _running_executions(self):
         with self.store.lock:
             return [{'id': e['id'], 'status': e['status'],
@@ -663,7 +663,7 @@ class SimulatedManager(object):
         self.mark('execution {0} {1} {2}'.format(ex['workflow_id'], ex['status'], ex['id']))
 
     def broker_alive(self, broker):
-        """Can the new manager reach the old agent's broker (facts §7.6)?  A manager of this
+        """Can the new manager reach the old agent's broker (behaviour §7.6)?  A manager of this
         process answers by its cloudify-rabbitmq unit; otherwise a TCP connect decides."""
         port = broker.get('port')
         with _REGISTRY_LOCK:
@@ -690,7 +690,7 @@ class SimulatedManager(object):
 
     # -- lifecycle ------------------------------------------------------------------------------
     def teardown(self):
-        """Tear the manager down on its host (facts §7.5 4.0.x row): stop serving, delete
+        """Tear the manager down on its host (behaviour §7.5 4.0.x row): stop serving, delete
         /opt/manager and /etc/cloudify.  The host (SSH) stays up."""
         if self.torn_down:
             return
@@ -733,7 +733,7 @@ class SimulatedManager(object):
 class _SslRequired(object):
     """The plain HTTP server of an SSL-enabled 4.2+ manager: `return 400` for everything
     (MB@4.2 https-external-rest-server.cloudify, nginx's own error page); 6.0+ answers
-    ^/api/ with a JSON `SSL_REQUIRED` error (facts §2.1, MI@6.0.0 manager.upstream).  The
+    ^/api/ with a JSON `SSL_REQUIRED` error (behaviour §2.1, MI@6.0.0 manager.upstream).  The
     agent-package location of that server is not simulated."""
 
     def __init__(self, rules):
@@ -748,7 +748,7 @@ class _SslRequired(object):
 
 
 def _generate_rest_security(rules):
-    """facts §7.2 table: keys per version."""
+    """behaviour §7.2 table: keys per version."""
     alphabet = list(string.ascii_letters + string.digits)
     secrets.SystemRandom().shuffle(alphabet)
     conf = {'hash_salt': base64.b64encode(secrets.token_bytes(32)).decode('ascii'),

@@ -118,7 +118,7 @@ def test_requests_log_has_no_credentials(simulated_manager):
 @pytest.mark.parametrize('version,has_length', [('5.0.5', True), ('5.1', False),
                                                 ('7.0', False)])
 def test_rest_download_headers(simulated_manager, version, has_length):
-    """facts §3.3: the REST service's Content-Length is set up to 5.0.x and dropped in 5.1;
+    """behaviour §3.3: the REST service's Content-Length is set up to 5.0.x and dropped in 5.1;
     download_headers='rest' exposes that rule instead of nginx's (README)."""
     mgr = simulated_manager(version, data='demo', download_headers='rest')
     response = raw(mgr, 'GET', snapshot_ready(mgr))

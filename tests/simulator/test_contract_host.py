@@ -1,6 +1,6 @@
 """Contract tests of the simulated manager host (tests/simulator/host.py), a real SSH server.
 
-Clients are the ones the plugin uses: fabric (as cfy 7.0.5 itself builds it, facts §6.3:
+Clients are the ones the plugin uses: fabric (as cfy 7.0.5 itself builds it, behaviour §6.3:
 `fabric.Connection(host, user=ssh_user, port=..., key_filename=ssh_key)`) and paramiko's
 SSHClient/SFTP. Host keys: the fabric tests use fabric's own AutoAddPolicy (its default);
 `test_known_hosts_line_verifies_with_reject_policy` pins host key checking with RejectPolicy and
@@ -20,7 +20,7 @@ import pytest
 
 from tests.simulator.host import SimulatedHost
 
-SSL_FILES = {   # facts §7.1: 4.2+ contents of /etc/cloudify/ssl (names only matter here)
+SSL_FILES = {   # behaviour §7.1: 4.2+ contents of /etc/cloudify/ssl (names only matter here)
     'cloudify_internal_cert.pem': (b'internal cert\n', 0o644),
     'cloudify_internal_key.pem': (b'internal key\n', 0o600),
     'cloudify_internal_ca_cert.pem': (b'ca cert\n', 0o644),
@@ -183,7 +183,7 @@ def test_known_hosts_line_verifies_with_reject_policy(host, tmp_path):
 # ----------------------------------------------------------------- exec commands
 
 def test_cat_reads_everything_even_without_sudo(ssh):
-    # facts §7.2: the tool reads the source's /opt/manager/rest-security.conf
+    # behaviour §7.2: the tool reads the source's /opt/manager/rest-security.conf
     assert run(ssh, 'cat /opt/manager/rest-security.conf') == (
         0, b'{"hash_salt": "c2FsdA=="}\n', b'')
     rc, out, err = run(ssh, 'cat /etc/cloudify/nothing')
@@ -192,7 +192,7 @@ def test_cat_reads_everything_even_without_sudo(ssh):
 
 
 def test_test_f_and_d_exit_codes(ssh):
-    # facts §7.1: 3.4.2 has no /etc/cloudify/ssl, so the tool tests before copying
+    # behaviour §7.1: 3.4.2 has no /etc/cloudify/ssl, so the tool tests before copying
     assert run(ssh, 'test -f /etc/cloudify/ssl/cloudify_internal_key.pem')[0] == 0
     assert run(ssh, 'test -f /etc/cloudify/ssl')[0] == 1
     assert run(ssh, 'test -d /etc/cloudify/ssl')[0] == 0
@@ -200,7 +200,7 @@ def test_test_f_and_d_exit_codes(ssh):
 
 
 def test_grep_q_detects_update_3_marker(host, ssh):
-    # facts §7.3 way 2: grep -q "4.1.0-p3" .../snapshots/snapshot_create.py on a patched 4.0.1
+    # behaviour §7.3 way 2: grep -q "4.1.0-p3" .../snapshots/snapshot_create.py on a patched 4.0.1
     path = ('/opt/mgmtworker/env/lib/python2.7/site-packages/cloudify_system_workflows/'
             'snapshots/snapshot_create.py')
     _write(host.root, path, b"VERSION = '4.1.0-p3-4.0.1'\n")
@@ -272,7 +272,7 @@ def test_unknown_command_is_127_and_sudo_reports_it_like_sudo(ssh):
 # ----------------------------------------------------------------------- systemctl
 
 def test_systemctl_is_delegated_to_the_callback(recorder, conn):
-    # facts §7.4: `sudo systemctl stop cloudify-riemann` (and disable) on the old manager
+    # behaviour §7.4: `sudo systemctl stop cloudify-riemann` (and disable) on the old manager
     assert frun(conn, 'sudo systemctl stop cloudify-riemann').exited == 0
     assert frun(conn, 'sudo systemctl disable cloudify-riemann.service').exited == 0
     recorder.answers[('is-active', 'cloudify-riemann')] = (3, 'inactive')
@@ -308,7 +308,7 @@ def test_systemctl_callback_exception_is_exit_1(root, tmp_path):
 # ---------------------------------------------------------------------------- SFTP
 
 def test_sftp_get_and_put_preserve_modes(host, conn, tmp_path):
-    # facts §7.5: copy rest-security.conf and the ssl directory off the host
+    # behaviour §7.5: copy rest-security.conf and the ssl directory off the host
     local = tmp_path / 'key.pem'
     conn.get('/etc/cloudify/ssl/cloudify_internal_key.pem', str(local))
     assert local.read_bytes() == SSL_FILES['cloudify_internal_key.pem'][0]

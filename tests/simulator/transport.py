@@ -1,6 +1,6 @@
 """HTTP plumbing of the simulated manager: a stdlib ThreadingHTTPServer on 127.0.0.1 (plain
 HTTP, or HTTPS with a context from tls.py) that can stop listening and listen again on the
-same port (reboots, outages), de-chunks request bodies the way nginx does (facts §3.4; obs70
+same port (reboots, outages), de-chunks request bodies the way nginx does (behaviour §3.4; observed-7.0
 §3.2 'nginx normally de-chunks'), and streams response bodies with Content-Length or
 chunked, with byte ranges and mid-body drops.
 """

@@ -119,7 +119,7 @@ def _ids(problems):
     ('3.4.2', '4.6', 'new-host', []),
     ('3.4.2', '4.6.0', 'new-host', []),
     ('3.4.2', '4.2', 'in-place', ['in-place-unsupported']),
-    # 4.0.0 in place: allowed (seed Preparation step 2; patch-1 and the ssl backup are
+    # 4.0.0 in place: allowed (procedure step P2; patch-1 and the ssl backup are
     # checked by patch-level and host-backups)
     ('4.0', '4.3', 'in-place', []),
     ('4.1.0-p1-4.0.0', '4.2', 'in-place', []),
