@@ -9,7 +9,10 @@ command name is not built in, or when the command list is needed (``--help``).
 
 Safety rules: idempotent; ``CFY_UPGRADE_PLUGIN_DISABLE`` (any non-empty value) turns it
 off; never raises into the host; a command the host already has wins; a plugin that
-fails to load becomes a command that explains the failure instead of a traceback.
+fails to load - it raises, calls ``sys.exit`` while it is imported, or is not a click
+command (anybody's entry point in the group, not only ours) - becomes a command that
+explains the failure instead of a traceback, so ``cfy --help`` and every other command
+keep working.
 """
 import os
 import sys
@@ -74,8 +77,17 @@ def _entry_points():
     return list(entry_points(group=ENTRY_POINT_GROUP))
 
 
-def _broken_command(name, error):
+def _distribution(ep):
+    """The name of the distribution that declares ``ep`` (None when unknown)."""
+    try:
+        return ep.dist.name
+    except Exception:
+        return None
+
+
+def _broken_command(name, error, distribution=None):
     import click
+    distribution = distribution or 'cloudify-upgrade-plugin'
 
     @click.command(name=name, context_settings={
         'ignore_unknown_options': True, 'allow_extra_args': True},
@@ -84,11 +96,30 @@ def _broken_command(name, error):
     def broken():
         click.echo(
             'The `cfy {0}` plugin command could not be loaded:\n  {1}: {2}\n'
-            'Reinstall it (pip install --force-reinstall '
-            'cloudify-upgrade-plugin), or set {3}=1 to hide it.'.format(
-                name, type(error).__name__, error, KILL_SWITCH), err=True)
+            'Reinstall it (pip install --force-reinstall {3}), or uninstall {3}{4}.'.format(
+                name, type(error).__name__, error, distribution,
+                ' (or set {0}=1 to hide it)'.format(KILL_SWITCH)
+                if distribution == 'cloudify-upgrade-plugin' else ''), err=True)
         sys.exit(1)
     return broken
+
+
+def _load(ep):
+    """The click command of ``ep``, or a command explaining why there is none.
+
+    ``SystemExit`` is caught too: a module that exits while it is imported must not end
+    ``cfy --help`` (KeyboardInterrupt still goes through).
+    """
+    import click
+    try:
+        command = ep.load()
+    except (Exception, SystemExit) as error:
+        return _broken_command(ep.name, error, _distribution(ep))
+    if not isinstance(command, click.Command):
+        return _broken_command(ep.name, TypeError(
+            'the entry point gives {0!r}, not a click command'.format(command)),
+            _distribution(ep))
+    return command
 
 
 class _LazyCommands:
@@ -110,10 +141,9 @@ class _LazyCommands:
             if ep.name in self.root.commands:
                 continue  # the host (or an earlier plugin) owns this name
             try:
-                command = ep.load()
-            except Exception as error:
-                command = _broken_command(ep.name, error)
-            self.root.add_command(command, ep.name)
+                self.root.add_command(_load(ep), ep.name)
+            except Exception:
+                continue    # never break the host
 
 
 def attach(root):

@@ -46,9 +46,15 @@ def boundary(func) -> Callable:
                 log.emit_json(document)
             sys.exit(error.exit_code)
         except OSError as error:
-            if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-                raise
-            return _disk_full(error)
+            if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                return _disk_full(error)
+            if error.filename is not None:
+                return boundary(_raise)(_local_error(error))
+            return _unexpected(error)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise       # click's own usage errors and exits keep their exit codes
+        except Exception as error:      # a bug, or an answer nobody expected: no traceback
+            return _unexpected(error)
         exit_code = getattr(outcome, 'exit_code', EXIT_OK)
         if exit_code != EXIT_OK:
             sys.exit(exit_code)
@@ -63,6 +69,30 @@ def _disk_full(error):
         hints=['Free space where the cfy workdir is (or set CFY_WORKDIR to a bigger disk), '
                'then run the same command again: finished steps are not redone.'])
     return boundary(_raise)(full)
+
+
+def _unexpected(error):
+    """Last resort: an ``Error [unexpected-error]`` line, the traceback in the debug log."""
+    log.get_logger().debug('unexpected error', exc_info=True)
+    return boundary(_raise)(UpgradeError(
+        'Unexpected {0}: {1}'.format(type(error).__name__, error),
+        error_id='unexpected-error',
+        hints=['Run the same command again with -vvv: the traceback goes to the log '
+               '(cfy\'s cli.log); report it with the command line.',
+               'Nothing is lost: the journal says which steps finished, and the command '
+               'resumes from there.']))
+
+
+def _local_error(error):
+    """A local file that cannot be read or written (a read-only workdir, a permission)."""
+    where = error.filename or 'a local file'
+    return UpgradeError(
+        'Cannot use {0}: {1}'.format(where, error.strerror or error),
+        error_id='local-write-failed' if error.errno in (errno.EACCES, errno.EPERM,
+                                                         errno.EROFS) else 'local-io-failed',
+        hints=['The cfy workdir (CFY_WORKDIR, default ~/.cloudify) must be writable by this '
+               'user: check its permissions and mount, or point CFY_WORKDIR elsewhere.',
+               'Then run the same command again: finished steps are not redone.'])
 
 
 def _raise(error):
@@ -96,6 +126,14 @@ def yes_option(f) -> Callable:
     return click.option(
         '--yes', is_flag=True, default=False,
         help='Do not ask for confirmation at the point of no return.')(f)
+
+
+def host_keys_option(f) -> Callable:
+    return click.option(
+        '--accept-new-host-keys', is_flag=True, default=False,
+        help='Trust the SSH host key of a manager host this machine does not know yet '
+             '(its fingerprint is shown and recorded in the journal). Without it an '
+             'unknown key is confirmed on the terminal, or refused.')(f)
 
 
 def timeout_option(f) -> Callable:
@@ -133,9 +171,11 @@ def upgrade() -> None:
               help='Profile of the new manager: also run the target checks '
                    '(read only).')
 @waive_options
+@host_keys_option
 @cfy.options.common_options
 @boundary
-def plan(mode, target_version, from_profile, to_profile, waive, reason) -> Outcome:
+def plan(mode, target_version, from_profile, to_profile, waive, reason,
+         accept_new_host_keys) -> Outcome:
     """Check an upgrade and list its steps; changes nothing.
 
     Runs every check `prepare` would run that needs no snapshot (reachability,
@@ -148,7 +188,8 @@ def plan(mode, target_version, from_profile, to_profile, waive, reason) -> Outco
     from cloudify_upgrade_plugin.runbooks import plan as command
     return command.run(PlanOptions(mode=mode, target_version=target_version,
                                    from_profile=from_profile, to_profile=to_profile,
-                                   waivers=_waivers(waive, reason)))
+                                   waivers=_waivers(waive, reason),
+                                   accept_new_host_keys=accept_new_host_keys))
 
 
 @upgrade.command(name='prepare')
@@ -168,11 +209,12 @@ def plan(mode, target_version, from_profile, to_profile, waive, reason) -> Outco
                    'On 3.4-4.4 this blocks every REST call but status, '
                    'version and maintenance; on 4.5+ snapshots stay allowed.')
 @waive_options
+@host_keys_option
 @timeout_option
 @cfy.options.common_options
 @boundary
 def prepare(mode, target_version, from_profile, upgrade_id, snapshot_id,
-            freeze, waive, reason, timeout) -> Outcome:
+            freeze, waive, reason, accept_new_host_keys, timeout) -> Outcome:
     """Snapshot and back up the old manager; touches nothing irreversibly.
 
     Checks the old manager, creates a snapshot and waits for it, downloads it
@@ -184,7 +226,8 @@ def prepare(mode, target_version, from_profile, upgrade_id, snapshot_id,
     return command.run(PrepareOptions(
         mode=mode, target_version=target_version, from_profile=from_profile,
         upgrade_id=upgrade_id, snapshot_id=snapshot_id, freeze=freeze,
-        waivers=_waivers(waive, reason), timeout=timeout))
+        waivers=_waivers(waive, reason), timeout=timeout,
+        accept_new_host_keys=accept_new_host_keys))
 
 
 def agents_options(f) -> Callable:
@@ -247,6 +290,7 @@ def restore_issue14_options(f) -> Callable:
 @restore_issue14_options
 @yes_option
 @waive_options
+@host_keys_option
 @timeout_option
 @cfy.options.common_options
 @boundary
@@ -254,7 +298,7 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
              manager_password, manager_tenant, rest_port, ssl, rest_certificate, ssh_user,
              ssh_key, ssh_port, users, passwords_file, no_stop_old_healing, agent_timeout,
              agents_concurrency, ignore_plugin_failure, reset_failed_logins, yes, waive,
-             reason, timeout) -> Outcome:
+             reason, accept_new_host_keys, timeout) -> Outcome:
     """Restore the snapshot on a new manager and move the agents to it.
 
     Checks the new manager (version, clean, bootstrap admin, agent networks,
@@ -274,7 +318,7 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
         no_stop_old_healing=no_stop_old_healing, agent_timeout=agent_timeout,
         agents_concurrency=agents_concurrency, ignore_plugin_failure=ignore_plugin_failure,
         reset_failed_logins=reset_failed_logins, yes=yes, waivers=_waivers(waive, reason),
-        timeout=timeout))
+        timeout=timeout, accept_new_host_keys=accept_new_host_keys))
 
 
 @upgrade.command(name='in-place')
@@ -284,11 +328,13 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
 @restore_issue14_options
 @yes_option
 @waive_options
+@host_keys_option
 @timeout_option
 @cfy.options.common_options
 @boundary
 def in_place(upgrade_id, users, agent_timeout, agents_concurrency, ignore_plugin_failure,
-             reset_failed_logins, yes, waive, reason, timeout) -> Outcome:
+             reset_failed_logins, yes, waive, reason, accept_new_host_keys,
+             timeout) -> Outcome:
     """Restore the snapshot on the rebuilt manager at the same address.
 
     Run it after tearing the old manager down and installing the new version
@@ -301,7 +347,7 @@ def in_place(upgrade_id, users, agent_timeout, agents_concurrency, ignore_plugin
         upgrade_id=upgrade_id, users=users, agent_timeout=agent_timeout,
         agents_concurrency=agents_concurrency, ignore_plugin_failure=ignore_plugin_failure,
         reset_failed_logins=reset_failed_logins, yes=yes, waivers=_waivers(waive, reason),
-        timeout=timeout))
+        timeout=timeout, accept_new_host_keys=accept_new_host_keys))
 
 
 @upgrade.command(name='verify-heals')
@@ -314,9 +360,11 @@ def in_place(upgrade_id, users, agent_timeout, agents_concurrency, ignore_plugin
               help='Start of the window, ISO 8601 (default: the cut-over).')
 @click.option('--until', default=None, metavar='TIME',
               help='End of the window, ISO 8601 (default: now).')
+@host_keys_option
 @cfy.options.common_options
 @boundary
-def verify_heals(upgrade_id, old_profile, new_profile, since, until) -> Outcome:
+def verify_heals(upgrade_id, old_profile, new_profile, since, until,
+                 accept_new_host_keys) -> Outcome:
     """Find heal executions that may have duplicated VMs after the cut-over.
 
     Lists `heal` executions in every tenant of both managers inside the
@@ -327,7 +375,8 @@ def verify_heals(upgrade_id, old_profile, new_profile, since, until) -> Outcome:
     from cloudify_upgrade_plugin.heals import command
     return command.run(VerifyHealsOptions(upgrade_id=upgrade_id, old_profile=old_profile,
                                           new_profile=new_profile, since=since,
-                                          until=until))
+                                          until=until,
+                                          accept_new_host_keys=accept_new_host_keys))
 
 
 @upgrade.command(name='status')

@@ -5,12 +5,83 @@ the journal, snapshot checksums, the SSH known-hosts file).  Directories are cre
 and files written 0600, set explicitly so that the operator's umask does not matter; a file
 is replaced atomically (temporary file in the same directory, fsync, ``os.replace``, fsync
 of the directory), so a crash leaves the old content or the new one, never a mix.
+
+Symbolic links are never followed where the plugin writes (issue 17 item 6): files it
+appends to or creates in place are opened with ``O_NOFOLLOW`` (``open_private``), the
+directories it creates must not be links, and ``enforce_private_tree`` checks a whole
+directory (a workspace) when it is opened: a link anywhere in it, or an entry owned by
+another user, is refused (``UnsafePath``, id ``workspace-unsafe``, exit 2); a directory
+that is not 0700 or a file that is not 0600 is put back to those modes.
 """
+import errno
 import os
+import stat
 import tempfile
+from typing import List
+
+from cloudify_upgrade_plugin.errors import InputError
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+_NOFOLLOW = getattr(os, 'O_NOFOLLOW', 0)
+_CLOEXEC = getattr(os, 'O_CLOEXEC', 0)
+
+
+class UnsafePath(InputError):
+    """A link or a foreign entry where the plugin keeps its private files (exit 2)."""
+    default_id = 'workspace-unsafe'
+
+
+def unsafe(path, why) -> UnsafePath:
+    return UnsafePath(
+        '{0} {1}: the plugin never follows links or uses files of another user where it '
+        'keeps its private files.'.format(path, why),
+        hints=['Look at what put it there; remove it (`rm {0}`; a link is removed, not '
+               'what it points to), then run the same command again.'.format(path)])
+
+
+def open_private(path, flags, mode=FILE_MODE) -> int:
+    """``os.open(path, flags | O_NOFOLLOW | O_CLOEXEC, mode)``; a link is ``UnsafePath``."""
+    try:
+        return os.open(path, flags | _NOFOLLOW | _CLOEXEC, mode)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise unsafe(path, 'is a symbolic link') from error
+        raise
+
+
+def refuse_link(path) -> None:
+    """``UnsafePath`` when ``path`` is a symbolic link (a missing path is fine)."""
+    if os.path.islink(path):
+        raise unsafe(path, 'is a symbolic link')
+
+
+def enforce_private_tree(root) -> List[str]:
+    """Check everything under ``root`` (not following links); return what was re-moded.
+
+    A symbolic link or an entry not owned by this user is ``UnsafePath``; directories are
+    set to 0700 and regular files to 0600 where they are not.
+    """
+    fixed = []
+    uid = os.getuid()
+    for current, dirs, names in os.walk(root, followlinks=False):
+        entries = [current] if current == root else []
+        entries += [os.path.join(current, name) for name in dirs + names]
+        for path in entries:
+            try:
+                info = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISLNK(info.st_mode):
+                raise unsafe(path, 'is a symbolic link')
+            if info.st_uid != uid:
+                raise unsafe(path, 'belongs to another user (uid {0})'.format(info.st_uid))
+            wanted = DIR_MODE if stat.S_ISDIR(info.st_mode) else FILE_MODE
+            if stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode):
+                if stat.S_IMODE(info.st_mode) != wanted:
+                    os.chmod(path, wanted)      # not a link: checked just above
+                    fixed.append(path)
+    return fixed
 
 
 def cfy_workdir() -> str:
@@ -38,6 +109,7 @@ def make_private_dirs(path) -> str:
         try:
             os.mkdir(directory, DIR_MODE)
         except FileExistsError:
+            refuse_link(directory)
             continue
         os.chmod(directory, DIR_MODE)
     return path

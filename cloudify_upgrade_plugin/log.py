@@ -10,9 +10,13 @@ import sys
 
 from cloudify_cli.logger import get_global_json_output
 
-from cloudify_upgrade_plugin.engine.redact import install_log_filter, redact_text
+from cloudify_upgrade_plugin.engine.redact import (
+    install_log_filter, install_record_factory, redact_text)
 
 LOGGER_NAME = 'cloudify.cli.main.upgrade'
+# Every record of the process (cfy's REST client logs request headers at -vvv) is redacted
+# when it is created, from the moment the plugin's code is imported.
+install_record_factory()
 
 
 def get_logger() -> logging.Logger:

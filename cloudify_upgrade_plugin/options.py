@@ -30,6 +30,7 @@ class PlanOptions:
     waivers: Tuple[Waiver, ...] = ()
     # issue 14 (item 10): plan only; the new manager's profile, to run the target checks
     to_profile: Optional[str] = None
+    accept_new_host_keys: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class RestoreOptions:
     yes: bool = False
     waivers: Tuple[Waiver, ...] = ()
     timeout: int = DEFAULT_TIMEOUT
+    accept_new_host_keys: bool = False
     # new-host only: in place they keep these values
     passwords_file: Optional[str] = None
     no_stop_old_healing: bool = False
@@ -98,6 +100,7 @@ class VerifyHealsOptions:
     new_profile: Optional[str] = None
     since: Optional[str] = None
     until: Optional[str] = None
+    accept_new_host_keys: bool = False
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ def run_cfy(flow):
 
 
 @pytest.fixture
-def make_profile(run_cfy):
+def make_profile(run_cfy, cfy_workdir):
     """make_profile(name, sim, ssh=True, password=None) creates (and activates) a cfy profile.
 
     Uses the stock `cfy profiles use` with --skip-credentials-validation: the 7.0.5 CLI
@@ -80,5 +80,8 @@ def make_profile(run_cfy):
                      '--ssh-port', sim.ssh_port]
         result = run_cfy(*args)
         assert result.returncode == 0, result
+        if ssh and getattr(sim, 'ssh_port', None):
+            from tests.simulator.helpers import trust_host_keys
+            trust_host_keys(cfy_workdir, sim)
         return name
     return make

@@ -65,15 +65,19 @@ def main():
         profile(workdir, 'new', new)
         profile(workdir, 'old', old)
 
+        # the simulated hosts are new to this machine: their SSH host keys are shown and
+        # trusted with --accept-new-host-keys (on a terminal the operator would be asked)
         banner('1. cfy upgrade plan: every check, the ordered steps; changes nothing')
-        cfy(workdir, 'upgrade', 'plan', '--mode', 'new-host', '--target-version', '7.0.4')
+        cfy(workdir, 'upgrade', 'plan', '--mode', 'new-host', '--target-version', '7.0.4',
+            '--accept-new-host-keys')
 
         banner('2. cfy upgrade prepare: snapshot, download + verify, backups, inventory')
-        cfy(workdir, 'upgrade', 'prepare', '--mode', 'new-host', '--target-version', '7.0.4')
+        cfy(workdir, 'upgrade', 'prepare', '--mode', 'new-host', '--target-version', '7.0.4',
+            '--accept-new-host-keys')
 
         banner('3. cfy upgrade new-host: restore, users, reconcile, fence heals, agents')
         cfy(workdir, 'upgrade', 'new-host', '--to-profile', 'new', '--users',
-            'rest-security', '--yes')
+            'rest-security', '--yes', '--accept-new-host-keys')
 
         banner('4. cfy upgrade verify-heals: heals on either manager since the cut-over')
         cfy(workdir, 'upgrade', 'verify-heals')

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 
-from tests.simulator.helpers import raw, sha256_of
+from tests.simulator.helpers import raw, sha256_of, trust_host_keys
 from tests.waiting import wait_until
 
 BIN_DIR = os.path.dirname(sys.executable)
@@ -197,6 +197,38 @@ class SshGate(_Hold):
 
 # -- the flow -----------------------------------------------------------------------------------
 
+class ExecGate(_Hold):
+    """Hold the first command ``name`` (e.g. ``cp``) that reaches a simulated manager's host
+    over SSH (``sudo``: only under sudo when True; ``when(argv)``: only when true);
+    ``phase`` and ``release(drop=...)`` as for ``Gate`` (a dropped command never runs and
+    fails as if the client went away)."""
+
+    def __init__(self, mgr, name, sudo=None, phase='before', when=None, max_hold=120):
+        super().__init__(max_hold)
+        host = mgr.machine.host
+        self._done = False
+        original = host.execute
+
+        def execute(argv, stdin=b''):
+            words = list(argv)
+            under_sudo = bool(words) and words[0] == 'sudo'
+            if under_sudo:
+                words = [w for w in words[1:] if not w.startswith('-')] or ['']
+            held = (not self._done and words and words[0] == name
+                    and (sudo is None or sudo == under_sudo)
+                    and (when is None or when(words)))
+            if held:
+                self._done = True
+            if held and phase == 'before' and self.hold():
+                return 255, b'', b'the SSH client went away\n'
+            result = original(argv, stdin)
+            if held and phase == 'after':
+                self.hold()
+            return result
+
+        host.execute = execute
+
+
 class Flow:
     """One test's upgrade: a cfy workdir, simulated managers, their profiles, every `cfy` run.
 
@@ -209,6 +241,8 @@ class Flow:
     def __init__(self, workdir, logs_dir):
         self.workdir = str(workdir)
         self.dot = os.path.join(self.workdir, '.cloudify')
+        self.home = os.path.join(self.workdir, 'home')     # HOME of the runs: its own ~/.ssh
+        os.makedirs(self.home, mode=0o700, exist_ok=True)
         self.logs_dir = str(logs_dir)
         os.makedirs(self.logs_dir, exist_ok=True)
         self.captures = []        # CfyResult of every run (killed ones too)
@@ -237,6 +271,8 @@ class Flow:
         directory = os.path.join(self.dot, 'profiles', name)
         os.makedirs(directory, mode=0o700, exist_ok=True)
         profile.save(destination=directory)
+        if ssh and sim.ssh_port:
+            trust_host_keys(self.workdir, sim)
         if activate:
             self.activate(name)
         return name
@@ -258,6 +294,7 @@ class Flow:
     def env(self, extra=None):
         full = dict(os.environ)
         full['CFY_WORKDIR'] = self.workdir
+        full['HOME'] = self.home      # ~/.ssh/known_hosts is the flow's own
         full.setdefault('PYTHONWARNINGS', 'ignore')
         for name in ('CLOUDIFY_USERNAME', 'CLOUDIFY_PASSWORD', 'CLOUDIFY_TENANT',
                      'CLOUDIFY_TOKEN', 'CLOUDIFY_SSL_TRUST_ALL', 'CFY_REL_PAUSE',
@@ -361,6 +398,11 @@ class Flow:
 
     def ssh_gate(self, *args, **kwargs):
         gate = SshGate(*args, **kwargs)
+        self.gates.append(gate)
+        return gate
+
+    def exec_gate(self, *args, **kwargs):
+        gate = ExecGate(*args, **kwargs)
         self.gates.append(gate)
         return gate
 

@@ -150,7 +150,7 @@ class Journal:
         entry['hash'] = entry_hash(entry)
         line = (canonical(entry) + '\n').encode('utf-8')
         files.make_private_dirs(os.path.dirname(os.path.abspath(self.path)))
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, files.FILE_MODE)
+        fd = files.open_private(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
             os.fchmod(fd, files.FILE_MODE)
             written = 0

@@ -18,6 +18,17 @@ and loses its ``value`` field.
 ``RedactingFilter`` applies the same rules to log records; ``install_log_filter(logger)`` puts it
 on a logger and on that logger's handlers (``cloudify_upgrade_plugin.log.install_redaction``
 does this for the plugin logger).
+
+Log records also lose credentials the plugin never registered (issue 17 item 1: cfy's REST
+client logs every request header, and the answer that carries a new token, at DEBUG):
+``mask_credentials`` masks the value of an ``Authentication-Token``, ``Authorization``,
+``API-Authentication-Token`` or ``Execution-Token`` header however it is written
+(``Name: value``, ``Setting `Name` header: value``, ``'Name': 'value'``; an
+``Authorization`` keeps its scheme word), the secret part of a 7.0 token
+(``ctok-<id>-***``) and the ``value``, ``password``, ``token``, ``secret_key`` and
+``hash_salt`` fields of JSON or Python text.  ``install_record_factory()`` applies it, with
+the registered secrets, to every log record of the process when it is created, whichever
+logger and handler it goes to (cfy's own loggers included).
 """
 import logging
 import re
@@ -153,25 +164,52 @@ def _sub(pattern, text):
     return pattern.sub(MASK, text)
 
 
+_HEADER_VALUE = re.compile(
+    r'(?i)\b((?:api-)?authentication-token|(?:proxy-)?authorization|execution-token)'
+    r'([`\'"]?\s*(?:header)?\s*[:=]\s*[\'"]?)((?:basic|bearer|token|negotiate)\s+)?'
+    r'([^\s\'",;}]+)')
+_DB_TOKEN = re.compile(r'\b(ctok-[A-Za-z0-9]+-)[A-Za-z0-9]{8,}')
+_SECRET_FIELD = re.compile(
+    r'(["\'](?:value|password|new_password|token|secret_key|hash_salt)["\']\s*:\s*)'
+    r'(["\'])((?:(?!\2)[^\\]|\\.)*)\2')
+
+
+def mask_credentials(text) -> str:
+    """``text`` without header credentials, 7.0 token secrets and secret JSON fields."""
+    if not isinstance(text, str) or not text:
+        return text
+    text = _HEADER_VALUE.sub(lambda m: m.group(1) + m.group(2) + (m.group(3) or '') + MASK,
+                             text)
+    text = _DB_TOKEN.sub(lambda m: m.group(1) + MASK, text)
+    return _SECRET_FIELD.sub(lambda m: m.group(1) + m.group(2) + MASK + m.group(2), text)
+
+
+def _redact_record(record, pattern) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:
+        message = str(record.msg)
+    masked = mask_credentials(_sub(pattern, message))
+    if masked != message:
+        record.msg = masked
+        record.args = None
+    text = record.exc_text
+    if record.exc_info and not text:
+        text = logging.Formatter().formatException(record.exc_info)
+    if text:
+        masked = mask_credentials(_sub(pattern, text))
+        if masked != text:      # keep exc_info (for handlers that use it) when nothing hid
+            record.exc_text = masked
+            record.exc_info = None
+
+
 class RedactingFilter(logging.Filter):
     """Masks registered secrets in a log record's message, arguments and traceback text."""
 
     def filter(self, record) -> bool:
         with _lock:
             pattern = _pattern
-        if pattern is None:
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:
-            message = str(record.msg)
-        record.msg = _sub(pattern, message)
-        record.args = None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = _sub(pattern, record.exc_text)
-            record.exc_info = None
+        _redact_record(record, pattern)
         return True
 
 
@@ -189,3 +227,29 @@ def install_log_filter(logger, handlers_only=False) -> 'RedactingFilter':
         if _FILTER not in handler.filters:
             handler.addFilter(_FILTER)
     return _FILTER
+
+
+_factory_installed = False
+
+
+def install_record_factory() -> None:
+    """Redact every log record of the process as it is created (idempotent): registered
+    secrets and ``mask_credentials``, whatever logger or handler the record goes to."""
+    global _factory_installed
+    with _lock:
+        if _factory_installed:
+            return
+        _factory_installed = True
+        previous = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs):
+        record = previous(*args, **kwargs)
+        try:
+            with _lock:
+                pattern = _pattern
+            _redact_record(record, pattern)
+        except Exception:       # logging must never fail because of the redaction
+            pass
+        return record
+
+    logging.setLogRecordFactory(factory)

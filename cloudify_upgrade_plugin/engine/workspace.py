@@ -27,7 +27,9 @@ from cloudify_upgrade_plugin.engine.journal import Journal
 from cloudify_upgrade_plugin.engine.redact import redact
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.files import (
-    DIR_MODE, FILE_MODE, atomic_write, cfy_workdir, make_private_dirs)
+    DIR_MODE, FILE_MODE, atomic_write, cfy_workdir, enforce_private_tree, make_private_dirs,
+    open_private, refuse_link)
+from cloudify_upgrade_plugin.log import get_logger
 
 UPGRADES = 'upgrades'
 META_FILE = 'workspace.json'
@@ -68,6 +70,50 @@ def list_upgrade_ids() -> List[str]:
     return sorted(name for name in names
                   if UPGRADE_ID_RE.fullmatch(name)
                   and os.path.isfile(os.path.join(root, name, META_FILE)))
+
+
+# The type of every workspace.json key the plugin writes (None is always allowed), and of
+# the string fields inside the manager and snapshot descriptions: a document that breaks
+# them is refused (workspace-corrupt) instead of failing later with a TypeError.
+META_TYPES = {
+    'upgrade_id': str, 'mode': str, 'created_at': str, 'snapshot_id': str,
+    'target_version': str, 'restore_execution_id': str, 'restore_started_at': str,
+    'restore_ended_seen_at': str, 'cutover_at': str, 'target_health': str,
+    'fingerprint': dict, 'source': dict, 'target': dict, 'snapshot': dict,
+    'reconciliation': dict, 'agents': dict,
+    'runbooks': list, 'checks': list, 'backups': list, 'target_checks': list,
+    'failed_restore_execution_ids': list,
+}
+_META_STRING_FIELDS = {
+    'source': ('profile', 'address', 'version', 'edition', 'api_prefix'),
+    'target': ('profile', 'address', 'version', 'edition', 'api_prefix'),
+    'snapshot': ('id', 'path', 'sha256', 'snapshot_version'),
+}
+_TYPE_NAMES = {str: 'a string', dict: 'an object', list: 'a list'}
+
+
+def meta_problem(document) -> str:
+    """What is wrong with the types of a workspace.json document, or '' (see META_TYPES)."""
+    if document is None:
+        return ''
+    if not isinstance(document, dict):
+        return 'it is not a JSON object'
+    for key, wanted in META_TYPES.items():
+        value = document.get(key)
+        if value is not None and not isinstance(value, wanted):
+            return '"{0}" is {1}, not {2}'.format(
+                key, type(value).__name__, _TYPE_NAMES[wanted])
+    for key, fields in _META_STRING_FIELDS.items():
+        for name in fields:
+            value = (document.get(key) or {}).get(name)
+            if value is not None and not isinstance(value, str):
+                return '"{0}.{1}" is {2}, not a string'.format(
+                    key, name, type(value).__name__)
+    for entry in document.get('runbooks') or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get('steps') or [], list) or \
+                not all(isinstance(step, dict) for step in entry.get('steps') or []):
+            return '"runbooks" holds an entry that is not a runbook'
+    return ''
 
 
 # Locks held by this process (path -> True): fcntl.lockf locks are per process, so a second
@@ -114,8 +160,8 @@ class Workspace:
             os.mkdir(root, DIR_MODE)
         except FileExistsError:
             pass
-        os.chmod(root, DIR_MODE)
         workspace = cls(root, upgrade_id)
+        workspace.enforce_private()
         document = {'upgrade_id': upgrade_id, 'mode': mode, 'created_at': clock.isoformat(now),
                     'fingerprint': None, 'runbooks': []}
         document.update(meta)
@@ -129,11 +175,12 @@ class Workspace:
         if upgrade_id is not None:
             validate_upgrade_id(upgrade_id)
             if upgrade_id in existing:
-                return cls(os.path.join(upgrades_dir(), upgrade_id), upgrade_id)
+                return cls(os.path.join(upgrades_dir(), upgrade_id),
+                           upgrade_id).enforce_private()
             message = 'No upgrade workspace named {0} in {1}.'.format(
                 upgrade_id, upgrades_dir())
         elif existing:
-            return cls(*_most_recent(existing))
+            return cls(*_most_recent(existing)).enforce_private()
         else:
             message = 'There is no upgrade workspace yet in {0}.'.format(upgrades_dir())
         if existing:
@@ -144,6 +191,23 @@ class Workspace:
         hints.append('Check CFY_WORKDIR: workspaces live in <CFY_WORKDIR or ~>/.cloudify/'
                      'upgrades/.')
         raise InputError(message, error_id='workspace-not-found', hints=hints)
+
+    def enforce_private(self) -> 'Workspace':
+        """Refuse a workspace holding a symbolic link or another user's file (exit 2,
+        ``workspace-unsafe``); put its directories back to 0700 and files to 0600 (issue 17
+        item 6: a workspace found 0755 is fixed, with a warning, not refused)."""
+        fixed = enforce_private_tree(self.root)
+        parent = upgrades_dir()
+        refuse_link(parent)
+        if os.path.isdir(parent) and (os.stat(parent).st_mode & 0o777) != DIR_MODE:
+            os.chmod(parent, DIR_MODE)
+            fixed.append(parent)
+        if fixed:
+            get_logger().warning('Upgrade %s: %d file(s) or folder(s) were readable by others; '
+                                 'their modes are back to 0700/0600: %s', self.upgrade_id,
+                                 len(fixed), ', '.join(sorted(fixed)[:5]) +
+                                 (' ...' if len(fixed) > 5 else ''))
+        return self
 
     # -- files ----------------------------------------------------------------------------
 
@@ -157,7 +221,9 @@ class Workspace:
 
     def makedirs(self, rel) -> str:
         """Create a 0700 directory (and parents) inside the workspace; return its path."""
-        return make_private_dirs(self.path(rel))
+        path = self.path(rel)
+        refuse_link(path)
+        return make_private_dirs(path)
 
     def write_bytes(self, rel, data) -> str:
         return atomic_write(self.path(rel), data)
@@ -170,10 +236,12 @@ class Workspace:
     def read_json(self, rel, default=None) -> Any:
         """The JSON in ``rel``; ``default`` when the file does not exist."""
         try:
-            with open(self.path(rel), 'r', encoding='utf-8') as stream:
-                return json.load(stream)
+            fd = open_private(self.path(rel), os.O_RDONLY)
         except FileNotFoundError:
             return default
+        try:
+            with os.fdopen(fd, 'r', encoding='utf-8') as stream:
+                return json.load(stream)
         except ValueError as error:
             raise InputError(
                 '{0} in upgrade {1} is not valid JSON: {2}'.format(rel, self.upgrade_id, error),
@@ -188,8 +256,18 @@ class Workspace:
 
     @property
     def meta(self) -> dict:
-        """workspace.json as a dict (empty when missing)."""
-        return self.read_json(META_FILE, default={}) or {}
+        """workspace.json as a dict (empty when missing); ``workspace-corrupt`` (exit 2) when
+        it or one of its known keys has the wrong type (``META_TYPES``)."""
+        document = self.read_json(META_FILE, default={})
+        problem = meta_problem(document)
+        if problem:
+            raise InputError(
+                '{0} in upgrade {1} is not what the plugin wrote: {2}.'.format(
+                    META_FILE, self.upgrade_id, problem),
+                error_id='workspace-corrupt',
+                hints=['Restore the file from a backup, or start a new upgrade with a new '
+                       '--upgrade-id.'])
+        return document or {}
 
     def update_meta(self, **fields) -> dict:
         """Merge ``fields`` into workspace.json (atomic, redacted); return the new meta."""
@@ -233,9 +311,9 @@ class Workspace:
                 raise self._locked_error()
             _held_locks.add(key)
         try:
-            fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+            fd = open_private(lock_path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+            os.fchmod(fd, FILE_MODE)
             os.close(fd)
-            os.chmod(lock_path, FILE_MODE)
             process_lock = fasteners.InterProcessLock(lock_path)
             if not process_lock.acquire(blocking=False):
                 raise self._locked_error()
@@ -265,7 +343,9 @@ def _most_recent(ids):
         root = os.path.join(upgrades_dir(), upgrade_id)
         try:
             with open(os.path.join(root, META_FILE), encoding='utf-8') as stream:
-                created = json.load(stream).get('created_at') or ''
+                document = json.load(stream)
+            created = document.get('created_at') if isinstance(document, dict) else ''
+            created = created if isinstance(created, str) else ''
         except (OSError, ValueError):
             created = ''
         if not created:

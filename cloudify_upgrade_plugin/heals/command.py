@@ -23,6 +23,8 @@ from cloudify_upgrade_plugin.engine.report import REPORT_JSON, write_report
 from cloudify_upgrade_plugin.engine.workspace import Workspace
 from cloudify_upgrade_plugin.errors import (
     EXIT_HEALS_FOUND, EXIT_OK, InputError, UpgradeError)
+from cloudify_upgrade_plugin.files import UnsafePath
+from cloudify_upgrade_plugin.host import known_hosts
 from cloudify_upgrade_plugin.heals.analysis import (
     DEFAULT_TENANT, MAX_PAGE_SIZE, RIEMANN_UNIT, analyse, healing_state, inspect_manager)
 from cloudify_upgrade_plugin.host.ssh import Host
@@ -69,6 +71,8 @@ def ssh_riemann_probe(profile) -> str:
 def _open_workspace(upgrade_id, required):
     try:
         return Workspace.open(upgrade_id)
+    except UnsafePath:
+        raise
     except UpgradeError:
         if required:
             raise
@@ -366,6 +370,7 @@ def run(options: VerifyHealsOptions, source_factory=rest_source, ssh_probe=ssh_r
     Prints the table (or the JSON document), journals into the workspace if there is
     one; the outcome's exit code is 4 when a suspicious heal was found.
     """
+    known_hosts.configure(accept_new=options.accept_new_host_keys)
     return VerifyHeals(options, source_factory, ssh_probe, workspace_opener, clock,
                        page_size).run()
 

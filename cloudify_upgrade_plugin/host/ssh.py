@@ -22,36 +22,40 @@ This module owns every command and file transfer the plugin does on a manager ho
   ``ssh-sudo-failed`` when sudo wants a password).  Arguments are logged at debug level:
   never pass a secret in ``argv`` (send it with ``put`` or ``stdin``).
 - Files: ``read_file``, ``get`` (``cat`` streamed into a temp file next to the destination,
-  then ``os.replace``; mode 0600 by default), ``put`` (SFTP; with ``sudo`` the file is staged
-  in ``/tmp`` over SFTP, copied next to the destination with ``sudo cp``, chmod/chown'ed,
-  then ``sudo mv -f`` into place so the destination changes atomically), ``file_exists``,
-  ``dir_exists``.
+  then ``os.replace``; mode 0600 by default), ``write`` / ``put`` (bytes over the exec
+  channel into a file created 0600 from its first byte in a ``mktemp -d`` directory - under
+  /tmp with ``sudo``, then copied next to the destination with ``sudo cp``, chmod/chown'ed
+  and ``sudo mv -f``'d into place so the destination changes atomically; the staging is
+  removed whatever happens, and ``clean_staging`` removes what a killed run left),
+  ``file_exists``, ``dir_exists``.
 - Directories: ``get_dir`` / ``put_dir`` (``host/dirs.py``).
 - Services: ``systemctl(action, unit) -> rc`` (sudo for state changes), ``is_active(unit)``.
 
-Host keys are pinned on first use (``host/known_hosts.py``); directories are copied with
-tar over the exec channel (``host/dirs.py``).
+Host keys: the system's and the operator's known_hosts and the plugin's own pinned file are
+honoured, an unknown key is confirmed or refused, a changed one refused
+(``host/known_hosts.py``); ``verify_host_key`` checks a host's key without logging in.
+Directories are copied with tar over the exec channel (``host/dirs.py``), files written
+private from their first byte (``host/staging.py``).
 """
 import hashlib
 import io
 import os
-import posixpath
 import shlex
 import socket
 import tempfile
 import time
-import uuid
 from typing import Tuple
 
 import fabric
 import paramiko
 from cloudify_cli import env
 
-from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.host.dirs import DirectoryCopy
 from cloudify_upgrade_plugin.host.errors import HostUnavailable, RemoteCommandFailed
+from cloudify_upgrade_plugin.host.staging import StagedWrite
 from cloudify_upgrade_plugin.host.known_hosts import (
-    PinningPolicy, default_known_hosts_path, fingerprint)
+    ConfirmingPolicy, accept, changed_error, default_known_hosts_path, host_entry, known_keys,
+    load_known, server_key)
 from cloudify_upgrade_plugin.log import get_logger
 
 __all__ = ['Host', 'HostUnavailable', 'RemoteCommandFailed', 'quote_argv']
@@ -116,7 +120,7 @@ def _profile_port(profile):
     return port
 
 
-class Host(DirectoryCopy):
+class Host(DirectoryCopy, StagedWrite):
     """One manager host over SSH (see the module docstring)."""
 
     def __init__(self, hostname, user, key_filename, port=22, known_hosts_path=None,
@@ -194,25 +198,23 @@ class Host(DirectoryCopy):
                             'allow_agent': False, 'banner_timeout': self.connect_timeout,
                             'auth_timeout': self.connect_timeout})
         client = conn.client
-        if self.known_hosts_path and os.path.exists(self.known_hosts_path):
-            try:
-                client.load_host_keys(self.known_hosts_path)
-            except (OSError, paramiko.SSHException) as exc:
-                raise self._unavailable('cannot read known hosts file {0}: {1}'.format(
-                    self.known_hosts_path, exc))
+        try:
+            load_known(client, self.known_hosts_path)
+        except (OSError, paramiko.SSHException, ValueError) as exc:
+            raise self._unavailable('cannot read known hosts file {0}: {1}'.format(
+                self.known_hosts_path, exc))
         client.set_missing_host_key_policy(
-            PinningPolicy(self.known_hosts_path, self.strict_host_keys))
+            ConfirmingPolicy(self.known_hosts_path, self.strict_host_keys, self.label))
         try:
             conn.open()
+        except HostUnavailable:
+            conn.close()
+            raise
         except paramiko.BadHostKeyException as exc:
             conn.close()
-            raise self._unavailable(
-                'the host key changed ({0} {1}, pinned {2})'.format(
-                    exc.key.get_name(), fingerprint(exc.key), fingerprint(exc.expected_key)),
-                error_id='ssh-host-key-changed',
-                hints=['If {0} was reinstalled, remove its line from {1} and rerun; '
-                       'otherwise someone may be intercepting the connection.'.format(
-                           self.hostname, self.known_hosts_path)])
+            name = host_entry(self.hostname, self.port)
+            raise changed_error(self.label, name, exc.key, exc.expected_key,
+                                known_keys(name, self.known_hosts_path)[1])
         except paramiko.PasswordRequiredException:
             conn.close()
             raise self._unavailable('the key is protected by a passphrase',
@@ -229,6 +231,27 @@ class Host(DirectoryCopy):
             transport.set_keepalive(30)
         self._conn = conn
         return conn
+
+    def verify_host_key(self) -> str:
+        """This host's key checked without logging in (a command's first contact): 'known'
+        or 'accepted' (``known_hosts.accept``: prompt or --accept-new-host-keys);
+        'unreachable' when it does not answer SSH; ``HostUnavailable``
+        ``ssh-host-key-changed`` / ``ssh-host-key-unknown`` otherwise."""
+        name = host_entry(self.hostname, self.port)
+        known, source = known_keys(name, self.known_hosts_path)
+        try:
+            key = server_key(self.hostname, self.port, self.connect_timeout, tuple(known))
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            get_logger().debug('SSH host key of %s not checked: %s', self.address, exc)
+            return 'unreachable'
+        if not known:
+            accept(name, key, self.known_hosts_path, self.strict_host_keys, self.label)
+            return 'accepted'
+        ours = known.get(key.get_name())
+        if ours is None or ours.asbytes() != key.asbytes():
+            raise changed_error(self.label, name, key, ours or next(iter(known.values())),
+                                source)
+        return 'known'
 
     def close(self) -> None:
         if self._conn is not None:
@@ -377,73 +400,6 @@ class Host(DirectoryCopy):
             _unlink_quiet(tmp)
             raise
         return {'path': local, 'size': size[0], 'sha256': digest.hexdigest()}
-
-    def _sftp(self):
-        try:
-            return self.connection.sftp()
-        except (paramiko.SSHException, socket.error, EOFError) as exc:
-            self.close()
-            raise self._unavailable('cannot open SFTP: {0}'.format(exc))
-
-    def put(self, local, remote, mode=0o600, sudo=False, owner=None) -> None:
-        """Copy ``local`` to ``remote`` with ``mode`` (and ``owner`` 'user[:group]', sudo).
-
-        Without sudo: SFTP to a temp name in the remote directory, chmod, rename.  With sudo:
-        SFTP to /tmp, ``sudo cp`` next to the destination, chmod/chown, ``sudo mv -f``.
-        """
-        sftp = self._sftp()
-        token = uuid.uuid4().hex[:12]
-        remote_dir = posixpath.dirname(remote) or '.'
-        sibling = posixpath.join(remote_dir, '.{0}.upgrade-{1}'.format(
-            posixpath.basename(remote), token))
-        try:
-            if not sudo:
-                try:
-                    sftp.put(local, sibling)
-                    sftp.chmod(sibling, mode)
-                    sftp.posix_rename(sibling, remote)
-                except (IOError, OSError) as exc:
-                    self._remove_quiet(sftp, sibling)
-                    raise RemoteCommandFailed(
-                        'Cannot write {0} on {1}: {2}'.format(remote, self.label, exc),
-                        hints=['Write with sudo, or check the remote directory.'])
-                if owner:
-                    self.run(['chown', owner, remote])
-                return
-            staged = '/tmp/.cfy-upgrade-{0}'.format(token)
-            try:
-                sftp.put(local, staged)
-                sftp.chmod(staged, 0o600)
-            except (IOError, OSError) as exc:
-                self._remove_quiet(sftp, staged)
-                raise RemoteCommandFailed(
-                    'Cannot stage {0} in /tmp on {1}: {2}'.format(local, self.label, exc),
-                    hints=['Check the free space of /tmp on the manager host.'])
-            try:
-                self.run(['cp', staged, sibling], sudo=True)
-                self.run(['chmod', '{0:o}'.format(mode), sibling], sudo=True)
-                if owner:
-                    self.run(['chown', owner, sibling], sudo=True)
-                self.run(['mv', '-f', sibling, remote], sudo=True)
-            except BaseException:
-                try:
-                    self.run(['rm', '-f', sibling], sudo=True, check=False)
-                except UpgradeError:
-                    pass
-                raise
-            finally:
-                self._remove_quiet(sftp, staged)
-        except (paramiko.SSHException, socket.error, EOFError) as exc:
-            self.close()
-            raise self._unavailable('the connection broke while writing {0}: {1}'.format(
-                remote, exc))
-
-    @staticmethod
-    def _remove_quiet(sftp, path):
-        try:
-            sftp.remove(path)
-        except (IOError, OSError, paramiko.SSHException):
-            pass
 
     def _test(self, flag, path, sudo):
         rc, err = self._exec(['test', flag, path], sudo=sudo)

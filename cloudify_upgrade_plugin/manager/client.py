@@ -12,7 +12,6 @@ probes and the server's clock the waits need; the ``Connection`` a raw transfer 
 import datetime
 import functools
 from typing import Any, Iterator, List, Optional, Tuple, Union
-from urllib.parse import quote
 
 import requests
 from cloudify_rest_client import CloudifyClient
@@ -21,7 +20,7 @@ from cloudify_rest_client.exceptions import CloudifyClientError
 from cloudify_upgrade_plugin import clock, versions
 from cloudify_upgrade_plugin.engine.redact import register_secret
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
-from cloudify_upgrade_plugin.manager import logins, waits
+from cloudify_upgrade_plugin.manager import answers, logins, tokens, waits
 from cloudify_upgrade_plugin.manager.connection import Connection
 from cloudify_upgrade_plugin.manager.credentials import Credentials
 from cloudify_upgrade_plugin.manager.discovery import (
@@ -29,7 +28,10 @@ from cloudify_upgrade_plugin.manager.discovery import (
 from cloudify_upgrade_plugin.manager.profiles import read_profile
 from cloudify_upgrade_plugin.manager.retry import (
     NO_RETRY, RetryPolicy, call_with_retries, translate)
+from cloudify_upgrade_plugin.manager.session import ManagerSession
 from cloudify_upgrade_plugin.manager.status import health, normalise_status
+from cloudify_upgrade_plugin.manager.urls import query as _query
+from cloudify_upgrade_plugin.manager.urls import segment
 
 DEFAULT_TENANT = 'default_tenant'
 TENANT_HEADER = 'Tenant'
@@ -38,18 +40,6 @@ TENANT_HEADER = 'Tenant'
 MAX_PAGE_SIZE = 1000
 # Unauthenticated probes of a REST service that may be restarting: answer fast or not.
 PROBE_TIMEOUT = 5
-
-
-def _query_value(value):
-    if isinstance(value, bool):
-        return 'true' if value else 'false'
-    if isinstance(value, (list, tuple, set)):
-        return [_query_value(v) for v in value]
-    return value
-
-
-def _query(params):
-    return {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
 
 
 class Manager:
@@ -77,7 +67,7 @@ class Manager:
             getattr(profile, 'profile_name', None) if profile is not None else None)
         self.retry_policy = retry_policy or RetryPolicy()
         self.request_timeout = request_timeout
-        self.session = session
+        self.session = session if session is not None else ManagerSession()
         register_secret(self.credentials.password)
         register_secret(self.credentials.token)
         if self.credentials.basic:
@@ -203,11 +193,14 @@ class Manager:
     # -- raw requests through the client's HTTP layer -------------------------------------
 
     def request(self, method, uri, data=None, params=None, headers=None, expected=200,
-                idempotent=None, retry=True, what=None, timeout=None) -> Any:
+                idempotent=None, retry=True, what=None, timeout=None,
+                answer: Optional[type] = dict) -> Any:
         """One REST call under the bound prefix; returns the decoded JSON answer.
 
         GETs are retried on transient failures (``retry_policy``); others never are.
         Failures become ``UpgradeError`` naming the manager (``manager.retry.translate``).
+        ``answer``: the JSON type the call must return (None: anything; an empty answer is
+        always accepted); another type is ``manager-bad-answer``.
         """
         http = self.client._client
         method = method.lower()
@@ -221,16 +214,20 @@ class Manager:
                                  policy, what)
         try:
             if self.credentials.basic:   # a password: within the failed-login budget only
-                return logins.send_counted(self.address, self.username, self.label, send)
-            return send()
+                result = logins.send_counted(self.address, self.username, self.label, send)
+            else:
+                result = send()
         except (CloudifyClientError, requests.exceptions.RequestException, ValueError) as exc:
-            if not isinstance(exc, ValueError):   # requests' JSONDecodeError is both
+            if not isinstance(exc, ValueError) or \
+                    isinstance(exc, requests.exceptions.InvalidHeader):
                 raise translate(exc, self.label, what) from exc
             # a 2xx answer that was not JSON: the web UI, not the REST API (behaviour §2.1)
-            raise UpgradeError(
-                '{0} did not answer {1} with JSON; is {2} the right API prefix?'.format(
-                    self.label, what, self.api_prefix),
-                error_id='manager-bad-answer', details={'manager': self.label}) from exc
+            raise answers.not_json(self.label, what, self.api_prefix) from exc
+        except (TypeError, AttributeError, KeyError) as exc:
+            # the stock client reads its JSON answer as a dict (``history``, errors)
+            raise answers.bad_answer(self.label, what, 'an answer of an unexpected shape '
+                                     '({0})'.format(exc)) from exc
+        return answers.of_type(self.label, what, result, answer)
 
     def get(self, uri, params=None, headers=None, retry=True, what=None) -> Any:
         return self.request('get', uri, params=params, headers=headers, retry=retry,
@@ -251,11 +248,11 @@ class Manager:
         return health(self.status())
 
     def get_execution(self, execution_id, retry=True) -> dict:
-        return self.get('/executions/{0}'.format(quote(execution_id, safe='')),
+        return self.get('/executions/{0}'.format(segment(execution_id)),
                         retry=retry, what='reading execution {0}'.format(execution_id))
 
     def get_snapshot(self, snapshot_id) -> dict:
-        return self.get('/snapshots/{0}'.format(quote(snapshot_id, safe='')),
+        return self.get('/snapshots/{0}'.format(segment(snapshot_id)),
                         what='reading snapshot {0}'.format(snapshot_id))
 
     def create_snapshot(self, snapshot_id, legacy=None) -> str:
@@ -270,10 +267,10 @@ class Manager:
                              hints=['Use an id like upgrade_20240101 (a letter first, then '
                                     'letters, digits, ".", "-" or "_").'])
         body = versions.snapshot_create_body(self.version, legacy=legacy)
-        execution = self.request('put', '/snapshots/{0}'.format(snapshot_id), data=body,
-                                 expected=(200, 201),
-                                 what='creating snapshot {0}'.format(snapshot_id))
-        return execution['id']
+        what = 'creating snapshot {0}'.format(snapshot_id)
+        execution = self.request('put', '/snapshots/{0}'.format(segment(snapshot_id)), data=body,
+                                 expected=(200, 201), what=what)
+        return answers.field(self.label, execution, 'id', str, what)
 
     def restore_snapshot(self, snapshot_id, restore_certificates=False, force=False,
                          no_reboot=False, snapshot_version=None,
@@ -290,10 +287,10 @@ class Manager:
                                      restore_certificates=restore_certificates,
                                      no_reboot=no_reboot, snapshot_version=snapshot_version,
                                      timeout=timeout, ignore_plugin_failure=ignore_plugin_failure)
+        what = 'restoring snapshot {0}'.format(snapshot_id)
         answer = self.request('post', '/snapshots/{0}/restore'.format(
-            quote(snapshot_id, safe='')), data=body, expected=(200, 201),
-            what='restoring snapshot {0}'.format(snapshot_id))
-        return answer['id']
+            segment(snapshot_id)), data=body, expected=(200, 201), what=what)
+        return answers.field(self.label, answer, 'id', str, what)
 
     def wait_for_execution(self, execution_id, timeout, **kwargs) -> dict:
         """``waits.wait_for_execution(self, ...)``."""
@@ -309,7 +306,8 @@ class Manager:
             return []
         if self.edition == 'community':
             return [DEFAULT_TENANT]
-        return [t['name'] for t in self.list_all('tenants', include=['name'])]
+        return [answers.field(self.label, t, 'name', str, 'listing tenants')
+                for t in self.list_all('tenants', include=['name'])]
 
     def list_all(self, resource, tenant=None, all_tenants=False, include=None, sort=None,
                  per_tenant=False, include_system_workflows=None, page_size=MAX_PAGE_SIZE,
@@ -347,14 +345,12 @@ class Manager:
         if all_tenants and self.has_tenants:
             params['_all_tenants'] = True
         headers = {TENANT_HEADER: tenant} if tenant else None
+        what = 'listing {0}'.format(resource)
         offset = 0
         while True:
             page = dict(params, _offset=offset, _size=size)
-            answer = self.get('/' + resource, params=page, headers=headers,
-                              what='listing {0}'.format(resource))
-            items = answer.get('items') or []
-            pagination = (answer.get('metadata') or {}).get('pagination') or {}
-            total = pagination.get('total')
+            answer = self.get('/' + resource, params=page, headers=headers, what=what)
+            items, total = answers.page(self.label, answer, what)
             for item in items:
                 yield item
             offset += len(items)
@@ -374,8 +370,7 @@ class Manager:
                   '_size': min(int(size), MAX_PAGE_SIZE), 'level': logs_of_levels or None,
                   'type': ['cloudify_log' if logs_of_levels else 'cloudify_event']}
         answer = self.get('/events', params=params, retry=False, what='reading events')
-        total = ((answer.get('metadata') or {}).get('pagination') or {}).get('total')
-        return answer.get('items') or [], total
+        return answers.page(self.label, answer, 'reading events')
 
     def list_page(self, resource: str, params: dict, tenant: Optional[str] = None,
                   what: Optional[str] = None) -> dict:
@@ -383,8 +378,11 @@ class Manager:
         caller pages (``_offset``/``_size`` in ``params``).  ``tenant`` sends that
         ``Tenant`` header."""
         headers = {TENANT_HEADER: tenant} if tenant else None
-        return self.get('/' + resource.strip('/'), params=dict(params), headers=headers,
-                        what=what or 'listing {0}'.format(resource))
+        what = what or 'listing {0}'.format(resource)
+        answer = self.get('/' + resource.strip('/'), params=dict(params), headers=headers,
+                          what=what)
+        answers.page(self.label, answer, what)
+        return answer
 
     def start_execution(self, deployment_id: str, workflow_id: str,
                         parameters: Optional[dict] = None) -> dict:
@@ -413,7 +411,7 @@ class Manager:
 
     def activate_maintenance(self) -> None:
         self.request('post', '/maintenance/activate', data={}, expected=(200, 201, 304),
-                     what='activating maintenance mode')
+                     what='activating maintenance mode', answer=None)
 
     # -- users, credentials and tokens --------------------------------------------------
 
@@ -424,15 +422,16 @@ class Manager:
     def set_password(self, username: str, password: str, what: Optional[str] = None) -> None:
         """Set a user's password (the password is sent in the body, never logged)."""
         register_secret(password)
-        self.request('post', '/users/{0}'.format(quote(username, safe='')),
-                     data={'password': password}, expected=(200, 201),
+        self.request('post', '/users/{0}'.format(segment(username)),
+                     data={'password': password}, expected=(200, 201), answer=None,
                      what=what or 'setting the password of {0}'.format(username))
 
     def accepts_credentials(self) -> bool:
         """True when the manager accepts these credentials (``GET /version``, no retry);
         False on 401.  Other failures are raised."""
         try:
-            self.request('get', '/version', retry=False, what='checking credentials')
+            self.request('get', '/version', retry=False, what='checking credentials',
+                         answer=None)
             return True
         except UpgradeError as error:
             if (error.details or {}).get('status_code') == 401 or \
@@ -440,16 +439,19 @@ class Manager:
                 return False
             raise
 
-    def create_token(self, description: str = 'cfy upgrade') -> str:
-        """A new API token of the logged-in user (registered as a secret)."""
-        if versions.creates_db_tokens(self.version):
-            answer = self.request('post', '/tokens', data={'description': description},
-                                  expected=(200, 201), what='creating an API token')
-        else:
-            answer = self.get('/tokens', what='getting an API token')
-        token = answer['value']
-        register_secret(token)
-        return token
+    def create_token(self, description: str = 'cfy upgrade',
+                     lifetime: Optional[float] = None) -> str:
+        """A new API token of the logged-in user, registered as a secret; on 7.0 it expires
+        after ``lifetime`` seconds (``manager/tokens.py``)."""
+        return tokens.create(self, description, lifetime)
+
+    def revoke_token(self, token: str) -> bool:
+        """Delete a 7.0 token; False where the version cannot (``manager/tokens.py``)."""
+        return tokens.revoke(self, token)
+
+    def revoke_tokens(self, description: str) -> int:
+        """Delete every 7.0 token with this description; how many were deleted."""
+        return tokens.revoke_described(self, description)
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -479,7 +481,7 @@ class Manager:
     def rest_answers(self, session=None) -> Tuple[bool, ProbeResult]:
         """Does the REST service answer?  An unauthenticated ``<prefix>/version``: JSON
         (200 or 401) means up; refused connections, 5xx pages and non-JSON answers down."""
-        result = probe(session or self.session or requests.Session(), self.address,
+        result = probe(session or self.session, self.address,
                        self.api_prefix + '/version', verify=self.verify,
                        timeout=PROBE_TIMEOUT)
         return bool(result.is_json and (result.status or 0) < 500), result
@@ -488,7 +490,7 @@ class Manager:
         """The manager's clock: the ``Date`` header of an unauthenticated answer now
         (None when it does not answer or sends no date)."""
         try:
-            answer = (session or self.session or requests.Session()).get(
+            answer = (session or self.session).get(
                 self.address + self.api_prefix + '/version', timeout=PROBE_TIMEOUT,
                 verify=self.verify, allow_redirects=False)
         except requests.exceptions.RequestException:

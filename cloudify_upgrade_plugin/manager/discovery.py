@@ -20,6 +20,8 @@ from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import logins
 from cloudify_upgrade_plugin.manager.retry import credentials_hints
+from cloudify_upgrade_plugin.manager.session import (
+    AnswerTooLarge, AnswerTooSlow, ManagerSession, answer_error)
 
 PROBE_TIMEOUT = (5, 30)
 
@@ -101,6 +103,8 @@ def probe(session, base_url, path, verify=True, headers=None,
     try:
         response = session.get(url, headers=headers or {}, verify=verify, timeout=timeout,
                                allow_redirects=False)
+    except (AnswerTooLarge, AnswerTooSlow) as exc:
+        raise answer_error(exc, 'the manager at ' + base_url, 'GET ' + path) from exc
     except requests.exceptions.RequestException as exc:
         result.error = exc
         return result
@@ -219,6 +223,17 @@ def _json_message(result):
 
 
 def _info(version_data, version_override, protocol, port, host):
+    base = '{0}://{1}:{2}'.format(protocol, _url_host(host), port)
+    for name in ('version', 'edition'):
+        value = version_data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise UpgradeError(
+                'The manager at {0} answered its version call with a "{1}" that is a {2}, '
+                'not a string: no Cloudify Manager does.'.format(base, name,
+                                                                 type(value).__name__),
+                error_id='manager-bad-answer', details={'manager': base},
+                hints=['Check that the profile points at a Cloudify Manager\'s REST API and '
+                       'not at a proxy or another service (`cfy profiles show-current`).'])
     if version_override is not None:
         version = versions.as_version(version_override)
     else:
@@ -244,7 +259,7 @@ def discover(host, port=None, protocol='http', cert=None, username=None, passwor
     protocol = (protocol or 'http').lower()
     port = int(port or (443 if protocol == 'https' else 80))
     verify = False if trust_all else (cert or True)
-    session = session or requests.Session()
+    session = session or ManagerSession()
     logger = get_logger()
     address = '{0}://{1}:{2}'.format(protocol, _url_host(host), port)
 

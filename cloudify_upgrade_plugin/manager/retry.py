@@ -5,7 +5,9 @@ backoff used for idempotent calls only (a POST/PUT is never repeated behind the 
 back), and the translation of client errors into ``UpgradeError`` with stable ids that name
 the manager: ``manager-auth-failed`` (401), ``manager-forbidden`` (403), ``not-found``
 (404), ``manager-unlicensed`` (the licence gate of a premium 4.6+ manager, behaviour §12.2),
-``manager-unreachable``, ``manager-tls-failed`` and ``manager-request-failed``.
+``manager-unreachable``, ``manager-tls-failed``, ``manager-answer-too-large``,
+``manager-too-slow`` (``manager/session.py``; never retried) and
+``manager-request-failed``.
 """
 import time
 from typing import Any, List, Optional
@@ -15,6 +17,8 @@ from cloudify_rest_client.exceptions import CloudifyClientError
 
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.manager.session import (
+    AnswerTooLarge, AnswerTooSlow, answer_error)
 
 _MAX_MESSAGE = 400
 # behaviour §12.2: what an unlicensed (or expired-trial) premium manager answers outside its
@@ -131,6 +135,8 @@ def translate(exc, manager_label, what=None) -> UpgradeError:
     """
     if isinstance(exc, UpgradeError):
         return exc
+    if isinstance(exc, (AnswerTooLarge, AnswerTooSlow)):
+        return answer_error(exc, manager_label, what)
     status = status_of(exc)
     error_code = getattr(exc, 'error_code', None)
     message = short_message(exc)

@@ -11,6 +11,8 @@ from cloudify_upgrade_plugin import log, versions
 from cloudify_upgrade_plugin.engine.checks import Check, evaluate
 from cloudify_upgrade_plugin.engine.summary import summarize
 from cloudify_upgrade_plugin.errors import BlockedError, InputError, UpgradeError
+from cloudify_upgrade_plugin.host import known_hosts
+from cloudify_upgrade_plugin.host.errors import HostUnavailable
 from cloudify_upgrade_plugin.host.ssh import Host
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager.client import Manager
@@ -63,6 +65,34 @@ def open_host(manager) -> Host:
 def ssh_probe(manager) -> None:
     with open_host(manager) as host:
         host.run(['true'])
+
+
+def verify_host_keys(profiles) -> None:
+    """A command's first contact with the manager hosts it will use over SSH (issue 17
+    item 5): each host's key is checked without logging in; a changed key, or an unknown
+    one nobody confirmed, stops the command before anything changes (``BlockedError``,
+    exit 3, ids ``ssh-host-key-changed`` / ``ssh-host-key-unknown``).  A host that does not
+    answer, or a profile without SSH settings, is left to the checks that need it."""
+    for profile in profiles:
+        try:
+            with Host.from_profile(profile) as host:
+                host.verify_host_key()
+        except HostUnavailable as error:
+            if error.error_id in ('ssh-host-key-changed', 'ssh-host-key-unknown'):
+                raise BlockedError(error.message, error_id=error.error_id,
+                                   hints=error.hints)
+
+
+def journal_host_keys(workspace) -> None:
+    """Record in the journal every SSH host key trusted since the last call (a waiver-like
+    entry: ``check`` ssh-host-key-accepted, how, the host and the fingerprint)."""
+    for record in known_hosts.take_accepted():
+        workspace.journal.append('host-keys', 'waived', {
+            'check': 'ssh-host-key-accepted', 'reason': record['how'],
+            'message': 'SSH host key of {0} trusted: {1} {2}'.format(
+                record['host'], record['algorithm'], record['fingerprint']),
+            'host': record['host'], 'algorithm': record['algorithm'],
+            'fingerprint': record['fingerprint'], 'pinned_in': record['pinned_in']})
 
 
 def existing_parent(path) -> str:

@@ -13,7 +13,6 @@ journaled or written, except generated reset passwords, written once to a 0600 f
 import json
 import os
 import secrets
-import tempfile
 import time
 from typing import List, Optional, Tuple
 
@@ -39,6 +38,8 @@ SECURITY_KEYS = ('hash_salt', 'secret_key', 'encoding_alphabet', 'encoding_block
 REST_SECURITY = '/opt/manager/rest-security.conf'
 # The target's own rest-security.conf, kept on its host while the old values go in.
 ORIGINAL = REST_SECURITY + '.cfy-upgrade-orig'
+# How much longer than the waits the API token of restore-users lives (7.0).
+TOKEN_MARGIN = 300
 
 
 def restore_installs_source_admin(workspace, target_version) -> bool:
@@ -300,6 +301,7 @@ def put_rest_security(ctx) -> dict:
     found = candidates(ctx)
     logger = get_logger()
     with common.open_host(target) as host:
+        _private_staging(host, ctx.workspace)
         current = _read_conf(host, REST_SECURITY)
         if current.get('hash_salt') == source_conf.get('hash_salt') and \
                 host.file_exists(ORIGINAL, sudo=True):
@@ -322,17 +324,24 @@ def put_rest_security(ctx) -> dict:
                 'safely.'.format(target.label), error_id='admin-locked-out',
                 hints=['Set the admin password on the target profile (`cfy profiles set '
                        '--manager-password`), then re-run.'])
+        description = token_description(ctx)
+        _revoke_leftovers(manager, description)      # of a run killed while it held one
         if current.get('hash_salt') != source_conf.get('hash_salt'):
             if not host.file_exists(ORIGINAL, sudo=True):
                 host.run(['cp', '-p', REST_SECURITY, ORIGINAL], sudo=True)
             # a token is signed with the *current* secret_key (4.x-6.x) or kept in the DB
-            # (7.0): neither depends on the salt about to change
-            token_manager = manager.with_token(manager.create_token())
-            _install(host, current, {'hash_salt': source_conf['hash_salt']})
-            waits.wait_for_rest(token_manager, timeout)
-            token_manager.set_password(
-                manager.username, manager.credentials.password,
-                what='re-hashing the admin password with the old salt')
+            # (7.0): neither depends on the salt about to change.  On 7.0 it expires by
+            # itself and is revoked as soon as it has served (manager/tokens.py).
+            token = manager.create_token(description, lifetime=timeout + TOKEN_MARGIN)
+            token_manager = manager.with_token(token)
+            try:
+                _install(host, current, {'hash_salt': source_conf['hash_salt']})
+                waits.wait_for_rest(token_manager, timeout)
+                token_manager.set_password(
+                    manager.username, manager.credentials.password,
+                    what='re-hashing the admin password with the old salt')
+            finally:
+                _revoke(token_manager, token)
             logger.info('Old hash salt installed; the admin password was re-hashed with it.')
             current = _read_conf(host, REST_SECURITY)
         keys = {key: source_conf[key] for key in SECURITY_KEYS[1:] if key in source_conf}
@@ -351,6 +360,36 @@ def put_rest_security(ctx) -> dict:
     return {'users': 'rest-security', 'keys': [k for k in SECURITY_KEYS if k in source_conf]}
 
 
+def token_description(ctx) -> str:
+    """How the API token restore-users takes is described on the target (found again and
+    revoked by the next run if this one is killed while it holds it)."""
+    return 'cfy upgrade {0} restore-users'.format(ctx.workspace.upgrade_id)
+
+
+def _revoke(token_manager, token) -> None:
+    """Revoke the token with itself (the admin may be locked out at this point); a failure
+    is logged, not raised: the token expires anyway and the next run looks for it."""
+    try:
+        if token_manager.revoke_token(token):
+            get_logger().debug('The API token taken for restore-users was revoked.')
+    except UpgradeError as error:
+        get_logger().warning('The API token taken for restore-users could not be revoked '
+                             '(%s); it expires by itself and the next run revokes it.',
+                             error.message)
+
+
+def _revoke_leftovers(manager, description) -> None:
+    try:
+        count = manager.revoke_tokens(description)
+    except UpgradeError as error:
+        get_logger().warning('Could not look for API tokens an interrupted run left on %s: '
+                             '%s', manager.label, error.message)
+        return
+    if count:
+        get_logger().info('Revoked %d API token(s) an interrupted run had left on %s.',
+                          count, manager.label)
+
+
 def recover_lockout(workspace, profile_name) -> bool:
     """Undo a salt swap a killed run left half done (admin locked out); True if it did.
 
@@ -366,6 +405,7 @@ def recover_lockout(workspace, profile_name) -> bool:
     if not (getattr(profile, 'ssh_user', None) and getattr(profile, 'ssh_key', None)):
         return False
     with Host.from_profile(profile) as host:
+        _private_staging(host, workspace)
         if not host.file_exists(ORIGINAL, sudo=True):
             return False
         original = host.read_file(ORIGINAL, sudo=True)
@@ -392,15 +432,17 @@ def _install(host, current, values):
     host.systemctl('restart', 'cloudify-restservice', check=True)
 
 
+def _private_staging(host, workspace) -> None:
+    """Name this upgrade's staged copies after it, and remove those a killed run left on the
+    host (rest-security values: issue 17 item 2)."""
+    host.stage_tag = workspace.upgrade_id
+    host.clean_staging(remotes=[REST_SECURITY])
+
+
 def _put_bytes(host, data, remote):
-    """Write `data` to `remote` as root (0600, cfyuser) through a private temp file."""
-    fd, local = tempfile.mkstemp(prefix='cfy-upgrade-')
-    try:
-        with os.fdopen(fd, 'wb') as stream:
-            stream.write(data)
-        host.put(local, remote, mode=0o600, sudo=True, owner='cfyuser')
-    finally:
-        os.unlink(local)
+    """Write `data` to `remote` as root (0600, cfyuser): no local copy; on the host a file
+    private from its first byte in a private directory (``Host.write``)."""
+    host.write(data, remote, mode=0o600, sudo=True, owner='cfyuser')
 
 
 def validate_options(options: RestoreOptions) -> None:

@@ -30,6 +30,7 @@ class NewHost(RestoreMode):
                        source_profile: Optional[str]) -> str:
         name = options.to_profile
         if options.manager_ip:
+            validate_names(options)
             name = create_profile(options)
         name = name or (meta.get('target') or {}).get('profile')
         if not name:
@@ -78,6 +79,23 @@ NEW_HOST = NewHost()
 
 def _source_version(meta: dict) -> versions.Version:
     return versions.Version.parse((meta.get('source') or {}).get('version'))
+
+
+def validate_names(options: NewHostOptions) -> None:
+    """--manager-tenant and --manager-username are names the target checks with its own
+    rule (``versions.name_problem``, whole value): refused here, before a profile exists."""
+    for option, value, what in (('--manager-tenant', options.manager_tenant, 'a tenant name'),
+                                ('--manager-username', options.manager_username,
+                                 'a user name')):
+        if value is None:
+            continue
+        problem = versions.name_problem(value, what)
+        if problem:
+            raise InputError('Invalid {0}: {1}.'.format(option, problem),
+                             error_id='bad-name',
+                             hints=['Give the name exactly as the new manager knows it '
+                                    '(letters, digits, ".", "-" and "_", a letter '
+                                    'first).'])
 
 
 def create_profile(options: NewHostOptions) -> str:

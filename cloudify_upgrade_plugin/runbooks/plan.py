@@ -14,10 +14,11 @@ from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.engine.checks import evaluate, validate_waivers
 from cloudify_upgrade_plugin.engine.command import Outcome
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
+from cloudify_upgrade_plugin.host import known_hosts
 from cloudify_upgrade_plugin.options import PlanOptions
 from cloudify_upgrade_plugin.runbooks import common
 from cloudify_upgrade_plugin.runbooks.prepare import (
-    BackupHostFiles, base_document, prepare_steps, report_blocked)
+    BackupHostFiles, base_document, prepare_steps, report_blocked, source_host_profiles)
 from cloudify_upgrade_plugin.runbooks.restore import command as restore_command
 from cloudify_upgrade_plugin.runbooks.restore.checks import plan_target_checks
 from cloudify_upgrade_plugin.runbooks.source_checks import (
@@ -27,6 +28,7 @@ from cloudify_upgrade_plugin.runbooks.source_checks import (
 def run(options: PlanOptions) -> Outcome:
     """`cfy upgrade plan`: checks and the ordered steps; read only (GETs, SSH reads)."""
     mode = options.mode
+    known_hosts.configure(accept_new=options.accept_new_host_keys, pin=False)  # writes nothing
     if options.to_profile:
         validate_waivers(options.waivers, restore_command.CHECK_IDS,
                          restore_command.UNWAIVABLE)
@@ -34,6 +36,7 @@ def run(options: PlanOptions) -> Outcome:
         validate_waivers(options.waivers, SOURCE_CHECKS.ids, SOURCE_CHECKS.unwaivable)
     manager = common.open_manager(options.from_profile, role='source')
     target = common.parse_target(options.target_version)
+    common.verify_host_keys(source_host_profiles(manager, mode))
     target_manager = _target_manager(options, manager, target)
     if target_manager is not None and target is None:
         target = target_manager.version

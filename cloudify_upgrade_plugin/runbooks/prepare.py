@@ -16,6 +16,8 @@ from cloudify_upgrade_plugin.engine.step import Runbook, Step
 from cloudify_upgrade_plugin.engine.workspace import (
     Workspace, list_upgrade_ids, validate_upgrade_id)
 from cloudify_upgrade_plugin.errors import BlockedError, InputError, UpgradeError
+from cloudify_upgrade_plugin.files import UnsafePath
+from cloudify_upgrade_plugin.host import known_hosts
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import waits
 from cloudify_upgrade_plugin.options import PrepareOptions
@@ -32,7 +34,21 @@ PATCH_IDS = {PATCH_CHECK} | set(versions.PATCH_PROBLEM_IDS)
 
 def run(options: PrepareOptions) -> Outcome:
     """`cfy upgrade prepare`: run (or resume) the prepare runbook."""
+    known_hosts.configure(accept_new=options.accept_new_host_keys)
     return PrepareCommand(options).run()
+
+
+def source_host_profiles(manager, mode) -> list:
+    """The old manager's profile when this upgrade will use SSH to its host (backups, or
+    stopping riemann at a new-host cut-over) and the profile has SSH settings."""
+    if not common.ssh_configured(manager):
+        return []
+    try:
+        needed = host_backups_needed(manager, mode)
+    except UpgradeError:        # the checks report it; check the key all the same
+        needed = True
+    fence = mode == versions.MODE_NEW_HOST and versions.has_riemann(manager.version)
+    return [manager.profile] if needed or fence else []
 
 
 class PrepareCommand(Command):
@@ -51,6 +67,7 @@ class PrepareCommand(Command):
         target = common.parse_target(options.target_version)
         if options.snapshot_id:
             _require_valid_snapshot_id(options.snapshot_id)
+        common.verify_host_keys(source_host_profiles(manager, mode))
         workspace = _existing_workspace(options, manager, mode)
         precomputed = None
         if workspace is None:
@@ -74,6 +91,7 @@ class PrepareCommand(Command):
             workspace.update_meta(snapshot_id=snapshot_id)
         self.ctx = PrepareContext(workspace, options=options, manager=manager, mode=mode,
                                   target=target, snapshot_id=snapshot_id, checks=precomputed)
+        common.journal_host_keys(workspace)
 
     def execute(self) -> None:
         manager, mode = self.manager, self.options.mode
@@ -185,6 +203,8 @@ def _unfinished_prepare(manager, mode):
     """
     try:
         workspace = Workspace.open()
+    except UnsafePath:
+        raise       # never silently start another upgrade next to a tampered one
     except UpgradeError:
         return None
     meta = workspace.meta

@@ -35,7 +35,8 @@ This module owns reading a downloaded snapshot archive without extracting it:
 Errors are ``InputError`` (exit 2): ``snapshot-not-found``, ``snapshot-corrupt`` (not a
 zip, truncated, CRC or compressed-data failure), ``snapshot-no-metadata`` (no readable
 ``metadata.json`` with a ``snapshot_version``), ``snapshot-member-missing``,
-``snapshot-member-unreadable``, ``snapshot-member-too-large``.
+``snapshot-member-unreadable``, ``snapshot-member-too-large``.  JSON nested deeper than the
+parser can follow (``[[[[...``) is ``snapshot-corrupt``.
 """
 import json
 import os
@@ -101,8 +102,14 @@ def _read(zf, path, name, max_size):
         raise _corrupt(path, '{0}: {1}'.format(name, exc))
 
 
-def _parse_json(data):
-    return json.loads(data.decode('utf-8-sig'))
+def _parse_json(data, path=None, name=None):
+    """The JSON in ``data``; nesting too deep for the parser (a hostile or broken archive:
+    ``[[[[...`` a hundred thousand levels) is ``snapshot-corrupt``, never a RecursionError."""
+    try:
+        return json.loads(data.decode('utf-8-sig'))
+    except RecursionError:
+        raise _corrupt(path, '{0} nests its JSON deeper than a snapshot ever does'.format(
+            name))
 
 
 def read_member(path, name, max_size=DEFAULT_MAX_MEMBER, as_json=True) -> Any:
@@ -117,7 +124,7 @@ def read_member(path, name, max_size=DEFAULT_MAX_MEMBER, as_json=True) -> Any:
     if not as_json:
         return data
     try:
-        return _parse_json(data)
+        return _parse_json(data, path, name)
     except ValueError as exc:
         raise InputError('The member {0} of {1} is not valid JSON: {2}'.format(
             name, path, exc), error_id='snapshot-member-unreadable',
@@ -225,7 +232,7 @@ def inspect(path) -> dict:
                 hints=['Use an archive downloaded with `cfy snapshots download` or '
                        '`cfy upgrade prepare`.'])
         try:
-            metadata = _parse_json(raw_metadata)
+            metadata = _parse_json(raw_metadata, path, METADATA)
         except ValueError as exc:
             metadata = exc
         if not isinstance(metadata, dict) or not metadata.get('snapshot_version'):
@@ -244,7 +251,7 @@ def inspect(path) -> dict:
     if agents_raw is not None:
         try:
             layout, tenants, count, record_networks, oldest = _agents_summary(
-                _parse_json(agents_raw), snapshot_version)
+                _parse_json(agents_raw, path, AGENTS), snapshot_version)
         except ValueError:
             log.warning('agents.json in %s is not valid JSON; agent layout unknown', path)
     elif entity_format:
@@ -255,7 +262,7 @@ def inspect(path) -> dict:
     agent_networks = record_networks or None
     if networks_raw is not None:
         try:
-            agent_networks = _networks(_parse_json(networks_raw))
+            agent_networks = _networks(_parse_json(networks_raw, path, NETWORKS))
         except ValueError:
             log.warning('networks.json in %s is not valid JSON', path)
     result = {

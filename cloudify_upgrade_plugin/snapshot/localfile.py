@@ -29,7 +29,7 @@ import threading
 from typing import Any, Iterator, Tuple
 
 from cloudify_upgrade_plugin.errors import UpgradeError
-from cloudify_upgrade_plugin.files import atomic_write, fsync_dir
+from cloudify_upgrade_plugin.files import atomic_write, fsync_dir, open_private, refuse_link
 from cloudify_upgrade_plugin.snapshot.progress import human_size
 
 DEFAULT_CHUNK = 1 << 20
@@ -259,11 +259,12 @@ class PartState:
                     self.broken = exc
 
     def load_existing(self) -> None:
+        refuse_link(self.path)
         self.digest, self.offset = hash_file(self.path, self.chunk_size)
 
     def open(self) -> None:
         try:
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+            self.fd = open_private(self.path, os.O_WRONLY | os.O_CREAT)
             os.fchmod(self.fd, 0o600)
             os.ftruncate(self.fd, self.offset)
             os.lseek(self.fd, self.offset, os.SEEK_SET)

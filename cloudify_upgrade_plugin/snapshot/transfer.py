@@ -46,6 +46,7 @@ import urllib3
 from requests.structures import CaseInsensitiveDict
 
 from cloudify_upgrade_plugin.errors import UpgradeError
+from cloudify_upgrade_plugin.files import refuse_link
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager.connection import Connection
 from cloudify_upgrade_plugin.manager import logins
@@ -143,6 +144,7 @@ def download(source, url, dest, headers=None, verify=None, expected_size=None,
     directory = os.path.dirname(dest)
     os.makedirs(directory, mode=0o700, exist_ok=True)
     part = dest + '.part'
+    refuse_link(part)       # a planted link would make the download append to its target
 
     state = PartState(part, chunk_size)
     if os.path.exists(part):

@@ -15,8 +15,8 @@ from cloudify_upgrade_plugin.versions.paths import (  # noqa: F401
     FIRST_TARGET_REFUSING_3X, MAX_SNAPSHOT_ID_LENGTH, MIN_IN_PLACE_WITH_SSL_BACKUP,
     MIN_SOURCE, MIN_TARGET, NEWEST_KNOWN_RELEASE, PATCH_PROBLEM_IDS, PATCHES,
     PATH_ADVICE_IDS, PATH_PROBLEM_IDS, PATH_RULES, PATH_UNWAIVABLE, PathRule,
-    cfy_manager_upgrade_applies, needs_patch, patch_number, patch_problem, path_advice,
-    snapshot_id_problem, upgrade_problems)
+    cfy_manager_upgrade_applies, name_problem, needs_patch, patch_number, patch_problem,
+    path_advice, snapshot_id_problem, upgrade_problems)
 from cloudify_upgrade_plugin.versions.route import (  # noqa: F401
     DISTRIBUTED_REFUSAL, KUBERNETES_STATUS_SERVICES, REVISION_KEYS, SCHEMA_REVISION_4_0,
     RoutePlan, has_route_rule, refuses_legacy_on_kubernetes, restore_installs_source_admin,

@@ -176,27 +176,35 @@ def patch_problem(source) -> Optional[Tuple[str, str]]:
             source.base, patch, patch_number(patch)))
 
 
-# -- snapshot ids -----------------------------------------------------------------------
+# -- snapshot ids and other names ---------------------------------------------------------
 
-_SNAPSHOT_ID_RE = re.compile(r'^[A-Za-z][A-Za-z0-9._-]*$')
+_NAME_RE = re.compile(r'[A-Za-z][A-Za-z0-9._-]*')
 MAX_SNAPSHOT_ID_LENGTH = 256
 
 
-def snapshot_id_problem(snapshot_id: str) -> Optional[str]:
-    """Why ``snapshot_id`` is not a valid snapshot id, or None.
+def name_problem(value, what: str = 'a snapshot id') -> Optional[str]:
+    """Why ``value`` is not a valid Cloudify name (``what``: how to call it), or None.
 
-    behaviour §3.1: from 4.4 ids must be non-empty, at most 256 characters, only
-    [A-Za-z0-9._-] and start with a letter; the strict rule is applied for every version
-    so that a snapshot id works on any target.
+    The REST service's own rule for the ids and names it creates (snapshots, tenants,
+    users; cloudify-manager@7.0.4 rest-service/manager_rest/rest/rest_utils.py
+    ``validate_inputs``; behaviour §3.1 from 4.4): non-empty, at most 256 characters, only
+    [A-Za-z0-9._-] and starting with a letter.  The whole value must match (a trailing
+    newline is refused too); the strict rule is applied for every version so that a name
+    works on any target.
     """
-    if not snapshot_id:
-        return 'a snapshot id must not be empty'
-    if len(snapshot_id) > MAX_SNAPSHOT_ID_LENGTH:
-        return 'a snapshot id must be at most {0} characters (got {1})'.format(
-            MAX_SNAPSHOT_ID_LENGTH, len(snapshot_id))
-    if not snapshot_id[0].isascii() or not snapshot_id[0].isalpha():
-        return 'a snapshot id must start with a letter: "{0}"'.format(snapshot_id)
-    if not _SNAPSHOT_ID_RE.match(snapshot_id):
-        return ('a snapshot id may only contain letters, digits, ".", "-" and "_": '
-                '"{0}"'.format(snapshot_id))
+    if not isinstance(value, str) or not value:
+        return '{0} must not be empty'.format(what)
+    if len(value) > MAX_SNAPSHOT_ID_LENGTH:
+        return '{0} must be at most {1} characters (got {2})'.format(
+            what, MAX_SNAPSHOT_ID_LENGTH, len(value))
+    if not value[0].isascii() or not value[0].isalpha():
+        return '{0} must start with a letter: {1!r}'.format(what, value)
+    if not _NAME_RE.fullmatch(value):
+        return '{0} may only contain letters, digits, ".", "-" and "_": {1!r}'.format(
+            what, value)
     return None
+
+
+def snapshot_id_problem(snapshot_id: str) -> Optional[str]:
+    """Why ``snapshot_id`` is not a valid snapshot id, or None (``name_problem``)."""
+    return name_problem(snapshot_id, 'a snapshot id')

@@ -25,13 +25,13 @@ _NUMBERS = r'\d+(?:\.\d+){0,3}'
 # "4.1.0-p3-4.0.1": a 4.0.1 manager with patch 3 writes snapshot version 4.1.0-p3-4.0.1
 # (behaviour §7.3); "4.0.1-p3" is our own normalised spelling of the same thing.
 _PATCHED_SNAPSHOT_RE = re.compile(
-    r'^(?P<claimed>{0})-p(?P<patch>\d+)-(?P<base>{0})$'.format(_NUMBERS))
-_PATCHED_SHORT_RE = re.compile(r'^(?P<base>{0})-p(?P<patch>\d+)$'.format(_NUMBERS))
+    r'(?P<claimed>{0})-p(?P<patch>\d+)-(?P<base>{0})'.format(_NUMBERS))
+_PATCHED_SHORT_RE = re.compile(r'(?P<base>{0})-p(?P<patch>\d+)'.format(_NUMBERS))
 # Plain versions, optionally with a build/milestone suffix ("5.0.5-rc1", "4.4m5",
 # "5.1.0.dev1") that is kept in ``suffix`` but ignored when comparing, exactly as the
 # manager's own ManagerVersion ignores everything after the first "-" (behaviour §2.2).
 _PLAIN_RE = re.compile(
-    r'^(?P<base>{0})(?P<suffix>(?:[-+.]?(?:m|rc|dev|a|b|ga|build)[0-9a-z.]*|-[0-9A-Za-z.+_-]*)?)$'
+    r'(?P<base>{0})(?P<suffix>(?:[-+.]?(?:m|rc|dev|a|b|ga|build)[0-9a-z.]*|-[0-9A-Za-z.+_-]*)?)'
     .format(_NUMBERS), re.IGNORECASE)
 
 
@@ -82,12 +82,12 @@ class Version:
         if cleaned[:1] in ('v', 'V'):
             cleaned = cleaned[1:]
 
-        match = _PATCHED_SNAPSHOT_RE.match(cleaned)
+        match = _PATCHED_SNAPSHOT_RE.fullmatch(cleaned)
         if match:
             base = cls._parse_plain(match.group('base'), raw)
             return cls(base._parts, patch=match.group('patch'), raw=raw,
                        calendar=base._calendar, claimed=match.group('claimed'))
-        match = _PATCHED_SHORT_RE.match(cleaned)
+        match = _PATCHED_SHORT_RE.fullmatch(cleaned)
         if match:
             base = cls._parse_plain(match.group('base'), raw)
             return cls(base._parts, patch=match.group('patch'), raw=raw,
@@ -96,7 +96,7 @@ class Version:
 
     @classmethod
     def _parse_plain(cls, text, raw):
-        match = _PLAIN_RE.match(text)
+        match = _PLAIN_RE.fullmatch(text)
         if not match:
             raise InputError(
                 '"{0}" is not a Cloudify Manager version.'.format(raw),

@@ -76,3 +76,48 @@ def test_broken_hook_module_keeps_python_silent(restore_install, stash, help_com
     assert result.rc == 0 and result.err == '', str(result)
     assert 'upgrade' not in help_commands(result.out), str(result)
     assert venv.run('cfy-upgrade', '--help').rc == 0
+
+
+BROKEN_SETUP = '''from setuptools import setup
+setup(name='broken-cfy-commands', version='1.0', packages=['broken_cfy_commands'],
+      entry_points={'cloudify_cli.commands': [
+          'exits-on-import = broken_cfy_commands.exits:command',
+          'not-a-command = broken_cfy_commands.objects:command']})
+'''
+
+
+@pytest.fixture
+def broken_distribution(plugin_venv, tmp_path):
+    """A third-party distribution in cfy's group: one entry point whose module calls
+    sys.exit while imported, one that is not a click command; uninstalled at teardown."""
+    source = tmp_path / 'broken-dist'
+    package = source / 'broken_cfy_commands'
+    package.mkdir(parents=True)
+    (source / 'setup.py').write_text(BROKEN_SETUP)
+    (package / '__init__.py').write_text('')
+    (package / 'exits.py').write_text('import sys\nsys.exit("refusing to load")\n')
+    (package / 'objects.py').write_text('command = {"not": "a click command"}\n')
+    plugin_venv.pip('install', '-q', '--no-deps', '--no-build-isolation', str(source))
+    yield plugin_venv
+    plugin_venv.pip('uninstall', '-y', 'broken-cfy-commands')
+
+
+def test_broken_third_party_commands_break_neither_help_nor_upgrade(broken_distribution,
+                                                                    help_commands):
+    """Issue 17 item 10: `cfy --help`, `cfy upgrade --help` and `cfy upgrade plan` work; the
+    broken commands explain themselves (exit 1, naming their distribution)."""
+    venv = broken_distribution
+    listing = venv.run('cfy', '--help')
+    assert listing.rc == 0, str(listing)
+    names = help_commands(listing.out)
+    assert {'upgrade', 'snapshots', 'exits-on-import', 'not-a-command'} <= set(names)
+    assert 'Traceback' not in listing.out + listing.err, str(listing)
+    upgrade = venv.run('cfy', 'upgrade', '--help')
+    assert upgrade.rc == 0 and 'plan' in help_commands(upgrade.out), str(upgrade)
+    plan = venv.run('cfy', 'upgrade', 'plan')      # no profile: a clean plugin error
+    assert plan.rc in (1, 2) and 'Error' in plan.out + plan.err, str(plan)
+    assert 'Traceback' not in plan.out + plan.err, str(plan)
+    for name in ('exits-on-import', 'not-a-command'):
+        broken = venv.run('cfy', name)
+        assert broken.rc == 1 and 'could not be loaded' in broken.err, str(broken)
+        assert 'broken-cfy-commands' in broken.err and 'Traceback' not in broken.err

@@ -264,3 +264,35 @@ def test_real_entry_point_group_resolves_the_plugin_group(monkeypatch):
     spec.loader.exec_module(module)
     names = {ep.name: ep.value for ep in module._entry_points()}
     assert names.get('upgrade') == 'cloudify_upgrade_plugin.cli:upgrade'
+
+
+class ExitingEntryPoint(FakeEntryPoint):
+    """A third-party module that calls sys.exit while it is imported."""
+
+    def load(self):
+        self.loads += 1
+        raise SystemExit(3)
+
+
+@pytest.mark.parametrize('broken', [
+    ExitingEntryPoint('exits-on-import'),
+    FakeEntryPoint('not-a-command', command=object()),
+    FakeEntryPoint('a-function', command=lambda: None)],
+    ids=['sys-exit-on-import', 'not-a-click-command', 'a-plain-function'])
+def test_a_broken_third_party_entry_point_breaks_neither_help_nor_upgrade(
+        hook, fake_entry_points, plugin_group, broken):
+    """Issue 17 item 10: `cfy --help` lists everything, `cfy upgrade plan` runs, and the
+    broken command explains itself (exit 1, no traceback)."""
+    points, _ = fake_entry_points
+    points.extend([broken, FakeEntryPoint('upgrade', plugin_group)])
+    root = hook.attach(_root(_host_command('snapshots')))
+
+    listing = CliRunner().invoke(root, ['--help'])
+    assert listing.exit_code == 0, listing.output
+    assert 'snapshots' in listing.output and 'upgrade' in listing.output
+    assert broken.name in listing.output and '[broken plugin]' in listing.output
+    result = CliRunner().invoke(root, ['upgrade', 'plan'])
+    assert (result.exit_code, result.output) == (0, 'planned\n'), result.output
+    failed = CliRunner().invoke(root, [broken.name])
+    assert failed.exit_code == 1 and 'could not be loaded' in failed.output
+    assert failed.exception is None or isinstance(failed.exception, SystemExit)

@@ -122,10 +122,11 @@ def test_b04_to_profile_is_the_source(prepared):
 
 
 @pytest.mark.parametrize('snapshot_id', ['9starts-with-digit', 'has/slash', 'space in id',
-                                         'semi;colon', 'x' * 300])
+                                         'semi;colon', 'x' * 300,
+                                         pytest.param('upgrade1\n', id='trailing-newline')])
 def test_b05_bad_snapshot_id(managers, snapshot_id):
-    """--snapshot-id with a digit first, "/", a space, ";", 300 characters: exit 2, no
-    snapshot created."""
+    """--snapshot-id with a digit first, "/", a space, ";", 300 characters, a trailing
+    newline: exit 2, no snapshot created."""
     sc = managers
     with no_change(sc.old, sc.new):
         result = sc.run(*flows.PREPARE, '--snapshot-id', snapshot_id)
@@ -189,10 +190,26 @@ def _no_metadata_zip_bytes():
     return buffer.getvalue()
 
 
+def _deep_zip_bytes(member):
+    """A zip whose ``member`` nests its JSON 100,000 levels deep (Python's parser gives up
+    with a RecursionError long before)."""
+    deep = '[' * 100000 + ']' * 100000
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, 'w', zipfile.ZIP_DEFLATED) as zf:
+        if member == 'metadata.json':
+            zf.writestr('metadata.json', '{"snapshot_version": "4.1.0", "x": ' + deep + '}')
+        else:
+            zf.writestr('metadata.json', json.dumps({'snapshot_version': '4.1.0'}))
+            zf.writestr(member, '{"default_tenant": ' + deep + '}')
+    return buffer.getvalue()
+
+
 BROKEN_SNAPSHOTS = {
     'corrupt': lambda: os.urandom(4096),
     'truncated': _truncated_zip_bytes,
     'no-metadata': _no_metadata_zip_bytes,
+    'deep-metadata': lambda: _deep_zip_bytes('metadata.json'),
+    'deep-agents': lambda: _deep_zip_bytes('agents.json'),
 }
 
 
@@ -211,14 +228,19 @@ def _put_snapshot(sim, sid, content):
 
 @pytest.mark.parametrize('kind', sorted(BROKEN_SNAPSHOTS))
 def test_b09_broken_snapshot_archive(managers, kind):
-    """prepare --snapshot-id names an existing snapshot whose archive is broken: refused with
-    a message about the archive; the local copy equals the server's or is absent."""
+    """prepare --snapshot-id names an existing snapshot whose archive is broken (not a zip,
+    truncated, no metadata.json, metadata.json or agents.json nested 100,000 levels deep):
+    refused with a message about the archive (the deep ones: snapshot-corrupt, exit 2); the
+    local copy equals the server's or is absent."""
     sc = managers
     sid = 'broken-' + kind
     _put_snapshot(sc.old, sid, BROKEN_SNAPSHOTS[kind]())
     with no_change(sc.old, sc.new):
         result = sc.run(*flows.PREPARE, '--snapshot-id', sid)
-    assert_refused(result, words=['zip' if kind != 'no-metadata' else 'metadata.json'])
+    error_id = assert_refused(
+        result, words=['zip' if kind != 'no-metadata' else 'metadata.json'])
+    if kind.startswith('deep-'):    # issue 17 item 8: not unexpected-error (RecursionError)
+        assert (error_id, result.returncode) == ('snapshot-corrupt', 2), harness.show(result)
     problems = harness.snapshot_files_problems(
         sc.workspace(), {sid: flows.server_archive_sha256(sc.old, sid)})
     assert problems == []
@@ -438,3 +460,41 @@ def test_b27_snapshot_deleted_from_workspace(prepared):
     with no_change(sc.old, sc.new):
         result = sc.run(*flows.NEW_HOST)
     assert_refused(result, words=['snapshot'])
+
+
+@pytest.mark.parametrize('option, value', [
+    ('--manager-tenant', 'default_tenant\n'), ('--manager-tenant', 'a/b'),
+    ('--manager-username', 'admin\n')],
+    ids=['tenant-newline', 'tenant-slash', 'username-newline'])
+def test_b28_bad_names_for_a_new_profile(prepared, option, value):
+    """new-host --manager-ip with a tenant or user name that is not a whole Cloudify name
+    (a trailing newline, a "/"): exit 2 bad-name before any profile or request."""
+    sc = prepared
+    profiles = sorted(os.listdir(os.path.join(sc.dot, 'profiles')))
+    with no_change(sc.old, sc.new):
+        result = sc.run('upgrade', 'new-host', '--manager-ip', '127.0.0.1', '--profile-name',
+                        'made-here', '--rest-port', sc.new.rest_port, '--manager-username',
+                        'admin', '--manager-password', flows.NEW_ADMIN_PASSWORD, option,
+                        value, '--yes')
+    assert_refused(result, codes=(2,), error_id='bad-name', words=[option])
+    assert sorted(os.listdir(os.path.join(sc.dot, 'profiles'))) == profiles
+
+
+@pytest.mark.parametrize('change, command', [
+    ({'source': 'old'}, 'new-host'), ({'snapshot': ['id']}, 'new-host'),
+    ({'runbooks': {'prepare': 1}}, 'status'), ({'target': {'version': 7}}, 'status')],
+    ids=['source-string', 'snapshot-list', 'runbooks-object', 'target-version-number'])
+def test_b29_workspace_json_wrong_types(prepared, change, command):
+    """workspace.json is JSON but a key has the wrong type (a string for an object, a number
+    for a version...): exit 2 workspace-corrupt naming the key, never a traceback, nothing
+    sent to either manager."""
+    sc = prepared
+    path = os.path.join(sc.workspace(), 'workspace.json')
+    meta = flows.read_json(path)
+    meta.update(change)
+    with open(path, 'w') as stream:
+        json.dump(meta, stream)
+    args = flows.NEW_HOST if command == 'new-host' else ('upgrade', 'status')
+    with no_change(sc.old, sc.new):
+        result = sc.run(*args)
+    assert_refused(result, codes=(2,), error_id='workspace-corrupt', words=list(change)[:1])

@@ -30,6 +30,7 @@ import pytest
 
 from tests import flows
 from tests.reliability import harness
+from tests.simulator import helpers
 
 EXCLUDED = (os.path.join('backups', 'rest-security.conf'),)
 
@@ -55,6 +56,7 @@ def _profile_use(sc, name, sim):
                     '--skip-credentials-validation', '--ssh-user', sim.ssh_user,
                     '--ssh-key', sim.ssh_key, '--ssh-port', sim.ssh_port)
     assert result.returncode == 0, harness.show(result)
+    helpers.trust_host_keys(sc.workdir, sim)
 
 
 def _files(root, skip_dirs=()):
@@ -112,9 +114,9 @@ def test_s01_no_secret_anywhere(flow, simulated_manager, tmp_path):
         if args == flows.prepare_args():
             sc.record_server_snapshot()
     harness.assert_upgraded(sc)
-    with new.state.lock:
-        tokens = [rec['secret'] for rec in new.state.tokens.values()]
-    known['api tokens'] = tokens
+    # every token the target issued (revoked ones too: they must not leak either)
+    known['api tokens'] = [rec['value'] for rec in new.token_history]
+    assert known['api tokens']
 
     # where to look
     workspace = sc.workspace()
@@ -195,3 +197,41 @@ def test_s02_reset_passwords_file_is_private(managers):
                     if p in capture.stdout or p in capture.stderr)
     assert hits == []
     harness.assert_private_modes(sc)
+
+
+def test_s03_no_token_or_basic_credential_with_vvv(managers):
+    """new-host -vvv with --users rest-security (the plugin takes an API token on the 7.0
+    target; cfy's REST client logs every request header at DEBUG): neither the token, nor
+    the Basic credential of either admin, nor their passwords appear in stdout, stderr or
+    cfy's cli.log; the token was short-lived (an expiration date) and is revoked on the
+    target when restore-users ends (issue 17 item 1)."""
+    sc = managers
+    _profile_use(sc, 'new', sc.new)     # the stock command: it also writes cfy's config.yaml,
+    _profile_use(sc, 'old', sc.old)     # which gives cfy's REST client logger its handlers
+    sc.prepare()
+    result = sc.run(*flows.NEW_HOST, '-vvv')
+    assert result.returncode == 0, harness.show(result)
+    harness.assert_upgraded(sc)
+    log_path = os.path.join(sc.dot, 'logs', 'cli.log')
+    with open(log_path, 'rb') as stream:
+        cli_log = stream.read().decode('utf-8', 'replace')
+    assert 'request header:' in cli_log      # cfy's REST client did log its headers
+    issued = [t for t in sc.new.token_history if t['description'].startswith('cfy upgrade')]
+    assert issued, sc.new.token_history
+    secrets_ = [t['value'] for t in issued] + [
+        base64.b64encode('admin:{0}'.format(p).encode()).decode()
+        for p in (flows.OLD_ADMIN_PASSWORD, flows.NEW_ADMIN_PASSWORD)] + [
+        flows.OLD_ADMIN_PASSWORD, flows.NEW_ADMIN_PASSWORD]
+    places = {'cli.log': cli_log}
+    for number, capture in enumerate(sc.captures):
+        places['run {0} stdout'.format(number)] = capture.stdout
+        places['run {0} stderr'.format(number)] = capture.stderr
+    leaks = sorted({(place, value[:12]) for place, text in places.items()
+                    for value in secrets_ if value in text})
+    assert leaks == []
+    # short-lived, and gone once the step ended
+    assert all(t['expiration_date'] for t in issued), issued
+    with sc.new.state.lock:
+        alive = [t for t in sc.new.state.tokens.values()
+                 if t['description'].startswith('cfy upgrade')]
+    assert alive == []

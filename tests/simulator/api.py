@@ -11,12 +11,12 @@ import hmac
 import json
 import os
 import re
-import secrets
 import traceback
 import uuid
 
 from tests.simulator import data as datamod
 from tests.simulator import topology as topomod
+from tests.simulator import tokens as tokensmod
 from tests.simulator.transport import Response
 
 JSON = 'application/json'
@@ -74,6 +74,35 @@ def nginx_page(status):
             '</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n'
             .format(status, title)).encode('ascii')
     return Response(status, body, content_type='text/html')
+
+
+def hostile_answer(rule, request, sleep):
+    """What a faults.py hostile-answer rule sends (no Cloudify Manager does; issue 17)."""
+    if rule.kind == 'replace':
+        return Response(rule.status, json.dumps(rule.body).encode('utf-8'), content_type=JSON)
+    if rule.kind == 'redirect':
+        target = rule.location + request.raw_path + (
+            '?' + request.handler.path.split('?', 1)[1] if '?' in request.handler.path
+            else '')
+        return Response(rule.status, b'', headers=[('Location', target)])
+    if rule.kind == 'endless':
+        def endless(limit=rule.limit):
+            sent = 0
+            block = b'"' + b'x' * 65534 + b'",'
+            yield b'{"items": ['
+            while limit is None or sent < limit:
+                sent += len(block)
+                yield block
+        return Response(200, pieces=endless(), content_type=JSON)
+    body = json.dumps(rule.body if rule.body is not None else
+                      {'items': [], 'metadata': {'pagination': {'total': 0}}}).encode()
+
+    def trickle():
+        for index in range(len(body)):
+            if index:
+                sleep(rule.interval)
+            yield body[index:index + 1]
+    return Response(200, pieces=trickle(), length=len(body), content_type=JSON)
 
 
 UI_PAGE = (b'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Cloudify Manager'
@@ -172,6 +201,9 @@ class RestApi:
                                'Internal error occurred in manager REST server (simulated)',
                                server_traceback='Traceback (simulated fault)\n')
             return nginx_page(status)
+        hostile = mgr.faults.take_answer(request.method, request.path)
+        if hostile is not None:
+            return hostile_answer(hostile, request, mgr.sleep_real)
         path = request.path
         if not path.startswith('/api/'):
             return Response(200, UI_PAGE, content_type='text/html')
@@ -634,16 +666,15 @@ def make_token(mgr, user):
 
 
 def check_token(mgr, token):
+    """The user of ``token``, or None; 7.0 raises the REST service's own 401 (tokens.py)."""
     rules = mgr.rules
     if rules.tokens_post:
-        m = re.match(r'^ctok-([A-Za-z0-9]+)-(.+)$', token)
-        if not m:
-            return None
+        try:
+            username = tokensmod.user_of(mgr.store, token)
+        except tokensmod.TokenError as error:
+            raise ApiError(error.status, error.code, error.message)
         with mgr.store.lock:
-            rec = mgr.store.tokens.get(m.group(1))
-            if not rec or not hmac.compare_digest(rec['secret'], m.group(2)):
-                return None
-            return mgr.store.users.get(rec['username'])
+            return mgr.store.users.get(username)
     try:
         uid_part, sig = token.split('.', 1)
         uid = int(base64.urlsafe_b64decode(uid_part.encode('ascii')).decode('ascii'))
@@ -743,26 +774,39 @@ def get_token(api, ctx):
 
 @route('POST', r'/tokens', scoped=False, when='tokens_post')
 def post_token(api, ctx):
-    """observed-7.0 'POST /tokens {"description":"x"}' -> 200 with value ctok-<id>-<secret>."""
+    """observed-7.0 'POST /tokens {"description":"x"}' -> 200 with value ctok-<id>-<secret>;
+    ``expiration_date`` and the purge of expired tokens as in tests/simulator/tokens.py."""
     body = api.json_body(ctx)
-    tid = secrets.token_hex(5)
-    secret = secrets.token_urlsafe(24)
-    rec = {'id': tid, 'username': ctx.user['username'], 'role': ctx.user['role'],
-           'expiration_date': body.get('expiration_date'), 'last_used': None,
-           'description': body.get('description'), 'secret': secret}
-    with api.store.lock:
-        api.store.tokens[tid] = rec
-    out = {k: v for k, v in rec.items() if k != 'secret'}
-    out['value'] = 'ctok-{0}-{1}'.format(tid, secret)
-    return 200, out
+    try:
+        return 200, tokensmod.create(api.store, ctx.user, body.get('description'),
+                                     body.get('expiration_date'), api.mgr.token_history)
+    except tokensmod.TokenError as error:
+        raise ApiError(error.status, error.code, error.message)
+
+
+@route('DELETE', r'/tokens/(?P<tid>[^/]+)', scoped=False, when='tokens_post')
+def delete_token(api, ctx, tid):
+    """MGR@7.0.4 tokens.py TokensId.delete: 204, or 404 'Could not find token <id>'."""
+    try:
+        tokensmod.delete(api.store, tid, ctx.user)
+    except tokensmod.TokenError as error:
+        raise ApiError(error.status, error.code, error.message)
+    return Response(204, b'')
+
+
+@route('GET', r'/tokens/(?P<tid>[^/]+)', scoped=False, when='tokens_post')
+def get_token_by_id(api, ctx, tid):
+    try:
+        return 200, tokensmod.get(api.store, tid, ctx.user)
+    except tokensmod.TokenError as error:
+        raise ApiError(error.status, error.code, error.message)
 
 
 @route('GET', r'/tokens', scoped=False, when='tokens_post')
 def list_tokens(api, ctx):
     """behaviour §12.11: items carry `value`, the secret masked (rules.token_list_value)."""
     with api.store.lock:
-        items = [{k: v for k, v in t.items() if k != 'secret'}
-                 for t in api.store.tokens.values()
+        items = [tokensmod.present(t) for t in api.store.tokens.values()
                  if ctx.is_admin or t['username'] == ctx.user['username']]
     fields = ('id', 'username', 'role', 'expiration_date', 'last_used', 'description')
     if api.rules.token_list_value:

@@ -1,6 +1,9 @@
 """Fault injection for the simulated managers (issue 3 item 8): 5xx bursts, dropped
 downloads, slow responses, failing or hanging executions, REST outages, downloads without
 Content-Length, and the auto-heal hazard of an old manager (riemann heals, behaviour §7.4).
+Hostile answers (issue 17): JSON of the wrong shape, an endless JSON answer, an answer
+trickled a byte at a time, and a redirect to another server.  No Cloudify Manager sends
+these; they stand for what a broken proxy or an attacker in its place could.
 
 Every switch is thread-safe and can be set from tests through ``manager.faults``.
 Explicit fault durations are real seconds (not scaled by the manager's time scale).
@@ -53,6 +56,18 @@ class Faults(object):
       behaviour §12.4): on 4.x-5.0.x targets the restore's deployment environment fails
       (``workflows.Engine._restore_deployment_envs``); a wagon is never installed by a
       5.1+ restore.
+    - ``replace_answer(pattern, body, status=200, count=None, method='GET')``: matching
+      requests get ``body`` as their JSON answer, unauthenticated (a wrong shape: ``items``
+      that is not a list, a ``version`` that is a number...).
+    - ``endless_json(pattern, count=None, method='GET', limit=None)``: a 200 JSON answer
+      (chunked, no Content-Length) that never ends: ``{"items": [`` then one 64 KiB string
+      after another, ``limit`` bytes at most (None: until the client goes away).
+    - ``trickle(pattern, interval=1.0, count=None, method='GET', body=None)``: a 200 JSON
+      answer with a Content-Length, sent one byte every ``interval`` seconds (each read gets
+      a byte long before any per-read timeout).
+    - ``redirect(pattern, location, status=302, count=None, method=None)``: matching
+      requests are redirected to ``location`` + the request's path and query (another
+      origin: the test's recording server).
     - ``clear()``: remove every fault.
     """
 
@@ -65,13 +80,14 @@ class Faults(object):
         self._exec_hang = []
         self._agent_stay = []
         self._plugin_fail = []
+        self._answers = []
         self.no_content_length = False
 
     def clear(self):
         with self._lock:
             self._fail, self._drops, self._delays = [], [], []
             self._exec_fail, self._exec_hang, self._agent_stay = [], [], []
-            self._plugin_fail = []
+            self._plugin_fail, self._answers = [], []
             self.no_content_length = False
 
     # -- HTTP level ----------------------------------------------------------------------
@@ -113,6 +129,35 @@ class Faults(object):
                 if rule.matches('GET', path):
                     rule.consume()
                     return rule.after_bytes
+        return None
+
+    # -- hostile answers (issue 17) ---------------------------------------------------------
+    def replace_answer(self, pattern, body, status=200, count=None, method='GET'):
+        with self._lock:
+            self._answers.append(_Rule(pattern, method, count, kind='replace', body=body,
+                                       status=int(status)))
+
+    def endless_json(self, pattern, count=None, method='GET', limit=None):
+        with self._lock:
+            self._answers.append(_Rule(pattern, method, count, kind='endless', limit=limit))
+
+    def trickle(self, pattern, interval=1.0, count=None, method='GET', body=None):
+        with self._lock:
+            self._answers.append(_Rule(pattern, method, count, kind='trickle',
+                                       interval=float(interval), body=body))
+
+    def redirect(self, pattern, location, status=302, count=None, method=None):
+        with self._lock:
+            self._answers.append(_Rule(pattern, method, count, kind='redirect',
+                                       location=location.rstrip('/'), status=int(status)))
+
+    def take_answer(self, method, path):
+        """The hostile-answer rule matching this request (consumed), or None."""
+        with self._lock:
+            for rule in self._answers:
+                if rule.matches(method, path):
+                    rule.consume()
+                    return rule
         return None
 
     # -- executions ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 executions through the official client, polling a condition, and a file's SHA-256."""
 import base64
 import hashlib
+import os
 import time
 
 import requests
@@ -84,3 +85,25 @@ def wait_execution_any(mgr, execution_id, passwords, timeout=15.0):
             return ex if ex.status in ('terminated', 'failed', 'cancelled') else None
         return None
     return wait_until(done, timeout, what='execution {0}'.format(execution_id))
+
+
+def trust_host_keys(cfy_workdir, *sims):
+    """Pin the SSH host keys of simulated managers' hosts in the plugin's known-hosts file
+    of ``cfy_workdir`` (<it>/.cloudify/upgrade_known_hosts), as an operator who checked
+    them would have: commands then need neither a prompt nor --accept-new-host-keys."""
+    lines = [sim.machine.host.known_hosts_line() for sim in sims
+             if getattr(getattr(sim, 'machine', None), 'host', None) is not None]
+    if not lines:
+        return
+    directory = os.path.join(str(cfy_workdir), '.cloudify')
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    path = os.path.join(directory, 'upgrade_known_hosts')
+    existing = ''
+    if os.path.exists(path):
+        with open(path) as stream:
+            existing = stream.read()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, 'a') as stream:
+        for line in lines:
+            if line not in existing:
+                stream.write(line + '\n')

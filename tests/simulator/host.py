@@ -19,12 +19,20 @@ Permission rule (simple, documented, close enough to a CentOS manager host):
 Paths that would leave the root (`..` above `/`, symlinks resolving outside) are refused with
 "Permission denied". Relative paths are relative to `/home/<user>`.
 
-Supported exec commands (argv split with shlex; no pipes, redirections or `sh -c`; an optional
-`sudo [-n] [-H] [-E] [-u root] [--]` prefix): cat, test -f/-d/-e/-s, ls [-1] [-a] [-A],
-mkdir [-p] [-m MODE], cp [-r|-R|-a|-p|-f], mv [-f], rm [-f] [-r], chmod [-R] OCTAL, chown [-R],
-tar {c|x}[z][v]f {-|FILE} [-C DIR] [NAME...], sha256sum, grep [-q] [-s] [-F] [-E] [-i],
-df [-P] [-k], systemctl, true, false, echo [-n], whoami. Anything else exits 127 with
-"command not found" (exit 1 with "sudo: X: command not found" under sudo, as sudo does).
+Supported exec commands (argv split with shlex; no pipes, redirections or `sh -c` but the one
+below; an optional `sudo [-n] [-H] [-E] [-u root] [--]` prefix): cat, test -f/-d/-e/-s,
+ls [-1] [-a] [-A], mkdir [-p] [-m MODE], cp [-r|-R|-a|-p|-f], mv [-f], rm [-f] [-r],
+chmod [-R] OCTAL, chown [-R], tar {c|x}[z][v]f {-|FILE} [-C DIR] [NAME...], sha256sum,
+grep [-q] [-s] [-F] [-E] [-i], df [-P] [-k], systemctl, true, false, echo [-n], whoami,
+`mktemp -d TEMPLATE` (a new directory, mode 0700, its path on stdout; coreutils mktemp) and
+exactly `sh -c 'umask NNN && exec cat > "$1"' sh PATH` (stdin into PATH, created with mode
+0666 & ~NNN: what a shell does).  Anything else exits 127 with "command not found" (exit 1
+with "sudo: X: command not found" under sudo, as sudo does).
+
+``created`` lists every regular file the host created, with the mode it had when it was
+created (``{'path', 'mode', 'via': 'sh'|'sftp', 'dir_mode'}``, ``dir_mode`` the mode of
+its directory then), so tests can tell a file made private from its first byte from one
+chmod-ed afterwards (issue 17 item 2).
 """
 
 import asyncio
@@ -33,10 +41,12 @@ import hashlib
 import io
 import os
 import posixpath
+import random
 import re
 import shlex
 import shutil
 import stat
+import string
 import tarfile
 import threading
 
@@ -86,6 +96,7 @@ class SimulatedHost:
         self.home = '/home/' + user
         self.port = port
         self.commands = []          # command lines received; appended from the server thread
+        self.created = []           # files created, with their mode at creation (docstring)
         self.refuse_keys = False    # fault: refuse every key
         self.sudo_allowed = True    # fault: False makes every sudo ask for a password
         self.disk_kb = None         # None: real numbers of root_dir's fs; or (total_kb, avail_kb)
@@ -120,6 +131,22 @@ class SimulatedHost:
             with open(self.authorized_keys_path, 'wb') as out:
                 out.write(data)
             os.chmod(self.authorized_keys_path, 0o600)
+
+    def new_host_key(self):
+        """A new identity, as a reinstalled host gets (a new host key); a running server is
+        restarted on the same port with it."""
+        key = asyncssh.generate_private_key('ssh-ed25519', comment='simulated-host')
+        key.write_private_key(self.host_key_path)
+        key.write_public_key(self.host_key_path + '.pub')
+        os.chmod(self.host_key_path, 0o600)
+        self._host_key = key
+        if self._thread is not None:
+            self.stop()
+            self.start()
+
+    def fingerprint(self):
+        """The host key's SHA-256 fingerprint as ssh-keygen -l shows it (SHA256:...)."""
+        return self._host_key.get_fingerprint('sha256')
 
     def known_hosts_line(self):
         """The known_hosts line for this host, e.g. `[127.0.0.1]:2222 ssh-ed25519 AAAA...`."""
@@ -324,6 +351,52 @@ class SimulatedHost:
         if not self.writable(path, sudo):
             template = DENIED.get(cmd, "%s: cannot write '%s': Permission denied")
             raise CommandFailed(2 if cmd == 'tar' else 1, template % (cmd, path))
+
+    def record_created(self, remote, via):
+        local = self.local_path(remote)
+        self.created.append({'path': self.remote_path(remote), 'via': via,
+                             'mode': stat.S_IMODE(os.stat(local).st_mode),
+                             'dir_mode': stat.S_IMODE(os.stat(os.path.dirname(local)).st_mode)})
+
+    def _cmd_mktemp(self, args, sudo, stdin, out):
+        flags, rest = _split_flags(args, 'd')
+        if 'd' not in flags or len(rest) != 1 or not rest[0].endswith('XXX'):
+            raise CommandFailed(1, 'mktemp: only `mktemp -d TEMPLATE` is simulated')
+        template = rest[0]
+        stem = template.rstrip('X')
+        self._need_write('mkdir', stem, sudo)
+        for _ in range(100):
+            path = stem + ''.join(
+                random.choice(string.ascii_letters + string.digits)
+                for _ in range(len(template) - len(stem)))
+            try:
+                os.mkdir(self.local_path(path), 0o700)
+            except FileExistsError:
+                continue
+            os.chmod(self.local_path(path), 0o700)
+            out.write((path + '\n').encode())
+            return 0
+        raise CommandFailed(1, "mktemp: failed to create directory via template '%s'"
+                            % template)
+
+    def _cmd_sh(self, args, sudo, stdin, out):
+        match = len(args) == 4 and args[0] == '-c' and args[2] == 'sh' and re.fullmatch(
+            r'umask ([0-7]{3,4}) && (?:exec )?cat > "\$1"', args[1])
+        if not match:
+            raise CommandFailed(2, 'simulated host: only `sh -c \'umask NNN && exec cat > '
+                                   '"$1"\' sh PATH` is supported')
+        path = args[3]
+        self._need_write('cp', path, sudo)
+        mode = 0o666 & ~int(match.group(1), 8)
+        local = self.local_path(path)
+        try:
+            fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        except OSError as exc:
+            raise CommandFailed(1, 'sh: 1: cannot create %s: %s' % (path, exc.strerror))
+        with os.fdopen(fd, 'wb') as stream:
+            os.fchmod(stream.fileno(), mode)     # the test process's own umask is not the host's
+            self.record_created(path, 'sh')
+            stream.write(stdin)
 
     def _cmd_true(self, args, sudo, stdin, out):
         return 0
@@ -639,7 +712,8 @@ def _reads_stdin(argv):
     if argv and argv[0] == 'sudo':
         argv, _ = _strip_sudo(argv[1:])
         argv = argv or []
-    return (len(argv) >= 3 and argv[0] == 'tar' and 'x' in argv[1] and argv[2] == '-')
+    return ((len(argv) >= 3 and argv[0] == 'tar' and 'x' in argv[1] and argv[2] == '-')
+            or (len(argv) == 5 and argv[:2] == ['sh', '-c']))
 
 
 def _strip_sudo(args):
@@ -744,7 +818,11 @@ class _Sftp(asyncssh.SFTPServer):
                   | asyncssh.FXF_APPEND)
         if pflags & writes:
             self._check_write(path)
-        return super().open(path, pflags, attrs)
+        existed = os.path.lexists(self._local(path))
+        handle = super().open(path, pflags, attrs)
+        if pflags & asyncssh.FXF_CREAT and not existed:
+            self._host.record_created(path.decode('utf-8'), 'sftp')
+        return handle
 
     def setstat(self, path, attrs):
         self._check_write(path)

@@ -277,6 +277,7 @@ class SimulatedManager:
         self.torn_down = False
         self.faults = Faults()
         self.requests = RequestLog()
+        self.token_history = []      # every 7.0 token value issued (tests look for leaks)
         self.store = datamod.Store()
         self.state = self.store
         self.units = {u: True for u in self.rules.units}

@@ -124,3 +124,52 @@ def test_rest_download_headers(simulated_manager, version, has_length):
     response = raw(mgr, 'GET', snapshot_ready(mgr))
     assert ('Content-Length' in response.headers) is has_length
     assert response.content[:2] == b'PK'
+
+
+# -- hostile answers (issue 17): what no Cloudify Manager sends --------------------------------
+
+def test_replace_answer_sends_a_wrong_shape(simulated_manager):
+    mgr = simulated_manager('4.1')
+    mgr.faults.replace_answer(r'^/api/version$', {'version': 41, 'edition': 'premium'},
+                              count=1)
+    replaced = raw(mgr, 'GET', '/api/version', auth=False)
+    assert replaced.status_code == 200
+    assert replaced.json() == {'version': 41, 'edition': 'premium'}
+    assert raw(mgr, 'GET', '/api/version').json()['version'] == '4.1.0'
+
+
+def test_endless_json_never_ends_until_its_limit(simulated_manager):
+    mgr = simulated_manager('7.0')
+    mgr.faults.endless_json(r'/deployments$', limit=1 << 20)
+    response = raw(mgr, 'GET', '/api/v3.1/deployments', stream=True)
+    assert response.status_code == 200 and is_json(response)
+    assert 'Content-Length' not in response.headers
+    body = b''.join(response.iter_content(1 << 16))
+    assert body.startswith(b'{"items": ["xxx') and len(body) > 1 << 20
+    with pytest.raises(ValueError):
+        __import__('json').loads(body)
+
+
+def test_trickle_sends_one_byte_at_a_time(simulated_manager):
+    mgr = simulated_manager('7.0')
+    mgr.faults.trickle(r'/deployments$', interval=0.05, body={'items': []}, count=1)
+    response = raw(mgr, 'GET', '/api/v3.1/deployments', stream=True, timeout=(5, 1))
+    assert response.headers['Content-Length'] == str(len(b'{"items": []}'))
+    pieces = list(response.raw.stream(1, decode_content=False))
+    assert len(pieces) > 1 and b''.join(pieces) == b'{"items": []}'
+
+
+def test_redirect_to_another_origin(simulated_manager):
+    from tests.simulator.recorder import RecordingServer
+    mgr = simulated_manager('7.0')
+    with RecordingServer(answer={'items': []}) as other:
+        mgr.faults.redirect(r'/deployments$', other.url, count=2)
+        moved = raw(mgr, 'GET', '/api/v3.1/deployments?_size=5', allow_redirects=False)
+        assert moved.status_code == 302
+        assert moved.headers['Location'] == other.url + '/api/v3.1/deployments?_size=5'
+        followed = raw(mgr, 'GET', '/api/v3.1/deployments', headers={'X-Probe': '1'})
+        assert followed.status_code == 200 and followed.json() == {'items': []}
+        assert [r['path'] for r in other.requests] == ['/api/v3.1/deployments']
+        assert 'x-probe' in other.headers_seen()
+        assert raw(mgr, 'GET', '/api/v3.1/deployments').json()['items'] == []   # used up
+        assert len(other.requests) == 1

@@ -424,3 +424,67 @@ def test_restart_on_the_same_port_keeps_identity(root, recorder):
         client = _client(second, key_filename=first.key_path)
         assert run(client, 'test -f /opt/manager/rest-security.conf')[0] == 0
         client.close()
+
+
+def test_mktemp_makes_a_private_directory(host, ssh):
+    """coreutils mktemp -d: a new directory, mode 0700, its path on stdout."""
+    rc, out, err = run(ssh, 'mktemp -d /tmp/.stage-XXXXXXXXXX')
+    assert rc == 0, err
+    path = out.decode().strip()
+    assert path.startswith('/tmp/.stage-') and len(path) == len('/tmp/.stage-') + 10
+    local = os.path.join(host.root, path.lstrip('/'))
+    assert stat.S_IMODE(os.stat(local).st_mode) == 0o700
+    assert run(ssh, 'mktemp -d /opt/manager/.x-XXXXXX')[0] == 1       # not writable
+    assert run(ssh, 'sudo mktemp -d /opt/manager/.x-XXXXXX')[0] == 0
+
+
+def test_sh_umask_cat_creates_the_file_private_from_its_first_byte(host, ssh):
+    """`sh -c 'umask 077 && exec cat > "$1"' sh PATH`: stdin into a file created 0600."""
+    command = 'sh -c \'umask 077 && exec cat > "$1"\' sh /tmp/secret.conf'
+    rc, _, err = run(ssh, command, stdin=b'{"hash_salt": "x"}')
+    assert rc == 0, err
+    local = os.path.join(host.root, 'tmp', 'secret.conf')
+    with open(local, 'rb') as stream:
+        assert stream.read() == b'{"hash_salt": "x"}'
+    assert host.created[-1] == {'path': '/tmp/secret.conf', 'via': 'sh', 'mode': 0o600,
+                                'dir_mode': stat.S_IMODE(os.stat(os.path.dirname(local))
+                                                         .st_mode)}
+    assert run(ssh, 'sh -c \'echo hi; cat > "$1"\' sh /tmp/x')[0] == 2       # nothing else
+    denied = run(ssh, command.replace('/tmp/', '/opt/manager/'), stdin=b'x')
+    assert denied[0] == 1 and b'Permission denied' in denied[2]
+
+
+def test_sftp_creations_are_recorded_with_their_mode(host, ssh, tmp_path):
+    source = tmp_path / 'f'
+    source.write_bytes(b'data')
+    sftp = ssh.open_sftp()
+    try:
+        sftp.put(str(source), '/tmp/uploaded')
+    finally:
+        sftp.close()
+    created = [c for c in host.created if c['path'] == '/tmp/uploaded']
+    assert len(created) == 1 and created[0]['via'] == 'sftp'
+
+
+def test_a_new_host_key_is_a_new_identity_on_the_same_port(host, tmp_path):
+    """A reinstalled host presents another key (what a changed-key refusal must catch)."""
+    known = tmp_path / 'known_hosts'
+    known.write_text(host.known_hosts_line() + '\n')
+    before, port = host.fingerprint(), host.port
+    host.new_host_key()
+    assert host.port == port and host.fingerprint() != before
+    with pytest.raises(paramiko.BadHostKeyException):
+        _client(host, policy=paramiko.RejectPolicy(), known_hosts=str(known))
+    assert host.fingerprint() == paramiko_fingerprint(host)
+
+
+def paramiko_fingerprint(host):
+    import base64
+    sock = socket.create_connection(('127.0.0.1', host.port), timeout=10)
+    transport = paramiko.Transport(sock)
+    try:
+        transport.start_client(timeout=10)
+        digest = hashlib.sha256(transport.get_remote_server_key().asbytes()).digest()
+    finally:
+        transport.close()
+    return 'SHA256:' + base64.b64encode(digest).decode().rstrip('=')

@@ -82,12 +82,17 @@ class Request(object):
 
 
 class Response(object):
-    """status, headers, and one of: bytes `body`, a file `path` (optionally a byte range)."""
+    """status, headers, and one of: bytes `body`, a file `path` (optionally a byte range),
+    an iterable of byte strings `pieces` (sent as they come: endless or trickled answers;
+    give `length` for a Content-Length, else it is chunked)."""
 
     def __init__(self, status, body=b'', headers=None, path=None, content_type=None,
-                 chunked=False, drop_after=None, file_range=None, reason=None):
+                 chunked=False, drop_after=None, file_range=None, reason=None, pieces=None,
+                 length=None):
         self.status = status
         self.body = body
+        self.pieces = pieces
+        self.length = length
         self.headers = list(headers or [])
         self.path = path
         self.file_range = file_range
@@ -145,12 +150,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             names.add(name.lower())
             self.send_header(name, value)
         body, size = response.body, None
-        if response.path is not None:
+        if response.pieces is not None:
+            size = response.length
+        elif response.path is not None:
             start, end = response.file_range or (0, os.path.getsize(response.path) - 1)
             size = max(0, end - start + 1)
         else:
             size = len(body)
-        chunked = response.chunked
+        chunked = response.chunked or (response.pieces is not None and size is None)
         if chunked:
             self.send_header('Transfer-Encoding', 'chunked')
         elif 'content-length' not in names:
@@ -170,6 +177,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     return
                 self._send_piece(piece, chunked)
                 sent += len(piece)
+                if response.pieces is not None:
+                    self.wfile.flush()      # a trickle must reach the client as it goes
             if chunked:
                 self.wfile.write(b'0\r\n\r\n')
             self.wfile.flush()
@@ -193,6 +202,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     @staticmethod
     def _pieces(response):
+        if response.pieces is not None:
+            yield from response.pieces
+            return
         if response.path is None:
             if response.body:
                 yield response.body

@@ -388,3 +388,18 @@ def test_restore_body_carries_ignore_plugin_failure_only_where_it_is_read():
             versions.restore_body(target, ignore_plugin_failure=True)
         assert info.value.error_id == 'ignore-plugin-failure-unsupported'
         assert versions.IGNORE_PLUGIN_FAILURE_RANGE in info.value.message
+
+
+@pytest.mark.parametrize('value', ['upgrade_1\n', 'upgrade_1\r\n', 'a\nb', 'tenant\x00',
+                                   ' padded', 'trailing '])
+def test_names_must_match_whole(value):
+    """Issue 17 item 7: a trailing newline (``$`` matches before it) is refused too."""
+    assert versions.name_problem(value, 'a tenant name')
+    assert versions.snapshot_id_problem(value)
+
+
+def test_name_problem_names_what_and_shows_the_value_escaped():
+    problem = versions.name_problem('bad\nname', 'a user name')
+    assert problem.startswith('a user name may only contain') and "'bad\\nname'" in problem
+    assert versions.name_problem('default_tenant', 'a tenant name') is None
+    assert versions.name_problem(7, 'a tenant name') == 'a tenant name must not be empty'

@@ -13,6 +13,8 @@ mode for ``plan``.
 import time
 from typing import Dict, FrozenSet, List
 
+from cloudify_cli import env
+
 from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.engine.checks import evaluate, validate_waivers
 from cloudify_upgrade_plugin.engine.command import Command, Outcome
@@ -20,6 +22,7 @@ from cloudify_upgrade_plugin.engine.runner import Runner
 from cloudify_upgrade_plugin.engine.step import Runbook, Step, default_confirm
 from cloudify_upgrade_plugin.engine.workspace import Workspace
 from cloudify_upgrade_plugin.errors import BlockedError, InputError, UpgradeError
+from cloudify_upgrade_plugin.host import known_hosts
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import profiles, restore_wait
 from cloudify_upgrade_plugin.manager.client import Manager
@@ -30,9 +33,10 @@ from cloudify_upgrade_plugin.runbooks.context import RestoreContext
 from cloudify_upgrade_plugin.runbooks.in_place import IN_PLACE
 from cloudify_upgrade_plugin.runbooks.new_host import NEW_HOST
 from cloudify_upgrade_plugin.runbooks.restore import plugins
-from cloudify_upgrade_plugin.runbooks.restore.base import LATE_CHECKS, RestoreMode
+from cloudify_upgrade_plugin.runbooks.restore.base import (
+    LATE_CHECKS, RestoreMode, prepared_snapshot)
 from cloudify_upgrade_plugin.runbooks.restore.checks import (
-    TARGET_CHECKS, CheckTarget, target_checks)
+    TARGET_CHECKS, CheckTarget, host_steps, target_checks)
 from cloudify_upgrade_plugin.runbooks.restore.route import RouteCopy
 from cloudify_upgrade_plugin.runbooks.restore.cutover import (
     CutOver, Finish, FollowCredentials, InstallAgents, Reconcile, RestoreUsers)
@@ -71,6 +75,7 @@ def describe(mode: str, source, target) -> List[dict]:
 
 def run(options: RestoreOptions) -> Outcome:
     """`cfy upgrade new-host` / `cfy upgrade in-place`."""
+    known_hosts.configure(accept_new=options.accept_new_host_keys)
     return RestoreCommand(MODES[options.mode], options).run()
 
 
@@ -102,6 +107,8 @@ class RestoreCommand(Command):
         workspace.update_meta(target=common.manager_meta(target))
         if workspace.journal.state().get(CheckTarget.id) != 'succeeded':
             # blocked before anything is uploaded: exit 3 and nothing changed
+            common.verify_host_keys(_ssh_hosts(ctx, meta))
+            common.journal_host_keys(workspace)
             ctx.target_checks = target_checks(ctx)
             evaluate(ctx.target_checks, options.waivers)
 
@@ -123,6 +130,23 @@ class RestoreCommand(Command):
 
     def render(self, document: dict) -> None:
         common.render(document, result_lines(document))
+
+
+def _ssh_hosts(ctx, meta) -> list:
+    """The profiles of the hosts this run will use over SSH: the target's when a step needs
+    it, the old manager's when the cut-over stops its riemann (new-host, 3.x/4.x)."""
+    found = []
+    if common.ssh_configured(ctx.target_manager) and \
+            host_steps(ctx, prepared_snapshot(ctx.workspace)):
+        found.append(ctx.target_profile)
+    source = versions.Version.parse((meta.get('source') or {}).get('version'))
+    if ctx.mode.name == versions.MODE_NEW_HOST and versions.has_riemann(source) and \
+            not ctx.options.no_stop_old_healing and ctx.source_profile and \
+            ctx.source_profile not in found:
+        profile = env.get_profile_context(ctx.source_profile)
+        if getattr(profile, 'ssh_user', None) and getattr(profile, 'ssh_key', None):
+            found.append(ctx.source_profile)
+    return found
 
 
 def _require_prepared(workspace, meta, mode):

@@ -173,3 +173,53 @@ def test_no_registered_secret_reaches_any_workspace_file_or_log(ws, caplog):
     assert leaky_entry['details']['message'] == 'ok with ***'
     assert leaky_entry['details']['admin_password'] == MASK
     assert ws.journal.last_entry('failing')['details']['message'] == 'login failed for admin/***'
+
+
+# -- issue 17 item 1: credentials nobody registered, in every logger's records -------------
+
+@pytest.mark.parametrize('line, kept', [
+    ('request header:  Authentication-Token: ctok-Ab12-Qw3rTy9Secret77', 'Token: ***'),
+    ('request header:  Authorization: Basic YWRtaW46cHc=', 'Authorization: Basic ***'),
+    ('Setting `Authentication-Token` header: MQ.abcdef0123', 'header: ***'),
+    ("{'Authentication-Token': 'tok-1', 'Tenant': 'default_tenant'}", "'default_tenant'"),
+    ('reply:  "200 OK" b\'{"id": "Ab12", "value": "ctok-Ab12-Qw3rTy9Secret77"}\'',
+     '"value": "***"'),
+    ('body: {"password": "pw\\"quoted"}', '"password": "***"'),
+    ('ctok-Ab12-Qw3rTy9Secret77 in a sentence', 'ctok-Ab12-*** in a sentence')])
+def test_credentials_are_masked_without_being_registered(line, kept):
+    from cloudify_upgrade_plugin.engine.redact import mask_credentials
+    masked = mask_credentials(line)
+    assert kept in masked
+    for secret in ('Qw3rTy9Secret77', 'YWRtaW46cHc=', 'MQ.abcdef0123', 'tok-1',
+                   'pw\\"quoted'):
+        assert secret not in masked
+
+
+@pytest.mark.parametrize('line', [
+    'Authorization failed: Tried to authenticate with invalid tenant name: x',
+    "the admin password is the old manager's admin password",
+    'Setting `Tenant` header: default_tenant'])
+def test_ordinary_sentences_are_left_alone(line):
+    from cloudify_upgrade_plugin.engine.redact import mask_credentials
+    assert mask_credentials(line) == line
+
+
+def test_every_logger_of_the_process_is_redacted(tmp_path):
+    """cfy's REST client logger (not a child of the plugin's, its own handler): the record
+    factory the plugin installs masks its header lines as they are created."""
+    path = tmp_path / 'cli.log'
+    handler = logging.FileHandler(str(path))
+    rest = logging.getLogger('cloudify.rest_client.http')
+    rest.addHandler(handler)
+    level, rest.level = rest.level, logging.DEBUG
+    try:
+        rest.debug('request header:  %s: %s', 'Authentication-Token', 'ctok-Zx9-S3cr3tT0ken')
+        rest.debug('request header:  %s: %s', 'Authorization', 'Basic dXNlcjpwYXNz')
+        handler.flush()
+    finally:
+        rest.removeHandler(handler)
+        rest.level = level
+        handler.close()
+    content = path.read_text()
+    assert 'Authentication-Token: ***' in content and 'Authorization: Basic ***' in content
+    assert 'S3cr3tT0ken' not in content and 'dXNlcjpwYXNz' not in content

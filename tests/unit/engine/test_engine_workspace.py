@@ -164,3 +164,68 @@ def test_update_meta_merges(ws):
     assert meta['cutover_at'] == '2026-01-01T00:00:00Z'
     assert meta['healing_fenced'] is True
     assert meta['mode'] == 'new-host'
+
+
+# -- issue 17 item 6: links are never followed, modes are enforced ------------------------
+
+def test_open_private_refuses_a_link(tmp_path):
+    outside = tmp_path / 'outside'
+    outside.write_text('mine')
+    link = tmp_path / 'journal.jsonl'
+    link.symlink_to(outside)
+    with pytest.raises(files.UnsafePath) as info:
+        files.open_private(str(link), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    assert info.value.error_id == 'workspace-unsafe' and info.value.exit_code == 2
+    assert outside.read_text() == 'mine'
+
+
+def test_journal_append_never_follows_a_planted_link(cfy_workdir, tmp_path):
+    workspace = Workspace.create('upg-links')
+    outside = tmp_path / 'elsewhere.txt'
+    outside.write_text('')
+    os.symlink(str(outside), workspace.path('journal.jsonl'))
+    with pytest.raises(files.UnsafePath):
+        workspace.journal.append('a-step', 'started')
+    assert outside.read_text() == ''
+
+
+def test_opening_a_workspace_fixes_modes_and_refuses_links(cfy_workdir, tmp_path):
+    workspace = Workspace.create('upg-modes')
+    workspace.write_json('inventory/source.json', {})
+    os.chmod(workspace.root, 0o755)
+    os.chmod(workspace.path('inventory'), 0o750)
+    os.chmod(workspace.path('workspace.json'), 0o644)
+    opened = Workspace.open('upg-modes')
+    modes = {rel: stat.S_IMODE(os.stat(opened.path(rel)).st_mode)
+             for rel in ('', 'inventory', 'workspace.json', 'inventory/source.json')}
+    assert modes == {'': 0o700, 'inventory': 0o700, 'workspace.json': 0o600,
+                     'inventory/source.json': 0o600}
+    os.symlink(str(tmp_path), workspace.path('snapshot'))
+    with pytest.raises(files.UnsafePath) as info:
+        Workspace.open('upg-modes')
+    assert 'snapshot' in info.value.message and 'symbolic link' in info.value.message
+
+
+def test_part_file_link_is_refused_before_any_request(tmp_path):
+    from cloudify_upgrade_plugin.snapshot import transfer
+    outside = tmp_path / 'outside'
+    outside.write_bytes(b'abc')
+    (tmp_path / 'snap.zip.part').symlink_to(outside)
+    with pytest.raises(files.UnsafePath):   # port 9: a request would fail differently
+        transfer.download(None, 'http://127.0.0.1:9/x', str(tmp_path / 'snap.zip'))
+    assert outside.read_bytes() == b'abc'
+
+
+@pytest.mark.parametrize('change, named', [
+    ({'source': 'old'}, '"source" is str'), ({'runbooks': {}}, '"runbooks" is dict'),
+    ({'snapshot': {'id': 5}}, '"snapshot.id" is int'),
+    ({'runbooks': [{'steps': 'x'}]}, '"runbooks" holds')])
+def test_workspace_json_of_the_wrong_types_is_corrupt(cfy_workdir, change, named):
+    """Issue 17 item 8: workspace-corrupt (exit 2) naming the key, never a TypeError."""
+    workspace = Workspace.create('upg-types')
+    document = workspace.meta
+    document.update(change)
+    atomic_write(workspace.path('workspace.json'), __import__('json').dumps(document))
+    with pytest.raises(InputError) as info:
+        workspace.meta
+    assert info.value.error_id == 'workspace-corrupt' and named in info.value.message

@@ -9,7 +9,7 @@ import pytest
 from cloudify_cli.env import ProfileContext
 
 from cloudify_upgrade_plugin.errors import UpgradeError
-from cloudify_upgrade_plugin.host import ssh
+from cloudify_upgrade_plugin.host import known_hosts, ssh
 from cloudify_upgrade_plugin.host.ssh import Host, HostUnavailable, RemoteCommandFailed
 from tests.simulator.host import SimulatedHost
 
@@ -361,5 +361,104 @@ def test_pinned_key_is_reused_and_strict_mode_refuses_unknown(sim, tmp_path):
                                strict_host_keys=True)
     with pytest.raises(HostUnavailable) as info:
         strict.run(['true'])
-    assert info.value.error_id == 'ssh-failed'
+    assert info.value.error_id == 'ssh-host-key-unknown'
     assert not (tmp_path / 'empty').exists()
+
+
+def test_write_creates_the_copy_private_from_its_first_byte(host, sim):
+    """Issue 17 item 2: staged in a mktemp -d directory (0700), created 0600, removed."""
+    host.stage_tag = 'upg-1'
+    host.write(b'{"hash_salt": "bmV3"}\n', '/opt/manager/rest-security.conf', mode=0o600,
+               sudo=True)
+    staged = [c for c in sim.created if c['path'].startswith('/tmp/')]
+    assert staged and all((c['mode'], c['dir_mode'], c['via']) == (0o600, 0o700, 'sh')
+                          for c in staged)
+    assert staged[0]['path'].startswith('/tmp/.cfy-upgrade-upg-1.')
+    assert os.listdir(on_host(sim, '/tmp')) == []
+    assert os.listdir(on_host(sim, '/opt/manager')) == ['rest-security.conf']
+
+
+def test_clean_staging_removes_only_this_tags_leftovers(host, sim):
+    os.makedirs(on_host(sim, '/tmp/.cfy-upgrade-upg-1.AbCdEfGhIj'))
+    put_file(sim.root, '/tmp/.cfy-upgrade-upg-1.AbCdEfGhIj/rest-security.conf', b'x', 0o600)
+    os.makedirs(on_host(sim, '/tmp/.cfy-upgrade-other.KlMnOpQrSt'))
+    put_file(sim.root, '/opt/manager/.rest-security.conf.cfy-upgrade-upg-1.0a1b2c', b'x')
+    put_file(sim.root, '/tmp/unrelated', b'x')
+    removed = host.clean_staging('upg-1', remotes=['/opt/manager/rest-security.conf'])
+    assert removed == 2
+    left = sorted(os.listdir(on_host(sim, '/tmp')))
+    assert left == ['.cfy-upgrade-other.KlMnOpQrSt', 'unrelated']
+    assert os.listdir(on_host(sim, '/opt/manager')) == ['rest-security.conf']
+
+
+# -- issue 17 item 5: the operator's known hosts, confirmation, first contact ---------------
+
+def test_the_operators_known_hosts_are_honoured_and_nothing_is_pinned(sim, tmp_path,
+                                                                      trust_new_host_keys):
+    known_hosts.configure(accept_new=False, interactive=False)
+    ssh_dir = tmp_path / 'home' / '.ssh'
+    ssh_dir.mkdir()
+    (ssh_dir / 'known_hosts').write_text(sim.known_hosts_line() + '\n')
+    pinned = tmp_path / 'kh'
+    with Host.from_profile(profile_for(sim), known_hosts_path=str(pinned)) as host:
+        assert host.verify_host_key() == 'known'
+        assert host.run(['true']) == (0, '')
+    assert not pinned.exists()
+    assert known_hosts.take_accepted() == []
+
+
+def test_an_unknown_key_is_refused_without_a_confirmation(sim, tmp_path):
+    known_hosts.configure(accept_new=False, interactive=False)
+    host = Host.from_profile(profile_for(sim), known_hosts_path=str(tmp_path / 'kh'))
+    with pytest.raises(HostUnavailable) as info:
+        host.verify_host_key()
+    error = info.value
+    assert error.error_id == 'ssh-host-key-unknown'
+    assert known_hosts.fingerprint(_server_key(sim)) in error.message
+    assert any('--accept-new-host-keys' in hint for hint in error.hints)
+    with pytest.raises(HostUnavailable):
+        host.run(['true'])
+    assert sim.commands == [] and not (tmp_path / 'kh').exists()
+
+
+def test_a_confirmed_key_is_pinned_and_recorded(sim, tmp_path, monkeypatch):
+    known_hosts.configure(accept_new=False, interactive=True)
+    answers = []
+    monkeypatch.setattr(known_hosts.click, 'confirm',
+                        lambda *args, **kwargs: answers.append(args) or True)
+    pinned = tmp_path / 'kh'
+    with Host.from_profile(profile_for(sim), known_hosts_path=str(pinned)) as host:
+        assert host.verify_host_key() == 'accepted'
+        assert host.run(['true']) == (0, '')
+    assert len(answers) == 1 and pinned.read_text() == sim.known_hosts_line() + '\n'
+    accepted = known_hosts.take_accepted()
+    assert [(a['how'], a['pinned_in']) for a in accepted] == [
+        ('confirmed at the prompt', str(pinned))]
+
+
+def test_plan_trusts_for_the_run_only_and_writes_nothing(sim, tmp_path):
+    known_hosts.configure(accept_new=True, pin=False)
+    pinned = tmp_path / 'kh'
+    with Host.from_profile(profile_for(sim), known_hosts_path=str(pinned)) as host:
+        assert host.verify_host_key() == 'accepted'
+        assert host.run(['true']) == (0, '')     # no second question
+    assert not pinned.exists()
+    assert [a['pinned_in'] for a in known_hosts.take_accepted()] == [None]
+
+
+def test_a_changed_key_is_refused_at_the_first_contact(sim, tmp_path, systemd):
+    other = SimulatedHost(tmp_path / 'other', systemd)
+    other.port = sim.port
+    ssh_dir = tmp_path / 'home' / '.ssh'
+    ssh_dir.mkdir()
+    (ssh_dir / 'known_hosts').write_text(other.known_hosts_line() + '\n')
+    host = Host.from_profile(profile_for(sim), known_hosts_path=str(tmp_path / 'kh'))
+    with pytest.raises(HostUnavailable) as info:
+        host.verify_host_key()
+    assert info.value.error_id == 'ssh-host-key-changed'
+    assert str(ssh_dir / 'known_hosts') in info.value.message
+    assert sim.commands == []
+
+
+def _server_key(sim):
+    return known_hosts.server_key('127.0.0.1', sim.port, 10)

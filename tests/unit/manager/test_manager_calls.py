@@ -159,3 +159,79 @@ def test_connection_carries_prefix_headers_and_verification(make_manager, fakes)
     assert connection.verify == '/path/ca.pem'
     assert 'Authorization' not in repr(connection) and 's3cret' not in repr(connection)
     assert manager.for_tenant('x').connection().headers['Tenant'] == 'x'
+
+
+def test_ids_are_one_quoted_path_segment(make_manager, fakes):
+    """Issue 17 item 7: an id never adds a path, a query or a line to a request."""
+    from cloudify_upgrade_plugin.manager.client import segment
+    assert segment('a/b?c#d\n') == 'a%2Fb%3Fc%23d%0A'
+    manager, session = make_manager('7.0', lambda call: _ok(fakes, {'id': 'e'}))
+    manager.get_execution('ex/../1\n')
+    manager.set_password('bob/../admin', 'pw-x')
+    assert [c.url.split('/api/v3.1', 1)[1] for c in session.calls] == [
+        '/executions/ex%2F..%2F1%0A', '/users/bob%2F..%2Fadmin']
+    with pytest.raises(UpgradeError) as info:
+        manager.create_snapshot('upgrade1\n')
+    assert info.value.error_id == 'bad-snapshot-id' and len(session.calls) == 2
+    redact.clear_registered_secrets()
+
+
+@pytest.mark.parametrize('body, why', [
+    ({'items': 3}, '"items" that is not a list of objects'),
+    ({'items': ['a']}, '"items" that is not a list of objects'),
+    ({'items': [], 'metadata': {'pagination': {'total': '3'}}}, 'a "total"'),
+    ([{'name': 'x'}], 'a JSON list instead of an object')])
+def test_answers_of_the_wrong_shape_are_manager_bad_answer(make_manager, fakes, body, why):
+    """Issue 17 item 8: never a TypeError later on."""
+    manager, _ = make_manager('5.0.5', lambda call: fakes.Response(200, body))
+    with pytest.raises(UpgradeError) as info:
+        list(manager.list_all('deployments'))
+    assert info.value.error_id == 'manager-bad-answer' and why in info.value.message
+    assert manager.label in info.value.message
+    redact.clear_registered_secrets()
+
+
+def test_ids_in_answers_must_be_strings(make_manager, fakes):
+    manager, _ = make_manager('7.0', lambda call: fakes.Response(201, {'id': 17}))
+    with pytest.raises(UpgradeError) as info:
+        manager.create_snapshot('snap1')
+    assert info.value.error_id == 'manager-bad-answer' and '"id" a int' in info.value.message
+    redact.clear_registered_secrets()
+
+
+def test_7_0_tokens_expire_and_are_revoked(make_manager, fakes):
+    """Issue 17 item 1: POST /tokens with an expiration date; DELETE /tokens/<id>."""
+    def handler(call):
+        if call.method == 'POST':
+            return fakes.Response(200, {'id': 'Ab12', 'value': 'ctok-Ab12-S3cretS3cret'})
+        if call.method == 'GET':
+            return fakes.Response(200, {'items': [
+                {'id': 'Old1', 'description': 'cfy upgrade u1 restore-users'},
+                {'id': 'Else', 'description': 'somebody else'}],
+                'metadata': {'pagination': {'total': 2}}})
+        return fakes.Response(204, None)
+    manager, session = make_manager('7.0', handler)
+    try:
+        token = manager.create_token('cfy upgrade u1 restore-users', lifetime=3900)
+        assert token == 'ctok-Ab12-S3cretS3cret' and token in redact.registered_secrets()
+        assert session.calls[0].body == {'description': 'cfy upgrade u1 restore-users',
+                                         'expiration_date': '+66min'}
+        assert manager.revoke_token(token) is True
+        assert manager.revoke_tokens('cfy upgrade u1 restore-users') == 1
+    finally:
+        redact.clear_registered_secrets()
+    assert [(c.method, c.path) for c in session.calls[1:]] == [
+        ('DELETE', '/api/v3.1/tokens/Ab12'), ('GET', '/api/v3.1/tokens'),
+        ('DELETE', '/api/v3.1/tokens/Old1')]
+
+
+def test_4x_tokens_cannot_be_revoked(make_manager, fakes):
+    manager, session = make_manager('4.6', lambda call: fakes.Response(
+        200, {'value': 'MQ.sig', 'role': 'sys_admin'}))
+    try:
+        assert manager.create_token('x', lifetime=60) == 'MQ.sig'
+        assert manager.revoke_token('MQ.sig') is False
+        assert manager.revoke_tokens('x') == 0
+    finally:
+        redact.clear_registered_secrets()
+    assert [(c.method, c.path) for c in session.calls] == [('GET', '/api/v3.1/tokens')]

@@ -241,3 +241,20 @@ def test_read_member(tmp_path):
     with pytest.raises(InputError) as info:
         archive.read_member(path, 'pg_data', max_size=100)
     assert info.value.error_id == 'snapshot-member-too-large'
+
+
+@pytest.mark.parametrize('member', ['metadata.json', 'agents.json'])
+def test_json_nested_too_deep_is_a_corrupt_snapshot(tmp_path, member):
+    """Issue 17 item 8: a RecursionError of the parser is snapshot-corrupt (exit 2)."""
+    deep = '[' * 100000 + ']' * 100000
+    path = str(tmp_path / 'deep.zip')
+    with zipfile.ZipFile(path, 'w') as zf:
+        metadata = {'snapshot_version': '4.1.0'}
+        zf.writestr('metadata.json', json.dumps(metadata) if member != 'metadata.json'
+                    else '{"snapshot_version": "4.1.0", "x": ' + deep + '}')
+        if member == 'agents.json':
+            zf.writestr('agents.json', '{"t": ' + deep + '}')
+    with pytest.raises(InputError) as info:
+        archive.inspect(path)
+    assert info.value.error_id == 'snapshot-corrupt' and info.value.exit_code == 2
+    assert member in info.value.message
