@@ -193,6 +193,22 @@ def agents_options(f) -> Callable:
                         help='Agent installs run at once.')(f)
 
 
+def after_restore_options(f) -> Callable:
+    """--wagons, --ldap-bind-password-file, --ldap-ca-file (new-host and in-place)."""
+    f = click.option('--ldap-ca-file', default=None, metavar='FILE',
+                     help='PEM CA of an ldaps:// LDAP server (5.2+ targets need it to set '
+                          'LDAP).')(f)
+    f = click.option('--ldap-bind-password-file', default=None, metavar='FILE',
+                     help='File whose first line is the LDAP bind password: the source\'s '
+                          'LDAP settings are then set on the new manager after the '
+                          'restore (a restore does not carry them).')(f)
+    return click.option('--wagons', default=None, metavar='DIR',
+                        help='Directory of wagons (NAME.wgn, with NAME.yaml when there is '
+                             'one) built for the new manager\'s Python: after the restore '
+                             'each one replacing an unfit plugin is uploaded and the '
+                             'blueprints using it are updated.')(f)
+
+
 def users_option(f) -> Callable:
     return click.option(
         '--users', type=click.Choice(USERS_POLICIES), default=None,
@@ -228,6 +244,7 @@ def users_option(f) -> Callable:
               help='Do not stop cloudify-riemann on the old manager before '
                    'the agents move (recorded as a waiver).')
 @agents_options
+@after_restore_options
 @yes_option
 @waive_options
 @timeout_option
@@ -236,7 +253,8 @@ def users_option(f) -> Callable:
 def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
              manager_password, manager_tenant, rest_port, ssl, rest_certificate, ssh_user,
              ssh_key, ssh_port, users, passwords_file, no_stop_old_healing, agent_timeout,
-             agents_concurrency, yes, waive, reason, timeout) -> Outcome:
+             agents_concurrency, wagons, ldap_bind_password_file, ldap_ca_file, yes, waive,
+             reason, timeout) -> Outcome:
     """Restore the snapshot on a new manager and move the agents to it.
 
     Checks the new manager (version, clean, bootstrap admin, agent networks,
@@ -254,21 +272,23 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
         rest_port=rest_port, ssl=ssl, rest_certificate=rest_certificate, ssh_user=ssh_user,
         ssh_key=ssh_key, ssh_port=ssh_port, users=users, passwords_file=passwords_file,
         no_stop_old_healing=no_stop_old_healing, agent_timeout=agent_timeout,
-        agents_concurrency=agents_concurrency, yes=yes, waivers=_waivers(waive, reason),
-        timeout=timeout))
+        agents_concurrency=agents_concurrency, wagons=wagons,
+        ldap_bind_password_file=ldap_bind_password_file, ldap_ca_file=ldap_ca_file, yes=yes,
+        waivers=_waivers(waive, reason), timeout=timeout))
 
 
 @upgrade.command(name='in-place')
 @upgrade_id_option
 @users_option
 @agents_options
+@after_restore_options
 @yes_option
 @waive_options
 @timeout_option
 @cfy.options.common_options
 @boundary
-def in_place(upgrade_id, users, agent_timeout, agents_concurrency, yes, waive, reason,
-             timeout) -> Outcome:
+def in_place(upgrade_id, users, agent_timeout, agents_concurrency, wagons,
+             ldap_bind_password_file, ldap_ca_file, yes, waive, reason, timeout) -> Outcome:
     """Restore the snapshot on the rebuilt manager at the same address.
 
     Run it after tearing the old manager down and installing the new version
@@ -279,8 +299,9 @@ def in_place(upgrade_id, users, agent_timeout, agents_concurrency, yes, waive, r
     from cloudify_upgrade_plugin.runbooks.restore import command
     return command.run(InPlaceOptions(
         upgrade_id=upgrade_id, users=users, agent_timeout=agent_timeout,
-        agents_concurrency=agents_concurrency, yes=yes, waivers=_waivers(waive, reason),
-        timeout=timeout))
+        agents_concurrency=agents_concurrency, wagons=wagons,
+        ldap_bind_password_file=ldap_bind_password_file, ldap_ca_file=ldap_ca_file, yes=yes,
+        waivers=_waivers(waive, reason), timeout=timeout))
 
 
 @upgrade.command(name='verify-heals')

@@ -55,6 +55,11 @@ class RestoreOptions:
     # new-host only: in place they keep these values
     passwords_file: Optional[str] = None
     no_stop_old_healing: bool = False
+    # after the restore (issue 15): wagons replacing unfit plugins, the LDAP bind password
+    # and CA (files: the password never appears on a command line)
+    wagons: Optional[str] = None
+    ldap_bind_password_file: Optional[str] = None
+    ldap_ca_file: Optional[str] = None
 
 
 @dataclass(frozen=True)

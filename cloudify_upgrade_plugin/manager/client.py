@@ -22,6 +22,7 @@ from cloudify_upgrade_plugin import clock, versions
 from cloudify_upgrade_plugin.engine.redact import register_secret
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.manager import waits
+from cloudify_upgrade_plugin.manager.calls import ResourceCalls
 from cloudify_upgrade_plugin.manager.connection import Connection
 from cloudify_upgrade_plugin.manager.credentials import Credentials
 from cloudify_upgrade_plugin.manager.discovery import (
@@ -52,7 +53,7 @@ def _query(params):
     return {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
 
 
-class Manager:
+class Manager(ResourceCalls):
     """A discovered Cloudify Manager and a client bound to its API prefix.
 
     ``version`` (``versions.Version``), ``edition``, ``api_prefix``, ``client`` (a
