@@ -168,7 +168,7 @@ class _Comparison:
         """Enabled flags kept; rules the target cannot read flagged for attention."""
         src_tenants = self.source.get('tenants') or {}
         dst_tenants = self.target.get('tenants') or {}
-        notes = []
+        notes, unreadable_all = [], []
         for tenant, entry in sorted(dst_tenants.items()):
             before = set((src_tenants.get(tenant) or {}).get('schedules_enabled') or [])
             after = set(entry.get('schedules_enabled') or [])
@@ -182,8 +182,10 @@ class _Comparison:
             if unreadable:
                 self.attention.append({'tenant': tenant, 'kind': 'execution_schedules',
                                        'items': unreadable, 'reason': UNREADABLE_RULE})
-                notes.append('attention: {0} {1}: {2}'.format(
-                    tenant, _shown(unreadable), UNREADABLE_RULE))
+                unreadable_all.extend('{0}/{1}'.format(tenant, n) for n in unreadable)
+        if unreadable_all:
+            notes.append('attention, {0} ({1}): {2}'.format(
+                len(unreadable_all), _shown(unreadable_all), UNREADABLE_RULE))
         if not notes:
             return result
         return '; '.join(([result] if result != 'ok' else []) + notes)

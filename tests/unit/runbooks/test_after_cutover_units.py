@@ -223,7 +223,8 @@ def test_reconcile_reports_missing_changed_expected_and_attention():
     assert rows['deployment filters']['result'].startswith('expected loss of 1')
     assert rows['deployment groups']['result'] == \
         'skipped: deployment groups come with 5.2 (5.1.0)'
-    assert rows['execution schedules']['result'].startswith('attention: default_tenant')
+    assert rows['execution schedules']['result'].startswith(
+        'attention, 1 (default_tenant/a/nightly): their rule uses 5.2')
     assert rows['users']['result'] == 'ok'
     lines = reconcile.table_lines(result)
     assert lines[0] == 'Reconciliation: 2 difference(s), 1 known loss(es) reported as ' \
