@@ -202,6 +202,39 @@ def test_a_bad_wagons_directory_is_exit_2_before_anything_changes(flow, managers
     assert flow.events('check-target') == [] and flow.events('upload-snapshot') == []
 
 
+def test_a_failed_plugins_update_is_retried_and_a_lasting_failure_stops_before_the_cut_over(
+        flow, managers, tmp_path):
+    old, new = managers('4.4')
+    flow.prepare('--from-profile', 'old', '--target-version', '7.0.4')
+    wagons = _wagons(tmp_path / 'wagons')
+    new.faults.fail_execution('update_plugin', times=1)
+    result = flow.upgrade('new-host', '--to-profile', 'new', '--yes', '--wagons', wagons)
+    assert result.returncode == 0, result
+    attempts = {'{0}/{1}'.format(b['tenant'], b['blueprint']): b['attempts']
+                for b in result.json['plugins']['blueprints']}
+    assert sorted(attempts.values()) == [1, 1, 2], attempts
+    assert len(new.requests.matching('POST', '/plugins-updates/')) == len(AFFECTED) + 1
+
+
+def test_a_plugins_update_failing_every_attempt_stops_before_the_cut_over(
+        flow, managers, tmp_path):
+    old, new = managers('4.4')
+    flow.prepare('--from-profile', 'old', '--target-version', '7.0.4')
+    wagons = _wagons(tmp_path / 'wagons')
+    new.faults.fail_execution('update_plugin', times=3)      # one blueprint, every attempt
+    result = flow.upgrade('new-host', '--to-profile', 'new', '--yes', '--wagons', wagons)
+    assert result.returncode == 1, result
+    assert result.json['error']['id'] == 'plugins-update-failed'
+    assert flow.events('update-plugins')[-1] == 'failed' and flow.events('cut-over') == []
+    assert new.agent_installs() == {}
+    # the next run updates only what failed
+    before = len(new.requests.matching('POST', '/plugins-updates/'))
+    again = flow.upgrade('new-host', '--to-profile', 'new', '--yes', '--wagons', wagons)
+    assert again.returncode == 0, again
+    assert len(new.requests.matching('POST', '/plugins-updates/')) == before + 1
+    assert {b['status'] for b in again.json['plugins']['blueprints']} == {'succeeded'}
+
+
 # -- LDAP and the reconciliation table ---------------------------------------------------------
 
 def _set_ldap(sim):
@@ -261,7 +294,7 @@ def test_ldap_is_set_on_the_target_with_the_bind_password_file(flow, managers, t
     flow.prepare('--from-profile', 'old', '--target-version', '7.0.4')
     password_file = tmp_path / 'bind-password'
     password_file.write_text(LDAP['ldap_password'] + '\n')
-    result = flow.upgrade('new-host', '--to-profile', 'new', '--yes',
+    result = flow.upgrade('new-host', '--to-profile', 'new', '--yes', '-vvv',
                           '--ldap-bind-password-file', str(password_file))
     assert result.returncode == 0, result
     assert result.json['ldap']['applied'] is True
