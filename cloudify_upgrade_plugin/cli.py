@@ -203,9 +203,9 @@ def after_restore_options(f) -> Callable:
                           'LDAP settings are then set on the new manager after the '
                           'restore (a restore does not carry them).')(f)
     return click.option('--wagons', default=None, metavar='DIR',
-                        help='Directory of wagons (NAME.wgn, with NAME.yaml when there is '
-                             'one) built for the new manager\'s Python: after the restore '
-                             'each one replacing an unfit plugin is uploaded and the '
+                        help='Directory of wagons (NAME.wgn, each with its plugin YAML '
+                             'NAME.yaml) built for the new manager\'s Python: after the '
+                             'restore each one replacing an unfit plugin is uploaded and the '
                              'blueprints using it are updated.')(f)
 
 

@@ -78,12 +78,11 @@ def unfit_on(target, workspace) -> dict:
 
 
 def archive_of(wagon: dict) -> bytes:
-    """The bytes to upload: the wagon, or a zip of it and its YAML (what ``cfy plugins
-    upload -y`` 7.0.5 sends, cloudify-cli@7.0.4 commands/plugins.py ``upload``)."""
+    """The bytes to upload: a zip of the wagon and its YAML, what ``cfy plugins upload -y``
+    7.0.5 sends (cloudify-cli@7.0.4 commands/plugins.py ``upload``; the manager takes it from
+    4.3: cloudify-manager@4.3 upload_manager.py ``UploadedPluginsManager``)."""
     with open(wagon['path'], 'rb') as stream:
         raw = stream.read()
-    if not wagon.get('yaml'):
-        return raw
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, 'w') as archive:
         archive.writestr(os.path.basename(wagon['path']), raw)

@@ -247,8 +247,8 @@ def blueprint_updates(unfit: List[dict]) -> List[Tuple[str, str, List[str]]]:
 def _bad_wagons(message, hints=None) -> InputError:
     return InputError(message, error_id='bad-wagons', hints=hints or [
         'Give --wagons a directory of wagons (NAME.wgn, each with its plugin YAML as '
-        'NAME.yaml when there is one) built for the new manager\'s Python, one for each '
-        'plugin the plan lists as unfit.'])
+        'NAME.yaml) built for the new manager\'s Python, one for each plugin the plan lists '
+        'as unfit.'])
 
 
 def read_wagon(path) -> dict:
@@ -286,7 +286,12 @@ def scan_wagons(directory) -> List[dict]:
         meta = read_wagon(path)
         build = meta.get('build_server_os_properties') or {}
         yaml = path[:-len('.wgn')] + '.yaml'
-        wagons.append({'path': path, 'yaml': yaml if os.path.isfile(yaml) else None,
+        if not os.access(yaml, os.R_OK):
+            raise _bad_wagons('{0} has no readable {1} next to it: the new manager resolves a '
+                              'blueprint\'s plugin imports from the plugin YAML (`cfy plugins '
+                              'upload` 7.0.5 requires one, -y).'.format(
+                                  path, os.path.basename(yaml)))
+        wagons.append({'path': path, 'yaml': yaml,
                        'row': {'package_name': meta.get('package_name'),
                                'package_version': meta.get('package_version'),
                                'supported_py_versions': meta.get('supported_python_versions'),

@@ -60,6 +60,7 @@ def _wagons(directory):
     (directory / 'openstack.yaml').write_text('plugins:\n  openstack: {}\n')
     simplugins.make_wagon(str(directory / 'utilities.wgn'), 'cloudify-utilities-plugin',
                           NEW_VERSIONS['cloudify-utilities-plugin'], ('py36', 'py311'))
+    (directory / 'utilities.yaml').write_text('plugins:\n  utilities: {}\n')
     return str(directory)
 
 
@@ -187,6 +188,7 @@ def test_a_bad_wagons_directory_is_exit_2_before_anything_changes(flow, managers
     unfit_too.mkdir()
     simplugins.make_wagon(str(unfit_too / 'os.wgn'), 'cloudify-openstack-plugin', '3.0.0',
                           ('py27',))
+    (unfit_too / 'os.yaml').write_text('plugins: {}\n')
     broken = tmp_path / 'broken'
     broken.mkdir()
     (broken / 'x.wgn').write_bytes(b'not a wagon')

@@ -139,7 +139,7 @@ def unfit():
                                                 visibility='tenant')], '7.0.4')['unfit']
 
 
-def _wagon(directory, name, version, py=('py311',), yaml=False):
+def _wagon(directory, name, version, py=('py311',), yaml=True):
     path = str(directory / '{0}-{1}.wgn'.format(name, version))
     simplugins.make_wagon(path, name, version, py)
     if yaml:
@@ -148,11 +148,12 @@ def _wagon(directory, name, version, py=('py311',), yaml=False):
 
 
 def test_wagons_replace_unfit_plugins(tmp_path, unfit):
-    _wagon(tmp_path, 'cloudify-openstack-plugin', '3.2.0', yaml=True)
+    _wagon(tmp_path, 'cloudify-openstack-plugin', '3.2.0')
     _wagon(tmp_path, 'cloudify-openstack-plugin', '3.1.0')
     _wagon(tmp_path, 'cloudify-utilities-plugin', '1.24.0', py=('py36', 'py311'))
     wagons = plugins.scan_wagons(str(tmp_path))
-    assert [bool(w['yaml']) for w in wagons] == [False, True, False]
+    assert [w['yaml'][-len('3.1.0.yaml'):] for w in wagons] == [
+        '3.1.0.yaml', '3.2.0.yaml', '.24.0.yaml']
     matches = plugins.match_wagons(wagons, unfit, '7.0.4')
     assert [(m['package_name'], m['wagon']['row']['package_version']) for m in matches] == [
         ('cloudify-openstack-plugin', '3.2.0'), ('cloudify-utilities-plugin', '1.24.0')]
@@ -162,6 +163,7 @@ def test_wagons_replace_unfit_plugins(tmp_path, unfit):
 @pytest.mark.parametrize('case,needle', [
     ('missing', 'no such directory'), ('empty', 'holds no wagon'),
     ('not-a-wagon', 'not a readable wagon'), ('wrong-python', 'does not fit'),
+    ('no-yaml', 'no readable cloudify-openstack-plugin-3.2.0.yaml'),
     ('unrelated', 'replaces no unfit plugin'), ('older', 'not newer')])
 def test_a_bad_wagons_directory_is_bad_input(tmp_path, unfit, case, needle):
     directory = tmp_path / 'wagons'
@@ -169,6 +171,8 @@ def test_a_bad_wagons_directory_is_bad_input(tmp_path, unfit, case, needle):
         directory.mkdir()
     if case == 'not-a-wagon':
         (directory / 'broken.wgn').write_bytes(b'not a tar')
+    elif case == 'no-yaml':
+        _wagon(directory, 'cloudify-openstack-plugin', '3.2.0', yaml=False)
     elif case == 'wrong-python':
         _wagon(directory, 'cloudify-openstack-plugin', '3.2.0', py=('py36',))
     elif case == 'unrelated':
