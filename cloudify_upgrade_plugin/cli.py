@@ -241,6 +241,22 @@ def agents_options(f) -> Callable:
                         help='Agent installs run at once.')(f)
 
 
+def after_restore_options(f) -> Callable:
+    """--wagons, --ldap-bind-password-file, --ldap-ca-file (new-host and in-place)."""
+    f = click.option('--ldap-ca-file', default=None, metavar='FILE',
+                     help='PEM CA of an ldaps:// LDAP server (5.2+ targets need it to set '
+                          'LDAP).')(f)
+    f = click.option('--ldap-bind-password-file', default=None, metavar='FILE',
+                     help='File whose first line is the LDAP bind password: the source\'s '
+                          'LDAP settings are then set on the new manager after the '
+                          'restore (a restore does not carry them).')(f)
+    return click.option('--wagons', default=None, metavar='DIR',
+                        help='Directory of wagons (NAME.wgn, each with its plugin YAML '
+                             'NAME.yaml) built for the new manager\'s Python: after the '
+                             'restore each one replacing an unfit plugin is uploaded and the '
+                             'blueprints using it are updated.')(f)
+
+
 def users_option(f) -> Callable:
     return click.option(
         '--users', type=click.Choice(USERS_POLICIES), default=None,
@@ -288,6 +304,7 @@ def restore_issue14_options(f) -> Callable:
                    'the agents move (recorded as a waiver).')
 @agents_options
 @restore_issue14_options
+@after_restore_options
 @yes_option
 @waive_options
 @host_keys_option
@@ -297,8 +314,9 @@ def restore_issue14_options(f) -> Callable:
 def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
              manager_password, manager_tenant, rest_port, ssl, rest_certificate, ssh_user,
              ssh_key, ssh_port, users, passwords_file, no_stop_old_healing, agent_timeout,
-             agents_concurrency, ignore_plugin_failure, reset_failed_logins, yes, waive,
-             reason, accept_new_host_keys, timeout) -> Outcome:
+             agents_concurrency, ignore_plugin_failure, reset_failed_logins, wagons,
+             ldap_bind_password_file, ldap_ca_file, yes, waive, reason, accept_new_host_keys,
+             timeout) -> Outcome:
     """Restore the snapshot on a new manager and move the agents to it.
 
     Checks the new manager (version, clean, bootstrap admin, agent networks,
@@ -317,8 +335,10 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
         ssh_key=ssh_key, ssh_port=ssh_port, users=users, passwords_file=passwords_file,
         no_stop_old_healing=no_stop_old_healing, agent_timeout=agent_timeout,
         agents_concurrency=agents_concurrency, ignore_plugin_failure=ignore_plugin_failure,
-        reset_failed_logins=reset_failed_logins, yes=yes, waivers=_waivers(waive, reason),
-        timeout=timeout, accept_new_host_keys=accept_new_host_keys))
+        reset_failed_logins=reset_failed_logins, wagons=wagons,
+        ldap_bind_password_file=ldap_bind_password_file, ldap_ca_file=ldap_ca_file, yes=yes,
+        waivers=_waivers(waive, reason), timeout=timeout,
+        accept_new_host_keys=accept_new_host_keys))
 
 
 @upgrade.command(name='in-place')
@@ -326,6 +346,7 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
 @users_option
 @agents_options
 @restore_issue14_options
+@after_restore_options
 @yes_option
 @waive_options
 @host_keys_option
@@ -333,8 +354,8 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
 @cfy.options.common_options
 @boundary
 def in_place(upgrade_id, users, agent_timeout, agents_concurrency, ignore_plugin_failure,
-             reset_failed_logins, yes, waive, reason, accept_new_host_keys,
-             timeout) -> Outcome:
+             reset_failed_logins, wagons, ldap_bind_password_file, ldap_ca_file, yes, waive,
+             reason, accept_new_host_keys, timeout) -> Outcome:
     """Restore the snapshot on the rebuilt manager at the same address.
 
     Run it after tearing the old manager down and installing the new version
@@ -346,8 +367,10 @@ def in_place(upgrade_id, users, agent_timeout, agents_concurrency, ignore_plugin
     return command.run(InPlaceOptions(
         upgrade_id=upgrade_id, users=users, agent_timeout=agent_timeout,
         agents_concurrency=agents_concurrency, ignore_plugin_failure=ignore_plugin_failure,
-        reset_failed_logins=reset_failed_logins, yes=yes, waivers=_waivers(waive, reason),
-        timeout=timeout, accept_new_host_keys=accept_new_host_keys))
+        reset_failed_logins=reset_failed_logins, wagons=wagons,
+        ldap_bind_password_file=ldap_bind_password_file, ldap_ca_file=ldap_ca_file, yes=yes,
+        waivers=_waivers(waive, reason), timeout=timeout,
+        accept_new_host_keys=accept_new_host_keys))
 
 
 @upgrade.command(name='verify-heals')

@@ -63,6 +63,11 @@ class RestoreOptions:
     # forget the failed logins an earlier run recorded (the operator checked the password)
     ignore_plugin_failure: bool = False
     reset_failed_logins: bool = False
+    # after the restore (issue 15): wagons replacing unfit plugins, the LDAP bind password
+    # and CA (files: the password never appears on a command line)
+    wagons: Optional[str] = None
+    ldap_bind_password_file: Optional[str] = None
+    ldap_ca_file: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 ``write_report(workspace, doc)`` writes both atomically (0600) and redacted.  ``report.md`` is
 the human summary: the steps done / failed / pending (from ``summary.summarize``), the checks
 in ``doc['checks']``, the waivers recorded in the journal, and what is left to do (``next``
-plus any ``doc['left_to_do']`` items).  Returns ``(json_path, md_path)``.
+plus any ``doc['left_to_do']`` items), then the command's own ``sections`` (``[(title,
+[markdown lines])]``: e.g. new-host's reconciliation table).  Returns ``(json_path,
+md_path)``.
 """
 import json
 from typing import Optional, Tuple
@@ -16,21 +18,21 @@ REPORT_JSON = 'report.json'
 REPORT_MD = 'report.md'
 
 
-def write_report(workspace, doc) -> Optional[Tuple[str, str]]:
+def write_report(workspace, doc, sections=None) -> Optional[Tuple[str, str]]:
     try:
-        return _write_report(workspace, doc)
+        return _write_report(workspace, doc, sections)
     except OSError as exc:   # a full disk must not hide the command's own result
         get_logger().error('The report of upgrade %s could not be written: %s',
                            workspace.upgrade_id, exc)
         return None
 
 
-def _write_report(workspace, doc):
+def _write_report(workspace, doc, sections):
     doc = redact(doc or {})
     summary = summarize(workspace)
     waivers = [entry for entry in workspace.journal.waivers()]
     json_path = workspace.write_json(REPORT_JSON, doc)
-    text = redact_text(render_markdown(summary, doc, waivers))
+    text = redact_text(render_markdown(summary, doc, waivers, sections))
     md_path = workspace.write_bytes(REPORT_MD, text)
     return json_path, md_path
 
@@ -40,7 +42,7 @@ def _cell(value):
         '\n', ' ')
 
 
-def render_markdown(summary, doc, waivers) -> str:
+def render_markdown(summary, doc, waivers, sections=None) -> str:
     lines = ['# Upgrade {0}'.format(summary['upgrade_id']), '',
              '- mode: {0}'.format(summary.get('mode') or 'unknown'),
              '- created: {0}'.format(summary.get('created_at') or 'unknown')]
@@ -98,6 +100,8 @@ def render_markdown(summary, doc, waivers) -> str:
                 row['id'], row.get('runbook') or '-', row['status'],
                 ' [{0}]'.format(row['error_id']) if row.get('error_id') else ''))
     lines += ['- {0}'.format(item) for item in left] if left else ['Nothing.']
+    for title, body in sections or ():
+        lines += ['', '## {0}'.format(title), ''] + list(body)
     lines += ['', '## Document', '', '```json',
               json.dumps(doc, indent=2, sort_keys=True, default=str), '```', '']
     return '\n'.join(lines)

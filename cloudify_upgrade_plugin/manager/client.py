@@ -21,6 +21,7 @@ from cloudify_upgrade_plugin import clock, versions
 from cloudify_upgrade_plugin.engine.redact import register_secret
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.manager import answers, logins, tokens, waits
+from cloudify_upgrade_plugin.manager.calls import ResourceCalls
 from cloudify_upgrade_plugin.manager.connection import Connection
 from cloudify_upgrade_plugin.manager.credentials import Credentials
 from cloudify_upgrade_plugin.manager.discovery import (
@@ -42,7 +43,7 @@ MAX_PAGE_SIZE = 1000
 PROBE_TIMEOUT = 5
 
 
-class Manager:
+class Manager(ResourceCalls):
     """A discovered Cloudify Manager and a client bound to its API prefix.
 
     ``version`` (``versions.Version``), ``edition``, ``api_prefix``, ``client`` (a

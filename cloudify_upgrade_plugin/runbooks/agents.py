@@ -16,7 +16,7 @@ from cloudify_upgrade_plugin.engine.checks import BLOCK, FAIL, PASS, Check
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import waits
-from cloudify_upgrade_plugin.runbooks import common
+from cloudify_upgrade_plugin.runbooks import common, inventory
 
 STATE_FILE = 'agents/state.json'
 SUCCEEDED, FAILED, STARTED = 'succeeded', 'failed', 'started'
@@ -49,19 +49,23 @@ class AgentState:
 
 
 def plan(manager) -> Tuple[List[Tuple[Optional[str], str]], List[dict]]:
-    """(eligible [(tenant, deployment)], not_eligible [{tenant, deployment_id, reason}])."""
+    """(eligible [(tenant, deployment)], not_eligible [{tenant, deployment_id, reason}]).
+
+    One paged node-instances listing over every tenant (4.2+; per tenant before: the
+    inventory's ``Lister``), deployments in id order; a deployment without a host instance
+    has no agent."""
     eligible, not_eligible = [], []
-    for tenant in manager.list_tenants() or [None]:
+    tenants = manager.list_tenants() or [None]
+    grouped = inventory.Lister(manager, tenants).by_tenant(
+        'node-instances', ['id', 'host_id', 'deployment_id', 'state']) or {}
+    for tenant in tenants:
         hosts = {}
-        for instance in manager.list_all(
-                'node-instances', tenant=tenant,
-                include=['id', 'host_id', 'deployment_id', 'state']):
+        for instance in grouped.get(tenant or inventory.DEFAULT_TENANT) or []:
             if instance.get('host_id') and instance.get('host_id') == instance.get('id'):
                 hosts.setdefault(instance['deployment_id'], []).append(instance)
-        for deployment in manager.list_all('deployments', tenant=tenant, include=['id']):
-            instances = hosts.get(deployment['id'])
-            if not instances:
-                continue  # no host, no agent
+        for deployment_id in sorted(hosts):
+            deployment = {'id': deployment_id}
+            instances = hosts[deployment_id]
             if all(i.get('state') in NO_AGENT_STATES for i in instances):
                 continue  # never installed (or torn down): there is no agent to move
             bad = sorted(i['id'] for i in instances if i.get('state') != 'started')

@@ -15,7 +15,7 @@ from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.engine.checks import (
     BLOCK, FAIL, INFO, PASS, WARN, Check, CheckOutcome, CheckRegistry, CheckSet)
 from cloudify_upgrade_plugin.files import cfy_workdir
-from cloudify_upgrade_plugin.runbooks import common
+from cloudify_upgrade_plugin.runbooks import common, inventory, ldap, plugins
 
 # Free space wanted in the cfy workdir before a snapshot is created; the download step
 # checks again against the snapshot's real size.
@@ -44,10 +44,25 @@ def source_checks(manager, mode, target) -> CheckSet:
     checks.run_check(local_disk)
     checks.run_check(users_rest_security, manager, mode)
     checks.run_check(ssh_access, manager, mode)
+    if maintenance.status == PASS:      # lists answer 503 in maintenance mode
+        checks.run_check(plugins_python, manager, target)
+        checks.run_check(ldap_settings, manager)
     if mode == versions.MODE_IN_PLACE and versions.has_host_security_files(manager.version) \
             and not versions.snapshot_has_certificates(manager.version):
         checks.run_check(in_place_certificates, manager)
     return checks
+
+
+@SOURCE_CHECKS.check('plugins-python', WARN)
+def plugins_python(manager, target) -> CheckOutcome:
+    """behaviour §12.4: plugins built for another Python than the target's."""
+    return plugins.check_plugins(inventory.plugins_of(manager), manager.version, target)
+
+
+@SOURCE_CHECKS.check('ldap-settings', WARN)
+def ldap_settings(manager) -> CheckOutcome:
+    """behaviour §12.3: LDAP settings do not travel with a snapshot."""
+    return ldap.check_ldap(ldap.read_settings(manager), manager.version)
 
 
 @SOURCE_CHECKS.check('in-place-certificates', BLOCK)

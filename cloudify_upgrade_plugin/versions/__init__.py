@@ -2,15 +2,22 @@
 
 ``Version`` parses and orders manager and snapshot versions (version.py); ``rules.py``
 names what a manager of a version has and does (``has_riemann(v)``,
-``restarts_rest_after_restore(v)``, ``api_prefix(v)``...); ``paths.py`` which upgrades
-are possible and which patches a source needs; ``route.py`` the restore route a target
-takes for a snapshot and what a copy must add; ``bodies.py`` the request bodies per
-version.  Everything public is importable from here (``versions.has_tenants(v)``).
-Nothing here talks to a manager; every rule cites the section of docs/manager-behaviour.md it
-comes from.
+``restarts_rest_after_restore(v)``, ``api_prefix(v)``...); ``holdings.py`` what it holds
+beyond what a restore is sure to carry (plugins' Python, LDAP, reconcilable data);
+``paths.py`` which upgrades are possible and which patches a source needs; ``route.py`` the
+restore route a target takes for a snapshot and what a copy must add; ``bodies.py`` the
+request bodies per version.  Everything public is importable from here
+(``versions.has_tenants(v)``).  Nothing here talks to a manager; every rule cites the section
+of docs/manager-behaviour.md it comes from (or Cloudify's source where that is silent).
 """
 from cloudify_upgrade_plugin.versions.bodies import (  # noqa: F401
     DEFAULT_RESTORE_TIMEOUT, restore_body, snapshot_create_body)
+from cloudify_upgrade_plugin.versions.holdings import (  # noqa: F401
+    NEWEST_TARGET, filters_api, has_blueprint_labels, has_deployment_groups,
+    has_deployment_labels, has_execution_schedules, has_ldap_config, has_plugins_update,
+    has_tenant_roles, has_user_groups, ldap_ca_as_certificate, ldap_set_needs_clean_manager,
+    lists_all_tenants, plugin_python, plugins_update_in_body, restore_drops_unfit_wagons,
+    restore_loses_filters, schedule_rule_key, upload_visibility_argument, visibility_field)
 from cloudify_upgrade_plugin.versions.paths import (  # noqa: F401
     FIRST_TARGET_REFUSING_3X, MAX_SNAPSHOT_ID_LENGTH, MIN_IN_PLACE_WITH_SSL_BACKUP,
     MIN_SOURCE, MIN_TARGET, NEWEST_KNOWN_RELEASE, PATCH_PROBLEM_IDS, PATCHES,

@@ -9,6 +9,9 @@ each with a Compute node ``vm`` (one started instance, one agent talking to this
 broker) and a contained node ``app`` (one instance), and one terminated ``install``
 execution; two secrets per tenant.  Deterministic: ids and timestamps depend on nothing but
 the counters.
+
+``fill(mgr, tenants=2, deployments=1000)`` puts a smaller data set of the same shape into a
+running manager (``data='empty'``): the tests' version of the benchmark.
 """
 import threading
 
@@ -76,9 +79,22 @@ def seed(seeder, premium):
     store.res = LazyResources(store.res, store, generate)
 
 
-def _generate(store, res, rules, tenants, broker, network):
+def fill(mgr, tenants=2, deployments=1000):
+    """The same shape, ``deployments`` spread over ``tenants`` (premium; community: all in
+    default_tenant), written into the running manager ``mgr`` at once."""
+    premium = mgr.rules.edition == 'premium' and mgr.rules.has_tenants
+    names = tenant_names(premium)[:tenants] if premium else ['default_tenant']
+    with mgr.store.lock:
+        for tenant in names:
+            if tenant not in mgr.store.tenants:
+                mgr.store.tenants[tenant] = datamod.new_tenant(tenant)
+        _generate(mgr.store, mgr.store.res, mgr.rules, names, dict(mgr.broker), 'default',
+                  deployments=deployments)
+
+
+def _generate(store, res, rules, tenants, broker, network, deployments=DEPLOYMENTS):
     workflows = datamod.workflows_of(rules)          # shared, never mutated
-    per_tenant = DEPLOYMENTS // len(tenants)
+    per_tenant = deployments // len(tenants)
     labels = rules.has_deployment_labels
     seq = 0
     for t_index, tenant in enumerate(tenants):

@@ -18,6 +18,7 @@ from cloudify_cli import env
 from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.engine.checks import evaluate, validate_waivers
 from cloudify_upgrade_plugin.engine.command import Command, Outcome
+from cloudify_upgrade_plugin.engine.report import write_report
 from cloudify_upgrade_plugin.engine.runner import Runner
 from cloudify_upgrade_plugin.engine.step import Runbook, Step, default_confirm
 from cloudify_upgrade_plugin.engine.workspace import Workspace
@@ -28,7 +29,8 @@ from cloudify_upgrade_plugin.manager import profiles, restore_wait
 from cloudify_upgrade_plugin.manager.client import Manager
 from cloudify_upgrade_plugin.manager.logins import LEDGER
 from cloudify_upgrade_plugin.options import RestoreOptions
-from cloudify_upgrade_plugin.runbooks import agents, common, credentials
+from cloudify_upgrade_plugin.runbooks import (
+    after_restore, agents, common, credentials)
 from cloudify_upgrade_plugin.runbooks.context import RestoreContext
 from cloudify_upgrade_plugin.runbooks.in_place import IN_PLACE
 from cloudify_upgrade_plugin.runbooks.new_host import NEW_HOST
@@ -63,6 +65,7 @@ def steps_for(mode: RestoreMode, source) -> List[Step]:
         steps.append(FollowCredentials())
     else:
         steps.append(RestoreUsers())
+    steps.extend(after_restore.steps())
     steps.extend([Reconcile(), CutOver(), InstallAgents(), Finish()])
     return steps
 
@@ -105,6 +108,7 @@ class RestoreCommand(Command):
             check_ids=CHECK_IDS)
         ctx.confirm = _confirm_with_summary(ctx)
         workspace.update_meta(target=common.manager_meta(target))
+        after_restore.validate_inputs(options, workspace, target)     # exit 2, no change
         if workspace.journal.state().get(CheckTarget.id) != 'succeeded':
             # blocked before anything is uploaded: exit 3 and nothing changed
             common.verify_host_keys(_ssh_hosts(ctx, meta))
@@ -127,6 +131,10 @@ class RestoreCommand(Command):
 
     def document(self) -> dict:
         return result_document(self.workspace, self.mode)
+
+    def report(self, document: dict) -> None:
+        write_report(self.workspace, document,
+                     sections=after_restore.report_sections(self.workspace.meta))
 
     def render(self, document: dict) -> None:
         common.render(document, result_lines(document))
@@ -316,6 +324,8 @@ def result_document(workspace: Workspace, mode: RestoreMode) -> dict:
                        'address': target.get('address'), 'profile': target.get('profile')},
             'restore_execution_id': meta.get('restore_execution_id'),
             'reconciliation': meta.get('reconciliation') or {'ok': None, 'differences': []},
+            'plugins': after_restore.plugins_document(meta),
+            'ldap': meta.get('ldap'),
             'agents': {'deployments': agents_summary.get('deployments'),
                        'succeeded': agents_summary.get('succeeded'),
                        'failed': agents_summary.get('failed') or [],
@@ -326,18 +336,17 @@ def result_document(workspace: Workspace, mode: RestoreMode) -> dict:
             'steps': common.step_states(workspace),
             'next': 'cfy upgrade verify-heals --upgrade-id {0}'.format(workspace.upgrade_id),
             'left_to_do': plugins.left_to_do(meta.get('restore_skipped_deployments')) +
-            mode.left_to_do()}
+            after_restore.left_to_do(meta) + mode.left_to_do()}
 
 
 def result_lines(document: dict) -> List[str]:
     agents_doc = document['agents']
     lines = ['Upgrade {0}: restored on {1} {2}.'.format(
-        document['upgrade_id'], document['target']['version'], document['target']['edition']),
-        'Reconciliation: {0}.'.format('no difference' if document['reconciliation']['ok']
-                                      else document['reconciliation']['differences']),
-        'Agents: {0} of {1} deployment(s) moved.'.format(agents_doc['succeeded'],
-                                                         agents_doc['deployments']),
-        'Cut-over at {0}.'.format(document['cutover_at'])]
+        document['upgrade_id'], document['target']['version'], document['target']['edition'])]
+    lines.extend(after_restore.result_lines(document))
+    lines.extend(['Agents: {0} of {1} deployment(s) moved.'.format(agents_doc['succeeded'],
+                                                                   agents_doc['deployments']),
+                  'Cut-over at {0}.'.format(document['cutover_at'])])
     lines.extend(document.get('left_to_do') or [])
     lines.append('Next: {0}'.format(document['next']))
     return lines

@@ -5,14 +5,13 @@ data against the source inventory), cut-over (the point of no return: the mode f
 old manager's auto-heal, the time is recorded for verify-heals), install-agents
 (``runbooks/agents.py``) and finish (the target becomes the active cfy profile).
 """
-import json
-
 from cloudify_cli import env
 
 from cloudify_upgrade_plugin import clock
 from cloudify_upgrade_plugin.engine.checks import BLOCK, FAIL, PASS, Check
 from cloudify_upgrade_plugin.errors import InputError
-from cloudify_upgrade_plugin.runbooks import agents, common, credentials, inventory
+from cloudify_upgrade_plugin.runbooks import (
+    agents, common, credentials, inventory, reconcile)
 from cloudify_upgrade_plugin.runbooks.restore.base import RestoreStep
 
 
@@ -50,17 +49,22 @@ class Reconcile(RestoreStep):
         target = inventory.collect(ctx.target_manager)
         ctx.workspace.makedirs('inventory')
         ctx.workspace.write_json('inventory/target.json', target)
-        diffs = inventory.differences(source, target)
-        ctx.workspace.update_meta(reconciliation={'ok': not diffs, 'differences': diffs})
+        result = reconcile.compare(source, target)
+        diffs = result['differences']
+        ctx.workspace.update_meta(reconciliation=result)
         if diffs:
+            for line in reconcile.table_lines(result):
+                ctx.logger.info(line)
             check = Check('reconcile-differences', BLOCK, FAIL,
                           '{0} difference(s) between the source and the restored target: '
-                          '{1}'.format(len(diffs), json.dumps(diffs)[:2000]))
+                          '{1}'.format(len(diffs), '; '.join(
+                              reconcile.difference_lines(result))[:2000]))
         else:
             check = Check('reconcile-differences', BLOCK, PASS, 'The target holds every '
                           'item of the source inventory.')
         common.evaluate_late([check], ctx, self.id, ['reconcile-differences'])
-        return {'differences': len(diffs)}
+        return {'differences': len(diffs), 'expected': len(result['expected']),
+                'attention': len(result['attention'])}
 
 
 class CutOver(RestoreStep):

@@ -74,7 +74,7 @@ class SourceFacts:
                    or 'legacy', agents_version=Version.parse(agents) if agents else None,
                    tenants=_tuple(list((held.get('tenants') or {}).keys()) or None),
                    users=_tuple(held.get('users')), user_groups=_tuple(held.get('user_groups')),
-                   ldap=held.get('ldap'))
+                   ldap=_ldap_state(held.get('ldap')))
 
     @classmethod
     def of_manager(cls, manager) -> 'SourceFacts':
@@ -86,6 +86,15 @@ class SourceFacts:
                    agents_version=manager.version, tenants=_tuple(held['tenants']),
                    users=_tuple(held['users']), user_groups=_tuple(held['user_groups']),
                    ldap=held['ldap'], predicted=True)
+
+
+def _ldap_state(saved):
+    """'enabled' / 'disabled' / None from the inventory's LDAP settings (``runbooks/ldap.py``
+    ``read_settings``: ``enabled`` None where they were not read)."""
+    if isinstance(saved, dict):
+        enabled = saved.get('enabled')
+        return None if enabled is None else ('enabled' if enabled else 'disabled')
+    return saved
 
 
 def _tuple(value):

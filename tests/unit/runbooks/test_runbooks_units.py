@@ -23,7 +23,10 @@ class FakeManager:
     def list_tenants(self):
         return list(self.tenants)
 
-    def list_all(self, resource, tenant=None, include=None, **_):
+    def list_all(self, resource, tenant=None, include=None, all_tenants=False, **_):
+        if all_tenants:      # one listing over every tenant (4.2+): items name their tenant
+            return [dict(item, tenant_name=t) for (t, kind), items in self.data.items()
+                    if kind == resource for item in items]
         return [dict(item) for item in self.data.get((tenant, resource), [])]
 
     def list_users(self):
