@@ -9,6 +9,7 @@ docs/cli-contract.md: 1 failed, 2 usage, 3 blocked before any change, 4 suspicio
 """
 import errno
 import functools
+import re
 import sys
 from typing import Callable
 
@@ -24,6 +25,8 @@ from cloudify_upgrade_plugin.options import (
     MAX_AGENTS_CONCURRENCY, USERS_POLICIES, InPlaceOptions, NewHostOptions, PlanOptions,
     PrepareOptions, StatusOptions, VerifyHealsOptions)
 from cloudify_upgrade_plugin.versions import MODE_NEW_HOST, MODES
+
+NODE_INSTANCE_ID_RE = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,255}')
 
 
 def boundary(func) -> Callable:
@@ -182,7 +185,28 @@ def prepare(mode, target_version, from_profile, upgrade_id, snapshot_id,
         waivers=_waivers(waive, reason), timeout=timeout))
 
 
+def _node_instance_ids(ctx, param, value) -> tuple:
+    """``--skip-node-instances ID,ID`` (repeatable) -> a tuple of ids."""
+    ids = []
+    for text in value or ():
+        for item in text.split(','):
+            item = item.strip()
+            if not item or not NODE_INSTANCE_ID_RE.fullmatch(item):
+                raise click.BadParameter('{0!r} is not a node instance id (a '
+                                         'comma-separated list of ids).'.format(item))
+            if item not in ids:
+                ids.append(item)
+    return tuple(ids)
+
+
 def agents_options(f) -> Callable:
+    f = click.option('--skip-node-instances', multiple=True, metavar='ID,...',
+                     callback=_node_instance_ids,
+                     help='Host node instances known to be dead: their agents are not '
+                          'moved (the rest of their deployment is); reported.')(f)
+    f = click.option('--stop-old-agents', is_flag=True, default=False,
+                     help='Stop each old agent once its new one runs (the workflow\'s '
+                          'stop_old_agent, where the deployment declares it).')(f)
     f = click.option('--agent-timeout', type=click.IntRange(1),
                      default=DEFAULT_AGENT_TIMEOUT,
                      show_default=True, metavar='SECONDS',
@@ -227,6 +251,10 @@ def users_option(f) -> Callable:
 @click.option('--no-stop-old-healing', is_flag=True, default=False,
               help='Do not stop cloudify-riemann on the old manager before '
                    'the agents move (recorded as a waiver).')
+@click.option('--no-fence-old-manager', is_flag=True, default=False,
+              help='Do not put a 5.x+ old manager in maintenance mode (nor '
+                   'disable its 5.2.x schedules) after the cut-over (recorded '
+                   'as a waiver).')
 @agents_options
 @yes_option
 @waive_options
@@ -235,16 +263,19 @@ def users_option(f) -> Callable:
 @boundary
 def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
              manager_password, manager_tenant, rest_port, ssl, rest_certificate, ssh_user,
-             ssh_key, ssh_port, users, passwords_file, no_stop_old_healing, agent_timeout,
-             agents_concurrency, yes, waive, reason, timeout) -> Outcome:
+             ssh_key, ssh_port, users, passwords_file, no_stop_old_healing,
+             no_fence_old_manager, agent_timeout, agents_concurrency, stop_old_agents,
+             skip_node_instances, yes, waive, reason, timeout) -> Outcome:
     """Restore the snapshot on a new manager and move the agents to it.
 
     Checks the new manager (version, clean, bootstrap admin, agent networks,
     snapshot checksum), uploads and restores the snapshot with the body the
     target version needs, follows the admin credential change, restores old
     users, reconciles the data, then - after confirmation, the point of no
-    return - stops the old manager's auto-heal and installs new agents in
-    every tenant. The new manager becomes the active profile.
+    return - stops the old manager's auto-heal (3.x/4.x) or puts it in
+    maintenance mode (5.x+; 5.2.x: its execution schedules disabled first),
+    installs new agents in every tenant and verifies them. The new manager
+    becomes the active profile.
     """
     from cloudify_upgrade_plugin.runbooks.restore import command
     return command.run(NewHostOptions(
@@ -253,9 +284,10 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
         manager_password=manager_password, manager_tenant=manager_tenant,
         rest_port=rest_port, ssl=ssl, rest_certificate=rest_certificate, ssh_user=ssh_user,
         ssh_key=ssh_key, ssh_port=ssh_port, users=users, passwords_file=passwords_file,
-        no_stop_old_healing=no_stop_old_healing, agent_timeout=agent_timeout,
-        agents_concurrency=agents_concurrency, yes=yes, waivers=_waivers(waive, reason),
-        timeout=timeout))
+        no_stop_old_healing=no_stop_old_healing, no_fence_old_manager=no_fence_old_manager,
+        agent_timeout=agent_timeout, agents_concurrency=agents_concurrency,
+        stop_old_agents=stop_old_agents, skip_node_instances=skip_node_instances, yes=yes,
+        waivers=_waivers(waive, reason), timeout=timeout))
 
 
 @upgrade.command(name='in-place')
@@ -267,8 +299,8 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
 @timeout_option
 @cfy.options.common_options
 @boundary
-def in_place(upgrade_id, users, agent_timeout, agents_concurrency, yes, waive, reason,
-             timeout) -> Outcome:
+def in_place(upgrade_id, users, agent_timeout, agents_concurrency, stop_old_agents,
+             skip_node_instances, yes, waive, reason, timeout) -> Outcome:
     """Restore the snapshot on the rebuilt manager at the same address.
 
     Run it after tearing the old manager down and installing the new version
@@ -279,7 +311,8 @@ def in_place(upgrade_id, users, agent_timeout, agents_concurrency, yes, waive, r
     from cloudify_upgrade_plugin.runbooks.restore import command
     return command.run(InPlaceOptions(
         upgrade_id=upgrade_id, users=users, agent_timeout=agent_timeout,
-        agents_concurrency=agents_concurrency, yes=yes, waivers=_waivers(waive, reason),
+        agents_concurrency=agents_concurrency, stop_old_agents=stop_old_agents,
+        skip_node_instances=skip_node_instances, yes=yes, waivers=_waivers(waive, reason),
         timeout=timeout))
 
 

@@ -49,12 +49,17 @@ class RestoreOptions:
     users: Optional[str] = None
     agent_timeout: int = DEFAULT_AGENT_TIMEOUT
     agents_concurrency: int = DEFAULT_AGENTS_CONCURRENCY
+    # install_new_agents' stop_old_agent, where the deployment declares it
+    stop_old_agents: bool = False
+    # hosts known to be dead: left out of the agents' move (reported)
+    skip_node_instances: Tuple[str, ...] = ()
     yes: bool = False
     waivers: Tuple[Waiver, ...] = ()
     timeout: int = DEFAULT_TIMEOUT
     # new-host only: in place they keep these values
     passwords_file: Optional[str] = None
     no_stop_old_healing: bool = False
+    no_fence_old_manager: bool = False
 
 
 @dataclass(frozen=True)
