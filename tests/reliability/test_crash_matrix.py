@@ -200,6 +200,16 @@ POINTS = (
         Point('new-host', 'wait-restore', 'password-switching', source='4.6',
               gate=new_gate('GET', EXECUTION, skip=1)),
     ]
+    # a 5.2.x source (issue 15): fence-old-manager disables the enabled schedules (recorded
+    # before the first PATCH) and activates maintenance mode
+    + _boundary_points('new-host', ('fence-old-manager',), fast=(), source='5.2.7')
+    + [
+        Point('new-host', 'fence-old-manager', 'schedule-answer-lost', source='5.2.7',
+              fast=True, gate=old_gate('PATCH', r'/execution-schedules/[^/]+$',
+                                       phase='after')),
+        Point('new-host', 'fence-old-manager', 'maintenance-answer-lost', source='5.2.7',
+              gate=old_gate('POST', r'/maintenance/activate$', phase='after')),
+    ]
     # in place from 4.0.0 (+patch-1): the snapshot has no certificates, restore-ssl puts
     # the backed-up /etc/cloudify/ssl back over SSH
     + _boundary_points('in-place', ('restore-ssl',), fast=(), source='4.0.0+patch1')
@@ -233,7 +243,8 @@ def test_matrix_size():
     assert len(POINTS) >= 40
     assert len({p.id for p in POINTS}) == len(POINTS)
     for command, steps in (('prepare', PREPARE_STEPS + ('freeze-source',)),
-                           ('new-host', RESTORE_STEPS + ('follow-credentials',)),
+                           ('new-host', RESTORE_STEPS + ('follow-credentials',
+                                                         'fence-old-manager')),
                            ('in-place', RESTORE_STEPS + ('restore-ssl',))):
         covered = {p.step for p in POINTS if p.command == command}
         assert set(steps) <= covered, (command, set(steps) - covered)
