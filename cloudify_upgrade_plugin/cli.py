@@ -329,12 +329,14 @@ def in_place(upgrade_id, users, agent_timeout, agents_concurrency, stop_old_agen
 @cfy.options.common_options
 @boundary
 def verify_heals(upgrade_id, old_profile, new_profile, since, until) -> Outcome:
-    """Find heal executions that may have duplicated VMs after the cut-over.
+    """Find what the old manager did after the cut-over (duplicate VMs).
 
-    Lists `heal` executions in every tenant of both managers inside the
-    window and flags heals on the old manager after the cut-over and heals
-    of the same node instance on both. Exit 0 when clean, 4 when something
-    is suspicious.
+    Lists every execution of the old manager and the `heal` executions of
+    the new one, in every tenant, inside the window; flags heals on the old
+    manager after the cut-over, heals of the same node instance on both,
+    and any other workflow the old manager ran after the cut-over. Exit 0
+    when clean, 4 when something is suspicious, 5 when a manager or tenant
+    could not be checked.
     """
     from cloudify_upgrade_plugin.heals import command
     return command.run(VerifyHealsOptions(upgrade_id=upgrade_id, old_profile=old_profile,

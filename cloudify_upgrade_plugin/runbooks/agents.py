@@ -20,12 +20,14 @@ paging never ends on 4.2-4.5.x targets).  ``plan`` decides which hosts (node ins
 parameter is refused, behaviour §5.3); the others are reported in ``old_agents_kept``.
 
 Bounded concurrency; each deployment's execution and result are persisted
-(``agents/state.json``, atomically, after every change), so a re-run waits for executions
-already started instead of starting a second one.  Where the target lists its agents, the
-newest row of every moved host must then be at the target's version and ``started`` (a move
-leaves the old row ``upgraded`` or ``stopped`` and adds a new one; ``state`` is listed from
-6.4): any other host is listed and the step fails (``agents-not-verified``); a re-run checks
-those hosts again and moves only the ones still wrong.
+(``agents/state.json``, atomically, after every change: started -> failed | installed ->
+succeeded | unverified), so a re-run waits for executions already started instead of
+starting a second one, and checks what a killed run installed.  Where the target lists its
+agents, the newest row of every moved host must then be at the target's version and
+``started`` (a move leaves the old row ``upgraded`` or ``stopped`` and adds a new one;
+``state`` is listed from 6.4): any other host is listed and the step fails
+(``agents-not-verified``); a re-run checks those hosts again and moves only the ones still
+wrong.
 """
 import dataclasses
 import threading
@@ -41,7 +43,10 @@ from cloudify_upgrade_plugin.manager import waits
 from cloudify_upgrade_plugin.runbooks import common
 
 STATE_FILE = 'agents/state.json'
-SUCCEEDED, FAILED, STARTED, UNVERIFIED = 'succeeded', 'failed', 'started', 'unverified'
+# a deployment's state: started -> failed | installed (the execution ended) -> succeeded
+# (checked, or nothing to check with) | unverified (some hosts are not moved)
+SUCCEEDED, FAILED, STARTED = 'succeeded', 'failed', 'started'
+INSTALLED, UNVERIFIED = 'installed', 'unverified'
 WORKFLOW = 'install_new_agents'
 # Host states with no agent running: never installed, or uninstalled.
 NO_AGENT_STATES = ('uninitialized', 'deleted')
@@ -249,7 +254,7 @@ def _install_one(manager, state, move, timeout, since):
                      error=error.message[:500], concluded=done + [execution_id])
         logger.error('Agents of %s/%s: %s', tenant, deployment_id, error.message)
         return False
-    state.update(tenant, deployment_id, status=SUCCEEDED, execution_id=execution_id,
+    state.update(tenant, deployment_id, status=INSTALLED, execution_id=execution_id,
                  error=None, concluded=done + [execution_id])
     return True
 
@@ -311,41 +316,48 @@ def _retry_of(move, entry) -> Move:
         move.parameters, node_instance_ids=list(hosts)))
 
 
+def _check(manager, state, agent_plan):
+    """Check every deployment whose execution ended (installed) or whose check failed
+    before (unverified, its wrong hosts only); without an agents list, installed is done."""
+    pending = []
+    for move in agent_plan.moves:
+        entry = state.get(move.tenant, move.deployment_id)
+        if entry.get('status') == INSTALLED:
+            pending.append(move)
+        elif entry.get('status') == UNVERIFIED:
+            pending.append(_retry_of(move, entry))
+    if not agent_plan.verifiable:
+        for move in pending:
+            state.update(move.tenant, move.deployment_id, status=SUCCEEDED)
+    elif pending:
+        _record_check(state, pending, verify(manager, pending))
+
+
 def install_all(ctx) -> dict:
     """Move and check the agents; raise ``agents-failed`` / ``agents-not-verified``."""
     manager = ctx.target_manager
     options = ctx.options
     state = AgentState(ctx.workspace)
     agent_plan = plan(manager, options.skip_node_instances, options.stop_old_agents)
-    logger = get_logger()
-    if agent_plan.verifiable:
-        # hosts a previous run moved but found wrong: check them again before moving them
-        earlier = [_retry_of(m, state.get(m.tenant, m.deployment_id))
-                   for m in agent_plan.moves
-                   if state.get(m.tenant, m.deployment_id).get('status') == UNVERIFIED]
-        if earlier:
-            _record_check(state, earlier, verify(manager, earlier))
+    # what a previous run moved (or found wrong): checked again before anything moves
+    _check(manager, state, agent_plan)
     todo = []
     for move in agent_plan.moves:
         entry = state.get(move.tenant, move.deployment_id)
         if entry.get('status') == SUCCEEDED:
             continue
         todo.append(_retry_of(move, entry) if entry.get('status') == UNVERIFIED else move)
-    logger.info('Agents: %d deployment(s) eligible, %d already moved, %d to do, %d not '
-                'eligible; %d host(s) not moved (provided, none or skipped).',
-                len(agent_plan.moves), len(agent_plan.moves) - len(todo), len(todo),
-                len(agent_plan.not_eligible), len(agent_plan.not_moved))
+    get_logger().info(
+        'Agents: %d deployment(s) eligible, %d already moved, %d to do, %d not eligible; '
+        '%d host(s) not moved (provided, none or skipped).', len(agent_plan.moves),
+        len(agent_plan.moves) - len(todo), len(todo), len(agent_plan.not_eligible),
+        len(agent_plan.not_moved))
     since = ctx.workspace.meta.get('cutover_at')
     workers = max(1, min(options.agents_concurrency, len(todo) or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(lambda move: _install_one(manager, state, move, options.agent_timeout,
                                                 since), todo))
-    installed = [m for m in todo
-                 if state.get(m.tenant, m.deployment_id).get('status') == SUCCEEDED]
-    problems = []
-    if agent_plan.verifiable and installed:
-        problems = verify(manager, installed)
-        _record_check(state, installed, problems)
+    _check(manager, state, agent_plan)
     summary = _summary(agent_plan, state)
     ctx.workspace.update_meta(agents=summary)
     _raise_failures(summary)

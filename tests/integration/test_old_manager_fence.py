@@ -80,6 +80,15 @@ def test_52_old_manager_fires_nothing_and_its_schedule_comes_back_from_the_journ
     assert fence['undo'] == ['cfy profiles use old', 'cfy maintenance-mode deactivate',
                              'cfy deployments schedule enable hw-1 nightly-check -t '
                              'default_tenant']
+    # the human output and the report say what was done and how to undo it
+    human = flow.run('upgrade', 'new-host', '--upgrade-id', flow.upgrade_id, *NEW_HOST)
+    assert human.returncode == 0, human
+    output = human.stdout + human.stderr
+    assert 'Old manager fenced: maintenance mode activated; execution schedules disabled: ' \
+        'default_tenant/hw-1/nightly-check.' in output
+    assert '`cfy deployments schedule enable hw-1 nightly-check -t default_tenant`' in output
+    report = flows.read_json(flow.workspace() + '/report.json')
+    assert report['old_manager_fence']['undo'] == fence['undo']
     # verify-heals reads the 5.2 old manager through maintenance mode (an admin's bypass)
     heals = flow.upgrade('verify-heals')
     assert heals.returncode == 0, heals
