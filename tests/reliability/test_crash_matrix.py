@@ -97,6 +97,12 @@ def partial_download_left(sc):
 EXECUTION = r'/executions/[^/]+$'
 
 
+def agents_state_is(sc, status):
+    """Every deployment of agents/state.json is in ``status``."""
+    state = flows.read_json(os.path.join(sc.workspace(), 'agents', 'state.json'))
+    assert state and {entry['status'] for entry in state.values()} == {status}, state
+
+
 def rebooting(sc):
     """The in-place target reboots after restoring the certificates (behaviour §3.8)."""
     events = sc.new.events()
@@ -179,6 +185,11 @@ POINTS = (
               gate=new_gate('POST', r'/executions$', phase='after', skip=1)),
         Point('new-host', 'install-agents', 'waiting',
               gate=new_gate('GET', EXECUTION, skip=3)),
+        # every deployment's execution ended, the check through GET /agents not done yet
+        # (issue 15): the re-run checks them without moving any agent again
+        Point('new-host', 'install-agents', 'checking', fast=True, gate=lambda sc: sc.gate(
+            sc.new, 'GET', r'/agents$', when=lambda: len(sc.new.agent_installs()) == 4),
+            check=lambda sc: agents_state_is(sc, 'installed')),
     ]
     + _boundary_points('in-place', RESTORE_STEPS, fast=())
     + [
