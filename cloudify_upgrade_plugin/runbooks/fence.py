@@ -77,6 +77,8 @@ def fence(ctx, step_id: str) -> dict:
                              'and anyone still using it may act on the VMs the new manager '
                              'now manages; shut it down soon.', WAIVER_OPTION)
         record.update(waived=True, maintenance=None)
+        if record.get('schedules'):     # an earlier attempt disabled these: say how to undo
+            record['undo'] = undo_commands(profile, record['schedules'])
         workspace.update_meta(**{META_KEY: record})
         return {'waived': True}
     try:

@@ -256,12 +256,15 @@ def fence_lines(record) -> List[str]:
     """What the fence of a 5.x+ old manager did, and the commands that undo it."""
     if not record:
         return []
+    disabled = '; execution schedules disabled: {0}'.format(', '.join(
+        '{0}/{1}/{2}'.format(s.get('tenant') or '-', s['deployment_id'], s['id'])
+        for s in record['schedules'])) if record.get('schedules') else ''
     if record.get('waived'):
-        return ['The old manager was NOT fenced (--no-fence-old-manager, a recorded waiver).']
-    lines = ['Old manager fenced: maintenance mode {0}{1}.'.format(
-        record.get('maintenance'), '; execution schedules disabled: {0}'.format(', '.join(
-            '{0}/{1}/{2}'.format(s.get('tenant') or '-', s['deployment_id'], s['id'])
-            for s in record['schedules'])) if record.get('schedules') else '')]
+        lines = ['The old manager was NOT fenced (--no-fence-old-manager, a recorded '
+                 'waiver){0}.'.format(disabled)]
+    else:
+        lines = ['Old manager fenced: maintenance mode {0}{1}.'.format(
+            record.get('maintenance'), disabled)]
     if record.get('undo'):
         lines.append('To give the old manager its duties back (a rollback): {0}'.format(
             '; '.join('`{0}`'.format(command) for command in record['undo'])))
