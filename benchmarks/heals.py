@@ -6,8 +6,9 @@ executions spread over the tenants (a few percent of them old heals, some ordina
 after the cut-over) plus `--heals` heal executions after the cut-over, then measures
 
 - plugin: what `cfy upgrade verify-heals` does for the old manager (heals.inspect_manager
-  through the plugin's manager layer: discovery, tenants where needed, server-side
-  `workflow_id=heal` filter, newest first, paging stopped at the window);
+  through the plugin's manager layer: discovery, tenants where needed, every workflow since
+  issue 15 (the heals and what else the old manager ran after the cut-over), newest first,
+  paging stopped at the window);
 - stock: listing every execution the way the stock 7.0.5 `cfy executions list --all-tenants`
   pages (`_all_tenants=true`, `_sort=created_at`, `_size=1000`, `_offset` += 1000 until the
   total) with the stock client, then picking the heals in the window on the client side.
@@ -91,7 +92,7 @@ def run_plugin(sim, since, until):
             password=sim.admin_password, tenant='default_tenant'))
     sim.requests.clear()
     start = time.perf_counter()
-    report = heals.inspect_manager('old', 'bench', factory, since, until)
+    report = heals.inspect_manager('old', 'bench', factory, since, until, workflow=None)
     elapsed = time.perf_counter() - start
     if report['error']:
         raise SystemExit('plugin run failed: {0}'.format(report['error']))

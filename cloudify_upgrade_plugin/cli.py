@@ -9,6 +9,7 @@ docs/cli-contract.md: 1 failed, 2 usage, 3 blocked before any change, 4 suspicio
 """
 import errno
 import functools
+import re
 import sys
 from typing import Callable
 
@@ -24,6 +25,8 @@ from cloudify_upgrade_plugin.options import (
     MAX_AGENTS_CONCURRENCY, USERS_POLICIES, InPlaceOptions, NewHostOptions, PlanOptions,
     PrepareOptions, StatusOptions, VerifyHealsOptions)
 from cloudify_upgrade_plugin.versions import MODE_NEW_HOST, MODES
+
+NODE_INSTANCE_ID_RE = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,255}')
 
 
 def boundary(func) -> Callable:
@@ -230,7 +233,28 @@ def prepare(mode, target_version, from_profile, upgrade_id, snapshot_id,
         accept_new_host_keys=accept_new_host_keys))
 
 
+def _node_instance_ids(ctx, param, value) -> tuple:
+    """``--skip-node-instances ID,ID`` (repeatable) -> a tuple of ids."""
+    ids = []
+    for text in value or ():
+        for item in text.split(','):
+            item = item.strip()
+            if not item or not NODE_INSTANCE_ID_RE.fullmatch(item):
+                raise click.BadParameter('{0!r} is not a node instance id (a '
+                                         'comma-separated list of ids).'.format(item))
+            if item not in ids:
+                ids.append(item)
+    return tuple(ids)
+
+
 def agents_options(f) -> Callable:
+    f = click.option('--skip-node-instances', multiple=True, metavar='ID,...',
+                     callback=_node_instance_ids,
+                     help='Host node instances known to be dead: their agents are not '
+                          'moved (the rest of their deployment is); reported.')(f)
+    f = click.option('--stop-old-agents', is_flag=True, default=False,
+                     help='Stop each old agent once its new one runs (the workflow\'s '
+                          'stop_old_agent, where the deployment declares it).')(f)
     f = click.option('--agent-timeout', type=click.IntRange(1),
                      default=DEFAULT_AGENT_TIMEOUT,
                      show_default=True, metavar='SECONDS',
@@ -302,6 +326,10 @@ def restore_issue14_options(f) -> Callable:
 @click.option('--no-stop-old-healing', is_flag=True, default=False,
               help='Do not stop cloudify-riemann on the old manager before '
                    'the agents move (recorded as a waiver).')
+@click.option('--no-fence-old-manager', is_flag=True, default=False,
+              help='Do not put a 5.x+ old manager in maintenance mode (nor '
+                   'disable its 5.2.x schedules) after the cut-over (recorded '
+                   'as a waiver).')
 @agents_options
 @restore_issue14_options
 @after_restore_options
@@ -313,8 +341,9 @@ def restore_issue14_options(f) -> Callable:
 @boundary
 def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
              manager_password, manager_tenant, rest_port, ssl, rest_certificate, ssh_user,
-             ssh_key, ssh_port, users, passwords_file, no_stop_old_healing, agent_timeout,
-             agents_concurrency, ignore_plugin_failure, reset_failed_logins, wagons,
+             ssh_key, ssh_port, users, passwords_file, no_stop_old_healing,
+             no_fence_old_manager, agent_timeout, agents_concurrency, stop_old_agents,
+             skip_node_instances, ignore_plugin_failure, reset_failed_logins, wagons,
              ldap_bind_password_file, ldap_ca_file, yes, waive, reason, accept_new_host_keys,
              timeout) -> Outcome:
     """Restore the snapshot on a new manager and move the agents to it.
@@ -323,8 +352,10 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
     snapshot checksum), uploads and restores the snapshot with the body the
     target version needs, follows the admin credential change, restores old
     users, reconciles the data, then - after confirmation, the point of no
-    return - stops the old manager's auto-heal and installs new agents in
-    every tenant. The new manager becomes the active profile.
+    return - stops the old manager's auto-heal (3.x/4.x) or puts it in
+    maintenance mode (5.x+; 5.2.x: its execution schedules disabled first),
+    installs new agents in every tenant and verifies them. The new manager
+    becomes the active profile.
     """
     from cloudify_upgrade_plugin.runbooks.restore import command
     return command.run(NewHostOptions(
@@ -333,8 +364,10 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
         manager_password=manager_password, manager_tenant=manager_tenant,
         rest_port=rest_port, ssl=ssl, rest_certificate=rest_certificate, ssh_user=ssh_user,
         ssh_key=ssh_key, ssh_port=ssh_port, users=users, passwords_file=passwords_file,
-        no_stop_old_healing=no_stop_old_healing, agent_timeout=agent_timeout,
-        agents_concurrency=agents_concurrency, ignore_plugin_failure=ignore_plugin_failure,
+        no_stop_old_healing=no_stop_old_healing, no_fence_old_manager=no_fence_old_manager,
+        agent_timeout=agent_timeout, agents_concurrency=agents_concurrency,
+        stop_old_agents=stop_old_agents, skip_node_instances=skip_node_instances,
+        ignore_plugin_failure=ignore_plugin_failure,
         reset_failed_logins=reset_failed_logins, wagons=wagons,
         ldap_bind_password_file=ldap_bind_password_file, ldap_ca_file=ldap_ca_file, yes=yes,
         waivers=_waivers(waive, reason), timeout=timeout,
@@ -353,9 +386,10 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
 @timeout_option
 @cfy.options.common_options
 @boundary
-def in_place(upgrade_id, users, agent_timeout, agents_concurrency, ignore_plugin_failure,
-             reset_failed_logins, wagons, ldap_bind_password_file, ldap_ca_file, yes, waive,
-             reason, accept_new_host_keys, timeout) -> Outcome:
+def in_place(upgrade_id, users, agent_timeout, agents_concurrency, stop_old_agents,
+             skip_node_instances, ignore_plugin_failure, reset_failed_logins, wagons,
+             ldap_bind_password_file, ldap_ca_file, yes, waive, reason, accept_new_host_keys,
+             timeout) -> Outcome:
     """Restore the snapshot on the rebuilt manager at the same address.
 
     Run it after tearing the old manager down and installing the new version
@@ -366,7 +400,8 @@ def in_place(upgrade_id, users, agent_timeout, agents_concurrency, ignore_plugin
     from cloudify_upgrade_plugin.runbooks.restore import command
     return command.run(InPlaceOptions(
         upgrade_id=upgrade_id, users=users, agent_timeout=agent_timeout,
-        agents_concurrency=agents_concurrency, ignore_plugin_failure=ignore_plugin_failure,
+        agents_concurrency=agents_concurrency, stop_old_agents=stop_old_agents,
+        skip_node_instances=skip_node_instances, ignore_plugin_failure=ignore_plugin_failure,
         reset_failed_logins=reset_failed_logins, wagons=wagons,
         ldap_bind_password_file=ldap_bind_password_file, ldap_ca_file=ldap_ca_file, yes=yes,
         waivers=_waivers(waive, reason), timeout=timeout,
@@ -388,12 +423,14 @@ def in_place(upgrade_id, users, agent_timeout, agents_concurrency, ignore_plugin
 @boundary
 def verify_heals(upgrade_id, old_profile, new_profile, since, until,
                  accept_new_host_keys) -> Outcome:
-    """Find heal executions that may have duplicated VMs after the cut-over.
+    """Find what the old manager did after the cut-over (duplicate VMs).
 
-    Lists `heal` executions in every tenant of both managers inside the
-    window and flags heals on the old manager after the cut-over and heals
-    of the same node instance on both. Exit 0 when clean, 4 when something
-    is suspicious.
+    Lists every execution of the old manager and the `heal` executions of
+    the new one, in every tenant, inside the window; flags heals on the old
+    manager after the cut-over, heals of the same node instance on both,
+    and any other workflow the old manager ran after the cut-over. Exit 0
+    when clean, 4 when something is suspicious, 5 when a manager or tenant
+    could not be checked.
     """
     from cloudify_upgrade_plugin.heals import command
     return command.run(VerifyHealsOptions(upgrade_id=upgrade_id, old_profile=old_profile,

@@ -14,6 +14,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BLOCKED = 3
 EXIT_HEALS_FOUND = 4
+EXIT_INCOMPLETE = 5     # verify-heals could not check a manager or a tenant
 
 
 class UpgradeError(CloudifyCliError):

@@ -52,6 +52,10 @@ class RestoreOptions:
     users: Optional[str] = None
     agent_timeout: int = DEFAULT_AGENT_TIMEOUT
     agents_concurrency: int = DEFAULT_AGENTS_CONCURRENCY
+    # install_new_agents' stop_old_agent, where the deployment declares it
+    stop_old_agents: bool = False
+    # hosts known to be dead: left out of the agents' move (reported)
+    skip_node_instances: Tuple[str, ...] = ()
     yes: bool = False
     waivers: Tuple[Waiver, ...] = ()
     timeout: int = DEFAULT_TIMEOUT
@@ -59,6 +63,7 @@ class RestoreOptions:
     # new-host only: in place they keep these values
     passwords_file: Optional[str] = None
     no_stop_old_healing: bool = False
+    no_fence_old_manager: bool = False
     # issue 14: 4.5.0-5.0.x targets skip deployments whose plugins do not install;
     # forget the failed logins an earlier run recorded (the operator checked the password)
     ignore_plugin_failure: bool = False

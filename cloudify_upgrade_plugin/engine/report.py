@@ -6,16 +6,23 @@ in ``doc['checks']``, the waivers recorded in the journal, and what is left to d
 plus any ``doc['left_to_do']`` items), then the command's own ``sections`` (``[(title,
 [markdown lines])]``: e.g. new-host's reconciliation table).  Returns ``(json_path,
 md_path)``.
+
+Every command rewrites the report; a section another command added (``KEPT_SECTIONS``: the
+findings of verify-heals, and their ``left_to_do`` items) is kept from the previous
+report.json when the new document has none, so a later run of new-host never hides them.
 """
 import json
 from typing import Optional, Tuple
 
 from cloudify_upgrade_plugin.engine.redact import redact, redact_text
 from cloudify_upgrade_plugin.engine.summary import FINISHED, summarize
+from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 
 REPORT_JSON = 'report.json'
 REPORT_MD = 'report.md'
+# {section key: prefix of its left_to_do items}
+KEPT_SECTIONS = {'verify_heals': 'verify-heals: '}
 
 
 def write_report(workspace, doc, sections=None) -> Optional[Tuple[str, str]]:
@@ -27,8 +34,28 @@ def write_report(workspace, doc, sections=None) -> Optional[Tuple[str, str]]:
         return None
 
 
+def _kept(workspace, doc):
+    """``doc`` plus the sections of the previous report it does not carry itself."""
+    missing = [key for key in KEPT_SECTIONS if key not in doc]
+    if not missing:
+        return doc
+    try:
+        previous = workspace.read_json(REPORT_JSON, default={}) or {}
+    except (OSError, UpgradeError):     # unreadable: this command's report replaces it
+        return doc
+    doc = dict(doc)
+    for key in missing:
+        if key in previous:
+            doc[key] = previous[key]
+            prefix = KEPT_SECTIONS[key]
+            doc['left_to_do'] = list(doc.get('left_to_do') or []) + [
+                item for item in previous.get('left_to_do') or []
+                if str(item).startswith(prefix)]
+    return doc
+
+
 def _write_report(workspace, doc, sections):
-    doc = redact(doc or {})
+    doc = redact(_kept(workspace, doc or {}))
     summary = summarize(workspace)
     waivers = [entry for entry in workspace.journal.waivers()]
     json_path = workspace.write_json(REPORT_JSON, doc)

@@ -117,8 +117,11 @@ def next_command(upgrade_id, meta, steps, entries=None) -> Optional[str]:
 
 
 def _heals_clean(entries):
-    """True when the last verify-heals run was complete, clean and healing is off."""
+    """True when the last verify-heals run succeeded (complete and clean) and healing is
+    off; a later failed or incomplete run means it is not clean any more."""
     runs = [e for e in entries or () if e['step'] == 'verify-heals' and
-            e['event'] == jr.SUCCEEDED]
-    last = (runs[-1].get('details') or {}) if runs else {}
+            e['event'] in (jr.SUCCEEDED, jr.FAILED)]
+    if not runs or runs[-1]['event'] != jr.SUCCEEDED:
+        return False
+    last = runs[-1].get('details') or {}
     return bool(last.get('ok') and last.get('complete') and not last.get('healing_active'))

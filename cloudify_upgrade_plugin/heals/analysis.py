@@ -1,4 +1,9 @@
-"""verify-heals, the analysis: list one manager's heals in a window, find the suspicious ones.
+"""verify-heals, the analysis: list one manager's executions in a window, find the suspicious.
+
+The new manager is asked for its ``heal`` executions only; the old one for every execution
+(issue 15: a heal there after the cut-over may have duplicated a VM, any other workflow means
+"the old manager acted after the cut-over").  What could not be listed is returned as
+``not_checked`` entries ``{manager, tenant, reason}`` (tenant None: the whole manager).
 
 Version rules used here (``versions``; behaviour §4, checked against the manager
 sources):
@@ -23,6 +28,7 @@ from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.manager.retry import TRANSPORT_ERRORS, is_connection_error
 
 HEAL_WORKFLOW = 'heal'
+MAINTENANCE_ERROR = 'maintenance_mode_active'
 RIEMANN_UNIT = 'cloudify-riemann'
 MAX_PAGE_SIZE = 1000
 BASE_FIELDS = ('id', 'workflow_id', 'status', 'deployment_id', 'created_at',
@@ -117,7 +123,7 @@ def collect_heals(fetch_page, since, until, page_size=MAX_PAGE_SIZE) -> Tuple[Li
 
 # ------------------------------------------------------------- one manager's heals
 
-def normalise_heal(item, tenant=None) -> dict:
+def normalise_execution(item, tenant=None) -> dict:
     parameters = item.get('parameters') or {}
     if not isinstance(parameters, dict):
         parameters = {}
@@ -135,6 +141,9 @@ def normalise_heal(item, tenant=None) -> dict:
     }
 
 
+normalise_heal = normalise_execution   # the name of issue 8, when only heals were listed
+
+
 def _tenant_names(raw):
     names = []
     for entry in raw or []:
@@ -147,8 +156,17 @@ def _tenant_names(raw):
     return sorted(name for name in names if name)
 
 
-def _describe_error(error):
+def _describe_error(error, version=None):
     text = ' '.join(str(getattr(error, 'message', None) or error or '').split())[:400]
+    if (getattr(error, 'details', None) or {}).get('error_code') == MAINTENANCE_ERROR:
+        version = _version(version)
+        bypass = 'even to an admin: before 5.2 only requests from the manager host itself ' \
+                 'read through it (X-BYPASS-MAINTENANCE)' if version is not None and not \
+            versions.admin_bypasses_maintenance(version) else \
+            'and X-BYPASS-MAINTENANCE did not let these credentials through (not an admin?)'
+        return 'the manager is in maintenance mode and refuses the listing {0}; deactivate ' \
+               'it (`cfy maintenance-mode deactivate`) and run verify-heals again, or list ' \
+               'its executions on its host'.format(bypass)
     if isinstance(error, UpgradeError):
         return '[{0}] {1}'.format(error.error_id, text)
     return '{0}: {1}'.format(type(error).__name__, text or 'no message')
@@ -166,19 +184,26 @@ SOURCE_ERRORS = (UpgradeError, OSError, ValueError) + TRANSPORT_ERRORS
 
 
 def inspect_manager(label, profile, source_factory, since, until,
-                    page_size=MAX_PAGE_SIZE) -> dict:
-    """List one manager's heals in the window. Never raises for an unreachable manager.
+                    page_size=MAX_PAGE_SIZE, workflow=HEAL_WORKFLOW) -> dict:
+    """List one manager's heals (``workflow`` None: every execution) in the window. Never
+    raises for an unreachable manager.
 
     `source_factory(profile)` returns an object with `.version`, `list_tenants()` and
     `list_executions(params, tenant)` (one page, the REST list body). Returns
-    {profile, reachable, error, version, scope, tenants, requests, heals, gaps}; `tenants`
-    lists the tenants listed one by one (4.0 / 4.1) and is None when one listing covered
-    every tenant (`scope` all-tenants) or there are none (3.x, `scope` single).
+    {profile, reachable, error, version, scope, tenants, requests, heals, executions, gaps,
+    not_checked}: `heals` the heal executions, `executions` the others (with `workflow`
+    None); `tenants` lists the tenants listed one by one (4.0 / 4.1) and is None when one
+    listing covered every tenant (`scope` all-tenants) or there are none (3.x, `scope`
+    single); `not_checked` [{manager, tenant, reason}] what could not be listed.
     """
     report = {'profile': profile, 'reachable': None, 'error': None,
               'version': None, 'scope': None, 'tenants': None, 'requests': 0,
-              'heals': [], 'gaps': []}
+              'heals': [], 'executions': [], 'gaps': [], 'not_checked': []}
     errors = SOURCE_ERRORS
+
+    def not_checked(tenant, reason):
+        report['not_checked'].append({'manager': label, 'tenant': tenant, 'reason': reason})
+
     try:
         source = source_factory(profile)
     except errors as error:
@@ -186,6 +211,7 @@ def inspect_manager(label, profile, source_factory, since, until,
         report['error'] = _describe_error(error)
         report['gaps'].append('{0} manager ({1}) could not be queried: {2}'.format(
             label, profile, report['error']))
+        not_checked(None, report['error'])
         return report
     report['reachable'] = True
     version = getattr(source, 'version', None)
@@ -197,9 +223,11 @@ def inspect_manager(label, profile, source_factory, since, until,
 
     def pager(tenant, all_tenants):
         def fetch_page(offset, size):
-            params = {'workflow_id': HEAL_WORKFLOW, '_sort': '-created_at',
+            params = {'_sort': '-created_at',
                       '_include': ','.join(fields), '_size': size,
                       '_offset': offset, '_include_system_workflows': 'true'}
+            if workflow:
+                params['workflow_id'] = workflow
             if all_tenants:
                 params['_all_tenants'] = 'true'
             counter['n'] += 1
@@ -216,9 +244,10 @@ def inspect_manager(label, profile, source_factory, since, until,
                     raise
                 fallback = getattr(source, 'tenant', None) or DEFAULT_TENANT
                 tenants = [fallback]
-                report['gaps'].append(
-                    '{0} manager: tenants could not be listed ({1}); only tenant '
-                    '{2} was checked'.format(label, _describe_error(error), fallback))
+                reason = 'tenants could not be listed ({0}); only tenant {1} was ' \
+                         'checked'.format(_describe_error(error, version), fallback)
+                report['gaps'].append('{0} manager: {1}'.format(label, reason))
+                not_checked(None, reason)
             report['tenants'] = tenants
             for tenant in tenants:
                 try:
@@ -226,25 +255,29 @@ def inspect_manager(label, profile, source_factory, since, until,
                 except errors as error:
                     if _is_unreachable(error):
                         raise
+                    reason = _describe_error(error, version)
                     report['gaps'].append('{0} manager: tenant {1} could not be listed: '
-                                          '{2}'.format(label, tenant, _describe_error(error)))
+                                          '{2}'.format(label, tenant, reason))
+                    not_checked(tenant, reason)
                     continue
-                heals.extend(normalise_heal(item, tenant) for item in items)
+                heals.extend(normalise_execution(item, tenant) for item in items)
         elif scope == 'all-tenants':
             items, _ = collect_heals(pager(getattr(source, 'tenant', None), True),
                                      since, until, page_size)
-            heals.extend(normalise_heal(item) for item in items)
+            heals.extend(normalise_execution(item) for item in items)
         else:
             items, _ = collect_heals(pager(None, False), since, until, page_size)
-            heals.extend(normalise_heal(item) for item in items)
+            heals.extend(normalise_execution(item) for item in items)
     except errors as error:
         report['reachable'] = not _is_unreachable(error)
-        report['error'] = _describe_error(error)
+        report['error'] = _describe_error(error, version)
         report['gaps'].append('{0} manager ({1}): listing executions failed: {2}'.format(
             label, profile, report['error']))
+        not_checked(None, report['error'])
     report['requests'] = counter['n']
     heals.sort(key=lambda h: (h['created_at'] or '', h['id'] or ''))
-    report['heals'] = heals
+    report['heals'] = [h for h in heals if h['workflow_id'] == HEAL_WORKFLOW]
+    report['executions'] = [h for h in heals if h['workflow_id'] != HEAL_WORKFLOW]
     return report
 
 

@@ -1,11 +1,15 @@
-"""`cfy upgrade verify-heals` (issue 8): find heal executions that may have duplicated VMs.
+"""`cfy upgrade verify-heals` (issues 8, 15): what the old manager did after the cut-over.
 
 Owns the command: resolving the window (workspace cut-over or --since/--until), listing
-`heal` executions on the old and the new manager in every tenant (``analysis.py``:
-server-side `workflow_id=heal` filter, newest first, paging only as far back as the
-window), whether the old manager's riemann is still healing, the journal and report of
-the workspace, and the output (a table, or the contract's JSON document with --json;
-exit 4 when something is suspicious).
+every execution of the old manager and the `heal` executions of the new one in every tenant
+(``analysis.py``: newest first, paging only as far back as the window; read through
+maintenance mode where an admin may, ``Manager.bypassing_maintenance``), whether the old
+manager's riemann is still healing, the journal and report of the workspace, and the output
+(a table, or the contract's JSON document with --json).  Exit 4 when something is
+suspicious (a heal that may have duplicated a VM, or any other execution on the old manager
+after the cut-over), else 5 when a manager or tenant could not be checked (``not_checked``).
+The journal says ``succeeded`` only for a complete, clean run; an incomplete run keeps an
+earlier suspicious result (``heals-suspicious``) standing, so ``status`` never hides it.
 
 The network is reached through small seams (`source_factory`, `ssh_probe`, `clock`), so
 the analysis is tested with fakes and the real managers are only touched in `run`.
@@ -22,7 +26,7 @@ from cloudify_upgrade_plugin.engine.command import Command, Outcome
 from cloudify_upgrade_plugin.engine.report import REPORT_JSON, write_report
 from cloudify_upgrade_plugin.engine.workspace import Workspace
 from cloudify_upgrade_plugin.errors import (
-    EXIT_HEALS_FOUND, EXIT_OK, InputError, UpgradeError)
+    EXIT_HEALS_FOUND, EXIT_INCOMPLETE, EXIT_OK, InputError, UpgradeError)
 from cloudify_upgrade_plugin.files import UnsafePath
 from cloudify_upgrade_plugin.host import known_hosts
 from cloudify_upgrade_plugin.heals.analysis import (
@@ -33,6 +37,8 @@ from cloudify_upgrade_plugin.manager.client import Manager
 from cloudify_upgrade_plugin.options import VerifyHealsOptions
 
 STEP_ID = 'verify-heals'
+SUSPICIOUS = 'heals-suspicious'
+INCOMPLETE = 'heals-incomplete'
 
 
 # ------------------------------------------------------------------ real seams
@@ -55,7 +61,8 @@ class RestSource:
 
 
 def rest_source(profile) -> 'RestSource':
-    return RestSource(Manager.from_profile(profile))
+    """The manager of ``profile``, reading through maintenance mode where an admin may."""
+    return RestSource(Manager.from_profile(profile).bypassing_maintenance())
 
 
 def ssh_riemann_probe(profile) -> str:
@@ -173,54 +180,60 @@ def verify(inputs, source_factory=rest_source, ssh_probe=ssh_riemann_probe,
     bound = inputs.get('until_bound', until)
     old_profile, new_profile = inputs['old_profile'], inputs['new_profile']
     gaps = []
-    if inputs.get('mode') == 'in-place' or _same_manager(old_profile, new_profile):
+    in_place = inputs.get('mode') == 'in-place' or _same_manager(old_profile, new_profile)
+    if in_place:
         old = {'profile': old_profile, 'reachable': False, 'version':
                inputs.get('source_version'), 'scope': None, 'tenants': None,
-               'requests': 0, 'heals': [], 'gaps': [],
+               'requests': 0, 'heals': [], 'executions': [], 'gaps': [], 'not_checked': [],
                'error': 'in-place upgrade: the old manager was replaced by the new one at '
                         'the same address, so it cannot heal any more and has no '
                         'executions to list'}
         old['healing'] = {'state': 'not-applicable', 'active': False,
                           'reason': 'the old manager no longer exists (in-place upgrade)'}
     else:
-        old = inspect_manager('old', old_profile, source_factory, since, bound, page_size)
-        gaps.extend(old.pop('gaps'))
+        old = inspect_manager('old', old_profile, source_factory, since, bound, page_size,
+                              workflow=None)
         old['healing'] = healing_state(
             old_profile, old['version'] or inputs.get('source_version'),
             inputs.get('healing_fenced'), ssh_probe)
         old['healing']['fenced_by_upgrade'] = bool(inputs.get('healing_fenced'))
-    old.pop('gaps', None)
     new = inspect_manager('new', new_profile, source_factory, since, bound, page_size)
-    gaps.extend(new.pop('gaps'))
-
-    old_checked = old['error'] is None
-    new_checked = new['error'] is None
-    if not old_checked and not new_checked:
-        raise UpgradeError(
-            'Neither manager could be queried, so no heal could be checked.',
-            error_id='heals-not-verifiable',
-            hints=gaps + ['Check the profiles (cfy profiles show-current / cfy profiles '
-                          'list) and that the new manager is up, then run it again.'])
-    if old['error'] is not None and inputs.get('mode') != 'in-place' and \
-            not _same_manager(old_profile, new_profile):
-        gaps.append('Heals the old manager may have run could not be checked; if it '
-                    'still runs, check them with its own cfy (cfy executions list '
-                    '--all-tenants) or bring it back to run this again.')
-    if not new_checked and old['heals']:
+    not_checked = old.pop('not_checked') + new.pop('not_checked')
+    gaps.extend(old.pop('gaps') + new.pop('gaps'))
+    others = old.pop('executions')
+    new.pop('executions')
+    if old['error'] is not None and not in_place:
+        gaps.append('What the old manager may have run could not be checked; if it still '
+                    'runs, check it with its own cfy (cfy executions list --all-tenants) or '
+                    'bring it back to run this again.')
+    if new['error'] is not None and old['heals']:
         gaps.append('The new manager\'s heals could not be listed, so old-manager heals '
                     'before the cut-over were not compared with them.')
 
     findings = analyse(old['heals'], new['heals'], inputs['cutover'], new_profile)
+    acted = acted_after(others, inputs['cutover'])
     return {
         'upgrade_id': inputs.get('upgrade_id'),
         'since': iso_millis(since), 'until': iso_millis(until),
         'cutover_at': iso_millis(inputs['cutover']),
         'old_manager': old, 'new_manager': new,
         'suspected_duplicates': findings,
+        'acted_after_cutover': acted,
         'healing_active': old['healing'].get('active'),
-        'gaps': gaps, 'complete': not gaps,
-        'ok': not findings,
+        'gaps': gaps, 'not_checked': not_checked, 'complete': not not_checked,
+        'ok': not findings and not acted,
+        'earlier_result': None,     # set when journaled: an earlier suspicious run stands
     }
+
+
+def acted_after(executions, cutover) -> List[dict]:
+    """The old manager's executions (heals aside) created at or after the cut-over."""
+    acted = []
+    for execution in executions:
+        created = parse_timestamp(execution.get('created_at'))
+        if created is None or created >= cutover:
+            acted.append(dict(execution, reason='the old manager acted after the cut-over'))
+    return acted
 
 
 def _heal_rows(heals):
@@ -268,13 +281,32 @@ def render(document) -> None:
         for finding in findings:
             for check in finding['check']:
                 logger.info('  - %s', check)
+    acted = document.get('acted_after_cutover') or []
+    if acted:
+        print_data(['id', 'workflow', 'tenant', 'deployment', 'status', 'created_at'],
+                   [dict(row, workflow=e['workflow_id']) for row, e in zip(
+                       _heal_rows(acted), acted)],
+                   'The old manager acted after the cut-over: {0} execution(s)'.format(
+                       len(acted)))
     for gap in document['gaps']:
         logger.warning('Not verified: %s', gap)
+    for item in document.get('not_checked') or []:
+        logger.warning('Not checked: %s manager%s: %s', item['manager'],
+                       ', tenant ' + item['tenant'] if item.get('tenant') else '',
+                       item['reason'])
+    earlier = document.get('earlier_result')
+    if earlier:
+        logger.error('An earlier verify-heals (%s) found something suspicious (%s); this '
+                     'run could not check everything, so that result stands.',
+                     earlier['at'], earlier['error_id'])
     if findings:
         logger.error('%d heal execution(s) may have duplicated VMs.', len(findings))
-    else:
+    if acted:
+        logger.error('The old manager ran %d execution(s) after the cut-over: check what '
+                     'each did to the VMs the new manager now manages.', len(acted))
+    if not findings and not acted:
         logger.info('No suspicious heal found%s.', '' if document['complete'] else
-                    ' in what could be checked')
+                    ' in what could be checked (INCOMPLETE: exit 5)')
 
 
 def _journal_details(document):
@@ -283,10 +315,33 @@ def _journal_details(document):
         'old_heals': len(document['old_manager']['heals']),
         'new_heals': len(document['new_manager']['heals']),
         'suspected_duplicates': len(document['suspected_duplicates']),
+        'acted_after_cutover': len(document.get('acted_after_cutover') or []),
         'old_reachable': document['old_manager']['reachable'],
         'healing_active': document['healing_active'],
+        'not_checked': document.get('not_checked') or [],
         'complete': document['complete'], 'ok': document['ok'],
     }
+
+
+def earlier_result(entries):
+    """The suspicious result of an earlier run that no complete run replaced since, as
+    ``{'at', 'error_id'}`` (None when the last complete run was clean, or none ran)."""
+    for entry in reversed([e for e in entries if e['event'] in ('succeeded', 'failed')]):
+        details = entry.get('details') or {}
+        if details.get('error_id') == SUSPICIOUS or details.get('ok') is False:
+            return {'at': details.get('carried_from') or entry['ts'], 'error_id': SUSPICIOUS}
+        if details.get('complete'):
+            return None
+    return None
+
+
+def outcome_of(document):
+    """(journal event, error id) of a run: succeeded only when complete and clean."""
+    if not document['ok'] or document.get('earlier_result'):
+        return 'failed', SUSPICIOUS
+    if not document['complete']:
+        return 'failed', INCOMPLETE
+    return 'succeeded', None
 
 
 def _left_to_do(document):
@@ -297,19 +352,29 @@ def _left_to_do(document):
                          finding['old_execution_id'], finding['reason'],
                          finding['node_instance_id'] or '(none given)',
                          finding['deployment_id'], finding['tenant'] or '-'))
+    for execution in document.get('acted_after_cutover') or []:
+        items.append('verify-heals: {0} {1} on the old manager after the cut-over '
+                     '(deployment {2}, tenant {3}, {4}): check what it did'.format(
+                         execution['workflow_id'], execution['id'],
+                         execution['deployment_id'], execution['tenant'] or '-',
+                         execution['status']))
     if document['healing_active']:
         items.append('verify-heals: auto-heal is still active on the old manager: stop '
                      '{0} there or disconnect it'.format(RIEMANN_UNIT))
     for gap in document['gaps']:
         items.append('verify-heals: not verified: {0}'.format(gap))
+    if document.get('earlier_result'):
+        items.append('verify-heals: the suspicious result of {0} stands (this run could '
+                     'not check everything)'.format(document['earlier_result']['at']))
     return items
 
 
 def _write_report(workspace, document):
     """Merge the findings into report.json / report.md (keeping the runbooks' document)."""
-    section = {key: document[key] for key in (
-        'since', 'until', 'cutover_at', 'suspected_duplicates', 'healing_active',
-        'gaps', 'complete', 'ok')}
+    section = {key: document.get(key) for key in (
+        'since', 'until', 'cutover_at', 'suspected_duplicates', 'acted_after_cutover',
+        'healing_active', 'gaps', 'not_checked', 'complete', 'ok', 'earlier_result',
+        'error')}
     section['old_manager'] = {k: v for k, v in document['old_manager'].items()}
     section['new_manager'] = {k: v for k, v in document['new_manager'].items()}
     report = workspace.read_json(REPORT_JSON, default={}) or {}
@@ -335,7 +400,7 @@ def _under_lock(workspace, body) -> bool:
 
 
 def _record_failure(workspace, error) -> None:
-    """Journal a run that could not check anything (both managers out of reach)."""
+    """Journal and report a run that failed before it had a document."""
     if workspace is None:
         return
 
@@ -343,6 +408,11 @@ def _record_failure(workspace, error) -> None:
         workspace.journal.append(STEP_ID, 'started', {})
         workspace.journal.append(STEP_ID, 'failed', {'error_id': error.error_id,
                                                      'message': error.message})
+        report = workspace.read_json(REPORT_JSON, default={}) or {}
+        section = dict(report.get('verify_heals') or {}, error=error.to_dict(), ok=None,
+                       complete=False)
+        report['verify_heals'] = section
+        write_report(workspace, report)
     _under_lock(workspace, journal)
 
 
@@ -352,11 +422,20 @@ def _record(workspace, document) -> None:
         return
 
     def journal():
+        previous = workspace.journal.step_entries(STEP_ID)
+        if not document['complete'] and document['ok']:
+            document['earlier_result'] = earlier_result(previous)
         workspace.journal.append(STEP_ID, 'started', {'since': document['since'],
                                                       'until': document['until']})
+        event, error_id = outcome_of(document)
+        details = _journal_details(document)
+        if error_id:
+            details['error_id'] = error_id
+        if document.get('earlier_result'):
+            details['carried_from'] = document['earlier_result']['at']
+        workspace.journal.append(STEP_ID, event, details)
+        # after the outcome is journaled: report.md's steps show this run's result
         _write_report(workspace, document)
-        # The check ran to the end: 'succeeded'; what it found is in the details.
-        workspace.journal.append(STEP_ID, 'succeeded', _journal_details(document))
     if not _under_lock(workspace, journal):
         get_logger().warning('Upgrade %s is busy (another cfy upgrade runs on it): this '
                              'verify-heals run is not journaled.',
@@ -414,4 +493,6 @@ class VerifyHeals(Command):
             render(document)
 
     def exit_code(self, document: dict) -> int:
-        return EXIT_OK if document['ok'] else EXIT_HEALS_FOUND
+        if not document['ok']:
+            return EXIT_HEALS_FOUND
+        return EXIT_OK if document['complete'] else EXIT_INCOMPLETE

@@ -8,6 +8,9 @@ what it does (runbooks never build a URL), through the client's HTTP layer where
 workflows, the 3.x version call); retries for idempotent calls, errors naming the manager,
 passwords within the failed-login budget (``manager/logins.py``); the unauthenticated
 probes and the server's clock the waits need; the ``Connection`` a raw transfer uses.
+Maintenance mode and execution schedules: base class ``manager/fencing.py``
+``FencingCalls``; ``bypassing_maintenance()`` adds ``X-BYPASS-MAINTENANCE`` to every request
+where the version honours it for an admin.
 """
 import datetime
 import functools
@@ -26,6 +29,7 @@ from cloudify_upgrade_plugin.manager.connection import Connection
 from cloudify_upgrade_plugin.manager.credentials import Credentials
 from cloudify_upgrade_plugin.manager.discovery import (
     ManagerInfo, ProbeResult, basic_auth_header, discover, probe)
+from cloudify_upgrade_plugin.manager.fencing import FencingCalls
 from cloudify_upgrade_plugin.manager.profiles import read_profile
 from cloudify_upgrade_plugin.manager.retry import (
     NO_RETRY, RetryPolicy, call_with_retries, translate)
@@ -36,6 +40,7 @@ from cloudify_upgrade_plugin.manager.urls import segment
 
 DEFAULT_TENANT = 'default_tenant'
 TENANT_HEADER = 'Tenant'
+BYPASS_HEADER = 'X-BYPASS-MAINTENANCE'
 # behaviour §4 / §9.11: 4.0-4.5.x refuse more than 1000 rows per answer and give empty pages
 # for _offset without _size; every page therefore asks for an explicit _size <= 1000.
 MAX_PAGE_SIZE = 1000
@@ -43,7 +48,7 @@ MAX_PAGE_SIZE = 1000
 PROBE_TIMEOUT = 5
 
 
-class Manager(ResourceCalls):
+class Manager(ResourceCalls, FencingCalls):
     """A discovered Cloudify Manager and a client bound to its API prefix.
 
     ``version`` (``versions.Version``), ``edition``, ``api_prefix``, ``client`` (a
@@ -54,7 +59,7 @@ class Manager(ResourceCalls):
     def __init__(self, info: ManagerInfo, username=None, password=None, tenant=None,
                  cert=None, trust_all=False, token=None, profile=None, profile_name=None,
                  retry_policy=None, request_timeout=None, session=None,
-                 credentials: Optional[Credentials] = None):
+                 credentials: Optional[Credentials] = None, bypass_maintenance=False):
         if not isinstance(info, ManagerInfo):
             raise TypeError('info must be a ManagerInfo')
         self.info = info
@@ -69,6 +74,9 @@ class Manager(ResourceCalls):
         self.retry_policy = retry_policy or RetryPolicy()
         self.request_timeout = request_timeout
         self.session = session if session is not None else ManagerSession()
+        # X-BYPASS-MAINTENANCE only where an admin may read through maintenance mode
+        self.bypass_maintenance = bool(bypass_maintenance) and \
+            versions.admin_bypasses_maintenance(info.version)
         register_secret(self.credentials.password)
         register_secret(self.credentials.token)
         if self.credentials.basic:
@@ -88,7 +96,8 @@ class Manager(ResourceCalls):
             'cert': self.cert,
             'trust_all': self.trust_all,
             'tenant': self.tenant,
-            'headers': {TENANT_HEADER: self.tenant},
+            'headers': dict({TENANT_HEADER: self.tenant}, **(
+                {BYPASS_HEADER: 'true'} if self.bypass_maintenance else {})),
             'kerberos_env': False,
             'timeout': self.request_timeout,
             'session': self.session,
@@ -140,7 +149,8 @@ class Manager(ResourceCalls):
         kwargs = dict(info=self.info, credentials=self.credentials, tenant=self.tenant,
                       cert=self.cert, trust_all=self.trust_all, profile=self.profile,
                       profile_name=self.profile_name, retry_policy=self.retry_policy,
-                      request_timeout=self.request_timeout, session=self.session)
+                      request_timeout=self.request_timeout, session=self.session,
+                      bypass_maintenance=self.bypass_maintenance)
         kwargs.update(changes)
         return Manager(**kwargs)
 
@@ -151,6 +161,12 @@ class Manager(ResourceCalls):
     def with_credentials(self, credentials: Credentials) -> 'Manager':
         """The same manager logged in with other credentials (e.g. after a restore)."""
         return self._copy(credentials=credentials)
+
+    def bypassing_maintenance(self) -> 'Manager':
+        """The same manager sending ``X-BYPASS-MAINTENANCE`` on every request where an admin
+        may read and act through maintenance mode (5.2+, behaviour §12.5); elsewhere the
+        header would be ignored, so it is not sent."""
+        return self._copy(bypass_maintenance=True)
 
     def with_token(self, token: str) -> 'Manager':
         """The same manager authenticated by an API token instead of a password."""
@@ -393,26 +409,6 @@ class Manager(ResourceCalls):
             'parameters': parameters or {}, 'allow_custom_parameters': False,
             'force': False}, expected=(200, 201),
             what='starting {0} on {1}'.format(workflow_id, deployment_id))
-
-    # -- maintenance mode ------------------------------------------------------------------
-
-    def maintenance(self) -> dict:
-        """``GET /maintenance``: ``status`` and, while activating, ``remaining_executions``."""
-        return self.get('/maintenance', what='reading maintenance mode') or {}
-
-    def maintenance_state(self) -> Optional[str]:
-        """'activated', 'activating', 'deactivated', or None where the manager cannot
-        tell (no maintenance mode, or not JSON)."""
-        try:
-            return self.maintenance().get('status')
-        except UpgradeError as error:
-            if error.error_id in ('not-found', 'manager-bad-answer'):
-                return None
-            raise
-
-    def activate_maintenance(self) -> None:
-        self.request('post', '/maintenance/activate', data={}, expected=(200, 201, 304),
-                     what='activating maintenance mode', answer=None)
 
     # -- users, credentials and tokens --------------------------------------------------
 

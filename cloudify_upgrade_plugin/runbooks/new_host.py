@@ -3,9 +3,11 @@
 What differs from in-place around the shared restore steps (``runbooks/restore``): the
 target is another cfy profile (``--to-profile``, or one made from ``--manager-ip`` and the
 `cfy profiles use`-like options); at the cut-over the old 3.x/4.x manager's auto-heal is
-fenced by stopping cloudify-riemann over SSH (behaviour §7.4; 5.x+ have no riemann), unless
-``--no-stop-old-healing`` records a waiver; the old manager must be kept until
-verify-heals is clean.
+fenced by stopping cloudify-riemann over SSH (behaviour §7.4), unless
+``--no-stop-old-healing`` records a waiver; a 5.x+ old manager (no riemann) is fenced by the
+step fence-old-manager after the cut-over (maintenance mode, 5.2.x schedules disabled;
+``runbooks/fence.py``), unless ``--no-fence-old-manager`` records a waiver; the old manager
+must be kept until verify-heals is clean.
 """
 from typing import List, Optional
 
@@ -15,8 +17,10 @@ from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.options import NewHostOptions
-from cloudify_upgrade_plugin.runbooks import common
+from cloudify_upgrade_plugin.engine.step import Step
+from cloudify_upgrade_plugin.runbooks import common, fence
 from cloudify_upgrade_plugin.runbooks.restore.base import RestoreMode
+from cloudify_upgrade_plugin.runbooks.restore.cutover import FenceOldManager
 
 RIEMANN_UNIT = 'cloudify-riemann'
 
@@ -59,11 +63,14 @@ class NewHost(RestoreMode):
             return False
         return stop_riemann(ctx.source_profile)
 
+    def steps_after_cutover(self, source) -> List[Step]:
+        return [FenceOldManager()] if fence.needed(source) else []
+
     def fence_plan(self, ctx, meta: dict) -> str:
         source = _source_version(meta)
         if not versions.has_riemann(source):
-            return 'the old {0} manager has no riemann: its auto-heal cannot be ' \
-                   'stopped here'.format(source)
+            return fence.plan_text(source, ctx.options,
+                                   (meta.get('source') or {}).get('address'))
         if ctx.options.no_stop_old_healing:
             return 'auto-heal on the old manager is NOT stopped (--no-stop-old-healing)'
         return 'cloudify-riemann is stopped on the old manager ({0}) over SSH'.format(

@@ -5,7 +5,7 @@ Every rule the plugin applies to a version is a function here, named after what 
 compares versions itself; each cites the section of docs/manager-behaviour.md it comes from.
 Nothing here talks to a manager.
 """
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from cloudify_upgrade_plugin.versions.version import Version, as_version
 
@@ -214,3 +214,62 @@ def ignore_plugin_failure_removes_deployments(target) -> bool:
     ("Proceeding since `ignore_plugin_failure` flag was used", cloudify-manager@4.5.5)."""
     base = as_version(target).base
     return Version((4, 5, 0)) <= base < Version((4, 5, 5))
+
+
+# -- the old manager after the cut-over, and the agents (issue 15) ------------------------
+
+def fenced_by_maintenance(version) -> bool:
+    """behaviour §12.5: 5.x and later have no riemann; new-host fences such an old manager
+    with maintenance mode after the cut-over (its 6.0+ scheduler then skips every
+    schedule)."""
+    return as_version(version).major >= 5
+
+
+def schedules_ignore_maintenance(version) -> bool:
+    """behaviour §12.5: the 5.2.x scheduler starts due schedules in maintenance mode; from
+    6.0 it skips them while maintenance mode is activated
+    (cloudify-manager@6.0.0 execution-scheduler/execution_scheduler/main.py)."""
+    return Version((5, 2, 0)) <= as_version(version).base < Version((6, 0, 0))
+
+
+def schedule_calls_need_deployment_id(version) -> bool:
+    """From 6.0, GET/PATCH/DELETE ``execution-schedules/<id>`` need ``?deployment_id=``;
+    5.2.x takes the id alone (cloudify-manager@5.2.7, 6.0.0
+    rest-service/manager_rest/rest/resources_v3_1/execution_schedules.py)."""
+    return as_version(version) >= Version((6, 0, 0))
+
+
+def admin_bypasses_maintenance(version) -> bool:
+    """behaviour §12.5: from 5.2 an admin's request with ``X-BYPASS-MAINTENANCE`` passes
+    maintenance mode (any endpoint); 4.6-5.1 honour the header only for requests from the
+    manager host itself (cloudify-manager@5.1.0, 5.2.0 rest-service/manager_rest/
+    maintenance.py)."""
+    return as_version(version) >= Version((5, 2, 0))
+
+
+def has_agents_list(version) -> bool:
+    """``GET /agents`` lists every agent with its ``install_method`` and ``version`` from 4.5
+    (cloudify-manager@4.5 rest-service/manager_rest/rest/endpoint_mapper.py 'Agents';
+    behaviour §12.6)."""
+    return as_version(version) >= Version((4, 5, 0))
+
+
+def agent_list_fields(version) -> List[str]:
+    """The ``_include`` of ``GET /agents`` on this version (an unknown field is a 400):
+    ``node_instance_id``, ``state`` and ``created_at`` only from 6.4 (cloudify-manager@6.4.0,
+    7.0.4 rest-service/manager_rest/rest/responses_v3.py AgentResponse); before, the host's
+    node instance is ``host_id``."""
+    fields = ['id', 'host_id', 'install_method', 'version', 'deployment']
+    if as_version(version) >= Version((6, 4, 0)):
+        fields += ['node_instance_id', 'state', 'created_at']
+    return fields
+
+
+def moved_install_methods(version) -> Tuple[str, ...]:
+    """behaviour §12.6: the hosts ``install_new_agents`` moves on a target of this version:
+    ``init_script``, ``plugin`` and ``remote`` from 4.5 (cloudify-common@4.5, 7.0.4
+    cloudify/constants.py AGENT_INSTALL_METHODS_INSTALLED); before 4.5 every method but
+    ``none`` (cloudify-common@4.4 cloudify/plugins/workflows.py)."""
+    if as_version(version) >= Version((4, 5, 0)):
+        return ('init_script', 'plugin', 'remote')
+    return ('init_script', 'plugin', 'remote', 'provided')

@@ -20,7 +20,8 @@ ROWS = {'/deployments': 'deployments', '/node-instances': 'node_instances',
         '/sites': 'sites', '/deployment-groups': 'deployment_groups',
         '/filters/deployments': 'deployments_filters', '/filters': 'deployments_filters',
         '/filters/blueprints': 'blueprints_filters',
-        '/execution-schedules': 'execution_schedules', '/user-groups': 'user_groups'}
+        '/execution-schedules': 'execution_schedules', '/user-groups': 'user_groups',
+        '/agents': 'agents'}
 
 
 def _list_requests(sim):
@@ -68,6 +69,6 @@ def test_inventory_reconcile_and_agents_plan_stay_within_one_request_per_1000_ro
     assert reconcile.compare(collected, collected)['ok'] is True
 
     sim.requests.clear()
-    eligible, not_eligible = agents.plan(manager)
-    assert (len(eligible), not_eligible) == (1000, [])
-    assert _assert_bounded(sim) == {'/tenants': 1, '/node-instances': 2}
+    found = agents.plan(manager)
+    assert (len(found.eligible), found.not_eligible) == (1000, [])
+    assert _assert_bounded(sim) == {'/tenants': 1, '/node-instances': 2, '/agents': 1}

@@ -6,8 +6,11 @@ stopped; 3,000 other executions (older heals included) surround them. The new ma
 simulated 7.0. A workspace records the cut-over, as new-host does.
 
 Asserted: exit codes, the JSON document, the human table, what the old simulator received
-(only `workflow_id=heal` listings, one per tenant: 4.1 ignores `_all_tenants` on executions),
-and the journal/report in the workspace.
+(one executions listing per tenant, every workflow since issue 15: 4.1 ignores
+`_all_tenants` on executions), and the journal/report in the workspace.  Issue 15: anything
+else the old manager ran after the cut-over is reported (exit 4); a manager or tenant that
+could not be checked makes the run incomplete (exit 5), and `status` never shows such a run,
+nor one after an exit 4, as succeeded.
 """
 import datetime
 
@@ -25,15 +28,16 @@ def _iso(moment):
     return moment.strftime('%Y-%m-%dT%H:%M:%S.') + '{0:03d}Z'.format(moment.microsecond // 1000)
 
 
-def _add_executions(sim, count, cutover):
-    """`count` non-suspicious executions: most before the cut-over (heals included), some
-    ordinary workflows after it, spread over both tenants."""
+def _add_executions(sim, count, cutover, after_every=0):
+    """`count` executions spread over both tenants: before the cut-over (heals included),
+    and with ``after_every`` N every Nth an ordinary workflow after it (the old manager
+    acting after the cut-over)."""
     workflows = ('install', 'uninstall', 'scale', 'execute_operation', 'heal')
     deployments = {'default_tenant': 'web-1', 't_prod': 'prod-web'}
     with sim.state.lock:
         for n in range(count):
             tenant = 'default_tenant' if n % 2 else 't_prod'
-            after = n % 6 == 0
+            after = bool(after_every) and n % after_every == 0
             workflow = workflows[n % 4] if after else workflows[n % len(workflows)]
             offset = datetime.timedelta(seconds=n % 50 + 1)
             created = cutover + offset if after else cutover - datetime.timedelta(
@@ -121,22 +125,25 @@ def test_auto_heal_left_on_reports_exactly_the_heals_after_cutover(upgrade, run_
     assert [h['id'] for h in doc['new_manager']['heals']] == ['new-heal-1']
     assert doc['old_manager']['healing']['state'] == 'active'
     assert doc['healing_active'] is True
-    assert doc['complete'] is True and doc['gaps'] == []
+    assert doc['complete'] is True and doc['gaps'] == [] and doc['not_checked'] == []
+    assert doc['acted_after_cutover'] == []
 
-    # requests proportional to tenants and heals: one heal-filtered listing per tenant
+    # requests proportional to tenants: one listing of every workflow per tenant, newest
+    # first, that stops at the cut-over (3,000 older executions are not read)
     listings = _heal_listings(old)
     assert len(listings) == 2
     assert sorted(e['tenant'] for e in listings) == ['default_tenant', 't_prod']
     for entry in listings:
-        assert entry['query']['workflow_id'] == 'heal'
+        assert 'workflow_id' not in entry['query']
         assert entry['query']['_sort'] == '-created_at'
         assert int(entry['query']['_size']) <= 1000
         assert entry['status'] == 200
 
     entries = workspace.journal.entries()
     assert [(e['step'], e['event']) for e in entries] == [
-        ('verify-heals', 'started'), ('verify-heals', 'succeeded')]
+        ('verify-heals', 'started'), ('verify-heals', 'failed')]
     assert entries[-1]['details']['suspected_duplicates'] == len(fired)
+    assert entries[-1]['details']['error_id'] == 'heals-suspicious'
     report = workspace.read_json('report.json')
     assert {f['old_execution_id'] for f in report['verify_heals']['suspected_duplicates']} \
         == fired
@@ -186,21 +193,69 @@ def test_old_manager_unreachable_new_manager_still_analysed(upgrade, run_cfy):
     old.stop()
 
     result = run_cfy('upgrade', 'verify-heals', '--json')
-    assert result.returncode == 0, result
+    assert result.returncode == 5, result       # incomplete, never 0
     doc = result.json
     assert doc['old_manager']['reachable'] is False
     assert doc['old_manager']['error']
     assert [h['id'] for h in doc['new_manager']['heals']] == ['new-heal-2']
     assert doc['suspected_duplicates'] == [] and doc['ok'] is True
     assert doc['complete'] is False
+    [item] = doc['not_checked']
+    assert item['manager'] == 'old' and item['tenant'] is None and item['reason']
     assert any('old manager' in gap for gap in doc['gaps'])
     assert doc['old_manager']['healing']['state'] == 'unknown'   # its host is gone too
     assert doc['old_manager']['healing']['reason']
 
     human = run_cfy('upgrade', 'verify-heals')
-    assert human.returncode == 0, human
+    assert human.returncode == 5, human
     assert 'not checked' in human.stderr + human.stdout
     assert 'Not verified' in human.stderr + human.stdout
+    assert 'INCOMPLETE' in human.stderr + human.stdout
+    status = run_cfy('upgrade', 'status', '--json')
+    [row] = [s for s in status.json['steps'] if s['id'] == 'verify-heals']
+    assert (row['status'], row['error_id']) == ('failed', 'heals-incomplete')
+
+
+def test_exit_4_is_not_hidden_by_a_later_run_that_could_not_check(upgrade, run_cfy):
+    old = upgrade['old']
+    workspace = upgrade['workspace'](healing_fenced=False)
+    _fire_heals(old)
+    first = run_cfy('upgrade', 'verify-heals', '--json')
+    assert first.returncode == 4, first
+    old.stop()
+    second = run_cfy('upgrade', 'verify-heals', '--json')
+    assert second.returncode == 5, second
+    assert second.json['earlier_result']['error_id'] == 'heals-suspicious'
+    status = run_cfy('upgrade', 'status', '--json')
+    [row] = [s for s in status.json['steps'] if s['id'] == 'verify-heals']
+    assert (row['status'], row['error_id']) == ('failed', 'heals-suspicious')
+    # the report was rewritten by the second run and still says so
+    report = workspace.read_json('report.json')
+    assert report['verify_heals']['complete'] is False
+    assert report['verify_heals']['earlier_result']['error_id'] == 'heals-suspicious'
+    with open(workspace.path('report.md')) as stream:
+        assert 'heals-suspicious' in stream.read()
+
+
+def test_old_manager_acting_after_the_cutover_is_reported(upgrade, run_cfy):
+    old = upgrade['old']
+    upgrade['workspace'](healing_fenced=True)
+    old.systemctl('stop', 'cloudify-riemann')
+    _add_executions(old, 12, upgrade['cutover'], after_every=6)
+    acted = sorted(e['id'] for e in old.state.all('executions')
+                   if e['id'] in ('other-00000', 'other-00006'))
+    result = run_cfy('upgrade', 'verify-heals', '--json')
+    assert result.returncode == 4, result
+    doc = result.json
+    assert doc['suspected_duplicates'] == []
+    assert sorted(e['id'] for e in doc['acted_after_cutover']) == acted
+    for execution in doc['acted_after_cutover']:
+        assert execution['reason'] == 'the old manager acted after the cut-over'
+        assert execution['workflow_id'] != 'heal'
+    human = run_cfy('upgrade', 'verify-heals')
+    assert human.returncode == 4, human
+    assert 'The old manager acted after the cut-over: 2 execution(s)' in \
+        human.stdout + human.stderr
 
 
 def test_explicit_window_without_workspace(upgrade, run_cfy):
@@ -245,7 +300,7 @@ def test_other_old_versions(simulated_manager, make_profile, run_cfy, version, l
     assert result.returncode == (4 if old.auto_heal.fired else 0), result
     entries = _heal_listings(old)
     assert len(entries) == listings
-    assert entries[0]['query']['workflow_id'] == 'heal'
+    assert 'workflow_id' not in entries[0]['query']      # every workflow of the old one
     assert ('_all_tenants' in entries[0]['query']) is (version != '3.4.2')
     state = doc['old_manager']['healing']['state']
     assert state == ('not-applicable' if version == '5.0.5' else 'active')

@@ -152,7 +152,8 @@ def assert_upgraded(sc, mode='new-host'):
     each deployment's agents installed once, the target's data equal to the source's
     (simulator state and inventory files), the local snapshot equal to the server's, no
     half-written file, private modes, and (new-host) the old manager untouched by the
-    restore side, its auto-heal fenced."""
+    restore side, its auto-heal fenced (3.x/4.x) or it fenced (5.x+: maintenance mode, 5.2.x
+    schedules disabled and recorded)."""
     old, new = sc.old, sc.new
     meta = sc.meta()
     state = {e['step']: e['event'] for e in sc.journal()
@@ -186,6 +187,22 @@ def assert_upgraded(sc, mode='new-host'):
     assert_no_partial_files(sc)
     assert_private_modes(sc)
     if mode == 'new-host':
-        # the old manager was only read after prepare (riemann is stopped over SSH)
-        assert flows.mutations(old, sc.old_requests_after_prepare) == []
-        assert not old.unit_active('cloudify-riemann')
+        # the old manager was only read after prepare (riemann is stopped over SSH), but for
+        # its fence from 5.x (issue 15): maintenance mode, 5.2.x schedules disabled
+        fence = [m for m in flows.mutations(old, sc.old_requests_after_prepare)
+                 if m[0] == 'POST' and m[1].endswith('/maintenance/activate')
+                 or m[0] == 'PATCH' and '/execution-schedules/' in m[1]]
+        assert [m for m in flows.mutations(old, sc.old_requests_after_prepare)
+                if m not in fence] == []
+        fenced = old.rules.v >= (5, 0, 0)
+        if not fenced:      # 5.x+ have no riemann unit (behaviour §7.4)
+            assert not old.unit_active('cloudify-riemann')
+        assert (old.maintenance_state()['status'] == 'activated') is fenced
+        if old.rules.has_execution_schedules and old.rules.v < (6, 0, 0):
+            with old.state.lock:
+                enabled = [s['id'] for s in old.state.all('execution_schedules')
+                           if s['enabled']]
+            assert enabled == []
+            recorded = {s['id'] for s in (meta.get('old_manager_fence') or {}).get(
+                'schedules') or []}
+            assert recorded == {'nightly-check'}, meta.get('old_manager_fence')

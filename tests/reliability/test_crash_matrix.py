@@ -97,6 +97,12 @@ def partial_download_left(sc):
 EXECUTION = r'/executions/[^/]+$'
 
 
+def agents_state_is(sc, status):
+    """Every deployment of agents/state.json is in ``status``."""
+    state = flows.read_json(os.path.join(sc.workspace(), 'agents', 'state.json'))
+    assert state and {entry['status'] for entry in state.values()} == {status}, state
+
+
 def rebooting(sc):
     """The in-place target reboots after restoring the certificates (behaviour §3.8)."""
     events = sc.new.events()
@@ -181,6 +187,11 @@ POINTS = (
               gate=new_gate('POST', r'/executions$', phase='after', skip=1)),
         Point('new-host', 'install-agents', 'waiting',
               gate=new_gate('GET', EXECUTION, skip=3)),
+        # every deployment's execution ended, the check through GET /agents not done yet
+        # (issue 15): the re-run checks them without moving any agent again
+        Point('new-host', 'install-agents', 'checking', fast=True, gate=lambda sc: sc.gate(
+            sc.new, 'GET', r'/agents$', when=lambda: len(sc.new.agent_installs()) == 4),
+            check=lambda sc: agents_state_is(sc, 'installed')),
     ]
     + _boundary_points('in-place', RESTORE_STEPS, fast=())
     + [
@@ -201,6 +212,16 @@ POINTS = (
     + [
         Point('new-host', 'wait-restore', 'password-switching', source='4.6',
               gate=new_gate('GET', EXECUTION, skip=1)),
+    ]
+    # a 5.2.x source (issue 15): fence-old-manager disables the enabled schedules (recorded
+    # before the first PATCH) and activates maintenance mode
+    + _boundary_points('new-host', ('fence-old-manager',), fast=(), source='5.2.7')
+    + [
+        Point('new-host', 'fence-old-manager', 'schedule-answer-lost', source='5.2.7',
+              fast=True, gate=old_gate('PATCH', r'/execution-schedules/[^/]+$',
+                                       phase='after')),
+        Point('new-host', 'fence-old-manager', 'maintenance-answer-lost', source='5.2.7',
+              gate=old_gate('POST', r'/maintenance/activate$', phase='after')),
     ]
     # in place from 4.0.0 (+patch-1): the snapshot has no certificates, restore-ssl puts
     # the backed-up /etc/cloudify/ssl back over SSH; its metadata.json lacks the schema
@@ -238,7 +259,8 @@ def test_matrix_size():
     assert len(POINTS) >= 40
     assert len({p.id for p in POINTS}) == len(POINTS)
     for command, steps in (('prepare', PREPARE_STEPS + ('freeze-source',)),
-                           ('new-host', RESTORE_STEPS + ('follow-credentials',)),
+                           ('new-host', RESTORE_STEPS + ('follow-credentials',
+                                                         'fence-old-manager')),
                            ('in-place', RESTORE_STEPS + ('restore-ssl', 'route-copy'))):
         covered = {p.step for p in POINTS if p.command == command}
         assert set(steps) <= covered, (command, set(steps) - covered)

@@ -13,7 +13,7 @@ import requests
 
 from cloudify_upgrade_plugin import clock, heals
 from cloudify_upgrade_plugin.errors import (
-    EXIT_HEALS_FOUND, EXIT_OK, EXIT_USAGE, InputError, UpgradeError)
+    EXIT_HEALS_FOUND, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, InputError, UpgradeError)
 from cloudify_upgrade_plugin.heals import command as heals_command
 from cloudify_upgrade_plugin.options import VerifyHealsOptions
 
@@ -519,11 +519,78 @@ def test_verify_old_unreachable_still_analyses_the_new_manager():
     assert doc['old_manager']['healing']['state'] == 'unknown'
 
 
-def test_verify_both_unreachable_is_an_error():
+def test_verify_both_unreachable_is_incomplete_not_an_error():
     error = requests.exceptions.ConnectionError('refused')
-    with pytest.raises(UpgradeError) as info:
-        heals.verify(inputs(), factory(old=error, new=error), probe('inactive'))
-    assert info.value.error_id == 'heals-not-verifiable'
+    doc = heals.verify(inputs(), factory(old=error, new=error), probe('inactive'))
+    assert doc['complete'] is False and doc['ok'] is True
+    assert [(n['manager'], n['tenant']) for n in doc['not_checked']] == [
+        ('old', None), ('new', None)]
+    assert all('refused' in n['reason'] for n in doc['not_checked'])
+
+
+def test_verify_lists_every_old_execution_and_reports_the_old_manager_acting():
+    old, new = _managers()
+    doc = heals.verify(inputs(), factory(old=old, new=new), probe('inactive'))
+    # the old manager: every execution (no workflow filter); the new one: heals only
+    assert all('workflow_id' not in params for params, _ in old.calls)
+    assert all(params['workflow_id'] == 'heal' for params, _ in new.calls)
+    acted = doc['acted_after_cutover']
+    expected = sorted(e['id'] for e in old.executions
+                      if e['workflow_id'] != 'heal' and e['created_at'] >= at(0))
+    assert expected and sorted(e['id'] for e in acted) == expected
+    assert {e['workflow_id'] for e in acted} == {'install', 'uninstall'}
+    assert all(e['reason'] == 'the old manager acted after the cut-over' for e in acted)
+    # heals are still the findings (possible duplicates), never listed as "acted"
+    assert not any(e['workflow_id'] == 'heal' for e in acted)
+    assert [f['old_execution_id'] for f in doc['suspected_duplicates']] == [
+        'heal-t1', 'heal-t2']
+
+
+def test_verify_other_workflow_after_cutover_alone_is_suspicious():
+    old = FakeManager('5.2.7', [execution('sched-1', 3, workflow='execute_operation'),
+                                execution('before', -3, workflow='install')])
+    new = FakeManager('7.0.4')
+    doc = heals.verify(inputs(since=CUTOVER - datetime.timedelta(minutes=10)),
+                       factory(old=old, new=new), probe('x'))
+    assert [e['id'] for e in doc['acted_after_cutover']] == ['sched-1']
+    assert doc['suspected_duplicates'] == [] and doc['ok'] is False
+    assert doc['complete'] is True
+
+
+def _maintenance_error():
+    return UpgradeError('manager answered 503: Your request was rejected since Cloudify '
+                        'manager is currently in maintenance mode',
+                        error_id='manager-request-failed',
+                        details={'status_code': 503, 'error_code': 'maintenance_mode_active'})
+
+
+@pytest.mark.parametrize('version, says', [('5.1.0', 'before 5.2'),
+                                           ('5.2.7', 'not an admin')])
+def test_old_manager_in_maintenance_is_not_checked_with_the_reason(version, says):
+    old = FakeManager(version)
+    old.list_executions = lambda params, tenant: (_ for _ in ()).throw(_maintenance_error())
+    new = FakeManager('7.0.4')
+    doc = heals.verify(inputs(), factory(old=old, new=new), probe('x'))
+    assert doc['complete'] is False and doc['ok'] is True
+    [item] = doc['not_checked']
+    assert item['manager'] == 'old' and item['tenant'] is None
+    assert 'maintenance mode' in item['reason'] and says in item['reason']
+
+
+def test_a_tenant_that_cannot_be_listed_is_not_checked():
+    manager = _busy_manager('4.1.0', ['default_tenant', 't1'])
+    listing = manager.list_executions
+
+    def refuse_t1(params, tenant):
+        if tenant == 't1':
+            raise UpgradeError('forbidden', error_id='manager-forbidden')
+        return listing(params, tenant)
+    manager.list_executions = refuse_t1
+    doc = heals.verify(inputs(), factory(old=manager, new=FakeManager('7.0.4')),
+                       probe('inactive'))
+    assert doc['not_checked'] == [{'manager': 'old', 'tenant': 't1',
+                                   'reason': '[manager-forbidden] forbidden'}]
+    assert doc['complete'] is False
 
 
 def test_verify_in_place_does_not_query_the_old_address():
@@ -561,9 +628,11 @@ def test_run_exits_4_and_journals_into_the_workspace(monkeypatch, capsys):
         assert {'tenant', 'deployment_id', 'node_instance_id', 'old_execution_id',
                 'new_execution_id'} <= set(entry)
     entries = workspace.journal.entries()
+    # something suspicious: the step did not succeed (status shows it)
     assert [(e['step'], e['event']) for e in entries] == [
-        ('verify-heals', 'started'), ('verify-heals', 'succeeded')]
+        ('verify-heals', 'started'), ('verify-heals', 'failed')]
     assert entries[1]['details']['suspected_duplicates'] == 2
+    assert entries[1]['details']['error_id'] == 'heals-suspicious'
     report = workspace.read_json('report.json')
     assert [f['old_execution_id'] for f in report['verify_heals']['suspected_duplicates']] \
         == ['heal-t1', 'heal-t2']
@@ -598,7 +667,7 @@ def test_run_on_a_locked_workspace_still_reports(monkeypatch, capsys):
 
 
 def test_run_clean_returns_the_document_and_prints_tables(monkeypatch, capsys):
-    old = FakeManager('4.1.0', [execution('inst', 5, workflow='install')])
+    old = FakeManager('4.1.0', [execution('inst', -5, workflow='install')])
     new = FakeManager('7.0.4')
     monkeypatch.setattr(heals_command, 'json_mode', lambda: False)
     outcome = heals.run(VerifyHealsOptions(old_profile='old', new_profile='new',
@@ -642,9 +711,63 @@ def test_same_address_profiles_are_not_queried_as_two_managers():
 def test_run_journals_a_run_that_could_check_nothing():
     workspace = _real_workspace()
     error = requests.exceptions.ConnectionError('refused')
-    with pytest.raises(UpgradeError) as info:
-        heals.run(VerifyHealsOptions(), factory(old=error, new=error), probe(error),
-                  clock=lambda: UNTIL)
-    assert info.value.error_id == 'heals-not-verifiable'
+    outcome = heals.run(VerifyHealsOptions(), factory(old=error, new=error), probe(error),
+                        clock=lambda: UNTIL)
+    assert outcome.exit_code == EXIT_INCOMPLETE
     assert [(e['event'], e['details'].get('error_id')) for e in workspace.journal.entries()] \
-        == [('started', None), ('failed', 'heals-not-verifiable')]
+        == [('started', None), ('failed', 'heals-incomplete')]
+    assert workspace.read_json('report.json')['verify_heals']['complete'] is False
+
+
+def _statuses(workspace):
+    from cloudify_upgrade_plugin.engine.summary import summarize
+    summary = summarize(workspace)
+    row = next(r for r in summary['steps'] if r['id'] == 'verify-heals')
+    return row['status'], row.get('error_id'), summary['next']
+
+
+def test_an_incomplete_run_never_hides_an_earlier_suspicious_one(monkeypatch, capsys):
+    old, new = _managers()
+    workspace = _real_workspace()
+    monkeypatch.setattr(heals_command, 'json_mode', lambda: True)
+    run = heals.run(VerifyHealsOptions(), factory(old=old, new=new), probe('inactive'),
+                    clock=lambda: UNTIL)
+    assert run.exit_code == EXIT_HEALS_FOUND
+    first = workspace.journal.entries()[-1]
+    # the old manager is gone now: this run cannot check it
+    down = requests.exceptions.ConnectionError('refused')
+    run = heals.run(VerifyHealsOptions(), factory(old=down, new=new), probe(down),
+                    clock=lambda: UNTIL)
+    assert run.exit_code == EXIT_INCOMPLETE
+    assert run.document['earlier_result'] == {'at': first['ts'],
+                                              'error_id': 'heals-suspicious'}
+    last = workspace.journal.entries()[-1]
+    assert last['event'] == 'failed' and last['details']['error_id'] == 'heals-suspicious'
+    assert last['details']['carried_from'] == first['ts']
+    assert _statuses(workspace)[:2] == ('failed', 'heals-suspicious')
+    report = workspace.read_json('report.json')
+    assert any('stands' in item for item in report['left_to_do'])
+    # and again: still carried from the first run
+    heals.run(VerifyHealsOptions(), factory(old=down, new=new), probe(down),
+              clock=lambda: UNTIL)
+    assert workspace.journal.entries()[-1]['details']['carried_from'] == first['ts']
+    # a complete, clean run replaces it
+    clean_old = FakeManager('4.1.0', [execution('inst', -5, workflow='install')])
+    run = heals.run(VerifyHealsOptions(), factory(old=clean_old, new=FakeManager('7.0.4')),
+                    probe('inactive'), clock=lambda: UNTIL)
+    assert run.exit_code == EXIT_OK
+    assert _statuses(workspace)[:2] == ('succeeded', None)
+
+
+def test_an_incomplete_run_after_a_clean_one_is_not_succeeded(monkeypatch, capsys):
+    workspace = _real_workspace()
+    monkeypatch.setattr(heals_command, 'json_mode', lambda: True)
+    clean_old = FakeManager('4.1.0')
+    assert heals.run(VerifyHealsOptions(), factory(old=clean_old, new=FakeManager('7.0.4')),
+                     probe('inactive'), clock=lambda: UNTIL).exit_code == EXIT_OK
+    assert _statuses(workspace)[0] == 'succeeded'
+    down = requests.exceptions.ConnectionError('refused')
+    run = heals.run(VerifyHealsOptions(), factory(old=down, new=FakeManager('7.0.4')),
+                    probe(down), clock=lambda: UNTIL)
+    assert run.exit_code == EXIT_INCOMPLETE and run.document['earlier_result'] is None
+    assert _statuses(workspace)[:2] == ('failed', 'heals-incomplete')

@@ -88,6 +88,10 @@ class RestoreMode:
         """Steps of this mode between wait-restore and the credentials."""
         return []
 
+    def steps_after_cutover(self, source: Version) -> List[Step]:
+        """Steps of this mode between cut-over and install-agents."""
+        return []
+
     def restores_certificates(self, snapshot: dict) -> bool:
         """Whether the restore puts the snapshot's certificates on the target."""
         return False

@@ -66,7 +66,9 @@ def steps_for(mode: RestoreMode, source) -> List[Step]:
     else:
         steps.append(RestoreUsers())
     steps.extend(after_restore.steps())
-    steps.extend([Reconcile(), CutOver(), InstallAgents(), Finish()])
+    steps.extend([Reconcile(), CutOver()])
+    steps.extend(mode.steps_after_cutover(source))
+    steps.extend([InstallAgents(), Finish()])
     return steps
 
 
@@ -300,17 +302,20 @@ def _confirm_with_summary(ctx):
                     '; waived checks: {0}'.format(', '.join(sorted(set(waived))))
                     if waived else '')
         try:
-            eligible, not_eligible = agents.plan(ctx.target_manager)
-            moving = '{0} deployment(s) in {1} tenant(s){2}'.format(
-                len(eligible), len({t for t, _ in eligible}),
-                ' ({0} not eligible: hosts not started)'.format(len(not_eligible))
-                if not_eligible else '')
+            agent_plan = agents.plan(ctx.target_manager, ctx.options.skip_node_instances,
+                                     ctx.options.stop_old_agents)
+            moving = '{0} deployment(s) in {1} tenant(s){2}{3}'.format(
+                len(agent_plan.moves), len({t for t, _ in agent_plan.eligible}),
+                ' ({0} not eligible: hosts not started)'.format(len(agent_plan.not_eligible))
+                if agent_plan.not_eligible else '',
+                '; {0} host(s) not moved (provided, none or skipped)'.format(
+                    len(agent_plan.not_moved)) if agent_plan.not_moved else '')
         except UpgradeError:
             moving = 'every eligible deployment'
         fence = ctx.mode.fence_plan(ctx, meta)
-        logger.info('What happens now: %s; the cut-over time is recorded; then the agents of '
-                    '%s are reinstalled to talk to the new manager. Keep the old manager '
-                    'and its RabbitMQ up until this ends.', fence, moving)
+        logger.info('What happens now: the cut-over time is recorded and %s; then the agents '
+                    'of %s are reinstalled to talk to the new manager and checked. Keep the '
+                    'old manager and its RabbitMQ up until this ends.', fence, moving)
         return default_confirm(step)
     return confirm
 
@@ -329,14 +334,39 @@ def result_document(workspace: Workspace, mode: RestoreMode) -> dict:
             'agents': {'deployments': agents_summary.get('deployments'),
                        'succeeded': agents_summary.get('succeeded'),
                        'failed': agents_summary.get('failed') or [],
-                       'not_eligible': agents_summary.get('not_eligible') or []},
+                       'not_eligible': agents_summary.get('not_eligible') or [],
+                       'hosts_moved': agents_summary.get('hosts_moved'),
+                       'verified': agents_summary.get('verified'),
+                       'unverified': agents_summary.get('unverified') or [],
+                       'not_moved': agents_summary.get('not_moved') or [],
+                       'old_agents_kept': agents_summary.get('old_agents_kept') or []},
             'cutover_at': meta.get('cutover_at'),
             'healing_fenced': meta.get('healing_fenced'),
             'skipped_deployments': meta.get('restore_skipped_deployments'),
+            'old_manager_fence': meta.get('old_manager_fence'),
             'steps': common.step_states(workspace),
             'next': 'cfy upgrade verify-heals --upgrade-id {0}'.format(workspace.upgrade_id),
             'left_to_do': plugins.left_to_do(meta.get('restore_skipped_deployments')) +
             after_restore.left_to_do(meta) + mode.left_to_do()}
+
+
+def fence_lines(record) -> List[str]:
+    """What the fence of a 5.x+ old manager did, and the commands that undo it."""
+    if not record:
+        return []
+    disabled = '; execution schedules disabled: {0}'.format(', '.join(
+        '{0}/{1}/{2}'.format(s.get('tenant') or '-', s['deployment_id'], s['id'])
+        for s in record['schedules'])) if record.get('schedules') else ''
+    if record.get('waived'):
+        lines = ['The old manager was NOT fenced (--no-fence-old-manager, a recorded '
+                 'waiver){0}.'.format(disabled)]
+    else:
+        lines = ['Old manager fenced: maintenance mode {0}{1}.'.format(
+            record.get('maintenance'), disabled)]
+    if record.get('undo'):
+        lines.append('To give the old manager its duties back (a rollback): {0}'.format(
+            '; '.join('`{0}`'.format(command) for command in record['undo'])))
+    return lines
 
 
 def result_lines(document: dict) -> List[str]:
@@ -344,9 +374,20 @@ def result_lines(document: dict) -> List[str]:
     lines = ['Upgrade {0}: restored on {1} {2}.'.format(
         document['upgrade_id'], document['target']['version'], document['target']['edition'])]
     lines.extend(after_restore.result_lines(document))
-    lines.extend(['Agents: {0} of {1} deployment(s) moved.'.format(agents_doc['succeeded'],
-                                                                   agents_doc['deployments']),
-                  'Cut-over at {0}.'.format(document['cutover_at'])])
+    lines.append('Agents: {0} of {1} deployment(s) moved.'.format(agents_doc['succeeded'],
+                                                                  agents_doc['deployments']))
+    if agents_doc.get('verified'):
+        lines.append('Agents checked on the new manager: {0} host(s) at its version and '
+                     'started.'.format(agents_doc.get('hosts_moved')))
+    for host in agents_doc.get('not_moved') or []:
+        lines.append('Not moved: {0}/{1} host {2}: {3}.'.format(
+            host['tenant'] or '-', host['deployment_id'], host['node_instance_id'],
+            host['reason']))
+    for kept in agents_doc.get('old_agents_kept') or []:
+        lines.append('Old agents not stopped: {0}/{1}: {2}.'.format(
+            kept['tenant'] or '-', kept['deployment_id'], kept['reason']))
+    lines.append('Cut-over at {0}.'.format(document['cutover_at']))
+    lines.extend(fence_lines(document.get('old_manager_fence')))
     lines.extend(document.get('left_to_do') or [])
     lines.append('Next: {0}'.format(document['next']))
     return lines

@@ -2,8 +2,10 @@
 
 follow-credentials / restore-users (``runbooks/credentials.py``), reconcile (the restored
 data against the source inventory), cut-over (the point of no return: the mode fences the
-old manager's auto-heal, the time is recorded for verify-heals), install-agents
-(``runbooks/agents.py``) and finish (the target becomes the active cfy profile).
+old manager's auto-heal, the time is recorded for verify-heals), fence-old-manager
+(new-host from 5.x and later: maintenance mode, 5.2.x schedules; ``runbooks/fence.py``),
+install-agents (``runbooks/agents.py``: moved, verified) and finish (the target becomes the
+active cfy profile).
 """
 from cloudify_cli import env
 
@@ -11,7 +13,7 @@ from cloudify_upgrade_plugin import clock
 from cloudify_upgrade_plugin.engine.checks import BLOCK, FAIL, PASS, Check
 from cloudify_upgrade_plugin.errors import InputError
 from cloudify_upgrade_plugin.runbooks import (
-    agents, common, credentials, inventory, reconcile)
+    agents, common, credentials, fence, inventory, reconcile)
 from cloudify_upgrade_plugin.runbooks.restore.base import RestoreStep
 
 
@@ -69,9 +71,9 @@ class Reconcile(RestoreStep):
 
 class CutOver(RestoreStep):
     id = 'cut-over'
-    title = 'Point of no return: fence the old manager\'s auto-heal, record the cut-over'
+    title = 'Point of no return: record the cut-over, fence the old manager\'s auto-heal'
     changes = 'stops cloudify-riemann on the old manager (3.x/4.x new-host); from here ' \
-              'agents move'
+              'the old manager is fenced and the agents move'
     point_of_no_return = True
 
     def run(self, ctx) -> dict:
@@ -84,15 +86,27 @@ class CutOver(RestoreStep):
         return {'cutover_at': cutover_at, 'healing_fenced': fenced}
 
 
+class FenceOldManager(RestoreStep):
+    id = 'fence-old-manager'
+    title = 'Fence the old manager: maintenance mode (5.2.x: its schedules disabled first)'
+    changes = 'disables the enabled execution schedules of a 5.2.x old manager and puts ' \
+              'the old manager in maintenance mode (undo: the commands in the report)'
+
+    def run(self, ctx) -> dict:
+        return fence.fence(ctx, self.id)
+
+
 class InstallAgents(RestoreStep):
     id = 'install-agents'
-    title = 'Install new agents in every tenant'
-    changes = 'moves every agent to the target manager'
+    title = 'Install new agents in every tenant and verify them'
+    changes = 'moves every agent installed by the manager (init_script, plugin, remote) ' \
+              'to the target manager'
 
     def run(self, ctx) -> dict:
         summary = agents.install_all(ctx)
         return {'deployments': summary['deployments'], 'succeeded': summary['succeeded'],
-                'failed': len(summary['failed'])}
+                'failed': len(summary['failed']), 'hosts_moved': summary['hosts_moved'],
+                'not_moved': len(summary['not_moved'])}
 
 
 class Finish(RestoreStep):

@@ -139,3 +139,46 @@ def test_report_files(ws):
     assert 'Run `cfy upgrade prepare --upgrade-id upg-test`.' in md
     assert 'Tear down the old manager after verify-heals.' in md
     assert 'Step download-snapshot (prepare): pending.' in md
+
+
+def _heals_run(ws, event, **details):
+    ws.journal.append('verify-heals', 'started', {})
+    ws.journal.append('verify-heals', event, details)
+
+
+def test_status_shows_the_latest_real_verify_heals_result(workdir):
+    """Issue 15: only a complete, clean verify-heals is `succeeded`; a failed or incomplete
+    one leaves verify-heals as the next command and shows its error id."""
+    ws = Workspace.create('upg-heals', mode='new-host')
+    Runner(ws, Runbook('new-host', [FunctionStep('one', run=lambda c: None)]), FP).run(
+        Context(ws, yes=True))
+
+    def row_and_next():
+        document = json.loads(_invoke('--json', '--upgrade-id', 'upg-heals').stdout)
+        row = next(s for s in document['steps'] if s['id'] == 'verify-heals')
+        return row['status'], row.get('error_id'), document['next']
+
+    _heals_run(ws, 'succeeded', ok=True, complete=True, healing_active=False)
+    assert row_and_next() == ('succeeded', None, None)
+    _heals_run(ws, 'failed', ok=True, complete=False, error_id='heals-incomplete')
+    assert row_and_next() == ('failed', 'heals-incomplete',
+                              'cfy upgrade verify-heals --upgrade-id upg-heals')
+    _heals_run(ws, 'failed', ok=False, complete=True, error_id='heals-suspicious')
+    assert row_and_next()[:2] == ('failed', 'heals-suspicious')
+    # an old-style record (before issue 15: always `succeeded`) that was not clean
+    _heals_run(ws, 'succeeded', ok=False, complete=True, healing_active=False)
+    assert row_and_next()[2] == 'cfy upgrade verify-heals --upgrade-id upg-heals'
+
+
+def test_a_later_command_keeps_the_verify_heals_section_of_the_report(ws):
+    write_report(ws, {'verify_heals': {'ok': False, 'complete': True},
+                      'left_to_do': ['verify-heals: heal h1 on the old manager', 'other']})
+    write_report(ws, {'upgrade_id': 'upg-test', 'left_to_do': ['Keep the old manager.']})
+    report = ws.read_json('report.json')
+    assert report['verify_heals'] == {'ok': False, 'complete': True}
+    assert report['left_to_do'] == ['Keep the old manager.',
+                                    'verify-heals: heal h1 on the old manager']
+    # the command that owns the section replaces it
+    write_report(ws, {'verify_heals': {'ok': True, 'complete': True}, 'left_to_do': []})
+    assert ws.read_json('report.json') == {'verify_heals': {'ok': True, 'complete': True},
+                                           'left_to_do': []}

@@ -70,11 +70,13 @@ def test_agents_plan_eligibility_by_compute_hosts():
             {'id': 'net_1', 'host_id': None, 'deployment_id': 'd3', 'state': 'started'}],
         ('t1', 'deployments'): [{'id': 'd1'}, {'id': 'd2'}, {'id': 'd3'}],
     }
-    eligible, not_eligible = agents.plan(FakeManager(tenants=['t1'], data=data))
+    found = agents.plan(FakeManager(tenants=['t1'], data=data))
     # only the Compute host's state matters (behaviour §9.10, CLI 4.6 rework)
-    assert eligible == [('t1', 'd1')]
-    assert [n['deployment_id'] for n in not_eligible] == ['d2']
-    assert 'vm_2' in not_eligible[0]['reason']
+    assert found.eligible == [('t1', 'd1')]
+    assert [n['deployment_id'] for n in found.not_eligible] == ['d2']
+    assert 'vm_2' in found.not_eligible[0]['reason']
+    # a 4.2 target has no agents list: nothing is left out by install method, nothing checked
+    assert found.not_moved == [] and found.verifiable is False
 
 
 @pytest.mark.parametrize('target,snapshot,mode,expected', [
