@@ -10,6 +10,7 @@ client's own HTTP layer; retries for idempotent calls and errors that name the m
 the unauthenticated probes and the server's clock the waits need; the ``Connection`` a
 raw transfer uses.
 """
+import dataclasses
 import datetime
 from typing import Any, Iterator, List, Optional, Tuple, Union
 from urllib.parse import quote
@@ -130,15 +131,18 @@ class Manager:
     @classmethod
     def from_profile(cls, name=None, version_override=None, retry_policy=None,
                      request_timeout=None, discover_fn=None,
-                     credentials: Optional[Credentials] = None) -> 'Manager':
+                     credentials: Optional[Credentials] = None,
+                     host: Optional[str] = None) -> 'Manager':
         """The manager of cfy profile ``name`` (the active profile when None), discovered.
 
-        ``credentials`` replace the profile's (e.g. the old admin's after a restore).
+        ``credentials`` replace the profile's (e.g. the old admin's after a restore); ``host``
+        replaces its ``manager_ip`` (the cluster node an upgrade is pinned to,
+        ``manager/cluster.py``).
         """
         settings = read_profile(name)
         credentials = credentials or settings.credentials
         return cls.connect(
-            settings.host, settings.port, settings.protocol, cert=settings.cert,
+            host or settings.host, settings.port, settings.protocol, cert=settings.cert,
             username=credentials.username, password=credentials.password,
             tenant=settings.tenant, trust_all=settings.trust_all, token=credentials.token,
             version_override=version_override, profile=settings.profile,
@@ -152,6 +156,11 @@ class Manager:
                       request_timeout=self.request_timeout, session=self.session)
         kwargs.update(changes)
         return Manager(**kwargs)
+
+    def at_node(self, host: str) -> 'Manager':
+        """The same manager, credentials and settings at another address (a node of its
+        cluster: same version, REST port and protocol; no new discovery)."""
+        return self._copy(info=dataclasses.replace(self.info, host=host))
 
     def for_tenant(self, name: str) -> 'Manager':
         """The same manager with another ``Tenant`` header (no new discovery)."""

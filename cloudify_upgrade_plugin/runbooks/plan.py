@@ -11,7 +11,7 @@ from cloudify_upgrade_plugin.engine.checks import evaluate
 from cloudify_upgrade_plugin.engine.command import Outcome
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.options import PlanOptions
-from cloudify_upgrade_plugin.runbooks import common
+from cloudify_upgrade_plugin.runbooks import cluster, cluster_steps, common
 from cloudify_upgrade_plugin.runbooks.prepare import (
     BackupHostFiles, base_document, prepare_steps, report_blocked)
 from cloudify_upgrade_plugin.runbooks.restore import command as restore_command
@@ -28,6 +28,8 @@ def run(options: PlanOptions) -> Outcome:
     document['upgrade_id'] = None
     document['target_version'] = str(target) if target else None
     document['steps'] = describe_steps(manager, mode, target)
+    document.update(cluster.source_section(manager, target))
+    document['cluster_target_steps'] = cluster_steps.describe()
     document['next'] = _prepare_command(mode, target, options)
     try:
         evaluated = evaluate(checks, options.waivers)
@@ -79,10 +81,13 @@ def _plan_lines(document):
     lines = ['Source: {0} {1} (API {2})'.format(
         document['source']['version'], document['source']['edition'],
         document['source']['api_prefix'])]
+    lines.extend(cluster.section_lines(document))
     lines.extend(common.check_lines(document['checks']))
     lines.append('Steps ({0}):'.format(document['mode']))
     for number, step in enumerate(document['steps'], 1):
         lines.append('  {0:2}. [{1}] {2}: {3} - changes: {4}'.format(
             number, step['command'], step['id'], step['title'], step['changes']))
+    lines.append('If the new manager is a cluster of several managers, {0} adds: {1}.'.format(
+        document['mode'], ', '.join(step['id'] for step in document['cluster_target_steps'])))
     lines.append('Next: {0}'.format(document['next']))
     return lines

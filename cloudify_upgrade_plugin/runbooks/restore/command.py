@@ -16,12 +16,13 @@ from cloudify_upgrade_plugin.engine.command import Command, Outcome
 from cloudify_upgrade_plugin.engine.runner import Runner
 from cloudify_upgrade_plugin.engine.step import Runbook, Step, default_confirm
 from cloudify_upgrade_plugin.engine.workspace import Workspace
-from cloudify_upgrade_plugin.errors import InputError, UpgradeError
+from cloudify_upgrade_plugin.errors import BlockedError, InputError, UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import profiles
 from cloudify_upgrade_plugin.manager.client import Manager
 from cloudify_upgrade_plugin.options import RestoreOptions
-from cloudify_upgrade_plugin.runbooks import agents, common, credentials
+from cloudify_upgrade_plugin.runbooks import (
+    agents, cluster, cluster_fence, cluster_steps, common, credentials)
 from cloudify_upgrade_plugin.runbooks.context import RestoreContext
 from cloudify_upgrade_plugin.runbooks.in_place import IN_PLACE
 from cloudify_upgrade_plugin.runbooks.new_host import NEW_HOST
@@ -38,7 +39,7 @@ MODES: Dict[str, RestoreMode] = {mode.name: mode for mode in (NEW_HOST, IN_PLACE
 # Every check id --waive may name in new-host / in-place: the target's, either mode's and
 # prepare's (the same waivers may be given to every command of an upgrade).
 CHECK_IDS: FrozenSet[str] = TARGET_CHECKS.ids.union(
-    SOURCE_CHECKS.ids, *(mode.checks.ids for mode in MODES.values()))
+    SOURCE_CHECKS.ids, cluster.CLUSTER_CHECKS.ids, *(mode.checks.ids for mode in MODES.values()))
 
 
 def steps_for(mode: RestoreMode, source) -> List[Step]:
@@ -75,26 +76,38 @@ class RestoreCommand(Command):
     def check(self) -> None:
         options, mode = self.options, self.mode
         credentials.validate_options(options)
+        cluster.refuse_unwaivable(options.waivers)
         workspace = self.workspace = Workspace.open(options.upgrade_id)
         meta = workspace.meta
         _require_prepared(workspace, meta, mode.name)
         source_profile = (meta.get('source') or {}).get('profile')
         target_profile = mode.target_profile(options, meta, source_profile)
-        target = _open_target(target_profile, source_profile, workspace, options.timeout)
+        try:
+            target = _open_target(target_profile, source_profile, workspace, options.timeout)
+        except UpgradeError as error:
+            # pinned to a node of a cluster that does not answer: never another node
+            raise cluster.open_failure(workspace, error, _profile_host(target_profile))
         ctx = self.ctx = RestoreContext(
             workspace, yes=options.yes, options=options, mode=mode, target_manager=target,
             target_profile=target_profile, source_profile=source_profile,
             check_ids=CHECK_IDS)
         ctx.confirm = _confirm_with_summary(ctx)
+        cluster.attach_target(ctx)
+        target = ctx.target_manager
         workspace.update_meta(target=common.manager_meta(target))
         if workspace.journal.state().get(CheckTarget.id) != 'succeeded':
             # blocked before anything is uploaded: exit 3 and nothing changed
             ctx.target_checks = target_checks(ctx)
-            evaluate(ctx.target_checks, options.waivers)
+            cluster.add_target_checks(ctx.target_checks, ctx)
+            try:
+                evaluate(ctx.target_checks, options.waivers)
+            except BlockedError as error:
+                raise cluster.blocked(error)
 
     def execute(self) -> None:
         source = versions.Version.parse(self.workspace.meta['source']['version'])
-        runbook = Runbook(self.mode.name, steps_for(self.mode, source))
+        runbook = Runbook(self.mode.name, cluster_steps.with_cluster_steps(
+            steps_for(self.mode, source), self.ctx.cluster))
         fingerprint = {'target': {'address': self.ctx.target_manager.address},
                        'restore_mode': self.mode.name}
         Runner(self.workspace, runbook, fingerprint).run(self.ctx)
@@ -165,10 +178,19 @@ class _Retry(Exception):
     """Something was repaired on the target; connect again."""
 
 
-def _connect_target(target_profile, source_profile, workspace):
-    """The target manager; after a >= 4.2 restore its profile password may be stale."""
+def _profile_host(name):
     try:
-        return common.open_manager(target_profile, role='target')
+        return profiles.read_profile(name).host
+    except UpgradeError:
+        return None
+
+
+def _connect_target(target_profile, source_profile, workspace):
+    """The target manager (at the cluster node the upgrade is pinned to, once it is); after a
+    >= 4.2 restore its profile password may be stale."""
+    pinned = cluster.pinned_address(workspace)
+    try:
+        return common.open_manager(target_profile, role='target', host=pinned)
     except UpgradeError as error:
         if error.error_id != 'manager-auth-failed':
             raise
@@ -177,7 +199,7 @@ def _connect_target(target_profile, source_profile, workspace):
         get_logger().info('The target refuses its profile\'s credentials; trying the old '
                           'admin\'s (a restore installs them).')
         try:
-            return Manager.from_profile(target_profile,
+            return Manager.from_profile(target_profile, host=pinned,
                                         credentials=profiles.profile_credentials(source_profile))
         except UpgradeError as error:
             if error.error_id != 'manager-auth-failed':
@@ -214,6 +236,8 @@ def _confirm_with_summary(ctx):
         except UpgradeError:
             moving = 'every eligible deployment'
         fence = ctx.mode.fence_plan(ctx, meta)
+        if cluster_fence.old_manager_nodes(ctx.workspace):
+            fence += '; {0}'.format((meta.get('source_cluster') or {}).get('fence'))
         logger.info('What happens now: %s; the cut-over time is recorded; then the agents of '
                     '%s are reinstalled to talk to the new manager. Keep the old manager '
                     'and its RabbitMQ up until this ends.', fence, moving)
@@ -236,6 +260,7 @@ def result_document(workspace: Workspace, mode: RestoreMode) -> dict:
                        'not_eligible': agents_summary.get('not_eligible') or []},
             'cutover_at': meta.get('cutover_at'),
             'healing_fenced': meta.get('healing_fenced'),
+            'cluster': cluster.result_section(meta),
             'steps': common.step_states(workspace),
             'next': 'cfy upgrade verify-heals --upgrade-id {0}'.format(workspace.upgrade_id),
             'left_to_do': mode.left_to_do()}
@@ -250,6 +275,7 @@ def result_lines(document: dict) -> List[str]:
         'Agents: {0} of {1} deployment(s) moved.'.format(agents_doc['succeeded'],
                                                          agents_doc['deployments']),
         'Cut-over at {0}.'.format(document['cutover_at'])]
+    lines.extend(cluster.result_lines(document.get('cluster')))
     lines.extend(document.get('left_to_do') or [])
     lines.append('Next: {0}'.format(document['next']))
     return lines

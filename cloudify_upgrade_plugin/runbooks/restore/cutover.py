@@ -12,7 +12,8 @@ from cloudify_cli import env
 from cloudify_upgrade_plugin import clock
 from cloudify_upgrade_plugin.engine.checks import BLOCK, FAIL, PASS, Check
 from cloudify_upgrade_plugin.errors import InputError
-from cloudify_upgrade_plugin.runbooks import agents, common, credentials, inventory
+from cloudify_upgrade_plugin.runbooks import (
+    agents, cluster_fence, common, credentials, inventory)
 from cloudify_upgrade_plugin.runbooks.restore.base import RestoreStep
 
 
@@ -66,13 +67,14 @@ class Reconcile(RestoreStep):
 class CutOver(RestoreStep):
     id = 'cut-over'
     title = 'Point of no return: fence the old manager\'s auto-heal, record the cut-over'
-    changes = 'stops cloudify-riemann on the old manager (3.x/4.x new-host); from here ' \
-              'agents move'
+    changes = 'stops cloudify-riemann on the old manager (3.x/4.x new-host), fences every ' \
+              'manager of an old cluster; from here agents move'
     point_of_no_return = True
 
     def run(self, ctx) -> dict:
         meta = ctx.workspace.meta
         fenced = ctx.mode.fence(ctx, self.id)
+        cluster_fence.fence_old_cluster(ctx, self.id)     # every manager of an old cluster
         # a run killed inside this step already recorded one: keep the earliest (the
         # widest window for verify-heals)
         cutover_at = meta.get('cutover_at') or clock.isoformat()
