@@ -124,8 +124,9 @@ def profile_section(profile) -> Dict[str, List[dict]]:
                             for e in section if isinstance(e, dict)]}
     if not isinstance(section, dict):
         return {}
-    return {kind: [e for e in (section.get(kind) or []) if isinstance(e, dict)]
-            for kind in ('manager', 'broker', 'db')}
+    found = {kind: [e for e in (section.get(kind) or []) if isinstance(e, dict)]
+             for kind in ('manager', 'broker', 'db')}
+    return found if any(found.values()) else {}
 
 
 def _profile_ssh(entry: dict, profile) -> dict:

@@ -156,3 +156,170 @@ def test_killed_after_stopping_the_others_the_same_command_completes(flow, into_
     assert len(flows.restore_requests(a)) == 1 and len(_restores(a)) == 1
     assert _restores(b) == [] and _restores(c) == []
     _assert_cluster_serves_restored_data(flow, old, cluster)
+
+
+def test_failover_between_upload_and_restore_is_reported_not_followed(flow, into_cluster):
+    """behaviour §12.9: cfy's own cluster client moves to the next manager when one stops
+    answering, so an upload on A and the restore after it could land on different managers.
+    The plugin's upload, restore and credential switch stay on the pinned manager: its loss
+    is reported (cluster-node-lost), never followed, not even once stock cfy moved the
+    profile to another manager; once it is back, the same command completes there."""
+    old, cluster = into_cluster()
+    a, b, c = cluster.nodes
+    a.fail_after(1, method='PUT', path=flows.SNAPSHOT_ARCHIVE)
+    args = ('--to-profile', 'new', '--yes')
+    first = flow.upgrade('new-host', *args)
+    assert first.returncode == 1, first
+    error = first.json['error']
+    assert error['id'] == 'cluster-node-lost'
+    assert 'manager-1' in error['message'] and a.rest_host in error['message']
+    assert any('cfy_manager start' in hint for hint in error['hints'])
+    assert flow.events('upload-snapshot')[-1] == 'succeeded'
+    assert flow.events('start-restore')[-1] == 'failed'
+    assert [r['status'] for r in flows.upload_requests(a)] == [201]
+    for node in cluster.nodes:
+        assert flows.restore_requests(node) == [] and _restores(node) == []
+    assert not a.running and not b.running and not c.running
+
+    # an operator starts manager-2: stock cfy's cluster client fails over to it (and puts it
+    # first in the profile); the operator even points the profile at it
+    b.cfy_manager('start')
+    flow.activate('new')
+    listed = flow.run('snapshots', 'list')
+    assert listed.returncode == 0, listed
+    assert flow.read_profile('new')['cluster']['manager'][0]['hostname'] == 'manager-2'
+    moved = flow.run('profiles', 'set', '--manager-ip', b.rest_host,
+                     '--skip-credentials-validation')
+    assert moved.returncode == 0, moved
+    assert flow.read_profile('new')['manager_ip'] == b.rest_host
+    flow.activate('old')
+    second = flow.upgrade('new-host', *args)
+    assert second.returncode == 1, second
+    assert second.json['error']['id'] == 'cluster-node-lost'
+    assert b.rest_host in second.json['error']['message']      # the profile's new node
+    assert flows.upload_requests(b) == [] and flows.restore_requests(b) == []
+    assert not [r for r in b.requests if r['method'] in flows.MUTATING]
+
+    # manager-1 is back: the upgrade goes on there (manager-2 stopped again first)
+    a.cfy_manager('start')
+    at_restore = _observe_restore(a, b, c)
+    final = flow.upgrade('new-host', *args)
+    assert final.returncode == 0, final
+    assert at_restore == [{'manager-2': False, 'manager-3': False}]
+    assert len(flows.restore_requests(a)) == 1 and len(_restores(a)) == 1
+    assert _restores(b) == [] and _restores(c) == []
+    _assert_cluster_serves_restored_data(flow, old, cluster)
+
+
+def test_4x_ha_target_with_two_nodes_is_blocked_before_the_upload(flow, simulated_manager,
+                                                                  simulated_cluster):
+    """behaviour §3.5: 4.1-4.6 refuse a restore on an HA cluster of more than one node, after
+    the upload.  The plugin blocks before anything is uploaded (exit 3) with the documented
+    way, and no --waive passes that check."""
+    old = simulated_manager('4.3', data='demo', ssh=True)
+    flow.profile('old', old)
+    flow.prepare('--from-profile', 'old', '--mode', 'new-host', '--json')
+    cluster = simulated_cluster('4.4', managers=2)
+    cluster.write_profile(flow.workdir, name='new', activate=False)
+    result = flow.upgrade('new-host', '--to-profile', 'new', '--yes')
+    assert result.returncode == 3, result
+    error = result.json['error']
+    assert error['id'] == 'blocked'
+    checks = {check['id']: check for check in result.json['checks']}
+    assert checks['ha4-cluster-restore']['status'] == 'fail'
+    assert 'cfy cluster join' in checks['ha4-cluster-restore']['message']
+    assert any('cfy cluster start' in hint for hint in error['hints'])
+    assert not any('--waive ha4-cluster-restore' in hint for hint in error['hints'])
+    waived = flow.upgrade('new-host', '--to-profile', 'new', '--yes',
+                          '--waive', 'ha4-cluster-restore', '--reason', 'try anyway')
+    assert waived.returncode == 2, waived
+    assert waived.json['error']['id'] == 'waiver-not-allowed'
+    for node in cluster.nodes:
+        assert flows.upload_requests(node) == []
+        assert node.requests.matching('POST', '/restore') == []
+        assert not [r for r in node.requests if r['method'] in flows.MUTATING]
+    assert flow.meta()['target_layout']['kind'] == 'ha4'
+    assert [n['role'] for n in flow.meta()['target_layout']['managers']] == \
+        ['leader', 'standby']
+    assert flow.events('upload-snapshot') == []
+
+
+@pytest.mark.parametrize('version,shared', [('6.4', True), ('5.1', False)])
+def test_source_cluster_is_fenced_as_a_whole(flow, simulated_manager, simulated_cluster,
+                                             version, shared):
+    """A 3-manager source cluster -> a 7.0.4 all-in-one: the snapshot is taken through one
+    manager; at the cut-over every manager of the old cluster is put in maintenance mode
+    (one call through the shared DB on 6.4, one per manager on 5.1.0: cloudify-manager commit
+    868e6ba78) and reports it."""
+    old = simulated_cluster(version, colocated=True, data='demo',
+                            admin_password=flows.OLD_ADMIN_PASSWORD)
+    a, b, c = old.nodes
+    old.write_profile(flow.workdir, name='old')
+    new = simulated_manager('7.0', data='empty', ssh=True,
+                            admin_password=flows.NEW_ADMIN_PASSWORD)
+    flow.profile('new', new, activate=False)
+    prepared = flow.prepare('--from-profile', 'old', '--mode', 'new-host', '--json').json
+    assert prepared['layout']['kind'] == 'cluster'
+    assert [n['name'] for n in prepared['layout']['managers']] == \
+        ['manager-1', 'manager-2', 'manager-3']
+    assert [n['name'] for n in prepared['layout']['db_nodes']] == ['db-1', 'db-2', 'db-3']
+    assert prepared['cluster']['snapshot_through'] == {'name': 'manager-1',
+                                                       'address': a.rest_host}
+    assert flow.meta()['source_pin']['name'] == 'manager-1'
+    for node in (b, c):
+        assert not [r for r in node.requests if r['method'] in flows.MUTATING]
+        assert not flows.requests_matching(node, 'GET', flows.SNAPSHOT_ARCHIVE)
+    assert len(flows.requests_matching(a, 'PUT', flows.SNAPSHOT_CREATE, status=201)) == 1
+
+    result = flow.upgrade('new-host', '--to-profile', 'new', '--yes')
+    assert result.returncode == 0, result
+    fenced = result.json['cluster']['old_cluster_fenced']
+    assert fenced['nodes'] == {n.hostname: 'activated' for n in old.nodes}
+    assert fenced['shared_db'] is shared
+    for node in old.nodes:
+        assert node.maintenance_state()['status'] == 'activated', node.hostname
+        activations = flows.requests_matching(node, 'POST', r'/maintenance/activate$')
+        assert len(activations) == (1 if node is a or not shared else 0), node.hostname
+    assert result.json['cluster']['pinned'] is None
+    assert result.json['agents']['succeeded'] == 4
+    installs = new.agent_installs()
+    assert {key: installs.get(key) for key in DEMO_AGENT_DEPLOYMENTS} == \
+        {key: 1 for key in DEMO_AGENT_DEPLOYMENTS}
+    assert flows.data_view(new) == flows.data_view(a)
+
+
+def test_plan_shows_the_cluster_and_the_vendor_rpm_route(flow, simulated_cluster):
+    """plan shows a source cluster's layout (managers, brokers, DB nodes and their state)
+    and, for a 5.1+ cluster going to 7.0, the vendor's in-place RPM route (behaviour §12.9:
+    `cfy_cluster_manager upgrade`, DB nodes -> brokers -> managers) beside the snapshot route;
+    it only reads."""
+    old = simulated_cluster('6.4', data='demo')
+    old.write_profile(flow.workdir, name='old', ssh=False)
+    result = flow.run('upgrade', 'plan', '--target-version', '7.0', '--json')
+    assert result.returncode == 0, result
+    doc = result.json
+    layout = doc['layout']
+    assert layout['kind'] == 'cluster'
+    assert [(n['name'], n['address'], n['role'], n['status']) for n in layout['managers']] == [
+        (n.hostname, n.rest_host, 'active', 'OK') for n in old.nodes]
+    assert [n['address'] for n in layout['brokers']] == ['127.0.2.1', '127.0.2.2', '127.0.2.3']
+    assert [n['address'] for n in layout['db_nodes']] == ['127.0.3.1', '127.0.3.2', '127.0.3.3']
+    assert 'password' not in json.dumps(layout)
+    routes = {route['id']: route for route in doc['cluster']['routes']}
+    assert set(routes) == {'snapshot', 'rpm-in-place'}
+    rpm = routes['rpm-in-place']
+    assert rpm['order'] == ['db', 'broker', 'manager'] and rpm['rpm_install'] is True
+    assert rpm['nodes'] == ['db-1', 'db-2', 'db-3', 'broker-1', 'broker-2', 'broker-3',
+                            'manager-1', 'manager-2', 'manager-3']
+    assert 'cfy_cluster_manager upgrade' in rpm['command']
+    assert 'maintenance mode' in doc['cluster']['fence']
+    assert [s['id'] for s in doc['cluster_target_steps']] == [
+        'cluster-pin', 'cluster-stop-others', 'cluster-sync-rest-security',
+        'cluster-start-others', 'cluster-verify-nodes']
+    for node in old.nodes:
+        assert {r['method'] for r in node.requests} <= {'GET'}
+    human = flow.run('upgrade', 'plan', '--target-version', '7.0')
+    assert human.returncode == 0, human
+    text = human.stdout + human.stderr
+    assert 'Source layout: cluster' in text and 'Route rpm-in-place' in text
+    assert flow.upgrade_ids() == []

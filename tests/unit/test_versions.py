@@ -321,3 +321,22 @@ def test_snapshot_create_body_new_format_on_request():
 def test_snapshot_id_problem(snapshot_id, ok):
     problem = versions.snapshot_id_problem(snapshot_id)
     assert (problem is None) == ok
+
+
+@pytest.mark.parametrize('version, nodes_api, ha_api, refuses, shared', [
+    ('4.0.1', False, True, False, False),
+    ('4.1', False, True, True, False),
+    ('4.6', False, True, True, False),
+    ('5.0.0', False, True, False, False),
+    ('5.0.5', True, False, False, False),
+    ('5.1', True, False, False, False),
+    ('5.1.1', True, False, False, True),
+    ('7.0.4', True, False, False, True),
+])
+def test_cluster_rules(version, nodes_api, ha_api, refuses, shared):
+    """behaviour §12.9 (node lists 5.0.5+, 4.x HA routes), §3.5 (4.1-4.6 refuse a restore on a
+    multi-node HA cluster), maintenance mode in the DB from 5.1.1 (commit 868e6ba78)."""
+    assert versions.has_cluster_nodes_api(version) is nodes_api
+    assert versions.has_ha_cluster_api(version) is ha_api
+    assert versions.refuses_restore_on_multi_node_cluster(version) is refuses
+    assert versions.maintenance_state_shared(version) is shared
