@@ -416,3 +416,13 @@ def result_lines(section: Optional[dict]) -> List[str]:
         lines.append('Old cluster fenced: {0} ({1}).'.format(fenced.get('how'), ', '.join(
             '{0}: {1}'.format(n, s) for n, s in (fenced.get('nodes') or {}).items())))
     return lines
+
+
+def left_to_do(meta: dict) -> List[str]:
+    """What the operator still has to know about the clusters of this upgrade."""
+    fenced = meta.get('old_cluster_fenced') or {}
+    if 'maintenance' not in (fenced.get('how') or ''):
+        return []
+    return ['The old cluster stays in maintenance mode (its fence) until it is shut down; '
+            'meanwhile `cfy upgrade verify-heals` cannot list its executions and reports that '
+            'as a gap.']

@@ -27,8 +27,10 @@ one first.  Steps, around the shared restore steps (``with_cluster_steps``):
 Then reconcile, cut-over, install-agents and finish run as for one manager.
 """
 import hashlib
+import json
 from typing import List
 
+from cloudify_upgrade_plugin.engine.redact import register_secret
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.host.private import put_private, remote_sha256
 from cloudify_upgrade_plugin.log import get_logger
@@ -76,6 +78,17 @@ class Pinned(RestoreStep):
 
     def verify(self, ctx) -> None:
         return self._guard(ctx, self.inner.verify)
+
+
+def _register_values(data: bytes) -> None:
+    """The file's secret values are masked in every log line from here on."""
+    try:
+        values = json.loads(data.decode('utf-8'))
+    except ValueError:
+        return
+    for value in (values.values() if isinstance(values, dict) else ()):
+        if isinstance(value, str) and len(value) >= 8:
+            register_secret(value)
 
 
 class PinTarget(RestoreStep):
@@ -156,6 +169,7 @@ class SyncRestSecurity(RestoreStep):
         target, pin = ctx.target_manager, ctx.cluster.pin
         with cluster.open_node_host(target, pin) as host:
             data = host.read_file(REST_SECURITY, sudo=True)
+        _register_values(data)
         wanted = hashlib.sha256(data).hexdigest()
         result = {}
         for node in ctx.cluster.others:

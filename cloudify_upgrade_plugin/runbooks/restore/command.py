@@ -263,7 +263,7 @@ def result_document(workspace: Workspace, mode: RestoreMode) -> dict:
             'cluster': cluster.result_section(meta),
             'steps': common.step_states(workspace),
             'next': 'cfy upgrade verify-heals --upgrade-id {0}'.format(workspace.upgrade_id),
-            'left_to_do': mode.left_to_do()}
+            'left_to_do': mode.left_to_do() + cluster.left_to_do(meta)}
 
 
 def result_lines(document: dict) -> List[str]:
