@@ -38,8 +38,8 @@ def old_manager_nodes(workspace) -> List[Node]:
 def fence_old_cluster(ctx, step_id: str) -> Optional[dict]:
     """Fence every manager of an old cluster (module docstring); None for other sources."""
     nodes = old_manager_nodes(ctx.workspace)
-    if not nodes:
-        return None
+    if not nodes or ctx.mode.name == versions.MODE_IN_PLACE:
+        return None         # in place, the old cluster is gone: its addresses are the new one
     meta = ctx.workspace.meta
     kind = (meta.get('source_layout') or {}).get('kind')
     address = (meta.get('source_pin') or {}).get('address')

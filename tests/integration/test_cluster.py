@@ -323,3 +323,33 @@ def test_plan_shows_the_cluster_and_the_vendor_rpm_route(flow, simulated_cluster
     text = human.stdout + human.stderr
     assert 'Source layout: cluster' in text and 'Route rpm-in-place' in text
     assert flow.upgrade_ids() == []
+
+
+def test_4x_ha_source_has_riemann_stopped_on_every_node(flow, simulated_manager,
+                                                         simulated_cluster):
+    """behaviour §7.4: auto-heal runs where cloudify-riemann runs, and a 4.x HA standby may become
+    the active manager: at the cut-over riemann is stopped on every node of the old HA
+    cluster (its profile has no cluster section: the profile's SSH settings at each node's
+    address)."""
+    old = simulated_cluster('4.4', managers=2, data='demo', ssh=True,
+                            admin_password=flows.OLD_ADMIN_PASSWORD)
+    leader, standby = old.nodes
+    old.write_profile(flow.workdir, name='old')
+    assert flow.read_profile('old')['cluster'] == {}
+    new = simulated_manager('7.0', data='empty', ssh=True,
+                            admin_password=flows.NEW_ADMIN_PASSWORD)
+    flow.profile('new', new, activate=False)
+    prepared = flow.prepare('--from-profile', 'old', '--mode', 'new-host', '--json').json
+    assert prepared['layout']['kind'] == 'ha4'
+    assert [(n['name'], n['role']) for n in prepared['layout']['managers']] == [
+        ('manager-1', 'leader'), ('manager-2', 'standby')]
+    assert 'riemann' in prepared['cluster']['fence']
+    assert leader.unit_active('cloudify-riemann') and standby.unit_active('cloudify-riemann')
+    result = flow.upgrade('new-host', '--to-profile', 'new', '--yes')
+    assert result.returncode == 0, result
+    fenced = result.json['cluster']['old_cluster_fenced']
+    assert fenced['nodes'] == {'manager-1': 'riemann stopped', 'manager-2': 'riemann stopped'}
+    assert not leader.unit_active('cloudify-riemann')
+    assert not standby.unit_active('cloudify-riemann')
+    assert result.json['healing_fenced'] is True
+    assert result.json['agents']['succeeded'] == 4

@@ -236,7 +236,8 @@ def _confirm_with_summary(ctx):
         except UpgradeError:
             moving = 'every eligible deployment'
         fence = ctx.mode.fence_plan(ctx, meta)
-        if cluster_fence.old_manager_nodes(ctx.workspace):
+        if ctx.mode.name == versions.MODE_NEW_HOST and \
+                cluster_fence.old_manager_nodes(ctx.workspace):
             fence += '; {0}'.format((meta.get('source_cluster') or {}).get('fence'))
         logger.info('What happens now: %s; the cut-over time is recorded; then the agents of '
                     '%s are reinstalled to talk to the new manager. Keep the old manager '
