@@ -10,7 +10,6 @@ client's own HTTP layer; retries for idempotent calls and errors that name the m
 the unauthenticated probes and the server's clock the waits need; the ``Connection`` a
 raw transfer uses.
 """
-import dataclasses
 import datetime
 from typing import Any, Iterator, List, Optional, Tuple, Union
 from urllib.parse import quote
@@ -135,9 +134,8 @@ class Manager:
                      host: Optional[str] = None) -> 'Manager':
         """The manager of cfy profile ``name`` (the active profile when None), discovered.
 
-        ``credentials`` replace the profile's (e.g. the old admin's after a restore); ``host``
-        replaces its ``manager_ip`` (the cluster node an upgrade is pinned to,
-        ``manager/cluster.py``).
+        ``credentials`` replace the profile's (e.g. the old admin's after a restore), ``host``
+        its ``manager_ip`` (the cluster node an upgrade is pinned to).
         """
         settings = read_profile(name)
         credentials = credentials or settings.credentials
@@ -156,11 +154,6 @@ class Manager:
                       request_timeout=self.request_timeout, session=self.session)
         kwargs.update(changes)
         return Manager(**kwargs)
-
-    def at_node(self, host: str) -> 'Manager':
-        """The same manager, credentials and settings at another address (a node of its
-        cluster: same version, REST port and protocol; no new discovery)."""
-        return self._copy(info=dataclasses.replace(self.info, host=host))
 
     def for_tenant(self, name: str) -> 'Manager':
         """The same manager with another ``Tenant`` header (no new discovery)."""

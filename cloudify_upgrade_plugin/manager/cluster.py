@@ -19,6 +19,7 @@ the workspace records (nothing secret: no key path, no broker password).  ``node
 the same ``Manager`` at one node's address: the plugin's client never fails over between nodes
 (cfy's own ``ClusterHTTPClient`` does, env.py), so a sequence of calls stays on one node.
 """
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -270,9 +271,15 @@ def _from_profile(section) -> Layout:
 
 # -- one node at a time ----------------------------------------------------------------------
 
+def manager_at(manager, address: str):
+    """The same ``Manager`` (credentials, version, REST port and protocol, profile) at
+    another address: a node of its cluster; no new discovery."""
+    return manager._copy(info=dataclasses.replace(manager.info, host=address))
+
+
 def node_manager(manager, node: Node):
-    """``manager`` (same credentials, version, port, protocol) at ``node``'s address."""
-    return manager.at_node(node.address)
+    """``manager`` at ``node``'s address (``manager_at``)."""
+    return manager_at(manager, node.address)
 
 
 def node_answers(manager, node: Node) -> bool:

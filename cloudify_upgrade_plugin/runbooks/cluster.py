@@ -29,7 +29,8 @@ from cloudify_upgrade_plugin.engine.checks import (
 from cloudify_upgrade_plugin.errors import BlockedError, InputError, UpgradeError
 from cloudify_upgrade_plugin.host.ssh import Host
 from cloudify_upgrade_plugin.manager.cluster import (
-    ALL_IN_ONE, CLUSTER, HA4, Layout, Node, discover_layout, node_answers, node_ssh_profile)
+    ALL_IN_ONE, CLUSTER, HA4, Layout, Node, discover_layout, manager_at, node_answers,
+    node_ssh_profile)
 
 CLUSTER_CHECKS = CheckRegistry('cluster')
 HA4_CHECK = 'ha4-cluster-restore'
@@ -194,7 +195,7 @@ def attach_target(ctx) -> None:
         pin = _pin(layout, meta.get('cluster_pin'), target)
     ctx.cluster = ClusterTarget(layout, pin)
     if pin is not None and target.host != pin.address:
-        ctx.target_manager = target.at_node(pin.address)
+        ctx.target_manager = manager_at(target, pin.address)
 
 
 def _pin(layout, recorded, target) -> Node:

@@ -6,8 +6,8 @@ from cloudify_cli.env import ProfileContext
 
 from cloudify_upgrade_plugin.manager.client import Manager
 from cloudify_upgrade_plugin.manager.cluster import (
-    ALL_IN_ONE, CLUSTER, HA4, Layout, discover_layout, node_answers, node_ssh_profile,
-    profile_section)
+    ALL_IN_ONE, CLUSTER, HA4, Layout, discover_layout, manager_at, node_answers,
+    node_ssh_profile, profile_section)
 
 
 def _manager(sim, host, profile=None):
@@ -50,7 +50,7 @@ def test_the_same_manager_at_another_node(simulated_cluster):
     cluster = simulated_cluster('7.0')
     a, b, _ = cluster.nodes
     manager = _manager(cluster.first, a.rest_host)
-    moved = manager.at_node(b.rest_host)
+    moved = manager_at(manager, b.rest_host)
     assert moved.address == 'http://{0}:{1}'.format(b.rest_host, cluster.rest_port)
     assert moved.version == manager.version and moved.credentials == manager.credentials
     seen_on_a = len(a.requests)
