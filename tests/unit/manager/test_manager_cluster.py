@@ -2,12 +2,15 @@
 (behaviour §12.9, §3.5; tests/simulator README 'Clusters')."""
 import json
 
+import pytest
 from cloudify_cli.env import ProfileContext
 
+from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.manager.client import Manager
 from cloudify_upgrade_plugin.manager.cluster import (
     ALL_IN_ONE, CLUSTER, HA4, Layout, discover_layout, manager_at, node_answers,
     node_ssh_profile, profile_section)
+from cloudify_upgrade_plugin.manager.retry import RetryPolicy
 
 
 def _manager(sim, host, profile=None):
@@ -97,3 +100,21 @@ def test_profile_sections():
     assert profile_section({'cluster': 'junk'}) == {}
     assert profile_section({'cluster': {}}) == {}
     assert profile_section(None) == {}
+
+
+def test_the_plugins_manager_never_fails_over(simulated_cluster, cfy_workdir):
+    """behaviour §12.9: cfy's own client (a ClusterHTTPClient for a profile with cluster managers)
+    moves to the next node when one stops answering; the plugin's Manager, built from the
+    same profile, stays on its node: the loss is an error, nothing reaches another node."""
+    cluster = simulated_cluster('7.0')
+    name = cluster.write_profile(cfy_workdir, ssh=False)
+    manager = Manager.from_profile(name, retry_policy=RetryPolicy(attempts=1))
+    a, b, c = cluster.nodes
+    assert manager.host == a.rest_host
+    a.fail_after(1, mode='stop')
+    manager.version_data()                     # answered by A, which then goes down
+    with pytest.raises(UpgradeError) as caught:
+        manager.version_data()
+    assert caught.value.error_id == 'manager-unreachable'
+    assert not b.requests.matching('GET', '/version')
+    assert not c.requests.matching('GET', '/version')
