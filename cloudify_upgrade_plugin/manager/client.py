@@ -130,15 +130,17 @@ class Manager(ResourceCalls, FencingCalls):
     @classmethod
     def from_profile(cls, name=None, version_override=None, retry_policy=None,
                      request_timeout=None, discover_fn=None,
-                     credentials: Optional[Credentials] = None) -> 'Manager':
+                     credentials: Optional[Credentials] = None,
+                     host: Optional[str] = None) -> 'Manager':
         """The manager of cfy profile ``name`` (the active profile when None), discovered.
 
-        ``credentials`` replace the profile's (e.g. the old admin's after a restore).
+        ``credentials`` replace the profile's (e.g. the old admin's after a restore), ``host``
+        its ``manager_ip`` (the cluster node an upgrade is pinned to).
         """
         settings = read_profile(name)
         credentials = credentials or settings.credentials
         return cls.connect(
-            settings.host, settings.port, settings.protocol, cert=settings.cert,
+            host or settings.host, settings.port, settings.protocol, cert=settings.cert,
             username=credentials.username, password=credentials.password,
             tenant=settings.tenant, trust_all=settings.trust_all, token=credentials.token,
             version_override=version_override, profile=settings.profile,

@@ -15,6 +15,7 @@ from cloudify_upgrade_plugin.host import known_hosts
 from cloudify_upgrade_plugin.host.errors import HostUnavailable
 from cloudify_upgrade_plugin.host.ssh import Host
 from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.manager import cluster
 from cloudify_upgrade_plugin.manager.client import Manager
 from cloudify_upgrade_plugin.manager.waits import wait_for_execution
 from cloudify_upgrade_plugin.snapshot import archive, transfer
@@ -22,9 +23,10 @@ from cloudify_upgrade_plugin.snapshot import archive, transfer
 
 # -- opening things ---------------------------------------------------------------------
 
-def open_manager(profile_name=None, role='source') -> Manager:
-    """The discovered manager of a cfy profile (the active one when None)."""
-    manager = Manager.from_profile(profile_name)
+def open_manager(profile_name=None, role='source', host=None) -> Manager:
+    """The discovered manager of a cfy profile (the active one when None); ``host``: at that
+    address instead of the profile's (the cluster node an upgrade is pinned to)."""
+    manager = Manager.from_profile(profile_name, host=host)
     get_logger().info('%s manager: %s%s at %s (API %s)', role.capitalize(),
                       manager.version, ' ' + manager.edition if manager.edition else '',
                       manager.address, manager.api_prefix)
@@ -53,13 +55,20 @@ def manager_meta(manager) -> dict:
 
 def ssh_configured(manager) -> bool:
     profile = manager.profile
+    if profile is not None and manager.host != getattr(profile, 'manager_ip', None):
+        settings = cluster.node_ssh_profile(profile, manager.host)
+        return bool(settings.get('ssh_user') and settings.get('ssh_key'))
     return bool(profile is not None and getattr(profile, 'ssh_user', None)
                 and getattr(profile, 'ssh_key', None))
 
 
 def open_host(manager) -> Host:
-    """SSH to the manager's host, from its profile's ssh_user / ssh_key / ssh_port."""
-    return Host.from_profile(manager.profile)
+    """SSH to the manager's host, from its profile's ssh_user / ssh_key / ssh_port (a cluster
+    node other than the profile's address: its cluster entry's, ``manager/cluster.py``)."""
+    profile = manager.profile
+    if profile is not None and manager.host != getattr(profile, 'manager_ip', None):
+        return Host.from_profile(cluster.node_ssh_profile(profile, manager.host))
+    return Host.from_profile(profile)
 
 
 def ssh_probe(manager) -> None:

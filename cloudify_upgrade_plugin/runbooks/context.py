@@ -6,7 +6,7 @@ later steps need sets a field (``ctx.downloaded``, ``ctx.target_manager`` after 
 credential change), never a free-form key.
 """
 from dataclasses import dataclass
-from typing import FrozenSet, Optional
+from typing import Any, FrozenSet, Optional
 
 from cloudify_upgrade_plugin.engine.checks import CheckSet
 from cloudify_upgrade_plugin.engine.step import Context
@@ -40,3 +40,4 @@ class RestoreContext(Context):
     source_profile: Optional[str]          # the old manager's profile
     check_ids: FrozenSet[str] = frozenset()   # every id --waive may name
     target_checks: Optional[CheckSet] = None  # run before the runner (blocked: exit 3)
+    cluster: Optional[Any] = None          # runbooks.cluster.ClusterTarget of a cluster target

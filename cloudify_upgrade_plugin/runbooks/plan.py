@@ -16,7 +16,7 @@ from cloudify_upgrade_plugin.engine.command import Outcome
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.host import known_hosts
 from cloudify_upgrade_plugin.options import PlanOptions
-from cloudify_upgrade_plugin.runbooks import common
+from cloudify_upgrade_plugin.runbooks import cluster, cluster_steps, common
 from cloudify_upgrade_plugin.runbooks.prepare import (
     BackupHostFiles, base_document, prepare_steps, report_blocked, source_host_profiles)
 from cloudify_upgrade_plugin.runbooks.restore import command as restore_command
@@ -52,6 +52,8 @@ def run(options: PlanOptions) -> Outcome:
         document['target'] = common.manager_meta(target_manager)
     document['steps'] = describe_steps(manager, mode, target)
     document['notes'] = notes(manager)
+    document.update(cluster.source_section(manager, target))
+    document['cluster_target_steps'] = cluster_steps.describe()
     document['next'] = _prepare_command(mode, target, options)
     try:
         evaluated = evaluate(checks, options.waivers)
@@ -150,11 +152,14 @@ def _plan_lines(document):
     if target:
         lines.append('Target: {0} {1} at {2} (profile {3})'.format(
             target['version'], target['edition'], target['address'], target['profile']))
+    lines.extend(cluster.section_lines(document))
     lines.extend(common.check_lines(document['checks']))
     lines.extend('Note: ' + note for note in document.get('notes') or [])
     lines.append('Steps ({0}):'.format(document['mode']))
     for number, step in enumerate(document['steps'], 1):
         lines.append('  {0:2}. [{1}] {2}: {3} - changes: {4}'.format(
             number, step['command'], step['id'], step['title'], step['changes']))
+    lines.append('If the new manager is a cluster of several managers, {0} adds: {1}.'.format(
+        document['mode'], ', '.join(step['id'] for step in document['cluster_target_steps'])))
     lines.append('Next: {0}'.format(document['next']))
     return lines

@@ -21,7 +21,7 @@ from cloudify_upgrade_plugin.host import known_hosts
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import waits
 from cloudify_upgrade_plugin.options import PrepareOptions
-from cloudify_upgrade_plugin.runbooks import common, inventory
+from cloudify_upgrade_plugin.runbooks import cluster, common, inventory
 from cloudify_upgrade_plugin.runbooks.context import PrepareContext
 from cloudify_upgrade_plugin.runbooks.in_place import teardown_instructions
 from cloudify_upgrade_plugin.runbooks.source_checks import (
@@ -86,6 +86,7 @@ class PrepareCommand(Command):
                                          source=common.manager_meta(manager),
                                          target_version=str(target) if target else None)
         self.workspace = workspace
+        cluster.record_source(workspace, manager, target)     # the layout, non-secret
         snapshot_id = _snapshot_id(workspace, options)
         if precomputed is not None:
             workspace.update_meta(snapshot_id=snapshot_id)
@@ -244,6 +245,8 @@ def _document(workspace, manager, mode):
         'inventory/source.json') else None
     document['frozen'] = workspace.journal.last_event(Freeze.id) in ('succeeded', 'skipped')
     document['next'] = next_command(workspace.upgrade_id, mode)
+    document['layout'] = meta.get('source_layout')
+    document['cluster'] = meta.get('source_cluster')
     instructions = []
     if document['frozen']:
         instructions.append(
@@ -276,6 +279,7 @@ def _prepare_lines(document):
         lines.append('Backup: {0} -> {1}'.format(backup['kind'], backup['path']))
     if document.get('inventory'):
         lines.append('Inventory: {0}'.format(document['inventory']))
+    lines.extend(cluster.section_lines(document))
     lines.extend(common.check_lines(document['checks']))
     for line in document.get('instructions') or []:
         lines.append('* ' + line)

@@ -31,10 +31,11 @@ from cloudify_upgrade_plugin.versions.route import (  # noqa: F401
 from cloudify_upgrade_plugin.versions.rules import (  # noqa: F401
     MODE_IN_PLACE, MODE_NEW_HOST, MODES, OK_ENDPOINT_SINCE, RESTORE_FLAG_SINCE,
     VERSION_CALL_SECURED_SINCE, active_execution_states, api_prefix, api_version,
-    creates_db_tokens, executions_have_ended_at, has_events_api, has_host_security_files,
-    has_ok_endpoint, has_riemann, has_tenants, honours_all_tenants_on_executions,
-    maintenance_allows_snapshots, has_licence_gate, agent_fetches_installer_over_http,
-    redirects_http_to_https, reports_restore_flag,
+    creates_db_tokens, executions_have_ended_at, has_cluster_nodes_api, has_events_api,
+    has_ha_cluster_api, has_host_security_files, has_ok_endpoint, has_riemann, has_tenants,
+    honours_all_tenants_on_executions, maintenance_allows_snapshots, maintenance_state_shared,
+    has_licence_gate, agent_fetches_installer_over_http, redirects_http_to_https,
+    refuses_restore_on_multi_node_cluster, reports_restore_flag,
     restarts_rest_after_restore, snapshot_carries_passwords, snapshot_has_certificates,
     teardown_kind, upload_needs_private_resource, users_need_rest_security)
 from cloudify_upgrade_plugin.versions.rules import (  # noqa: F401  (issue 14)

@@ -273,3 +273,33 @@ def moved_install_methods(version) -> Tuple[str, ...]:
     if as_version(version) >= Version((4, 5, 0)):
         return ('init_script', 'plugin', 'remote')
     return ('init_script', 'plugin', 'remote', 'provided')
+
+
+# -- clusters (behaviour §12.9, §3.5) -------------------------------------------------------
+
+def has_cluster_nodes_api(version) -> bool:
+    """behaviour §12.9, §2.1: 5.0.5+ list their manager, broker and DB nodes (``GET managers``,
+    ``brokers``, ``db-nodes``) and report ``GET cluster-status``."""
+    return as_version(version).base >= Version((5, 0, 5))
+
+
+def has_ha_cluster_api(version) -> bool:
+    """behaviour §12.9 (last item), §3.5: the 4.x active/passive HA cluster of premium 4.0-5.0.0
+    answers ``GET /cluster`` (``initialized``) and ``GET /cluster/nodes`` (``master``)."""
+    base = as_version(version).base
+    return Version((4, 0, 0)) <= base < Version((5, 0, 5))
+
+
+def refuses_restore_on_multi_node_cluster(version) -> bool:
+    """behaviour §3.5: 4.1-4.6 refuse ``POST /snapshots/<id>/restore`` on an HA cluster of more
+    than one node (400 ``illegal_action_error``, ``_verify_no_multi_node_cluster``, gone at
+    5.0)."""
+    base = as_version(version).base
+    return Version((4, 1, 0)) <= base < Version((5, 0, 0))
+
+
+def maintenance_state_shared(version) -> bool:
+    """Maintenance mode is a DB row every manager of a cluster reads from 5.1.1; up to 5.1.0 it
+    is a file of each manager (cloudify-manager commit 868e6ba78, first tag 5.1.1,
+    rest-service/manager_rest/maintenance.py ``get_maintenance_state``; behaviour §12.9)."""
+    return as_version(version).base >= Version((5, 1, 1))

@@ -403,3 +403,22 @@ def test_name_problem_names_what_and_shows_the_value_escaped():
     assert problem.startswith('a user name may only contain') and "'bad\\nname'" in problem
     assert versions.name_problem('default_tenant', 'a tenant name') is None
     assert versions.name_problem(7, 'a tenant name') == 'a tenant name must not be empty'
+
+
+@pytest.mark.parametrize('version, nodes_api, ha_api, refuses, shared', [
+    ('4.0.1', False, True, False, False),
+    ('4.1', False, True, True, False),
+    ('4.6', False, True, True, False),
+    ('5.0.0', False, True, False, False),
+    ('5.0.5', True, False, False, False),
+    ('5.1', True, False, False, False),
+    ('5.1.1', True, False, False, True),
+    ('7.0.4', True, False, False, True),
+])
+def test_cluster_rules(version, nodes_api, ha_api, refuses, shared):
+    """behaviour §12.9 (node lists 5.0.5+, 4.x HA routes), §3.5 (4.1-4.6 refuse a restore on a
+    multi-node HA cluster), maintenance mode in the DB from 5.1.1 (commit 868e6ba78)."""
+    assert versions.has_cluster_nodes_api(version) is nodes_api
+    assert versions.has_ha_cluster_api(version) is ha_api
+    assert versions.refuses_restore_on_multi_node_cluster(version) is refuses
+    assert versions.maintenance_state_shared(version) is shared

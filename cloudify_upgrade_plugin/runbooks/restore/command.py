@@ -30,7 +30,7 @@ from cloudify_upgrade_plugin.manager.client import Manager
 from cloudify_upgrade_plugin.manager.logins import LEDGER
 from cloudify_upgrade_plugin.options import RestoreOptions
 from cloudify_upgrade_plugin.runbooks import (
-    after_restore, agents, common, credentials)
+    after_restore, agents, cluster, cluster_fence, cluster_steps, common, credentials)
 from cloudify_upgrade_plugin.runbooks.context import RestoreContext
 from cloudify_upgrade_plugin.runbooks.in_place import IN_PLACE
 from cloudify_upgrade_plugin.runbooks.new_host import NEW_HOST
@@ -47,9 +47,10 @@ from cloudify_upgrade_plugin.runbooks.restore.execute import (
 from cloudify_upgrade_plugin.runbooks.source_checks import SOURCE_CHECKS
 
 MODES: Dict[str, RestoreMode] = {mode.name: mode for mode in (NEW_HOST, IN_PLACE)}
-# Every check id --waive may name in new-host / in-place: the target's, either mode's, the
-# late ones and prepare's (the same waivers may be given to every command of an upgrade).
-_REGISTRIES = (TARGET_CHECKS, LATE_CHECKS, SOURCE_CHECKS) + tuple(
+# Every check id --waive may name in new-host / in-place: the target's, the cluster's,
+# either mode's, the late ones and prepare's (the same waivers may be given to every command
+# of an upgrade).
+_REGISTRIES = (TARGET_CHECKS, cluster.CLUSTER_CHECKS, LATE_CHECKS, SOURCE_CHECKS) + tuple(
     mode.checks for mode in MODES.values())
 CHECK_IDS: FrozenSet[str] = frozenset().union(*(registry.ids for registry in _REGISTRIES))
 # The ids among them that describe what a manager refuses whatever the options say.
@@ -95,6 +96,7 @@ class RestoreCommand(Command):
     def check(self) -> None:
         options, mode = self.options, self.mode
         credentials.validate_options(options)
+        cluster.refuse_unwaivable(options.waivers)
         validate_waivers(options.waivers, CHECK_IDS, UNWAIVABLE)
         workspace = self.workspace = Workspace.open(options.upgrade_id)
         meta = workspace.meta
@@ -102,13 +104,19 @@ class RestoreCommand(Command):
         _track_failed_logins(workspace, options.reset_failed_logins)
         source_profile = (meta.get('source') or {}).get('profile')
         target_profile = mode.target_profile(options, meta, source_profile)
-        target = _open_target(target_profile, source_profile, workspace, options.timeout)
+        try:
+            target = _open_target(target_profile, source_profile, workspace, options.timeout)
+        except UpgradeError as error:
+            # pinned to a node of a cluster that does not answer: never another node
+            raise cluster.open_failure(workspace, error, _profile_host(target_profile))
         plugins.validate_option(options, target)
         ctx = self.ctx = RestoreContext(
             workspace, yes=options.yes, options=options, mode=mode, target_manager=target,
             target_profile=target_profile, source_profile=source_profile,
             check_ids=CHECK_IDS)
         ctx.confirm = _confirm_with_summary(ctx)
+        cluster.attach_target(ctx)
+        target = ctx.target_manager
         workspace.update_meta(target=common.manager_meta(target))
         after_restore.validate_inputs(options, workspace, target)     # exit 2, no change
         if workspace.journal.state().get(CheckTarget.id) != 'succeeded':
@@ -116,11 +124,16 @@ class RestoreCommand(Command):
             common.verify_host_keys(_ssh_hosts(ctx, meta))
             common.journal_host_keys(workspace)
             ctx.target_checks = target_checks(ctx)
-            evaluate(ctx.target_checks, options.waivers)
+            cluster.add_target_checks(ctx.target_checks, ctx)
+            try:
+                evaluate(ctx.target_checks, options.waivers)
+            except BlockedError as error:
+                raise cluster.blocked(error)
 
     def execute(self) -> None:
         source = versions.Version.parse(self.workspace.meta['source']['version'])
-        runbook = Runbook(self.mode.name, steps_for(self.mode, source))
+        runbook = Runbook(self.mode.name, cluster_steps.with_cluster_steps(
+            steps_for(self.mode, source), self.ctx.cluster))
         fingerprint = {'target': {'address': self.ctx.target_manager.address},
                        'restore_mode': self.mode.name}
         Runner(self.workspace, runbook, fingerprint).run(self.ctx)
@@ -235,12 +248,21 @@ class _Retry(Exception):
 _REFUSED = ('manager-auth-failed', 'failed-logins-limit')
 
 
-def _connect_target(target_profile, source_profile, workspace):
-    """The target manager.  The old admin's password is tried only when the restore this
-    upgrade started there installs it (``credentials.source_admin_credentials``); before
-    that a refused profile is an error naming it, not a retry with another password."""
+def _profile_host(name):
     try:
-        return common.open_manager(target_profile, role='target')
+        return profiles.read_profile(name).host
+    except UpgradeError:
+        return None
+
+
+def _connect_target(target_profile, source_profile, workspace):
+    """The target manager, at the cluster node the upgrade is pinned to once it is.  The old
+    admin's password is tried only when the restore this upgrade started there installs it
+    (``credentials.source_admin_credentials``); before that a refused profile is an error
+    naming it, not a retry with another password."""
+    pinned = cluster.pinned_address(workspace)
+    try:
+        return common.open_manager(target_profile, role='target', host=pinned)
     except UpgradeError as error:
         if error.error_id not in _REFUSED:
             raise
@@ -253,7 +275,7 @@ def _connect_target(target_profile, source_profile, workspace):
                           'upgrade started there installs the old admin\'s, trying them.',
                           target_profile)
         try:
-            return Manager.from_profile(target_profile, credentials=source)
+            return Manager.from_profile(target_profile, host=pinned, credentials=source)
         except UpgradeError as error:
             if error.error_id not in _REFUSED:
                 raise
@@ -313,8 +335,11 @@ def _confirm_with_summary(ctx):
         except UpgradeError:
             moving = 'every eligible deployment'
         fence = ctx.mode.fence_plan(ctx, meta)
-        logger.info('What happens now: the cut-over time is recorded and %s; then the agents '
-                    'of %s are reinstalled to talk to the new manager and checked. Keep the '
+        if ctx.mode.name == versions.MODE_NEW_HOST and \
+                cluster_fence.old_manager_nodes(ctx.workspace):
+            fence += '; {0}'.format((meta.get('source_cluster') or {}).get('fence'))
+        logger.info('What happens now: %s; the cut-over time is recorded; then the agents of '
+                    '%s are reinstalled to talk to the new manager and checked. Keep the '
                     'old manager and its RabbitMQ up until this ends.', fence, moving)
         return default_confirm(step)
     return confirm
@@ -343,11 +368,12 @@ def result_document(workspace: Workspace, mode: RestoreMode) -> dict:
             'cutover_at': meta.get('cutover_at'),
             'healing_fenced': meta.get('healing_fenced'),
             'skipped_deployments': meta.get('restore_skipped_deployments'),
+            'cluster': cluster.result_section(meta),
             'old_manager_fence': meta.get('old_manager_fence'),
             'steps': common.step_states(workspace),
             'next': 'cfy upgrade verify-heals --upgrade-id {0}'.format(workspace.upgrade_id),
             'left_to_do': plugins.left_to_do(meta.get('restore_skipped_deployments')) +
-            after_restore.left_to_do(meta) + mode.left_to_do()}
+            after_restore.left_to_do(meta) + mode.left_to_do() + cluster.left_to_do(meta)}
 
 
 def fence_lines(record) -> List[str]:
@@ -388,6 +414,7 @@ def result_lines(document: dict) -> List[str]:
             kept['tenant'] or '-', kept['deployment_id'], kept['reason']))
     lines.append('Cut-over at {0}.'.format(document['cutover_at']))
     lines.extend(fence_lines(document.get('old_manager_fence')))
+    lines.extend(cluster.result_lines(document.get('cluster')))
     lines.extend(document.get('left_to_do') or [])
     lines.append('Next: {0}'.format(document['next']))
     return lines

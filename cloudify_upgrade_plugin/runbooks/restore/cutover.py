@@ -13,7 +13,7 @@ from cloudify_upgrade_plugin import clock
 from cloudify_upgrade_plugin.engine.checks import BLOCK, FAIL, PASS, Check
 from cloudify_upgrade_plugin.errors import InputError
 from cloudify_upgrade_plugin.runbooks import (
-    agents, common, credentials, fence, inventory, reconcile)
+    agents, cluster_fence, common, credentials, fence, inventory, reconcile)
 from cloudify_upgrade_plugin.runbooks.restore.base import RestoreStep
 
 
@@ -72,13 +72,14 @@ class Reconcile(RestoreStep):
 class CutOver(RestoreStep):
     id = 'cut-over'
     title = 'Point of no return: record the cut-over, fence the old manager\'s auto-heal'
-    changes = 'stops cloudify-riemann on the old manager (3.x/4.x new-host); from here ' \
-              'the old manager is fenced and the agents move'
+    changes = 'stops cloudify-riemann on the old manager (3.x/4.x new-host; every node of ' \
+              'a 4.x HA cluster); from here the old manager is fenced and the agents move'
     point_of_no_return = True
 
     def run(self, ctx) -> dict:
         meta = ctx.workspace.meta
         fenced = ctx.mode.fence(ctx, self.id)
+        cluster_fence.fence_old_cluster(ctx, self.id, ha4=True)   # every node of a 4.x HA one
         # a run killed inside this step already recorded one: keep the earliest (the
         # widest window for verify-heals)
         cutover_at = meta.get('cutover_at') or clock.isoformat()
@@ -90,10 +91,15 @@ class FenceOldManager(RestoreStep):
     id = 'fence-old-manager'
     title = 'Fence the old manager: maintenance mode (5.2.x: its schedules disabled first)'
     changes = 'disables the enabled execution schedules of a 5.2.x old manager and puts ' \
-              'the old manager in maintenance mode (undo: the commands in the report)'
+              'the old manager (every manager of an old cluster) in maintenance mode ' \
+              '(undo: the commands in the report)'
 
     def run(self, ctx) -> dict:
-        return fence.fence(ctx, self.id)
+        result = fence.fence(ctx, self.id)
+        cluster = cluster_fence.fence_old_cluster(ctx, self.id, ha4=False)  # every manager
+        if cluster:
+            result = dict(result or {}, old_cluster=cluster['how'])
+        return result
 
 
 class InstallAgents(RestoreStep):
