@@ -277,6 +277,15 @@ class Flow:
             self.activate(name)
         return name
 
+    def cluster_profile(self, cluster, name, ssh=True, **kwargs):
+        """Write the cfy profile of a simulated cluster (``cluster.write_profile``, what the
+        CLI stores) and, with ``ssh``, trust every manager node's host key as ``profile``
+        does."""
+        cluster.write_profile(self.workdir, name=name, ssh=ssh, **kwargs)
+        if ssh:
+            trust_host_keys(self.workdir, *cluster.nodes)
+        return name
+
     def activate(self, name):
         with open(os.path.join(self.dot, 'active.profile'), 'w') as stream:
             stream.write(name)

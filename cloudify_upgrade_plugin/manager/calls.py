@@ -2,7 +2,7 @@
 
 A mixin of ``manager.client.Manager`` (it uses the client's ``request``, ``get`` and
 ``list_all``): uploading a wagon, starting and reading a plugins update (5.0+), reading one
-blueprint, the ``config`` table and the LDAP status, and setting LDAP as ``cfy ldap set``
+blueprint, the ``config`` table, the licence and the LDAP status, and setting LDAP as ``cfy ldap set``
 7.0.5 does.  Request shapes per version come from ``versions``; every answer is the decoded
 REST document.
 """
@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.engine.redact import register_secret
+from cloudify_upgrade_plugin.errors import UpgradeError
 
 TENANT = 'Tenant'
 
@@ -109,3 +110,17 @@ class ResourceCalls:
         register_secret(settings.get('ldap_password'))
         return self.request('post', '/ldap', data=dict(settings), expected=(200, 201),
                             retry=False, what='setting LDAP')
+
+    # -- licence and LDAP state --------------------------------------------------------------
+
+    def licence(self) -> dict:
+        """``GET /license``: ``items`` (behaviour §12.2; a JSON 404 on community managers)."""
+        return self.get('/license', what='reading the licence')
+
+    def ldap_state(self) -> Optional[str]:
+        """'enabled' / 'disabled' (``GET /ldap``, premium); None where it cannot tell."""
+        try:
+            answer = self.get('/ldap', retry=False, what='reading the LDAP state')
+        except UpgradeError:
+            return None
+        return answer if answer in ('enabled', 'disabled') else None

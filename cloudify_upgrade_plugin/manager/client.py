@@ -457,18 +457,6 @@ class Manager(ResourceCalls, FencingCalls):
     def provider_context(self) -> dict:
         return self.get('/provider/context', what='reading the provider context') or {}
 
-    def licence(self) -> dict:
-        """``GET /license``: ``items`` (behaviour §12.2; a JSON 404 on community managers)."""
-        return self.get('/license', what='reading the licence')
-
-    def ldap_state(self) -> Optional[str]:
-        """'enabled' / 'disabled' (``GET /ldap``, premium); None where it cannot tell."""
-        try:
-            answer = self.get('/ldap', retry=False, what='reading the LDAP state')
-        except UpgradeError:
-            return None
-        return answer if answer in ('enabled', 'disabled') else None
-
     # -- unauthenticated probes and the server's clock ---------------------------------------
 
     @property

@@ -7,8 +7,8 @@ behaviour §7.2: 4.0/4.1 snapshots carry no hash salt: other users can only log 
 source's hash_salt / secret_key / encoding_* are put into the target's
 /opt/manager/rest-security.conf and the REST service restarted; or their passwords reset.
 
-Passwords are read from the cfy profiles (or CLOUDIFY_* variables) and never printed,
-journaled or written, except generated reset passwords, written once to a 0600 file.
+Passwords come from the cfy profiles (or CLOUDIFY_*), never printed, journaled or written
+(generated reset passwords excepted: written once to a 0600 file).
 """
 import json
 import os

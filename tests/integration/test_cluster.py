@@ -60,7 +60,7 @@ def into_cluster(flow, simulated_manager, simulated_cluster):
         cluster_kwargs.setdefault('ssh', True)
         cluster = simulated_cluster('7.0', admin_password=flows.NEW_ADMIN_PASSWORD,
                                     **cluster_kwargs)
-        cluster.write_profile(flow.workdir, name='new', activate=False)
+        flow.cluster_profile(cluster, 'new', activate=False)
         flow.prepare('--from-profile', 'old', '--mode', 'new-host', '--json')
         return old, cluster
     return make
@@ -98,7 +98,7 @@ def test_new_host_into_a_three_manager_cluster(flow, into_cluster):
     assert result.returncode == 0, result
     assert at_restore == [{'manager-2': False, 'manager-3': False}]
     doc = result.json
-    assert doc['reconciliation'] == {'ok': True, 'differences': []}
+    assert (doc['reconciliation']['ok'], doc['reconciliation']['differences']) == (True, [])
     assert doc['agents']['succeeded'] == doc['agents']['deployments'] == 4
     section = doc['cluster']
     assert section['pinned']['name'] == 'manager-1'
@@ -231,7 +231,7 @@ def test_4x_ha_target_with_two_nodes_is_blocked_before_the_upload(flow, simulate
     flow.profile('old', old)
     flow.prepare('--from-profile', 'old', '--mode', 'new-host', '--json')
     cluster = simulated_cluster('4.4', managers=2)
-    cluster.write_profile(flow.workdir, name='new', activate=False)
+    flow.cluster_profile(cluster, 'new', activate=False)
     result = flow.upgrade('new-host', '--to-profile', 'new', '--yes')
     assert result.returncode == 3, result
     error = result.json['error']
@@ -265,7 +265,7 @@ def test_source_cluster_is_fenced_as_a_whole(flow, simulated_manager, simulated_
     old = simulated_cluster(version, colocated=True, data='demo',
                             admin_password=flows.OLD_ADMIN_PASSWORD)
     a, b, c = old.nodes
-    old.write_profile(flow.workdir, name='old')
+    flow.cluster_profile(old, 'old')
     new = simulated_manager('7.0', data='empty', ssh=True,
                             admin_password=flows.NEW_ADMIN_PASSWORD)
     flow.profile('new', new, activate=False)
@@ -305,7 +305,7 @@ def test_plan_shows_the_cluster_and_the_vendor_rpm_route(flow, simulated_cluster
     `cfy_cluster_manager upgrade`, DB nodes -> brokers -> managers) beside the snapshot route;
     it only reads."""
     old = simulated_cluster('6.4', data='demo')
-    old.write_profile(flow.workdir, name='old', ssh=False)
+    flow.cluster_profile(old, 'old', ssh=False)
     result = flow.run('upgrade', 'plan', '--target-version', '7.0', '--json')
     assert result.returncode == 0, result
     doc = result.json
@@ -345,7 +345,7 @@ def test_4x_ha_source_has_riemann_stopped_on_every_node(flow, simulated_manager,
     old = simulated_cluster('4.4', managers=2, data='demo', ssh=True,
                             admin_password=flows.OLD_ADMIN_PASSWORD)
     leader, standby = old.nodes
-    old.write_profile(flow.workdir, name='old')
+    flow.cluster_profile(old, 'old')
     assert flow.read_profile('old')['cluster'] == {}
     new = simulated_manager('7.0', data='empty', ssh=True,
                             admin_password=flows.NEW_ADMIN_PASSWORD)
