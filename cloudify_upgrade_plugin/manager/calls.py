@@ -2,9 +2,9 @@
 
 A mixin of ``manager.client.Manager`` (it uses the client's ``request``, ``get`` and
 ``list_all``): uploading a wagon, starting and reading a plugins update (5.0+), reading one
-blueprint, the ``config`` table, the licence and the LDAP status, and setting LDAP as ``cfy ldap set``
-7.0.5 does.  Request shapes per version come from ``versions``; every answer is the decoded
-REST document.
+blueprint, the ``config`` table, the licence and the LDAP status, and setting LDAP as
+``cfy ldap set`` 7.0.5 does.  Request shapes per version come from ``versions``; every
+answer is the decoded REST document.
 """
 from typing import Any, Iterable, List, Optional
 from urllib.parse import quote

@@ -3,9 +3,8 @@
 behaviour §3.8: after restoring a >= 4.2 snapshot the target's admin logs in with the SOURCE
 admin's password (the REST service restarts to apply it: after ``terminated`` on 4.2-4.5,
 inside the workflow on 4.6+); tokens die with the secret key, so Basic auth is used.
-behaviour §7.2: 4.0/4.1 snapshots carry no hash salt: other users can only log in once the
-source's hash_salt / secret_key / encoding_* are put into the target's
-/opt/manager/rest-security.conf and the REST service restarted; or their passwords reset.
+behaviour §7.2: 4.0/4.1 snapshots carry no hash salt: other users log in only once the source's
+salts and keys are in the target's rest-security.conf (REST restarted), or after a reset.
 
 Passwords come from the cfy profiles (or CLOUDIFY_*), never printed, journaled or written
 (generated reset passwords excepted: written once to a 0600 file).
