@@ -20,6 +20,7 @@ from cloudify_upgrade_plugin.clock import parse as parse_time
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import discovery
+from cloudify_upgrade_plugin.manager.retry import cause_of
 
 END_STATES = ('terminated', 'failed', 'cancelled')   # facts §4: the same on every version
 POLL_START = 0.25
@@ -127,7 +128,7 @@ def wait_for_execution(manager, execution_id, timeout, on_event=None, clock=None
                 if outage_since is None:
                     outage_since = poll.clock()
                     logger.info('%s: %s; still waiting for execution %s.', manager.label,
-                                exc.message, execution_id)
+                                cause_of(exc), execution_id)
         if execution is not None:
             if outage_since is not None:
                 logger.info('%s answers again after %.0fs.', manager.label,
@@ -184,7 +185,7 @@ def _timeout_error(manager, execution_id, workflow, status, timeout, outage):
         execution_id, workflow or 'workflow unknown', manager.label, timeout,
         status or 'never read')
     if outage is not None:
-        message += ' The manager was not answering at the end: {0}'.format(outage.message)
+        message += ' The manager was not answering at the end: {0}'.format(cause_of(outage))
     return UpgradeError(
         message, error_id='execution-timeout',
         details={'execution_id': execution_id, 'workflow_id': workflow, 'status': status,
@@ -293,7 +294,7 @@ def wait_for_rest(manager, timeout, clock=None, sleep=None, poll_start=POLL_STAR
                             'waited': poll.elapsed(), 'manager': working}
                 if not _is_tolerable(exc) and status not in (403, 404):
                     raise
-                last = exc.message
+                last = cause_of(exc)
         if poll.expired():
             raise UpgradeError(
                 'The REST service of {0} did not come back within {1}s ({2}).'.format(
