@@ -2,8 +2,9 @@
 `cfy -vvv` against a simulated 4.1 manager whose admin password is ``admin``, ``x`` or a long
 random one.
 
-- m01: `plan -vvv`: the words that hold the password (execution, 3.x/4.x, Next, the admin) are printed as they are, in the output and in cfy's
-  cli.log; nothing is masked because no secret is shown; the long password appears nowhere.
+- m01: `plan -vvv`: the words that hold the password (execution, 3.x/4.x, Next, the admin)
+  are printed as they are, in the output and in cfy's cli.log; nothing is masked because no
+  secret is shown; the long password appears nowhere.
 - m02: the old manager's execution list fails with a JSON error whose message carries the
   password as the userinfo of a URL and as a quoted value: both are masked, the sentence around
   them is not.
