@@ -9,6 +9,7 @@ docs/cli-contract.md: 1 failed, 2 usage, 3 blocked before any change, 4 suspicio
 """
 import errno
 import functools
+import os
 import re
 import sys
 from typing import Callable
@@ -107,6 +108,28 @@ def _waivers(waive, reason):
         raise click.UsageError('--waive needs --reason TEXT (why it is safe '
                                'to go on despite the failed check).')
     return tuple(Waiver(check_id, reason) for check_id in waive)
+
+
+def _manager_password(password, password_file, manager_ip, profile_name, username):
+    """The new profile's password: --manager-password, the first line of
+    --manager-password-file (one or the other: exit 2), or a hidden prompt when a profile
+    will be created, stdin is a terminal and CLOUDIFY_PASSWORD is not set (issue 17 item 11).
+    The password is registered as a secret at once (never logged)."""
+    from cloudify_upgrade_plugin.engine.redact import register_secret
+    if password is not None and password_file is not None:
+        raise click.UsageError('--manager-password and --manager-password-file are mutually '
+                               'exclusive: give one of them.')
+    if password_file is not None:
+        from cloudify_upgrade_plugin.files import read_secret_line
+        password = read_secret_line(password_file, '--manager-password-file')
+    elif password is None and manager_ip and not os.environ.get('CLOUDIFY_PASSWORD') \
+            and sys.stdin is not None and sys.stdin.isatty():
+        from cloudify_cli import env
+        if not env.is_profile_exists(profile_name or manager_ip):
+            password = click.prompt('Password of {0} on the new manager {1}'.format(
+                username or 'the user', manager_ip), hide_input=True, err=True)
+    register_secret(password)
+    return password
 
 
 def upgrade_id_option(f) -> Callable:
@@ -310,7 +333,13 @@ def restore_issue14_options(f) -> Callable:
 @click.option('--profile-name', default=None, metavar='NAME',
               help='Name of the profile to create (default: the address).')
 @click.option('--manager-username', default=None, metavar='USER')
-@click.option('--manager-password', default=None, metavar='PASSWORD')
+@click.option('--manager-password', default=None, metavar='PASSWORD',
+              help='Visible to other users in `ps`: prefer --manager-password-file, '
+                   'or the prompt.')
+@click.option('--manager-password-file', default=None, metavar='FILE',
+              help='Read the new profile\'s password from the first line of FILE. Without '
+                   'either option, the password is asked on the terminal (hidden) when the '
+                   'profile is created.')
 @click.option('--manager-tenant', default=DEFAULT_TENANT,
               show_default=True, metavar='TENANT')
 @click.option('--rest-port', type=int, default=None, metavar='PORT')
@@ -340,12 +369,12 @@ def restore_issue14_options(f) -> Callable:
 @cfy.options.common_options
 @boundary
 def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
-             manager_password, manager_tenant, rest_port, ssl, rest_certificate, ssh_user,
-             ssh_key, ssh_port, users, passwords_file, no_stop_old_healing,
-             no_fence_old_manager, agent_timeout, agents_concurrency, stop_old_agents,
-             skip_node_instances, ignore_plugin_failure, reset_failed_logins, wagons,
-             ldap_bind_password_file, ldap_ca_file, yes, waive, reason, accept_new_host_keys,
-             timeout) -> Outcome:
+             manager_password, manager_password_file, manager_tenant, rest_port, ssl,
+             rest_certificate, ssh_user, ssh_key, ssh_port, users, passwords_file,
+             no_stop_old_healing, no_fence_old_manager, agent_timeout, agents_concurrency,
+             stop_old_agents, skip_node_instances, ignore_plugin_failure, reset_failed_logins,
+             wagons, ldap_bind_password_file, ldap_ca_file, yes, waive, reason,
+             accept_new_host_keys, timeout) -> Outcome:
     """Restore the snapshot on a new manager and move the agents to it.
 
     Checks the new manager (version, clean, bootstrap admin, agent networks,
@@ -357,6 +386,8 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
     installs new agents in every tenant and verifies them. The new manager
     becomes the active profile.
     """
+    manager_password = _manager_password(manager_password, manager_password_file,
+                                         manager_ip, profile_name, manager_username)
     from cloudify_upgrade_plugin.runbooks.restore import command
     return command.run(NewHostOptions(
         upgrade_id=upgrade_id, to_profile=to_profile, manager_ip=manager_ip,

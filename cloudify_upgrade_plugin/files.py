@@ -157,3 +157,52 @@ def atomic_write(path, data, mode=FILE_MODE) -> str:
         raise
     fsync_dir(directory)
     return path
+
+
+# A password file is one line; anything bigger is not one (and is not read whole).
+MAX_SECRET_FILE = 64 * 1024
+
+
+def read_secret_line(path, option) -> str:
+    """The first line of the file ``path`` given to ``option`` (a password file, issue 17
+    item 11), without its line ending.
+
+    Refused (``InputError`` ``bad-password-file``, exit 2; the message names the path, never
+    the content): a symbolic link (``O_NOFOLLOW``: the operator names the file itself, so a
+    link planted in its place is not followed), anything but a regular file (a FIFO or a
+    device is not read: ``O_NONBLOCK``), a file over 64 KiB, text that is not UTF-8, an
+    empty first line.  A file that others may read gets a warning (like ssh's keys).
+    """
+    def refuse(why, hint='Give a regular file whose first line is the password.'):
+        return InputError('Cannot use {0} {1}: {2}.'.format(option, path, why),
+                          error_id='bad-password-file', hints=[hint])
+
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, 'O_NONBLOCK', 0))
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise refuse('it is a symbolic link', 'Give the path of the file itself '
+                         '(e.g. `readlink -f {0}`).'.format(path)) from None
+        raise refuse(error.strerror or 'it cannot be opened') from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise refuse('it is not a regular file')
+        if info.st_size > MAX_SECRET_FILE:
+            raise refuse('it is larger than {0} KiB'.format(MAX_SECRET_FILE // 1024))
+        data = os.read(fd, MAX_SECRET_FILE + 1)
+        mode = stat.S_IMODE(info.st_mode)
+    finally:
+        os.close(fd)
+    try:
+        text = data.decode('utf-8')
+    except UnicodeDecodeError:
+        raise refuse('it is not UTF-8 text') from None
+    line = text.splitlines()[0] if text else ''
+    if not line:
+        raise refuse('its first line is empty')
+    if mode & 0o077:
+        from cloudify_upgrade_plugin.log import get_logger
+        get_logger().warning('%s %s can be read by other users (mode %04o); '
+                             '`chmod 600 %s`.', option, path, mode, path)
+    return line

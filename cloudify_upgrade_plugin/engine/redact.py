@@ -7,8 +7,20 @@
   values, a bare ``hash``) is replaced by ``'***'`` (keys that count things, like
   ``secrets_count`` or ``num_tokens``, are kept);
 - every registered secret string (``register_secret``: the manager passwords the plugin read,
-  tokens, rest-security values) is replaced by ``'***'`` wherever it appears inside any string,
-  dict key included.
+  tokens, rest-security values) is replaced by ``'***'`` inside any string, dict key included,
+  as a whole value only, so that ordinary words are never mangled (issue 17 item 12):
+
+  - a *strong* secret (16 characters or more, or 8 or more with a character that is not a
+    letter: tokens, keys, generated or real passwords) is masked wherever it appears, even
+    inside a longer word (no ordinary word contains it, and a secret glued to other text is
+    still a leak);
+  - a *weak* one (``admin``, ``x``, ``password``: a word that ordinary text also uses) is
+    masked where it stands as a value: a whole string equal to it, quoted (``'x'``,
+    ``"x"``, also JSON-escaped), after ``=`` (``password=x&``), after ``key:`` without a
+    space (``admin:x@host``), after a secret-looking name and ``:`` or ``=``
+    (``password: x``), and as URL userinfo (``https://admin:x@host``); each time only when
+    nothing word-like follows (``password=xy`` is not ``x``).  "the admin password" keeps
+    its words.
 
 Secret *names* are not secrets: under a key listed in ``NAME_LIST_KEYS`` (``secrets``,
 ``secret_keys``, ``secret_names``, ``keys``) the value is kept, so an inventory can record
@@ -30,10 +42,12 @@ client logs every request header, and the answer that carries a new token, at DE
 the registered secrets, to every log record of the process when it is created, whichever
 logger and handler it goes to (cfy's own loggers included).
 """
+import json
 import logging
 import re
 import threading
 from typing import Any, Set
+from urllib.parse import quote
 
 MASK = '***'
 
@@ -87,10 +101,55 @@ def clear_registered_secrets() -> None:
         _pattern = None
 
 
+def is_strong(value: str) -> bool:
+    """A secret no ordinary text contains: masked even inside a longer word."""
+    return len(value) >= 16 or (len(value) >= 8 and any(not c.isalpha() for c in value))
+
+
+class _Masker:
+    """The masking rules for one set of secrets (see the module docstring)."""
+
+    def __init__(self, values):
+        values = sorted(set(values), key=len, reverse=True)  # a longer secret wins
+        strong = [v for v in values if is_strong(v)]
+        weak = [v for v in values if not is_strong(v)]
+        self.whole = frozenset(values)
+        self.strong = re.compile('|'.join(re.escape(v) for v in strong)) if strong else None
+        self.weak = None
+        if weak:
+            forms = set()
+            for value in weak:
+                forms.update((value, json.dumps(value)[1:-1], quote(value, safe='')))
+            alternatives = '|'.join(re.escape(v) for v in sorted(forms, key=len, reverse=True))
+            end = r'(?![\w])'
+            self.weak = re.compile(
+                r'(?P<q>[\'"])(?:{0})(?P=q)'
+                r'|(?P<eq>=\s*)(?:{0}){1}'
+                r'|(?P<colon>(?<=\w):)(?:{0})(?=[@/\s\'",;)}}\]]|$)'
+                r'|(?P<named>(?i:passw\w*|pwd|token|secret\w*|credential\w*|key)[\'"]?\s*'
+                r'[:=]\s*)(?:{0}){1}'
+                r'|(?P<url>://(?:[^\s/@:]*:)?)(?:{0})(?=@)'.format(alternatives, end))
+
+    def _weak_sub(self, match):
+        quote_char = match.group('q')
+        if quote_char:
+            return quote_char + MASK + quote_char
+        prefix = next(g for g in (match.group('eq'), match.group('colon'),
+                                  match.group('named'), match.group('url')) if g is not None)
+        return prefix + MASK
+
+    def sub(self, text):
+        if text in self.whole or text.strip() in self.whole:
+            return MASK
+        if self.strong is not None:
+            text = self.strong.sub(MASK, text)
+        if self.weak is not None:
+            text = self.weak.sub(self._weak_sub, text)
+        return text
+
+
 def _compile(values):
-    # Longest first, so a secret that contains another one is masked whole.
-    ordered = sorted(values, key=len, reverse=True)
-    return re.compile('|'.join(re.escape(v) for v in ordered))
+    return _Masker(values)
 
 
 def is_sensitive_key(key) -> bool:
@@ -109,7 +168,7 @@ def redact_text(text, secrets=()) -> str:
     pattern = _pattern_for(secrets)
     if pattern is None:
         return text
-    return pattern.sub(MASK, text)
+    return pattern.sub(text)
 
 
 def _pattern_for(secrets):
@@ -161,7 +220,7 @@ def _redact(obj, pattern, in_names):
 def _sub(pattern, text):
     if pattern is None or not text:
         return text
-    return pattern.sub(MASK, text)
+    return pattern.sub(text)
 
 
 _HEADER_VALUE = re.compile(

@@ -251,7 +251,7 @@ def discover(host, port=None, protocol='http', cert=None, username=None, passwor
 
     ``tenant`` is accepted for symmetry with the client but not needed: none of the
     discovery calls is tenant-scoped (behaviour §2.6 step 4).  ``version_override`` (a
-    ``--source-version``) replaces the reported version, e.g. for unknown calendar builds.
+    version the caller knows better) replaces the reported version.
     Raises ``UpgradeError`` with ids ``manager-unreachable``, ``manager-tls-failed``,
     ``manager-requires-https``, ``manager-not-detected``, ``manager-auth-failed``.
     """

@@ -8,8 +8,18 @@ the manager: ``manager-auth-failed`` (401), ``manager-forbidden`` (403), ``not-f
 ``manager-unreachable``, ``manager-tls-failed``, ``manager-answer-too-large``,
 ``manager-too-slow`` (``manager/session.py``; never retried) and
 ``manager-request-failed``.
+
+An error answer is summarized, never shown raw (issue 17 item 14): the status with its reason,
+Cloudify's ``error_code`` and ``message`` when the body is the REST service's JSON error
+(``{"message", "error_code", "server_traceback"}``; the traceback is left out), else what the
+body is (an HTML page and its title: nginx or a proxy answered, not the REST service).  The
+error's ``details['cause']`` is the same text without the manager's name, for messages that
+already name the manager (``cause_of``).
 """
+import html
+import re
 import time
+from http import HTTPStatus
 from typing import Any, List, Optional
 
 import requests
@@ -106,15 +116,70 @@ def call_with_retries(func, idempotent, policy=None, what='request') -> Any:
 def short_message(exc) -> str:
     """The server's message without traceback or HTML noise, bounded in length."""
     if isinstance(exc, CloudifyClientError):
+        body = _body_summary(exc)
+        if body is not None:
+            return body
         message = getattr(exc, '_message', None) or (exc.args[0] if exc.args else '')
     else:
         message = str(exc)
+    return _bounded(message)
+
+
+def _bounded(message) -> str:
     if isinstance(message, bytes):
         message = message.decode('utf-8', 'replace')
     message = ' '.join(str(message).split())
     if len(message) > _MAX_MESSAGE:
         message = message[:_MAX_MESSAGE] + '...'
     return message
+
+
+_TITLE = re.compile(r'<title[^>]*>(.*?)</title>|<h1[^>]*>(.*?)</h1>', re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r'<[^>]*>')
+# cloudify_rest_client's message for a body that is not JSON: "502: b'<html>...' [url]"
+_RAW_BODY = re.compile(r'^\d{3}: (?:b[\'"])?\s*<', re.IGNORECASE)
+
+
+def _body_summary(exc) -> Optional[str]:
+    """What a non-JSON error body was (an HTML page and its title, or its first words), or
+    None when the REST service answered its own JSON error (its message is used)."""
+    response = getattr(exc, 'response', None)
+    text = None
+    if response is not None:
+        kind = (response.headers.get('Content-Type') or '').split(';')[0].strip().lower()
+        if kind.endswith('json'):
+            return None
+        text = response.text or ''
+    else:
+        message = getattr(exc, '_message', None) or (exc.args[0] if exc.args else '')
+        if not isinstance(message, str) or not _RAW_BODY.match(message):
+            return None
+        text = message
+    if not text.strip():
+        return 'an empty answer'
+    if '<' in text and re.search(r'<(html|head|body|title|h1|!doctype)\b', text, re.IGNORECASE):
+        match = _TITLE.search(text)
+        title = ' '.join(html.unescape(_TAG.sub('', next(g for g in match.groups() if g is not
+                                                         None))).split()) if match else ''
+        title = ''.join(c for c in title if c.isprintable())[:120]
+        page = 'an HTML page "{0}"'.format(title) if title else 'an HTML page'
+        return page + ' (a web server or proxy answered, not the REST service)'
+    return 'a non-JSON answer: "{0}"'.format(_bounded(
+        ''.join(c if c.isprintable() else ' ' for c in text[:_MAX_MESSAGE])))
+
+
+def _status_text(status) -> str:
+    try:
+        return '{0} {1}'.format(status, HTTPStatus(status).phrase)
+    except ValueError:
+        return str(status)
+
+
+def cause_of(error) -> str:
+    """What went wrong in a failed call, without the manager's name (for a message that
+    already names it); any other error's message."""
+    return (getattr(error, 'details', None) or {}).get('cause') or getattr(
+        error, 'message', None) or str(error)
 
 
 def credentials_hints() -> List[str]:
@@ -131,7 +196,7 @@ def translate(exc, manager_label, what=None) -> UpgradeError:
     """An ``UpgradeError`` for a failed REST call to ``manager_label``.
 
     ``details`` carries ``status_code``, ``error_code`` and ``transient`` so that waits can
-    decide whether to keep polling.
+    decide whether to keep polling, and ``cause``: the message without the manager's name.
     """
     if isinstance(exc, UpgradeError):
         return exc
@@ -143,46 +208,55 @@ def translate(exc, manager_label, what=None) -> UpgradeError:
     doing = ' ({0})'.format(what) if what else ''
     details = {'status_code': status, 'error_code': error_code,
                'transient': is_transient(exc), 'manager': manager_label}
+
+    def error(text, cause, **kwargs):
+        details['cause'] = cause
+        return UpgradeError(text, details=details, **kwargs)
+
     if isinstance(exc, requests.exceptions.SSLError):
-        return UpgradeError(
+        return error(
             'TLS connection to {0} failed{1}: {2}'.format(manager_label, doing, message),
-            error_id='manager-tls-failed', details=details,
+            'TLS connection failed{0}: {1}'.format(doing, message),
+            error_id='manager-tls-failed',
             hints=["Give the manager's CA certificate to the profile: `cfy profiles set "
                    "--rest-certificate PATH` (TLS verification stays on).",
                    'If the manager serves plain HTTP (the 4.x-5.x default), set '
                    '`cfy profiles set --ssl off` (port 80).'])
     if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                         requests.exceptions.ChunkedEncodingError)):
-        return UpgradeError(
+        return error(
             'Cannot reach {0}{1}: {2}'.format(manager_label, doing, message),
-            error_id='manager-unreachable', details=details,
+            'not reachable{0}: {1}'.format(doing, message),
+            error_id='manager-unreachable',
             hints=['Check that the manager is up and that its REST port is reachable from '
                    'here (`cfy profiles show-current`).'])
+    code = ', error {0}'.format(error_code) if error_code else ''
+    answered = 'answered HTTP {0}{1}{2}: {3}'.format(
+        _status_text(status) if status else 'with an error', code, doing, message)
     if error_code in LICENCE_ERROR_CODES:
-        return UpgradeError(
-            '{0} has no usable licence{1}: {2}'.format(manager_label, doing, message),
-            error_id='manager-unlicensed', details=details,
+        return error(
+            '{0} has no usable licence{1}: {2}'.format(manager_label, doing, message), answered,
+            error_id='manager-unlicensed',
             hints=['Upload a licence to it: `cfy license upload LICENCE_FILE` (an unlicensed '
                    'premium manager answers only a few read requests).'])
     if status == 401:
-        return UpgradeError(
-            '{0} refused the credentials{1}: {2}'.format(manager_label, doing, message),
-            error_id='manager-auth-failed', details=details, hints=credentials_hints())
+        return error('{0} refused the credentials{1}{2}: {3}'.format(
+            manager_label, code, doing, message), answered,
+            error_id='manager-auth-failed', hints=credentials_hints())
     if status == 403:
-        return UpgradeError(
-            '{0} forbids this{1}: {2}'.format(manager_label, doing, message),
-            error_id='manager-forbidden', details=details,
+        return error(
+            '{0} forbids this{1}{2}: {3}'.format(manager_label, code, doing, message), answered,
+            error_id='manager-forbidden',
             hints=["Check the tenant (`cfy profiles set --manager-tenant`, CLOUDIFY_TENANT) "
                    "and that the user is an admin; snapshot restores need the manager's "
                    "bootstrap admin."])
     if status == 404:
-        return UpgradeError(
-            'Not found on {0}{1}: {2}'.format(manager_label, doing, message),
-            error_id='not-found', details=details,
+        return error(
+            'Not found on {0}{1}{2}: {3}'.format(manager_label, code, doing, message), answered,
+            error_id='not-found',
             hints=['Check the id and the tenant: snapshots and executions are visible in '
                    'the tenant they were created in.'])
-    return UpgradeError(
-        '{0} answered {1}{2}: {3}'.format(
-            manager_label, status if status else 'with an error', doing, message),
-        error_id='manager-request-failed', details=details,
+    return error(
+        '{0} {1}'.format(manager_label, answered), answered,
+        error_id='manager-request-failed',
         hints=['Check the manager\'s state (`cfy status`) and retry.'])

@@ -25,6 +25,7 @@ from cloudify_upgrade_plugin.manager.polling import (  # noqa: F401  (the waits'
     POLL_CAP, POLL_FACTOR, POLL_START, PROGRESS_EVERY, Poll, Progress)
 from cloudify_upgrade_plugin.manager.restore_wait import (  # noqa: F401  (the waits' API)
     DB_SWAP_QUIET, QUIET_POLL, LoginGate, quiet_left, stay_quiet, wait_for_restore_flag)
+from cloudify_upgrade_plugin.manager.retry import cause_of
 
 END_STATES = ('terminated', 'failed', 'cancelled')   # behaviour §4: the same on every version
 # 401/403/404 while a restore swaps the DB and restarts the REST service are tolerated
@@ -122,7 +123,7 @@ def wait_for_execution(manager, execution_id, timeout, on_event=None, clock=None
             if outage_since is None:
                 outage_since = poll.clock()
                 logger.info('%s: %s; still waiting for execution %s.', current.label,
-                            exc.message, execution_id)
+                            cause_of(exc), execution_id)
         if execution is not None:
             if current is not manager:
                 logger.info('%s accepts the %s credentials; continuing with them.',
@@ -238,7 +239,7 @@ def _timeout_error(manager, execution_id, workflow, status, timeout, outage):
         execution_id, workflow or 'workflow unknown', manager.label, timeout,
         status or 'never read')
     if outage is not None:
-        message += ' The manager was not answering at the end: {0}'.format(outage.message)
+        message += ' The manager was not answering at the end: {0}'.format(cause_of(outage))
     return UpgradeError(
         message, error_id='execution-timeout',
         details={'execution_id': execution_id, 'workflow_id': workflow, 'status': status,
@@ -347,7 +348,7 @@ def wait_for_rest(manager, timeout, clock=None, sleep=None, poll_start=POLL_STAR
                             'waited': poll.elapsed(), 'manager': working}
                 if not _is_tolerable(exc) and status not in (403, 404):
                     raise
-                last = exc.message
+                last = cause_of(exc)
         if poll.expired():
             raise UpgradeError(
                 'The REST service of {0} did not come back within {1}s ({2}).'.format(

@@ -27,6 +27,7 @@ from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import polling, profiles, restore_wait, waits
 from cloudify_upgrade_plugin.manager.client import Manager
 from cloudify_upgrade_plugin.manager.credentials import Credentials
+from cloudify_upgrade_plugin.manager.retry import cause_of
 from cloudify_upgrade_plugin.options import RestoreOptions
 from cloudify_upgrade_plugin.runbooks import common
 from cloudify_upgrade_plugin.runbooks.restore.base import restored_snapshot
@@ -382,7 +383,7 @@ def _revoke_leftovers(manager, description) -> None:
         count = manager.revoke_tokens(description)
     except UpgradeError as error:
         get_logger().warning('Could not look for API tokens an interrupted run left on %s: '
-                             '%s', manager.label, error.message)
+                             '%s', manager.label, cause_of(error))
         return
     if count:
         get_logger().info('Revoked %d API token(s) an interrupted run had left on %s.',

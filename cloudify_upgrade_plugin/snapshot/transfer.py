@@ -319,8 +319,10 @@ def _attempt(session, url, headers, verify, timeout, state, expected_size, progr
                             'The server sent more than the {0} bytes announced or expected '
                             'for {1}.'.format(total, url),
                             error_id='download-failed',
-                            hints=['Check the snapshot id and --expected-size; the .part '
-                                   'file is kept.'],
+                            hints=['The manager (or a proxy in front of it) sent a different '
+                                   'archive than it announced; check the snapshot on the '
+                                   'manager, then run the same command again (the .part '
+                                   'file is kept).'],
                             details={'url': url, 'announced': total})
                     state.write(block)
                     _report(progress, state.offset, total)

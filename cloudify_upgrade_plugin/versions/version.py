@@ -115,8 +115,10 @@ class Version:
                     '"{0}" is a community calendar build whose equivalent Cloudify version '
                     'is not known (known: {1}).'.format(raw, known),
                     error_id='unknown-calendar-version',
-                    hints=['Pass the equivalent Cloudify version explicitly, e.g. '
-                           '`--source-version 4.1.0` (or `--target-version`).'])
+                    hints=['For --target-version, give the equivalent Cloudify version '
+                           '(e.g. 4.1.0 for 17.12.1).',
+                           'A manager that reports an unknown calendar build is not '
+                           'supported: upgrade it to a known build (or to 4.1) first.'])
             return cls([int(p) for p in mapped.split('.')], raw=raw, calendar=key)
         return cls(parts, raw=raw, suffix=match.group('suffix'))
 

@@ -61,7 +61,8 @@ def test_unknown_calendar_version_asks_for_the_equivalent(text):
     assert info.value.error_id == 'unknown-calendar-version'
     assert info.value.exit_code == 2
     assert text in info.value.message
-    assert any('--source-version' in hint for hint in info.value.hints)
+    assert any('--target-version' in hint for hint in info.value.hints)
+    assert not any('--source-version' in hint for hint in info.value.hints)
 
 
 @pytest.mark.parametrize('text', ['', 'latest', '4.x', '-4.0.1', None, '1.2.3.4.5', '4..1'])

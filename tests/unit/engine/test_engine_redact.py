@@ -79,9 +79,58 @@ def test_registered_secrets_are_masked_inside_strings():
 
 
 def test_longer_secret_containing_another_is_masked_whole():
-    register_secret('abc')
-    register_secret('xxabcxx')
-    assert redact_text('-xxabcxx-abc-') == '-***-***-'
+    register_secret('abc-1234')
+    register_secret('xxabc-1234xx')
+    assert redact_text('-xxabc-1234xx-abc-1234-') == '-***-***-'
+
+
+# -- issue 17 item 12: whole values only, ordinary words never mangled -----------------------
+
+LONG_RANDOM = 'q7Vd-2xK9wLm-Rt4pZ'
+PROSE = ["the admin password is the old manager's admin password",
+         'Max retries exceeded with url: /api/v3.1/executions',
+         'No execution is running on any tenant.',
+         'Next: cfy upgrade prepare --mode new-host',
+         'old 3.x/4.x managers; user x or admin logged in; password=xy; preadminpost']
+
+
+@pytest.mark.parametrize('password', ['admin', 'x', LONG_RANDOM])
+def test_ordinary_words_are_never_mangled(password):
+    register_secret(password)
+    for line in PROSE:
+        assert redact_text(line) == line
+        assert redact({'message': line}) == {'message': line}
+
+
+@pytest.mark.parametrize('password', ['admin', 'x', LONG_RANDOM])
+@pytest.mark.parametrize('template, masked', [
+    ('{0}', '***'),
+    ('  {0}\n', '***'),
+    ('body: {{"password": "{0}", "n": 1}}', 'body: {{"password": "***", "n": 1}}'),
+    ("{{'new': '{0}'}}", "{{'new': '***'}}"),
+    ('GET https://admin:{0}@10.0.0.1/api', 'GET https://admin:***@10.0.0.1/api'),
+    ('GET http://{0}@10.0.0.1/api', 'GET http://***@10.0.0.1/api'),
+    ('query ?user=root&password={0}&tenant=t', 'query ?user=root&password=***&tenant=t'),
+    ('password: {0}', 'password: ***'),
+    ('Token = {0};', 'Token = ***;'),
+    ('login admin:{0} failed', 'login admin:*** failed')])
+def test_a_secret_standing_as_a_value_is_masked(password, template, masked):
+    register_secret(password)
+    text = template.format(password)
+    assert redact_text(text) == masked.format()
+    assert redact({'k': text}) == {'k': masked.format()}
+
+
+def test_a_strong_secret_is_masked_even_inside_a_word():
+    register_secret(LONG_RANDOM)
+    register_secret('pw-12345')
+    assert redact_text('pre{0}post and x{1}y'.format(LONG_RANDOM, 'pw-12345')) == \
+        'pre***post and x***y'
+
+
+def test_a_weak_secret_escaped_in_json_is_masked():
+    register_secret('a"b')
+    assert redact_text('{"password": "a\\"b"}') == '{"password": "***"}'
 
 
 def test_log_records_are_redacted(caplog):
