@@ -11,7 +11,8 @@ against simulated managers.
 """
 import re
 
-from tests.reliability import flows, harness
+from tests import flows
+from tests.reliability import harness
 
 RAW = ('<html', '<head', '<title', '</', "b'", '\\r\\n', 'Traceback')
 
@@ -23,7 +24,7 @@ def _plan(sc):
 
 def _source(scenario, simulated_manager):
     old = simulated_manager('4.1', data='demo', ssh=False,
-                            admin_password=harness.OLD_ADMIN_PASSWORD)
+                            admin_password=flows.OLD_ADMIN_PASSWORD)
     scenario.profile('old', old, ssh=False)
     return old
 
@@ -70,7 +71,7 @@ def test_h03_label_once_while_waiting(managers):
     """new-host; the target answers 502 pages to three polls of the restore execution: the
     upgrade finishes, the "still waiting" line names the manager once and shows no HTML."""
     sc = managers
-    flows.prepare(sc)
+    sc.prepare()
     sc.new.faults.fail_requests(r'/executions/[^/]+$', count=3, status=502, method='GET')
     result = sc.run(*flows.NEW_HOST)
     output = result.stdout + result.stderr
@@ -84,4 +85,4 @@ def test_h03_label_once_while_waiting(managers):
             'an HTML page "502 Bad Gateway"' in line, line
     for raw in RAW[:-1]:
         assert raw not in output, (raw, harness.show(result))
-    flows.assert_upgraded(sc)
+    harness.assert_upgraded(sc)

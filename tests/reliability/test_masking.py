@@ -14,7 +14,8 @@ import secrets
 
 import pytest
 
-from tests.reliability import flows, harness
+from tests import flows
+from tests.reliability import harness
 
 LONG = 'Lr-' + secrets.token_urlsafe(18)
 PASSWORDS = ['admin', 'x', LONG]

@@ -18,7 +18,8 @@ import time
 
 import pytest
 
-from tests.reliability import flows, harness
+from tests import flows
+from tests.reliability import harness
 
 
 def _new_host(sc, *password_args):
@@ -31,19 +32,19 @@ def _new_host(sc, *password_args):
 
 def test_p01_password_file(managers, tmp_path):
     sc = managers
-    flows.prepare(sc)
+    sc.prepare()
     path = tmp_path / 'pw'
-    path.write_text(harness.NEW_ADMIN_PASSWORD + '\nsecond line is ignored\n')
+    path.write_text(flows.NEW_ADMIN_PASSWORD + '\nsecond line is ignored\n')
     path.chmod(0o600)
     result = sc.run(*_new_host(sc, '--manager-password-file', str(path)))
     assert result.returncode == 0, harness.show(result)
     assert sc.read_profile('made-here')['manager_password'] in (
-        harness.NEW_ADMIN_PASSWORD, harness.OLD_ADMIN_PASSWORD)  # followed after the restore
-    assert harness.NEW_ADMIN_PASSWORD not in result.stdout + result.stderr
+        flows.NEW_ADMIN_PASSWORD, flows.OLD_ADMIN_PASSWORD)  # followed after the restore
+    assert flows.NEW_ADMIN_PASSWORD not in result.stdout + result.stderr
     assert 'second line' not in result.stdout + result.stderr
 
 
-def _run_on_terminal(sc, args, answer, timeout=harness.RUN_TIMEOUT):
+def _run_on_terminal(sc, args, answer, timeout=flows.RUN_TIMEOUT):
     """Run `cfy ARGS` with a pseudo-terminal as its controlling terminal, stdin, stdout and
     stderr; type ``answer`` at the password prompt; return (exit code, everything shown)."""
     master, slave = pty.openpty()
@@ -52,7 +53,7 @@ def _run_on_terminal(sc, args, answer, timeout=harness.RUN_TIMEOUT):
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-    proc = subprocess.Popen([harness.CFY] + [str(a) for a in args], env=sc.env(),
+    proc = subprocess.Popen([flows.CFY] + [str(a) for a in args], env=sc.env(),
                             stdin=slave, stdout=slave, stderr=slave, cwd=sc.workdir,
                             preexec_fn=controlling_terminal, close_fds=True)
     os.close(slave)
@@ -79,13 +80,13 @@ def _run_on_terminal(sc, args, answer, timeout=harness.RUN_TIMEOUT):
 
 def test_p02_password_prompt(managers):
     sc = managers
-    flows.prepare(sc)
-    code, typed, shown = _run_on_terminal(sc, _new_host(sc), harness.NEW_ADMIN_PASSWORD)
+    sc.prepare()
+    code, typed, shown = _run_on_terminal(sc, _new_host(sc), flows.NEW_ADMIN_PASSWORD)
     assert typed, shown
     assert code == 0, shown
-    assert harness.NEW_ADMIN_PASSWORD not in shown       # not echoed, not logged
+    assert flows.NEW_ADMIN_PASSWORD not in shown       # not echoed, not logged
     assert sc.read_profile('made-here')['manager_password'] in (
-        harness.NEW_ADMIN_PASSWORD, harness.OLD_ADMIN_PASSWORD)
+        flows.NEW_ADMIN_PASSWORD, flows.OLD_ADMIN_PASSWORD)
 
 
 def _bad(tmp_path, kind):
