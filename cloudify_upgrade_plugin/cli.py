@@ -270,6 +270,11 @@ def users_option(f) -> Callable:
 @click.option('--no-stop-old-healing', is_flag=True, default=False,
               help='Do not stop cloudify-riemann on the old manager before '
                    'the agents move (recorded as a waiver).')
+@click.option('--rehearse', is_flag=True, default=False,
+              help='Run every step before the point of no return (the restore on '
+                   'the new manager included), write the report and stop: the old '
+                   'manager stays in charge. The same command without --rehearse '
+                   'continues from there.')
 @agents_options
 @yes_option
 @waive_options
@@ -279,8 +284,8 @@ def users_option(f) -> Callable:
 @boundary
 def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
              manager_password, manager_tenant, rest_port, ssl, rest_certificate, ssh_user,
-             ssh_key, ssh_port, users, passwords_file, no_stop_old_healing, agent_timeout,
-             agents_concurrency, yes, waive, reason, accept_new_host_keys,
+             ssh_key, ssh_port, users, passwords_file, no_stop_old_healing, rehearse,
+             agent_timeout, agents_concurrency, yes, waive, reason, accept_new_host_keys,
              timeout) -> Outcome:
     """Restore the snapshot on a new manager and move the agents to it.
 
@@ -298,7 +303,8 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
         manager_password=manager_password, manager_tenant=manager_tenant,
         rest_port=rest_port, ssl=ssl, rest_certificate=rest_certificate, ssh_user=ssh_user,
         ssh_key=ssh_key, ssh_port=ssh_port, users=users, passwords_file=passwords_file,
-        no_stop_old_healing=no_stop_old_healing, agent_timeout=agent_timeout,
+        no_stop_old_healing=no_stop_old_healing, rehearse=rehearse,
+        agent_timeout=agent_timeout,
         agents_concurrency=agents_concurrency, yes=yes, waivers=_waivers(waive, reason),
         timeout=timeout, accept_new_host_keys=accept_new_host_keys))
 

@@ -57,6 +57,7 @@ class RestoreOptions:
     # new-host only: in place they keep these values
     passwords_file: Optional[str] = None
     no_stop_old_healing: bool = False
+    rehearse: bool = False       # stop before the point of no return (the cut-over)
 
 
 @dataclass(frozen=True)

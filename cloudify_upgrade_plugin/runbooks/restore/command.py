@@ -6,6 +6,12 @@ prepared workspace and the target manager (waiting while a restore this upgrade 
 restarts or reboots it), run the target checks (a blocking failure is exit 3 before
 anything is uploaded), run the steps (``steps_for``), write the report and render the
 document.  ``describe`` lists the steps of a mode for ``plan``.
+
+``new-host --rehearse`` runs the same steps up to the point of no return (the cut-over:
+upload, restore on the new manager, credentials, reconcile) and stops there with the
+document's ``status`` ``rehearsed`` (exit 0): nothing is fenced on the old manager, no agent
+moves, the active profile stays; the same command without ``--rehearse`` goes on from the
+cut-over.
 """
 import time
 from typing import Dict, FrozenSet, List
@@ -75,6 +81,7 @@ class RestoreCommand(Command):
         self.mode = mode
         self.options = options
         self.ctx = None
+        self.rehearsed = False
 
     def check(self) -> None:
         options, mode = self.options, self.mode
@@ -86,7 +93,8 @@ class RestoreCommand(Command):
         target_profile = mode.target_profile(options, meta, source_profile)
         target = _open_target(target_profile, source_profile, workspace, options.timeout)
         ctx = self.ctx = RestoreContext(
-            workspace, yes=options.yes, options=options, mode=mode, target_manager=target,
+            workspace, yes=options.yes, rehearse=options.rehearse, options=options, mode=mode,
+            target_manager=target,
             target_profile=target_profile, source_profile=source_profile,
             check_ids=CHECK_IDS)
         ctx.confirm = _confirm_with_summary(ctx)
@@ -103,19 +111,24 @@ class RestoreCommand(Command):
         runbook = Runbook(self.mode.name, steps_for(self.mode, source))
         fingerprint = {'target': {'address': self.ctx.target_manager.address},
                        'restore_mode': self.mode.name}
-        Runner(self.workspace, runbook, fingerprint).run(self.ctx)
+        result = Runner(self.workspace, runbook, fingerprint).run(self.ctx)
+        self.rehearsed = bool(result.get('rehearsed'))
 
     def failed(self, error: UpgradeError) -> dict:
         document = result_document(self.workspace, self.mode)
+        document['status'] = 'failed'
         document['error'] = error.to_dict()
         error.document = dict(document, **(error.document or {}))
         return document
 
     def document(self) -> dict:
+        if self.rehearsed:
+            return rehearsal_document(self.workspace, self.mode)
         return result_document(self.workspace, self.mode)
 
     def render(self, document: dict) -> None:
-        common.render(document, result_lines(document))
+        common.render(document, rehearsal_lines(document) if self.rehearsed
+                      else result_lines(document))
 
 
 def _ssh_hosts(ctx, meta) -> list:
@@ -259,9 +272,41 @@ def result_document(workspace: Workspace, mode: RestoreMode) -> dict:
                        'not_eligible': agents_summary.get('not_eligible') or []},
             'cutover_at': meta.get('cutover_at'),
             'healing_fenced': meta.get('healing_fenced'),
+            'status': 'done',
             'steps': common.step_states(workspace),
             'next': 'cfy upgrade verify-heals --upgrade-id {0}'.format(workspace.upgrade_id),
             'left_to_do': mode.left_to_do()}
+
+
+def rehearsal_document(workspace: Workspace, mode: RestoreMode) -> dict:
+    """The document of a rehearsal: the result so far, stopped before the cut-over."""
+    document = result_document(workspace, mode)
+    document['status'] = 'rehearsed'
+    document['next'] = 'cfy upgrade {0} --upgrade-id {1}'.format(mode.name,
+                                                                 workspace.upgrade_id)
+    document['left_to_do'] = [
+        'The old manager is still in charge: its auto-heal was not stopped and no agent '
+        'moved; the new manager holds the restored copy of the snapshot. Do not use the '
+        'new manager until the upgrade goes on.',
+        'Whatever changes on the old manager from now on is not on the new one: if '
+        'blueprints, deployments or users change before the cut-over, start a new upgrade '
+        '(prepare again, onto a reinstalled new manager).',
+        'To go on: `{0}` (without --rehearse); the finished steps are not redone.'.format(
+            document['next'])]
+    return document
+
+
+def rehearsal_lines(document: dict) -> List[str]:
+    lines = ['Upgrade {0}: rehearsed on {1} {2} ({3}): everything before the point of no '
+             'return is done; the old manager is still in charge.'.format(
+                 document['upgrade_id'], document['target']['version'],
+                 document['target']['edition'], document['target']['address']),
+             'Status: rehearsed.',
+             'Reconciliation: {0}.'.format('no difference' if document['reconciliation']['ok']
+                                           else document['reconciliation']['differences'])]
+    lines.extend(document['left_to_do'])
+    lines.append('Next: {0}'.format(document['next']))
+    return lines
 
 
 def result_lines(document: dict) -> List[str]:
