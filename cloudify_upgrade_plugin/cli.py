@@ -20,9 +20,9 @@ from cloudify_upgrade_plugin.engine.checks import Waiver
 from cloudify_upgrade_plugin.engine.command import Outcome
 from cloudify_upgrade_plugin.errors import EXIT_OK, UpgradeError
 from cloudify_upgrade_plugin.options import (
-    DEFAULT_AGENT_TIMEOUT, DEFAULT_AGENTS_CONCURRENCY, DEFAULT_TENANT, DEFAULT_TIMEOUT,
-    MAX_AGENTS_CONCURRENCY, USERS_POLICIES, InPlaceOptions, NewHostOptions, PlanOptions,
-    PrepareOptions, StatusOptions, VerifyHealsOptions)
+    DEFAULT_AGENT_TIMEOUT, DEFAULT_AGENTS_CONCURRENCY, DEFAULT_LINK_MBPS, DEFAULT_TENANT,
+    DEFAULT_TIMEOUT, MAX_AGENTS_CONCURRENCY, USERS_POLICIES, InPlaceOptions, NewHostOptions,
+    PlanOptions, PrepareOptions, StatusOptions, VerifyHealsOptions)
 from cloudify_upgrade_plugin.versions import MODE_NEW_HOST, MODES
 
 
@@ -136,6 +136,14 @@ def host_keys_option(f) -> Callable:
              'unknown key is confirmed on the terminal, or refused.')(f)
 
 
+def link_option(f) -> Callable:
+    return click.option(
+        '--link-mbps', type=click.FloatRange(min=0, min_open=True),
+        default=DEFAULT_LINK_MBPS, show_default=True, metavar='MBIT_S',
+        help='Speed of the link between this machine and the managers, for the '
+             'transfer-time estimate.')(f)
+
+
 def timeout_option(f) -> Callable:
     return click.option(
         '--timeout', type=click.IntRange(1), default=DEFAULT_TIMEOUT, show_default=True,
@@ -168,10 +176,11 @@ def upgrade() -> None:
               help='Profile of the old manager (default: the active one).')
 @waive_options
 @host_keys_option
+@link_option
 @cfy.options.common_options
 @boundary
 def plan(mode, target_version, from_profile, waive, reason,
-         accept_new_host_keys) -> Outcome:
+         accept_new_host_keys, link_mbps) -> Outcome:
     """Check an upgrade and list its steps; changes nothing.
 
     Runs every check `prepare` would run that needs no snapshot (reachability,
@@ -184,7 +193,8 @@ def plan(mode, target_version, from_profile, waive, reason,
     return command.run(PlanOptions(mode=mode, target_version=target_version,
                                    from_profile=from_profile,
                                    waivers=_waivers(waive, reason),
-                                   accept_new_host_keys=accept_new_host_keys))
+                                   accept_new_host_keys=accept_new_host_keys,
+                                   link_mbps=link_mbps))
 
 
 @upgrade.command(name='prepare')
@@ -205,11 +215,12 @@ def plan(mode, target_version, from_profile, waive, reason,
                    'version and maintenance; on 4.5+ snapshots stay allowed.')
 @waive_options
 @host_keys_option
+@link_option
 @timeout_option
 @cfy.options.common_options
 @boundary
 def prepare(mode, target_version, from_profile, upgrade_id, snapshot_id,
-            freeze, waive, reason, accept_new_host_keys, timeout) -> Outcome:
+            freeze, waive, reason, accept_new_host_keys, link_mbps, timeout) -> Outcome:
     """Snapshot and back up the old manager; touches nothing irreversibly.
 
     Checks the old manager, creates a snapshot and waits for it, downloads it
@@ -222,7 +233,7 @@ def prepare(mode, target_version, from_profile, upgrade_id, snapshot_id,
         mode=mode, target_version=target_version, from_profile=from_profile,
         upgrade_id=upgrade_id, snapshot_id=snapshot_id, freeze=freeze,
         waivers=_waivers(waive, reason), timeout=timeout,
-        accept_new_host_keys=accept_new_host_keys))
+        accept_new_host_keys=accept_new_host_keys, link_mbps=link_mbps))
 
 
 def agents_options(f) -> Callable:

@@ -18,6 +18,8 @@ DEFAULT_AGENTS_CONCURRENCY = 5
 MAX_AGENTS_CONCURRENCY = 50
 DEFAULT_TENANT = 'default_tenant'
 USERS_POLICIES = ('rest-security', 'reset-passwords', 'skip')
+# Link speed the transfer-time estimate assumes (--link-mbps, Mbit/s).
+DEFAULT_LINK_MBPS = 100.0
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class PlanOptions:
     from_profile: Optional[str] = None
     waivers: Tuple[Waiver, ...] = ()
     accept_new_host_keys: bool = False
+    link_mbps: float = DEFAULT_LINK_MBPS
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Runs the source checks that need no snapshot and lists the steps of the chosen mode (the
 prepare steps, in place the manual teardown, then the restore steps) with what each
-changes.  It sends only read requests.  Exit 3 when a blocking check fails.
+changes, and the estimates of the snapshot's size, the disk it needs and its transfer time
+(``estimates.py``).  It sends only read requests.  Exit 3 when a blocking check fails.
 """
 from typing import List
 
@@ -12,7 +13,7 @@ from cloudify_upgrade_plugin.engine.command import Outcome
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.host import known_hosts
 from cloudify_upgrade_plugin.options import PlanOptions
-from cloudify_upgrade_plugin.runbooks import common
+from cloudify_upgrade_plugin.runbooks import common, estimates
 from cloudify_upgrade_plugin.runbooks.prepare import (
     BackupHostFiles, base_document, prepare_steps, report_blocked, source_host_profiles)
 from cloudify_upgrade_plugin.runbooks.restore import command as restore_command
@@ -26,10 +27,12 @@ def run(options: PlanOptions) -> Outcome:
     manager = common.open_manager(options.from_profile, role='source')
     target = common.parse_target(options.target_version)
     common.verify_host_keys(source_host_profiles(manager, mode))
-    checks = source_checks(manager, mode, target)
+    estimate = estimates.for_manager(manager, options.link_mbps)
+    checks = source_checks(manager, mode, target, estimate)
     document = base_document(manager, mode, checks)
     document['upgrade_id'] = None
     document['target_version'] = str(target) if target else None
+    document['estimates'] = estimates.section(estimate, checks)
     document['steps'] = describe_steps(manager, mode, target)
     document['next'] = _prepare_command(mode, target, options)
     try:
@@ -83,6 +86,7 @@ def _plan_lines(document):
         document['source']['version'], document['source']['edition'],
         document['source']['api_prefix'])]
     lines.extend(common.check_lines(document['checks']))
+    lines.extend(estimates.lines(document['estimates']))
     lines.append('Steps ({0}):'.format(document['mode']))
     for number, step in enumerate(document['steps'], 1):
         lines.append('  {0:2}. [{1}] {2}: {3} - changes: {4}'.format(

@@ -34,9 +34,9 @@ from cloudify_upgrade_plugin.runbooks import agents, common, credentials
 from cloudify_upgrade_plugin.runbooks.context import RestoreContext
 from cloudify_upgrade_plugin.runbooks.in_place import IN_PLACE
 from cloudify_upgrade_plugin.runbooks.new_host import NEW_HOST
-from cloudify_upgrade_plugin.runbooks.restore.base import RestoreMode, prepared_snapshot
+from cloudify_upgrade_plugin.runbooks.restore.base import RestoreMode
 from cloudify_upgrade_plugin.runbooks.restore.checks import (
-    TARGET_CHECKS, CheckTarget, host_steps, target_checks)
+    TARGET_CHECKS, CheckTarget, target_checks)
 from cloudify_upgrade_plugin.runbooks.restore.cutover import (
     CutOver, Finish, FollowCredentials, InstallAgents, Reconcile, RestoreUsers)
 from cloudify_upgrade_plugin.runbooks.restore.execute import (
@@ -132,11 +132,11 @@ class RestoreCommand(Command):
 
 
 def _ssh_hosts(ctx, meta) -> list:
-    """The profiles of the hosts this run will use over SSH: the target's when a step needs
-    it, the old manager's when the cut-over stops its riemann (new-host, 3.x/4.x)."""
+    """The profiles of the hosts this run will use over SSH: the target's when its profile
+    has SSH settings (target-disk; restore-users, restore-ssl), the old manager's when the
+    cut-over stops its riemann (new-host, 3.x/4.x)."""
     found = []
-    if common.ssh_configured(ctx.target_manager) and \
-            host_steps(ctx, prepared_snapshot(ctx.workspace)):
+    if common.ssh_configured(ctx.target_manager):       # target-disk runs `df` there
         found.append(ctx.target_profile)
     source = versions.Version.parse((meta.get('source') or {}).get('version'))
     if ctx.mode.name == versions.MODE_NEW_HOST and versions.has_riemann(source) and \
