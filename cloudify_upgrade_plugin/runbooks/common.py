@@ -323,9 +323,11 @@ def evaluate_late(checks, ctx, step, known_ids) -> List[Check]:
     Exit 3 means "blocked before anything changed"; past the upload/restore that is no
     longer true, so a failed blocking check becomes an UpgradeError named after it.
     """
+    # the waivers of the command's earlier checks (check-target's) are known ids too
+    known = set(known_ids) | set(getattr(ctx, 'check_ids', None) or ())
     try:
         return evaluate(checks, ctx.options.waivers,
-                        journal=ctx.workspace.journal, known_ids=known_ids, step=step)
+                        journal=ctx.workspace.journal, known_ids=known, step=step)
     except BlockedError as error:
         failed = (error.details or {}).get('failed') or ['blocked']
         raise UpgradeError(error.message.replace('; nothing was changed', ''),

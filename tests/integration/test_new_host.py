@@ -372,7 +372,7 @@ def test_rehearsal_restores_then_stops_before_the_cut_over_and_the_next_run_cont
 
     # the next run (no --rehearse) goes on from the cut-over: nothing before it is redone
     done = flow.upgrade('new-host', '--yes', *args)
-    assert done.returncode == 0, done
+    assert done.returncode == 0, done.json["error"]
     assert done.json['status'] == 'done'
     for step in ('check-target', 'upload-snapshot', 'start-restore', 'wait-restore',
                  'restore-users', 'reconcile'):
@@ -388,3 +388,28 @@ def test_rehearsal_restores_then_stops_before_the_cut_over_and_the_next_run_cont
     late = flow.upgrade('new-host', '--rehearse', *args)
     assert late.returncode == 2, late
     assert late.json['error']['id'] == 'rehearsal-too-late'
+
+
+def test_prepare_reports_the_estimates_and_check_target_blocks_on_a_full_new_host(
+        flow, pair):
+    """issue 17 item 22: prepare keeps the estimates (with the real size next to them) and
+    check-target measures the new host with `df -Pk`: too little room there is target-disk,
+    blocking before anything is uploaded, and waivable."""
+    old, new = pair('5.2.7', '7.0')
+    with open(flow.root + '/report.json') as stream:
+        estimates = json.load(stream)['estimates']
+    assert estimates['snapshot_bytes'] > 0
+    assert estimates['actual_snapshot_bytes'] == flow.meta()['snapshot']['size']
+    assert estimates['free']['old_host']['filesystems']
+    new.machine.host.disk_kb = (10 * 1024 * 1024, 16)
+    blocked = flow.upgrade('new-host', '--to-profile', 'new', '--yes')
+    assert blocked.returncode == 3, blocked
+    checks = {c['id']: c for c in blocked.json['checks']}
+    assert checks['target-disk']['status'] == 'fail', checks['target-disk']
+    assert 'Too little free space on the target host' in checks['target-disk']['message']
+    assert flows.upload_requests(new) == []
+    assert any(line.startswith('df -Pk') for line in new.machine.host.commands)
+    done = flow.upgrade('new-host', '--to-profile', 'new', '--yes', '--waive', 'target-disk',
+                        '--reason', 'the restore goes to a bigger disk')
+    assert done.returncode == 0, done.json["error"]
+    assert flow.last_entry('check-target', 'waived')['details']['check'] == 'target-disk'
