@@ -22,9 +22,9 @@ from cloudify_upgrade_plugin.engine.checks import Waiver
 from cloudify_upgrade_plugin.engine.command import Outcome
 from cloudify_upgrade_plugin.errors import EXIT_OK, UpgradeError
 from cloudify_upgrade_plugin.options import (
-    DEFAULT_AGENT_TIMEOUT, DEFAULT_AGENTS_CONCURRENCY, DEFAULT_TENANT, DEFAULT_TIMEOUT,
-    MAX_AGENTS_CONCURRENCY, USERS_POLICIES, InPlaceOptions, NewHostOptions, PlanOptions,
-    PrepareOptions, StatusOptions, VerifyHealsOptions)
+    DEFAULT_AGENT_TIMEOUT, DEFAULT_AGENTS_CONCURRENCY, DEFAULT_LINK_MBPS, DEFAULT_TENANT,
+    DEFAULT_TIMEOUT, MAX_AGENTS_CONCURRENCY, USERS_POLICIES, InPlaceOptions, NewHostOptions,
+    PlanOptions, PrepareOptions, StatusOptions, VerifyHealsOptions)
 from cloudify_upgrade_plugin.versions import MODE_NEW_HOST, MODES
 
 NODE_INSTANCE_ID_RE = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,255}')
@@ -162,6 +162,14 @@ def host_keys_option(f) -> Callable:
              'unknown key is confirmed on the terminal, or refused.')(f)
 
 
+def link_option(f) -> Callable:
+    return click.option(
+        '--link-mbps', type=click.FloatRange(min=0, min_open=True),
+        default=DEFAULT_LINK_MBPS, show_default=True, metavar='MBIT_S',
+        help='Speed of the link between this machine and the managers, for the '
+             'transfer-time estimate.')(f)
+
+
 def timeout_option(f) -> Callable:
     return click.option(
         '--timeout', type=click.IntRange(1), default=DEFAULT_TIMEOUT, show_default=True,
@@ -198,10 +206,11 @@ def upgrade() -> None:
                    '(read only).')
 @waive_options
 @host_keys_option
+@link_option
 @cfy.options.common_options
 @boundary
 def plan(mode, target_version, from_profile, to_profile, waive, reason,
-         accept_new_host_keys) -> Outcome:
+         accept_new_host_keys, link_mbps) -> Outcome:
     """Check an upgrade and list its steps; changes nothing.
 
     Runs every check `prepare` would run that needs no snapshot (reachability,
@@ -215,7 +224,8 @@ def plan(mode, target_version, from_profile, to_profile, waive, reason,
     return command.run(PlanOptions(mode=mode, target_version=target_version,
                                    from_profile=from_profile, to_profile=to_profile,
                                    waivers=_waivers(waive, reason),
-                                   accept_new_host_keys=accept_new_host_keys))
+                                   accept_new_host_keys=accept_new_host_keys,
+                                   link_mbps=link_mbps))
 
 
 @upgrade.command(name='prepare')
@@ -236,11 +246,12 @@ def plan(mode, target_version, from_profile, to_profile, waive, reason,
                    'version and maintenance; on 4.5+ snapshots stay allowed.')
 @waive_options
 @host_keys_option
+@link_option
 @timeout_option
 @cfy.options.common_options
 @boundary
 def prepare(mode, target_version, from_profile, upgrade_id, snapshot_id,
-            freeze, waive, reason, accept_new_host_keys, timeout) -> Outcome:
+            freeze, waive, reason, accept_new_host_keys, link_mbps, timeout) -> Outcome:
     """Snapshot and back up the old manager; touches nothing irreversibly.
 
     Checks the old manager, creates a snapshot and waits for it, downloads it
@@ -253,7 +264,7 @@ def prepare(mode, target_version, from_profile, upgrade_id, snapshot_id,
         mode=mode, target_version=target_version, from_profile=from_profile,
         upgrade_id=upgrade_id, snapshot_id=snapshot_id, freeze=freeze,
         waivers=_waivers(waive, reason), timeout=timeout,
-        accept_new_host_keys=accept_new_host_keys))
+        accept_new_host_keys=accept_new_host_keys, link_mbps=link_mbps))
 
 
 def _node_instance_ids(ctx, param, value) -> tuple:
@@ -359,6 +370,11 @@ def restore_issue14_options(f) -> Callable:
               help='Do not put a 5.x+ old manager in maintenance mode (nor '
                    'disable its 5.2.x schedules) after the cut-over (recorded '
                    'as a waiver).')
+@click.option('--rehearse', is_flag=True, default=False,
+              help='Run every step before the point of no return (the restore on '
+                   'the new manager included), write the report and stop: the old '
+                   'manager stays in charge. The same command without --rehearse '
+                   'continues from there.')
 @agents_options
 @restore_issue14_options
 @after_restore_options
@@ -371,10 +387,10 @@ def restore_issue14_options(f) -> Callable:
 def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
              manager_password, manager_password_file, manager_tenant, rest_port, ssl,
              rest_certificate, ssh_user, ssh_key, ssh_port, users, passwords_file,
-             no_stop_old_healing, no_fence_old_manager, agent_timeout, agents_concurrency,
-             stop_old_agents, skip_node_instances, ignore_plugin_failure, reset_failed_logins,
-             wagons, ldap_bind_password_file, ldap_ca_file, yes, waive, reason,
-             accept_new_host_keys, timeout) -> Outcome:
+             no_stop_old_healing, no_fence_old_manager, rehearse, agent_timeout,
+             agents_concurrency, stop_old_agents, skip_node_instances, ignore_plugin_failure,
+             reset_failed_logins, wagons, ldap_bind_password_file, ldap_ca_file, yes, waive,
+             reason, accept_new_host_keys, timeout) -> Outcome:
     """Restore the snapshot on a new manager and move the agents to it.
 
     Checks the new manager (version, clean, bootstrap admin, agent networks,
@@ -396,6 +412,7 @@ def new_host(upgrade_id, to_profile, manager_ip, profile_name, manager_username,
         rest_port=rest_port, ssl=ssl, rest_certificate=rest_certificate, ssh_user=ssh_user,
         ssh_key=ssh_key, ssh_port=ssh_port, users=users, passwords_file=passwords_file,
         no_stop_old_healing=no_stop_old_healing, no_fence_old_manager=no_fence_old_manager,
+        rehearse=rehearse,
         agent_timeout=agent_timeout, agents_concurrency=agents_concurrency,
         stop_old_agents=stop_old_agents, skip_node_instances=skip_node_instances,
         ignore_plugin_failure=ignore_plugin_failure,

@@ -18,6 +18,8 @@ DEFAULT_AGENTS_CONCURRENCY = 5
 MAX_AGENTS_CONCURRENCY = 50
 DEFAULT_TENANT = 'default_tenant'
 USERS_POLICIES = ('rest-security', 'reset-passwords', 'skip')
+# Link speed the transfer-time estimate assumes (--link-mbps, Mbit/s).
+DEFAULT_LINK_MBPS = 100.0
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class PlanOptions:
     # issue 14 (item 10): plan only; the new manager's profile, to run the target checks
     to_profile: Optional[str] = None
     accept_new_host_keys: bool = False
+    link_mbps: float = DEFAULT_LINK_MBPS
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class RestoreOptions:
     wagons: Optional[str] = None
     ldap_bind_password_file: Optional[str] = None
     ldap_ca_file: Optional[str] = None
+    rehearse: bool = False       # stop before the point of no return (the cut-over)
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,13 @@
 
 Reads the workspace only (``engine.summary.summarize``: no REST, no SSH) and prints the
 steps done, failed and pending with the command to run next, or with ``--json`` exactly the
-contract's ``status`` document (``upgrade_id``, ``mode``, ``steps``, ``next``).
+contract's ``status`` document (``upgrade_id``, ``mode``, ``status``, ``steps``, ``next``).
 """
 from cloudify_cli.table import print_data
 
 from cloudify_upgrade_plugin import log
 from cloudify_upgrade_plugin.engine.command import Outcome
-from cloudify_upgrade_plugin.engine.summary import RUNNING, summarize
+from cloudify_upgrade_plugin.engine.summary import REHEARSED, RUNNING, summarize
 from cloudify_upgrade_plugin.engine.workspace import Workspace
 from cloudify_upgrade_plugin.options import StatusOptions
 
@@ -18,7 +18,8 @@ def run(options: StatusOptions) -> Outcome:
     workspace = Workspace.open(options.upgrade_id)
     document = summarize(workspace)
     if log.json_mode():
-        log.emit_json({key: document[key] for key in ('upgrade_id', 'mode', 'steps', 'next')})
+        log.emit_json({key: document[key]
+                       for key in ('upgrade_id', 'mode', 'status', 'steps', 'next')})
         return Outcome(document)
     _print_human(document)
     return Outcome(document)
@@ -33,6 +34,10 @@ def _print_human(document):
             for row in document['steps']]
     print_data(['runbook', 'id', 'status', 'started_at', 'ended_at', 'error_id'], rows,
                'Steps:', labels={'id': 'step', 'error_id': 'error'})
+    logger.info('Status: %s', document['status'])
+    if document['status'] == REHEARSED:
+        logger.info('Rehearsed: every step before the point of no return is done; the old '
+                    'manager is still in charge (nothing fenced, no agent moved).')
     if document['next']:
         logger.info('Next: %s', document['next'])
     elif any(row['status'] == RUNNING for row in document['steps']):

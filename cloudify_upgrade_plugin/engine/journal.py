@@ -13,8 +13,10 @@ Every load verifies the whole chain; any break is ``InputError('journal-tampered
 the workspace given is not one the plugin can trust).
 
 Events: ``started``, ``succeeded``, ``failed``, ``skipped``, ``waived`` (the contract's
-vocabulary), plus the notes ``interrupted`` (the previous process died inside the step) and
-``resumed`` (the step is run again after an interruption).
+vocabulary), plus the notes ``interrupted`` (the previous process died inside the step),
+``resumed`` (the step is run again after an interruption) and ``rehearsed`` (a rehearsal,
+``new-host --rehearse``, stopped before this step: the point of no return; the step did not
+run).
 """
 import hashlib
 import json
@@ -32,8 +34,9 @@ SKIPPED = 'skipped'
 WAIVED = 'waived'
 INTERRUPTED = 'interrupted'
 RESUMED = 'resumed'
+REHEARSED = 'rehearsed'
 
-EVENTS = (STARTED, SUCCEEDED, FAILED, SKIPPED, WAIVED, INTERRUPTED, RESUMED)
+EVENTS = (STARTED, SUCCEEDED, FAILED, SKIPPED, WAIVED, INTERRUPTED, RESUMED, REHEARSED)
 # Events that end an attempt at a step (the step is "done" after the first three).
 DONE_EVENTS = (SUCCEEDED, SKIPPED, WAIVED)
 LIFECYCLE_EVENTS = (STARTED, SUCCEEDED, FAILED, SKIPPED, WAIVED)

@@ -72,6 +72,7 @@ def _cell(value):
 def render_markdown(summary, doc, waivers, sections=None) -> str:
     lines = ['# Upgrade {0}'.format(summary['upgrade_id']), '',
              '- mode: {0}'.format(summary.get('mode') or 'unknown'),
+             '- status: {0}'.format(summary.get('status') or 'unknown'),
              '- created: {0}'.format(summary.get('created_at') or 'unknown')]
     for key in ('source', 'target'):
         if isinstance(doc.get(key), dict) and doc[key]:

@@ -15,7 +15,13 @@
    ``check(ctx)``: True -> ``succeeded`` (``recovered``), else a ``rerunnable`` step is run
    again (``resumed``) and any other step fails with ``step-interrupted``; otherwise
    ``check(ctx)`` True -> ``skipped``, else (confirmation at the point of no return)
-   ``started`` -> ``run`` -> ``verify`` -> ``succeeded``.
+   ``started`` -> ``run`` -> ``verify`` -> ``succeeded``;
+6. a rehearsal (``ctx.rehearse``) stops at the first step marked ``point_of_no_return``
+   before anything of it runs (no check, no confirmation): the runner journals
+   ``rehearsed`` for that step and returns with ``rehearsed`` set; the next run without
+   ``rehearse`` goes on from that step (the finished ones are not redone).  A rehearsal
+   that reaches a point of no return already started or passed is refused
+   (``InputError('rehearsal-too-late')``, exit 2) before any step of it runs.
 
 Failures are journaled (``failed`` with the error id, message and hints) and raised as
 ``StepFailed`` carrying ``step`` (a ``BlockedError`` is re-raised as it is: exit 3; an
@@ -59,9 +65,19 @@ class Runner:
             self._check_fingerprint()
             self.workspace.record_runbook(self.runbook.name, self.runbook.steps,
                                           self.runbook.command)
+            if ctx.rehearse:
+                self._require_rehearsable(journal)
             results = []
             total = len(self.runbook)
             for index, step in enumerate(self.runbook.steps, 1):
+                if ctx.rehearse and step.point_of_no_return:
+                    prefix = '[{0}/{1}] {2}'.format(index, total, step.id)
+                    results.append(self._journal(journal, step, prefix, jr.REHEARSED, {
+                        'reason': 'rehearsal: stopped before the point of no return; '
+                                  'nothing of this step or the next ones ran'}))
+                    return {'upgrade_id': self.workspace.upgrade_id,
+                            'runbook': self.runbook.name, 'steps': results,
+                            'rehearsed': step.id}
                 ctx.step = step
                 try:
                     results.append(self._run_step(journal, ctx, step, index, total))
@@ -69,6 +85,23 @@ class Runner:
                     ctx.step = None
         return {'upgrade_id': self.workspace.upgrade_id, 'runbook': self.runbook.name,
                 'steps': results}
+
+    def _require_rehearsable(self, journal):
+        """A rehearsal ends before the point of no return: refused once it was reached."""
+        for step in self.runbook.steps:
+            if not step.point_of_no_return:
+                continue
+            events = [entry['event'] for entry in journal.step_entries(step.id)
+                      if entry['event'] in jr.LIFECYCLE_EVENTS]
+            if events:
+                raise InputError(
+                    'Upgrade {0} already went past the point of no return (step {1} is '
+                    '{2}): a rehearsal can no longer stop before it.'.format(
+                        self.workspace.upgrade_id, step.id, events[-1]),
+                    error_id='rehearsal-too-late',
+                    hints=['Run `{0} --upgrade-id {1}` without --rehearse to finish the '
+                           'upgrade.'.format(self.runbook.command,
+                                             self.workspace.upgrade_id)])
 
     def _run_step(self, journal, ctx, step, index, total):
         prefix = '[{0}/{1}] {2}'.format(index, total, step.id)

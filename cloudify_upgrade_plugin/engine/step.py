@@ -12,8 +12,9 @@ A ``Step`` has a stable kebab-case ``id`` (it names the step in the journal, the
 
 Subclass ``Step`` or build one from functions with ``FunctionStep``.
 
-Steps get a ``Context``: the workspace, whether to ask at the point of no return, a logger,
-and the step being run.  A command subclasses it with typed fields of its own (the
+Steps get a ``Context``: the workspace, whether to ask at the point of no return, whether
+this run is a rehearsal (the runner stops before the point of no return), a logger, and
+the step being run.  A command subclasses it with typed fields of its own (the
 managers, the profiles, its options: ``runbooks/context.py``).
 """
 import logging
@@ -141,6 +142,7 @@ class Context:
     workspace: Optional[Workspace] = None
     yes: bool = False
     confirm: Callable[[Step], bool] = default_confirm
+    rehearse: bool = False      # stop before the point of no return (journal ``rehearsed``)
     logger: logging.Logger = field(default_factory=get_logger)
     step: Optional[Step] = field(default=None, init=False)   # set by the Runner
 

@@ -3,13 +3,18 @@
 ``summarize(workspace)`` builds the contract's ``status`` document from workspace.json (the
 steps of every runbook run in it, recorded by the Runner) and the verified journal::
 
-    {"upgrade_id", "mode",
+    {"upgrade_id", "mode", "status",
      "steps": [{"id", "status", "started_at", "ended_at", "runbook", "title"[, "error_id"]}],
      "next"}
 
 Step status: ``succeeded``, ``skipped``, ``waived``, ``failed``, ``pending`` (never started),
 ``running`` (started, and another process holds the workspace lock) or ``interrupted``
 (started, and nobody is running it any more).  ``next`` is the command to run now.
+
+The upgrade's ``status`` (``upgrade_status``): ``running``, ``failed`` or ``interrupted``
+when a step is; ``rehearsed`` when a rehearsal (``new-host --rehearse``) stopped before the
+point of no return and nothing ran from there since (the old manager is still in charge);
+``done`` when nothing is left to run; ``in-progress`` otherwise.
 ``cfy upgrade status`` (``cloudify_upgrade_plugin/status.py``) prints it; the report and
 the commands' documents embed its ``steps``.
 """
@@ -20,6 +25,10 @@ from typing import Dict, Optional
 PENDING = 'pending'
 RUNNING = 'running'
 INTERRUPTED = 'interrupted'
+# the upgrade's status besides the step statuses it borrows
+REHEARSED = jr.REHEARSED
+DONE = 'done'
+IN_PROGRESS = 'in-progress'
 FINISHED = (jr.SUCCEEDED, jr.SKIPPED, jr.WAIVED)
 # What comes after a runbook whose steps are all finished.
 FOLLOW_UP = {'prepare': 'cfy upgrade {mode}', 'new-host': 'cfy upgrade verify-heals',
@@ -56,6 +65,10 @@ def step_states(entries) -> Dict[str, dict]:
                 state.pop('error_id', None)
         elif event == jr.INTERRUPTED:
             state.update(status=INTERRUPTED)
+        if event == jr.REHEARSED:
+            state['rehearsed'] = True     # the step itself did not run: still pending
+        elif event in jr.LIFECYCLE_EVENTS:
+            state.pop('rehearsed', None)
     return states
 
 
@@ -80,9 +93,22 @@ def summarize(workspace) -> dict:
             if locked is None:
                 locked = _is_locked(workspace)
             row['status'] = RUNNING if locked else INTERRUPTED
+    next_cmd = next_command(workspace.upgrade_id, meta, steps, entries)
     return {'upgrade_id': workspace.upgrade_id, 'mode': meta.get('mode'),
-            'created_at': meta.get('created_at'), 'steps': steps,
-            'next': next_command(workspace.upgrade_id, meta, steps, entries)}
+            'created_at': meta.get('created_at'),
+            'status': upgrade_status(steps, states, next_cmd), 'steps': steps,
+            'next': next_cmd}
+
+
+def upgrade_status(steps, states, next_cmd) -> str:
+    """Where the upgrade as a whole stands (see the module docstring)."""
+    found = {row['status'] for row in steps}
+    for status in (RUNNING, jr.FAILED, INTERRUPTED):
+        if status in found:
+            return status
+    if any(state.get('rehearsed') for state in states.values()):
+        return REHEARSED
+    return DONE if next_cmd is None else IN_PROGRESS
 
 
 def _row(step_id, title, runbook, state):

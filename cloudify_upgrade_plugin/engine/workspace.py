@@ -80,7 +80,7 @@ META_TYPES = {
     'target_version': str, 'restore_execution_id': str, 'restore_started_at': str,
     'restore_ended_seen_at': str, 'cutover_at': str, 'target_health': str,
     'fingerprint': dict, 'source': dict, 'target': dict, 'snapshot': dict,
-    'reconciliation': dict, 'agents': dict,
+    'reconciliation': dict, 'agents': dict, 'estimates': dict,
     'runbooks': list, 'checks': list, 'backups': list, 'target_checks': list,
     'failed_restore_execution_ids': list,
 }

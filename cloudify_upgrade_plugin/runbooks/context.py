@@ -12,6 +12,7 @@ from cloudify_upgrade_plugin.engine.checks import CheckSet
 from cloudify_upgrade_plugin.engine.step import Context
 from cloudify_upgrade_plugin.manager.client import Manager
 from cloudify_upgrade_plugin.options import PrepareOptions, RestoreOptions
+from cloudify_upgrade_plugin.runbooks.estimates import Estimate
 from cloudify_upgrade_plugin.runbooks.restore.base import RestoreMode
 from cloudify_upgrade_plugin.versions import Version
 
@@ -26,6 +27,7 @@ class PrepareContext(Context):
     target: Optional[Version]              # --target-version
     snapshot_id: str
     checks: Optional[CheckSet] = None      # run before the workspace existed (new upgrade)
+    estimate: Optional[Estimate] = None    # the snapshot's estimate those checks used
     downloaded: Optional[dict] = None      # {'sha256', 'identity'} of this run's download
 
 

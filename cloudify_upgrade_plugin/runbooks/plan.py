@@ -6,7 +6,8 @@ changes.  With ``--to-profile`` it also runs the target checks that need no snap
 (``restore.checks.plan_target_checks``: licence, path, edition, predicted restore route,
 clean, admin), read only, without a workspace.  ``notes`` say where the vendor tests
 another way (``cfy_manager upgrade`` from 6.1+ all-in-one managers, behaviour §12.8).  It
-sends only read requests.  Exit 3 when a blocking check fails.
+also estimates the snapshot's size, the disk it needs and its transfer time
+(``estimates.py``).  It sends only read requests.  Exit 3 when a blocking check fails.
 """
 from typing import List, Optional
 
@@ -16,7 +17,7 @@ from cloudify_upgrade_plugin.engine.command import Outcome
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.host import known_hosts
 from cloudify_upgrade_plugin.options import PlanOptions
-from cloudify_upgrade_plugin.runbooks import cluster, cluster_steps, common
+from cloudify_upgrade_plugin.runbooks import cluster, cluster_steps, common, estimates
 from cloudify_upgrade_plugin.runbooks.prepare import (
     BackupHostFiles, base_document, prepare_steps, report_blocked, source_host_profiles)
 from cloudify_upgrade_plugin.runbooks.restore import command as restore_command
@@ -40,7 +41,8 @@ def run(options: PlanOptions) -> Outcome:
     target_manager = _target_manager(options, manager, target)
     if target_manager is not None and target is None:
         target = target_manager.version
-    checks = source_checks(manager, mode, target)
+    estimate = estimates.for_manager(manager, options.link_mbps)
+    checks = source_checks(manager, mode, target, estimate)
     if target_manager is not None:
         for check in plan_target_checks(manager, target_manager, mode,
                                         restore_command.CHECK_IDS):
@@ -48,6 +50,7 @@ def run(options: PlanOptions) -> Outcome:
     document = base_document(manager, mode, checks)
     document['upgrade_id'] = None
     document['target_version'] = str(target) if target else None
+    document['estimates'] = estimates.section(estimate, checks)
     if target_manager is not None:
         document['target'] = common.manager_meta(target_manager)
     document['steps'] = describe_steps(manager, mode, target)
@@ -155,6 +158,7 @@ def _plan_lines(document):
     lines.extend(cluster.section_lines(document))
     lines.extend(common.check_lines(document['checks']))
     lines.extend('Note: ' + note for note in document.get('notes') or [])
+    lines.extend(estimates.lines(document['estimates']))
     lines.append('Steps ({0}):'.format(document['mode']))
     for number, step in enumerate(document['steps'], 1):
         lines.append('  {0:2}. [{1}] {2}: {3} - changes: {4}'.format(

@@ -21,7 +21,7 @@ from cloudify_upgrade_plugin.host import known_hosts
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import waits
 from cloudify_upgrade_plugin.options import PrepareOptions
-from cloudify_upgrade_plugin.runbooks import cluster, common, inventory
+from cloudify_upgrade_plugin.runbooks import cluster, common, estimates, inventory
 from cloudify_upgrade_plugin.runbooks.context import PrepareContext
 from cloudify_upgrade_plugin.runbooks.in_place import teardown_instructions
 from cloudify_upgrade_plugin.runbooks.source_checks import (
@@ -39,16 +39,10 @@ def run(options: PrepareOptions) -> Outcome:
 
 
 def source_host_profiles(manager, mode) -> list:
-    """The old manager's profile when this upgrade will use SSH to its host (backups, or
-    stopping riemann at a new-host cut-over) and the profile has SSH settings."""
-    if not common.ssh_configured(manager):
-        return []
-    try:
-        needed = host_backups_needed(manager, mode)
-    except UpgradeError:        # the checks report it; check the key all the same
-        needed = True
-    fence = mode == versions.MODE_NEW_HOST and versions.has_riemann(manager.version)
-    return [manager.profile] if needed or fence else []
+    """The old manager's profile when the profile has SSH settings: the checks use SSH to
+    its host (source-disk runs `df` there; backups, or stopping riemann at a new-host
+    cut-over, come later)."""
+    return [manager.profile] if common.ssh_configured(manager) else []
 
 
 class PrepareCommand(Command):
@@ -69,16 +63,20 @@ class PrepareCommand(Command):
             _require_valid_snapshot_id(options.snapshot_id)
         common.verify_host_keys(source_host_profiles(manager, mode))
         workspace = _existing_workspace(options, manager, mode)
-        precomputed = None
+        precomputed = estimate = None
         if workspace is None:
             # a new upgrade: nothing, not even the workspace, exists until the checks pass
-            precomputed = source_checks(manager, mode, target)
+            estimate = estimates.for_manager(manager, options.link_mbps)
+            precomputed = source_checks(manager, mode, target, estimate)
             try:
                 evaluate(precomputed, options.waivers)
             except UpgradeError as error:
                 document = base_document(manager, mode, precomputed)
-                document.update(upgrade_id=None, steps=[], next=None)
-                report_blocked(error, document, common.check_lines(document['checks']))
+                document.update(upgrade_id=None, steps=[], next=None,
+                                estimates=estimates.section(estimate, precomputed))
+                lines = common.check_lines(document['checks']) + \
+                    estimates.lines(document['estimates'])
+                report_blocked(error, document, lines)
                 raise
             if options.upgrade_id:
                 validate_upgrade_id(options.upgrade_id)
@@ -91,7 +89,8 @@ class PrepareCommand(Command):
         if precomputed is not None:
             workspace.update_meta(snapshot_id=snapshot_id)
         self.ctx = PrepareContext(workspace, options=options, manager=manager, mode=mode,
-                                  target=target, snapshot_id=snapshot_id, checks=precomputed)
+                                  target=target, snapshot_id=snapshot_id, checks=precomputed,
+                                  estimate=estimate)
         common.journal_host_keys(workspace)
 
     def execute(self) -> None:
@@ -247,6 +246,10 @@ def _document(workspace, manager, mode):
     document['next'] = next_command(workspace.upgrade_id, mode)
     document['layout'] = meta.get('source_layout')
     document['cluster'] = meta.get('source_cluster')
+    if meta.get('estimates'):
+        document['estimates'] = dict(meta['estimates'])
+        if snapshot:      # the estimate next to what the snapshot really weighs
+            document['estimates']['actual_snapshot_bytes'] = snapshot.get('size')
     instructions = []
     if document['frozen']:
         instructions.append(
@@ -281,6 +284,8 @@ def _prepare_lines(document):
         lines.append('Inventory: {0}'.format(document['inventory']))
     lines.extend(cluster.section_lines(document))
     lines.extend(common.check_lines(document['checks']))
+    if document.get('estimates'):
+        lines.extend(estimates.lines(document['estimates']))
     for line in document.get('instructions') or []:
         lines.append('* ' + line)
     lines.append('Next: {0}'.format(document['next']))
@@ -311,10 +316,13 @@ class CheckSource(PrepareStep):
     changes = 'nothing (read only)'
 
     def run(self, ctx) -> dict:
-        checks = ctx.checks or source_checks(ctx.manager, ctx.mode, ctx.target)
+        if ctx.checks is None:
+            ctx.estimate = estimates.for_manager(ctx.manager, ctx.options.link_mbps)
+        checks = ctx.checks or source_checks(ctx.manager, ctx.mode, ctx.target, ctx.estimate)
         evaluated = evaluate(checks, ctx.options.waivers,
                              journal=ctx.workspace.journal, step=self.id)
-        ctx.workspace.update_meta(checks=[check.to_dict() for check in evaluated])
+        ctx.workspace.update_meta(checks=[check.to_dict() for check in evaluated],
+                                  estimates=estimates.section(ctx.estimate, evaluated))
         return {'checks': {check.id: check.status for check in evaluated}}
 
 

@@ -6,7 +6,8 @@ the checks ran is ``SOURCE_CHECKS.ids``.  They only read: REST GETs, an SSH
 `test`/`grep`, the local disk.  Version rules come from ``versions``: maintenance mode
 blocks snapshots on 3.4-4.4 (behaviour §2.5), 4.0.0 needs patch-1 and 4.0.1 update-3 (§7.3),
 several users on 4.0/4.1 need the rest-security backup (§7.2), system executions count as
-running work (§4).
+running work (§4).  ``local-disk`` and ``source-disk`` compare the free space here and on the
+old manager host (``df -Pk`` over SSH) with the needs of ``runbooks/estimates.py``.
 """
 import shutil
 from typing import List, Optional
@@ -14,8 +15,9 @@ from typing import List, Optional
 from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.engine.checks import (
     BLOCK, FAIL, INFO, PASS, WARN, Check, CheckOutcome, CheckRegistry, CheckSet)
+from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.files import cfy_workdir
-from cloudify_upgrade_plugin.runbooks import common, inventory, ldap, plugins
+from cloudify_upgrade_plugin.runbooks import common, estimates, inventory, ldap, plugins
 
 # Free space wanted in the cfy workdir before a snapshot is created; the download step
 # checks again against the snapshot's real size.
@@ -26,8 +28,13 @@ PATCH_CHECK = 'patch-level'
 SOURCE_CHECKS = CheckRegistry('source')
 
 
-def source_checks(manager, mode, target) -> CheckSet:
-    """Run every source check; return the CheckSet (never raises for a failed check)."""
+def source_checks(manager, mode, target, estimate=None) -> CheckSet:
+    """Run every source check; return the CheckSet (never raises for a failed check).
+
+    ``estimate``: the ``estimates.Estimate`` of this manager's snapshot (made here, at the
+    default link speed, when not given)."""
+    if estimate is None:
+        estimate = estimates.for_manager(manager)
     checks = CheckSet(catalogue=SOURCE_CHECKS.ids)
     checks.run_check(source_healthy, manager)
     for check in upgrade_path(manager.version, target, mode):
@@ -41,7 +48,8 @@ def source_checks(manager, mode, target) -> CheckSet:
         checks.add(Check(no_active_executions.id, no_active_executions.severity, WARN,
                          'Not checked: the manager is in maintenance mode (see '
                          'maintenance-mode).'))
-    checks.run_check(local_disk)
+    checks.run_check(local_disk, estimate)
+    checks.run_check(source_disk, manager, estimate)
     checks.run_check(users_rest_security, manager, mode)
     checks.run_check(ssh_access, manager, mode)
     if maintenance.status == PASS:      # lists answer 503 in maintenance mode
@@ -208,13 +216,56 @@ def maintenance_mode(manager) -> CheckOutcome:
 
 
 @SOURCE_CHECKS.check('local-disk', BLOCK)
-def local_disk() -> CheckOutcome:
-    free = shutil.disk_usage(common.existing_parent(cfy_workdir())).free
-    if free >= MIN_FREE_BYTES:
-        return PASS, '{0:.1f} GiB free in {1}.'.format(free / float(1 << 30), cfy_workdir())
-    return FAIL, 'Only {0:.2f} GiB free in {1}; the snapshot needs room (at least {2:.0f} ' \
-                 'GiB). Free space or set CFY_WORKDIR to a bigger disk.'.format(
-                     free / float(1 << 30), cfy_workdir(), MIN_FREE_BYTES / float(1 << 30))
+def local_disk(estimate=None) -> CheckOutcome:
+    """The snapshot's download lands in the workspace: the estimate plus 25 %, at least
+    MIN_FREE_BYTES (the download step checks again against the real size)."""
+    where = cfy_workdir()
+    free = shutil.disk_usage(common.existing_parent(where)).free
+    needed = max(MIN_FREE_BYTES, estimate.needs['local']['workspace'] if estimate else 0)
+    details = {'path': where, 'free_bytes': free, 'needed_bytes': needed}
+    if free >= needed:
+        return PASS, '{0} free in {1}; the snapshot needs about {2} there.'.format(
+            estimates.human_bytes(free), where, estimates.human_bytes(needed)), details
+    return FAIL, 'Only {0} free in {1}; the snapshot needs about {2} there (the estimate ' \
+                 'plus 25 %, at least {3}). Free space or set CFY_WORKDIR to a bigger ' \
+                 'disk.'.format(estimates.human_bytes(free), where,
+                                estimates.human_bytes(needed),
+                                estimates.human_bytes(MIN_FREE_BYTES)), details
+
+
+@SOURCE_CHECKS.check('source-disk', BLOCK)
+def source_disk(manager, estimate) -> CheckOutcome:
+    """The snapshot workflow copies the data into a temporary folder, then zips it under
+    the file server root (estimates.py): both need room on the old manager host."""
+    needs = estimate.needs['old_host']
+    if not common.ssh_configured(manager):
+        return WARN, 'Not checked: the profile has no SSH settings to run `df` on the old ' \
+                     'manager host; the snapshot needs about {0} there.'.format(
+                         _needs_text(needs)), {'needs': needs}
+    try:
+        with common.open_host(manager) as host:
+            free = estimates.host_free_space(host, list(needs))
+    except (UpgradeError, ValueError) as error:
+        return WARN, 'Not checked: `df` on the old manager host failed ({0}).'.format(
+            getattr(error, 'message', error)), {'needs': needs}
+    rows, problems = estimates.shortfalls(needs, free)
+    if problems:
+        return FAIL, 'Too little free space on the old manager host for the snapshot ' \
+                     '(its data is copied to {0}, then zipped under {1}): {2}. Free ' \
+                     'space there (old snapshots: `cfy snapshots delete`), or waive ' \
+                     'source-disk if the estimate is too high for this manager.'.format(
+                         estimates.TEMP_DIR, estimates.FILE_SERVER_ROOT,
+                         '; '.join(problems)), {'filesystems': rows}
+    return PASS, 'Enough free space on the old manager host: {0}.'.format('; '.join(
+        '{0} ({1}) {2} free, needs {3}'.format(
+            ', '.join(row['paths']), row['mount'], estimates.human_bytes(row['free_bytes']),
+            estimates.human_bytes(row['needed_bytes'])) for row in rows)), \
+        {'filesystems': rows}
+
+
+def _needs_text(needs) -> str:
+    return ', '.join('{0} in {1}'.format(estimates.human_bytes(size), path)
+                     for path, size in needs.items())
 
 
 def several_users(manager) -> Optional[bool]:

@@ -5,6 +5,8 @@ real `cfy` in a subprocess.  Asserted: exit codes, the --json document (docs/cli
 what each simulator received (request log, executions, agent records, units), the cfy
 profiles and every file of the workspace.
 """
+import json
+
 import pytest
 
 from tests import flows
@@ -97,7 +99,10 @@ def test_admin_password_change_is_followed(flow, pair, old_version, new_version,
                                            existing_profile):
     old, new = pair(old_version, new_version, new_profile=existing_profile)
     assert old.admin_password != new.admin_password
-    target = ('--to-profile', 'new') if existing_profile else _new_profile_options(new)
+    # a profile made here has SSH settings: check-target runs `df` there (target-disk), so
+    # the new host's key, known nowhere yet, is confirmed first (issue 17 items 5 and 22)
+    target = ('--to-profile', 'new') if existing_profile else \
+        _new_profile_options(new) + ('--accept-new-host-keys',)
     result = flow.upgrade('new-host', '--yes', *target)
     assert result.returncode == 0, result
     doc = result.json
@@ -320,3 +325,89 @@ def test_killed_at_each_step_then_rerun_completes_with_one_restore_and_one_insta
         per_deployment[key] = per_deployment.get(key, 0) + 1
     assert per_deployment == {key: 1 for key in DEMO_AGENT_DEPLOYMENTS}
     _assert_agents_moved(old, new)
+
+
+def test_rehearsal_restores_then_stops_before_the_cut_over_and_the_next_run_continues(
+        flow, pair):
+    """issue 17 item 21: `new-host --rehearse` runs every step before the point of no return
+    (the restore on the new manager included), leaves the old manager in charge (riemann
+    running, no agent moved, the active profile unchanged), writes the report and exits 0
+    with the status "rehearsed"; the next `new-host` goes on from the cut-over."""
+    old, new = pair('4.1', '4.2')
+    args = ('--to-profile', 'new', '--users', 'rest-security')
+    result = flow.upgrade('new-host', '--rehearse', *args)
+    assert result.returncode == 0, result
+    doc = result.json
+    assert doc['status'] == 'rehearsed'
+    assert doc['next'] == 'cfy upgrade new-host --upgrade-id {0}'.format(flow.upgrade_id)
+    assert doc['cutover_at'] is None and doc['agents']['succeeded'] is None
+    assert doc['reconciliation']['ok'] is True
+    assert flow.events('reconcile')[-1] == 'succeeded'
+    assert flow.events('cut-over') == ['rehearsed']
+    assert flow.events('install-agents') == [] and flow.events('finish') == []
+    # the restore ran on the new manager; the old one is untouched and still in charge
+    assert len(flows.restore_executions(new)) == 1
+    assert old.unit_active('cloudify-riemann')
+    assert new.agent_installs() == {} and old.agent_installs() == {}
+    assert flow.active_profile() == 'old'
+    assert 'cutover_at' not in flow.meta()
+    with open(flow.root + '/report.json') as stream:
+        assert json.load(stream)['status'] == 'rehearsed'
+    with open(flow.root + '/report.md') as stream:
+        assert '- status: rehearsed' in stream.read()
+    status = flow.run('upgrade', 'status', '--upgrade-id', flow.upgrade_id, '--json')
+    assert status.returncode == 0, status
+    assert status.json['status'] == 'rehearsed' and status.json['next'] == doc['next']
+    human = flow.run('upgrade', 'status', '--upgrade-id', flow.upgrade_id)
+    assert 'Status: rehearsed' in human.stdout + human.stderr, human
+    # the human output of a rehearsal says so
+    again = flow.run('upgrade', 'new-host', '--upgrade-id', flow.upgrade_id, '--rehearse',
+                     *args)
+    assert again.returncode == 0, again
+    assert 'rehearsed' in again.stdout + again.stderr
+    assert 'still in charge' in again.stdout + again.stderr
+    assert len(flows.upload_requests(new)) == 1
+
+    # the next run (no --rehearse) goes on from the cut-over: nothing before it is redone
+    done = flow.upgrade('new-host', '--yes', *args)
+    assert done.returncode == 0, done.json["error"]
+    assert done.json['status'] == 'done'
+    for step in ('check-target', 'upload-snapshot', 'start-restore', 'wait-restore',
+                 'restore-users', 'reconcile'):
+        assert flow.events(step).count('started') == 1, step
+    assert flow.events('cut-over') == ['rehearsed', 'rehearsed', 'started', 'succeeded']
+    assert len(flows.upload_requests(new)) == 1 and len(flows.restore_executions(new)) == 1
+    _assert_agents_moved(old, new)
+    assert not old.unit_active('cloudify-riemann')
+    assert flow.active_profile() == 'new'
+    status = flow.run('upgrade', 'status', '--upgrade-id', flow.upgrade_id, '--json')
+    assert status.json['status'] == 'in-progress'           # verify-heals is next
+    # past the point of no return a rehearsal is refused (bad input, nothing done)
+    late = flow.upgrade('new-host', '--rehearse', *args)
+    assert late.returncode == 2, late
+    assert late.json['error']['id'] == 'rehearsal-too-late'
+
+
+def test_prepare_reports_the_estimates_and_check_target_blocks_on_a_full_new_host(
+        flow, pair):
+    """issue 17 item 22: prepare keeps the estimates (with the real size next to them) and
+    check-target measures the new host with `df -Pk`: too little room there is target-disk,
+    blocking before anything is uploaded, and waivable."""
+    old, new = pair('5.2.7', '7.0')
+    with open(flow.root + '/report.json') as stream:
+        estimates = json.load(stream)['estimates']
+    assert estimates['snapshot_bytes'] > 0
+    assert estimates['actual_snapshot_bytes'] == flow.meta()['snapshot']['size']
+    assert estimates['free']['old_host']['filesystems']
+    new.machine.host.disk_kb = (10 * 1024 * 1024, 16)
+    blocked = flow.upgrade('new-host', '--to-profile', 'new', '--yes')
+    assert blocked.returncode == 3, blocked
+    checks = {c['id']: c for c in blocked.json['checks']}
+    assert checks['target-disk']['status'] == 'fail', checks['target-disk']
+    assert 'Too little free space on the target host' in checks['target-disk']['message']
+    assert flows.upload_requests(new) == []
+    assert any(line.startswith('df -Pk') for line in new.machine.host.commands)
+    done = flow.upgrade('new-host', '--to-profile', 'new', '--yes', '--waive', 'target-disk',
+                        '--reason', 'the restore goes to a bigger disk')
+    assert done.returncode == 0, done.json["error"]
+    assert flow.last_entry('check-target', 'waived')['details']['check'] == 'target-disk'

@@ -13,8 +13,9 @@ import pytest
 
 from tests.simulator import data as simdata
 
-# What a read-only plan may run on the manager host (host_patch_marker, ssh_probe).
-READ_COMMANDS = ('true', 'test', 'grep', 'cat', 'ls', 'whoami', 'echo')
+# What a read-only plan may run on the manager host (host_patch_marker, ssh_probe, the
+# free space for source-disk).
+READ_COMMANDS = ('true', 'test', 'grep', 'cat', 'ls', 'whoami', 'echo', 'df')
 
 
 def _upgrades_dir(cfy_workdir):
@@ -141,3 +142,61 @@ def test_plan_refuses_impossible_paths(
     assert checks[problem]['status'] == 'fail'
     assert problem in result.stderr       # the reason, named, for humans too
     _assert_read_only(sim)
+
+
+def test_plan_estimates_the_snapshot_and_blocks_on_a_full_old_host(
+        simulated_manager, make_profile, run_cfy, cfy_workdir):  # noqa: F811
+    """issue 17 item 22: plan estimates the snapshot's size from what the manager lists,
+    the disk it needs (old host, here, new host) and the transfer time at --link-mbps,
+    reads `df -Pk` on the old host over SSH, and blocks (source-disk, waivable) when the
+    old host has too little room."""
+    sim = simulated_manager('4.4', data='demo', ssh=True)
+    make_profile('old', sim, ssh=True)
+    sim.requests.clear()
+
+    result = run_cfy('upgrade', 'plan', '--target-version', '5.0.5', '--link-mbps', '8',
+                     '--json')
+    assert result.returncode == 0, result
+    estimates = result.json['estimates']
+    with sim.state.lock:
+        deployments = len(sim.state.all('deployments'))
+        blueprints = len(sim.state.all('blueprints'))
+        node_instances = len(sim.state.all('node_instances'))
+    assert deployments and blueprints and node_instances
+    assert estimates['counts']['deployments'] == deployments
+    assert estimates['counts']['blueprints'] == blueprints
+    assert estimates['counts']['node-instances'] == node_instances
+    size = estimates['snapshot_bytes']
+    assert 0 < size <= estimates['uncompressed_bytes']
+    assert estimates['link_mbps'] == 8
+    assert estimates['transfer_seconds']['download'] == round(size * 8 / 8e6)
+    assert set(estimates['needs']) == {'old_host', 'local', 'new_host'}
+    assert estimates['needs']['local']['workspace'] >= size
+    checks = _by_id(result.json)
+    assert checks['source-disk']['status'] == 'pass', checks['source-disk']
+    assert checks['local-disk']['status'] == 'pass'
+    measured = estimates['free']['old_host']['filesystems']
+    assert measured and measured[0]['mount'] == '/' and measured[0]['free_bytes'] > 0
+    assert any(line.startswith('df -Pk') for line in sim.machine.host.commands)
+    _assert_read_only(sim)
+
+    human = run_cfy('upgrade', 'plan', '--target-version', '5.0.5')
+    out = human.stdout + human.stderr
+    assert 'Estimates' in out and 'Transfer at 100 Mbit/s' in out, out
+    assert 'Disk needed on the old manager host' in out
+
+    sim.machine.host.disk_kb = (10 * 1024 * 1024, 1024)     # 1 MiB free on the old host
+    blocked = run_cfy('upgrade', 'plan', '--target-version', '5.0.5', '--json')
+    assert blocked.returncode == 3, blocked
+    check = _by_id(blocked.json)['source-disk']
+    assert check['status'] == 'fail' and 'Too little free space' in check['message']
+    assert blocked.json['estimates']['free']['old_host']['filesystems'][0][
+        'free_bytes'] == 1024 * 1024
+    waived = run_cfy('upgrade', 'plan', '--target-version', '5.0.5', '--json',
+                     '--waive', 'source-disk', '--reason', 'snapshots go to another disk')
+    assert waived.returncode == 0, waived
+    assert _by_id(waived.json)['source-disk']['status'] == 'waived'
+    bad = run_cfy('upgrade', 'plan', '--link-mbps', '0')
+    assert bad.returncode == 2, bad
+    _assert_read_only(sim)
+    assert not os.path.exists(_upgrades_dir(cfy_workdir))

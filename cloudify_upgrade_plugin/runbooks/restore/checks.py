@@ -10,13 +10,14 @@ reported as not checked rather than as failures of their own.  ``plan_target_che
 the read-only subset ``plan --to-profile`` runs before any snapshot exists.
 """
 import os
+import zipfile
 from typing import List
 
 from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.engine.checks import (
     BLOCK, FAIL, PASS, WARN, Check, CheckOutcome, CheckSet, evaluate)
 from cloudify_upgrade_plugin.errors import UpgradeError
-from cloudify_upgrade_plugin.runbooks import common, credentials
+from cloudify_upgrade_plugin.runbooks import common, credentials, estimates
 from cloudify_upgrade_plugin.runbooks.restore import gates
 from cloudify_upgrade_plugin.runbooks.restore.base import (
     TARGET_CHECKS, RestoreStep, prepared_snapshot)
@@ -91,6 +92,7 @@ def target_checks(ctx) -> CheckSet:
         ctx.mode.add_target_checks(checks, ctx, source_meta, snapshot)
     checks.run_check(host_backups, ctx.workspace, snapshot, ctx.mode, policy)
     checks.run_check(target_ssh, target, host_steps(ctx, snapshot))
+    checks.run_check(target_disk, target, ctx.workspace, snapshot)
     gated.rest(target_not_clean, target)
     gated.rest(not_bootstrap_admin, target)
     gated.rest(agent_networks, snapshot, target)
@@ -201,6 +203,39 @@ def target_ssh(target, needs) -> CheckOutcome:
                      'PORT`.'.format(' and '.join(needs))
     common.ssh_probe(target)
     return PASS, 'SSH to the target host works (to {0}).'.format(' and '.join(needs))
+
+
+@TARGET_CHECKS.check('target-disk', BLOCK)
+def target_disk(target, workspace, snapshot) -> CheckOutcome:
+    """The upload lands under the file server root, the restore unzips it into a temporary
+    folder and copies the files under that root (estimates.py): `df -Pk` over SSH."""
+    try:
+        needs = estimates.for_snapshot(workspace.path(snapshot['path'])).needs['new_host']
+    except (OSError, zipfile.BadZipFile) as error:
+        return WARN, 'Not checked: the local snapshot cannot be read ({0}; see ' \
+                     'snapshot-checksum).'.format(error)
+    wanted = ', '.join('{0} in {1}'.format(estimates.human_bytes(size), path)
+                       for path, size in needs.items())
+    if not common.ssh_configured(target):
+        return WARN, 'Not checked: the target profile has no SSH settings to run `df` on ' \
+                     'its host; the restore needs about {0}.'.format(wanted), {'needs': needs}
+    try:
+        with common.open_host(target) as host:
+            free = estimates.host_free_space(host, list(needs))
+    except (UpgradeError, ValueError) as error:
+        return WARN, 'Not checked: `df` on the target host failed ({0}); the restore ' \
+                     'needs about {1}.'.format(getattr(error, 'message', error), wanted), \
+            {'needs': needs}
+    rows, problems = estimates.shortfalls(needs, free)
+    if problems:
+        return FAIL, 'Too little free space on the target host for the upload and the ' \
+                     'restore: {0}. Free space there, or waive target-disk.'.format(
+                         '; '.join(problems)), {'filesystems': rows}
+    return PASS, 'Enough free space on the target host: {0}.'.format('; '.join(
+        '{0} ({1}) {2} free, needs {3}'.format(
+            ', '.join(row['paths']), row['mount'], estimates.human_bytes(row['free_bytes']),
+            estimates.human_bytes(row['needed_bytes'])) for row in rows)), \
+        {'filesystems': rows}
 
 
 @TARGET_CHECKS.check('target-not-clean', BLOCK)

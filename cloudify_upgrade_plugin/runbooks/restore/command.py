@@ -9,6 +9,12 @@ document.  The waivers are checked first, once, against every check id the comma
 raise (``CHECK_IDS``: the late ones included) and the ids that cannot be waived
 (``UNWAIVABLE``), so that no later step refuses one.  ``describe`` lists the steps of a
 mode for ``plan``.
+
+``new-host --rehearse`` runs the same steps up to the point of no return (the cut-over:
+upload, restore on the new manager, credentials, reconcile) and stops there with the
+document's ``status`` ``rehearsed`` (exit 0): nothing is fenced on the old manager, no agent
+moves, the active profile stays; the same command without ``--rehearse`` goes on from the
+cut-over.
 """
 import time
 from typing import Dict, FrozenSet, List
@@ -35,10 +41,9 @@ from cloudify_upgrade_plugin.runbooks.context import RestoreContext
 from cloudify_upgrade_plugin.runbooks.in_place import IN_PLACE
 from cloudify_upgrade_plugin.runbooks.new_host import NEW_HOST
 from cloudify_upgrade_plugin.runbooks.restore import plugins
-from cloudify_upgrade_plugin.runbooks.restore.base import (
-    LATE_CHECKS, RestoreMode, prepared_snapshot)
+from cloudify_upgrade_plugin.runbooks.restore.base import LATE_CHECKS, RestoreMode
 from cloudify_upgrade_plugin.runbooks.restore.checks import (
-    TARGET_CHECKS, CheckTarget, host_steps, target_checks)
+    TARGET_CHECKS, CheckTarget, target_checks)
 from cloudify_upgrade_plugin.runbooks.restore.route import RouteCopy
 from cloudify_upgrade_plugin.runbooks.restore.cutover import (
     CutOver, Finish, FollowCredentials, InstallAgents, Reconcile, RestoreUsers)
@@ -92,6 +97,7 @@ class RestoreCommand(Command):
         self.mode = mode
         self.options = options
         self.ctx = None
+        self.rehearsed = False
 
     def check(self) -> None:
         options, mode = self.options, self.mode
@@ -111,7 +117,8 @@ class RestoreCommand(Command):
             raise cluster.open_failure(workspace, error, _profile_host(target_profile))
         plugins.validate_option(options, target)
         ctx = self.ctx = RestoreContext(
-            workspace, yes=options.yes, options=options, mode=mode, target_manager=target,
+            workspace, yes=options.yes, rehearse=options.rehearse, options=options, mode=mode,
+            target_manager=target,
             target_profile=target_profile, source_profile=source_profile,
             check_ids=CHECK_IDS)
         ctx.confirm = _confirm_with_summary(ctx)
@@ -136,15 +143,19 @@ class RestoreCommand(Command):
             steps_for(self.mode, source), self.ctx.cluster))
         fingerprint = {'target': {'address': self.ctx.target_manager.address},
                        'restore_mode': self.mode.name}
-        Runner(self.workspace, runbook, fingerprint).run(self.ctx)
+        result = Runner(self.workspace, runbook, fingerprint).run(self.ctx)
+        self.rehearsed = bool(result.get('rehearsed'))
 
     def failed(self, error: UpgradeError) -> dict:
         document = result_document(self.workspace, self.mode)
+        document['status'] = 'failed'
         document['error'] = error.to_dict()
         error.document = dict(document, **(error.document or {}))
         return document
 
     def document(self) -> dict:
+        if self.rehearsed:
+            return rehearsal_document(self.workspace, self.mode)
         return result_document(self.workspace, self.mode)
 
     def report(self, document: dict) -> None:
@@ -152,15 +163,16 @@ class RestoreCommand(Command):
                      sections=after_restore.report_sections(self.workspace.meta))
 
     def render(self, document: dict) -> None:
-        common.render(document, result_lines(document))
+        common.render(document, rehearsal_lines(document) if self.rehearsed
+                      else result_lines(document))
 
 
 def _ssh_hosts(ctx, meta) -> list:
-    """The profiles of the hosts this run will use over SSH: the target's when a step needs
-    it, the old manager's when the cut-over stops its riemann (new-host, 3.x/4.x)."""
+    """The profiles of the hosts this run will use over SSH: the target's when its profile
+    has SSH settings (target-disk; restore-users, restore-ssl), the old manager's when the
+    cut-over stops its riemann (new-host, 3.x/4.x)."""
     found = []
-    if common.ssh_configured(ctx.target_manager) and \
-            host_steps(ctx, prepared_snapshot(ctx.workspace)):
+    if common.ssh_configured(ctx.target_manager):       # target-disk runs `df` there
         found.append(ctx.target_profile)
     source = versions.Version.parse((meta.get('source') or {}).get('version'))
     if ctx.mode.name == versions.MODE_NEW_HOST and versions.has_riemann(source) and \
@@ -370,6 +382,7 @@ def result_document(workspace: Workspace, mode: RestoreMode) -> dict:
             'skipped_deployments': meta.get('restore_skipped_deployments'),
             'cluster': cluster.result_section(meta),
             'old_manager_fence': meta.get('old_manager_fence'),
+            'status': 'done',
             'steps': common.step_states(workspace),
             'next': 'cfy upgrade verify-heals --upgrade-id {0}'.format(workspace.upgrade_id),
             'left_to_do': plugins.left_to_do(meta.get('restore_skipped_deployments')) +
@@ -392,6 +405,37 @@ def fence_lines(record) -> List[str]:
     if record.get('undo'):
         lines.append('To give the old manager its duties back (a rollback): {0}'.format(
             '; '.join('`{0}`'.format(command) for command in record['undo'])))
+    return lines
+
+
+def rehearsal_document(workspace: Workspace, mode: RestoreMode) -> dict:
+    """The document of a rehearsal: the result so far, stopped before the cut-over."""
+    document = result_document(workspace, mode)
+    document['status'] = 'rehearsed'
+    document['next'] = 'cfy upgrade {0} --upgrade-id {1}'.format(mode.name,
+                                                                 workspace.upgrade_id)
+    document['left_to_do'] = [
+        'The old manager is still in charge: its auto-heal was not stopped and no agent '
+        'moved; the new manager holds the restored copy of the snapshot. Do not use the '
+        'new manager until the upgrade goes on.',
+        'Whatever changes on the old manager from now on is not on the new one: if '
+        'blueprints, deployments or users change before the cut-over, start a new upgrade '
+        '(prepare again, onto a reinstalled new manager).',
+        'To go on: `{0}` (without --rehearse); the finished steps are not redone.'.format(
+            document['next'])]
+    return document
+
+
+def rehearsal_lines(document: dict) -> List[str]:
+    lines = ['Upgrade {0}: rehearsed on {1} {2} ({3}): everything before the point of no '
+             'return is done; the old manager is still in charge.'.format(
+                 document['upgrade_id'], document['target']['version'],
+                 document['target']['edition'], document['target']['address']),
+             'Status: rehearsed.',
+             'Reconciliation: {0}.'.format('no difference' if document['reconciliation']['ok']
+                                           else document['reconciliation']['differences'])]
+    lines.extend(document['left_to_do'])
+    lines.append('Next: {0}'.format(document['next']))
     return lines
 
 

@@ -164,6 +164,42 @@ def test_point_of_no_return_asks(ws):
     assert rec.calls == ['one', 'move-agents']
 
 
+def test_rehearsal_stops_before_the_point_of_no_return_and_the_next_run_goes_on(ws):
+    """issue 17 item 21: nothing of the point of no return runs in a rehearsal (not even
+    its check or the question); the next run starts there and redoes nothing."""
+    rec = Recorder()
+
+    def never(step):
+        raise AssertionError('a rehearsal must not ask')
+
+    def checked(ctx):
+        rec.calls.append('check cut-over')
+        return False
+
+    runbook = Runbook('new-host', [rec.step('one'),
+                                   rec.step('cut-over', point_of_no_return=True,
+                                            check=checked),
+                                   rec.step('three')])
+    result = Runner(ws, runbook, FP).run(Context(ws, confirm=never, rehearse=True))
+    assert result['rehearsed'] == 'cut-over'
+    assert [s['status'] for s in result['steps']] == ['succeeded', 'rehearsed']
+    assert rec.calls == ['one']
+    assert _events(ws) == [('one', 'started'), ('one', 'succeeded'),
+                           ('cut-over', 'rehearsed')]
+    # a second rehearsal stops at the same place, still without running anything again
+    Runner(ws, runbook, FP).run(Context(ws, confirm=never, rehearse=True))
+    assert rec.calls == ['one']
+    result = Runner(ws, runbook, FP).run(Context(ws, yes=True))
+    assert 'rehearsed' not in result
+    assert rec.calls == ['one', 'check cut-over', 'cut-over', 'three']
+    assert [s['status'] for s in result['steps']] == ['succeeded'] * 3
+    # past the point of no return a rehearsal is refused before anything runs
+    with pytest.raises(InputError) as info:
+        Runner(ws, runbook, FP).run(Context(ws, rehearse=True))
+    assert info.value.error_id == 'rehearsal-too-late' and info.value.exit_code == 2
+    assert rec.calls == ['one', 'check cut-over', 'cut-over', 'three']
+
+
 def test_yes_skips_the_question(ws):
     def never(step):
         raise AssertionError('must not ask')

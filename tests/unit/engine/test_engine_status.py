@@ -40,7 +40,8 @@ def test_status_json_document(ws):
     result = _invoke('--json')
     assert result.exit_code == 0, (result.output, result.exception)
     document = json.loads(result.stdout)
-    assert set(document) == {'upgrade_id', 'mode', 'steps', 'next'}
+    assert set(document) == {'upgrade_id', 'mode', 'status', 'steps', 'next'}
+    assert document['status'] == 'failed'
     assert document['upgrade_id'] == 'upg-test'
     assert document['mode'] == 'new-host'
     assert document['next'] == 'cfy upgrade prepare --upgrade-id upg-test'
@@ -182,3 +183,32 @@ def test_a_later_command_keeps_the_verify_heals_section_of_the_report(ws):
     write_report(ws, {'verify_heals': {'ok': True, 'complete': True}, 'left_to_do': []})
     assert ws.read_json('report.json') == {'verify_heals': {'ok': True, 'complete': True},
                                            'left_to_do': []}
+
+
+def _new_host_like(ws, rehearse):
+    runbook = Runbook('new-host', [
+        FunctionStep('restore', run=lambda ctx: None),
+        FunctionStep('cut-over', run=lambda ctx: None, point_of_no_return=True),
+        FunctionStep('install-agents', run=lambda ctx: None)])
+    return Runner(ws, runbook, FP).run(Context(ws, yes=True, rehearse=rehearse))
+
+
+def test_status_of_a_rehearsal_then_of_its_continuation(ws):
+    """issue 17 item 21: `status` says "rehearsed" until the cut-over runs, and the next
+    command is the same one without --rehearse."""
+    _new_host_like(ws, rehearse=True)
+    human = _invoke().stdout      # first: --json stays on for the rest of the process
+    assert 'Status: rehearsed' in human and 'still in charge' in human, human
+    result = _invoke('--json')
+    assert result.exit_code == 0, (result.output, result.exception)
+    document = json.loads(result.stdout)
+    assert document['status'] == 'rehearsed'
+    assert [(s['id'], s['status']) for s in document['steps']] == [
+        ('restore', 'succeeded'), ('cut-over', 'pending'), ('install-agents', 'pending')]
+    assert document['next'] == 'cfy upgrade new-host --upgrade-id upg-test'
+    write_report(ws, {'status': 'rehearsed'})
+    assert '- status: rehearsed' in open(ws.path('report.md')).read()
+    _new_host_like(ws, rehearse=False)
+    document = json.loads(_invoke('--json').stdout)
+    assert document['status'] == 'in-progress'     # verify-heals is next
+    assert document['next'] == 'cfy upgrade verify-heals --upgrade-id upg-test'
