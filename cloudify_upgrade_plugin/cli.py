@@ -5,7 +5,7 @@ command's frozen options (``options.py``), call one command entry point - import
 when the command runs, so `cfy --help` stays cheap - and exit with the code of its
 ``Outcome``.  No REST or SSH call lives here.  Errors become exit codes per
 docs/cli-contract.md: 1 failed, 2 usage, 3 blocked before any change, 4 suspicious heals found,
-5 verify-heals incomplete.
+5 verify-heals incomplete, 130 interrupted (Ctrl-C).
 """
 import errno
 import functools
@@ -18,7 +18,7 @@ from cloudify_cli.cli import cfy
 from cloudify_upgrade_plugin import log
 from cloudify_upgrade_plugin.engine.checks import Waiver
 from cloudify_upgrade_plugin.engine.command import Outcome
-from cloudify_upgrade_plugin.errors import EXIT_OK, UpgradeError
+from cloudify_upgrade_plugin.errors import EXIT_OK, Interrupted, UpgradeError
 from cloudify_upgrade_plugin.options import (
     DEFAULT_AGENT_TIMEOUT, DEFAULT_AGENTS_CONCURRENCY, DEFAULT_TENANT, DEFAULT_TIMEOUT,
     MAX_AGENTS_CONCURRENCY, USERS_POLICIES, InPlaceOptions, NewHostOptions, PlanOptions,
@@ -53,6 +53,10 @@ def boundary(func) -> Callable:
             return _unexpected(error)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise       # click's own usage errors and exits keep their exit codes
+        except KeyboardInterrupt:       # Ctrl-C outside a step (a step's is Interrupted)
+            return boundary(_raise)(Interrupted(
+                'The command was interrupted; run the same command again to resume (no '
+                'step was running: nothing was left half-done).'))
         except Exception as error:      # a bug, or an answer nobody expected: no traceback
             return _unexpected(error)
         exit_code = getattr(outcome, 'exit_code', EXIT_OK)
