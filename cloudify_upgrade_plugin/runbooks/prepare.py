@@ -241,6 +241,9 @@ def _document(workspace, manager, mode):
     document['inventory'] = 'inventory/source.json' if workspace.exists(
         'inventory/source.json') else None
     document['frozen'] = workspace.journal.last_event(Freeze.id) in ('succeeded', 'skipped')
+    document['maintenance'] = _maintenance_left(workspace, document['frozen'])
+    if document['frozen']:
+        document['checks'] = [_after_freeze(check) for check in document['checks']]
     document['next'] = next_command(workspace.upgrade_id, mode)
     instructions = []
     if document['frozen']:
@@ -254,6 +257,27 @@ def _document(workspace, manager, mode):
         instructions.extend(teardown_instructions(manager.version))
     document['instructions'] = instructions
     return document
+
+
+def _maintenance_left(workspace, frozen) -> Optional[str]:
+    """The old manager's maintenance state as prepare left it: what freeze-source saw at
+    its end, else what the maintenance-mode check saw (prepare changed nothing since);
+    None when not known (the check was waived or failed)."""
+    if frozen:
+        details = workspace.journal.last_entry(Freeze.id).get('details') or {}
+        return details.get('maintenance') or 'activated'
+    checks = {check['id']: check for check in workspace.meta.get('checks') or []}
+    if (checks.get('maintenance-mode') or {}).get('status') == 'pass':
+        return 'deactivated'
+    return None
+
+
+def _after_freeze(check: dict) -> dict:
+    """The maintenance-mode check saw the state before --freeze: say what followed."""
+    if check.get('id') != 'maintenance-mode' or check.get('status') != 'pass':
+        return check
+    return dict(check, message='Maintenance mode was off when checked; --freeze activated '
+                               'it once the snapshot was safe locally.')
 
 
 def next_command(upgrade_id: str, mode: str) -> str:
@@ -275,6 +299,12 @@ def _prepare_lines(document):
     if document.get('inventory'):
         lines.append('Inventory: {0}'.format(document['inventory']))
     lines.extend(common.check_lines(document['checks']))
+    if document.get('maintenance') == 'activated':
+        lines.append('Maintenance mode: activated on the old manager (--freeze); it stays on '
+                     'until `cfy maintenance-mode deactivate`.')
+    elif document.get('maintenance') == 'deactivated':
+        lines.append('Maintenance mode: off on the old manager (not frozen: changes made '
+                     'there from now on are not in the snapshot).')
     for line in document.get('instructions') or []:
         lines.append('* ' + line)
     lines.append('Next: {0}'.format(document['next']))
