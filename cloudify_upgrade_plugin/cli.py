@@ -207,13 +207,17 @@ def plan(mode, target_version, from_profile, waive, reason,
                    'in maintenance mode so no later change is silently lost. '
                    'On 3.4-4.4 this blocks every REST call but status, '
                    'version and maintenance; on 4.5+ snapshots stay allowed.')
+@click.option('--new', 'new', is_flag=True, default=False,
+              help='Start a new upgrade (a new snapshot) even when the latest one of this '
+                   'manager and mode is prepared or unfinished; that one is kept, marked '
+                   'superseded.')
 @waive_options
 @host_keys_option
 @timeout_option
 @cfy.options.common_options
 @boundary
 def prepare(mode, target_version, from_profile, upgrade_id, snapshot_id,
-            freeze, waive, reason, accept_new_host_keys, timeout) -> Outcome:
+            freeze, new, waive, reason, accept_new_host_keys, timeout) -> Outcome:
     """Snapshot and back up the old manager; touches nothing irreversibly.
 
     Checks the old manager, creates a snapshot and waits for it, downloads it
@@ -224,7 +228,7 @@ def prepare(mode, target_version, from_profile, upgrade_id, snapshot_id,
     from cloudify_upgrade_plugin.runbooks import prepare as command
     return command.run(PrepareOptions(
         mode=mode, target_version=target_version, from_profile=from_profile,
-        upgrade_id=upgrade_id, snapshot_id=snapshot_id, freeze=freeze,
+        upgrade_id=upgrade_id, snapshot_id=snapshot_id, freeze=freeze, new=new,
         waivers=_waivers(waive, reason), timeout=timeout,
         accept_new_host_keys=accept_new_host_keys))
 

@@ -39,6 +39,7 @@ class PrepareOptions(PlanOptions):
     snapshot_id: Optional[str] = None
     freeze: bool = False
     timeout: int = DEFAULT_TIMEOUT
+    new: bool = False
 
 
 @dataclass(frozen=True)

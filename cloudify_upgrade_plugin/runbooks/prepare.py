@@ -13,10 +13,8 @@ from cloudify_upgrade_plugin.engine.checks import evaluate
 from cloudify_upgrade_plugin.engine.command import Command, Outcome
 from cloudify_upgrade_plugin.engine.runner import Runner
 from cloudify_upgrade_plugin.engine.step import Runbook, Step
-from cloudify_upgrade_plugin.engine.workspace import (
-    Workspace, list_upgrade_ids, validate_upgrade_id)
+from cloudify_upgrade_plugin.engine.workspace import Workspace, validate_upgrade_id
 from cloudify_upgrade_plugin.errors import BlockedError, InputError, UpgradeError
-from cloudify_upgrade_plugin.files import UnsafePath
 from cloudify_upgrade_plugin.host import known_hosts
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import waits
@@ -24,6 +22,7 @@ from cloudify_upgrade_plugin.options import PrepareOptions
 from cloudify_upgrade_plugin.runbooks import common, inventory
 from cloudify_upgrade_plugin.runbooks.context import PrepareContext
 from cloudify_upgrade_plugin.runbooks.in_place import teardown_instructions
+from cloudify_upgrade_plugin.runbooks.reuse import existing_workspace, latest_of, supersede
 from cloudify_upgrade_plugin.runbooks.source_checks import (
     PATCH_CHECK, SOURCE_CHECKS, host_backups_needed, patch_check_from_snapshot,
     source_checks)
@@ -66,7 +65,9 @@ class PrepareCommand(Command):
         if options.snapshot_id:
             _require_valid_snapshot_id(options.snapshot_id)
         common.verify_host_keys(source_host_profiles(manager, mode))
-        workspace = _existing_workspace(options, manager, mode)
+        # the latest upgrade of this manager and mode: resumed, reused, or superseded
+        previous = None if options.upgrade_id else latest_of(manager, mode)
+        workspace = existing_workspace(options, previous)
         precomputed = None
         if workspace is None:
             # a new upgrade: nothing, not even the workspace, exists until the checks pass
@@ -82,7 +83,10 @@ class PrepareCommand(Command):
                 validate_upgrade_id(options.upgrade_id)
             workspace = Workspace.create(options.upgrade_id, mode=mode,
                                          source=common.manager_meta(manager),
-                                         target_version=str(target) if target else None)
+                                         target_version=str(target) if target else None,
+                                         supersedes=previous.upgrade_id if previous else None)
+            if previous is not None:
+                supersede(previous, workspace)
         self.workspace = workspace
         snapshot_id = _snapshot_id(workspace, options)
         if precomputed is not None:
@@ -179,44 +183,6 @@ def default_snapshot_id(workspace) -> str:
     if not candidate[:1].isalpha():
         candidate = 'upg-' + candidate
     return candidate[:256]
-
-
-def _existing_workspace(options, manager, mode):
-    """The workspace to resume, or None when prepare starts a new upgrade."""
-    upgrade_id = options.upgrade_id
-    if upgrade_id:
-        return Workspace.open(upgrade_id) if upgrade_id in list_upgrade_ids() else None
-    resumable = _unfinished_prepare(manager, mode)
-    if resumable is not None:
-        get_logger().info('Resuming upgrade %s (its prepare did not finish; pass '
-                          '--upgrade-id NEW to start another one).', resumable.upgrade_id)
-    return resumable
-
-
-def _unfinished_prepare(manager, mode):
-    """The most recent workspace of this source and mode whose prepare did not finish.
-
-    Not one whose snapshot was refused for a missing patch: once the patch is applied a
-    new snapshot (a new upgrade) is needed; `--upgrade-id` still resumes it explicitly.
-    """
-    try:
-        workspace = Workspace.open()
-    except UnsafePath:
-        raise       # never silently start another upgrade next to a tampered one
-    except UpgradeError:
-        return None
-    meta = workspace.meta
-    if (meta.get('source') or {}).get('address') != manager.address or \
-            meta.get('mode') != mode:
-        return None
-    journal = workspace.journal
-    if journal.last_event(WriteReport.id) == 'succeeded':
-        return None
-    last = journal.last_entry(VerifySnapshot.id)
-    if last and last['event'] == 'failed' and \
-            (last.get('details') or {}).get('error_id') in versions.PATCH_PROBLEM_IDS:
-        return None
-    return workspace
 
 
 def base_document(manager, mode, checks) -> dict:
