@@ -5,7 +5,7 @@ command's frozen options (``options.py``), call one command entry point - import
 when the command runs, so `cfy --help` stays cheap - and exit with the code of its
 ``Outcome``.  No REST or SSH call lives here.  Errors become exit codes per
 docs/cli-contract.md: 1 failed, 2 usage, 3 blocked before any change, 4 suspicious heals found,
-5 verify-heals incomplete.
+5 verify-heals incomplete, 130 interrupted (Ctrl-C).
 """
 import errno
 import functools
@@ -20,7 +20,7 @@ from cloudify_cli.cli import cfy
 from cloudify_upgrade_plugin import log
 from cloudify_upgrade_plugin.engine.checks import Waiver
 from cloudify_upgrade_plugin.engine.command import Outcome
-from cloudify_upgrade_plugin.errors import EXIT_OK, UpgradeError
+from cloudify_upgrade_plugin.errors import EXIT_OK, Interrupted, UpgradeError
 from cloudify_upgrade_plugin.options import (
     DEFAULT_AGENT_TIMEOUT, DEFAULT_AGENTS_CONCURRENCY, DEFAULT_LINK_MBPS, DEFAULT_TENANT,
     DEFAULT_TIMEOUT, MAX_AGENTS_CONCURRENCY, USERS_POLICIES, InPlaceOptions, NewHostOptions,
@@ -57,6 +57,10 @@ def boundary(func) -> Callable:
             return _unexpected(error)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise       # click's own usage errors and exits keep their exit codes
+        except KeyboardInterrupt:       # Ctrl-C outside a step (a step's is Interrupted)
+            return boundary(_raise)(Interrupted(
+                'The command was interrupted; run the same command again to resume (no '
+                'step was running: nothing was left half-done).'))
         except Exception as error:      # a bug, or an answer nobody expected: no traceback
             return _unexpected(error)
         exit_code = getattr(outcome, 'exit_code', EXIT_OK)
@@ -244,6 +248,10 @@ def plan(mode, target_version, from_profile, to_profile, waive, reason,
                    'in maintenance mode so no later change is silently lost. '
                    'On 3.4-4.4 this blocks every REST call but status, '
                    'version and maintenance; on 4.5+ snapshots stay allowed.')
+@click.option('--new', 'new', is_flag=True, default=False,
+              help='Start a new upgrade (a new snapshot) even when the latest one of this '
+                   'manager and mode is prepared or unfinished; that one is kept, marked '
+                   'superseded.')
 @waive_options
 @host_keys_option
 @link_option
@@ -251,7 +259,7 @@ def plan(mode, target_version, from_profile, to_profile, waive, reason,
 @cfy.options.common_options
 @boundary
 def prepare(mode, target_version, from_profile, upgrade_id, snapshot_id,
-            freeze, waive, reason, accept_new_host_keys, link_mbps, timeout) -> Outcome:
+            freeze, new, waive, reason, accept_new_host_keys, link_mbps, timeout) -> Outcome:
     """Snapshot and back up the old manager; touches nothing irreversibly.
 
     Checks the old manager, creates a snapshot and waits for it, downloads it
@@ -262,7 +270,7 @@ def prepare(mode, target_version, from_profile, upgrade_id, snapshot_id,
     from cloudify_upgrade_plugin.runbooks import prepare as command
     return command.run(PrepareOptions(
         mode=mode, target_version=target_version, from_profile=from_profile,
-        upgrade_id=upgrade_id, snapshot_id=snapshot_id, freeze=freeze,
+        upgrade_id=upgrade_id, snapshot_id=snapshot_id, freeze=freeze, new=new,
         waivers=_waivers(waive, reason), timeout=timeout,
         accept_new_host_keys=accept_new_host_keys, link_mbps=link_mbps))
 

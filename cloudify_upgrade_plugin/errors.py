@@ -15,6 +15,7 @@ EXIT_USAGE = 2
 EXIT_BLOCKED = 3
 EXIT_HEALS_FOUND = 4
 EXIT_INCOMPLETE = 5     # verify-heals could not check a manager or a tenant
+EXIT_INTERRUPTED = 130      # Ctrl-C (SIGINT): 128 + 2, as shells report it
 
 
 class UpgradeError(CloudifyCliError):
@@ -70,3 +71,10 @@ class InputError(UpgradeError):
     """Bad input detected by the plugin rather than by click (exit 2)."""
     exit_code = EXIT_USAGE
     default_id = 'bad-input'
+
+
+class Interrupted(UpgradeError):
+    """Ctrl-C (SIGINT) stopped the command (exit 130); the journal records the step that
+    was running as ``interrupted`` and the same command resumes it."""
+    exit_code = EXIT_INTERRUPTED
+    default_id = 'interrupted'

@@ -44,6 +44,7 @@ class PrepareOptions(PlanOptions):
     snapshot_id: Optional[str] = None
     freeze: bool = False
     timeout: int = DEFAULT_TIMEOUT
+    new: bool = False
 
 
 @dataclass(frozen=True)

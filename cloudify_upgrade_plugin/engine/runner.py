@@ -23,6 +23,10 @@
    that reaches a point of no return already started or passed is refused
    (``InputError('rehearsal-too-late')``, exit 2) before any step of it runs.
 
+Ctrl-C (``KeyboardInterrupt``) inside a step journals ``interrupted`` (``signal: SIGINT``)
+for the step that was running and raises ``Interrupted`` (exit 130): the next run finds the
+step started and not ended, as after a crash, and checks it before resuming it.
+
 Failures are journaled (``failed`` with the error id, message and hints) and raised as
 ``StepFailed`` carrying ``step`` (a ``BlockedError`` is re-raised as it is: exit 3; an
 ``InputError`` keeps its exit 2).  Any other
@@ -35,7 +39,8 @@ from typing import Any, List, Tuple
 from cloudify_upgrade_plugin.engine import journal as jr
 from cloudify_upgrade_plugin.engine.redact import redact
 from cloudify_upgrade_plugin.engine.step import Context, NotConfirmed, Runbook
-from cloudify_upgrade_plugin.errors import BlockedError, InputError, StepFailed, UpgradeError
+from cloudify_upgrade_plugin.errors import (
+    BlockedError, InputError, Interrupted, StepFailed, UpgradeError)
 
 STEP_INTERRUPTED = 'step-interrupted'
 UNEXPECTED = 'unexpected-error'
@@ -81,6 +86,8 @@ class Runner:
                 ctx.step = step
                 try:
                     results.append(self._run_step(journal, ctx, step, index, total))
+                except KeyboardInterrupt:
+                    raise self._interrupted(journal, step, index, total) from None
                 finally:
                     ctx.step = None
         return {'upgrade_id': self.workspace.upgrade_id, 'runbook': self.runbook.name,
@@ -116,7 +123,9 @@ class Runner:
             last['event'] == jr.STARTED
             or (last['event'] == jr.FAILED and (last.get('details') or {}).get('interrupted')))
         if interrupted:
-            if last['event'] == jr.STARTED:
+            if last['event'] == jr.STARTED and \
+                    journal.step_entries(step.id)[-1]['event'] != jr.INTERRUPTED:
+                # (a Ctrl-C already journaled it)
                 self._journal(journal, step, prefix, jr.INTERRUPTED,
                               {'attempt_started_at': last['ts']})
             if self._check(journal, ctx, step, prefix, interrupted=True):
@@ -169,6 +178,34 @@ class Runner:
             self._handle(journal, step, prefix, error, interrupted=interrupted)
 
     # -- journal and errors ---------------------------------------------------------------
+
+    def _interrupted(self, journal, step, index, total):
+        """Ctrl-C inside ``step``: journal where it stopped; the error to show (exit 130)."""
+        lifecycle = [entry for entry in journal.step_entries(step.id)
+                     if entry['event'] in jr.LIFECYCLE_EVENTS]
+        last = lifecycle[-1] if lifecycle else None
+        entries = journal.step_entries(step.id)
+        running = last is not None and last['event'] == jr.STARTED
+        if running and entries[-1]['event'] != jr.INTERRUPTED:
+            journal.append(step.id, jr.INTERRUPTED, {'signal': 'SIGINT',
+                                                     'attempt_started_at': last['ts']})
+        again = '`{0} --upgrade-id {1}`'.format(self.runbook.command,
+                                                self.workspace.upgrade_id)
+        if running:
+            message = 'Step {0} ({1}) interrupted; run the same command again to resume: ' \
+                      '{2}.'.format(step.id, step.title, again)
+        else:
+            message = 'Step {0} ({1}) had not started when the command was interrupted; ' \
+                      'run the same command again to resume: {2}.'.format(
+                          step.id, step.title, again)
+        self.logger.info('[%d/%d] %s: interrupted (Ctrl-C)', index, total, step.id)
+        upgrade_id = self.workspace.upgrade_id
+        return Interrupted(
+            message, step=step.id,
+            hints=['The journal ({0}) records where it stopped; `cfy upgrade status '
+                   '--upgrade-id {1}` shows it.'.format(journal.path, upgrade_id),
+                   'Finished steps are not redone; the interrupted one is checked (is its '
+                   'effect in place?) before it is resumed.'])
 
     def _journal(self, journal, step, prefix, event, details):
         entry = journal.append(step.id, event, details)

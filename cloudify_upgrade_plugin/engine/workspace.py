@@ -78,6 +78,7 @@ def list_upgrade_ids() -> List[str]:
 META_TYPES = {
     'upgrade_id': str, 'mode': str, 'created_at': str, 'snapshot_id': str,
     'target_version': str, 'restore_execution_id': str, 'restore_started_at': str,
+    'supersedes': str, 'superseded_by': str,
     'restore_ended_seen_at': str, 'cutover_at': str, 'target_health': str,
     'fingerprint': dict, 'source': dict, 'target': dict, 'snapshot': dict,
     'reconciliation': dict, 'agents': dict, 'estimates': dict,

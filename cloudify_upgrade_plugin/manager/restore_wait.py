@@ -143,6 +143,18 @@ def stay_quiet_probing(manager, seconds: float, clock=None, sleep=None) -> None:
                               duration(end - clock()))
 
 
+def restore_flag(manager) -> Optional[str]:
+    """5.0.5+: what ``/api/v3.1/snapshot-status`` says now ("running", "not-running");
+    None on older managers or without a JSON answer (behaviour §2.3)."""
+    if not versions.reports_restore_flag(manager.version):
+        return None
+    result = discovery.probe(manager.session, manager.address, '/api/v3.1/snapshot-status',
+                             verify=manager.verify)
+    if result.is_json and isinstance(result.body, dict):
+        return result.body.get('status')
+    return None
+
+
 def wait_for_restore_flag(manager, timeout, clock=None, sleep=None, poll_start=POLL_START,
                           poll_cap=POLL_CAP, poll_factor=POLL_FACTOR, session=None) -> bool:
     """5.0.5+: wait until ``/api/v3.1/snapshot-status`` says "not-running".

@@ -13,10 +13,8 @@ from cloudify_upgrade_plugin.engine.checks import evaluate, validate_waivers
 from cloudify_upgrade_plugin.engine.command import Command, Outcome
 from cloudify_upgrade_plugin.engine.runner import Runner
 from cloudify_upgrade_plugin.engine.step import Runbook, Step
-from cloudify_upgrade_plugin.engine.workspace import (
-    Workspace, list_upgrade_ids, validate_upgrade_id)
+from cloudify_upgrade_plugin.engine.workspace import Workspace, validate_upgrade_id
 from cloudify_upgrade_plugin.errors import BlockedError, InputError, UpgradeError
-from cloudify_upgrade_plugin.files import UnsafePath
 from cloudify_upgrade_plugin.host import known_hosts
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import waits
@@ -24,6 +22,7 @@ from cloudify_upgrade_plugin.options import PrepareOptions
 from cloudify_upgrade_plugin.runbooks import cluster, common, estimates, inventory
 from cloudify_upgrade_plugin.runbooks.context import PrepareContext
 from cloudify_upgrade_plugin.runbooks.in_place import teardown_instructions
+from cloudify_upgrade_plugin.runbooks.reuse import existing_workspace, latest_of, supersede
 from cloudify_upgrade_plugin.runbooks.source_checks import (
     PATCH_CHECK, SOURCE_CHECKS, host_backups_needed, patch_check_from_snapshot,
     source_checks)
@@ -62,7 +61,9 @@ class PrepareCommand(Command):
         if options.snapshot_id:
             _require_valid_snapshot_id(options.snapshot_id)
         common.verify_host_keys(source_host_profiles(manager, mode))
-        workspace = _existing_workspace(options, manager, mode)
+        # the latest upgrade of this manager and mode: resumed, reused, or superseded
+        previous = None if options.upgrade_id else latest_of(manager, mode)
+        workspace = existing_workspace(options, previous)
         precomputed = estimate = None
         if workspace is None:
             # a new upgrade: nothing, not even the workspace, exists until the checks pass
@@ -82,7 +83,10 @@ class PrepareCommand(Command):
                 validate_upgrade_id(options.upgrade_id)
             workspace = Workspace.create(options.upgrade_id, mode=mode,
                                          source=common.manager_meta(manager),
-                                         target_version=str(target) if target else None)
+                                         target_version=str(target) if target else None,
+                                         supersedes=previous.upgrade_id if previous else None)
+            if previous is not None:
+                supersede(previous, workspace)
         self.workspace = workspace
         cluster.record_source(workspace, manager, target)     # the layout, non-secret
         snapshot_id = _snapshot_id(workspace, options)
@@ -183,44 +187,6 @@ def default_snapshot_id(workspace) -> str:
     return candidate[:256]
 
 
-def _existing_workspace(options, manager, mode):
-    """The workspace to resume, or None when prepare starts a new upgrade."""
-    upgrade_id = options.upgrade_id
-    if upgrade_id:
-        return Workspace.open(upgrade_id) if upgrade_id in list_upgrade_ids() else None
-    resumable = _unfinished_prepare(manager, mode)
-    if resumable is not None:
-        get_logger().info('Resuming upgrade %s (its prepare did not finish; pass '
-                          '--upgrade-id NEW to start another one).', resumable.upgrade_id)
-    return resumable
-
-
-def _unfinished_prepare(manager, mode):
-    """The most recent workspace of this source and mode whose prepare did not finish.
-
-    Not one whose snapshot was refused for a missing patch: once the patch is applied a
-    new snapshot (a new upgrade) is needed; `--upgrade-id` still resumes it explicitly.
-    """
-    try:
-        workspace = Workspace.open()
-    except UnsafePath:
-        raise       # never silently start another upgrade next to a tampered one
-    except UpgradeError:
-        return None
-    meta = workspace.meta
-    if (meta.get('source') or {}).get('address') != manager.address or \
-            meta.get('mode') != mode:
-        return None
-    journal = workspace.journal
-    if journal.last_event(WriteReport.id) == 'succeeded':
-        return None
-    last = journal.last_entry(VerifySnapshot.id)
-    if last and last['event'] == 'failed' and \
-            (last.get('details') or {}).get('error_id') in versions.PATCH_PROBLEM_IDS:
-        return None
-    return workspace
-
-
 def base_document(manager, mode, checks) -> dict:
     return {'mode': mode,
             'source': {'version': str(manager.version), 'edition': manager.edition,
@@ -243,6 +209,9 @@ def _document(workspace, manager, mode):
     document['inventory'] = 'inventory/source.json' if workspace.exists(
         'inventory/source.json') else None
     document['frozen'] = workspace.journal.last_event(Freeze.id) in ('succeeded', 'skipped')
+    document['maintenance'] = _maintenance_left(workspace, document['frozen'])
+    if document['frozen']:
+        document['checks'] = [_after_freeze(check) for check in document['checks']]
     document['next'] = next_command(workspace.upgrade_id, mode)
     document['layout'] = meta.get('source_layout')
     document['cluster'] = meta.get('source_cluster')
@@ -262,6 +231,27 @@ def _document(workspace, manager, mode):
         instructions.extend(teardown_instructions(manager.version))
     document['instructions'] = instructions
     return document
+
+
+def _maintenance_left(workspace, frozen) -> Optional[str]:
+    """The old manager's maintenance state as prepare left it: what freeze-source saw at
+    its end, else what the maintenance-mode check saw (prepare changed nothing since);
+    None when not known (the check was waived or failed)."""
+    if frozen:
+        details = workspace.journal.last_entry(Freeze.id).get('details') or {}
+        return details.get('maintenance') or 'activated'
+    checks = {check['id']: check for check in workspace.meta.get('checks') or []}
+    if (checks.get('maintenance-mode') or {}).get('status') == 'pass':
+        return 'deactivated'
+    return None
+
+
+def _after_freeze(check: dict) -> dict:
+    """The maintenance-mode check saw the state before --freeze: say what followed."""
+    if check.get('id') != 'maintenance-mode' or check.get('status') != 'pass':
+        return check
+    return dict(check, message='Maintenance mode was off when checked; --freeze activated '
+                               'it once the snapshot was safe locally.')
 
 
 def next_command(upgrade_id: str, mode: str) -> str:
@@ -286,6 +276,12 @@ def _prepare_lines(document):
     lines.extend(common.check_lines(document['checks']))
     if document.get('estimates'):
         lines.extend(estimates.lines(document['estimates']))
+    if document.get('maintenance') == 'activated':
+        lines.append('Maintenance mode: activated on the old manager (--freeze); it stays on '
+                     'until `cfy maintenance-mode deactivate`.')
+    elif document.get('maintenance') == 'deactivated':
+        lines.append('Maintenance mode: off on the old manager (not frozen: changes made '
+                     'there from now on are not in the snapshot).')
     for line in document.get('instructions') or []:
         lines.append('* ' + line)
     lines.append('Next: {0}'.format(document['next']))

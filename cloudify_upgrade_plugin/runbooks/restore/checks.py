@@ -10,13 +10,16 @@ reported as not checked rather than as failures of their own.  ``plan_target_che
 the read-only subset ``plan --to-profile`` runs before any snapshot exists.
 """
 import os
+import re
 import zipfile
 from typing import List
 
 from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.engine.checks import (
     BLOCK, FAIL, PASS, WARN, Check, CheckOutcome, CheckSet, evaluate)
+from cloudify_upgrade_plugin.engine.workspace import Workspace, list_upgrade_ids, upgrades_dir
 from cloudify_upgrade_plugin.errors import UpgradeError
+from cloudify_upgrade_plugin.manager import restore_wait
 from cloudify_upgrade_plugin.runbooks import common, credentials, estimates
 from cloudify_upgrade_plugin.runbooks.restore import gates
 from cloudify_upgrade_plugin.runbooks.restore.base import (
@@ -94,6 +97,7 @@ def target_checks(ctx) -> CheckSet:
     checks.run_check(target_ssh, target, host_steps(ctx, snapshot))
     checks.run_check(target_disk, target, ctx.workspace, snapshot)
     gated.rest(target_not_clean, target)
+    gated.rest(target_in_use, ctx.workspace, target)
     gated.rest(not_bootstrap_admin, target)
     gated.rest(agent_networks, snapshot, target)
     checks.run_check(snapshot_checksum, ctx.workspace, snapshot)
@@ -251,6 +255,87 @@ def target_not_clean(target) -> CheckOutcome:
         return FAIL, 'The target manager is not clean (a restore would refuse it, or ' \
                      'with force delete its data): blueprints in {0}.'.format('; '.join(found))
     return PASS, 'The target manager holds no blueprint.'
+
+
+# The snapshot id prepare derives from a generated upgrade id (engine.workspace.new_upgrade_id).
+PLUGIN_SNAPSHOT_ID = re.compile(r'upg-[0-9]{8}-[0-9]{6}-[0-9a-f]{4}')
+# Steps after which a workspace has put something on its target.
+TARGET_CHANGING_STEPS = ('upload-snapshot', 'start-restore')
+
+
+@TARGET_CHECKS.check('target-in-use', BLOCK)
+def target_in_use(workspace, target) -> CheckOutcome:
+    """Another upgrade is restoring onto this target, or has uploaded its snapshot there.
+
+    Read from the target itself, since the other upgrade may run on another machine: a
+    restore execution not ended and not this upgrade's, the 5.0.5+ restore flag
+    (facts §2.3), and snapshots on the target named like this plugin's (a generated upgrade
+    id) or like another workspace of this machine, other than this upgrade's own.  Also,
+    locally: another workspace of this machine that started uploading to or restoring on
+    the same address and did not finish.  This upgrade's own snapshot (a resumed run) is
+    never counted.
+    """
+    own = prepared_snapshot(workspace)['id']
+    meta = workspace.meta
+    own_restores = set(meta.get('failed_restore_execution_ids') or [])
+    own_restores.add(meta.get('restore_execution_id'))
+    local = _other_workspaces(workspace)
+    found, details = [], {}
+    running = [e for e in target.list_all(
+        'executions', workflow_id='restore_snapshot', include=['id', 'status', 'parameters'],
+        status=versions.active_execution_states(target.version))
+        if e.get('id') not in own_restores]
+    if running:
+        details['executions'] = [e.get('id') for e in running]
+        found.append('restore execution(s) running: {0}'.format(', '.join(
+            '{0} (snapshot {1})'.format(e.get('id'), (e.get('parameters') or {}).get(
+                'snapshot_id')) for e in running)))
+    elif restore_wait.restore_flag(target) == 'running':
+        details['restore_flag'] = 'running'
+        found.append('its snapshot-status says a restore is running')
+    theirs = {sid: uid for uid, (sid, _, _) in local.items() if sid}
+    others = [snap.get('id') for snap in target.list_all('snapshots', include=['id'])
+              if snap.get('id') != own and (snap.get('id') in theirs or
+                                            PLUGIN_SNAPSHOT_ID.fullmatch(snap.get('id') or ''))]
+    if others:
+        details['snapshots'] = others
+        found.append('snapshot(s) of another upgrade uploaded: {0}'.format(', '.join(
+            '{0}{1}'.format(sid, ' (upgrade {0} on this machine)'.format(theirs[sid])
+                            if sid in theirs else '') for sid in others)))
+    busy = sorted(uid for uid, (_, address, started) in local.items()
+                  if started and address == target.address)
+    if busy:
+        details['workspaces'] = busy
+        found.append('upgrade(s) {0} on this machine started uploading to or restoring on '
+                     'it and did not finish'.format(', '.join(busy)))
+    if found:
+        return FAIL, 'The target manager is in use by another upgrade: {0}. Restoring this ' \
+                     'snapshot as well would mix two upgrades; nothing was uploaded. Let ' \
+                     'the other upgrade finish, or abandon it (delete its snapshot from the ' \
+                     'target: `cfy snapshots delete ID`) and reinstall the target if a ' \
+                     'restore ran.'.format('; '.join(found)), details
+    return PASS, 'No other upgrade uses the target manager.'
+
+
+def _other_workspaces(workspace) -> dict:
+    """{upgrade_id: (snapshot id, target address, started uploading or restoring and not
+    finished)} of the other workspaces of this machine (read only; unreadable ones are
+    left out)."""
+    found = {}
+    for upgrade_id in list_upgrade_ids():
+        if upgrade_id == workspace.upgrade_id:
+            continue
+        other = Workspace(os.path.join(upgrades_dir(), upgrade_id), upgrade_id)
+        try:
+            meta = other.meta
+            state = other.journal.state()
+        except (UpgradeError, OSError, ValueError):
+            continue
+        snapshot_id = (meta.get('snapshot') or {}).get('id') or meta.get('snapshot_id')
+        started = any(step in state for step in TARGET_CHANGING_STEPS) and \
+            state.get('finish') != 'succeeded'
+        found[upgrade_id] = (snapshot_id, (meta.get('target') or {}).get('address'), started)
+    return found
 
 
 @TARGET_CHECKS.check('not-bootstrap-admin', BLOCK)

@@ -295,3 +295,43 @@ def test_subclassed_step_with_a_typed_context(ws):
     Runner(ws, Runbook('prepare', [Count()]), FP).run(ctx)
     assert ctx.count == 3
     assert ws.journal.last_entry('count-things')['details'] == {'count': 3}
+
+
+def test_ctrl_c_inside_a_step_is_journaled_and_resumed(ws):
+    """Ctrl-C (KeyboardInterrupt) inside a step: ``interrupted`` journaled once with the
+    signal, ``Interrupted`` (exit 130) names the step; the next run checks and resumes it."""
+    from cloudify_upgrade_plugin.errors import Interrupted
+    rec = Recorder()
+    state = {'interrupt': True}
+
+    def slow(ctx):
+        rec.calls.append('two')
+        if state['interrupt']:
+            raise KeyboardInterrupt()
+
+    runbook = Runbook('prepare', [rec.step('one'), rec.step('two', run=slow),
+                                  rec.step('three')])
+    with pytest.raises(Interrupted) as info:
+        Runner(ws, runbook, FP).run(Context(ws, yes=True))
+    assert info.value.exit_code == 130 and info.value.step == 'two'
+    assert 'interrupted; run the same command again to resume' in info.value.message
+    assert _events(ws, 'two') == [('two', 'started'), ('two', 'interrupted')]
+    assert ws.journal.last_entry('two')['details']['signal'] == 'SIGINT'
+    state['interrupt'] = False
+    Runner(ws, runbook, FP).run(Context(ws, yes=True))
+    assert rec.calls == ['one', 'two', 'two', 'three']
+    assert [e for _, e in _events(ws, 'two')] == ['started', 'interrupted', 'resumed',
+                                                  'started', 'succeeded']
+
+
+def test_ctrl_c_before_a_step_started_journals_nothing(ws):
+    from cloudify_upgrade_plugin.errors import Interrupted
+
+    def check(ctx):
+        raise KeyboardInterrupt()
+
+    runbook = Runbook('prepare', [FunctionStep('one', run=lambda ctx: None, check=check)])
+    with pytest.raises(Interrupted) as info:
+        Runner(ws, runbook, FP).run(Context(ws, yes=True))
+    assert 'had not started' in info.value.message
+    assert _events(ws) == []
