@@ -4,12 +4,15 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# The setuptools pin: why, in README.md (Install). Keep it the same in tox.ini and
+# tests/packaging/conftest.py.
+SETUPTOOLS := setuptools<80.9
 
 .PHONY: demo test lint wagon bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip wheel 'setuptools<70'
+	$(BIN)/pip install -q --upgrade pip wheel '$(SETUPTOOLS)'
 
 $(VENV)/.deps: setup.py | $(BIN)/python
 	$(BIN)/pip install -q 'cloudify>=7.0.5,<7.1' 'pytest>=7' 'pytest-mock>=3' \
@@ -28,8 +31,10 @@ demo: install
 lint: $(VENV)/.deps
 	$(BIN)/flake8 cloudify_upgrade_plugin tests benchmarks setup.py _cloudify_upgrade_hook.py
 
+# pytest's progress: one line per test file, then the 10 slowest tests and a line per test
+# not passed (-ra); the whole run takes about 15-20 minutes on a 2-core machine.
 test: install lint
-	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS) tests
+	$(BIN)/python -m pytest -p no:cacheprovider -ra --durations=10 $(PYTEST_ARGS) tests
 
 wagon: install
 	rm -rf wagon-out

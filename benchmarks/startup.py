@@ -1,7 +1,8 @@
 """Start-up cost of the plugin's `.pth` hook: two fresh venvs, with and without the plugin.
 
 Builds the plugin's wheel from a copy of the checkout (or takes `--wheel`), creates two
-fresh virtualenvs that differ only by that wheel (`setuptools<70` + cloudify 7.0.x in both),
+fresh virtualenvs that differ only by that wheel (the Makefile's setuptools pin, SETUPTOOLS
+(why: README.md, Install), + cloudify 7.0.x in both),
 then times `python -c pass`, `cfy --version` and `cfy snapshots --help` in each, interleaving
 the two venvs run by run (the order flips every round) to spread machine noise evenly.  It
 reports medians, the paired median difference and the ratio, the hook's own import time
@@ -30,6 +31,7 @@ BEGIN, END = '<!-- startup:begin -->', '<!-- startup:end -->'
 HOOK = '_cloudify_upgrade_hook'
 PTH_TARGET_MS = 2.0
 RATIO_TARGET = 1.03
+SETUPTOOLS = 'setuptools<80.9'  # the Makefile's pin (why: README.md, Install)
 COMMANDS = (
     ('python -c pass', ('python', '-c', 'pass')),
     ('cfy --version', ('cfy', '--version')),
@@ -235,9 +237,9 @@ def _main(args, workdir):
     log('wheel: {0}'.format(wheel.name))
     without, with_plugin = Venv(workdir / 'without', 'without'), Venv(workdir / 'with', 'with')
     log('creating the venv without the plugin')
-    without.create(['setuptools<70', 'cloudify>=7.0.5,<7.1'])
+    without.create([SETUPTOOLS, 'cloudify>=7.0.5,<7.1'])
     log('creating the venv with the plugin')
-    with_plugin.create(['setuptools<70', str(wheel)])
+    with_plugin.create([SETUPTOOLS, str(wheel)])
     if without.freeze() != with_plugin.freeze():
         log('warning: the venvs differ beyond the plugin: {0}'.format(
             sorted(without.freeze() ^ with_plugin.freeze())))
