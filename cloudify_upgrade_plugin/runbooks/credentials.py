@@ -56,10 +56,9 @@ def restore_installs_source_admin(workspace, target_version) -> bool:
 
 
 def snapshot_metadata(workspace) -> dict:
-    """The ``metadata.json`` of the archive this upgrade uploads and restores
-    (``restored_snapshot``: the route copy when check-target planned one, whose metadata
-    gained the revisions that send it down 7.0's legacy route; else the prepared zip), or
-    ``{'snapshot_version': ...}`` if the zip cannot be read."""
+    """The ``metadata.json`` of the archive this upgrade restores (``restored_snapshot``: the
+    route copy check-target planned, with the revisions of 7.0's legacy route, else the
+    prepared zip), or ``{'snapshot_version': ...}`` if the zip cannot be read."""
     snapshot = restored_snapshot(workspace)
     try:
         metadata = archive.read_member(workspace.path(snapshot['path']), 'metadata.json')

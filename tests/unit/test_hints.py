@@ -7,6 +7,12 @@ implicitly concatenated strings are one text).  Each ``--option`` in them must e
 - after a ``cfy <group> <command>`` written in the same phrase (`cfy profiles set --ssh-user
   ...`, `cfy executions list --all-tenants`): on that cfy command, found by walking cfy's own
   click groups (the manager variants of executions, deployments...);
+- in a text of a module that builds another cfy command from parts (``FRAGMENTS``: the
+  `cfy ldap set` options of the LDAP settings, the `cfy plugins upload|update` options of
+  the commands printed for unfit plugins): on that cfy command, checked here too;
+- after `cfy_cluster_manager <command>` (``OTHER_TOOLS``: the cluster tool of
+  cloudify-cosmo/cloudify-cluster-manager, not a cfy command, so not introspectable): left
+  to that tool;
 - otherwise (`--waive ssh-access --reason TEXT`, `--users reset-passwords`): on some
   `cfy upgrade` command, found by introspecting the plugin's click group.
 """
@@ -27,6 +33,11 @@ CFY = re.compile(r'\bcfy ((?:[a-z][a-z-]*)(?: [a-z][a-z-]*)*)')
 PHRASE_END = re.compile(r'`|\)|;|\. |, ')
 # Options named on purpose although no command has them, with the sentence that says so.
 NAMED_AS_ABSENT = {'--force': 'There is no blanket --force'}
+# Modules that assemble a cfy command's options from separate strings: {module: cfy words}.
+FRAGMENTS = {'runbooks/ldap.py': [('ldap', 'set')],
+             'runbooks/plugins.py': [('plugins', 'upload'), ('plugins', 'update')]}
+# Commands of other tools (not cfy): the options written after them are theirs.
+OTHER_TOOLS = re.compile(r'\bcfy_cluster_manager [a-z-]+')
 
 
 def _texts():
@@ -103,6 +114,16 @@ def _problems():
             if option in NAMED_AS_ABSENT and NAMED_AS_ABSENT[option] in text:
                 continue
             words = _owner(text, match.start())
+            tool = None
+            for found in OTHER_TOOLS.finditer(text, 0, match.start()):
+                if not PHRASE_END.search(text, found.end(), match.start()):
+                    tool = found.group(0)
+            if tool:
+                continue
+            fragments = set().union(*(_resolve(list(words_))[1]
+                                      for words_ in FRAGMENTS.get(path, ())))
+            if option in fragments:
+                continue
             if words and words[0] != 'upgrade':
                 _, known = _resolve(words)
                 where = 'cfy ' + ' '.join(words)
@@ -134,6 +155,18 @@ def test_the_collector_finds_hints_and_resolves_cfy_commands():
         ['profiles', 'set']
     assert _owner('Run `cfy profiles set --ssl off`, then `--users skip`.', 40) is None
     assert '--source-version' not in UPGRADE_OPTIONS | _resolve(['upgrade', 'plan'])[1]
+
+
+def test_the_fragment_commands_exist_and_carry_what_the_modules_name():
+    """``FRAGMENTS`` is no blanket pass: each names a real cfy command, and the options the
+    LDAP and plugins modules assemble are among that command's."""
+    _, ldap_set = _resolve(['ldap', 'set'])
+    assert {'--ldap-base-dn', '--ldap-nested-levels', '--ldap-server'} <= ldap_set
+    _, upload = _resolve(['plugins', 'upload'])
+    _, update = _resolve(['plugins', 'update'])
+    assert '--yaml-path' in upload and '--visibility' in upload
+    assert '--plugin-name' in update
+    assert '--ldap-base-dn' not in upload
 
 
 @pytest.mark.parametrize('command', sorted(upgrade.commands))
