@@ -120,10 +120,14 @@ def _hosts_by_deployment(instances) -> Dict[str, List[dict]]:
 
 def agent_rows(manager, tenants) -> Dict[str, Dict[str, List[dict]]]:
     """The target's agent rows by tenant (``inventory.DEFAULT_TENANT`` for None) and host
-    node instance, oldest first: one paged listing over every tenant (4.2+; the inventory's
-    ``Lister``)."""
-    grouped = inventory.Lister(manager, list(tenants)).by_tenant(
-        'agents', versions.agent_list_fields(manager.version)) or {}
+    node instance, oldest first: one paged listing over every tenant where the rows name
+    their tenant (5.0.5+; the inventory's ``Lister``), else one per tenant."""
+    fields = versions.agent_list_fields(manager.version)
+    if versions.agent_rows_name_their_tenant(manager.version):
+        grouped = inventory.Lister(manager, list(tenants)).by_tenant('agents', fields) or {}
+    else:       # no tenant_name to group by: tenant by tenant
+        grouped = {tenant or inventory.DEFAULT_TENANT: list(
+            manager.list_all('agents', tenant=tenant, include=fields)) for tenant in tenants}
     by_tenant = {}
     for tenant, found in grouped.items():
         rows = by_tenant.setdefault(tenant, {})

@@ -45,6 +45,7 @@ from cloudify_upgrade_plugin.versions.version import (  # noqa: F401
     CALENDAR_VERSIONS, Version, as_version)
 # issue 15: the old manager after the cut-over, and the agents
 from cloudify_upgrade_plugin.versions.rules import (  # noqa: F401
-    admin_bypasses_maintenance, agent_list_fields, fenced_by_maintenance, has_agents_list,
+    admin_bypasses_maintenance, agent_list_fields, agent_rows_name_their_tenant,
+    fenced_by_maintenance, has_agents_list,
     moved_install_methods, schedule_calls_need_deployment_id,
     schedules_ignore_maintenance)

@@ -265,6 +265,13 @@ def agent_list_fields(version) -> List[str]:
     return fields
 
 
+def agent_rows_name_their_tenant(version) -> bool:
+    """``GET /agents`` items carry ``tenant_name`` (so one listing over every tenant can be
+    grouped) from 5.0.5 (cloudify-manager@5.0.5 rest-service/manager_rest/rest/responses_v3.py
+    AgentResponse; absent at 4.5, where asking for it is a 400)."""
+    return as_version(version) >= Version((5, 0, 5))
+
+
 def moved_install_methods(version) -> Tuple[str, ...]:
     """behaviour §12.6: the hosts ``install_new_agents`` moves on a target of this version:
     ``init_script``, ``plugin`` and ``remote`` from 4.5 (cloudify-common@4.5, 7.0.4

@@ -17,6 +17,12 @@ from tests.flows import data_view
 REVISIONS = ('schema_revision', 'composer_schema_revision', 'stage_schema_revision')
 
 
+def _assert_reconciled(document):
+    """The target holds the source's data: no difference and nothing needing attention."""
+    found = document['reconciliation']
+    assert (found['ok'], found['differences'], found['attention']) == (True, [], []), found
+
+
 def _sha256(path):
     with open(path, 'rb') as stream:
         return hashlib.sha256(stream.read()).hexdigest()
@@ -75,7 +81,7 @@ def test_community_51_to_community_704_new_host_restores_a_route_copy(
     assert flow.meta()['snapshot']['revisions'] == ['schema_revision']
     result = flow.upgrade('new-host', '--to-profile', 'new', '--yes')
     assert result.returncode == 0, result
-    assert result.json['reconciliation'] == {'ok': True, 'differences': []}
+    _assert_reconciled(result.json)
     _assert_copy_restored(flow, new, {'stage_schema_revision': '',
                                       'composer_schema_revision': ''})
     assert data_view(new) == data_view(old)
@@ -102,7 +108,7 @@ def test_community_51_to_community_704_in_place(flow, simulated_manager, make_pr
     assert new.rules.edition == 'community'
     result = flow.upgrade('in-place', '--yes')
     assert result.returncode == 0, result
-    assert result.json['reconciliation'] == {'ok': True, 'differences': []}
+    _assert_reconciled(result.json)
     _assert_copy_restored(flow, new, {'stage_schema_revision': '',
                                       'composer_schema_revision': ''})
     assert data_view(new) == source_view
@@ -144,7 +150,7 @@ def test_community_70_legacy_snapshot_to_community_704(
     assert flow.meta()['snapshot']['revisions'] == ['schema_revision']
     result = flow.upgrade('new-host', '--to-profile', 'new', '--yes')
     assert result.returncode == 0, result
-    assert result.json['reconciliation'] == {'ok': True, 'differences': []}
+    _assert_reconciled(result.json)
     _assert_copy_restored(flow, new, {'stage_schema_revision': '',
                                       'composer_schema_revision': ''})
     assert data_view(new) == data_view(old)
@@ -163,7 +169,7 @@ def test_premium_401_update3_to_premium_704_new_host(flow, simulated_manager,
     result = flow.upgrade('new-host', '--to-profile', 'new', '--yes', '--users',
                           'rest-security')
     assert result.returncode == 0, result
-    assert result.json['reconciliation'] == {'ok': True, 'differences': []}
+    _assert_reconciled(result.json)
     _assert_copy_restored(flow, new, {'composer_schema_revision': ''})
     assert data_view(new) == data_view(old)
 
@@ -179,7 +185,7 @@ def test_premium_401_update3_to_premium_704_in_place(
                    '--skip-credentials-validation').returncode == 0
     result = flow.upgrade('in-place', '--yes')
     assert result.returncode == 0, result
-    assert result.json['reconciliation'] == {'ok': True, 'differences': []}
+    _assert_reconciled(result.json)
     _assert_copy_restored(flow, new, {'composer_schema_revision': ''})
     assert data_view(new) == source_view
 

@@ -21,12 +21,18 @@ import zipfile
 
 DATA_FILE = 'simulator-data.json'
 
-# The tenant entity types of the new format, in the order the 7.0 restore applies them
-# (MGR@7.0.4 snapshot_restore.py `_new_restore_parse_and_restore`), limited to the kinds the
-# simulator stores (data.KINDS minus snapshots, which the new format does not dump).
-NEW_FORMAT_TENANT_TYPES = ('sites', 'plugins', 'secrets', 'blueprints', 'deployments', 'nodes',
-                           'node_instances', 'agents', 'executions')
-NEW_FORMAT_MGMT_TYPES = ('tenants', 'users')
+# The tenant entity types of the new format, in the order the 7.0.4 create dumps them and its
+# restore applies them (MGR@7.0.4 snapshot_create.py `_dump_tenant`, snapshot_restore.py
+# `_new_restore_parse_and_restore`), limited to the kinds the simulator stores (data.KINDS
+# minus snapshots, which the new format does not dump; `plugins_updates` is the source's
+# `plugins_update`).
+NEW_FORMAT_TENANT_TYPES = ('sites', 'plugins', 'secrets', 'blueprints', 'deployments',
+                           'deployment_groups', 'nodes', 'node_instances', 'agents',
+                           'executions', 'plugins_updates', 'deployments_filters',
+                           'blueprints_filters', 'execution_schedules')
+# MGR@7.0.4 snapshot_create.py `_dump_management`: tenants, permissions, user_groups, users
+# (permissions are not simulated).
+NEW_FORMAT_MGMT_TYPES = ('tenants', 'user_groups', 'users')
 
 
 def build(path, rules, store_dump, host_root, rest_security, execution_id, legacy,
@@ -98,7 +104,7 @@ def _build_legacy(tmp, rules, store_dump, host_root, rest_security, include_cred
 
 
 def _build_new(tmp, rules, store_dump, execution_id):
-    """MGR@7.0.4 snapshot_create.py: metadata, mgmt/ (tenants, users), tenants/<t>/ per
+    """MGR@7.0.4 snapshot_create.py: metadata, mgmt/ (tenants, user groups, users), tenants/<t>/ per
     entity type, composer/ and stage/ (the UI dumps; empty here)."""
     metadata = {'snapshot_version': rules.snapshot_version, 'execution_id': execution_id}
     with zipfile.ZipFile(tmp, 'w', zipfile.ZIP_DEFLATED) as zf:
@@ -107,6 +113,7 @@ def _build_new(tmp, rules, store_dump, execution_id):
             zf.writestr(folder, '')
         seq = 0
         mgmt = {'tenants': list(store_dump['tenants'].values()),
+                'user_groups': list(store_dump['resources'].get('user_groups') or []),
                 'users': list(store_dump['users'].values())}
         for kind in NEW_FORMAT_MGMT_TYPES:
             if mgmt[kind]:

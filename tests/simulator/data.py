@@ -236,9 +236,9 @@ class Store:
 
     def restore_entities(self, entities, skip_users=(), types=KINDS):
         """The 7.0 new route (behaviour §12.1): create what a scanned new-format zip holds
-        (archive.read 'entities'), tenants and users first, then each tenant's entities by
-        type; an entity that already exists is skipped (COMMON@7.0.4 `restore` methods log
-        the client error and go on); users named in `skip_users` are never created
+        (archive.read 'entities'), tenants, user groups and users first, then each tenant's
+        entities by type; an entity that already exists is skipped (COMMON@7.0.4 `restore`
+        methods log the client error and go on); users named in `skip_users` are never created
         (COMMON@7.0.4 users.py `restore` skips admin).  Returns the number created."""
         created = 0
         with self.lock:
@@ -246,6 +246,11 @@ class Store:
             for tenant in mgmt.get('tenants', []):
                 if tenant.get('name') and tenant['name'] not in self.tenants:
                     self.tenants[tenant['name']] = copy.deepcopy(tenant)
+                    created += 1
+            for group in mgmt.get('user_groups', []):     # COMMON@7.0.4 user_groups.py
+                if group.get('name') and self.key('user_groups', group) not in \
+                        self.res['user_groups']:
+                    self.put('user_groups', copy.deepcopy(group))
                     created += 1
             for user in mgmt.get('users', []):
                 name = user.get('username')

@@ -234,6 +234,25 @@ def test_new_route_restores_new_format(simulated_manager):
     assert 'admin updated' not in target.events()
 
 
+def test_new_format_carries_groups_filters_schedules_and_user_groups(simulated_manager):
+    """MGR@7.0.4 snapshot_create.py `_dump_management` (tenants, permissions, user_groups,
+    users) and `_dump_tenant` (... deployment_groups ... deployments_filters,
+    blueprints_filters ... execution_schedules): the new format dumps them and the new route
+    creates them (snapshot_restore.py `_new_restore_parse_and_restore`)."""
+    source = simulated_manager('7.0', data='demo')
+    payload = create(source)
+    target = simulated_manager('7.0')
+    upload(target, payload)
+    assert restore(target).status == 'terminated'
+    for kind in ('deployment_groups', 'deployments_filters', 'blueprints_filters',
+                 'execution_schedules', 'user_groups'):
+        with source.store.lock:
+            expected = sorted(source.store.key(kind, r) for r in source.store.all(kind))
+        with target.store.lock:
+            found = sorted(target.store.key(kind, r) for r in target.store.all(kind))
+        assert expected and found == expected, kind
+
+
 def test_distributed_70_refuses_legacy_snapshots(simulated_manager):
     """behaviour §12.1: a Kubernetes 7.0 manager fails a legacy restore with "legacy snapshots
     cannot be restored on a distributed manager" (inside the workflow, after the upload)
