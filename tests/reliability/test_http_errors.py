@@ -22,10 +22,10 @@ def _plan(sc):
                   '--waive', 'ssh-access', '--reason', 'no SSH in this test')
 
 
-def _source(scenario, simulated_manager):
+def _source(flow, simulated_manager):
     old = simulated_manager('4.1', data='demo', ssh=False,
                             admin_password=flows.OLD_ADMIN_PASSWORD)
-    scenario.profile('old', old, ssh=False)
+    flow.profile('old', old, ssh=False)
     return old
 
 
@@ -35,13 +35,13 @@ def _line(output, check_id):
     return lines[-1]
 
 
-def test_h01_html_502_is_summarized(scenario, simulated_manager):  # noqa: F811
+def test_h01_html_502_is_summarized(flow, simulated_manager):
     """plan while the old manager's /status answers nginx's 502 page: source-healthy fails
     with "answered HTTP 502 Bad Gateway (reading the status): an HTML page "502 Bad
     Gateway"", and nothing of the page's markup is printed."""
-    old = _source(scenario, simulated_manager)
+    old = _source(flow, simulated_manager)
     old.faults.fail_requests(r'/status$', count=None, status=502)
-    result = _plan(scenario)
+    result = _plan(flow)
     output = result.stdout + result.stderr
     assert result.returncode == 3, harness.show(result)
     line = _line(output, 'source-healthy')
@@ -51,12 +51,12 @@ def test_h01_html_502_is_summarized(scenario, simulated_manager):  # noqa: F811
         assert raw not in output, (raw, harness.show(result))
 
 
-def test_h02_json_error_shows_status_code_and_message(scenario, simulated_manager):  # noqa
+def test_h02_json_error_shows_status_code_and_message(flow, simulated_manager):
     """plan while the old manager's execution list answers the REST service's JSON 500:
     status, error code and message are shown; the server traceback is not."""
-    old = _source(scenario, simulated_manager)
+    old = _source(flow, simulated_manager)
     old.faults.fail_requests(r'/executions$', count=None, status=500)
-    result = _plan(scenario)
+    result = _plan(flow)
     output = result.stdout + result.stderr
     assert result.returncode == 3, harness.show(result)
     line = _line(output, 'no-active-executions')

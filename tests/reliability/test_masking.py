@@ -29,9 +29,9 @@ def _plan(sc, *extra):
                   '--waive', 'ssh-access', '--reason', 'no SSH in this test', *extra)
 
 
-def _source(scenario, simulated_manager, password):
+def _source(flow, simulated_manager, password):
     old = simulated_manager('4.1', data='demo', ssh=False, admin_password=password)
-    scenario.profile('old', old, ssh=False)
+    flow.profile('old', old, ssh=False)
     return old
 
 
@@ -41,11 +41,11 @@ def _cli_log(sc):
 
 
 @pytest.mark.parametrize('password', PASSWORDS, ids=['admin', 'x', 'long'])
-def test_m01_words_are_not_mangled(scenario, simulated_manager, password):  # noqa: F811
-    _source(scenario, simulated_manager, password)
-    result = _plan(scenario)
+def test_m01_words_are_not_mangled(flow, simulated_manager, password):
+    _source(flow, simulated_manager, password)
+    result = _plan(flow)
     assert result.returncode == 0, harness.show(result)
-    for text in (result.stdout + result.stderr, _cli_log(scenario)):
+    for text in (result.stdout + result.stderr, _cli_log(flow)):
         for words in WORDS:
             assert words in text, (words, text[-4000:])
         assert '***' not in text, text[-4000:]
@@ -53,18 +53,18 @@ def test_m01_words_are_not_mangled(scenario, simulated_manager, password):  # no
 
 
 @pytest.mark.parametrize('password', PASSWORDS, ids=['admin', 'x', 'long'])
-def test_m02_a_password_standing_as_a_value_is_masked(scenario, simulated_manager,  # noqa
+def test_m02_a_password_standing_as_a_value_is_masked(flow, simulated_manager,
                                                       password):
-    old = _source(scenario, simulated_manager, password)
+    old = _source(flow, simulated_manager, password)
     old.faults.replace_answer(
         r'/executions$', {'message': "broker amqp://admin:{0}@10.0.0.5:5672// refused the "
                                      "login; its password is '{0}' (max retries exceeded)"
                                      .format(password),
                           'error_code': 'broker_error', 'server_traceback': None},
         status=500)
-    result = _plan(scenario)
+    result = _plan(flow)
     assert result.returncode == 3, harness.show(result)
-    for text in (result.stdout + result.stderr, _cli_log(scenario)):
+    for text in (result.stdout + result.stderr, _cli_log(flow)):
         line = [line for line in text.splitlines() if 'no-active-executions:' in line][-1]
         assert "broker amqp://admin:***@10.0.0.5:5672// refused the login; its password " \
                "is '***' (max retries exceeded)" in line, line

@@ -109,8 +109,8 @@ def _bad(tmp_path, kind):
 
 
 @pytest.mark.parametrize('kind', ['both', 'symlink', 'fifo', 'missing', 'empty'])
-def test_p03_bad_password_input(scenario, simulated_manager, tmp_path, kind):  # noqa: F811
-    sc = scenario
+def test_p03_bad_password_input(flow, simulated_manager, tmp_path, kind):
+    sc = flow
     new = simulated_manager('7.0', data='empty')
     args, words = _bad(tmp_path, kind)
     marks = len(new.requests)

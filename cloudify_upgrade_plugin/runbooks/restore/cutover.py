@@ -72,8 +72,9 @@ class Reconcile(RestoreStep):
 class CutOver(RestoreStep):
     id = 'cut-over'
     title = 'Point of no return: record the cut-over, fence the old manager\'s auto-heal'
-    changes = 'stops cloudify-riemann on the old manager (3.x/4.x new-host; every node of ' \
-              'a 4.x HA cluster); from here the old manager is fenced and the agents move'
+    changes = 'stops cloudify-riemann on the old manager (3.x/4.x new-host) and on every ' \
+              'node of a 4.x HA cluster; from here the old manager is fenced and the agents ' \
+              'move'
     point_of_no_return = True
 
     def run(self, ctx) -> dict:
