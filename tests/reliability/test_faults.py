@@ -159,7 +159,7 @@ def test_f03_5xx_on_snapshot_create(managers):
     sc.old.faults.fail_requests(flows.SNAPSHOT_CREATE, count=1, status=503, method='PUT')
     result = sc.run(*flows.prepare_args())
     assert_clear_error(result, 'create-snapshot', 'manager-request-failed',
-                       'answered 503 (creating snapshot')
+                       'answered HTTP 503 Service Unavailable (creating snapshot')
     assert_nothing_lost(sc)
     assert no_zip(sc)
     finish_prepare(sc)
@@ -584,7 +584,7 @@ def test_t13_5xx_on_restore_request(prepared):
     sc.new.faults.fail_requests(flows.SNAPSHOT_RESTORE, count=1, status=502, method='POST')
     result = sc.run(*flows.NEW_HOST)
     assert_clear_error(result, 'start-restore', 'manager-request-failed',
-                       'answered 502 (restoring snapshot')
+                       'answered HTTP 502 Bad Gateway (restoring snapshot')
     assert restores(sc) == []
     assert_nothing_lost(sc)
     finish_new_host(sc)
