@@ -343,6 +343,9 @@ def _record_failure(workspace, error) -> None:
         workspace.journal.append(STEP_ID, 'started', {})
         workspace.journal.append(STEP_ID, 'failed', {'error_id': error.error_id,
                                                      'message': error.message})
+        report = workspace.read_json(REPORT_JSON, default={}) or {}
+        report['verify_heals'] = {'error': error.to_dict()}
+        write_report(workspace, report)         # last: it carries the journal's head
     _under_lock(workspace, journal)
 
 
@@ -354,9 +357,9 @@ def _record(workspace, document) -> None:
     def journal():
         workspace.journal.append(STEP_ID, 'started', {'since': document['since'],
                                                       'until': document['until']})
-        _write_report(workspace, document)
         # The check ran to the end: 'succeeded'; what it found is in the details.
         workspace.journal.append(STEP_ID, 'succeeded', _journal_details(document))
+        _write_report(workspace, document)      # last: it carries the journal's head
     if not _under_lock(workspace, journal):
         get_logger().warning('Upgrade %s is busy (another cfy upgrade runs on it): this '
                              'verify-heals run is not journaled.',

@@ -7,6 +7,7 @@ changes.  It sends only read requests.  Exit 3 when a blocking check fails.
 from typing import List
 
 from cloudify_upgrade_plugin import versions
+from cloudify_upgrade_plugin.engine import notices
 from cloudify_upgrade_plugin.engine.checks import evaluate
 from cloudify_upgrade_plugin.engine.command import Outcome
 from cloudify_upgrade_plugin.errors import UpgradeError
@@ -40,6 +41,7 @@ def run(options: PlanOptions) -> Outcome:
         report_blocked(error, document, _plan_lines(document))
         raise
     document['checks'] = [check.to_dict() for check in evaluated]
+    document['warnings'] = notices.collect(None, document['checks'])
     common.render(document, _plan_lines(document))
     return Outcome(document)
 

@@ -20,7 +20,7 @@ from cloudify_upgrade_plugin.versions.rules import (  # noqa: F401
     VERSION_CALL_SECURED_SINCE, active_execution_states, api_prefix, api_version,
     creates_db_tokens, executions_have_ended_at, has_events_api, has_host_security_files,
     has_ok_endpoint, has_riemann, has_tenants, honours_all_tenants_on_executions,
-    maintenance_allows_snapshots, may_need_licence, reports_restore_flag,
+    maintenance_allows_snapshots, may_need_licence, plugin_python, reports_restore_flag,
     restarts_rest_after_restore, snapshot_carries_passwords, snapshot_has_certificates,
     teardown_kind, upload_needs_private_resource, users_need_rest_security)
 from cloudify_upgrade_plugin.versions.version import (  # noqa: F401

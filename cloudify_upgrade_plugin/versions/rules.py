@@ -102,6 +102,17 @@ def may_need_licence(version, edition: Optional[str]) -> bool:
     return edition == 'premium' and as_version(version) >= Version((5, 0, 0))
 
 
+def plugin_python(version) -> str:
+    """manager-behaviour §12.4: the Python a manager's plugins (wagons) run on: 2.7 up to
+    5.0.x, 3.6 from 5.1 to 6.4, 3.11 on 7.0."""
+    version = as_version(version)
+    if version < Version((5, 1, 0)):
+        return '2.7'
+    if version.major < 7:
+        return '3.6'
+    return '3.11'
+
+
 def creates_db_tokens(version) -> bool:
     """7.0 creates API tokens with ``POST /tokens`` (``ctok-…`` kept in the DB, obs70);
     4.x-6.x hand one out at ``GET /tokens`` (signed with secret_key, facts §2.4)."""

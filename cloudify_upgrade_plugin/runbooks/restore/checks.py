@@ -46,6 +46,7 @@ def target_checks(ctx) -> CheckSet:
     checks.run_check(not_bootstrap_admin, target)
     checks.run_check(agent_networks, snapshot, target)
     checks.run_check(target_licence, target)
+    checks.run_check(plugins_python, ctx.workspace, source_meta, snapshot, target)
     checks.run_check(snapshot_checksum, ctx.workspace, snapshot)
     checks.run_check(users_policy, ctx.workspace, snapshot, policy)
     return checks
@@ -178,6 +179,28 @@ def _target_networks(target):
     except UpgradeError:
         pass
     return networks or {'default'}
+
+
+@TARGET_CHECKS.check('plugins-python', WARN)
+def plugins_python(workspace, source_meta, snapshot, target) -> CheckOutcome:
+    """manager-behaviour §12.4: wagons built for the old manager's Python do not run on a
+    target with another one; from 5.1 this shows only when a workflow first needs the
+    plugin (the first heal, scale or uninstall after the cut-over)."""
+    source = versions.Version.parse(source_meta.get('version') or snapshot['snapshot_version'])
+    old, new = versions.plugin_python(source), versions.plugin_python(target.version)
+    inventory = workspace.read_json('inventory/source.json') or {}
+    plugins = sorted({name for entry in (inventory.get('tenants') or {}).values()
+                      if isinstance(entry, dict)
+                      for name in ((entry.get('plugins') or {}).get('names') or [])})
+    if old == new or not plugins:
+        return PASS, 'No plugin to rebuild ({0}).'.format(
+            'both managers run Python {0}'.format(new) if old == new else 'no plugin')
+    return WARN, '{0} plugin(s) of the old manager ({1}) are built for Python {2}; the {3} ' \
+                 'manager runs Python {4}: upload wagons built for it, then run `cfy ' \
+                 'plugins update <blueprint>` for each blueprint, before the first heal, ' \
+                 'scale or uninstall.'.format(len(plugins), ', '.join(plugins[:5]) + (
+                     ', ...' if len(plugins) > 5 else ''), old, target.version, new), \
+        {'plugins': plugins, 'source_python': old, 'target_python': new}
 
 
 @TARGET_CHECKS.check('target-licence', WARN)

@@ -109,7 +109,7 @@ class RestoreCommand(Command):
         document = result_document(self.workspace, self.mode)
         document['error'] = error.to_dict()
         error.document = dict(document, **(error.document or {}))
-        return document
+        return error.document       # with the checks of a blocked check-target
 
     def document(self) -> dict:
         return result_document(self.workspace, self.mode)

@@ -17,6 +17,7 @@ the execution's end) and end within ``--timeout``; a resumed run waits for a tar
 is still restarting.
 """
 from cloudify_upgrade_plugin import clock, versions
+from cloudify_upgrade_plugin.engine import notices
 from cloudify_upgrade_plugin.engine.checks import FAIL
 from cloudify_upgrade_plugin.engine.journal import LIFECYCLE_EVENTS
 from cloudify_upgrade_plugin.errors import UpgradeError
@@ -234,6 +235,10 @@ class WaitRestore(RestoreStep):
         ctx.target_manager = target
         health = waits.wait_until_healthy(target, min(float(timeout), waits.HEALTH_GRACE))
         ctx.workspace.update_meta(target_health=health)
+        if health != 'ok':      # waits logged it as it happened
+            notices.warn(ctx.workspace, 'target-services-degraded',
+                         '{0} reports services not running after the restore ({1}).'.format(
+                             target.label, health), self.id, announce=False)
         details = {'execution_id': execution_id, 'post_restore': post, 'health': health,
                    'outage': outage and ctx.workspace.meta.get('restore_outage_seen')}
         if post['reboot']:
