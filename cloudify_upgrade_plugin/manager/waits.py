@@ -222,6 +222,12 @@ class _EventFollower:
         except Exception as exc:   # a bad event or callback must not end the wait
             get_logger().debug('event streaming stopped: %s', exc)
             self.enabled = False
+        tick = getattr(self.on_event, 'tick', None)     # events.EventPrinter
+        if tick is not None:
+            try:
+                tick(final=final)
+            except Exception as exc:
+                get_logger().debug('event streaming stopped: %s', exc)
 
 
 def log_event(event) -> None:

@@ -16,6 +16,7 @@ from cloudify_upgrade_plugin.engine.checks import BLOCK, FAIL, PASS, Check
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import waits
+from cloudify_upgrade_plugin.manager.events import EventPrinter
 from cloudify_upgrade_plugin.runbooks import common
 
 STATE_FILE = 'agents/state.json'
@@ -107,7 +108,8 @@ def _install_one(manager, state, tenant, deployment_id, timeout, since):
         logger.info('Agents of %s/%s: execution %s started.', tenant, deployment_id,
                     execution_id)
     try:
-        waits.wait_for_execution(scoped, execution_id, timeout=timeout)
+        waits.wait_for_execution(scoped, execution_id, timeout=timeout,
+                                 on_event=EventPrinter(execution_id))
     except UpgradeError as error:
         state.update(tenant, deployment_id, status=FAILED, execution_id=execution_id,
                      error=error.message[:500])

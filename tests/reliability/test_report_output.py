@@ -79,3 +79,38 @@ def test_h19_every_command_rewrites_the_report_with_the_journal_head(
     report, md = _report(sc)
     assert 'verify_heals' in report
     assert report['journal'] == _head(sc) and _head(sc)['head'] in md
+
+
+FLOOD = 25
+
+
+def test_h20_execution_events_shown_while_waiting(managers):
+    """prepare and new-host show the events of the executions they wait for, as cfy prints
+    them (create_snapshot, restore_snapshot, install_new_agents); a restore that sends a
+    flood of events shows at most 10 of them in an interval and sums up the rest in one
+    line; an event that holds the admin password shows it masked."""
+    sc = managers
+    result = flows.prepare(sc)
+    text = result.stdout + result.stderr
+    assert "CFY <None> Starting 'create_snapshot' workflow execution" in text, \
+        harness.show(result)
+    assert "'create_snapshot' workflow execution succeeded" in text
+
+    secret = 'Connecting to the new broker as admin with password {0}'.format(
+        harness.NEW_ADMIN_PASSWORD)
+    sc.new.faults.add_events(workflow_id='restore_snapshot', messages=[secret] + [
+        'Restoring table number {0}'.format(index) for index in range(FLOOD)])
+    result = sc.run(*flows.NEW_HOST)
+    assert result.returncode == 0, harness.show(result)
+    text = result.stdout + result.stderr
+    assert harness.NEW_ADMIN_PASSWORD not in text, harness.show(result)
+    assert 'Connecting to the new broker as admin with password ***' in text
+    assert "Starting 'restore_snapshot' workflow execution" in text
+    assert "'restore_snapshot' workflow execution succeeded" in text
+    shown = [line for line in text.splitlines() if 'Restoring table number' in line]
+    more = [line for line in text.splitlines() if 'more event(s) of execution' in line]
+    held = sum(int(line.split('... ')[1].split(' ')[0]) for line in more)
+    assert 0 < len(shown) < FLOOD and more, harness.show(result)
+    assert len(shown) + held == FLOOD
+    assert "Starting 'install_new_agents' workflow execution" in text
+    assert "'install_new_agents' workflow execution succeeded" in text

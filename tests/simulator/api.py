@@ -944,11 +944,38 @@ def maintenance_post(api, ctx, action):
 
 @route('GET', r'/events', scoped=True)
 def events(api, ctx):
-    """Events are not simulated: an empty page (README)."""
-    size = ctx.request.arg('_size') or 1000
-    offset = ctx.request.arg('_offset') or 0
-    return 200, {'metadata': {'pagination': {'total': 0, 'size': int(size),
-                                             'offset': int(offset)}}, 'items': []}
+    """The events of the executions named by ``execution_id`` (the workflow events the
+    simulated worker sends, README "Events"), oldest first, paged with ``_offset`` /
+    ``_size``.  Shape: flat on v3.1 (cloudify-manager@7.0.4 rest-service/manager_rest/rest/
+    resources_v3_1/events.py ``_map_event_to_dict``: without ``id``, ``node_id``,
+    ``message_code``; an event has no ``logger`` / ``level``), nested as Elasticsearch
+    answered before it on v3 and older (cloudify-manager@4.2 rest-service/manager_rest/rest/
+    resources_v2/events.py ``_map_event_to_dict``: ``message.text``, ``context``).  Only
+    events are stored: ``type=cloudify_log`` adds nothing."""
+    size = int(ctx.request.arg('_size') or 1000)
+    offset = int(ctx.request.arg('_offset') or 0)
+    execution_ids = ctx.request.query.get('execution_id') or []
+    found = [event for event in api.mgr.events_of(execution_ids)
+             if ctx.tenant is None or event.get('tenant_name') in (None, ctx.tenant)]
+    page = found[offset:offset + size]
+    items = [_event_shape(event, ctx.api_version) for event in page]
+    return 200, {'metadata': {'pagination': {'total': len(found), 'size': size,
+                                             'offset': offset}}, 'items': items}
+
+
+def _event_shape(event, api_version):
+    event = {key: value for key, value in event.items() if key != 'tenant_name'}
+    if api_version == 'v3.1':
+        return event
+    context = {name: event.pop(name, None) for name in (
+        'deployment_id', 'execution_id', 'workflow_id', 'operation', 'node_name',
+        'blueprint_id', 'source_id', 'target_id')}
+    context['node_id'] = event.pop('node_instance_id', None)
+    context['task_error_causes'] = event.pop('error_causes', None)
+    event['@timestamp'] = event['timestamp']
+    event['message'] = {'text': event['message'], 'arguments': None}
+    event['context'] = context
+    return event
 
 
 # ---- plain resources ---------------------------------------------------------------------

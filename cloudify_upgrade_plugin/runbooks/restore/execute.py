@@ -23,6 +23,7 @@ from cloudify_upgrade_plugin.engine.journal import LIFECYCLE_EVENTS
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import waits
+from cloudify_upgrade_plugin.manager.events import EventPrinter
 from cloudify_upgrade_plugin.runbooks import common, credentials
 from cloudify_upgrade_plugin.runbooks.restore.base import RestoreStep, prepared_snapshot
 from cloudify_upgrade_plugin.runbooks.restore.checks import target_not_clean
@@ -195,7 +196,7 @@ class WaitRestore(RestoreStep):
             execution = waits.wait_for_execution(
                 target, execution_id, timeout=timeout, alternatives=alternatives,
                 on_switch=lambda m: current.update(manager=m),
-                poll_cap=waits.RESTORE_POLL_CAP)
+                poll_cap=waits.RESTORE_POLL_CAP, on_event=EventPrinter(execution_id))
         except UpgradeError as error:
             if error.error_id in ('execution-failed', 'execution-cancelled'):
                 raise _restore_failed(ctx, execution_id, error)
