@@ -453,6 +453,10 @@ class Manager:
     def licence(self) -> dict:
         return self.get('/license', what='reading the licence')
 
+    def ldap_status(self) -> str:
+        """'enabled' or 'disabled' (4.3+: ``versions.has_ldap_status``)."""
+        return self.request('get', '/ldap', what='reading the LDAP status', answer=str)
+
     # -- unauthenticated probes and the server's clock ---------------------------------------
 
     @property

@@ -43,11 +43,30 @@ def source_checks(manager, mode, target) -> CheckSet:
                          'maintenance-mode).'))
     checks.run_check(local_disk)
     checks.run_check(users_rest_security, manager, mode)
+    checks.run_check(ldap_settings, manager)
     checks.run_check(ssh_access, manager, mode)
     if mode == versions.MODE_IN_PLACE and versions.has_host_security_files(manager.version) \
             and not versions.snapshot_has_certificates(manager.version):
         checks.run_check(in_place_certificates, manager)
     return checks
+
+
+@SOURCE_CHECKS.check('ldap-settings', WARN)
+def ldap_settings(manager) -> CheckOutcome:
+    """manager-behaviour §12.3: a snapshot does not carry the LDAP settings (the ``config``
+    table and the LDAP CA are the target's after a restore); LDAP users cannot log in on
+    the new manager until `cfy ldap set` has been run there."""
+    if not versions.has_ldap_status(manager.version):
+        return PASS, '{0} cannot say whether LDAP is used (GET /ldap exists from 4.3); if ' \
+                     'it is, run `cfy ldap set` on the new manager after the ' \
+                     'restore.'.format(manager.version)
+    state = manager.ldap_status()
+    if state == 'enabled':
+        return WARN, 'LDAP is enabled on {0}, and a snapshot does not carry the LDAP ' \
+                     'settings: LDAP users cannot log in on the new manager until `cfy ldap ' \
+                     'set` (with the same server and CA) has been run there after the ' \
+                     'restore.'.format(manager.label)
+    return PASS, 'LDAP is {0} on {1}.'.format(state, manager.label)
 
 
 @SOURCE_CHECKS.check('in-place-certificates', BLOCK)

@@ -19,6 +19,7 @@ from cloudify_upgrade_plugin.versions.rules import (  # noqa: F401
     MODE_IN_PLACE, MODE_NEW_HOST, MODES, OK_ENDPOINT_SINCE, RESTORE_FLAG_SINCE,
     VERSION_CALL_SECURED_SINCE, active_execution_states, api_prefix, api_version,
     creates_db_tokens, executions_have_ended_at, has_events_api, has_host_security_files,
+    has_ldap_status,
     has_ok_endpoint, has_riemann, has_tenants, honours_all_tenants_on_executions,
     maintenance_allows_snapshots, may_need_licence, plugin_python, reports_restore_flag,
     restarts_rest_after_restore, snapshot_carries_passwords, snapshot_has_certificates,

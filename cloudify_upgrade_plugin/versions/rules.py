@@ -102,6 +102,12 @@ def may_need_licence(version, edition: Optional[str]) -> bool:
     return edition == 'premium' and as_version(version) >= Version((5, 0, 0))
 
 
+def has_ldap_status(version) -> bool:
+    """``GET /ldap`` ("enabled" / "disabled") exists from 4.3 (cloudify-manager@4.3
+    rest-service/manager_rest/rest/resources_v3/manager.py ``LdapAuthentication.get``)."""
+    return as_version(version) >= Version((4, 3, 0))
+
+
 def plugin_python(version) -> str:
     """manager-behaviour §12.4: the Python a manager's plugins (wagons) run on: 2.7 up to
     5.0.x, 3.6 from 5.1 to 6.4, 3.11 on 7.0."""

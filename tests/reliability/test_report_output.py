@@ -1,8 +1,8 @@
 """Honest output (issue 17 items 18-20), through the real `cfy` against simulated managers.
 
 - h18: warnings (an unreadable licence, plugins built for another Python, old users left
-  without passwords) appear in the human output, the ``--json`` document and the report, not
-  only in the journal (item 18).
+  without passwords, LDAP settings a snapshot does not carry) appear in the human output,
+  the ``--json`` document and the report, not only in the journal (item 18).
 - h19: every command that acts on a workspace rewrites report.json / report.md, which carry
   the journal's head: a blocked check-target (exit 3), a finished new-host, verify-heals
   (item 19).
@@ -47,6 +47,26 @@ def test_h18_warnings_in_the_output_and_the_report(managers):
                     '--json')
     assert result.returncode == 0, harness.show(result)
     assert [item['id'] for item in result.json['warnings']] == ids
+
+
+def test_h18_ldap_warning_from_prepare(scenario, simulated_manager):
+    """prepare of a 5.2.7 manager whose LDAP is enabled: the snapshot will not carry the LDAP
+    settings; `Warning [ldap-settings]` ends the human output and is in report.md, and
+    plan --json lists it in ``warnings``."""
+    sc = scenario
+    old = simulated_manager('5.2.7', data='demo', ssh=True)
+    old.ldap_server = 'ldap://192.0.2.1:389'
+    sc.profile('old', old)
+    result = sc.run('upgrade', 'plan', '--target-version', flows.TARGET_VERSION, '--json')
+    assert result.returncode == 0, harness.show(result)
+    assert 'ldap-settings' in [item['id'] for item in result.json['warnings']]
+    result = sc.run(*flows.prepare_args())
+    assert result.returncode == 0, harness.show(result)
+    assert 'Warning [ldap-settings]: LDAP is enabled' in result.stdout + result.stderr, \
+        harness.show(result)
+    report, md = _report(sc)
+    assert 'ldap-settings' in [item['id'] for item in report['warnings']]
+    assert '- [ldap-settings] LDAP is enabled' in md
 
 
 def test_h19_every_command_rewrites_the_report_with_the_journal_head(

@@ -932,6 +932,14 @@ def license_check(api, ctx):
     return 200, None
 
 
+@route('GET', r'/ldap', scoped=False, since=(4, 3, 0))
+def ldap_status(api, ctx):
+    """`cfy ldap status`: "enabled" / "disabled" (cloudify-manager@4.3..7.0.4 rest-service/
+    manager_rest/rest/resources_v3/manager.py ``LdapAuthentication.get``; before 4.3 the
+    resource has no GET)."""
+    return 200, 'enabled' if api.mgr.ldap_server else 'disabled'
+
+
 @route('GET', r'/maintenance', scoped=False)
 def maintenance_get(api, ctx):
     return 200, api.mgr.maintenance_state()

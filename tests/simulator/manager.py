@@ -218,6 +218,8 @@ class SimulatedManager(object):
         # execution id -> its events (GET /events), kept apart from the store: a restore's
         # DB swap does not touch them (README "Events")
         self.execution_events = {}
+        # the LDAP server set with `cfy ldap set` ('' = LDAP off; tests set it directly)
+        self.ldap_server = ''
         if self.rules.is_3x and not self.rules.security_enabled:
             default_pw = 'admin'           # behaviour §2.4: admin/admin when security enabled
         else:

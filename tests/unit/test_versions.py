@@ -336,3 +336,11 @@ def test_name_problem_names_what_and_shows_the_value_escaped():
     assert problem.startswith('a user name may only contain') and "'bad\\nname'" in problem
     assert versions.name_problem('default_tenant', 'a tenant name') is None
     assert versions.name_problem(7, 'a tenant name') == 'a tenant name must not be empty'
+
+
+def test_ldap_status_from_43_and_plugin_python():
+    """GET /ldap from 4.3 (resources_v3/manager.py); plugin Python per manager-behaviour
+    §12.4: 2.7 up to 5.0.x, 3.6 from 5.1 to 6.4, 3.11 on 7.0."""
+    assert not versions.has_ldap_status('4.2') and versions.has_ldap_status('4.3')
+    assert [versions.plugin_python(v) for v in ('4.1', '5.0.5', '5.1', '6.4', '7.0.4')] == \
+        ['2.7', '2.7', '3.6', '3.6', '3.11']
