@@ -2,18 +2,27 @@
 
 ``write_report(workspace, doc)`` writes both atomically (0600) and redacted.  ``report.md`` is
 the human summary: the steps done / failed / pending (from ``summary.summarize``), the checks
-in ``doc['checks']``, the waivers recorded in the journal, and what is left to do (``next``
-plus any ``doc['left_to_do']`` items), then the command's own ``sections`` (``[(title,
+in ``doc['checks']``, the warnings in ``doc['warnings']`` (``engine.notices``), the waivers
+recorded in the journal, and what is left to do (``next`` plus any ``doc['left_to_do']``
+items), then the command's own ``sections`` (``[(title,
 [markdown lines])]``: e.g. new-host's reconciliation table).  Returns ``(json_path,
 md_path)``.
 
 Every command rewrites the report; a section another command added (``KEPT_SECTIONS``: the
 findings of verify-heals, and their ``left_to_do`` items) is kept from the previous
 report.json when the new document has none, so a later run of new-host never hides them.
+
+Both carry the journal's head as it was when they were written (issue 17 item 19):
+``report.json`` ``journal`` = ``{"entries", "head"}``, the number of journal lines and the
+``hash`` of the last one (the journal is hash-chained, so that hash stands for every line
+before it; 64 zeros for an empty journal), and ``report.md`` says the same.  A report whose
+head is not the journal's last hash is older than the journal.  ``write_report_locked``
+writes it only while holding the workspace lock (never under another process's feet).
 """
 import json
 from typing import Optional, Tuple
 
+from cloudify_upgrade_plugin.engine.journal import GENESIS
 from cloudify_upgrade_plugin.engine.redact import redact, redact_text
 from cloudify_upgrade_plugin.engine.summary import FINISHED, summarize
 from cloudify_upgrade_plugin.errors import UpgradeError
@@ -32,6 +41,26 @@ def write_report(workspace, doc, sections=None) -> Optional[Tuple[str, str]]:
         get_logger().error('The report of upgrade %s could not be written: %s',
                            workspace.upgrade_id, exc)
         return None
+
+
+def write_report_locked(workspace, doc) -> Optional[Tuple[str, str]]:
+    """``write_report`` holding the workspace lock; nothing (None) while another process
+    holds it: that process writes the report when it ends."""
+    try:
+        with workspace.lock():
+            return write_report(workspace, doc)
+    except UpgradeError as error:
+        if error.error_id != 'workspace-locked':
+            raise
+        get_logger().info('The report of upgrade %s is left to the other process working on '
+                          'it.', workspace.upgrade_id)
+        return None
+
+
+def journal_head(workspace) -> dict:
+    """``{"entries", "head"}`` of the workspace's (verified) journal now."""
+    entries = workspace.journal.entries()
+    return {'entries': len(entries), 'head': entries[-1]['hash'] if entries else GENESIS}
 
 
 def _kept(workspace, doc):
@@ -56,6 +85,7 @@ def _kept(workspace, doc):
 
 def _write_report(workspace, doc, sections):
     doc = redact(_kept(workspace, doc or {}))
+    doc['journal'] = journal_head(workspace)
     summary = summarize(workspace)
     waivers = [entry for entry in workspace.journal.waivers()]
     json_path = workspace.write_json(REPORT_JSON, doc)
@@ -74,6 +104,10 @@ def render_markdown(summary, doc, waivers, sections=None) -> str:
              '- mode: {0}'.format(summary.get('mode') or 'unknown'),
              '- status: {0}'.format(summary.get('status') or 'unknown'),
              '- created: {0}'.format(summary.get('created_at') or 'unknown')]
+    head = doc.get('journal') or {}
+    if head:
+        lines.append('- journal: {0} entries, head {1}'.format(
+            head.get('entries'), head.get('head')))
     for key in ('source', 'target'):
         if isinstance(doc.get(key), dict) and doc[key]:
             lines.append('- {0}: {1}'.format(key, ', '.join(
@@ -107,6 +141,11 @@ def render_markdown(summary, doc, waivers, sections=None) -> str:
             lines.append('| {0} | {1} | {2} | {3} |'.format(*map(_cell, (
                 check.get('id'), check.get('severity'), check.get('status'),
                 check.get('message')))))
+
+    lines += ['', '## Warnings', '']
+    warnings = doc.get('warnings') or []
+    lines += ['- [{0}] {1}'.format(item.get('id'), item.get('message'))
+              for item in warnings] if warnings else ['None.']
 
     lines += ['', '## Waivers', '']
     if waivers:

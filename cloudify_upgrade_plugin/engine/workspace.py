@@ -83,7 +83,7 @@ META_TYPES = {
     'fingerprint': dict, 'source': dict, 'target': dict, 'snapshot': dict,
     'reconciliation': dict, 'agents': dict, 'estimates': dict,
     'runbooks': list, 'checks': list, 'backups': list, 'target_checks': list,
-    'failed_restore_execution_ids': list,
+    'failed_restore_execution_ids': list, 'warnings': list,
 }
 _META_STRING_FIELDS = {
     'source': ('profile', 'address', 'version', 'edition', 'api_prefix'),

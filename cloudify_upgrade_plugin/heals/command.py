@@ -412,7 +412,7 @@ def _record_failure(workspace, error) -> None:
         section = dict(report.get('verify_heals') or {}, error=error.to_dict(), ok=None,
                        complete=False)
         report['verify_heals'] = section
-        write_report(workspace, report)
+        write_report(workspace, report)         # last: it carries the journal's head
     _under_lock(workspace, journal)
 
 
@@ -434,7 +434,8 @@ def _record(workspace, document) -> None:
         if document.get('earlier_result'):
             details['carried_from'] = document['earlier_result']['at']
         workspace.journal.append(STEP_ID, event, details)
-        # after the outcome is journaled: report.md's steps show this run's result
+        # after the outcome is journaled: report.md's steps show this run's result, and
+        # the report carries the journal's head
         _write_report(workspace, document)
     if not _under_lock(workspace, journal):
         get_logger().warning('Upgrade %s is busy (another cfy upgrade runs on it): this '

@@ -4,7 +4,7 @@ Owns nothing itself; it re-exports the layer's entry points lazily (so that impo
 submodule stays cheap): ``Manager`` (client.py), ``Credentials`` (credentials.py),
 ``Connection`` (connection.py), ``ManagerInfo`` and ``discover`` (discovery.py),
 ``normalise_status`` (status.py), ``wait_for_execution``, ``wait_for_rest`` and
-``wait_for_restore_flag``, ``log_event`` (waits.py), ``RetryPolicy`` (retry.py).
+``wait_for_restore_flag``, ``log_event`` (events.py), ``RetryPolicy`` (retry.py).
 The plugin's own modules import the submodules directly.
 """
 import importlib
@@ -19,7 +19,7 @@ _EXPORTS = {
     'wait_for_execution': 'waits',
     'wait_for_rest': 'waits',
     'wait_for_restore_flag': 'waits',
-    'log_event': 'waits',
+    'log_event': 'events',
     'RetryPolicy': 'retry',
 }
 

@@ -20,6 +20,7 @@ from cloudify_upgrade_plugin.clock import parse as parse_time
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import discovery
+from cloudify_upgrade_plugin.manager.events import EventFollower, log_event  # noqa: F401
 from cloudify_upgrade_plugin.manager.logins import LEDGER, FailedLoginsLimit
 from cloudify_upgrade_plugin.manager.polling import (  # noqa: F401  (the waits' API)
     POLL_CAP, POLL_FACTOR, POLL_START, PROGRESS_EVERY, Poll, Progress)
@@ -31,7 +32,6 @@ END_STATES = ('terminated', 'failed', 'cancelled')   # behaviour §4: the same o
 # 401/403/404 while a restore swaps the DB and restarts the REST service are tolerated
 # for this long in a row before they count as real (a wrong password must not hang).
 CLIENT_ERROR_GRACE = 60.0
-_MAX_EVENT_PAGES = 10
 _MAX_ERROR_TEXT = 4000
 
 
@@ -69,7 +69,7 @@ def wait_for_execution(manager, execution_id, timeout, on_event=None, clock=None
     """
     logger = get_logger()
     poll = Poll(timeout, clock, sleep, poll_start, poll_cap, poll_factor)
-    events = _EventFollower(manager, execution_id, on_event)
+    events = EventFollower(manager, execution_id, on_event)
     order = [manager] + [m for m in alternatives or () if m is not None and m is not manager]
     if relogin is None and len(order) > 1:
         relogin = _switch_relogin(order, poll)
@@ -169,14 +169,15 @@ def restore_pace(target) -> dict:
 
 
 def wait_for_restore(target, execution_id, timeout, started_at=None, logins=None,
-                     on_switch=None, clock=None, sleep=None, now=None) -> dict:
+                     on_switch=None, clock=None, sleep=None, now=None, on_event=None) -> dict:
     """Wait for restore execution ``execution_id`` on ``target`` as the target allows it.
 
     5.0.5-6.1: nothing is sent until ``DB_SWAP_QUIET`` seconds after ``started_at`` (the
     restore's start, ISO 8601; ``now`` for tests), then slow polls (``restore_pace``).
     When every password is refused, a ``LoginGate`` decides when to try again and
     ``logins(how)`` ('flag' or 'delay') the managers to try, in order (default: the one
-    refused).  The execution's events are not read.  Returns the final execution.
+    refused).  ``on_event`` gets the execution's events only where reading them cannot
+    harm the restore (not on 5.0.5-6.1).  Returns the final execution.
     """
     clock = clock or time.monotonic
     pace = restore_pace(target)
@@ -187,8 +188,10 @@ def wait_for_restore(target, execution_id, timeout, started_at=None, logins=None
     def relogin(refused, round_):
         how = gate.wait(round_)
         return list(logins(how)) if logins is not None else [refused]
+    if versions.restore_traffic_can_deadlock(target.version):
+        on_event = None
     return wait_for_execution(target, execution_id, timeout, clock=clock, sleep=sleep,
-                              relogin=relogin, on_switch=on_switch, **pace)
+                              relogin=relogin, on_switch=on_switch, on_event=on_event, **pace)
 
 
 def _switch_relogin(order, poll):
@@ -248,47 +251,6 @@ def _timeout_error(manager, execution_id, workflow, status, timeout, outage):
                    execution_id, manager.label),
                'Run the same command again (with a larger --timeout if needed) to keep '
                'waiting: the step is resumed, the execution is not started twice.'])
-
-
-class _EventFollower:
-    """Pages through an execution's events with _offset/_size; never fails the wait."""
-
-    def __init__(self, manager, execution_id, on_event):
-        self.manager = manager
-        self.execution_id = execution_id
-        self.on_event = on_event
-        self.offset = 0
-        self.enabled = on_event is not None and versions.has_events_api(manager.version)
-
-    def follow(self, final=False):
-        if not self.enabled:
-            return
-        try:
-            for _ in range(_MAX_EVENT_PAGES * (5 if final else 1)):
-                items, total = self.manager.events(self.execution_id, offset=self.offset)
-                for item in items:
-                    self.on_event(item)
-                self.offset += len(items)
-                if not items or total is None or self.offset >= int(total):
-                    break
-        except UpgradeError as exc:
-            get_logger().debug('events of %s unavailable: %s', self.execution_id,
-                               exc.message)
-        except Exception as exc:   # a bad event or callback must not end the wait
-            get_logger().debug('event streaming stopped: %s', exc)
-            self.enabled = False
-
-
-def log_event(event) -> None:
-    """An ``on_event`` callback that logs one manager event like ``cfy events list``."""
-    if not isinstance(event, dict):
-        return
-    message = event.get('message')
-    if isinstance(message, dict):     # 3.x/4.0 shape: {"text": ...}
-        message = message.get('text')
-    where = event.get('node_instance_id') or event.get('operation') or ''
-    get_logger().info('  %s %s%s', event.get('reported_timestamp') or event.get('timestamp')
-                      or '', '[{0}] '.format(where) if where else '', message or '')
 
 
 def wait_for_rest(manager, timeout, clock=None, sleep=None, poll_start=POLL_START,

@@ -40,6 +40,7 @@ from cloudify_upgrade_plugin.engine.checks import BLOCK, FAIL, PASS, Check
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import waits
+from cloudify_upgrade_plugin.manager.events import EventPrinter
 from cloudify_upgrade_plugin.runbooks import common, inventory
 
 STATE_FILE = 'agents/state.json'
@@ -268,7 +269,8 @@ def _install_one(manager, state, move, timeout, since):
         logger.info('Agents of %s/%s: execution %s started (%d host(s)).', tenant,
                     deployment_id, execution_id, len(move.hosts))
     try:
-        waits.wait_for_execution(scoped, execution_id, timeout=timeout)
+        waits.wait_for_execution(scoped, execution_id, timeout=timeout,
+                                 on_event=EventPrinter(execution_id))
     except UpgradeError as error:
         state.update(tenant, deployment_id, status=FAILED, execution_id=execution_id,
                      error=error.message[:500], concluded=done + [execution_id])

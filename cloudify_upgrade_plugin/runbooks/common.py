@@ -17,6 +17,7 @@ from cloudify_upgrade_plugin.host.ssh import Host
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import cluster
 from cloudify_upgrade_plugin.manager.client import Manager
+from cloudify_upgrade_plugin.manager.events import EventPrinter
 from cloudify_upgrade_plugin.manager.waits import wait_for_execution
 from cloudify_upgrade_plugin.snapshot import archive, transfer
 
@@ -209,7 +210,8 @@ def create_snapshot(manager, snapshot_id, timeout) -> Optional[str]:
         logger.info('Waiting for snapshot %s started earlier (execution %s)...',
                     snapshot_id, execution_id)
     try:
-        wait_for_execution(manager, execution_id, timeout=timeout)
+        wait_for_execution(manager, execution_id, timeout=timeout,
+                           on_event=EventPrinter(execution_id))
     except UpgradeError as error:
         if error.error_id == 'execution-failed':
             raise snapshot_failed(manager, snapshot_id, error)

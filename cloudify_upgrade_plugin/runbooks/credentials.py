@@ -18,6 +18,7 @@ from typing import List, Optional, Tuple
 from cloudify_cli import env
 
 from cloudify_upgrade_plugin import versions
+from cloudify_upgrade_plugin.engine import notices
 from cloudify_upgrade_plugin.engine.journal import LIFECYCLE_EVENTS
 from cloudify_upgrade_plugin.engine.redact import register_secret
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
@@ -265,8 +266,9 @@ def restore_users(ctx) -> dict:
     if policy == 'skip':
         ctx.workspace.journal.append('restore-users', 'waived', {
             'check': 'users-policy', 'reason': '--users skip', 'users': users})
-        get_logger().warning('Old users were not restored (--users skip): %d user(s) need '
-                             'a password reset.', len(users))
+        notices.warn(ctx.workspace, 'users-policy',
+                     'Old users were not restored (--users skip): {0} user(s) need a '
+                     'password reset.'.format(len(users)), 'restore-users')
         return {'users': 'skipped', 'count': len(users)}
     if policy == 'rest-security':
         return put_rest_security(ctx)

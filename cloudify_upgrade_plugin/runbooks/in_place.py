@@ -15,6 +15,7 @@ import zipfile
 from typing import List, Optional
 
 from cloudify_upgrade_plugin import versions
+from cloudify_upgrade_plugin.engine import notices
 from cloudify_upgrade_plugin.engine.checks import (
     BLOCK, FAIL, PASS, CheckOutcome, CheckRegistry, CheckSet)
 from cloudify_upgrade_plugin.engine.step import Step
@@ -123,8 +124,9 @@ def confirm_certificates(ctx, target) -> str:
     (without SSH settings it is only logged)."""
     differ = certificate_differences(ctx, target)
     if differ is None:
-        get_logger().warning('Cannot confirm over SSH that the certificates were restored '
-                             '(no SSH settings, or none in the snapshot).')
+        notices.warn(ctx.workspace, 'certificates-not-confirmed',
+                     'Cannot confirm over SSH that the certificates were restored (no SSH '
+                     'settings, or none in the snapshot).', 'wait-restore')
         return 'not checked'
     if differ:
         raise UpgradeError(

@@ -14,6 +14,7 @@ from typing import List, Optional
 from cloudify_cli import env
 
 from cloudify_upgrade_plugin import versions
+from cloudify_upgrade_plugin.engine import notices
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.options import NewHostOptions
@@ -57,9 +58,10 @@ class NewHost(RestoreMode):
         if ctx.options.no_stop_old_healing:
             ctx.workspace.journal.append(step_id, 'waived', {
                 'check': 'fence-healing', 'reason': '--no-stop-old-healing'})
-            get_logger().warning('Auto-heal on the old manager is NOT stopped '
-                                 '(--no-stop-old-healing): heals there may duplicate '
-                                 'VMs until it is shut down.')
+            notices.warn(ctx.workspace, 'fence-healing',
+                         'Auto-heal on the old manager is NOT stopped '
+                         '(--no-stop-old-healing): heals there may duplicate VMs until it '
+                         'is shut down.', step_id)
             return False
         return stop_riemann(ctx.source_profile)
 

@@ -12,6 +12,7 @@ also estimates the snapshot's size, the disk it needs and its transfer time
 from typing import List, Optional
 
 from cloudify_upgrade_plugin import versions
+from cloudify_upgrade_plugin.engine import notices
 from cloudify_upgrade_plugin.engine.checks import evaluate, validate_waivers
 from cloudify_upgrade_plugin.engine.command import Outcome
 from cloudify_upgrade_plugin.errors import InputError, UpgradeError
@@ -66,6 +67,7 @@ def run(options: PlanOptions) -> Outcome:
         report_blocked(error, document, _plan_lines(document))
         raise
     document['checks'] = [check.to_dict() for check in evaluated]
+    document['warnings'] = notices.collect(None, document['checks'])
     common.render(document, _plan_lines(document))
     return Outcome(document)
 

@@ -51,6 +51,7 @@ def source_checks(manager, mode, target, estimate=None) -> CheckSet:
     checks.run_check(local_disk, estimate)
     checks.run_check(source_disk, manager, estimate)
     checks.run_check(users_rest_security, manager, mode)
+    checks.run_check(ldap_settings, manager)
     checks.run_check(ssh_access, manager, mode)
     if maintenance.status == PASS:      # lists answer 503 in maintenance mode
         checks.run_check(plugins_python, manager, target)

@@ -1058,24 +1058,51 @@ def maintenance_post(api, ctx, action):
 
 @route('GET', r'/events', scoped=True)
 def events(api, ctx):
-    """Only the restore workflow's log records are simulated (README 'Events'): filtered by
-    execution_id, type (cloudify_event has none) and level (MGR@5.0.5
-    rest/resources_v1/events.py ALLOWED_FILTERS; a level filter drops events), paged."""
+    """The simulated events of the executions named by ``execution_id`` (every execution
+    when none is named), oldest first, paged with ``_offset`` / ``_size``, filtered by
+    ``type`` and ``level`` (MGR@5.0.5 rest/resources_v1/events.py ALLOWED_FILTERS; a level
+    filter drops events, which have none): the workflow events the simulated worker sends
+    (README "Events"), shaped flat on v3.1 (cloudify-manager@7.0.4 rest-service/
+    manager_rest/rest/resources_v3_1/events.py ``_map_event_to_dict``) and nested as
+    Elasticsearch answered before it on v3 and older (cloudify-manager@4.2 rest-service/
+    manager_rest/rest/resources_v2/events.py: ``message.text``, ``context``); and the
+    restore workflow's deployment-environment log records of 4.x-5.0.x (flat)."""
     size = int(ctx.request.arg('_size') or 1000)
     offset = int(ctx.request.arg('_offset') or 0)
     query = ctx.request.query
     wanted_ids = query.get('execution_id') or []
     types = query.get('type') or ['cloudify_event', 'cloudify_log']
     levels = query.get('level') or []
-    items = [dict(e) for e in list(api.mgr.workflow_logs)
-             if (not wanted_ids or e['execution_id'] in wanted_ids)
-             and e['type'] in types and (not levels or e['level'] in levels)
-             and e.get('tenant_name') in (None, ctx.tenant)]
-    page = items[offset:offset + size]
-    for item in page:
-        item.pop('tenant_name', None)
-    return 200, {'metadata': {'pagination': {'total': len(items), 'size': size,
+    found = []
+    if 'cloudify_event' in types and not levels:
+        found = [_event_shape(event, ctx.api_version)
+                 for event in api.mgr.events_of(wanted_ids)
+                 if ctx.tenant is None or event.get('tenant_name') in (None, ctx.tenant)]
+    if 'cloudify_log' in types:
+        found += [{k: v for k, v in e.items() if k != 'tenant_name'}
+                  for e in list(api.mgr.workflow_logs)
+                  if (not wanted_ids or e['execution_id'] in wanted_ids)
+                  and (not levels or e['level'] in levels)
+                  and e.get('tenant_name') in (None, ctx.tenant)]
+    found.sort(key=lambda item: item.get('timestamp') or item.get('@timestamp') or '')
+    page = found[offset:offset + size]
+    return 200, {'metadata': {'pagination': {'total': len(found), 'size': size,
                                              'offset': offset}}, 'items': page}
+
+
+def _event_shape(event, api_version):
+    event = {key: value for key, value in event.items() if key != 'tenant_name'}
+    if api_version == 'v3.1':
+        return event
+    context = {name: event.pop(name, None) for name in (
+        'deployment_id', 'execution_id', 'workflow_id', 'operation', 'node_name',
+        'blueprint_id', 'source_id', 'target_id')}
+    context['node_id'] = event.pop('node_instance_id', None)
+    context['task_error_causes'] = event.pop('error_causes', None)
+    event['@timestamp'] = event['timestamp']
+    event['message'] = {'text': event['message'], 'arguments': None}
+    event['context'] = context
+    return event
 
 
 # ---- plain resources ---------------------------------------------------------------------

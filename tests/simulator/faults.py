@@ -68,6 +68,9 @@ class Faults(object):
     - ``redirect(pattern, location, status=302, count=None, method=None)``: matching
       requests are redirected to ``location`` + the request's path and query (another
       origin: the test's recording server).
+    - ``add_events(workflow_id=None, messages=(), event_type='task_succeeded', times=None)``:
+      matching executions send these events (one per message) right after
+      ``workflow_started`` (a chatty workflow; a message holding a secret).
     - ``clear()``: remove every fault.
     """
 
@@ -81,13 +84,14 @@ class Faults(object):
         self._agent_stay = []
         self._plugin_fail = []
         self._answers = []
+        self._events = []
         self.no_content_length = False
 
     def clear(self):
         with self._lock:
             self._fail, self._drops, self._delays = [], [], []
             self._exec_fail, self._exec_hang, self._agent_stay = [], [], []
-            self._plugin_fail, self._answers = [], []
+            self._plugin_fail, self._answers, self._events = [], [], []
             self.no_content_length = False
 
     # -- HTTP level ----------------------------------------------------------------------
@@ -188,6 +192,23 @@ class Faults(object):
                     rule.consume()
                     return True
         return False
+
+    def add_events(self, workflow_id=None, messages=(), event_type='task_succeeded',
+                   times=None, deployment_id=None, tenant=None):
+        with self._lock:
+            self._events.append(_Rule(None, None, times, workflow_id=workflow_id,
+                                      deployment_id=deployment_id, tenant=tenant,
+                                      messages=list(messages), event_type=event_type))
+
+    def take_events(self, execution):
+        """[(event_type, message)] a starting execution sends besides its own."""
+        found = []
+        with self._lock:
+            for rule in self._events:
+                if self._exec_match(rule, execution):
+                    rule.consume()
+                    found.extend((rule.event_type, message) for message in rule.messages)
+        return found
 
     @staticmethod
     def _exec_match(rule, execution):

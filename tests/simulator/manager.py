@@ -290,6 +290,9 @@ class SimulatedManager:
         self.timeline = []     # (monotonic time, event): restarts, reboots, restore steps
         self._execution_log = []
         self._execution_log_lock = threading.Lock()
+        # execution id -> its events (GET /events), kept apart from the store: a restore's
+        # DB swap does not touch them (README "Events")
+        self.execution_events = {}
         if self.rules.is_3x and not self.rules.security_enabled:
             default_pw = 'admin'           # behaviour §2.4: admin/admin when security enabled
         else:
@@ -939,6 +942,28 @@ class SimulatedManager:
             return [dict(e) for e in self._execution_log
                     if (since is None or e['time'] >= since)
                     and (source is None or e['source'] == source)]
+
+    def emit_event(self, ex, event_type, message, **fields):
+        """Store one ``cloudify_event`` of execution ``ex`` (what the workflow's context
+        sends: cloudify-manager@7.0.4 rest-service/manager_rest/rest/resources_v3_1/
+        events.py ``_event_from_raw_event``; the fields of its list answer)."""
+        event = {'timestamp': datamod.ts(), 'reported_timestamp': datamod.ts(),
+                 'blueprint_id': ex.get('blueprint_id'), 'deployment_id': ex.get('deployment_id'),
+                 'execution_id': ex['id'], 'workflow_id': ex.get('workflow_id'),
+                 'tenant_name': ex.get('tenant_name'), 'message': message,
+                 'event_type': event_type, 'operation': fields.get('operation'),
+                 'node_instance_id': fields.get('node_instance_id'),
+                 'node_name': fields.get('node_name'), 'source_id': None, 'target_id': None,
+                 'error_causes': fields.get('error_causes'), 'type': 'cloudify_event'}
+        with self.store.lock:
+            self.execution_events.setdefault(ex['id'], []).append(event)
+        return event
+
+    def events_of(self, execution_ids):
+        """The stored events of these executions, oldest first."""
+        with self.store.lock:
+            return [dict(event) for eid in execution_ids
+                    for event in self.execution_events.get(eid, [])]
 
     def on_execution_end(self, ex):
         self.mark('execution {0} {1} {2}'.format(ex['workflow_id'], ex['status'], ex['id']))

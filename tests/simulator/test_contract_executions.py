@@ -184,3 +184,45 @@ def test_execution_fields_per_version(simulated_manager):
     assert 'ended_at' in mid and 'started_at' in mid and 'scheduled_for' not in mid
     with pytest.raises(CloudifyClientError):
         simulated_manager('4.2').client().executions.list(_include=['status_display'])
+
+
+def test_execution_events_listed_and_paged(simulated_manager):
+    """cloudify-common@7.0.5 dispatch.py: an execution sends workflow_started, then
+    workflow_succeeded / workflow_failed; GET /events?execution_id= lists them oldest first
+    with _offset/_size and the total (7.0.4 resources_v3_1/events.py, flat), read here with
+    cfy's own client (``events.list``, as `cfy events list` does); v3 answers the nested shape
+    of 4.2 resources_v2/events.py."""
+    mgr = simulated_manager('7.0', data='demo')
+    mgr.faults.add_events(workflow_id='heal', messages=['one', 'two', 'three'])
+    created = post_execution(mgr, {'deployment_id': 'hw-1', 'workflow_id': 'heal'})
+    execution_id = created.json()['id']
+    wait_execution(mgr.client(), execution_id)
+    client = mgr.client()
+    page = client.events.list(execution_id=execution_id, _offset=0, _size=2,
+                              include_logs=False)
+    assert page.metadata.pagination.total == 5
+    assert [e['message'] for e in page.items] == ["Starting 'heal' workflow execution", 'one']
+    rest = client.events.list(execution_id=execution_id, _offset=2, _size=10)
+    assert [e['event_type'] for e in rest.items] == [
+        'task_succeeded', 'task_succeeded', 'workflow_succeeded']
+    assert rest.items[-1]['message'] == "'heal' workflow execution succeeded"
+    assert rest.items[-1]['deployment_id'] == 'hw-1' and 'id' not in rest.items[-1]
+    other = client.events.list(execution_id='no-such-execution')
+    assert other.metadata.pagination.total == 0
+
+    mgr.faults.fail_execution(workflow_id='heal', error='boom')
+    failed = post_execution(mgr, {'deployment_id': 'hw-1', 'workflow_id': 'heal'}).json()
+    wait_execution(client, failed['id'])
+    last = client.events.list(execution_id=failed['id']).items[-1]
+    assert (last['event_type'], last['message']) == (
+        'workflow_failed', "'heal' workflow execution failed: boom")
+
+    old = simulated_manager('4.1', data='demo')
+    started = raw(old, 'POST', old.rules.api_prefix + '/executions',
+                  json_body={'deployment_id': 'hw-1', 'workflow_id': 'heal'}).json()
+    wait_execution(old.client(), started['id'])
+    answer = raw(old, 'GET', '/api/v3/events',
+                 params={'execution_id': started['id'], '_offset': 0, '_size': 1}).json()
+    assert answer['metadata']['pagination']['total'] == 2
+    assert answer['items'][0]['message']['text'] == "Starting 'heal' workflow execution"
+    assert answer['items'][0]['context']['execution_id'] == started['id']

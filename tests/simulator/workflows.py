@@ -145,6 +145,11 @@ class Engine:
             return
         fault, rule = mgr.faults.take_execution_fault(ex)
         self._set(ex, status='started', started_at=datamod.ts(), error='')
+        # cloudify-common@7.0.5 cloudify/dispatch.py WorkflowHandler._workflow_started
+        mgr.emit_event(ex, 'workflow_started',
+                       "Starting '{0}' workflow execution".format(ex['workflow_id']))
+        for event_type, message in mgr.faults.take_events(ex):
+            mgr.emit_event(ex, event_type, message)
         if fault == 'hang':
             while True:
                 action = ex.get('_cancel')
@@ -165,6 +170,20 @@ class Engine:
             result()
 
     def _finish(self, ex, status, error=''):
+        # cloudify-common@7.0.5 cloudify/dispatch.py _workflow_succeeded / _workflow_failed /
+        # _workflow_cancelled: the last event, sent before the status is updated
+        if ex.get('started_at'):
+            workflow = ex['workflow_id']
+            if status == 'terminated':
+                self.mgr.emit_event(ex, 'workflow_succeeded',
+                                    "'{0}' workflow execution succeeded".format(workflow))
+            elif status == 'failed':
+                self.mgr.emit_event(ex, 'workflow_failed',
+                                    "'{0}' workflow execution failed: {1}".format(
+                                        workflow, error))
+            else:
+                self.mgr.emit_event(ex, 'workflow_cancelled',
+                                    "'{0}' workflow execution cancelled".format(workflow))
         self._set(ex, status=status, ended_at=datamod.ts(), error=error)
         self.mgr.on_execution_end(ex)
 

@@ -151,7 +151,7 @@ class RestoreCommand(Command):
         document['status'] = 'failed'
         document['error'] = error.to_dict()
         error.document = dict(document, **(error.document or {}))
-        return document
+        return error.document       # with the checks of a blocked check-target
 
     def document(self) -> dict:
         if self.rehearsed:

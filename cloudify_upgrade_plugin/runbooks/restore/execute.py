@@ -28,11 +28,13 @@ once it is over (``restore/plugins.py``).
 from typing import Optional
 
 from cloudify_upgrade_plugin import clock, versions
+from cloudify_upgrade_plugin.engine import notices
 from cloudify_upgrade_plugin.engine.checks import FAIL
 from cloudify_upgrade_plugin.engine.journal import LIFECYCLE_EVENTS
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.log import get_logger
 from cloudify_upgrade_plugin.manager import waits
+from cloudify_upgrade_plugin.manager.events import EventPrinter
 from cloudify_upgrade_plugin.runbooks import common, credentials
 from cloudify_upgrade_plugin.runbooks.restore import plugins
 from cloudify_upgrade_plugin.runbooks.restore.base import (
@@ -219,11 +221,12 @@ class WaitRestore(RestoreStep):
             return ordered if how == 'flag' else ordered[:1]
         try:
             # behaviour §12.7: nothing is sent to a 5.0.5-6.1 target while it swaps its
-            # database, then it is polled slowly; the restore's events are not read (its
-            # warnings are, once it is over: ``plugins.record_skipped``)
+            # database, then it is polled slowly; the restore's events are shown where that
+            # cannot harm it (its warnings are read once it is over: ``plugins.record_skipped``)
             execution = waits.wait_for_restore(
                 target, execution_id, timeout, started_at=meta.get('restore_started_at'),
-                logins=logins, on_switch=lambda m: current.update(manager=m))
+                logins=logins, on_switch=lambda m: current.update(manager=m),
+                on_event=EventPrinter(execution_id))
         except UpgradeError as error:
             if error.error_id in ('execution-failed', 'execution-cancelled'):
                 raise _restore_failed(ctx, execution_id, error)
@@ -264,6 +267,10 @@ class WaitRestore(RestoreStep):
         ctx.target_manager = target
         health = waits.wait_until_healthy(target, min(float(timeout), waits.HEALTH_GRACE))
         ctx.workspace.update_meta(target_health=health)
+        if health != 'ok':      # waits logged it as it happened
+            notices.warn(ctx.workspace, 'target-services-degraded',
+                         '{0} reports services not running after the restore ({1}).'.format(
+                             target.label, health), self.id, announce=False)
         details = {'execution_id': execution_id, 'post_restore': post, 'health': health,
                    'outage': outage and ctx.workspace.meta.get('restore_outage_seen')}
         if ctx.options.ignore_plugin_failure:

@@ -130,10 +130,13 @@ def test_report_files(ws):
                        'message': '1 running'}],
            'left_to_do': ['Tear down the old manager after verify-heals.']}
     json_path, md_path = write_report(ws, doc)
+    entries = ws.journal.entries()
+    head = {'entries': len(entries), 'head': entries[-1]['hash']}
     with open(json_path) as stream:
-        assert json.load(stream) == doc
+        assert json.load(stream) == dict(doc, journal=head)
     with open(md_path) as stream:
         md = stream.read()
+    assert '- journal: {0} entries, head {1}'.format(len(entries), entries[-1]['hash']) in md
     assert '2 done, 1 failed, 1 pending.' in md
     assert '| prepare | create-snapshot | failed |' in md
     assert 'running-executions (' in md and 'it is a cron job' in md
