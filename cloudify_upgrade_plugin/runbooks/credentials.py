@@ -1,8 +1,7 @@
 """Credentials around a restore: the admin password switch, and old users (issues 6, 7).
 
-behaviour §3.8: after restoring a >= 4.2 snapshot the target's admin logs in with the SOURCE
-admin's password (the REST service restarts to apply it: after ``terminated`` on 4.2-4.5,
-inside the workflow on 4.6+); tokens die with the secret key, so Basic auth is used.
+behaviour §3.8: after a >= 4.2 snapshot's restore the target's admin has the SOURCE admin's
+password (REST restarted: after ``terminated`` on 4.2-4.5, in the workflow on 4.6+); Basic auth.
 behaviour §7.2: 4.0/4.1 snapshots carry no hash salt: other users log in only once the source's
 salts and keys are in the target's rest-security.conf (REST restarted), or after a reset.
 
@@ -57,9 +56,8 @@ def restore_installs_source_admin(workspace, target_version) -> bool:
 
 
 def snapshot_metadata(workspace) -> dict:
-    """The ``metadata.json`` of the archive this upgrade restores (``restored_snapshot``: the
-    route copy check-target planned, with the revisions of 7.0's legacy route, else the
-    prepared zip), or ``{'snapshot_version': ...}`` if the zip cannot be read."""
+    """``metadata.json`` of the archive restored (``restored_snapshot``: the route copy, else
+    the prepared zip), or ``{'snapshot_version': ...}`` if the zip cannot be read."""
     snapshot = restored_snapshot(workspace)
     try:
         metadata = archive.read_member(workspace.path(snapshot['path']), 'metadata.json')

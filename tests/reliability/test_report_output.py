@@ -12,7 +12,10 @@
 import json
 import os
 
-from tests.reliability import flows, harness
+from tests import flows
+from tests.reliability import harness
+from tests.simulator.helpers import raw
+from tests.waiting import wait_until
 
 
 def _report(sc):
@@ -28,20 +31,26 @@ def _head(sc):
 
 
 def test_h18_warnings_in_the_output_and_the_report(managers):
-    """new-host from 4.1 to a premium 7.0 whose licence cannot be read, with plugins built
-    for Python 2.7 and --users skip: each warning is printed after the human output, is in
-    the --json document (``warnings``) and in report.json / report.md, besides the journal."""
+    """prepare of a 4.1 source whose plugins are built for Python 2.7, then new-host to 7.0
+    (a path the vendor does not test) with --users skip: each warning (a warn check, a
+    step's notice) is printed after the human output, is in the --json document
+    (``warnings``) and in report.json / report.md, besides the journal."""
     sc = managers
-    flows.prepare(sc)
+    prepared = sc.prepare()
+    assert 'Warning [plugins-python]' in prepared.stdout + prepared.stderr, \
+        harness.show(prepared)
+    report, md = _report(sc)
+    assert 'plugins-python' in [item['id'] for item in report['warnings']]
+    assert '## Warnings' in md and '[plugins-python]' in md and '2.7' in md
     result = sc.run('upgrade', 'new-host', '--to-profile', 'new', '--yes', '--users', 'skip')
     assert result.returncode == 0, harness.show(result)
     text = result.stdout + result.stderr
-    for warning_id in ('target-licence', 'plugins-python', 'users-policy'):
+    for warning_id in ('path-not-vendor-tested', 'users-policy'):
         assert 'Warning [{0}]'.format(warning_id) in text, harness.show(result)
     report, md = _report(sc)
     ids = [item['id'] for item in report['warnings']]
-    assert {'target-licence', 'plugins-python', 'users-policy'} <= set(ids), report
-    assert '## Warnings' in md and '[plugins-python]' in md and 'Python 2.7' in md
+    assert {'path-not-vendor-tested', 'users-policy'} <= set(ids), report
+    assert '## Warnings' in md and '[users-policy]' in md
 
     result = sc.run('upgrade', 'new-host', '--to-profile', 'new', '--yes', '--users', 'skip',
                     '--json')
@@ -49,13 +58,17 @@ def test_h18_warnings_in_the_output_and_the_report(managers):
     assert [item['id'] for item in result.json['warnings']] == ids
 
 
-def test_h18_ldap_warning_from_prepare(scenario, simulated_manager):
+def test_h18_ldap_warning_from_prepare(flow, simulated_manager):
     """prepare of a 5.2.7 manager whose LDAP is enabled: the snapshot will not carry the LDAP
     settings; `Warning [ldap-settings]` ends the human output and is in report.md, and
     plan --json lists it in ``warnings``."""
-    sc = scenario
+    sc = flow
     old = simulated_manager('5.2.7', data='demo', ssh=True)
-    old.ldap_server = 'ldap://192.0.2.1:389'
+    answer = raw(old, 'POST', old.rules.api_prefix + '/ldap', json_body={
+        'ldap_server': 'ldap://192.0.2.1:389', 'ldap_domain': 'example.com'})
+    assert answer.status_code == 200, answer.text      # `cfy ldap set` (tests/simulator/ldap.py)
+    wait_until(lambda: raw(old, 'GET', old.rules.api_prefix + '/ldap').status_code == 200, 20,
+               what='the REST service back after POST /ldap')
     sc.profile('old', old)
     result = sc.run('upgrade', 'plan', '--target-version', flows.TARGET_VERSION, '--json')
     assert result.returncode == 0, harness.show(result)
@@ -76,7 +89,7 @@ def test_h19_every_command_rewrites_the_report_with_the_journal_head(
     each rewrite it.  Each time report.json's ``journal`` is the journal's length and last
     hash, and report.md shows that hash."""
     sc = managers
-    flows.prepare(sc)
+    sc.prepare()
     busy = simulated_manager('7.0', data='demo', ssh=True)
     sc.profile('busy', busy, activate=False)
     result = sc.run('upgrade', 'new-host', '--to-profile', 'busy', '--yes', '--users',
@@ -110,20 +123,20 @@ def test_h20_execution_events_shown_while_waiting(managers):
     flood of events shows at most 10 of them in an interval and sums up the rest in one
     line; an event that holds the admin password shows it masked."""
     sc = managers
-    result = flows.prepare(sc)
+    result = sc.prepare()
     text = result.stdout + result.stderr
     assert "CFY <None> Starting 'create_snapshot' workflow execution" in text, \
         harness.show(result)
     assert "'create_snapshot' workflow execution succeeded" in text
 
     secret = 'Connecting to the new broker as admin with password {0}'.format(
-        harness.NEW_ADMIN_PASSWORD)
+        flows.NEW_ADMIN_PASSWORD)
     sc.new.faults.add_events(workflow_id='restore_snapshot', messages=[secret] + [
         'Restoring table number {0}'.format(index) for index in range(FLOOD)])
     result = sc.run(*flows.NEW_HOST)
     assert result.returncode == 0, harness.show(result)
     text = result.stdout + result.stderr
-    assert harness.NEW_ADMIN_PASSWORD not in text, harness.show(result)
+    assert flows.NEW_ADMIN_PASSWORD not in text, harness.show(result)
     assert 'Connecting to the new broker as admin with password ***' in text
     assert "Starting 'restore_snapshot' workflow execution" in text
     assert "'restore_snapshot' workflow execution succeeded" in text

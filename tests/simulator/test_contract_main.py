@@ -101,16 +101,3 @@ def test_fault_flags():
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-
-
-def test_ldap_status(simulated_manager):
-    """cloudify-manager@4.3..7.0.4 resources_v3/manager.py LdapAuthentication.get: GET /ldap
-    says "enabled" / "disabled" (what `cfy ldap status` prints, through cfy's own client);
-    before 4.3 the resource has no GET."""
-    mgr = simulated_manager('7.0')
-    assert mgr.client().ldap.get_status() == 'disabled'
-    mgr.ldap_server = 'ldap://192.0.2.1:389'
-    assert mgr.client().ldap.get_status() == 'enabled'
-    from tests.simulator.helpers import raw
-    old = simulated_manager('4.2')
-    assert raw(old, 'GET', old.rules.api_prefix + '/ldap').status_code != 200
