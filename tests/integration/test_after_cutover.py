@@ -304,7 +304,9 @@ def test_ldap_is_set_on_the_target_with_the_bind_password_file(flow, managers, t
     for key in ('ldap_server', 'ldap_username', 'ldap_domain', 'ldap_dn_extra',
                 'ldap_password'):
         assert simldap.config_value(new, key) == LDAP[key], key
-    assert 'ldap set' not in _output(result)
+    # no command left to run by hand (prepare's ldap-settings warning is repeated, issue 17
+    # item 18, and names `cfy ldap set` in prose only)
+    assert 'cfy ldap set -' not in _output(result) and '<bind password>' not in _output(result)
     assert flow.events('restore-ldap')[-1] == 'succeeded'
     assert '## LDAP' in _report(flow) and 'Set on the new manager' in _report(flow)
     _assert_no_password(flow, result)

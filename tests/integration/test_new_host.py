@@ -351,9 +351,9 @@ def test_rehearsal_restores_then_stops_before_the_cut_over_and_the_next_run_cont
     assert new.agent_installs() == {} and old.agent_installs() == {}
     assert flow.active_profile() == 'old'
     assert 'cutover_at' not in flow.meta()
-    with open(flow.root + '/report.json') as stream:
+    with open(flow.workspace() + '/report.json') as stream:
         assert json.load(stream)['status'] == 'rehearsed'
-    with open(flow.root + '/report.md') as stream:
+    with open(flow.workspace() + '/report.md') as stream:
         assert '- status: rehearsed' in stream.read()
     status = flow.run('upgrade', 'status', '--upgrade-id', flow.upgrade_id, '--json')
     assert status.returncode == 0, status
@@ -394,7 +394,7 @@ def test_prepare_reports_the_estimates_and_check_target_blocks_on_a_full_new_hos
     check-target measures the new host with `df -Pk`: too little room there is target-disk,
     blocking before anything is uploaded, and waivable."""
     old, new = pair('5.2.7', '7.0')
-    with open(flow.root + '/report.json') as stream:
+    with open(flow.workspace() + '/report.json') as stream:
         estimates = json.load(stream)['estimates']
     assert estimates['snapshot_bytes'] > 0
     assert estimates['actual_snapshot_bytes'] == flow.meta()['snapshot']['size']
