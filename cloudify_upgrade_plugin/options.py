@@ -3,9 +3,14 @@
 ``cli.py`` builds one of these from the command line (click's defaults come from here too)
 and hands it to the command; steps read it from their context (``ctx.options.timeout``),
 never from a dict.  ``manager_password`` is left out of ``repr``.
+
+Two fields serve callers without a cfy workdir or a terminal (the fleet operations,
+``fleet/adapter.py``): ``workdir``, the directory whose ``upgrades/`` holds the workspaces
+(None: the cfy workdir), and ``reporter``, called with every journal transition
+(``engine.runner.Runner``: step id, event, index, total, details).  The CLI leaves both None.
 """
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional, Tuple
+from typing import Callable, ClassVar, Optional, Tuple
 
 from cloudify_upgrade_plugin.engine.checks import Waiver
 from cloudify_upgrade_plugin.versions import MODE_IN_PLACE, MODE_NEW_HOST
@@ -30,6 +35,9 @@ class PlanOptions:
     waivers: Tuple[Waiver, ...] = ()
     # issue 14 (item 10): plan only; the new manager's profile, to run the target checks
     to_profile: Optional[str] = None
+    # issue 19: callers without a cfy workdir (the fleet); see the module docstring
+    workdir: Optional[str] = None
+    reporter: Optional[Callable] = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,10 @@ class RestoreOptions:
     # forget the failed logins an earlier run recorded (the operator checked the password)
     ignore_plugin_failure: bool = False
     reset_failed_logins: bool = False
+    # issue 19: see the module docstring; ``rehearse`` stops before the point of no return
+    workdir: Optional[str] = None
+    reporter: Optional[Callable] = field(default=None, repr=False, compare=False)
+    rehearse: bool = False
 
 
 @dataclass(frozen=True)

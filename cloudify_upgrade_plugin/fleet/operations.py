@@ -37,7 +37,6 @@ from cloudify_upgrade_plugin.fleet.connection import FleetUpgrade
 # Commands a rerun skips once done (they change managers); plan and verify_heals observe.
 SKIP_WHEN_DONE = ('prepare', 'cutover')
 REQUIRES = {'cutover': 'prepare', 'verify_heals': 'cutover'}
-NOT_IMPLEMENTED = 'fleet-not-implemented'
 UNEXPECTED = 'unexpected-error'
 
 
@@ -81,6 +80,7 @@ def _progress(ctx, command: str) -> Callable[[adapter.StepEvent], None]:
                      line)
         ctx.instance.update()
         ctx.logger.info('upgrade %s: %s', command, line)
+    report.logger = ctx.logger      # the runbooks' log lines of this thread go there too
     return report
 
 
@@ -108,8 +108,6 @@ def _run(ctx, command: str, old_manager, new_manager, call) -> None:
         raise _failed(ctx, command, error.error_id, error.message, error.possible_solutions)
     except _Failure as error:
         raise _failed(ctx, command, error.error_id, error.message, error.hints)
-    except NotImplementedError as error:
-        raise _failed(ctx, command, NOT_IMPLEMENTED, str(error), [])
     except Exception as error:
         raise _failed(ctx, command, UNEXPECTED, '{0}: {1}'.format(type(error).__name__, error),
                       ['Read the traceback in this operation\'s events, then run the '

@@ -128,14 +128,14 @@ class Manager:
                    request_timeout=request_timeout, session=session)
 
     @classmethod
-    def from_profile(cls, name=None, version_override=None, retry_policy=None,
-                     request_timeout=None, discover_fn=None,
-                     credentials: Optional[Credentials] = None) -> 'Manager':
-        """The manager of cfy profile ``name`` (the active profile when None), discovered.
+    def from_profile(cls, name=None, *args, **kwargs) -> 'Manager':  # None: the active one
+        return cls.from_connection(read_profile(name), *args, **kwargs)
 
-        ``credentials`` replace the profile's (e.g. the old admin's after a restore).
-        """
-        settings = read_profile(name)
+    @classmethod
+    def from_connection(cls, settings, version_override=None, retry_policy=None,
+                        request_timeout=None, discover_fn=None,
+                        credentials: Optional[Credentials] = None) -> 'Manager':
+        """The manager of a ``ProfileSettings`` (cfy's or explicit), maybe other credentials."""
         credentials = credentials or settings.credentials
         return cls.connect(
             settings.host, settings.port, settings.protocol, cert=settings.cert,

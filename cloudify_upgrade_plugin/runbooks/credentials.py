@@ -17,8 +17,6 @@ import tempfile
 import time
 from typing import List, Optional, Tuple
 
-from cloudify_cli import env
-
 from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.engine.journal import LIFECYCLE_EVENTS
 from cloudify_upgrade_plugin.engine.redact import register_secret
@@ -235,7 +233,8 @@ def follow(ctx) -> Tuple[Manager, bool]:
                    '--reset-failed-logins if the plugin stopped sending passwords).'])
     if manager.credentials.label == 'target':
         return manager, False
-    if profiles.credentials_from_environment():
+    if profiles.explicit_settings(ctx.target_profile) is None and \
+            profiles.credentials_from_environment():
         get_logger().warning('The target now takes the old admin\'s password; the '
                              'CLOUDIFY_USERNAME/CLOUDIFY_PASSWORD variables you set must '
                              'be changed to it.')
@@ -362,7 +361,7 @@ def recover_lockout(workspace, profile_name) -> bool:
               if e['event'] in LIFECYCLE_EVENTS]
     if not events or events[-1] not in ('started', 'failed'):
         return False
-    profile = env.get_profile_context(profile_name)
+    profile = profiles.profile_context(profile_name)
     if not (getattr(profile, 'ssh_user', None) and getattr(profile, 'ssh_key', None)):
         return False
     with Host.from_profile(profile) as host:

@@ -65,7 +65,7 @@ class PrepareCommand(Command):
                 raise
             if options.upgrade_id:
                 validate_upgrade_id(options.upgrade_id)
-            workspace = Workspace.create(options.upgrade_id, mode=mode,
+            workspace = Workspace.create(options.upgrade_id, mode=mode, base=options.workdir,
                                          source=common.manager_meta(manager),
                                          target_version=str(target) if target else None)
         self.workspace = workspace
@@ -169,7 +169,8 @@ def _existing_workspace(options, manager, mode):
     """The workspace to resume, or None when prepare starts a new upgrade."""
     upgrade_id = options.upgrade_id
     if upgrade_id:
-        return Workspace.open(upgrade_id) if upgrade_id in list_upgrade_ids() else None
+        return Workspace.open(upgrade_id, base=options.workdir) \
+            if upgrade_id in list_upgrade_ids(options.workdir) else None
     resumable = _unfinished_prepare(manager, mode)
     if resumable is not None:
         get_logger().info('Resuming upgrade %s (its prepare did not finish; pass '

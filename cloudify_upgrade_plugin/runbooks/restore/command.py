@@ -86,7 +86,7 @@ class RestoreCommand(Command):
         options, mode = self.options, self.mode
         credentials.validate_options(options)
         validate_waivers(options.waivers, CHECK_IDS, UNWAIVABLE)
-        workspace = self.workspace = Workspace.open(options.upgrade_id)
+        workspace = self.workspace = Workspace.open(options.upgrade_id, base=options.workdir)
         meta = workspace.meta
         _require_prepared(workspace, meta, mode.name)
         _track_failed_logins(workspace, options.reset_failed_logins)
@@ -279,6 +279,8 @@ def _confirm_with_summary(ctx):
         logger.info('What happens now: %s; the cut-over time is recorded; then the agents of '
                     '%s are reinstalled to talk to the new manager. Keep the old manager '
                     'and its RabbitMQ up until this ends.', fence, moving)
+        if ctx.options.rehearse:     # issue 19: a rehearsal stops here, the step not started
+            return False
         return default_confirm(step)
     return confirm
 
