@@ -7,7 +7,9 @@ import pytest
 from cloudify_upgrade_plugin import cli
 from cloudify_upgrade_plugin.engine.redact import redact, registered_secrets
 from cloudify_upgrade_plugin.errors import InputError
-from cloudify_upgrade_plugin.fleet import adapter, runtime
+from cloudify_upgrade_plugin.fleet import adapter
+from cloudify_upgrade_plugin.fleet import runtime
+from cloudify_upgrade_plugin.fleet.runbooks import RunbooksBackend
 from cloudify_upgrade_plugin.fleet.connection import (
     USERS_POLICIES, FleetUpgrade, ManagerConnection)
 
@@ -116,12 +118,9 @@ def test_runtime_records_keep_step_ids_that_look_secret():
     assert set(properties) == {'upgrade_cutover'}
 
 
-def test_the_default_backend_says_what_is_missing_and_the_switch_restores_it():
+def test_the_switch_installs_a_backend_and_restores_the_runbooks():
     upgrade = _upgrade()
-    for call in (lambda: adapter.plan(upgrade, print),
-                 lambda: adapter.cutover(upgrade, print, rehearse=True)):
-        with pytest.raises(NotImplementedError, match='Nothing was changed on 192.0.2.1'):
-            call()
+    assert isinstance(adapter._backend, RunbooksBackend)
 
     class Fake:
         def plan(self, upgrade, progress):
@@ -132,5 +131,4 @@ def test_the_default_backend_says_what_is_missing_and_the_switch_restores_it():
     with adapter.use_backend(Fake()):
         assert adapter.plan(upgrade, events.append).summary == {'checks': 3}
     assert [event.line() for event in events] == ['[1/1] source-checks: started']
-    with pytest.raises(NotImplementedError):
-        adapter.plan(upgrade, events.append)
+    assert isinstance(adapter._backend, RunbooksBackend)
