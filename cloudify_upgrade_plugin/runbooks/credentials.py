@@ -52,6 +52,14 @@ def restore_installs_source_admin(workspace, target_version) -> bool:
     return versions.restore_installs_source_admin(target_version, snapshot_metadata(workspace))
 
 
+def _restore_attempted(workspace) -> bool:
+    """start-restore was journaled as started: a run killed inside it may have sent the
+    restore request and died before recording its answer, and the restore then ran on
+    the target all the same (found by issue 19's kill test with a 4.6 source)."""
+    return any(entry['event'] == 'started'
+               for entry in workspace.journal.step_entries('start-restore'))
+
+
 def snapshot_metadata(workspace) -> dict:
     """The ``metadata.json`` of the archive this upgrade uploads and restores
     (``restored_snapshot``: the route copy when check-target planned one, whose metadata
@@ -79,7 +87,7 @@ def source_admin_credentials(workspace, source_profile: Optional[str],
     meta = workspace.meta
     if not source_profile or source_profile == target_profile:
         return None
-    if not meta.get('restore_execution_id') or \
+    if not (meta.get('restore_execution_id') or _restore_attempted(workspace)) or \
             (meta.get('target') or {}).get('profile') not in (None, target_profile):
         return None
     target_version = (meta.get('target') or {}).get('version')
