@@ -153,7 +153,8 @@ def _track_failed_logins(workspace, reset: bool) -> None:
         workspace.update_meta(failed_logins=[])
     else:
         LEDGER.load(recorded)
-    LEDGER.on_change(lambda entries: workspace.update_meta(failed_logins=entries))
+    LEDGER.on_change(lambda entries: workspace.update_meta(failed_logins=entries),
+                     key=workspace.root)
 
 
 def _open_target(target_profile, source_profile, workspace, timeout):
