@@ -167,9 +167,10 @@ def run_workflows(argv):
             statuses[record.get('status')] += 1
             busy += (clock.parse(record['ended_at']) -
                      clock.parse(record['started_at'])).total_seconds()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     sys.stdout.write(json.dumps({
-        'walls': walls, 'busy': busy, 'statuses': statuses,
-        'peak_rss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}) + '\n')
+        'walls': walls, 'busy': busy, 'statuses': statuses, 'peak_rss_kib': usage.ru_maxrss,
+        'cpu': usage.ru_utime + usage.ru_stime}) + '\n')
     return 0
 
 
@@ -272,8 +273,9 @@ def main(argv):
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
             results[concurrency].append(figures)
-            log('run {0}, concurrency {1}: {2:.1f} s ({3})'.format(
-                run + 1, concurrency, sum(figures['walls'].values()), figures['statuses']))
+            log('run {0}, concurrency {1}: {2:.1f} s, workflow process CPU {3:.1f} s ({4})'
+                .format(run + 1, concurrency, sum(figures['walls'].values()),
+                        figures['cpu'], figures['statuses']))
     loads.append(os.getloadavg()[0])
     text, ratio = render(results, args, started, loads)
     sys.stdout.write(text + '\n')

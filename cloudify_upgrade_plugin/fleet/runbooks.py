@@ -109,8 +109,9 @@ class _Forward(logging.Handler):
         self.thread = thread
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.thread != self.thread:
-            return
+        if record.thread != self.thread or (record.module, record.funcName) == \
+                ('runner', '_journal'):
+            return      # another upgrade's, or a transition ``progress`` already reported
         try:
             self.target.log(record.levelno, '%s', redact_text(record.getMessage()))
         except Exception:     # a log line must never fail the upgrade
