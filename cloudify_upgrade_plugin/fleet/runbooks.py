@@ -45,12 +45,16 @@ from cloudify_upgrade_plugin.errors import EXIT_OK, UpgradeError
 from cloudify_upgrade_plugin.files import FILE_MODE, atomic_write, make_private_dirs
 from cloudify_upgrade_plugin.fleet.outcome import DONE, REHEARSED, Outcome, StepEvent
 from cloudify_upgrade_plugin.fleet.connection import FleetUpgrade, ManagerConnection
+from cloudify_upgrade_plugin.heals import command as heals_command
 from cloudify_upgrade_plugin.log import LOGGER_NAME
 from cloudify_upgrade_plugin.manager.credentials import Credentials
 from cloudify_upgrade_plugin.manager.profiles import (
     ExplicitProfile, ProfileSettings, explicit_connections, explicit_settings)
 from cloudify_upgrade_plugin.options import (
     InPlaceOptions, NewHostOptions, PlanOptions, PrepareOptions, VerifyHealsOptions)
+from cloudify_upgrade_plugin.runbooks import plan as plan_command
+from cloudify_upgrade_plugin.runbooks import prepare as prepare_command
+from cloudify_upgrade_plugin.runbooks.restore import command as restore_command
 
 KNOWN_HOSTS = 'upgrade_known_hosts'
 # What each command's summary keeps of its document (all non-secret).
@@ -165,9 +169,8 @@ class RunbooksBackend:
     """The runbooks of the CLI, called without a cfy profile (see the module docstring)."""
 
     def plan(self, upgrade: FleetUpgrade, progress) -> Outcome:
-        from cloudify_upgrade_plugin.runbooks import plan as command
         with session(upgrade, progress) as current:
-            outcome = command.run(PlanOptions(
+            outcome = plan_command.run(PlanOptions(
                 mode=upgrade.mode, target_version=upgrade.target_version,
                 from_profile=current.old_name, waivers=_waivers(upgrade),
                 to_profile=current.new_name if upgrade.mode == versions.MODE_NEW_HOST
@@ -175,9 +178,8 @@ class RunbooksBackend:
         return Outcome(DONE, _summary('plan', outcome.document))
 
     def prepare(self, upgrade: FleetUpgrade, progress) -> Outcome:
-        from cloudify_upgrade_plugin.runbooks import prepare as command
         with session(upgrade, progress) as current:
-            outcome = command.run(PrepareOptions(
+            outcome = prepare_command.run(PrepareOptions(
                 mode=upgrade.mode, target_version=upgrade.target_version,
                 from_profile=current.old_name, upgrade_id=upgrade.upgrade_id,
                 waivers=_waivers(upgrade), timeout=upgrade.timeout, workdir=upgrade.workdir,
@@ -185,7 +187,6 @@ class RunbooksBackend:
         return Outcome(DONE, _summary('prepare', outcome.document))
 
     def cutover(self, upgrade: FleetUpgrade, progress, rehearse: bool) -> Outcome:
-        from cloudify_upgrade_plugin.runbooks.restore import command
         in_place = upgrade.mode == versions.MODE_IN_PLACE
         with session(upgrade, progress, target=upgrade.new if in_place else None) as current:
             common = dict(
@@ -196,7 +197,7 @@ class RunbooksBackend:
             options = InPlaceOptions(**common) if in_place else \
                 NewHostOptions(to_profile=current.new_name, **common)
             try:
-                outcome = command.run(options)
+                outcome = restore_command.run(options)
             except NotConfirmed:
                 if not rehearse:
                     raise
@@ -213,14 +214,13 @@ class RunbooksBackend:
         return Outcome(DONE, summary)
 
     def verify_heals(self, upgrade: FleetUpgrade, progress) -> Outcome:
-        from cloudify_upgrade_plugin.heals import command
 
         def opener(upgrade_id, required):
             return Workspace.open(upgrade_id, base=upgrade.workdir)
 
         in_place = upgrade.mode == versions.MODE_IN_PLACE
         with session(upgrade, progress, target=upgrade.new if in_place else None) as current:
-            outcome = command.run(VerifyHealsOptions(
+            outcome = heals_command.run(VerifyHealsOptions(
                 upgrade_id=upgrade.upgrade_id, old_profile=current.old_name,
                 new_profile=current.old_name if in_place else current.new_name),
                 workspace_opener=opener)
