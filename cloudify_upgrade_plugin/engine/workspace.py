@@ -72,6 +72,17 @@ def list_upgrade_ids(base=None) -> List[str]:
                   and os.path.isfile(os.path.join(root, name, META_FILE)))
 
 
+# The lock around each workspace.json read-merge-write, per workspace root (threads).
+_meta_locks = {}
+_meta_guard = threading.Lock()
+
+
+def _meta_lock(root) -> threading.RLock:
+    with _meta_guard:
+        return _meta_locks.setdefault(os.path.normpath(os.path.abspath(root)),
+                                      threading.RLock())
+
+
 # Locks held by this process (path -> True): fcntl.lockf locks are per process, so a second
 # lock of the same file in the same process would silently "succeed" (and releasing it would
 # drop the first one).  This registry makes the second attempt fail like another process's.
@@ -195,14 +206,23 @@ class Workspace:
         return self.read_json(META_FILE, default={}) or {}
 
     def update_meta(self, **fields) -> dict:
-        """Merge ``fields`` into workspace.json (atomic, redacted); return the new meta."""
-        document = self.meta
-        document.update(fields)
-        self.write_json(META_FILE, document)
+        """Merge ``fields`` into workspace.json (atomic, redacted); return the new meta.
+
+        Read, merge and write hold the workspace's meta lock: threads of one process (the
+        agent installs, a failed-logins listener called from another upgrade's thread in
+        the fleet) never lose each other's fields."""
+        with _meta_lock(self.root):
+            document = self.meta
+            document.update(fields)
+            self.write_json(META_FILE, document)
         return document
 
     def record_runbook(self, name, steps, command=None) -> dict:
         """Remember a runbook's steps (id, title) in workspace.json, in first-run order."""
+        with _meta_lock(self.root):
+            return self._record_runbook(name, steps, command)
+
+    def _record_runbook(self, name, steps, command) -> dict:
         document = self.meta
         runbooks = [rb for rb in document.get('runbooks') or [] if rb.get('name') != name]
         entry = {'name': name, 'command': command or 'cfy upgrade {0}'.format(name),
