@@ -11,6 +11,7 @@ too (for operators who pre-populate the file, e.g. with ``ssh-keyscan``).
 import base64
 import hashlib
 import os
+import threading
 
 import paramiko
 from cloudify_cli import env
@@ -19,6 +20,7 @@ from cloudify_upgrade_plugin.files import atomic_write
 from cloudify_upgrade_plugin.log import get_logger
 
 KNOWN_HOSTS_NAME = 'upgrade_known_hosts'
+_PINNING = threading.Lock()
 
 
 def default_known_hosts_path() -> str:
@@ -48,10 +50,11 @@ class PinningPolicy(paramiko.MissingHostKeyPolicy):
             hostname, key.get_name(), fingerprint(key), self.path)
         client.get_host_keys().add(hostname, key.get_name(), key)
         line = '{0} {1} {2}\n'.format(hostname, key.get_name(), key.get_base64())
-        existing = b''
-        if os.path.exists(self.path):
-            with open(self.path, 'rb') as f:
-                existing = f.read()
-            if existing and not existing.endswith(b'\n'):
-                existing += b'\n'
-        atomic_write(self.path, existing + line.encode())
+        with _PINNING:     # upgrades in threads of one process (the fleet) share the file
+            existing = b''
+            if os.path.exists(self.path):
+                with open(self.path, 'rb') as f:
+                    existing = f.read()
+                if existing and not existing.endswith(b'\n'):
+                    existing += b'\n'
+            atomic_write(self.path, existing + line.encode())
