@@ -84,6 +84,9 @@ def serve_managers(argv):
                                      'ssh_user': started[0].ssh_user}) + '\n')
         sys.stdout.flush()
         sys.stdin.read()          # the parent closes stdin when it is done
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        sys.stdout.write(json.dumps({'cpu': usage.ru_utime + usage.ru_stime}) + '\n')
+        sys.stdout.flush()
     finally:
         for sim in reversed(started):
             sim.stop()
@@ -202,10 +205,13 @@ def one_run(args, concurrency, workdir):
             raise SystemExit('the workflows failed at concurrency {0}'.format(concurrency))
         figures = json.loads(result.stdout.strip().splitlines()[-1])
         figures['process'] = elapsed
-        return figures
     finally:
         managers.stdin.close()
+        tail = managers.stdout.read()
         managers.wait(60)
+    figures['simulators_cpu'] = json.loads(tail.strip().splitlines()[-1])['cpu'] \
+        if tail.strip() else None
+    return figures
 
 
 def render(results, args, started, loads):
@@ -273,9 +279,10 @@ def main(argv):
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
             results[concurrency].append(figures)
-            log('run {0}, concurrency {1}: {2:.1f} s, workflow process CPU {3:.1f} s ({4})'
-                .format(run + 1, concurrency, sum(figures['walls'].values()),
-                        figures['cpu'], figures['statuses']))
+            log('run {0}, concurrency {1}: {2:.1f} s, CPU: workflow process {3:.1f} s, '
+                'simulators {4:.1f} s ({5})'.format(
+                    run + 1, concurrency, sum(figures['walls'].values()), figures['cpu'],
+                    figures['simulators_cpu'] or 0, figures['statuses']))
     loads.append(os.getloadavg()[0])
     text, ratio = render(results, args, started, loads)
     sys.stdout.write(text + '\n')

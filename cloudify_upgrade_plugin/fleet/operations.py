@@ -11,7 +11,8 @@ functions of the same names.  Each one:
    ``get_secret`` before the call) into a ``FleetUpgrade`` whose workspace lives in the
    deployment's work directory (``ctx.plugin.workdir``);
 3. calls the one ``fleet.adapter`` function of the command, turning each step transition
-   into a runtime-property update and an event;
+   into an event and a runtime-property change (stored at most once a second, and at once
+   for a failure);
 4. records ``done`` / ``rehearsed`` with the outcome's summary, or ``failed`` with the
    error's id, message and hints and raises ``NonRecoverableError`` (a rerun of the
    workflow is the retry: the runbook resumes from its journal).
@@ -24,6 +25,7 @@ the operation's Cloudify logger (the host's logger here, as cfy's is for the CLI
 """
 from __future__ import annotations
 
+import time
 from typing import Callable, Mapping
 
 from cloudify.decorators import operation
@@ -38,6 +40,7 @@ from cloudify_upgrade_plugin.fleet.connection import FleetUpgrade
 SKIP_WHEN_DONE = ('prepare', 'cutover')
 REQUIRES = {'cutover': 'prepare', 'verify_heals': 'cutover'}
 UNEXPECTED = 'unexpected-error'
+PROGRESS_STORE_EVERY = 1.0      # seconds
 
 
 class _Failure(Exception):
@@ -80,11 +83,18 @@ def _required(ctx, command: str) -> None:
 
 
 def _progress(ctx, command: str) -> Callable[[adapter.StepEvent], None]:
+    stored = [0.0]
+
     def report(event: adapter.StepEvent) -> None:
         line = redact_text(event.line())
         runtime.step(ctx.instance.runtime_properties, command, event.step, event.event,
                      line)
-        ctx.instance.update()
+        # stored at most once a PROGRESS_STORE_EVERY (one node-instance update per store,
+        # a REST call on a manager) and for every failure; the end is always stored
+        if time.monotonic() - stored[0] >= PROGRESS_STORE_EVERY or \
+                event.event not in ('started', 'succeeded', 'skipped'):
+            ctx.instance.update()
+            stored[0] = time.monotonic()
         ctx.logger.info('upgrade %s: %s', command, line)
     report.logger = ctx.logger      # the runbooks' log lines of this thread go there too
     return report
