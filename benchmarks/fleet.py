@@ -14,7 +14,8 @@ workflow engine (`cloudify.workflows.local`, FileStorage), with the plugin's own
 - each concurrency runs in a fresh workflow process (a child: its peak RSS is its own)
   against fresh managers (a target is restored once); the concurrencies are interleaved
   run by run, and medians over `--runs` are reported;
-- figures: the wall time of the three workflows, the peak RSS of the workflow process,
+- figures: the wall time of the three workflows, the peak RSS and CPU time of the
+  workflow process, the CPU time of the simulators' process,
   and per manager the time spent in the plugin's operations (the runtime records'
   `ended_at - started_at`, summed over the three commands) and the fleet's overhead at
   concurrency 1 (the workflows' wall time minus that, divided by the managers: what the
@@ -224,7 +225,8 @@ def render(results, args, started, loads):
              'medians of {4} run(s).'.format(args.managers, args.source, TARGET_VERSION,
                                              args.time_scale, args.runs), '',
              '| concurrency | plan | prepare | cutover | total | peak RSS | in operations '
-             'per manager | managers done |', '|---:|---:|---:|---:|---:|---:|---:|---:|']
+             'per manager | CPU workflow process | CPU simulators | managers done |',
+             '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
     medians = {}
     for concurrency in args.levels:
         runs = results[concurrency]
@@ -233,11 +235,18 @@ def render(results, args, started, loads):
         busy = statistics.median(r['busy'] for r in runs) / args.managers
         rss = statistics.median(r['peak_rss_kib'] for r in runs) / 1024.0
         done = min(r['statuses'].get('done', 0) for r in runs) // len(COMMANDS)
+        cpu = statistics.median(r['cpu'] for r in runs)
+        sims = statistics.median(r.get('simulators_cpu') or 0 for r in runs)
         medians[concurrency] = {'total': total, 'busy': busy}
         lines.append('| {0} | {1:.1f} s | {2:.1f} s | {3:.1f} s | {4:.1f} s | {5:.0f} MiB | '
-                     '{6:.2f} s | {7}/{8} |'.format(
+                     '{6:.2f} s | {7:.1f} s | {8:.1f} s | {9}/{10} |'.format(
                          concurrency, walls['upgrade_plan'], walls['upgrade_prepare'],
-                         walls['upgrade_cutover'], total, rss, busy, done, args.managers))
+                         walls['upgrade_cutover'], total, rss, busy, cpu, sims, done,
+                         args.managers))
+    lines.append('')
+    lines.append('CPU: user + system time of the whole workflow process (imports and the '
+                 'deployment included) and of the simulators\' process (their start '
+                 'included).')
     lines.append('')
     low, high = min(args.levels), max(args.levels)
     if 1 in medians:
