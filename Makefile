@@ -40,6 +40,7 @@ wagon: install
 	rm -rf wagon-out
 	$(BIN)/wagon create . -o wagon-out -f
 	$(BIN)/wagon validate wagon-out/*.wgn
+	$(BIN)/python -m tests.packaging.wagon_contents wagon-out/*.wgn
 
 bench: install
 	$(BIN)/python -m benchmarks

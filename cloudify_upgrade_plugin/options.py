@@ -3,9 +3,14 @@
 ``cli.py`` builds one of these from the command line (click's defaults come from here too)
 and hands it to the command; steps read it from their context (``ctx.options.timeout``),
 never from a dict.  ``manager_password`` is left out of ``repr``.
+
+Two fields serve callers without a cfy workdir or a terminal (the fleet operations,
+``fleet/adapter.py``): ``workdir``, the directory whose ``upgrades/`` holds the workspaces
+(None: the cfy workdir), and ``reporter``, called with every journal transition
+(``engine.runner.Runner``: step id, event, index, total, details).  The CLI leaves both None.
 """
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional, Tuple
+from typing import Callable, ClassVar, Optional, Tuple
 
 from cloudify_upgrade_plugin.engine.checks import Waiver
 from cloudify_upgrade_plugin.versions import MODE_IN_PLACE, MODE_NEW_HOST
@@ -34,6 +39,9 @@ class PlanOptions:
     to_profile: Optional[str] = None
     accept_new_host_keys: bool = False
     link_mbps: float = DEFAULT_LINK_MBPS
+    # issue 19: callers without a cfy workdir (the fleet); see the module docstring
+    workdir: Optional[str] = None
+    reporter: Optional[Callable] = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,10 @@ class RestoreOptions:
     wagons: Optional[str] = None
     ldap_bind_password_file: Optional[str] = None
     ldap_ca_file: Optional[str] = None
-    rehearse: bool = False       # stop before the point of no return (the cut-over)
+    # issue 19: see the module docstring; ``rehearse`` stops before the point of no return
+    workdir: Optional[str] = None
+    reporter: Optional[Callable] = field(default=None, repr=False, compare=False)
+    rehearse: bool = False
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,9 @@ UNEXPECTED = 'unexpected-error'
 
 class Runner:
 
+    reporter = None
+    position = (None, None)
+
     def __init__(self, workspace, runbook, fingerprint=None, ctx=None):
         if not isinstance(runbook, Runbook):
             runbook = Runbook(getattr(runbook, 'name', 'runbook'), list(runbook))
@@ -64,6 +67,9 @@ class Runner:
         if ctx.workspace is None:
             ctx.workspace = self.workspace
         self.logger = ctx.logger
+        # issue 19: callers without a terminal follow the transitions (options.reporter)
+        self.reporter = getattr(getattr(ctx, 'options', None), 'reporter', None)
+        self.position = (None, None)
         with self.workspace.lock():
             journal = self.workspace.journal
             journal.entries()
@@ -83,7 +89,7 @@ class Runner:
                     return {'upgrade_id': self.workspace.upgrade_id,
                             'runbook': self.runbook.name, 'steps': results,
                             'rehearsed': step.id}
-                ctx.step = step
+                ctx.step, self.position = step, (index, total)
                 try:
                     results.append(self._run_step(journal, ctx, step, index, total))
                 except KeyboardInterrupt:
@@ -210,6 +216,9 @@ class Runner:
     def _journal(self, journal, step, prefix, event, details):
         entry = journal.append(step.id, event, details)
         self.logger.info('%s: %s', prefix, event)
+        if self.reporter is not None:
+            self.reporter(step.id, event, self.position[0], self.position[1],
+                          entry['details'])
         return _result(step, event, entry['details'])
 
     def _fail(self, journal, step, prefix, error, interrupted):

@@ -39,8 +39,10 @@ UPGRADE_ID_RE = re.compile(r'[A-Za-z][A-Za-z0-9._-]*')
 MAX_ID_LENGTH = 100
 
 
-def upgrades_dir() -> str:
-    return os.path.join(cfy_workdir(), UPGRADES)
+def upgrades_dir(base=None) -> str:
+    """``<base>/upgrades`` (``base``: the cfy workdir unless a caller such as the fleet
+    names another, e.g. a deployment's work directory)."""
+    return os.path.join(base or cfy_workdir(), UPGRADES)
 
 
 def validate_upgrade_id(upgrade_id) -> str:
@@ -60,9 +62,9 @@ def new_upgrade_id(moment=None) -> str:
     return 'upg-{0}-{1}'.format(moment.strftime('%Y%m%d-%H%M%S'), _random.token_hex(2))
 
 
-def list_upgrade_ids() -> List[str]:
+def list_upgrade_ids(base=None) -> List[str]:
     """Ids of the existing workspaces (directories holding a workspace.json), sorted."""
-    root = upgrades_dir()
+    root = upgrades_dir(base)
     try:
         names = os.listdir(root)
     except FileNotFoundError:
@@ -117,6 +119,17 @@ def meta_problem(document) -> str:
     return ''
 
 
+# The lock around each workspace.json read-merge-write, per workspace root (threads).
+_meta_locks = {}
+_meta_guard = threading.Lock()
+
+
+def _meta_lock(root) -> threading.RLock:
+    with _meta_guard:
+        return _meta_locks.setdefault(os.path.normpath(os.path.abspath(root)),
+                                      threading.RLock())
+
+
 # Locks held by this process (path -> True): fcntl.lockf locks are per process, so a second
 # lock of the same file in the same process would silently "succeed" (and releasing it would
 # drop the first one).  This registry makes the second attempt fail like another process's.
@@ -138,7 +151,8 @@ class Workspace:
     # -- finding and creating -------------------------------------------------------------
 
     @classmethod
-    def create(cls, upgrade_id=None, mode=None, exist_ok=False, **meta) -> 'Workspace':
+    def create(cls, upgrade_id=None, mode=None, exist_ok=False, base=None,
+               **meta) -> 'Workspace':
         """Create ``<upgrades>/<upgrade_id>/`` (a new id when None) with its workspace.json.
 
         ``meta`` keys go into workspace.json (redacted).  An existing id is an InputError
@@ -147,16 +161,16 @@ class Workspace:
         now = clock.utcnow()
         upgrade_id = validate_upgrade_id(new_upgrade_id(now) if upgrade_id is None
                                          else upgrade_id)
-        root = os.path.join(upgrades_dir(), upgrade_id)
+        root = os.path.join(upgrades_dir(base), upgrade_id)
         if os.path.isfile(os.path.join(root, META_FILE)):
             if exist_ok:
-                return cls.open(upgrade_id)
+                return cls.open(upgrade_id, base=base)
             raise InputError(
                 'An upgrade workspace named {0} already exists ({1}).'.format(upgrade_id, root),
                 error_id='workspace-exists',
                 hints=['Resume it with the command that created it and --upgrade-id {0}, '
                        'or choose another --upgrade-id.'.format(upgrade_id)])
-        make_private_dirs(upgrades_dir())
+        make_private_dirs(upgrades_dir(base))
         try:
             os.mkdir(root, DIR_MODE)
         except FileExistsError:
@@ -170,18 +184,18 @@ class Workspace:
         return workspace
 
     @classmethod
-    def open(cls, upgrade_id=None) -> 'Workspace':
+    def open(cls, upgrade_id=None, base=None) -> 'Workspace':
         """The workspace ``upgrade_id``, or the most recently created one when None."""
-        existing = list_upgrade_ids()
+        existing = list_upgrade_ids(base)
         if upgrade_id is not None:
             validate_upgrade_id(upgrade_id)
             if upgrade_id in existing:
-                return cls(os.path.join(upgrades_dir(), upgrade_id),
+                return cls(os.path.join(upgrades_dir(base), upgrade_id),
                            upgrade_id).enforce_private()
             message = 'No upgrade workspace named {0} in {1}.'.format(
-                upgrade_id, upgrades_dir())
+                upgrade_id, upgrades_dir(base))
         elif existing:
-            return cls(*_most_recent(existing)).enforce_private()
+            return cls(*_most_recent(existing, base)).enforce_private()
         else:
             message = 'There is no upgrade workspace yet in {0}.'.format(upgrades_dir())
         if existing:
@@ -271,14 +285,23 @@ class Workspace:
         return document or {}
 
     def update_meta(self, **fields) -> dict:
-        """Merge ``fields`` into workspace.json (atomic, redacted); return the new meta."""
-        document = self.meta
-        document.update(fields)
-        self.write_json(META_FILE, document)
+        """Merge ``fields`` into workspace.json (atomic, redacted); return the new meta.
+
+        Read, merge and write hold the workspace's meta lock: threads of one process (the
+        agent installs, a failed-logins listener called from another upgrade's thread in
+        the fleet) never lose each other's fields."""
+        with _meta_lock(self.root):
+            document = self.meta
+            document.update(fields)
+            self.write_json(META_FILE, document)
         return document
 
     def record_runbook(self, name, steps, command=None) -> dict:
         """Remember a runbook's steps (id, title) in workspace.json, in first-run order."""
+        with _meta_lock(self.root):
+            return self._record_runbook(name, steps, command)
+
+    def _record_runbook(self, name, steps, command) -> dict:
         document = self.meta
         runbooks = [rb for rb in document.get('runbooks') or [] if rb.get('name') != name]
         entry = {'name': name, 'command': command or 'cfy upgrade {0}'.format(name),
@@ -337,11 +360,11 @@ class Workspace:
                        self.upgrade_id)])
 
 
-def _most_recent(ids):
+def _most_recent(ids, base=None):
     """(root, id) of the workspace with the latest created_at (ties: the greatest id)."""
     best = None
     for upgrade_id in ids:
-        root = os.path.join(upgrades_dir(), upgrade_id)
+        root = os.path.join(upgrades_dir(base), upgrade_id)
         try:
             with open(os.path.join(root, META_FILE), encoding='utf-8') as stream:
                 document = json.load(stream)
@@ -361,7 +384,7 @@ def _most_recent(ids):
         if best is None or candidate > best:
             best = candidate
     if best is None:
-        raise InputError('There is no upgrade workspace yet in {0}.'.format(upgrades_dir()),
-                         error_id='workspace-not-found',
-                         hints=['Start an upgrade with `cfy upgrade prepare`.'])
-    return os.path.join(upgrades_dir(), best[1]), best[1]
+        raise InputError('There is no upgrade workspace yet in {0}.'.format(
+            upgrades_dir(base)), error_id='workspace-not-found',
+            hints=['Start an upgrade with `cfy upgrade prepare`.'])
+    return os.path.join(upgrades_dir(base), best[1]), best[1]

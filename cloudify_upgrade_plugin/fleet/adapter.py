@@ -5,10 +5,9 @@
 (``StepEvent`` -> None), and return an ``Outcome`` or raise an ``UpgradeError`` (stable
 id, hints).  They delegate to the installed backend.
 
-The default backend, ``RunbooksBackend``, is where the runbooks will be called once they
-take connection objects instead of cfy profiles (issue 18 restructures them; the contract
-they must offer is in docs/fleet-design.md).  Until then it raises ``NotImplementedError``
-naming what is missing, and changes nothing.  ``use_backend(backend)`` installs another
+The default backend, ``RunbooksBackend`` (``fleet.runbooks``), calls the CLI's runbooks
+with explicit connections instead of cfy profiles (the contract is in
+docs/fleet-design.md, section 5).  ``use_backend(backend)`` installs another
 backend for the duration of a ``with`` block: the fleet tests install a simulated fleet
 there (tests/fleet/simulated.py); nothing else should.
 """
@@ -16,40 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from dataclasses import dataclass, field
-from typing import Callable, Iterator, Protocol
+from typing import Iterator, Protocol
 
 from cloudify_upgrade_plugin.fleet.connection import FleetUpgrade
+from cloudify_upgrade_plugin.fleet.outcome import (  # noqa: F401 (re-exported)
+    DONE, REHEARSED, Outcome, Progress, StepEvent)
+from cloudify_upgrade_plugin.fleet.runbooks import RunbooksBackend
 
 COMMANDS = ('plan', 'prepare', 'cutover', 'verify_heals')
-DONE = 'done'
-REHEARSED = 'rehearsed'
-
-
-@dataclass(frozen=True)
-class StepEvent:
-    """One journal transition of a runbook step, as the Runner reports it."""
-
-    step: str                       # kebab-case step id ("upload-snapshot")
-    event: str                      # started | succeeded | skipped | failed | ...
-    index: int | None = None        # 1-based position in the runbook
-    total: int | None = None
-    details: dict = field(default_factory=dict)     # already redacted by the journal
-
-    def line(self) -> str:
-        where = '[{0}/{1}] '.format(self.index, self.total) if self.index else ''
-        return '{0}{1}: {2}'.format(where, self.step, self.event)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a command achieved: ``done`` (or ``rehearsed``) and a non-secret summary."""
-
-    status: str = DONE
-    summary: dict = field(default_factory=dict)
-
-
-Progress = Callable[[StepEvent], None]
 
 
 class Backend(Protocol):
@@ -61,34 +34,6 @@ class Backend(Protocol):
                 rehearse: bool) -> Outcome: ...
 
     def verify_heals(self, upgrade: FleetUpgrade, progress: Progress) -> Outcome: ...
-
-
-_PENDING = (
-    'Fleet upgrades cannot run `{0}` yet: the runbooks still read cfy profiles and the '
-    'cfy workdir, and the fleet needs them to take explicit connection objects, a '
-    'workspace directory and a progress sink (docs/fleet-design.md, "What the runbooks '
-    'must offer"). Nothing was changed on {1}. Use `cfy upgrade {0}` from a cfy host '
-    'meanwhile.')
-
-
-class RunbooksBackend:
-    """The runbooks, called without a cfy profile (pending: raises NotImplementedError)."""
-
-    def _pending(self, command: str, upgrade: FleetUpgrade) -> NotImplementedError:
-        return NotImplementedError(_PENDING.format(command.replace('_', '-'),
-                                                   upgrade.old.address))
-
-    def plan(self, upgrade, progress):
-        raise self._pending('plan', upgrade)
-
-    def prepare(self, upgrade, progress):
-        raise self._pending('prepare', upgrade)
-
-    def cutover(self, upgrade, progress, rehearse):
-        raise self._pending(upgrade.mode, upgrade)
-
-    def verify_heals(self, upgrade, progress):
-        raise self._pending('verify_heals', upgrade)
 
 
 _lock = threading.Lock()

@@ -6,12 +6,13 @@ true), and ``cloudify.interfaces.upgrade`` plan / prepare / cutover / verify_hea
 functions of the same names.  Each one:
 
 1. records the command's start in the runtime properties (``fleet.runtime``);
-2. turns the node's properties and the evaluated ``old_manager`` / ``new_manager``
-   operation inputs (Cloudify resolves their ``get_secret`` before the call) into a
-   ``FleetUpgrade`` whose workspace lives in the deployment's work directory
-   (``ctx.plugin.workdir``);
+2. turns the node's properties (the ``node_properties`` input) and the evaluated
+   ``old_manager`` / ``new_manager`` operation inputs (Cloudify resolves their
+   ``get_secret`` before the call) into a ``FleetUpgrade`` whose workspace lives in the
+   deployment's work directory (``ctx.plugin.workdir``);
 3. calls the one ``fleet.adapter`` function of the command, turning each step transition
-   into a runtime-property update and an event;
+   into an event and a runtime-property change (stored at most once a second, and at once
+   for a failure);
 4. records ``done`` / ``rehearsed`` with the outcome's summary, or ``failed`` with the
    error's id, message and hints and raises ``NonRecoverableError`` (a rerun of the
    workflow is the retry: the runbook resumes from its journal).
@@ -24,7 +25,8 @@ the operation's Cloudify logger (the host's logger here, as cfy's is for the CLI
 """
 from __future__ import annotations
 
-from typing import Callable
+import time
+from typing import Callable, Mapping
 
 from cloudify.decorators import operation
 from cloudify.exceptions import NonRecoverableError
@@ -37,8 +39,8 @@ from cloudify_upgrade_plugin.fleet.connection import FleetUpgrade
 # Commands a rerun skips once done (they change managers); plan and verify_heals observe.
 SKIP_WHEN_DONE = ('prepare', 'cutover')
 REQUIRES = {'cutover': 'prepare', 'verify_heals': 'cutover'}
-NOT_IMPLEMENTED = 'fleet-not-implemented'
 UNEXPECTED = 'unexpected-error'
+PROGRESS_STORE_EVERY = 1.0      # seconds
 
 
 class _Failure(Exception):
@@ -47,6 +49,12 @@ class _Failure(Exception):
     def __init__(self, error_id: str, message: str, hints=()):
         super().__init__(message)
         self.error_id, self.message, self.hints = error_id, message, list(hints or ())
+
+
+def _properties(ctx, node_properties) -> Mapping:
+    """The node's properties: the ``node_properties`` operation input plugin.yaml evaluates
+    with the connections, else (an older plugin.yaml) ``ctx.node``'s."""
+    return node_properties if isinstance(node_properties, Mapping) else ctx.node.properties
 
 
 def _workdir(ctx) -> str:
@@ -75,16 +83,24 @@ def _required(ctx, command: str) -> None:
 
 
 def _progress(ctx, command: str) -> Callable[[adapter.StepEvent], None]:
+    stored = [0.0]
+
     def report(event: adapter.StepEvent) -> None:
         line = redact_text(event.line())
         runtime.step(ctx.instance.runtime_properties, command, event.step, event.event,
                      line)
-        ctx.instance.update()
+        # stored at most once a PROGRESS_STORE_EVERY (one node-instance update per store,
+        # a REST call on a manager) and for every failure; the end is always stored
+        if time.monotonic() - stored[0] >= PROGRESS_STORE_EVERY or \
+                event.event not in ('started', 'succeeded', 'skipped'):
+            ctx.instance.update()
+            stored[0] = time.monotonic()
         ctx.logger.info('upgrade %s: %s', command, line)
+    report.logger = ctx.logger      # the runbooks' log lines of this thread go there too
     return report
 
 
-def _run(ctx, command: str, old_manager, new_manager, call) -> None:
+def _run(ctx, command: str, old_manager, new_manager, call, node_properties=None) -> None:
     install_log_filter(ctx.logger)
     properties = ctx.instance.runtime_properties
     if command in SKIP_WHEN_DONE and runtime.is_done(properties, command):
@@ -97,7 +113,7 @@ def _run(ctx, command: str, old_manager, new_manager, call) -> None:
     try:
         _required(ctx, command)
         upgrade = FleetUpgrade.from_node(
-            ctx.node.properties, old_manager, new_manager, node_id=ctx.node.id,
+            _properties(ctx, node_properties), old_manager, new_manager, node_id=ctx.node.id,
             instance_id=ctx.instance.id, workdir=_workdir(ctx))
         runtime.describe(ctx.instance.runtime_properties, upgrade.describe())
         ctx.instance.update()
@@ -108,8 +124,6 @@ def _run(ctx, command: str, old_manager, new_manager, call) -> None:
         raise _failed(ctx, command, error.error_id, error.message, error.possible_solutions)
     except _Failure as error:
         raise _failed(ctx, command, error.error_id, error.message, error.hints)
-    except NotImplementedError as error:
-        raise _failed(ctx, command, NOT_IMPLEMENTED, str(error), [])
     except Exception as error:
         raise _failed(ctx, command, UNEXPECTED, '{0}: {1}'.format(type(error).__name__, error),
                       ['Read the traceback in this operation\'s events, then run the '
@@ -130,36 +144,39 @@ def _failed(ctx, command: str, error_id: str, message: str, hints) -> NonRecover
 
 
 @operation(resumable=True)
-def plan(ctx, old_manager=None, new_manager=None, **_):
+def plan(ctx, old_manager=None, new_manager=None, node_properties=None, **_):
     """Lifecycle create / upgrade.plan: the checks and the steps; read only."""
-    _run(ctx, 'plan', old_manager, new_manager, adapter.plan)
+    _run(ctx, 'plan', old_manager, new_manager, adapter.plan, node_properties)
 
 
 @operation(resumable=True)
-def prepare(ctx, old_manager=None, new_manager=None, **_):
+def prepare(ctx, old_manager=None, new_manager=None, node_properties=None, **_):
     """Lifecycle configure / upgrade.prepare: snapshot, backups, inventory; reversible."""
-    _run(ctx, 'prepare', old_manager, new_manager, adapter.prepare)
+    _run(ctx, 'prepare', old_manager, new_manager, adapter.prepare, node_properties)
 
 
 @operation(resumable=True)
-def cutover(ctx, old_manager=None, new_manager=None, rehearse=False, **_):
+def cutover(ctx, old_manager=None, new_manager=None, rehearse=False, node_properties=None,
+            **_):
     """upgrade.cutover: new-host or in-place by the node's mode (``rehearse``: stop
     before the point of no return)."""
     _run(ctx, 'cutover', old_manager, new_manager,
-         lambda upgrade, progress: adapter.cutover(upgrade, progress, bool(rehearse)))
+         lambda upgrade, progress: adapter.cutover(upgrade, progress, bool(rehearse)),
+         node_properties)
 
 
 @operation(resumable=True)
-def start(ctx, old_manager=None, new_manager=None, **_):
+def start(ctx, old_manager=None, new_manager=None, node_properties=None, **_):
     """Lifecycle start: the cut-over, only when the node allows it at install."""
-    if not ctx.node.properties.get('cutover_on_install'):
+    if not _properties(ctx, node_properties).get('cutover_on_install'):
         ctx.logger.info('upgrade cutover: not run at install (cutover_on_install is false); '
                         'run the upgrade_cutover workflow when the fleet is ready.')
         return
-    cutover(ctx=ctx, old_manager=old_manager, new_manager=new_manager, rehearse=False)
+    cutover(ctx=ctx, old_manager=old_manager, new_manager=new_manager, rehearse=False,
+            node_properties=node_properties)
 
 
 @operation(resumable=True)
-def verify_heals(ctx, old_manager=None, new_manager=None, **_):
+def verify_heals(ctx, old_manager=None, new_manager=None, node_properties=None, **_):
     """upgrade.verify_heals: heals the old manager may have duplicated since the cut-over."""
-    _run(ctx, 'verify_heals', old_manager, new_manager, adapter.verify_heals)
+    _run(ctx, 'verify_heals', old_manager, new_manager, adapter.verify_heals, node_properties)

@@ -137,7 +137,7 @@ def run_fleet(ctx, command, concurrency=1, node_ids=None, node_instance_ids=None
     ctx.logger.info('upgrade %s on %d managed upgrade(s), %d at a time%s.', command,
                     len(to_run), min(concurrency, len(to_run) or 1),
                     ', {0} already done'.format(len(skipped)) if skipped else '')
-    errors = {}
+    errors, fresh = {}, {}
     if to_run:
         graph = _graph(ctx, command, to_run, concurrency, operation_kwargs or {},
                        name='upgrade_{0}'.format(command))
@@ -146,15 +146,24 @@ def run_fleet(ctx, command, concurrency=1, node_ids=None, node_instance_ids=None
         graph.execute()
         errors = {task.info.get('instance_id'): task.info.get('error')
                   for task in subgraphs if task.info.get('error')}
-        ctx.refresh_node_instances()
-    _conclude(ctx, command, to_run, skipped, errors)
+        fresh = _runtime_properties(ctx)
+    _conclude(ctx, command, to_run, skipped, errors, fresh)
 
 
-def _conclude(ctx, command, ran, skipped, errors):
+def _runtime_properties(ctx) -> dict:
+    """{node instance id: runtime properties} as stored now.  Only the instances are read
+    (``ctx.refresh_node_instances`` reads and copies every node too: locally the whole
+    deployment, a fixed cost at the end of every workflow)."""
+    return {item['id'] if isinstance(item, dict) else item.id:
+            (item['runtime_properties'] if isinstance(item, dict)
+             else item.runtime_properties) or {}
+            for item in ctx.internal.handler.get_node_instances()}
+
+
+def _conclude(ctx, command, ran, skipped, errors, fresh):
     done, failed = [], []
     for instance in ran:
-        current = ctx.get_node_instance(instance.id)
-        record = runtime.record(current.runtime_properties, command)
+        record = runtime.record(fresh.get(instance.id) or {}, command)
         ok = record.get('execution_id') == ctx.execution_id and \
             record.get('status') in runtime.OK_STATUSES
         if ok:

@@ -33,6 +33,7 @@ from cloudify_upgrade_plugin.heals.analysis import (
     DEFAULT_TENANT, MAX_PAGE_SIZE, RIEMANN_UNIT, analyse, healing_state, inspect_manager)
 from cloudify_upgrade_plugin.host.ssh import Host
 from cloudify_upgrade_plugin.log import emit_json, get_logger, json_mode
+from cloudify_upgrade_plugin.manager import profiles
 from cloudify_upgrade_plugin.manager.client import Manager
 from cloudify_upgrade_plugin.options import VerifyHealsOptions
 
@@ -67,7 +68,7 @@ def rest_source(profile) -> 'RestSource':
 
 def ssh_riemann_probe(profile) -> str:
     """`systemctl is-active cloudify-riemann` on the old manager's host -> its word."""
-    with Host.from_profile(profile, connect_timeout=10) as host:
+    with Host.from_profile(profiles.profile_context(profile), connect_timeout=10) as host:
         rc, out = host.run(['systemctl', 'is-active', RIEMANN_UNIT], check=False,
                            timeout=30)
     return out.strip() or ('active' if rc == 0 else 'inactive')
@@ -162,8 +163,10 @@ def _same_manager(old_profile, new_profile):
     if old_profile == new_profile:
         return True
     try:
-        old = env.get_profile_context(old_profile, suppress_error=True)
-        new = env.get_profile_context(new_profile, suppress_error=True)
+        old, new = (profiles.explicit_settings(old_profile),
+                    profiles.explicit_settings(new_profile))
+        old = old.profile if old else env.get_profile_context(old_profile, suppress_error=True)
+        new = new.profile if new else env.get_profile_context(new_profile, suppress_error=True)
     except Exception:   # a missing profile is reported when it is used
         return False
     addresses = [(getattr(p, 'manager_ip', None), getattr(p, 'rest_port', None))

@@ -24,6 +24,7 @@ import hashlib
 import os
 import socket
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
@@ -38,6 +39,7 @@ from cloudify_upgrade_plugin.log import get_logger
 KNOWN_HOSTS_NAME = 'upgrade_known_hosts'
 SYSTEM_KNOWN_HOSTS = '/etc/ssh/ssh_known_hosts'
 ACCEPT_OPTION = '--accept-new-host-keys'
+_PINNING = threading.Lock()
 
 
 def default_known_hosts_path() -> str:
@@ -217,10 +219,11 @@ def accept(name: str, key, path: Optional[str], strict: bool = False,
 
 def _append(path: str, name: str, key) -> None:
     line = '{0} {1} {2}\n'.format(name, key.get_name(), key.get_base64())
-    existing = b''
-    if os.path.exists(path):
-        with open(path, 'rb') as f:
-            existing = f.read()
-        if existing and not existing.endswith(b'\n'):
-            existing += b'\n'
-    atomic_write(path, existing + line.encode())
+    with _PINNING:     # upgrades in threads of one process (the fleet) share the file
+        existing = b''
+        if os.path.exists(path):
+            with open(path, 'rb') as f:
+                existing = f.read()
+            if existing and not existing.endswith(b'\n'):
+                existing += b'\n'
+        atomic_write(path, existing + line.encode())

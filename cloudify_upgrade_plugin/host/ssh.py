@@ -161,8 +161,9 @@ class Host(DirectoryCopy, StagedWrite):
                     name, key),
                 error_id='ssh-not-configured', hints=[_SET_SSH])
         port = _profile_port(profile)
-        if known_hosts_path is None:
-            known_hosts_path = default_known_hosts_path()
+        if known_hosts_path is None:    # an explicit profile (issue 19) may name its own
+            known_hosts_path = _profile_value(profile, 'known_hosts_path') or \
+                default_known_hosts_path()
         return cls(ip, user, key, port=port, known_hosts_path=known_hosts_path,
                    strict_host_keys=strict_host_keys, connect_timeout=connect_timeout,
                    label=name)

@@ -128,16 +128,19 @@ class Manager(ResourceCalls, FencingCalls):
                    request_timeout=request_timeout, session=session)
 
     @classmethod
-    def from_profile(cls, name=None, version_override=None, retry_policy=None,
-                     request_timeout=None, discover_fn=None,
-                     credentials: Optional[Credentials] = None,
-                     host: Optional[str] = None) -> 'Manager':
-        """The manager of cfy profile ``name`` (the active profile when None), discovered.
+    def from_profile(cls, name=None, *args, **kwargs) -> 'Manager':  # None: the active one
+        return cls.from_connection(read_profile(name), *args, **kwargs)
+
+    @classmethod
+    def from_connection(cls, settings, version_override=None, retry_policy=None,
+                        request_timeout=None, discover_fn=None,
+                        credentials: Optional[Credentials] = None,
+                        host: Optional[str] = None) -> 'Manager':
+        """The manager of a ``ProfileSettings`` (cfy's or explicit), discovered.
 
         ``credentials`` replace the profile's (e.g. the old admin's after a restore), ``host``
         its ``manager_ip`` (the cluster node an upgrade is pinned to).
         """
-        settings = read_profile(name)
         credentials = credentials or settings.credentials
         return cls.connect(
             host or settings.host, settings.port, settings.protocol, cert=settings.cert,

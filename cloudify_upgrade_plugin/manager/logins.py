@@ -69,7 +69,7 @@ class Ledger:
         self.limit = limit
         self._lock = threading.RLock()
         self._failures: Dict[Tuple[str, str], dict] = {}
-        self._listeners: List[Callable[[list], None]] = []
+        self._listeners: Dict[Any, Callable[[list], None]] = {}
 
     @staticmethod
     def _key(address: str, username: str) -> Tuple[str, str]:
@@ -118,7 +118,7 @@ class Ledger:
                 entry['failures'] += 1
                 entry['last_failure_at'] = clock.isoformat()
             entries = self.entries()
-            listeners = list(self._listeners)
+            listeners = list(self._listeners.values())
         for listener in listeners:
             listener(entries)
 
@@ -146,14 +146,21 @@ class Ledger:
         """Drop every recorded failure (the operator checked the passwords by hand)."""
         with self._lock:
             self._failures.clear()
-            listeners = list(self._listeners)
+            listeners = list(self._listeners.values())
         for listener in listeners:
             listener([])
 
-    def on_change(self, listener: Optional[Callable[[list], None]]) -> None:
-        """Call ``listener(entries())`` after every change (None: stop calling any)."""
+    def on_change(self, listener: Optional[Callable[[list], None]], key: Any = None) -> None:
+        """Call ``listener(entries())`` after every change.  Without ``key`` it replaces
+        every listener (None: stop calling any); with one it is the listener of that key
+        (a process running several upgrades at once, the fleet, keeps one per workspace)."""
         with self._lock:
-            self._listeners = [listener] if listener is not None else []
+            if key is None:
+                self._listeners = {None: listener} if listener is not None else {}
+            elif listener is None:
+                self._listeners.pop(key, None)
+            else:
+                self._listeners[key] = listener
 
 
 LEDGER = Ledger()

@@ -6,10 +6,22 @@ both) into a ``ProfileSettings``, with the errors an operator can act on
 (``no-active-profile``, ``unknown-profile``, ``profile-settings-conflict``,
 ``kerberos-unsupported``), and writing changed credentials back to a profile.  No second
 copy of credentials is kept anywhere.
+
+Explicit connections (issue 19): a caller without cfy profiles (the fleet operations) builds
+the same ``ProfileSettings`` itself, with an ``ExplicitProfile`` (address and SSH settings)
+as its ``profile``, and registers it under a unique name for the duration of a runbook call
+(``explicit_connections``).  ``read_profile``, ``profile_credentials``,
+``store_credentials`` and ``profile_context`` answer a registered name from memory, so the
+runbooks (which pass profile names along, and keep them in workspace.json) work unchanged:
+nothing is read from or written to cfy's workdir for it, and changed credentials stay in
+memory for the caller (``explicit_settings``).
 """
+import contextlib
+import dataclasses
 import os
+import threading
 from dataclasses import dataclass
-from typing import Any, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Union
 
 from cloudify_cli import constants, env
 from cloudify_cli.exceptions import CloudifyCliError
@@ -34,8 +46,59 @@ class ProfileSettings:
     credentials: Credentials
 
 
+@dataclass(frozen=True)
+class ExplicitProfile:
+    """What the runbooks read from a cfy ``ProfileContext``, for an explicit connection:
+    the address, the REST port and SSH (``ssh_key`` is a key file's path)."""
+
+    profile_name: str
+    manager_ip: str
+    rest_port: Optional[int] = None
+    ssh_user: Optional[str] = None
+    ssh_key: Optional[str] = None
+    ssh_port: int = 22
+    known_hosts_path: Optional[str] = None
+
+
+_explicit: Dict[str, ProfileSettings] = {}
+_explicit_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def explicit_connections(*settings: ProfileSettings) -> Iterator[None]:
+    """Answer each ``settings.name`` from ``settings`` (not cfy) until the block ends."""
+    with _explicit_lock:
+        taken = [s.name for s in settings if s.name in _explicit]
+        if taken:
+            raise InputError('Connections {0} are already in use.'.format(', '.join(taken)),
+                             error_id='connection-in-use',
+                             hints=['Wait for the other run on the same upgrade to end.'])
+        _explicit.update({s.name: s for s in settings})
+    try:
+        yield
+    finally:
+        with _explicit_lock:
+            for s in settings:
+                _explicit.pop(s.name, None)
+
+
+def explicit_settings(name: Optional[str]) -> Optional[ProfileSettings]:
+    """The registered explicit connection ``name`` (credentials as last stored), or None."""
+    with _explicit_lock:
+        return _explicit.get(name) if name else None
+
+
+def profile_context(name: Optional[str]) -> Any:
+    """The cfy ``ProfileContext`` of ``name``, or the ``ExplicitProfile`` registered."""
+    found = explicit_settings(name)
+    return found.profile if found is not None else env.get_profile_context(name)
+
+
 def read_profile(name: Optional[str] = None) -> ProfileSettings:
     """The settings of cfy profile ``name`` (the active profile when None)."""
+    found = explicit_settings(name)
+    if found is not None:
+        return found
     requested = name
     name = name or env.get_active_profile()
     if not name or name == 'local':
@@ -84,13 +147,23 @@ def read_profile(name: Optional[str] = None) -> ProfileSettings:
 
 def profile_credentials(name: str, label: Optional[str] = None) -> Credentials:
     """The username and password of cfy profile ``name`` (or the CLOUDIFY_* variables)."""
+    found = explicit_settings(name)
+    if found is not None:
+        return Credentials(username=found.credentials.username,
+                           password=found.credentials.password, label=label)
     profile = env.get_profile_context(name)
     return Credentials(username=env.get_username(profile), password=env.get_password(profile),
                        label=label)
 
 
 def store_credentials(name: str, credentials: Credentials) -> None:
-    """Write a username and password into cfy profile ``name`` (cfy keeps it 0600)."""
+    """Write a username and password into cfy profile ``name`` (cfy keeps it 0600); an
+    explicit connection keeps them in memory for its caller."""
+    with _explicit_lock:
+        if name in _explicit:
+            _explicit[name] = dataclasses.replace(_explicit[name], credentials=Credentials(
+                username=credentials.username, password=credentials.password))
+            return
     profile = env.get_profile_context(name)
     profile.manager_username = credentials.username
     profile.manager_password = credentials.password

@@ -14,8 +14,6 @@ import secrets
 import time
 from typing import List, Optional, Tuple
 
-from cloudify_cli import env
-
 from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.engine import notices
 from cloudify_upgrade_plugin.engine.journal import LIFECYCLE_EVENTS
@@ -55,6 +53,14 @@ def restore_installs_source_admin(workspace, target_version) -> bool:
     return versions.restore_installs_source_admin(target_version, snapshot_metadata(workspace))
 
 
+def _restore_attempted(workspace) -> bool:
+    """start-restore was journaled as started: a run killed inside it may have sent the
+    restore request and died before recording its answer, and the restore then ran on
+    the target all the same (found by issue 19's kill test with a 4.6 source)."""
+    return any(entry['event'] == 'started'
+               for entry in workspace.journal.step_entries('start-restore'))
+
+
 def snapshot_metadata(workspace) -> dict:
     """``metadata.json`` of the archive restored (``restored_snapshot``: the route copy, else
     the prepared zip), or ``{'snapshot_version': ...}`` if the zip cannot be read."""
@@ -80,7 +86,7 @@ def source_admin_credentials(workspace, source_profile: Optional[str],
     meta = workspace.meta
     if not source_profile or source_profile == target_profile:
         return None
-    if not meta.get('restore_execution_id') or \
+    if not (meta.get('restore_execution_id') or _restore_attempted(workspace)) or \
             (meta.get('target') or {}).get('profile') not in (None, target_profile):
         return None
     target_version = (meta.get('target') or {}).get('version')
@@ -234,7 +240,8 @@ def follow(ctx) -> Tuple[Manager, bool]:
                    '--reset-failed-logins if the plugin stopped sending passwords).'])
     if manager.credentials.label == 'target':
         return manager, False
-    if profiles.credentials_from_environment():
+    if profiles.explicit_settings(ctx.target_profile) is None and \
+            profiles.credentials_from_environment():
         get_logger().warning('The target now takes the old admin\'s password; the '
                              'CLOUDIFY_USERNAME/CLOUDIFY_PASSWORD variables you set must '
                              'be changed to it.')
@@ -400,7 +407,7 @@ def recover_lockout(workspace, profile_name) -> bool:
               if e['event'] in LIFECYCLE_EVENTS]
     if not events or events[-1] not in ('started', 'failed'):
         return False
-    profile = env.get_profile_context(profile_name)
+    profile = profiles.profile_context(profile_name)
     if not (getattr(profile, 'ssh_user', None) and getattr(profile, 'ssh_key', None)):
         return False
     with Host.from_profile(profile) as host:

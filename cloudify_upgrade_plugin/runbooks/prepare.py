@@ -62,7 +62,8 @@ class PrepareCommand(Command):
             _require_valid_snapshot_id(options.snapshot_id)
         common.verify_host_keys(source_host_profiles(manager, mode))
         # the latest upgrade of this manager and mode: resumed, reused, or superseded
-        previous = None if options.upgrade_id else latest_of(manager, mode)
+        previous = None if options.upgrade_id else \
+            latest_of(manager, mode, options.workdir)
         workspace = existing_workspace(options, previous)
         precomputed = estimate = None
         if workspace is None:
@@ -81,7 +82,7 @@ class PrepareCommand(Command):
                 raise
             if options.upgrade_id:
                 validate_upgrade_id(options.upgrade_id)
-            workspace = Workspace.create(options.upgrade_id, mode=mode,
+            workspace = Workspace.create(options.upgrade_id, mode=mode, base=options.workdir,
                                          source=common.manager_meta(manager),
                                          target_version=str(target) if target else None,
                                          supersedes=previous.upgrade_id if previous else None)

@@ -31,14 +31,14 @@ def existing_workspace(options, latest) -> Optional[Workspace]:
     """
     upgrade_id = options.upgrade_id
     if upgrade_id:
-        exists = upgrade_id in list_upgrade_ids()
+        exists = upgrade_id in list_upgrade_ids(options.workdir)
         if exists and options.new:
             raise InputError(
                 'Upgrade {0} already exists; --new starts another upgrade.'.format(upgrade_id),
                 error_id='workspace-exists',
                 hints=['Leave --upgrade-id out (a new id is generated), or name a new one.',
                        'Or leave --new out to go on with upgrade {0}.'.format(upgrade_id)])
-        return Workspace.open(upgrade_id) if exists else None
+        return Workspace.open(upgrade_id, base=options.workdir) if exists else None
     if latest is None or options.new:
         return None
     journal = latest.journal
@@ -59,10 +59,11 @@ def existing_workspace(options, latest) -> Optional[Workspace]:
     return latest
 
 
-def latest_of(manager, mode) -> Optional[Workspace]:
-    """The most recent workspace when it is of this old manager and mode, else None."""
+def latest_of(manager, mode, base=None) -> Optional[Workspace]:
+    """The most recent workspace (under ``base``: the cfy workdir when None) when it is of
+    this old manager and mode, else None."""
     try:
-        workspace = Workspace.open()
+        workspace = Workspace.open(base=base)
     except UnsafePath:
         raise       # never silently start another upgrade next to a tampered one
     except UpgradeError:

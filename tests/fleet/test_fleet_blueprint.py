@@ -39,7 +39,8 @@ def test_the_example_has_one_managed_upgrade_per_node_template(plan):
         assert node['properties']['cutover_on_install'] is False
         assert node['properties']['old_manager']['password'] == {
             'get_secret': '{0}_old_password'.format(node['id'])}
-        assert node['properties']['new_manager']['ssh'] == {'port': 22}
+        assert node['properties']['new_manager']['ssh']['key'] == {
+            'get_secret': 'manager_ssh_key'}
     assert nodes['region_c']['properties']['users_policy'] == 'rest-security'
 
 

@@ -1,13 +1,19 @@
 """The fleet's pieces on their own: node properties -> FleetUpgrade (validation, secrets kept
 out of repr and descriptions), the runtime-property records, the adapter's default backend
-and its switch.
+and its switch, and one call's session of explicit connections.
 """
+import os
+import stat
+
 import pytest
 
 from cloudify_upgrade_plugin import cli
 from cloudify_upgrade_plugin.engine.redact import redact, registered_secrets
 from cloudify_upgrade_plugin.errors import InputError
-from cloudify_upgrade_plugin.fleet import adapter, runtime
+from cloudify_upgrade_plugin.fleet import adapter
+from cloudify_upgrade_plugin.fleet import runtime
+from cloudify_upgrade_plugin.fleet.runbooks import RunbooksBackend, session
+from cloudify_upgrade_plugin.manager import profiles
 from cloudify_upgrade_plugin.fleet.connection import (
     USERS_POLICIES, FleetUpgrade, ManagerConnection)
 
@@ -116,12 +122,9 @@ def test_runtime_records_keep_step_ids_that_look_secret():
     assert set(properties) == {'upgrade_cutover'}
 
 
-def test_the_default_backend_says_what_is_missing_and_the_switch_restores_it():
+def test_the_switch_installs_a_backend_and_restores_the_runbooks():
     upgrade = _upgrade()
-    for call in (lambda: adapter.plan(upgrade, print),
-                 lambda: adapter.cutover(upgrade, print, rehearse=True)):
-        with pytest.raises(NotImplementedError, match='Nothing was changed on 192.0.2.1'):
-            call()
+    assert isinstance(adapter._backend, RunbooksBackend)
 
     class Fake:
         def plan(self, upgrade, progress):
@@ -132,5 +135,39 @@ def test_the_default_backend_says_what_is_missing_and_the_switch_restores_it():
     with adapter.use_backend(Fake()):
         assert adapter.plan(upgrade, events.append).summary == {'checks': 3}
     assert [event.line() for event in events] == ['[1/1] source-checks: started']
-    with pytest.raises(NotImplementedError):
-        adapter.plan(upgrade, events.append)
+    assert isinstance(adapter._backend, RunbooksBackend)
+
+
+def test_a_session_registers_both_connections_and_leaves_no_key_or_certificate(tmp_path):
+    """What the runbooks see during one call: explicit connections (no cfy profile) whose
+    key and CA certificate are private files, gone once the call ends."""
+    new = dict(NEW, certificate='-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----',
+               ssh={'user': 'rocky', 'key': 'NEW-KEY-TEXT'})
+    upgrade = FleetUpgrade.from_node({}, OLD, new, node_id='region_a', instance_id='ra_1',
+                                     workdir=str(tmp_path))
+    events = []
+    with session(upgrade, events.append) as current:
+        old = profiles.read_profile(current.old_name)
+        target = profiles.read_profile(current.new_name)
+        assert (old.host, old.port, old.protocol, old.cert) == ('192.0.2.1', 80, 'http', None)
+        assert old.credentials.password == 'old-secret-pw'
+        assert profiles.profile_credentials(current.new_name).password == 'new-secret-pw'
+        assert (target.protocol, target.port) == ('https', 443)
+        files = [old.profile.ssh_key, target.profile.ssh_key, target.cert]
+        for path in files:
+            assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+            assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
+            assert not path.startswith(str(tmp_path))     # never in the synced work dir
+        with open(target.cert) as stream:
+            assert 'CA' in stream.read()
+        assert old.profile.ssh_port == 2222 and target.profile.ssh_user == 'rocky'
+        assert old.profile.known_hosts_path == str(
+            tmp_path / 'upgrades' / 'upgrade_known_hosts')
+        # the restore's credential switch stays in memory, for the adapter to report
+        profiles.store_credentials(current.new_name, old.credentials)
+        assert profiles.explicit_settings(current.new_name).credentials.password == \
+            'old-secret-pw'
+        current.report('upload-snapshot', 'started', 3, 10, {})
+    assert [event.line() for event in events] == ['[3/10] upload-snapshot: started']
+    assert profiles.explicit_settings(current.old_name) is None
+    assert not any(os.path.exists(path) for path in files)

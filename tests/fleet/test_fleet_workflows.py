@@ -40,7 +40,8 @@ def test_the_adapter_gets_the_connections_with_their_secrets_resolved(deploy):
     assert region_c.new.password == SECRETS['region_c_new_password']
     assert region_c.old.ssh.user == 'centos'
     assert region_c.old.ssh.key == SECRETS['manager_ssh_key']
-    assert region_c.new.ssh is None
+    assert region_c.new.ssh.key == SECRETS['manager_ssh_key'] and region_c.new.ssh.port == 22
+    assert region_c.old.port == 443 and region_c.new.port == 443
     assert region_c.users_policy == 'rest-security' and by_node['region_a'].users_policy is None
     assert region_c.target_version == '7.0.4' and region_c.mode == 'new-host'
     # the workspace lives in the deployment's work directory, one per node instance
@@ -192,18 +193,6 @@ def test_plan_and_prepare_workflows(deploy):
     # plan observes (always runs); prepare is done since install (not redone)
     assert sorted(fleet.backend.called('plan')) == list(NODES)
     assert fleet.backend.called('prepare') == []
-
-
-def test_without_the_runbooks_every_manager_fails_clearly(deploy):
-    fleet = deploy(adapter.RunbooksBackend())
-    with pytest.raises(WorkflowFailed) as failure:
-        fleet.execute('upgrade_plan')
-    message = str(failure.value)
-    assert 'failed on 3 of 3' in message
-    assert message.count('[fleet-not-implemented]') == 3
-    error = fleet.record('region_a', 'plan')['error']
-    assert error['id'] == 'fleet-not-implemented'
-    assert 'Nothing was changed on 192.0.2.11' in error['message']
 
 
 def test_no_secret_reaches_runtime_properties_events_or_files(deploy, capsys):

@@ -3,7 +3,6 @@ the archive describes this plugin at this version, ships every module and functi
 plugin.yaml maps an operation or a workflow to, and installing it offline into a fresh
 virtualenv gives a `cfy` with `upgrade` (what an air-gapped operator host does).
 """
-import ast
 import io
 import json
 import subprocess
@@ -12,7 +11,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
+
+from tests.packaging import wagon_contents
 
 REPO = Path(__file__).resolve().parents[2]
 PTH_NAME = 'cloudify_upgrade_plugin-hook.pth'
@@ -67,40 +67,36 @@ def test_wagon_metadata_names_this_plugin(wagon_archive):
         assert PTH_NAME in whl.namelist()
 
 
-def _plugin_yaml_mappings():
-    """Every `upgrade.<module>.<function>` plugin.yaml maps an operation or workflow to."""
-    found = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ('implementation', 'mapping') and isinstance(value, str):
-                    found.add(value)
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(yaml.safe_load((REPO / 'plugin.yaml').read_text()))
-    assert found and all(m.startswith('upgrade.') for m in found), found
-    return sorted(m[len('upgrade.'):] for m in found)
-
-
 def test_wagon_ships_everything_plugin_yaml_maps_to(wagon_archive):
-    ours = 'cloudify-upgrade-plugin/wheels/cloudify_upgrade_plugin-{0}-py3-none-any.whl'
-    with zipfile.ZipFile(wagon_archive) as archive:
-        inner = archive.read(ours.format(_source_version()))
-    mappings = _plugin_yaml_mappings()
-    assert len(mappings) >= 9, mappings    # 5 operation functions and 4 workflows
-    with zipfile.ZipFile(io.BytesIO(inner)) as wheel:
-        names = set(wheel.namelist())
-        for mapping in mappings:
-            module, _, function = mapping.rpartition('.')
-            path = module.replace('.', '/') + '.py'
-            assert path in names, '{0} is not in the wheel ({1})'.format(path, mapping)
-            tree = ast.parse(wheel.read(path))
-            defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
-            assert function in defined, '{0} defines no {1}'.format(path, function)
+    assert len(wagon_contents.plugin_yaml_mappings()) >= 9   # 5 operations and 4 workflows
+    assert 'cloudify_upgrade_plugin/fleet/runbooks.py' in wagon_contents.source_modules()
+    assert wagon_contents.problems(wagon_archive) == []
+
+
+def test_the_wagon_check_finds_a_missing_module(wagon_archive, tmp_path):
+    """A wagon whose inner wheel lost a module plugin.yaml needs fails the check."""
+    broken = tmp_path / wagon_archive.name
+    with zipfile.ZipFile(wagon_archive) as source, \
+            zipfile.ZipFile(broken, 'w') as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if '/wheels/cloudify_upgrade_plugin-' in item.filename:
+                data = _without(data, 'cloudify_upgrade_plugin/fleet/operations.py')
+            target.writestr(item, data)
+    found = wagon_contents.problems(broken)
+    assert 'cloudify_upgrade_plugin/fleet/operations.py is not in' in found[0], found
+    assert any('plugin.yaml: cloudify_upgrade_plugin.fleet.operations.plan)' in p
+               for p in found), found
+
+
+def _without(wheel_bytes, name):
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(wheel_bytes)) as source, \
+            zipfile.ZipFile(out, 'w') as target:
+        for item in source.infolist():
+            if item.filename != name:
+                target.writestr(item, source.read(item))
+    return out.getvalue()
 
 
 def test_offline_install_gives_cfy_upgrade(wagon_archive, tmp_path, help_commands):

@@ -210,6 +210,8 @@ POINTS = (
     # the target becomes the old one inside the 4.6+ restore workflow, behaviour §3.8)
     + _boundary_points('new-host', ('follow-credentials',), fast=(), source='4.6')
     + [
+        Point('new-host', 'start-restore', 'answer-lost', source='4.6',
+              gate=new_gate('POST', flows.SNAPSHOT_RESTORE, phase='after')),
         Point('new-host', 'wait-restore', 'password-switching', source='4.6',
               gate=new_gate('GET', EXECUTION, skip=1)),
     ]

@@ -322,10 +322,11 @@ def _other_workspaces(workspace) -> dict:
     finished)} of the other workspaces of this machine (read only; unreadable ones are
     left out)."""
     found = {}
-    for upgrade_id in list_upgrade_ids():
+    base = os.path.dirname(os.path.dirname(workspace.root))     # <base>/upgrades/<id>
+    for upgrade_id in list_upgrade_ids(base):
         if upgrade_id == workspace.upgrade_id:
             continue
-        other = Workspace(os.path.join(upgrades_dir(), upgrade_id), upgrade_id)
+        other = Workspace(os.path.join(upgrades_dir(base), upgrade_id), upgrade_id)
         try:
             meta = other.meta
             state = other.journal.state()

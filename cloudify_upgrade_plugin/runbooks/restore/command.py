@@ -99,12 +99,19 @@ class RestoreCommand(Command):
         self.ctx = None
         self.rehearsed = False
 
+    def run(self) -> Outcome:
+        try:
+            return super().run()
+        finally:     # a process running several upgrades (the fleet) keeps no stale listener
+            if self.workspace is not None:
+                LEDGER.on_change(None, key=self.workspace.root)
+
     def check(self) -> None:
         options, mode = self.options, self.mode
         credentials.validate_options(options)
         cluster.refuse_unwaivable(options.waivers)
         validate_waivers(options.waivers, CHECK_IDS, UNWAIVABLE)
-        workspace = self.workspace = Workspace.open(options.upgrade_id)
+        workspace = self.workspace = Workspace.open(options.upgrade_id, base=options.workdir)
         meta = workspace.meta
         _require_prepared(workspace, meta, mode.name)
         _track_failed_logins(workspace, options.reset_failed_logins)
@@ -212,7 +219,13 @@ def _track_failed_logins(workspace, reset: bool) -> None:
         workspace.update_meta(failed_logins=[])
     else:
         LEDGER.load(recorded)
-    LEDGER.on_change(lambda entries: workspace.update_meta(failed_logins=entries))
+    LEDGER.on_change(lambda entries: _keep_failed_logins(workspace, entries),
+                     key=workspace.root)
+
+
+def _keep_failed_logins(workspace, entries) -> None:
+    if workspace.meta.get('failed_logins') != entries:   # the fleet: other upgrades' too
+        workspace.update_meta(failed_logins=entries)
 
 
 def _open_target(target_profile, source_profile, workspace, timeout):

@@ -12,6 +12,7 @@ from cloudify_cli import env
 from cloudify_upgrade_plugin import clock
 from cloudify_upgrade_plugin.engine.checks import BLOCK, FAIL, PASS, Check
 from cloudify_upgrade_plugin.errors import InputError
+from cloudify_upgrade_plugin.manager import profiles
 from cloudify_upgrade_plugin.runbooks import (
     agents, cluster_fence, common, credentials, fence, inventory, reconcile)
 from cloudify_upgrade_plugin.runbooks.restore.base import RestoreStep
@@ -123,5 +124,7 @@ class Finish(RestoreStep):
 
     def run(self, ctx) -> dict:
         name = ctx.target_profile
+        if profiles.explicit_settings(name) is not None:
+            return {'active_profile': None}     # no cfy profile involved (issue 19)
         env.set_active_profile(name)
         return {'active_profile': name}

@@ -96,9 +96,7 @@ class StartRestore(RestoreStep):
             # only a run that died inside this step can have left a restore unrecorded (a
             # refused POST may leave a row that never runs, observed-7.0 §3.2: never adopt that)
             return False
-        execution = common.snapshot_execution(
-            ctx.target_manager, restored_snapshot(ctx.workspace)['id'],
-            workflow='restore_snapshot')
+        execution = _restore_execution(ctx)
         if execution is not None and execution['id'] not in failed:
             ctx.workspace.update_meta(restore_execution_id=execution['id'])
             get_logger().info('Restore execution %s found on the target: adopted.',
@@ -196,6 +194,26 @@ def _restore_failed(ctx, execution_id, error):
             'run the same command again: it checks that the new manager is still clean and '
             'starts a new restore (the failed one is recorded in the journal).',
             'If the failed restore left data on the new manager, reinstall it first.'])
+
+
+def _restore_execution(ctx):
+    """The restore execution of this upgrade's snapshot on the target, if any.  The restore
+    a killed run started may switch the admin's password while this looks (4.6+ do it
+    inside the workflow, behaviour §3.8): refused, the source admin's are tried (issue 19's
+    kill test found it)."""
+    snapshot_id = restored_snapshot(ctx.workspace)['id']
+    try:
+        return common.snapshot_execution(ctx.target_manager, snapshot_id,
+                                         workflow='restore_snapshot')
+    except UpgradeError as error:
+        if error.error_id != 'manager-auth-failed':
+            raise
+        found = sorted(credentials.candidates(ctx), key=lambda c: c.label != 'source')
+        target = credentials.working(ctx.target_manager, found)
+        if target is None:
+            raise
+    ctx.target_manager = target
+    return common.snapshot_execution(target, snapshot_id, workflow='restore_snapshot')
 
 
 class WaitRestore(RestoreStep):

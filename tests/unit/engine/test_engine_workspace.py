@@ -2,6 +2,7 @@
 import datetime
 import os
 import stat
+import threading
 
 import pytest
 
@@ -229,3 +230,33 @@ def test_workspace_json_of_the_wrong_types_is_corrupt(cfy_workdir, change, named
     with pytest.raises(InputError) as info:
         workspace.meta
     assert info.value.error_id == 'workspace-corrupt' and named in info.value.message
+
+
+def test_a_base_other_than_the_cfy_workdir_holds_the_workspaces(workdir, tmp_path):
+    """The fleet keeps its workspaces in a deployment's work directory."""
+    base = tmp_path / 'deployment-workdir'
+    created = Workspace.create('fleet-a_1', mode='new-host', base=str(base))
+    assert created.root == str(base / 'upgrades' / 'fleet-a_1')
+    assert ws_module.list_upgrade_ids(str(base)) == ['fleet-a_1']
+    assert ws_module.list_upgrade_ids() == []
+    assert Workspace.open('fleet-a_1', base=str(base)).meta['mode'] == 'new-host'
+    with pytest.raises(InputError):
+        Workspace.open('fleet-a_1')
+
+
+def test_threads_updating_one_workspace_meta_lose_nothing(ws):
+    """Read-merge-write under the workspace's meta lock (the fleet: another upgrade's
+    thread writes this workspace's failed logins while its own steps update it)."""
+    def writer(index):
+        for item in range(4):
+            Workspace(ws.root, ws.upgrade_id).update_meta(
+                **{'k{0}_{1}'.format(index, item): item})
+
+    threads = [threading.Thread(target=writer, args=(index,)) for index in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    meta = ws.meta
+    assert {key for key in meta if key.startswith('k')} == {
+        'k{0}_{1}'.format(i, j) for i in range(6) for j in range(4)}

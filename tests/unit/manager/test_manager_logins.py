@@ -146,3 +146,19 @@ def test_discovery_counts_its_authenticated_call(fakes):
     # only the unauthenticated probe went out
     assert [c.path for c in session.calls[sent:]] == ['/api/v3.1/ok']
     assert all('Authorization' not in c.headers for c in session.calls[sent:])
+
+
+def test_keyed_listeners_let_several_upgrades_share_a_process():
+    """The fleet runs several restores in one process: each workspace keeps its listener."""
+    ledger = Ledger()
+    first, second = [], []
+    ledger.on_change(first.append, key='/ws/a')
+    ledger.on_change(second.append, key='/ws/b')
+    ledger.record(ADDRESS, 'admin', ok=False)
+    assert len(first) == len(second) == 1
+    ledger.on_change(None, key='/ws/a')
+    ledger.record(ADDRESS, 'admin', ok=False)
+    assert len(first) == 1 and len(second) == 2
+    ledger.on_change(None)                      # no key: every listener goes
+    ledger.record(ADDRESS, 'admin', ok=False)
+    assert len(second) == 2

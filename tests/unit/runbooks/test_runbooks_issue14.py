@@ -14,9 +14,18 @@ from cloudify_upgrade_plugin.runbooks.restore import execute, plugins
 SOURCE = Credentials('admin', 'old-admin-pw', label='source')
 
 
+class FakeJournal:
+    def __init__(self, entries=()):
+        self.entries = list(entries)
+
+    def step_entries(self, step_id):
+        return [entry for entry in self.entries if entry['step'] == step_id]
+
+
 class FakeWorkspace:
-    def __init__(self, **meta):
+    def __init__(self, journal=(), **meta):
         self.meta = meta
+        self.journal = FakeJournal(journal)
 
 
 def started(**extra):
@@ -46,6 +55,17 @@ def test_the_old_password_goes_only_where_this_upgrade_restored_it(source_profil
 ])
 def test_the_old_password_is_not_sent(source_profile, why, workspace):
     assert credentials.source_admin_credentials(workspace, 'old', 'new', 'http') is None, why
+
+
+def test_a_run_killed_inside_start_restore_may_have_started_the_restore(source_profile):
+    """The restore request reached the target, the run died before recording its answer:
+    the restore installs the old admin's password all the same (issue 19's kill test)."""
+    killed = started(restore_execution_id=None,
+                     journal=[{'step': 'start-restore', 'event': 'started'}])
+    assert credentials.source_admin_credentials(killed, 'old', 'new', 'http') == SOURCE
+    before = started(restore_execution_id=None,
+                     journal=[{'step': 'upload-snapshot', 'event': 'succeeded'}])
+    assert credentials.source_admin_credentials(before, 'old', 'new', 'http') is None
 
 
 def test_never_over_http_when_the_source_was_https(source_profile):
