@@ -95,7 +95,8 @@ def serve_managers(argv):
 
 
 def _describe(sim):
-    return {'port': sim.rest_port, 'ssh_port': sim.ssh_port, 'password': sim.admin_password}
+    return {'port': sim.rest_port, 'ssh_port': sim.ssh_port, 'password': sim.admin_password,
+            'host_key': ' '.join(sim.machine.host.known_hosts_line().split()[1:])}
 
 
 # ----------------------------------------------------------------- child: the workflows
@@ -111,13 +112,15 @@ _NODE = '''
         port: {old[port]}
         protocol: http
         password: {{ get_input: [passwords, m{index:02d}, old] }}
-        ssh: {{ user: {user}, key: {{ get_input: ssh_key }}, port: {old[ssh_port]} }}
+        ssh: {{ user: {user}, key: {{ get_input: ssh_key }}, port: {old[ssh_port]},
+               host_key: '{old[host_key]}' }}
       new_manager:
         address: 127.0.0.1
         port: {new[port]}
         protocol: http
         password: {{ get_input: [passwords, m{index:02d}, new] }}
-        ssh: {{ user: {user}, key: {{ get_input: ssh_key }}, port: {new[ssh_port]} }}
+        ssh: {{ user: {user}, key: {{ get_input: ssh_key }}, port: {new[ssh_port]},
+               host_key: '{new[host_key]}' }}
 '''
 
 

@@ -66,6 +66,9 @@ class SshSettings:
     user: str
     key: str = field(repr=False)     # the private key itself (PEM text), never a path
     port: int = 22
+    # the host's public key, "<algorithm> <base64>" as `ssh-keyscan` prints it after the host
+    # name: pinned before the first contact (a host key known nowhere is refused: issue 17)
+    host_key: str = ''
 
     @classmethod
     def from_property(cls, value: Any, prop: str) -> SshSettings | None:
@@ -82,10 +85,18 @@ class SshSettings:
                              '{get_secret: ...}).')
         register_secret(key)
         port = _number(value.get('port'), prop + '.port', 1, 65535, default=22)
-        return cls(user=user, key=key, port=port)
+        host_key = ' '.join((_text(value.get('host_key'), prop + '.host_key') or '').split())
+        if host_key and (len(host_key.split(' ')) != 2 or
+                         not host_key.split(' ')[0].startswith(('ssh-', 'ecdsa-'))):
+            raise _bad(prop, 'host_key must be "<algorithm> <base64 key>" (a line of '
+                             '`ssh-keyscan -p PORT HOST` without the host name).')
+        return cls(user=user, key=key, port=port, host_key=host_key)
 
     def describe(self) -> dict:
-        return {'user': self.user, 'port': self.port}
+        found = {'user': self.user, 'port': self.port}
+        if self.host_key:
+            found['host_key'] = self.host_key
+        return found
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ one ``FleetUpgrade`` exactly as the CLI does, without a cfy profile or a termina
 - confirmation: the cut-over is confirmed by the workflow (``yes``); with ``rehearse`` the
   runbook stops before the point of no return (``not-confirmed`` -> ``rehearsed``);
 - outcomes: each command's document is summarised (no secret: it is the ``--json``
-  document); verify-heals finding suspicious heals is ``suspicious-heals``.
+  document); verify-heals finding suspicious heals is ``suspicious-heals``, one that could
+  not check everything ``heals-incomplete``.
 
 A rerun is the same call: the runbooks resume from the workspace's journal.  After a
 restore that installs the old admin's password on the new manager, the new manager's
@@ -41,11 +42,12 @@ from cloudify_upgrade_plugin.engine.checks import Waiver
 from cloudify_upgrade_plugin.engine.redact import redact, redact_text
 from cloudify_upgrade_plugin.engine.step import NotConfirmed
 from cloudify_upgrade_plugin.engine.workspace import Workspace, upgrades_dir
-from cloudify_upgrade_plugin.errors import EXIT_OK, UpgradeError
+from cloudify_upgrade_plugin.errors import EXIT_INCOMPLETE, EXIT_OK, UpgradeError
 from cloudify_upgrade_plugin.files import FILE_MODE, atomic_write, make_private_dirs
 from cloudify_upgrade_plugin.fleet.outcome import DONE, REHEARSED, Outcome, StepEvent
 from cloudify_upgrade_plugin.fleet.connection import FleetUpgrade, ManagerConnection
 from cloudify_upgrade_plugin.heals import command as heals_command
+from cloudify_upgrade_plugin.host import known_hosts
 from cloudify_upgrade_plugin.log import LOGGER_NAME
 from cloudify_upgrade_plugin.manager.credentials import Credentials
 from cloudify_upgrade_plugin.manager.profiles import (
@@ -82,6 +84,9 @@ class _Session:
         cert = self._private_file(name + '-ca.pem', connection.certificate)
         ssh = connection.ssh
         key = self._private_file(name + '-ssh.key', ssh.key) if ssh else None
+        if ssh and ssh.host_key:
+            make_private_dirs(os.path.dirname(self.known_hosts))
+            known_hosts.pin_line(self.known_hosts, connection.address, ssh.port, ssh.host_key)
         profile = ExplicitProfile(
             profile_name=name, manager_ip=connection.address, rest_port=connection.rest_port,
             ssh_user=ssh.user if ssh else None, ssh_key=key, ssh_port=ssh.port if ssh else 22,
@@ -227,6 +232,15 @@ class RunbooksBackend:
         summary = _summary('verify_heals', outcome.document)
         summary['suspected_duplicates'] = len(outcome.document.get('suspected_duplicates')
                                               or [])
+        if outcome.exit_code == EXIT_INCOMPLETE:
+            raise UpgradeError(
+                'verify-heals could not check everything on {0} (a manager or a tenant could '
+                'not be listed): nothing suspicious in what it read, but that is not a clean '
+                'result.'.format(upgrade.old.address), error_id='heals-incomplete',
+                details=summary,
+                hints=['Read the upgrade_verify_heals record of this node instance and the '
+                       'report in its workspace: it names what was not checked (e.g. an old '
+                       'manager before 5.2 in maintenance mode refuses the listing).'])
         if outcome.exit_code != EXIT_OK:
             raise UpgradeError(
                 'verify-heals found heals the old manager may have duplicated since the '

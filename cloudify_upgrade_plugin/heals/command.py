@@ -17,7 +17,6 @@ the analysis is tested with fakes and the real managers are only touched in `run
 import contextlib
 from typing import List
 
-from cloudify_cli import env
 from cloudify_cli.table import print_data
 
 from cloudify_upgrade_plugin.clock import iso_millis, parse_option, utcnow
@@ -163,10 +162,7 @@ def _same_manager(old_profile, new_profile):
     if old_profile == new_profile:
         return True
     try:
-        old, new = (profiles.explicit_settings(old_profile),
-                    profiles.explicit_settings(new_profile))
-        old = old.profile if old else env.get_profile_context(old_profile, suppress_error=True)
-        new = new.profile if new else env.get_profile_context(new_profile, suppress_error=True)
+        old, new = profiles.profile_context(old_profile), profiles.profile_context(new_profile)
     except Exception:   # a missing profile is reported when it is used
         return False
     addresses = [(getattr(p, 'manager_ip', None), getattr(p, 'rest_port', None))

@@ -217,13 +217,25 @@ def accept(name: str, key, path: Optional[str], strict: bool = False,
                          ' for this run only: nothing is written')
 
 
+def pin_line(path: str, host: str, port: int, key_text: str) -> None:
+    """Pin ``key_text`` ("<algorithm> <base64>", given by the operator) for ``host:port`` in
+    the plugin's file ``path`` (the fleet's node property ``ssh.host_key``), once."""
+    name = host if int(port) == 22 else '[{0}]:{1}'.format(host, port)
+    _append_text(path, '{0} {1}\n'.format(name, key_text))
+
+
 def _append(path: str, name: str, key) -> None:
-    line = '{0} {1} {2}\n'.format(name, key.get_name(), key.get_base64())
+    _append_text(path, '{0} {1} {2}\n'.format(name, key.get_name(), key.get_base64()))
+
+
+def _append_text(path: str, line: str) -> None:
     with _PINNING:     # upgrades in threads of one process (the fleet) share the file
         existing = b''
         if os.path.exists(path):
             with open(path, 'rb') as f:
                 existing = f.read()
+            if line.encode() in existing.splitlines(keepends=True):
+                return
             if existing and not existing.endswith(b'\n'):
                 existing += b'\n'
         atomic_write(path, existing + line.encode())

@@ -48,7 +48,6 @@ from typing import Tuple
 
 import fabric
 import paramiko
-from cloudify_cli import env
 
 from cloudify_upgrade_plugin.host.dirs import DirectoryCopy
 from cloudify_upgrade_plugin.host.errors import HostUnavailable, RemoteCommandFailed
@@ -57,6 +56,7 @@ from cloudify_upgrade_plugin.host.known_hosts import (
     ConfirmingPolicy, accept, changed_error, default_known_hosts_path, host_entry, known_keys,
     load_known, server_key)
 from cloudify_upgrade_plugin.log import get_logger
+from cloudify_upgrade_plugin.manager import profiles
 
 __all__ = ['Host', 'HostUnavailable', 'RemoteCommandFailed', 'quote_argv']
 
@@ -142,7 +142,8 @@ class Host(DirectoryCopy, StagedWrite):
                      connect_timeout=15) -> 'Host':
         """A Host from a cfy profile: a name, None (the active profile) or a ProfileContext."""
         if profile is None or isinstance(profile, str):
-            profile = env.get_profile_context(profile)
+            # a cfy profile, or an explicit connection registered under that name (issue 19)
+            profile = profiles.profile_context(profile)
         name = _profile_value(profile, 'name') or _profile_value(profile, 'manager_ip')
         ip = _profile_value(profile, 'manager_ip')
         user = _profile_value(profile, 'ssh_user')

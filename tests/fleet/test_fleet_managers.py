@@ -60,14 +60,21 @@ def fleet_managers(simulated_manager, secret_store):
     return pairs
 
 
+def _host_key(sim):
+    """The host's public key as the operator checked it (`ssh-keyscan` without the name)."""
+    return ' '.join(sim.machine.host.known_hosts_line().split()[1:])
+
+
 def _inputs(pairs):
     managers = {}
     for node, pair in pairs.items():
         managers[node] = {
             'old_address': '127.0.0.1', 'old_port': pair.old.rest_port,
             'old_protocol': 'http', 'old_ssh_port': pair.old.ssh_port,
+            'old_host_key': _host_key(pair.old),
             'new_address': '127.0.0.1', 'new_port': pair.new.rest_port,
-            'new_protocol': 'http', 'new_ssh_port': pair.new.ssh_port}
+            'new_protocol': 'http', 'new_ssh_port': pair.new.ssh_port,
+            'new_host_key': _host_key(pair.new)}
     return {'managers': managers, 'target_version': TARGET,
             'ssh_user': pairs[NODES[0]].old.ssh_user}
 
@@ -126,8 +133,13 @@ def test_three_managers_upgraded_two_at_a_time_serve_the_old_data(
         assert fleet.record(node, 'cutover')['summary']['new_manager_password_changed']
         secret_store.values[node + '_new_password'] = SECRETS[node + '_old_password']
     assert 'new_manager_password_changed' not in fleet.record('region_c', 'cutover')['summary']
-    fleet.execute('upgrade_verify_heals', concurrency=3)
-    assert fleet.status('verify_heals') == {node: 'done' for node in NODES}
+    # region_b's 5.1 old manager is fenced by maintenance mode, which refuses verify-heals'
+    # listing before 5.2 (issue 15): incomplete, never a clean result; the others pass
+    with pytest.raises(Exception) as info:
+        fleet.execute('upgrade_verify_heals', concurrency=3)
+    assert 'heals-incomplete' in str(info.value) and 'node region_b' in str(info.value)
+    assert fleet.status('verify_heals') == {
+        'region_a': 'done', 'region_b': 'failed', 'region_c': 'done'}
     assert fleet.record('region_a', 'verify_heals')['summary']['suspected_duplicates'] == 0
     output = capsys.readouterr()
     assert 'install-agents: succeeded' in output.out     # progress reached the events

@@ -20,7 +20,7 @@ from cloudify_upgrade_plugin.engine.checks import (
 from cloudify_upgrade_plugin.engine.workspace import Workspace, list_upgrade_ids, upgrades_dir
 from cloudify_upgrade_plugin.errors import UpgradeError
 from cloudify_upgrade_plugin.manager import restore_wait
-from cloudify_upgrade_plugin.runbooks import common, credentials, estimates
+from cloudify_upgrade_plugin.runbooks import common, estimates, old_users
 from cloudify_upgrade_plugin.runbooks.restore import gates
 from cloudify_upgrade_plugin.runbooks.restore.base import (
     TARGET_CHECKS, RestoreStep, prepared_snapshot)
@@ -84,7 +84,7 @@ def target_checks(ctx) -> CheckSet:
     snapshot = prepared_snapshot(ctx.workspace)
     source_meta = ctx.workspace.meta.get('source') or {}
     facts = gates.SourceFacts.of_workspace(ctx.workspace, snapshot)
-    policy = credentials.users_policy(ctx)
+    policy = old_users.users_policy(ctx)
     checks = CheckSet(catalogue=ctx.check_ids)
     gated = _Gated(checks, target)
     _path_checks(checks, facts.version, target, ctx.mode.name)
@@ -175,7 +175,7 @@ def target_path(source, target, mode) -> CheckOutcome:
 def host_steps(ctx, snapshot) -> List[str]:
     """What this run will do on the target host over SSH (for the target-ssh check)."""
     needs = []
-    if credentials.users_policy(ctx) == 'rest-security' and \
+    if old_users.users_policy(ctx) == 'rest-security' and \
             not versions.snapshot_carries_passwords(snapshot['snapshot_version']):
         needs.append('install the old rest-security values')
     return needs + ctx.mode.host_needs(snapshot)

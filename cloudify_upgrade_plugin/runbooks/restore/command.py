@@ -19,8 +19,6 @@ cut-over.
 import time
 from typing import Dict, FrozenSet, List
 
-from cloudify_cli import env
-
 from cloudify_upgrade_plugin import versions
 from cloudify_upgrade_plugin.engine.checks import evaluate, validate_waivers
 from cloudify_upgrade_plugin.engine.command import Command, Outcome
@@ -36,7 +34,8 @@ from cloudify_upgrade_plugin.manager.client import Manager
 from cloudify_upgrade_plugin.manager.logins import LEDGER
 from cloudify_upgrade_plugin.options import RestoreOptions
 from cloudify_upgrade_plugin.runbooks import (
-    after_restore, agents, cluster, cluster_fence, cluster_steps, common, credentials)
+    after_restore, agents, cluster, cluster_fence, cluster_steps, common, credentials,
+    old_users)
 from cloudify_upgrade_plugin.runbooks.context import RestoreContext
 from cloudify_upgrade_plugin.runbooks.in_place import IN_PLACE
 from cloudify_upgrade_plugin.runbooks.new_host import NEW_HOST
@@ -108,7 +107,7 @@ class RestoreCommand(Command):
 
     def check(self) -> None:
         options, mode = self.options, self.mode
-        credentials.validate_options(options)
+        old_users.validate_options(options)
         cluster.refuse_unwaivable(options.waivers)
         validate_waivers(options.waivers, CHECK_IDS, UNWAIVABLE)
         workspace = self.workspace = Workspace.open(options.upgrade_id, base=options.workdir)
@@ -185,7 +184,7 @@ def _ssh_hosts(ctx, meta) -> list:
     if ctx.mode.name == versions.MODE_NEW_HOST and versions.has_riemann(source) and \
             not ctx.options.no_stop_old_healing and ctx.source_profile and \
             ctx.source_profile not in found:
-        profile = env.get_profile_context(ctx.source_profile)
+        profile = profiles.profile_context(ctx.source_profile)
         if getattr(profile, 'ssh_user', None) and getattr(profile, 'ssh_key', None):
             found.append(ctx.source_profile)
     return found
@@ -304,7 +303,7 @@ def _connect_target(target_profile, source_profile, workspace):
         except UpgradeError as error:
             if error.error_id not in _REFUSED:
                 raise
-    if credentials.recover_lockout(workspace, target_profile):
+    if old_users.recover_lockout(workspace, target_profile):
         raise _Retry()
     raise _profile_refused(refused, target_profile, workspace, source is not None)
 

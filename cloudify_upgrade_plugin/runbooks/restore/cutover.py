@@ -14,7 +14,7 @@ from cloudify_upgrade_plugin.engine.checks import BLOCK, FAIL, PASS, Check
 from cloudify_upgrade_plugin.errors import InputError
 from cloudify_upgrade_plugin.manager import profiles
 from cloudify_upgrade_plugin.runbooks import (
-    agents, cluster_fence, common, credentials, fence, inventory, reconcile)
+    agents, cluster_fence, common, credentials, fence, inventory, old_users, reconcile)
 from cloudify_upgrade_plugin.runbooks.restore.base import RestoreStep
 
 
@@ -35,7 +35,7 @@ class RestoreUsers(RestoreStep):
     changes = 'rest-security.conf on the target host, or user passwords'
 
     def run(self, ctx) -> dict:
-        return credentials.restore_users(ctx)
+        return old_users.restore_users(ctx)
 
 
 class Reconcile(RestoreStep):
