@@ -59,6 +59,7 @@ setup(
         'test': [
             'pytest>=7',
             'pytest-mock>=3',
+            'pytest-xdist>=3',
             'asyncssh>=2.14',
             'flake8>=6',
             'wagon>=1.0',

@@ -20,7 +20,7 @@ from tests.reliability import harness
 LONG = 'Lr-' + secrets.token_urlsafe(18)
 PASSWORDS = ['admin', 'x', LONG]
 WORDS = ['No execution is running on any tenant.', '(3.x/4.x new-host)',
-         'Next: cfy upgrade prepare', '(version, clean, admin, networks, checksum)',
+         'Next: cfy upgrade prepare', '(licence, version, route, clean, admin, networks, checksum)',
          'every user but the admin needs a password reset']
 
 
