@@ -253,29 +253,31 @@ def _install_executions(sim):
                 if e['workflow_id'] == 'install_new_agents']
 
 
-def _slow_upload(new):
-    # the answer to the archive PUT comes late: the process dies with the upload in flight
-    new.faults.delay(r'/snapshots/[^/]+/archive$', 1.0, method='PUT', count=1)
-    return lambda: flows.upload_requests(new)
+def _slow_upload(flow, new):
+    # the manager takes the whole archive, then its answer is held: the process dies with
+    # the upload done on the manager and its answer lost (a gate, not a delay: under load
+    # a delay could let the kill land before the body was sent)
+    gate = flow.gate(new, 'PUT', r'/snapshots/[^/]+/archive$', phase='after')
+    return gate, lambda: flows.upload_requests(new)
 
 
-def _slow_restore_start(new):
-    # the answer to the restore POST comes late: the process dies before it knows the
+def _slow_restore_start(flow, new):
+    # the answer to the restore POST is held: the process dies before it knows the
     # execution id (the manager starts the restore all the same)
-    new.faults.delay(r'/snapshots/[^/]+/restore$', 1.0, method='POST', count=1)
-    return lambda: new.requests.matching('POST', '/restore')
+    gate = flow.gate(new, 'POST', r'/snapshots/[^/]+/restore$', phase='after')
+    return gate, lambda: new.requests.matching('POST', '/restore')
 
 
-def _slow_restore_wait(new):
+def _slow_restore_wait(flow, new):
     # every poll of an execution is slow: the process dies while waiting for the restore
     new.faults.delay(r'/executions/[^/]+$', 0.3, method='GET')
-    return lambda: new.requests.matching('GET', '/executions/')
+    return None, lambda: new.requests.matching('GET', '/executions/')
 
 
-def _slow_agents(new):
+def _slow_agents(flow, new):
     # one deployment at a time, slow polls: the process dies with agents half moved
     new.faults.delay(r'/executions/[^/]+$', 0.3, method='GET')
-    return lambda: _install_executions(new)
+    return None, lambda: _install_executions(new)
 
 
 KILL_POINTS = [('upload-snapshot', _slow_upload), ('start-restore', _slow_restore_start),
@@ -291,9 +293,10 @@ def test_killed_at_each_step_then_rerun_completes_with_one_restore_and_one_insta
             '--agents-concurrency', '1')
     installs_at_kill = None
     for step, slow_down in KILL_POINTS:
-        inside = slow_down(new)
+        gate, inside = slow_down(flow, new)
         killed = flow.crash('upgrade', 'new-host', '--upgrade-id', flow.upgrade_id, '--json',
-                            *args, until=lambda: flow.last_entry(step, 'started') and inside())
+                            *args, gate=gate,
+                            until=lambda: flow.last_entry(step, 'started') and inside())
         assert killed.returncode == -9
         assert flow.events(step)[-1] == 'started', step     # killed inside the step
         if step in ('upload-snapshot', 'start-restore'):
