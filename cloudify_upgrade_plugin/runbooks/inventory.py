@@ -137,15 +137,19 @@ def _secrets(items, visibility) -> dict:
     return entry
 
 
+def _label_names(items) -> dict:
+    """The ``<id>:<key>=<value>`` labels of deployments or blueprints, as ``_names``."""
+    return _names([(i['id'], lab) for i in items for lab in i.get('labels') or []],
+                  lambda pair: '{0}:{1}={2}'.format(pair[0], pair[1].get('key'),
+                                                    pair[1].get('value')))
+
+
 def _deployments(lister, version, put, probes):
     labels = versions.has_deployment_labels(version)
     grouped = lister.by_tenant('deployments', ['id'] + (['labels'] if labels else []))
     put('deployments', grouped, lambda items: _names(items, lambda i: i['id']))
     if labels:
-        put('deployment_labels', grouped, lambda items: _names(
-            [(i['id'], lab) for i in items for lab in i.get('labels') or []],
-            lambda pair: '{0}:{1}={2}'.format(pair[0], pair[1].get('key'),
-                                              pair[1].get('value'))))
+        put('deployment_labels', grouped, _label_names)
     else:
         probes['deployment_labels'] = 'labels come with 5.2 ({0})'.format(version)
 
@@ -175,10 +179,7 @@ def _blueprints(lister, version, put, probes, inventory, plugin_rows):
                                         ['id'] + (['labels'] if labels else []))
     put('blueprints', grouped, lambda items: _names(items, lambda i: i['id']))
     if labels:
-        put('blueprint_labels', grouped, lambda items: _names(
-            [(i['id'], lab) for i in items for lab in i.get('labels') or []],
-            lambda pair: '{0}:{1}={2}'.format(pair[0], pair[1].get('key'),
-                                              pair[1].get('value'))))
+        put('blueprint_labels', grouped, _label_names)
     else:
         probes['blueprint_labels'] = 'blueprint labels come with 6.0 ({0})'.format(version)
     inventory['plugins'] = None if plugin_rows is None else \
